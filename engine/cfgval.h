@@ -1,0 +1,37 @@
+/*
+ * Parsers for typed configuration values.  Each takes a NUL-terminated
+ * value (borrowed), returns 0 and the parsed value, or FLEX_E_INVAL /
+ * FLEX_E_RANGE with a one-line reason in |why| (|whysz| bytes) that names
+ * the expected form.  Shared by the config loader and flexctl.
+ */
+#ifndef FLEX_CFGVAL_H
+#define FLEX_CFGVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int flex_cfgval_bool(const char *v, bool *out, char *why, size_t whysz);
+int flex_cfgval_uint(const char *v, uint64_t min, uint64_t max, uint64_t *out, char *why,
+                     size_t whysz);
+int flex_cfgval_double(const char *v, double min, double max, double *out, char *why,
+                       size_t whysz);
+/* "250ms", "30s", "5m", "2h", "1d"; a bare number is in |unit_ms| units.
+ * Result in milliseconds, within [min_ms, max_ms]. */
+int flex_cfgval_duration(const char *v, uint64_t unit_ms, uint64_t min_ms, uint64_t max_ms,
+                         uint64_t *out_ms, char *why, size_t whysz);
+/* "H:MM" or "HH:MM", 00:00-23:59 -> minutes after midnight. */
+int flex_cfgval_hhmm(const char *v, uint32_t *out_min, char *why, size_t whysz);
+/* An IANA zone name present in the tz database ($TZDIR or
+ * /usr/share/zoneinfo), e.g. "America/New_York". */
+int flex_cfgval_timezone(const char *v, char *why, size_t whysz);
+/* "host:port" or "[v6]:port", port 1-65535. */
+int flex_cfgval_hostport(const char *v, char *why, size_t whysz);
+/* "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]". */
+int flex_cfgval_redis_url(const char *v, char *why, size_t whysz);
+/* "http://host..." or "https://host...". */
+int flex_cfgval_http_url(const char *v, char *why, size_t whysz);
+/* A section name: 1-64 of [A-Za-z0-9_-]. */
+bool flex_cfgval_name_ok(const char *v, size_t len);
+
+#endif

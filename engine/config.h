@@ -1,0 +1,174 @@
+/*
+ * flexd configuration: an INI file parsed into an immutable snapshot.
+ *
+ * The file has singleton sections ([engine] [redis] [http] [route]
+ * [quiet_hours]) and named ones ([carrier NAME] [location ID]
+ * [template NAME]).  Every key is one row of a table in config.c: type,
+ * default, bounds, flags, offset into the snapshot.  Loading collects every
+ * error as "FILE:LINE: message" through a callback instead of stopping at the
+ * first, so `flexd --check-config` reports them all.
+ *
+ * A snapshot is never modified after flex_cfg_load() returns.  The running
+ * engine reads the current one through flex_cfg_acquire(); a reload builds a
+ * whole new snapshot and swaps it in with flex_cfg_publish(); the old one is
+ * freed by QSBR once no worker can still hold it (engine/qsbr.h).
+ */
+#ifndef FLEX_CONFIG_H
+#define FLEX_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+#include "qsbr.h"
+
+struct flex_tmpl;
+
+#define FLEX_CFG_MAX_ROUTE 8
+#define FLEX_CFG_NAME_MAX 64
+
+enum flex_carrier_type { FLEX_CARRIER_SMPP = 1, FLEX_CARRIER_HTTP = 2 };
+
+/* Where a value came from, for values resolved after the whole file is read
+ * (routes name carriers that may be defined further down). */
+struct flex_cfg_src {
+    const char *text;
+    const char *file;
+    unsigned line;
+};
+
+/* Carriers tried in order; indices into flex_cfg.carriers. */
+struct flex_cfg_route {
+    uint16_t n;
+    uint16_t idx[FLEX_CFG_MAX_ROUTE];
+};
+
+struct flex_cfg_carrier {
+    const char *name;
+    enum flex_carrier_type type;
+    bool enabled;
+    double mps; /* 0 = unlimited */
+    /* smpp */
+    const char *host;
+    uint32_t port;
+    const char *system_id;
+    const char *password;
+    bool tls;
+    bool tls_verify;
+    uint32_t window;
+    uint32_t binds;
+    /* http */
+    const char *url;
+    const char *account_sid;
+    const char *auth_token;
+    const char *status_callback;
+    unsigned _line; /* section header line, for messages */
+};
+
+struct flex_cfg_location {
+    const char *id;
+    const char *name;
+    const char *timezone;
+    const char *phone; /* E.164, normalized */
+    bool paused;
+    double mps;
+    struct flex_cfg_src _route_src;
+    struct flex_cfg_route route; /* n == 0: use [route] default */
+    unsigned _line;
+};
+
+struct flex_cfg_template {
+    const char *name;
+    const char *body;
+    struct flex_tmpl *tmpl;
+    unsigned _line;
+};
+
+struct flex_cfg {
+    struct {
+        uint64_t drain_timeout_ms;
+        const char *audit_log;
+        const char *audit_key; /* the secret itself (read from @file) */
+        uint32_t log_level;    /* enum flex_log_level */
+        uint64_t message_validity_ms;
+        uint32_t max_parts;
+        bool log_unmasked;
+    } engine;
+    struct {
+        const char *url;
+    } redis;
+    struct {
+        const char *listen;
+    } http;
+    struct {
+        struct flex_cfg_src _default_src;
+        struct flex_cfg_route def;
+    } route;
+    struct {
+        bool enabled;
+        uint32_t start_min; /* minutes after local midnight */
+        uint32_t end_min;
+    } quiet_hours;
+    struct flex_cfg_carrier *carriers;
+    size_t ncarriers;
+    struct flex_cfg_location *locations;
+    size_t nlocations;
+    struct flex_cfg_template *templates;
+    size_t ntemplates;
+    const char *path;
+    struct flex_arena _arena; /* owns every string and array above */
+};
+
+/* One "-D SECTION[.NAME].KEY=VALUE" option, borrowed. */
+struct flex_cfg_override {
+    const char *text;
+};
+
+/* Receives one error: |file| is the config path or "-D", |line| the line
+ * (or the -D option's position, from 1). */
+typedef void (*flex_cfg_diag_cb)(void *arg, const char *file, unsigned line, const char *msg);
+
+/* Reads and validates |path| with |nov| overrides.  Returns 0 and a new
+ * snapshot in |*out| (free with flex_cfg_del), or -errno when the file
+ * cannot be read, or FLEX_E_CONFIG after reporting every error through
+ * |cb|(|arg|, ...). */
+int flex_cfg_load(struct flex_cfg **out, const char *path, const struct flex_cfg_override *ov,
+                  size_t nov, flex_cfg_diag_cb cb, void *arg);
+/* As flex_cfg_load on |len| bytes at |text| (borrowed); |name| is used in
+ * messages.  Never touches the file system except to check time zones and
+ * to read an "@file" audit_key. */
+int flex_cfg_parse(struct flex_cfg **out, const char *name, const char *text, size_t len,
+                   const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb,
+                   void *arg);
+void flex_cfg_del(struct flex_cfg *cfg);
+
+const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg,
+                                                     const char *name);
+const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg,
+                                                       const char *id);
+const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cfg,
+                                                       const char *name);
+/* The route a location sends by: its own, else [route] default. */
+const struct flex_cfg_route *flex_cfg_route_for(const struct flex_cfg *cfg,
+                                                const struct flex_cfg_location *loc);
+
+/* The one global mutable: the snapshot in force, and its QSBR domain. */
+extern _Atomic(struct flex_cfg *) flex_cfg_current;
+extern struct flex_qsbr flex_cfg_qsbr;
+
+/* Reader: the snapshot in force, valid until the caller's next quiescent
+ * point or offline call on flex_cfg_qsbr. */
+static inline const struct flex_cfg *flex_cfg_acquire(void)
+{
+    /* acquire: pairs with the release exchange in flex_cfg_publish, so
+     * every field written while building the snapshot is visible. */
+    return atomic_load_explicit(&flex_cfg_current, memory_order_acquire);
+}
+
+/* Writer (one thread): makes |cfg| current (takes ownership) and retires the
+ * previous one. */
+void flex_cfg_publish(struct flex_cfg *cfg);
+
+#endif

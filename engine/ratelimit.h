@@ -1,0 +1,51 @@
+/*
+ * Rate limiting by GCRA (the generic cell rate algorithm, a token bucket
+ * expressed as one timestamp per key).
+ *
+ * For a rate r and a burst b, the emission interval is T = 1/r and the
+ * state is the theoretical arrival time (TAT) of the next conforming
+ * message.  A request for n messages at time now conforms when
+ *     max(TAT, now) + n*T - now <= b*T
+ * and then TAT becomes max(TAT, now) + n*T.  So b messages may go at once
+ * after an idle period, and the long-run rate never exceeds r.
+ *
+ * Time is always passed in by the caller (nanoseconds on any monotonic
+ * clock): the limiter never reads a clock, so tests drive it with a
+ * simulated one.  Not thread-safe: each limiter belongs to one thread.
+ */
+#ifndef FLEX_RATELIMIT_H
+#define FLEX_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct flex_gcra {
+    uint64_t interval_ns; /* T; 0 = unlimited */
+    uint64_t burst_ns;    /* b*T */
+};
+
+/* |rate| messages per second (0 = unlimited), |burst| >= 1. */
+void flex_gcra_init(struct flex_gcra *g, double rate, uint32_t burst);
+
+/* Takes |n| messages at |now| against |*tat| (caller-owned state, 0 when
+ * new).  Returns 0 when allowed (and advances *tat), else the nanoseconds to
+ * wait before the same request would conform (*tat unchanged). */
+uint64_t flex_gcra_take(const struct flex_gcra *g, uint64_t *tat, uint64_t now, uint32_t n);
+
+/* A table of limiters by key (carrier name, sender number, location id).
+ * Keys not configured use the table's default parameters. */
+struct flex_ratelimit;
+
+struct flex_ratelimit *flex_ratelimit_new(double default_rate, uint32_t default_burst);
+void flex_ratelimit_del(struct flex_ratelimit *rl);
+
+/* Sets |key|'s parameters (|key| borrowed, copied).  Keeps its TAT, so a
+ * reload that changes a rate does not reset the bucket. */
+void flex_ratelimit_set(struct flex_ratelimit *rl, const char *key, size_t keylen, double rate,
+                        uint32_t burst);
+/* As flex_gcra_take() for |key|.  Returns 0 allowed or ns to wait. */
+uint64_t flex_ratelimit_take(struct flex_ratelimit *rl, const char *key, size_t keylen,
+                             uint64_t now, uint32_t n);
+size_t flex_ratelimit_size(const struct flex_ratelimit *rl);
+
+#endif

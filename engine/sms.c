@@ -1,0 +1,101 @@
+#include "sms.h"
+
+#include "err.h"
+#include "gsm7.h"
+
+#define GSM_SINGLE 160
+#define GSM_MULTI 153
+#define UCS2_SINGLE 70
+#define UCS2_MULTI 67
+
+/* Cuts |sms->data| into parts: one when it holds at most |single| units of
+ * |unit| bytes, else parts of at most |multi| units, none ending inside an
+ * escape or surrogate pair. */
+static int segment(struct flex_sms *sms, size_t unit, size_t single, size_t multi,
+                   unsigned max_parts)
+{
+    size_t units = sms->len / unit;
+    if (units <= single) {
+        sms->nparts = 1;
+        sms->part_end[0] = sms->len;
+        return 0;
+    }
+    size_t pos = 0; /* in units */
+    unsigned n = 0;
+    while (pos < units) {
+        if (n == max_parts)
+            return FLEX_E_TOOMANY;
+        size_t end = pos + multi < units ? pos + multi : units;
+        if (end < units) {
+            const unsigned char *last = sms->data + (end - 1) * unit;
+            /* GSM-7: the last septet is an ESC whose partner is in the next
+             * part.  UCS-2: the last unit is a high surrogate. */
+            if ((unit == 1 && last[0] == FLEX_GSM7_ESC) ||
+                (unit == 2 && last[0] >= 0xD8 && last[0] <= 0xDB))
+                end--;
+        }
+        sms->part_end[n++] = (uint16_t)(end * unit);
+        pos = end;
+    }
+    sms->nparts = (uint16_t)n;
+    return 0;
+}
+
+int flex_sms_encode(struct flex_sms *sms, const char *text, size_t len, unsigned max_parts,
+                    struct flex_text_error *err)
+{
+    if (max_parts < 1 || max_parts > FLEX_SMS_MAX_PARTS)
+        return FLEX_E_INVAL;
+    if (len == 0) {
+        err->code = FLEX_E_TOOSHORT;
+        err->offset = 0;
+        return FLEX_E_TOOSHORT;
+    }
+    size_t gsm_cap = max_parts == 1 ? GSM_SINGLE : (size_t)max_parts * GSM_MULTI;
+    long n = flex_gsm7_encode(text, len, sms->data, gsm_cap, err);
+    if (n >= 0) {
+        sms->coding = FLEX_SMS_GSM7;
+        sms->len = (uint16_t)n;
+        sms->units = (uint16_t)n;
+        int rc = segment(sms, 1, GSM_SINGLE, GSM_MULTI, max_parts);
+        if (rc) {
+            err->code = rc;
+            err->offset = 0;
+        }
+        return rc;
+    }
+    if (n == FLEX_E_UTF8)
+        return (int)n;
+    if (n == FLEX_E_TOOLONG) {
+        /* Too long for GSM-7 and maybe not GSM at all: UCS-2 is never
+         * shorter, but validate the rest so a bad byte is still reported as
+         * such. */
+        int rc = flex_utf8_validate(text, len, err);
+        if (rc)
+            return rc;
+        err->code = FLEX_E_TOOMANY;
+        err->offset = 0;
+        return FLEX_E_TOOMANY;
+    }
+    /* Not GSM: UTF-16BE. */
+    size_t ucs_cap = (max_parts == 1 ? UCS2_SINGLE : (size_t)max_parts * UCS2_MULTI) * 2;
+    n = flex_utf8_to_utf16be(text, len, sms->data, ucs_cap, err);
+    if (n == FLEX_E_TOOLONG) {
+        int rc = flex_utf8_validate(text, len, err);
+        if (rc)
+            return rc;
+        err->code = FLEX_E_TOOMANY;
+        return FLEX_E_TOOMANY;
+    }
+    if (n < 0)
+        return (int)n;
+    sms->coding = FLEX_SMS_UCS2;
+    sms->len = (uint16_t)(n * 2);
+    sms->units = (uint16_t)n;
+    int rc = segment(sms, 2, UCS2_SINGLE, UCS2_MULTI, max_parts);
+    if (rc) {
+        err->code = rc;
+        err->offset = 0;
+    }
+    return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * Choosing the coding of a text and cutting it into SMS parts.
+ *
+ * A text goes out in GSM 03.38 (data_coding 0) when every character is in the
+ * default alphabet or its extension, else in UCS-2/UTF-16BE (data_coding 8).
+ * GSM-7 is never dearer than UCS-2 for a text both can carry (2 septets per
+ * character at worst, 160/153 per part, against 70/67 units), so the choice
+ * is GSM-7 whenever possible.
+ *
+ *                 one part    each part of a long text (6-octet UDH)
+ *   GSM-7         160 septets 153 septets
+ *   UCS-2          70 units    67 units
+ *
+ * A part never ends between ESC and the character it escapes, nor between
+ * the two halves of a surrogate pair (an emoji).
+ */
+#ifndef FLEX_SMS_H
+#define FLEX_SMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "utf.h"
+
+#define FLEX_SMS_MAX_PARTS 10
+#define FLEX_SMS_BUF (FLEX_SMS_MAX_PARTS * 160)
+
+enum flex_sms_coding {
+    FLEX_SMS_GSM7 = 0, /* SMPP data_coding 0: unpacked septets, one per octet */
+    FLEX_SMS_UCS2 = 8, /* SMPP data_coding 8: UTF-16BE */
+};
+
+/* An encoded text.  Caller-owned (it is large: keep one per worker, not per
+ * message).  Part i is data[start_i, part_end[i]) with start_0 = 0 and
+ * start_i = part_end[i-1]. */
+struct flex_sms {
+    enum flex_sms_coding coding;
+    uint16_t nparts;
+    uint16_t units; /* septets (GSM-7) or 16-bit units (UCS-2) in all */
+    uint16_t len;   /* bytes used in data */
+    uint16_t part_end[FLEX_SMS_MAX_PARTS];
+    unsigned char data[FLEX_SMS_BUF];
+};
+
+/* Encodes |len| bytes of UTF-8 at |text| (borrowed) into |sms|, in at most
+ * |max_parts| parts (1..FLEX_SMS_MAX_PARTS).  Returns 0, or
+ *   FLEX_E_UTF8      invalid UTF-8, |err->offset| at the first bad byte
+ *   FLEX_E_TOOMANY   the text needs more than |max_parts| parts
+ *   FLEX_E_TOOSHORT  empty text
+ *   FLEX_E_INVAL     |max_parts| out of range */
+int flex_sms_encode(struct flex_sms *sms, const char *text, size_t len, unsigned max_parts,
+                    struct flex_text_error *err);
+
+/* Bytes of part |i| and where it starts. */
+static inline size_t flex_sms_part_start(const struct flex_sms *sms, unsigned i)
+{
+    return i == 0 ? 0 : sms->part_end[i - 1];
+}
+
+#endif
