@@ -84,10 +84,10 @@ void flex_bloom_del(struct flex_bloom *b)
     uint64_t h = flex_siphash13(&(b)->key, (data), (len));                                \
     uint64_t blk = (uint64_t)(((unsigned __int128)h * (b)->nblocks) >> 64);               \
     uint64_t *w = (b)->words + blk * BLOCK_WORDS;                                         \
-    uint64_t x = h;                                                                       \
+    uint64_t x = 0;                                                                       \
     for (unsigned i = 0; i < (b)->k; i++) {                                               \
-        if (i % 7 == 0)                                                                   \
-            x = flex_mix64(x + 0x9e3779b97f4a7c15ULL);                                    \
+        if (i % 7 == 0) /* 7 positions of 9 bits per fresh 64-bit mix of h */              \
+            x = flex_mix64(h + (i / 7 + 1) * 0x9e3779b97f4a7c15ULL);                      \
         unsigned pos = (unsigned)(x & (BLOCK_BITS - 1));                                  \
         x >>= 9;                                                                          \
         uint64_t bit = 1ULL << (pos & 63);                                                \

@@ -1,0 +1,369 @@
+/* Config: the shipped file, every class of error with FILE:LINE, -D
+ * overrides, secrets from files, and the snapshot swap. */
+#include "test_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "mem.h"
+#include "sms.h"
+#include "tmpl.h"
+
+struct diags {
+    int n;
+    char text[8192];
+};
+
+static void collect(void *arg, const char *file, unsigned line, const char *msg)
+{
+    struct diags *d = arg;
+    size_t have = strlen(d->text);
+    snprintf(d->text + have, sizeof(d->text) - have, "%s:%u: %s\n", file, line, msg);
+    d->n++;
+}
+
+static const char *srcdir(void)
+{
+    const char *s = getenv("FLEX_SRCDIR");
+    return s ? s : ".";
+}
+
+static struct flex_cfg *load_shipped(const struct flex_cfg_override *ov, size_t nov,
+                                     struct diags *d)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/deploy/flexd.conf", srcdir());
+    struct flex_cfg *cfg = NULL;
+    int rc = flex_cfg_load(&cfg, path, ov, nov, collect, d);
+    if (rc != 0)
+        fail_msg("deploy/flexd.conf: rc %d\n%s", rc, d->text);
+    return cfg;
+}
+
+static void test_config_shipped_file_is_valid(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c = load_shipped(NULL, 0, &d);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(c->redis.url, "redis://127.0.0.1:6379/0");
+    assert_string_equal(c->http.listen, "127.0.0.1:9100");
+    assert_int_equal(c->engine.drain_timeout_ms, 30000);
+    assert_true(c->quiet_hours.enabled);
+    assert_int_equal(c->quiet_hours.start_min, 21 * 60);
+    assert_int_equal(c->quiet_hours.end_min, 8 * 60);
+    const struct flex_cfg_carrier *p = flex_cfg_carrier_find(c, "primary");
+    assert_non_null(p);
+    assert_int_equal(p->type, FLEX_CARRIER_SMPP);
+    assert_string_equal(p->host, "127.0.0.1");
+    assert_int_equal(p->port, 2775);
+    assert_string_equal(p->system_id, "flex");
+    assert_string_equal(p->password, "flexpass");
+    const struct flex_cfg_carrier *b = flex_cfg_carrier_find(c, "backup");
+    assert_non_null(b);
+    assert_int_equal(b->type, FLEX_CARRIER_HTTP);
+    assert_string_equal(b->url, "http://127.0.0.1:8085");
+    assert_string_equal(b->account_sid, "ACtest");
+    assert_string_equal(b->auth_token, "testtoken");
+    assert_int_equal(c->route.def.n, 2);
+    assert_string_equal(c->carriers[c->route.def.idx[0]].name, "primary");
+    assert_string_equal(c->carriers[c->route.def.idx[1]].name, "backup");
+    const char *zones[] = {"America/New_York", "America/Chicago", "America/Denver",
+                           "America/Phoenix", "America/Los_Angeles"};
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "loc-%d", i + 1);
+        const struct flex_cfg_location *l = flex_cfg_location_find(c, id);
+        assert_non_null(l);
+        assert_string_equal(l->timezone, zones[i]);
+        assert_ptr_equal(flex_cfg_route_for(c, l), &c->route.def);
+    }
+    flex_cfg_del(c);
+}
+
+/* Every standard template, for every shipped location, with long-ish
+ * typical values, fits one GSM-7 SMS. */
+static void test_config_shipped_templates_fit_one_sms(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c = load_shipped(NULL, 0, &d);
+    static struct flex_sms sms;
+    for (size_t li = 0; li < c->nlocations; li++) {
+        const struct flex_cfg_location *l = &c->locations[li];
+        struct flex_tmpl_vars v = {0};
+        const char *vals[FLEX_TMPL_NVARS] = {"Alexandra", l->name, l->phone, "Wed, Dec 10",
+                                             "10:30 AM", "Dr. Martinez"};
+        for (int i = 0; i < FLEX_TMPL_NVARS; i++) {
+            v.v[i] = vals[i];
+            v.len[i] = strlen(vals[i]);
+        }
+        for (size_t ti = 0; ti < c->ntemplates; ti++) {
+            char out[1024];
+            struct flex_text_error err;
+            long n = flex_tmpl_render(c->templates[ti].tmpl, &v, out, sizeof(out), NULL);
+            assert_true(n > 0);
+            assert_int_equal(flex_sms_encode(&sms, out, (size_t)n, 6, &err), 0);
+            if (sms.coding != FLEX_SMS_GSM7 || sms.nparts != 1)
+                fail_msg("[template %s] at %s: %u parts, coding %d, %u units: %s",
+                         c->templates[ti].name, l->id, sms.nparts, sms.coding, sms.units, out);
+        }
+    }
+    flex_cfg_del(c);
+}
+
+/* A minimal valid config; cases append to it. */
+static const char base[] =
+    "[route]\n"
+    "default = a\n"
+    "[carrier a]\n"
+    "type = smpp\n"
+    "host = 127.0.0.1\n"
+    "system_id = flex\n"
+    "password = pw\n"
+    "[template reminder_72h]\nbody = x\n[template reminder_24h]\nbody = x\n"
+    "[template reminder_2h]\nbody = x\n[template recall_due]\nbody = x\n"
+    "[template recall_overdue]\nbody = x\n[template optout_confirm]\nbody = x\n"
+    "[template optin_confirm]\nbody = x\n[template help]\nbody = x\n";
+#define BASE_LINES 23
+
+static int parse(const char *extra, const struct flex_cfg_override *ov, size_t nov,
+                 struct diags *d, struct flex_cfg **out)
+{
+    char text[4096];
+    snprintf(text, sizeof(text), "%s%s", base, extra);
+    struct flex_cfg *cfg = NULL;
+    int rc = flex_cfg_parse(&cfg, "t.conf", text, strlen(text), ov, nov, collect, d);
+    if (out)
+        *out = cfg;
+    else
+        flex_cfg_del(cfg);
+    return rc;
+}
+
+static void test_config_base_is_valid(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c;
+    assert_int_equal(parse("", NULL, 0, &d, &c), 0);
+    assert_int_equal(c->carriers[0].window, 64); /* defaults applied */
+    assert_int_equal(c->carriers[0].port, 2775);
+    assert_int_equal(c->engine.message_validity_ms, 24 * 3600 * 1000ULL);
+    flex_cfg_del(c);
+}
+
+static void expect_error(const char *extra, unsigned line, const char *what)
+{
+    struct diags d = {0};
+    assert_int_equal(parse(extra, NULL, 0, &d, NULL), FLEX_E_CONFIG);
+    char want[64];
+    snprintf(want, sizeof(want), "t.conf:%u: ", line);
+    const char *hit = strstr(d.text, want);
+    if (!hit || !strstr(hit, what))
+        fail_msg("want '%s...%s' in:\n%s", want, what, d.text);
+}
+
+static void test_config_each_error_has_file_and_line(void **state)
+{
+    (void)state;
+    const unsigned L = BASE_LINES + 1; /* first appended line */
+    expect_error("[nonsense]\n", L, "unknown section [nonsense]");
+    expect_error("[engine]\nbogus = 1\n", L + 1, "unknown key 'bogus' in [engine]");
+    expect_error("[engine]\ndrain_timeout = 5 parsecs\n", L + 1, "unit");
+    expect_error("[engine]\ndrain_timeout = 2d\n", L + 1, "out of range");
+    expect_error("[carrier b]\ntype = smpp\nhost = h\nsystem_id = s\npassword = p\n"
+                 "window = lots\n",
+                 L + 5, "expected a whole number");
+    expect_error("[quiet_hours]\nstart = 7pm\n", L + 1, "HH:MM");
+    expect_error("[location x]\nname = X\ntimezone = Mars/Olympus\nphone = 2025550100\n", L + 2,
+                 "unknown time zone");
+    expect_error("[location x]\nname = X\ntimezone = ../../etc/passwd\nphone = 2025550100\n",
+                 L + 2, "IANA");
+    expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 555-0100\n", L + 3,
+                 "too short");
+    expect_error("[template t]\nbody = Hi {patient}\n", L + 1, "unknown placeholder {patient}");
+    expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 2025550100\nroute = a, zz\n",
+                 L + 4, "carrier 'zz', which is not defined");
+    expect_error("[route]\n", L, "duplicate section [route] (first at line 1)");
+    expect_error("[carrier a]\n", L, "duplicate section [carrier a]");
+    expect_error("[engine]\nlog_level = info\nlog_level = debug\n", L + 2,
+                 "duplicate key 'log_level' (first at line");
+    expect_error("[carrier h]\ntype = http\nurl = http://127.0.0.1:8085\naccount_sid = A\n",
+                 L, "missing required key 'auth_token' (http)");
+    expect_error("[carrier h]\ntype = http\nurl = http://x\naccount_sid = A\nauth_token = t\n"
+                 "window = 5\n",
+                 L + 5, "does not apply to an http carrier");
+    expect_error("[carrier s]\nhost = h\n", L, "missing required key 'type'");
+    expect_error("[carrier s]\ntype = smpp\nhost = h\nsystem_id = sixteencharslong\n"
+                 "password = p\n",
+                 L + 3, "length must be 1 to 15");
+    expect_error("[location]\n", L, "needs a NAME");
+    expect_error("[engine x]\n", L, "takes no name");
+    expect_error("[engine]\njust text\n", L + 1, "expected KEY = VALUE");
+    expect_error("[redis]\nurl = redis://127.0.0.1:99999\n", L + 1, "bad port");
+    expect_error("[http]\nlisten = 9100\n", L + 1, "missing port");
+    expect_error("[quiet_hours]\nstart = 08:00\nend = 08:00\n", L, "start and end are equal");
+    expect_error("[engine]\nmax_parts =\n", L + 1, "must not be empty");
+}
+
+static void test_config_missing_required_sections(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c = NULL;
+    const char *text = "[engine]\nlog_level = debug\n";
+    assert_int_equal(flex_cfg_parse(&c, "m.conf", text, strlen(text), NULL, 0, collect, &d),
+                     FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "m.conf:2: missing required section [route]"));
+    assert_non_null(strstr(d.text, "m.conf:2: missing required section [template help]"));
+    assert_int_equal(d.n, 9); /* route + 8 templates */
+}
+
+static void test_config_reports_every_error(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    assert_int_equal(parse("[engine]\nlog_level = loud\nmax_parts = 99\nbogus = 1\n"
+                           "[wat]\n[http]\nlisten = x\n",
+                           NULL, 0, &d, NULL),
+                     FLEX_E_CONFIG);
+    assert_int_equal(d.n, 5);
+    /* Sorted by line. */
+    assert_true(strstr(d.text, ":25: ") < strstr(d.text, ":26: "));
+}
+
+static void test_config_overrides(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg_override ov[] = {
+        {"carrier.a.port=2776"},
+        {"redis.url=redis://127.0.0.1:6390/0"},
+        {"template.help.body=Call {location_phone}"},
+        {"location.loc-9.name=Override Dental"},
+        {"location.loc-9.timezone=America/Chicago"},
+        {"location.loc-9.phone=(312) 555-0199"},
+        {"engine.log_level=debug"},
+    };
+    struct flex_cfg *c;
+    assert_int_equal(parse("[engine]\nlog_level = warn\n", ov, 7, &d, &c), 0);
+    assert_int_equal(c->carriers[0].port, 2776);
+    assert_string_equal(c->redis.url, "redis://127.0.0.1:6390/0");
+    assert_string_equal(flex_cfg_template_find(c, "help")->body, "Call {location_phone}");
+    const struct flex_cfg_location *l = flex_cfg_location_find(c, "loc-9");
+    assert_non_null(l);
+    assert_string_equal(l->phone, "+13125550199");
+    assert_int_equal(c->engine.log_level, 0);
+    flex_cfg_del(c);
+
+    struct flex_cfg_override bad[] = {{"carrier.a.port=0"}, {"nosuch.key=1"}, {"engine"},
+                                      {"carrier.port=1"}, {"engine.Bad-Key=1"}};
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("", bad, 5, &d, NULL), FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "-D:1: [carrier a] port = '0'"));
+    assert_non_null(strstr(d.text, "-D:2: unknown section 'nosuch'"));
+    assert_non_null(strstr(d.text, "-D:3: expected SECTION.KEY=VALUE"));
+    assert_non_null(strstr(d.text, "-D:4: expected carrier.NAME.KEY=VALUE"));
+    assert_non_null(strstr(d.text, "-D:5: bad key name"));
+}
+
+static void test_config_secret_from_file_and_not_echoed(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/flex-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret-key\n", 11), 11);
+    close(fd);
+    char extra[256];
+    snprintf(extra, sizeof(extra), "[engine]\naudit_key = @%s\n", path);
+    struct diags d = {0};
+    struct flex_cfg *c;
+    assert_int_equal(parse(extra, NULL, 0, &d, &c), 0);
+    assert_string_equal(c->engine.audit_key, "s3cret-key");
+    flex_cfg_del(c);
+    unlink(path);
+    assert_int_equal(parse(extra, NULL, 0, &d, NULL), FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "cannot open secret file"));
+    /* A bad sensitive value is reported without its text. */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("[carrier b]\ntype = smpp\nhost = h\nsystem_id = s\n"
+                           "password = hunter2hunter2\n",
+                           NULL, 0, &d, NULL),
+                     FLEX_E_CONFIG);
+    assert_null(strstr(d.text, "hunter2"));
+}
+
+static void test_config_quoted_values(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c;
+    assert_int_equal(parse("[location q]\nname = \"  Spaced \\\"Dental\\\"  \"\n"
+                           "timezone = UTC\nphone = +442079460958\n",
+                           NULL, 0, &d, &c),
+                     0);
+    assert_string_equal(flex_cfg_location_find(c, "q")->name, "  Spaced \"Dental\"  ");
+    flex_cfg_del(c);
+}
+
+static void test_config_unreadable_file(void **state)
+{
+    (void)state;
+    struct flex_cfg *c;
+    assert_int_equal(flex_cfg_load(&c, "/nonexistent/flexd.conf", NULL, 0, NULL, NULL),
+                     -ENOENT);
+    assert_int_equal(flex_cfg_load(&c, "/tmp", NULL, 0, NULL, NULL), -EINVAL);
+}
+
+/* The swap: a reader holding the old snapshot keeps it valid until its
+ * quiescent point; then it is freed (ASan would catch a use after free). */
+static void test_config_publish_and_reclaim(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_qsbr_reader reader;
+    flex_qsbr_init(&flex_cfg_qsbr);
+    assert_int_equal(flex_qsbr_register(&flex_cfg_qsbr, &reader), 0);
+    struct flex_cfg *a, *b;
+    assert_int_equal(parse("", NULL, 0, &d, &a), 0);
+    assert_int_equal(parse("[engine]\nmax_parts = 3\n", NULL, 0, &d, &b), 0);
+    flex_cfg_publish(a);
+    flex_qsbr_quiescent(&flex_cfg_qsbr, &reader);
+    const struct flex_cfg *held = flex_cfg_acquire();
+    assert_ptr_equal(held, a);
+    flex_cfg_publish(b);
+    assert_int_equal(flex_qsbr_poll(&flex_cfg_qsbr), 1); /* a still held */
+    assert_int_equal(held->engine.max_parts, 6);          /* and still readable */
+    flex_qsbr_quiescent(&flex_cfg_qsbr, &reader);
+    assert_int_equal(flex_qsbr_poll(&flex_cfg_qsbr), 0); /* a freed */
+    assert_int_equal(flex_cfg_acquire()->engine.max_parts, 3);
+    flex_qsbr_unregister(&flex_cfg_qsbr, &reader);
+    struct flex_cfg *cur = atomic_exchange(&flex_cfg_current, NULL);
+    flex_cfg_del(cur);
+    flex_qsbr_free(&flex_cfg_qsbr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_shipped_file_is_valid),
+        cmocka_unit_test(test_config_shipped_templates_fit_one_sms),
+        cmocka_unit_test(test_config_base_is_valid),
+        cmocka_unit_test(test_config_each_error_has_file_and_line),
+        cmocka_unit_test(test_config_missing_required_sections),
+        cmocka_unit_test(test_config_reports_every_error),
+        cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_config_secret_from_file_and_not_echoed),
+        cmocka_unit_test(test_config_quoted_values),
+        cmocka_unit_test(test_config_unreadable_file),
+        cmocka_unit_test(test_config_publish_and_reclaim),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
