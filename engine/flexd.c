@@ -23,6 +23,8 @@
 #include "err.h"
 #include "flex.pb-c.h"
 #include "mem.h"
+#include "sms.h"
+#include "tmpl.h"
 #include "version.h"
 
 static const char usage_text[] =
@@ -32,6 +34,8 @@ static const char usage_text[] =
     "  -D S.KEY=VALUE    override one key after the file is read; named sections\n"
     "                    as S.NAME.KEY (-D carrier.primary.port=2776)\n"
     "  --check-config    validate the configuration and exit: 0 valid, 2 not\n"
+    "  --preview         render every template for every location with sample\n"
+    "                    values, showing coding and SMS parts, and exit\n"
     "  --version         print the version and the libraries in use\n"
     "  --help            this text\n";
 
@@ -88,10 +92,50 @@ static int check_config(const char *path, const struct flex_cfg_override *ov, si
     return 2;
 }
 
+/* Renders |t| for |loc| with fictional sample values and prints its cost. */
+static void preview_one(const struct flex_cfg_template *t, const struct flex_cfg_location *loc,
+                        struct flex_sms *sms)
+{
+    const char *vals[FLEX_TMPL_NVARS] = {"Alexandra", loc->name, loc->phone, "Wed, Dec 10",
+                                         "10:30 AM", "Dr. Martinez"};
+    struct flex_tmpl_vars v = {0};
+    for (int i = 0; i < FLEX_TMPL_NVARS; i++) {
+        v.v[i] = vals[i];
+        v.len[i] = strlen(vals[i]);
+    }
+    char out[4096];
+    struct flex_text_error err;
+    long n = flex_tmpl_render(t->tmpl, &v, out, sizeof(out), NULL);
+    if (n < 0 || flex_sms_encode(sms, out, (size_t)n, FLEX_SMS_MAX_PARTS, &err) != 0) {
+        printf("  %-15s %-6s cannot render: %s\n", t->name, loc->id,
+               flex_strerror(n < 0 ? (int)n : err.code));
+        return;
+    }
+    printf("  %-15s %-6s %-5s %u part%s %3u %s | %s\n", t->name, loc->id,
+           sms->coding == FLEX_SMS_GSM7 ? "GSM-7" : "UCS-2", sms->nparts,
+           sms->nparts == 1 ? " " : "s", sms->units,
+           sms->coding == FLEX_SMS_GSM7 ? "septets" : "units  ", out);
+}
+
+static int preview(const char *path, const struct flex_cfg_override *ov, size_t nov)
+{
+    struct flex_cfg *cfg;
+    if (flex_cfg_load(&cfg, path, ov, nov, print_diag, NULL) != 0)
+        return check_config(path, ov, nov);
+    struct flex_sms *sms = flex_malloc(sizeof(*sms));
+    for (size_t t = 0; t < cfg->ntemplates; t++)
+        for (size_t l = 0; l < cfg->nlocations; l++)
+            preview_one(&cfg->templates[t], &cfg->locations[l], sms);
+    flex_free(sms);
+    flex_cfg_del(cfg);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"check-config", no_argument, NULL, 'k'},
+        {"preview", no_argument, NULL, 'p'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -99,12 +143,13 @@ int main(int argc, char **argv)
     const char *path = NULL;
     struct flex_cfg_override *ov = flex_calloc((size_t)argc, sizeof(*ov));
     size_t nov = 0;
-    int check = 0, c;
+    int check = 0, c; /* 1: --check-config, 2: --preview */
     while ((c = getopt_long(argc, argv, "c:D:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': path = optarg; break;
         case 'D': ov[nov++].text = optarg; break;
         case 'k': check = 1; break;
+        case 'p': check = 2; break;
         case 'V': print_version(); flex_free(ov); return 0;
         case 'h': fputs(usage_text, stdout); flex_free(ov); return 0;
         default: fputs(usage_text, stderr); flex_free(ov); return 2;
@@ -114,8 +159,10 @@ int main(int argc, char **argv)
     if (optind != argc || !path) {
         fputs(usage_text, stderr);
         rc = 2;
-    } else if (check) {
+    } else if (check == 1) {
         rc = check_config(path, ov, nov);
+    } else if (check == 2) {
+        rc = preview(path, ov, nov);
     } else {
         fputs(usage_text, stderr);
         fprintf(stderr, "\nflexd %s: the dispatch engine is not built yet; "

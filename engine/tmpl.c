@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "mem.h"
+#include "utf.h"
 
 static const char *const var_names[FLEX_TMPL_NVARS] = {
     "first_name", "location_name", "location_phone", "date", "time", "provider",
@@ -72,6 +73,14 @@ int flex_tmpl_compile(struct flex_tmpl **out, const char *body, size_t len,
         return tmpl_fail(err, FLEX_E_SYNTAX, 0, "empty template", NULL, 0);
     if (len > 4096)
         return tmpl_fail(err, FLEX_E_TOOLONG, 4096, "template longer than 4096 bytes", NULL, 0);
+    /* A template is text: valid UTF-8, no control characters but newline
+     * (a NUL would silently cut the message short downstream). */
+    struct flex_text_error terr;
+    if (flex_utf8_validate(body, len, &terr) != 0)
+        return tmpl_fail(err, FLEX_E_UTF8, terr.offset, "invalid UTF-8", NULL, 0);
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)body[i] < 0x20 && body[i] != '\n') || body[i] == 0x7f)
+            return tmpl_fail(err, FLEX_E_SYNTAX, i, "control character", NULL, 0);
     struct flex_tmpl *t = flex_calloc(1, sizeof(*t));
     t->ops = flex_calloc(len + 1, sizeof(struct op)); /* at most one op per byte */
     t->text = flex_malloc(len + 1);

@@ -31,7 +31,7 @@ struct flex_tmpl_vars {
 };
 
 struct flex_tmpl_error {
-    int code;      /* FLEX_E_PLACEHOLDER or FLEX_E_SYNTAX */
+    int code;      /* FLEX_E_PLACEHOLDER, FLEX_E_SYNTAX, FLEX_E_UTF8, ... */
     size_t offset; /* byte offset in the body */
     char reason[96];
 };
@@ -39,8 +39,10 @@ struct flex_tmpl_error {
 struct flex_tmpl;
 
 /* Compiles |len| bytes at |body| (borrowed).  Returns 0 and |*out| (free
- * with flex_tmpl_del), or FLEX_E_PLACEHOLDER (unknown name) / FLEX_E_SYNTAX
- * (unclosed '{', stray '}', empty body) with |*err|. */
+ * with flex_tmpl_del), or with |*err|: FLEX_E_PLACEHOLDER (unknown name),
+ * FLEX_E_SYNTAX (unclosed '{', stray '}', empty body, a control character
+ * other than newline), FLEX_E_UTF8 (invalid UTF-8), FLEX_E_TOOLONG (over
+ * 4096 bytes). */
 int flex_tmpl_compile(struct flex_tmpl **out, const char *body, size_t len,
                       struct flex_tmpl_error *err);
 void flex_tmpl_del(struct flex_tmpl *t);

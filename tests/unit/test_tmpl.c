@@ -82,6 +82,8 @@ static void test_tmpl_braces_and_errors(void **state)
         {"Hi } there", FLEX_E_SYNTAX, 3},
         {"", FLEX_E_SYNTAX, 0},
         {"{}", FLEX_E_PLACEHOLDER, 0},
+        {"Hi \x01 there", FLEX_E_SYNTAX, 3},
+        {"Hi \xff", FLEX_E_UTF8, 3},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct flex_tmpl_error err = {0};

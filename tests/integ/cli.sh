@@ -1,0 +1,78 @@
+#!/bin/sh
+# The programs of the contract, run as an operator would: flexd
+# --check-config on good and bad files, -D overrides, exit codes, --version,
+# and the programs whose issue is still to come.
+set -u
+B=${BUILD:-build}
+tmp=$(mktemp -d /tmp/flex-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # description, then a command that must succeed
+    d=$1
+    shift
+    if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
+}
+
+"$B/flexd" -c deploy/flexd.conf --check-config >"$tmp/out" 2>"$tmp/err"
+check "shipped config is valid (exit 0)" test $? -eq 0
+check "nothing on stderr for a valid file" test ! -s "$tmp/err"
+
+cat >"$tmp/bad.conf" <<'CONF'
+[engine]
+drain_timeout = soon
+[carrier primary]
+type = smpp
+host = 127.0.0.1
+system_id = flex
+password = flexpass
+[route]
+default = primary, missing
+[location loc-1]
+name = X
+timezone = America/Atlantis
+phone = 202-555-0100
+CONF
+"$B/flexd" -c "$tmp/bad.conf" --check-config 2>"$tmp/err"
+check "bad config exits 2" test $? -eq 2
+check "bad duration at line 2" grep -q "^$tmp/bad.conf:2: .*drain_timeout" "$tmp/err"
+check "missing carrier at line 9" grep -q "^$tmp/bad.conf:9: route names carrier 'missing'" "$tmp/err"
+check "unknown zone at line 12" grep -q "^$tmp/bad.conf:12: .*unknown time zone" "$tmp/err"
+check "missing templates reported" grep -q "missing required section \[template help\]" "$tmp/err"
+check "every stderr line is FILE:LINE: message" sh -c "! grep -v '^$tmp/bad.conf:[0-9]*: ' '$tmp/err'"
+
+"$B/flexd" -c deploy/flexd.conf -D carrier.primary.port=0 -D redis.url=nope --check-config 2>"$tmp/err"
+check "-D errors exit 2" test $? -eq 2
+check "-D error names its position" grep -q '^-D:1: \[carrier primary\] port' "$tmp/err"
+check "second -D error" grep -q '^-D:2: \[redis\] url' "$tmp/err"
+"$B/flexd" -c deploy/flexd.conf -D carrier.primary.port=2776 -D location.loc-1.paused=true --check-config >/dev/null 2>&1
+check "-D valid overrides exit 0" test $? -eq 0
+
+"$B/flexd" -c "$tmp/nonexistent.conf" --check-config 2>"$tmp/err"
+check "unreadable file exits 2" test $? -eq 2
+check "unreadable file says why" grep -q "No such file" "$tmp/err"
+
+"$B/flexd" --version >"$tmp/out"
+check "--version exits 0" test $? -eq 0
+check "--version names flexd" grep -q '^flexd [0-9]' "$tmp/out"
+"$B/flexd" --help >"$tmp/out"
+check "--help exits 0" test $? -eq 0
+"$B/flexd" --bogus 2>/dev/null
+check "unknown flag exits 2" test $? -eq 2
+
+for lib in liburing libhiredis libprotobuf-c libcurl libssl libcrypto; do
+    check "flexd links $lib" sh -c "ldd '$B/flexd' | grep -q '$lib'"
+done
+if [ -z "${SAN:-}" ]; then
+    check "flexd links jemalloc" sh -c "ldd '$B/flexd' | grep -q libjemalloc"
+fi
+
+for p in flexctl flexbench smscsim httpsim; do
+    "$B/$p" >/dev/null 2>&1
+    check "$p (not built yet) exits 2" test $? -eq 2
+    "$B/$p" --help >"$tmp/out" 2>&1
+    check "$p --help says not built yet" grep -q "not built yet" "$tmp/out"
+    check "$p --help shows usage" grep -q "^usage: $p" "$tmp/out"
+done
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]
