@@ -78,12 +78,14 @@ void flex_bloom_del(struct flex_bloom *b)
     flex_free(b);
 }
 
-/* Block index from the high half of a 64x64 multiply (no modulo), bit
- * positions from successive mixes of the same keyed hash. */
-#define BLOOM_PROBE(b, data, len, ON_BIT)                                                 \
-    uint64_t h = flex_siphash13(&(b)->key, (data), (len));                                \
-    uint64_t blk = (uint64_t)(((unsigned __int128)h * (b)->nblocks) >> 64);               \
-    uint64_t *w = (b)->words + blk * BLOCK_WORDS;                                         \
+static inline uint64_t *block_of(const struct flex_bloom *b, uint64_t h)
+{
+    /* Block index from the high half of a 64x64 multiply: no modulo. */
+    return b->words + (uint64_t)(((unsigned __int128)h * b->nblocks) >> 64) * BLOCK_WORDS;
+}
+
+/* Bit positions come from successive mixes of the same keyed hash. */
+#define BLOOM_BITS(b, h, w, ON_BIT)                                                       \
     uint64_t x = 0;                                                                       \
     for (unsigned i = 0; i < (b)->k; i++) {                                               \
         if (i % 7 == 0) /* 7 positions of 9 bits per fresh 64-bit mix of h */              \
@@ -96,17 +98,46 @@ void flex_bloom_del(struct flex_bloom *b)
 
 void flex_bloom_add(struct flex_bloom *b, const void *data, size_t len)
 {
-    BLOOM_PROBE(b, data, len, { w[pos >> 6] |= bit; })
+    uint64_t h = flex_siphash13(&b->key, data, len);
+    uint64_t *w = block_of(b, h);
+    BLOOM_BITS(b, h, w, { w[pos >> 6] |= bit; })
     b->count++;
 }
 
-bool flex_bloom_maybe(const struct flex_bloom *b, const void *data, size_t len)
+static inline bool probe(const struct flex_bloom *b, uint64_t h, const uint64_t *w)
 {
-    BLOOM_PROBE(b, data, len, {
+    BLOOM_BITS(b, h, w, {
         if (!(w[pos >> 6] & bit))
             return false;
     })
     return true;
+}
+
+bool flex_bloom_maybe(const struct flex_bloom *b, const void *data, size_t len)
+{
+    uint64_t h = flex_siphash13(&b->key, data, len);
+    return probe(b, h, block_of(b, h));
+}
+
+#define BATCH_GROUP 16
+
+void flex_bloom_maybe_batch(const struct flex_bloom *b, const void *const *keys,
+                            const size_t *lens, size_t n, bool *out)
+{
+    uint64_t h[BATCH_GROUP];
+    const uint64_t *w[BATCH_GROUP];
+    for (size_t base = 0; base < n; base += BATCH_GROUP) {
+        size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP;
+        /* Hash the whole group and start loading its blocks, then probe:
+         * the cache misses of the group overlap instead of queueing. */
+        for (size_t i = 0; i < m; i++) {
+            h[i] = flex_siphash13(&b->key, keys[base + i], lens[base + i]);
+            w[i] = block_of(b, h[i]);
+            __builtin_prefetch(w[i]);
+        }
+        for (size_t i = 0; i < m; i++)
+            out[base + i] = probe(b, h[i], w[i]);
+    }
 }
 
 double flex_bloom_predicted_fpr(const struct flex_bloom *b)

@@ -197,7 +197,8 @@ static int diag_cmp(const void *a, const void *b)
 
 static void diag_flush(struct parser *p)
 {
-    qsort(p->diags, p->ndiags, sizeof(*p->diags), diag_cmp);
+    if (p->ndiags > 1)
+        qsort(p->diags, p->ndiags, sizeof(*p->diags), diag_cmp);
     for (size_t i = 0; i < p->ndiags; i++) {
         if (p->cb)
             p->cb(p->arg, p->diags[i].file, p->diags[i].line, p->diags[i].msg);

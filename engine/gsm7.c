@@ -83,6 +83,13 @@ long flex_gsm7_encode(const char *s, size_t len, unsigned char *out, size_t outs
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
+        /* Fast path: a run of ASCII characters from the basic table, one
+         * septet each, bounded by the input and the output room. */
+        size_t stop = len - i < outsz - o ? len : i + (outsz - o);
+        while (i < stop && p[i] < 0x80 && latin[p[i]] < 0x80)
+            out[o++] = (unsigned char)latin[p[i++]];
+        if (i == len)
+            break;
         uint32_t cp;
         int n;
         if (p[i] < 0x80) {

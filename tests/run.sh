@@ -12,7 +12,7 @@ export BUILD SAN
 # deliberately impossible allocation (the OOM-handler test).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1}
 
 pass=0 fail=0 skip=0 failed=""
 logdir=$(mktemp -d /tmp/flex-test.XXXXXX)

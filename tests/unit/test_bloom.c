@@ -130,6 +130,30 @@ static void test_bloom_bits_depend_on_key(void **state)
     flex_bloom_del(b);
 }
 
+static void test_bloom_batch_agrees_with_single(void **state)
+{
+    (void)state;
+    struct flex_bloom *b;
+    static char nums[1000][24];
+    const void *keys[1000];
+    size_t lens[1000];
+    bool out[1000];
+    assert_int_equal(flex_bloom_new(&b, 500, 0.01, &key), 0);
+    for (int i = 0; i < 1000; i++) {
+        lens[i] = number((uint64_t)i * 7, nums[i]);
+        keys[i] = nums[i];
+        if (i % 2 == 0)
+            flex_bloom_add(b, nums[i], lens[i]);
+    }
+    flex_bloom_maybe_batch(b, keys, lens, 1000, out);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(out[i], flex_bloom_maybe(b, nums[i], lens[i]));
+        if (i % 2 == 0)
+            assert_true(out[i]);
+    }
+    flex_bloom_del(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_bloom_rejects_bad_parameters),
         cmocka_unit_test(test_bloom_serialize_round_trip),
         cmocka_unit_test(test_bloom_bits_depend_on_key),
+        cmocka_unit_test(test_bloom_batch_agrees_with_single),
     };
     return cmocka_run_group_tests_name("bloom", tests, NULL, NULL);
 }
