@@ -35,6 +35,16 @@ static inline void bench_report(const char *name, double *rates, int n, double t
     printf("\n");
 }
 
+/* Iteration count |n| divided by $FLEX_BENCH_DIV (default 1): lets
+ * `valgrind --tool=callgrind` count instructions per operation, which is
+ * repeatable on this VM where wall-clock rates swing by tens of percent. */
+static inline long bench_iters(long n)
+{
+    const char *d = getenv("FLEX_BENCH_DIV");
+    long div = d ? atol(d) : 1;
+    return div > 1 ? n / div : n;
+}
+
 /* Keeps the compiler from deleting a computed value. */
 static inline void bench_sink(uint64_t v)
 {

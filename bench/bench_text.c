@@ -5,7 +5,7 @@
 #include "bench.h"
 #include "sms.h"
 
-#define ITERS 5000000
+#define ITERS bench_iters(5000000)
 
 static double run(const char *text)
 {
@@ -14,19 +14,21 @@ static double run(const char *text)
     size_t len = strlen(text);
     uint64_t sum = 0;
     double t0 = bench_now();
-    for (int i = 0; i < ITERS; i++) {
+    long iters = ITERS;
+    for (long i = 0; i < iters; i++) {
         flex_sms_encode(&sms, text, len, 6, &err);
         sum += sms.nparts + sms.data[i % 64];
     }
     double dt = bench_now() - t0;
     bench_sink(sum);
-    return ITERS / dt;
+    return (double)iters / dt;
 }
 
 int main(void)
 {
-    const char *gsm = "Hi Alexandra, see you Wed, Dec 10 at 10:30 AM at Capitol Dental Care. "
-                      "Reply C to confirm or call +12025550100 to reschedule. Reply STOP to opt out.";
+    const char *gsm =
+        "Hi Alexandra, see you Wed, Dec 10 at 10:30 AM at Capitol Dental Care. "
+        "Reply C to confirm or call +12025550100 to reschedule. Reply STOP to opt out.";
     const char *ucs = "Hi Zo\xc3\xab, see you Wed, Dec 10 at 10:30 AM at Capitol Dental Care "
                       "\xf0\x9f\x98\x80 Reply C to confirm or call +12025550100. STOP to opt "
                       "out";

@@ -13,8 +13,9 @@ int main(void)
     struct flex_tmpl *t;
     struct flex_tmpl_error err;
     flex_tmpl_compile(&t, body, strlen(body), &err);
-    const char *vals[FLEX_TMPL_NVARS] = {"Alexandra", "Capitol Dental Care", "+12025550100",
-                                         "Wed, Dec 10", "10:30 AM", "Dr. Martinez"};
+    const char *vals[FLEX_TMPL_NVARS] = {"Alexandra",    "Capitol Dental Care",
+                                         "+12025550100", "Wed, Dec 10",
+                                         "10:30 AM",     "Dr. Martinez"};
     struct flex_tmpl_vars v;
     for (int i = 0; i < FLEX_TMPL_NVARS; i++) {
         v.v[i] = vals[i];

@@ -85,15 +85,15 @@ static inline uint64_t *block_of(const struct flex_bloom *b, uint64_t h)
 }
 
 /* Bit positions come from successive mixes of the same keyed hash. */
-#define BLOOM_BITS(b, h, w, ON_BIT)                                                       \
-    uint64_t x = 0;                                                                       \
-    for (unsigned i = 0; i < (b)->k; i++) {                                               \
-        if (i % 7 == 0) /* 7 positions of 9 bits per fresh 64-bit mix of h */              \
-            x = flex_mix64(h + (i / 7 + 1) * 0x9e3779b97f4a7c15ULL);                      \
-        unsigned pos = (unsigned)(x & (BLOCK_BITS - 1));                                  \
-        x >>= 9;                                                                          \
-        uint64_t bit = 1ULL << (pos & 63);                                                \
-        ON_BIT                                                                            \
+#define BLOOM_BITS(b, h, w, ON_BIT)                                                                \
+    uint64_t x = 0;                                                                                \
+    for (unsigned i = 0; i < (b)->k; i++) {                                                        \
+        if (i % 7 == 0) /* 7 positions of 9 bits per fresh 64-bit mix of h */                      \
+            x = flex_mix64(h + (i / 7 + 1) * 0x9e3779b97f4a7c15ULL);                               \
+        unsigned pos = (unsigned)(x & (BLOCK_BITS - 1));                                           \
+        x >>= 9;                                                                                   \
+        uint64_t bit = 1ULL << (pos & 63);                                                         \
+        ON_BIT                                                                                     \
     }
 
 void flex_bloom_add(struct flex_bloom *b, const void *data, size_t len)
@@ -121,8 +121,8 @@ bool flex_bloom_maybe(const struct flex_bloom *b, const void *data, size_t len)
 
 #define BATCH_GROUP 16
 
-void flex_bloom_maybe_batch(const struct flex_bloom *b, const void *const *keys,
-                            const size_t *lens, size_t n, bool *out)
+void flex_bloom_maybe_batch(const struct flex_bloom *b, const void *const *keys, const size_t *lens,
+                            size_t n, bool *out)
 {
     uint64_t h[BATCH_GROUP];
     const uint64_t *w[BATCH_GROUP];

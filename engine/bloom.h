@@ -40,8 +40,8 @@ bool flex_bloom_maybe(const struct flex_bloom *b, const void *data, size_t len);
  * |out|[i].  Hashes a group first and prefetches its blocks, so the memory
  * latency of the group overlaps: the intake path checks a whole batch of
  * jobs at once. */
-void flex_bloom_maybe_batch(const struct flex_bloom *b, const void *const *keys,
-                            const size_t *lens, size_t n, bool *out);
+void flex_bloom_maybe_batch(const struct flex_bloom *b, const void *const *keys, const size_t *lens,
+                            size_t n, bool *out);
 
 /* Predicted false-positive rate for the current count, from the blocked
  * model; and sizing facts for metrics and docs. */

@@ -65,8 +65,7 @@ int flex_cfgval_uint(const char *v, uint64_t min, uint64_t max, uint64_t *out, c
     return 0;
 }
 
-int flex_cfgval_double(const char *v, double min, double max, double *out, char *why,
-                       size_t whysz)
+int flex_cfgval_double(const char *v, double min, double max, double *out, char *why, size_t whysz)
 {
     char *end;
     errno = 0;
@@ -102,8 +101,8 @@ int flex_cfgval_duration(const char *v, uint64_t unit_ms, uint64_t min_ms, uint6
     if (mult == 0)
         return WHY("unknown unit '%.8s' (use ms, s, m, h or d)", end);
     if (n > UINT64_MAX / mult || n * mult < min_ms || n * mult > max_ms) {
-        snprintf(why, whysz, "duration out of range %llums..%llums",
-                 (unsigned long long)min_ms, (unsigned long long)max_ms);
+        snprintf(why, whysz, "duration out of range %llums..%llums", (unsigned long long)min_ms,
+                 (unsigned long long)max_ms);
         return FLEX_E_RANGE;
     }
     *out_ms = n * mult;
@@ -129,8 +128,8 @@ int flex_cfgval_hhmm(const char *v, uint32_t *out_min, char *why, size_t whysz)
 
 static bool tz_char_ok(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '+' || c == '/';
 }
 
 int flex_cfgval_timezone(const char *v, char *why, size_t whysz)
@@ -149,8 +148,8 @@ int flex_cfgval_timezone(const char *v, char *why, size_t whysz)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     char magic[4] = {0};
     struct stat st;
-    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              read(fd, magic, 4) == 4 && memcmp(magic, "TZif", 4) == 0;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, magic, 4) == 4 &&
+              memcmp(magic, "TZif", 4) == 0;
     if (fd >= 0)
         close(fd);
     if (!ok)

@@ -14,8 +14,7 @@
 int flex_cfgval_bool(const char *v, bool *out, char *why, size_t whysz);
 int flex_cfgval_uint(const char *v, uint64_t min, uint64_t max, uint64_t *out, char *why,
                      size_t whysz);
-int flex_cfgval_double(const char *v, double min, double max, double *out, char *why,
-                       size_t whysz);
+int flex_cfgval_double(const char *v, double min, double max, double *out, char *why, size_t whysz);
 /* "250ms", "30s", "5m", "2h", "1d"; a bare number is in |unit_ms| units.
  * Result in milliseconds, within [min_ms, max_ms]. */
 int flex_cfgval_duration(const char *v, uint64_t unit_ms, uint64_t min_ms, uint64_t max_ms,

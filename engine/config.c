@@ -24,8 +24,17 @@ struct flex_qsbr flex_cfg_qsbr;
 
 /* ---- the key table -------------------------------------------------- */
 
-enum kind { K_ENGINE, K_REDIS, K_HTTP, K_ROUTE, K_QUIET, K_CARRIER, K_LOCATION, K_TEMPLATE,
-            K_NKINDS };
+enum kind {
+    K_ENGINE,
+    K_REDIS,
+    K_HTTP,
+    K_ROUTE,
+    K_QUIET,
+    K_CARRIER,
+    K_LOCATION,
+    K_TEMPLATE,
+    K_NKINDS
+};
 
 static const struct {
     const char *name;
@@ -37,8 +46,24 @@ static const struct {
     [K_LOCATION] = {"location", true},  [K_TEMPLATE] = {"template", true},
 };
 
-enum vtype { T_STR, T_SECRET, T_BOOL, T_UINT, T_DOUBLE, T_DURATION, T_HHMM, T_LOGLEVEL,
-             T_CTYPE, T_TZ, T_PHONE, T_ROUTE, T_REDISURL, T_HTTPURL, T_HOSTPORT, T_TMPL };
+enum vtype {
+    T_STR,
+    T_SECRET,
+    T_BOOL,
+    T_UINT,
+    T_DOUBLE,
+    T_DURATION,
+    T_HHMM,
+    T_LOGLEVEL,
+    T_CTYPE,
+    T_TZ,
+    T_PHONE,
+    T_ROUTE,
+    T_REDISURL,
+    T_HTTPURL,
+    T_HOSTPORT,
+    T_TMPL
+};
 
 /* Row flags.  RELOADABLE keys take effect on reload; IMMUTABLE ones need a
  * restart (a reload that changes one keeps the old value and says so);
@@ -66,8 +91,7 @@ struct row {
 #define DAY_MS 86400000.0
 
 static const struct row rows[] = {
-    {K_ENGINE, "drain_timeout", T_DURATION, E(engine.drain_timeout_ms), "30", 0, 3600e3,
-     F_RELOAD},
+    {K_ENGINE, "drain_timeout", T_DURATION, E(engine.drain_timeout_ms), "30", 0, 3600e3, F_RELOAD},
     {K_ENGINE, "audit_log", T_STR, E(engine.audit_log), "", 0, 0, F_IMMUT},
     {K_ENGINE, "audit_key", T_SECRET, E(engine.audit_key), "", 0, 0, F_SENS | F_IMMUT},
     {K_ENGINE, "log_level", T_LOGLEVEL, E(engine.log_level), "info", 0, 0, F_RELOAD},
@@ -87,8 +111,7 @@ static const struct row rows[] = {
     {K_CARRIER, "host", T_STR, C(host), NULL, 0, 0, F_REQ | F_SMPP | F_RELOAD},
     {K_CARRIER, "port", T_UINT, C(port), "2775", 1, 65535, F_SMPP | F_RELOAD},
     {K_CARRIER, "system_id", T_STR, C(system_id), NULL, 1, 15, F_REQ | F_SMPP | F_RELOAD},
-    {K_CARRIER, "password", T_STR, C(password), NULL, 0, 8,
-     F_REQ | F_SMPP | F_SENS | F_RELOAD},
+    {K_CARRIER, "password", T_STR, C(password), NULL, 0, 8, F_REQ | F_SMPP | F_SENS | F_RELOAD},
     {K_CARRIER, "tls", T_BOOL, C(tls), "false", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "tls_verify", T_BOOL, C(tls_verify), "true", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "window", T_UINT, C(window), "64", 1, 4096, F_SMPP | F_RELOAD},
@@ -97,8 +120,7 @@ static const struct row rows[] = {
     {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "auth_token", T_STR, C(auth_token), NULL, 1, 128,
      F_REQ | F_HTTP | F_SENS | F_RELOAD},
-    {K_CARRIER, "status_callback", T_HTTPURL, C(status_callback), NULL, 0, 0,
-     F_HTTP | F_RELOAD},
+    {K_CARRIER, "status_callback", T_HTTPURL, C(status_callback), NULL, 0, 0, F_HTTP | F_RELOAD},
     {K_LOCATION, "name", T_STR, L(name), NULL, 1, 80, F_REQ | F_RELOAD},
     {K_LOCATION, "timezone", T_TZ, L(timezone), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_LOCATION, "phone", T_PHONE, L(phone), NULL, 0, 0, F_REQ | F_RELOAD},
@@ -113,7 +135,7 @@ _Static_assert(NROWS <= 64, "row masks are 64 bits");
 
 /* Templates the engine itself sends; a config without them cannot run. */
 static const char *const required_templates[] = {
-    "reminder_72h",   "reminder_24h",  "reminder_2h", "recall_due",
+    "reminder_72h",   "reminder_24h",   "reminder_2h",   "recall_due",
     "recall_overdue", "optout_confirm", "optin_confirm", "help",
 };
 
@@ -127,8 +149,8 @@ struct sect {
     const char *name;
     const char *file;
     unsigned line;
-    size_t index;  /* into the kind's array (named kinds) */
-    uint64_t set;  /* rows given a value */
+    size_t index; /* into the kind's array (named kinds) */
+    uint64_t set; /* rows given a value */
 };
 
 /* One "key = value", from the file or a -D option. */
@@ -242,8 +264,7 @@ static size_t sect_add(struct parser *p, uint8_t kind, const char *name, const c
 static long sect_find(const struct parser *p, int kind, const char *name)
 {
     for (size_t i = 0; i < p->nsects; i++)
-        if (p->sects[i].kind == kind &&
-            (!kinds[kind].named || strcmp(p->sects[i].name, name) == 0))
+        if (p->sects[i].kind == kind && (!kinds[kind].named || strcmp(p->sects[i].name, name) == 0))
             return (long)i;
     return -1;
 }
@@ -289,8 +310,8 @@ static long lex_header_kind(struct parser *p, int kind, const char *nm, const ch
         }
         long i = sect_find(p, kind, NULL);
         if (p->sects[i].in_file) {
-            diag(p, p->file, line, "duplicate section [%s] (first at line %u)",
-                 kinds[kind].name, p->sects[i].line);
+            diag(p, p->file, line, "duplicate section [%s] (first at line %u)", kinds[kind].name,
+                 p->sects[i].line);
             return -1;
         }
         p->sects[i].in_file = true;
@@ -337,8 +358,7 @@ static long lex_header(struct parser *p, const char *s, const char *e, unsigned 
             memcmp(in, kinds[k].name, (size_t)(sp - in)) == 0)
             kind = k;
     if (kind < 0) {
-        diag(p, p->file, line, "unknown section [%.*s]", (int)(sp - in > 40 ? 40 : sp - in),
-             in);
+        diag(p, p->file, line, "unknown section [%.*s]", (int)(sp - in > 40 ? 40 : sp - in), in);
         return -1;
     }
     return lex_header_kind(p, kind, nm, ne, line);
@@ -402,8 +422,7 @@ static void lex_kv(struct parser *p, long cur, const char *s, const char *e, uns
     /* A section's keys are contiguous in kvs: scan back through them. */
     for (size_t i = p->nkvs; i-- > 0 && p->kvs[i].sect == (size_t)cur;) {
         if (strcmp(p->kvs[i].key, key) == 0) {
-            diag(p, p->file, line, "duplicate key '%s' (first at line %u)", key,
-                 p->kvs[i].line);
+            diag(p, p->file, line, "duplicate key '%s' (first at line %u)", key, p->kvs[i].line);
             return;
         }
     }
@@ -533,8 +552,8 @@ static int set_phone(const char *v, const char **dst, struct parser *p, char *wh
     return 0;
 }
 
-static int set_template(struct parser *p, struct flex_cfg_template *t, const char *v,
-                        char *why, size_t whysz)
+static int set_template(struct parser *p, struct flex_cfg_template *t, const char *v, char *why,
+                        size_t whysz)
 {
     struct flex_tmpl_error err;
     struct flex_tmpl *tm;
@@ -549,8 +568,8 @@ static int set_template(struct parser *p, struct flex_cfg_template *t, const cha
     return 0;
 }
 
-static int set_string(struct parser *p, const struct row *r, const char *v, void *dst,
-                      char *why, size_t whysz)
+static int set_string(struct parser *p, const struct row *r, const char *v, void *dst, char *why,
+                      size_t whysz)
 {
     size_t len = strlen(v);
     if (r->max > 0 && (len < r->min || len > r->max)) {
@@ -561,26 +580,22 @@ static int set_string(struct parser *p, const struct row *r, const char *v, void
     return 0;
 }
 
-static int set_simple(struct parser *p, const struct row *r, const char *v, void *dst,
-                      char *why, size_t whysz)
+static int set_simple(struct parser *p, const struct row *r, const char *v, void *dst, char *why,
+                      size_t whysz)
 {
     int rc = 0;
     uint64_t u;
     switch (r->type) {
-    case T_BOOL:
-        return flex_cfgval_bool(v, dst, why, whysz);
+    case T_BOOL: return flex_cfgval_bool(v, dst, why, whysz);
     case T_UINT:
         rc = flex_cfgval_uint(v, (uint64_t)r->min, (uint64_t)r->max, &u, why, whysz);
         if (rc == 0)
             *(uint32_t *)dst = (uint32_t)u;
         return rc;
-    case T_DOUBLE:
-        return flex_cfgval_double(v, r->min, r->max, dst, why, whysz);
+    case T_DOUBLE: return flex_cfgval_double(v, r->min, r->max, dst, why, whysz);
     case T_DURATION:
-        return flex_cfgval_duration(v, 1000, (uint64_t)r->min, (uint64_t)r->max, dst, why,
-                                    whysz);
-    case T_HHMM:
-        return flex_cfgval_hhmm(v, dst, why, whysz);
+        return flex_cfgval_duration(v, 1000, (uint64_t)r->min, (uint64_t)r->max, dst, why, whysz);
+    case T_HHMM: return flex_cfgval_hhmm(v, dst, why, whysz);
     case T_LOGLEVEL:
         rc = flex_log_level_parse(v);
         if (rc < 0) {
@@ -596,9 +611,7 @@ static int set_simple(struct parser *p, const struct row *r, const char *v, void
         }
         snprintf(why, whysz, "expected smpp or http");
         return FLEX_E_INVAL;
-    default:
-        (void)p;
-        return FLEX_E_INVAL;
+    default: (void)p; return FLEX_E_INVAL;
     }
 }
 
@@ -608,8 +621,7 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
     void *dst = (char *)base + r->off;
     int rc;
     switch (r->type) {
-    case T_STR:
-        return set_string(p, r, v, dst, why, whysz);
+    case T_STR: return set_string(p, r, v, dst, why, whysz);
     case T_SECRET:
         if (v[0] != '@')
             return set_string(p, r, v, dst, why, whysz);
@@ -626,16 +638,12 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
         if (rc == 0)
             *(const char **)dst = flex_arena_strdup(p->a, v);
         return rc;
-    case T_PHONE:
-        return set_phone(v, dst, p, why, whysz);
+    case T_PHONE: return set_phone(v, dst, p, why, whysz);
     case T_ROUTE:
-        *(struct flex_cfg_src *)dst = (struct flex_cfg_src){flex_arena_strdup(p->a, v), file,
-                                                            line};
+        *(struct flex_cfg_src *)dst = (struct flex_cfg_src){flex_arena_strdup(p->a, v), file, line};
         return 0;
-    case T_TMPL:
-        return set_template(p, base, v, why, whysz);
-    default:
-        return set_simple(p, r, v, dst, why, whysz);
+    case T_TMPL: return set_template(p, base, v, why, whysz);
+    default: return set_simple(p, r, v, dst, why, whysz);
     }
 }
 
@@ -653,8 +661,7 @@ static void *sect_base(struct parser *p, const struct sect *s)
 
 static bool empty_allowed(const struct row *r)
 {
-    return !(r->flags & F_REQ) &&
-           (r->type == T_STR || r->type == T_SECRET || r->type == T_HTTPURL);
+    return !(r->flags & F_REQ) && (r->type == T_STR || r->type == T_SECRET || r->type == T_HTTPURL);
 }
 
 static void apply_one(struct parser *p, struct sect *s, const struct row *r, const char *v,
@@ -671,8 +678,7 @@ static void apply_one(struct parser *p, struct sect *s, const struct row *r, con
         if (r->flags & F_SENS)
             diag(p, file, line, "%s %s: %s", sect_label(s, lab), r->key, why);
         else
-            diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(v, sh),
-                 why);
+            diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(v, sh), why);
     }
     s->set |= 1ULL << (r - rows);
 }
@@ -713,10 +719,9 @@ static void apply_all(struct parser *p)
         for (size_t r = 0; r < NROWS; r++)
             if (rows[r].kind == s->kind && rows[r].dflt) {
                 char why[200];
-                if (set_value(p, &rows[r], sect_base(p, s), rows[r].dflt, s->file, s->line,
-                              why, sizeof(why)) != 0)
-                    diag(p, s->file, s->line, "internal: bad default for %s: %s", rows[r].key,
-                         why);
+                if (set_value(p, &rows[r], sect_base(p, s), rows[r].dflt, s->file, s->line, why,
+                              sizeof(why)) != 0)
+                    diag(p, s->file, s->line, "internal: bad default for %s: %s", rows[r].key, why);
             }
     }
     for (size_t i = 0; i < p->nkvs; i++) {
@@ -762,8 +767,8 @@ static void check_required(struct parser *p)
                      kinds[s->kind].name, row->key);
             else
                 diag(p, s->file, s->line, "%s: missing required key '%s'%s", sect_label(s, lab),
-                     row->key, c && c->type ? (c->type == FLEX_CARRIER_SMPP ? " (smpp)" : " (http)")
-                                            : "");
+                     row->key,
+                     c && c->type ? (c->type == FLEX_CARRIER_SMPP ? " (smpp)" : " (http)") : "");
         }
     }
     /* Keys given to a carrier of the other type are mistakes, not noise. */
@@ -804,14 +809,12 @@ static void resolve_route(struct parser *p, const struct flex_cfg_src *src,
             diag(p, src->file, src->line, "route names carrier '%.*s', which is not defined",
                  (int)(len > 64 ? 64 : len), t);
         } else if (out->n == FLEX_CFG_MAX_ROUTE) {
-            diag(p, src->file, src->line, "route lists more than %d carriers",
-                 FLEX_CFG_MAX_ROUTE);
+            diag(p, src->file, src->line, "route lists more than %d carriers", FLEX_CFG_MAX_ROUTE);
             return;
         } else {
             for (uint16_t k = 0; k < out->n; k++)
                 if (out->idx[k] == found)
-                    diag(p, src->file, src->line, "route names carrier '%.*s' twice", (int)len,
-                         t);
+                    diag(p, src->file, src->line, "route names carrier '%.*s' twice", (int)len, t);
             out->idx[out->n++] = (uint16_t)found;
         }
         if (!comma)
@@ -841,8 +844,7 @@ static void check_all(struct parser *p)
 /* ---- public API --------------------------------------------------- */
 
 int flex_cfg_parse(struct flex_cfg **out, const char *name, const char *text, size_t len,
-                   const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb,
-                   void *arg)
+                   const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb, void *arg)
 {
     struct flex_cfg *cfg = flex_calloc(1, sizeof(*cfg));
     struct parser p = {.cfg = cfg, .a = &cfg->_arena, .cb = cb, .arg = arg};
@@ -874,8 +876,8 @@ int flex_cfg_load(struct flex_cfg **out, const char *path, const struct flex_cfg
     if (fd < 0)
         return -errno;
     struct stat st;
-    int rc = fstat(fd, &st) != 0 ? -errno
-             : !S_ISREG(st.st_mode) ? -EINVAL
+    int rc = fstat(fd, &st) != 0          ? -errno
+             : !S_ISREG(st.st_mode)       ? -EINVAL
              : st.st_size > MAX_FILE_SIZE ? FLEX_E_TOOLONG
                                           : 0;
     if (rc) {
@@ -906,8 +908,7 @@ void flex_cfg_del(struct flex_cfg *cfg)
     flex_free(cfg);
 }
 
-const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg,
-                                                     const char *name)
+const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->ncarriers; i++)
         if (strcmp(cfg->carriers[i].name, name) == 0)
@@ -915,8 +916,7 @@ const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg,
     return NULL;
 }
 
-const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg,
-                                                       const char *id)
+const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg, const char *id)
 {
     for (size_t i = 0; i < cfg->nlocations; i++)
         if (strcmp(cfg->locations[i].id, id) == 0)
@@ -924,8 +924,7 @@ const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cf
     return NULL;
 }
 
-const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cfg,
-                                                       const char *name)
+const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->ntemplates; i++)
         if (strcmp(cfg->templates[i].name, name) == 0 && cfg->templates[i].tmpl)
@@ -949,8 +948,7 @@ void flex_cfg_publish(struct flex_cfg *cfg)
     /* acq_rel: release publishes every field of |cfg| to readers that
      * acquire-load flex_cfg_current; acquire makes the old snapshot's
      * contents ours to retire. */
-    struct flex_cfg *old = atomic_exchange_explicit(&flex_cfg_current, cfg,
-                                                    memory_order_acq_rel);
+    struct flex_cfg *old = atomic_exchange_explicit(&flex_cfg_current, cfg, memory_order_acq_rel);
     if (old)
         flex_qsbr_retire(&flex_cfg_qsbr, old, cfg_free_cb);
     flex_qsbr_poll(&flex_cfg_qsbr);

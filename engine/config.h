@@ -140,14 +140,11 @@ int flex_cfg_load(struct flex_cfg **out, const char *path, const struct flex_cfg
  * messages.  Never touches the file system except to check time zones and
  * to read an "@file" audit_key. */
 int flex_cfg_parse(struct flex_cfg **out, const char *name, const char *text, size_t len,
-                   const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb,
-                   void *arg);
+                   const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb, void *arg);
 void flex_cfg_del(struct flex_cfg *cfg);
 
-const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg,
-                                                     const char *name);
-const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg,
-                                                       const char *id);
+const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg, const char *name);
+const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg, const char *id);
 const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cfg,
                                                        const char *name);
 /* The route a location sends by: its own, else [route] default. */

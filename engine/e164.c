@@ -78,11 +78,10 @@ static int finish_intl(const char *d, size_t n, char *out, struct flex_e164_erro
         return finish_nanp(d + 1, out, err);
     }
     if (n > MAX_DIGITS)
-        return fail(err, FLEX_E_TOOLONG, 0, "too long: %zu digits, E.164 allows %d", n,
-                    MAX_DIGITS);
+        return fail(err, FLEX_E_TOOLONG, 0, "too long: %zu digits, E.164 allows %d", n, MAX_DIGITS);
     if (n < MIN_INTL_DIGITS)
-        return fail(err, FLEX_E_TOOSHORT, 0, "too short: %zu digits, E.164 needs at least %d",
-                    n, MIN_INTL_DIGITS);
+        return fail(err, FLEX_E_TOOSHORT, 0, "too short: %zu digits, E.164 needs at least %d", n,
+                    MIN_INTL_DIGITS);
     out[0] = '+';
     memcpy(out + 1, d, n);
     out[n + 1] = '\0';
@@ -106,8 +105,7 @@ int flex_e164_normalize(const char *in, size_t len, char out[FLEX_E164_BUFSZ],
         char c = in[i];
         if (c >= '0' && c <= '9') {
             if (n == DIGIT_CAP)
-                return fail(err, FLEX_E_TOOLONG, i, "too long: more than %d digits",
-                            MAX_DIGITS);
+                return fail(err, FLEX_E_TOOLONG, i, "too long: more than %d digits", MAX_DIGITS);
             d[n++] = c;
         } else if (is_sep(c)) {
             continue;

@@ -25,8 +25,7 @@ const char *flex_strerror(int err)
     case FLEX_E_KEY: return "made with another key";
     case FLEX_E_CONFIG: return "configuration has errors";
     case FLEX_E_TOOMANY: return "too many parts";
-    default:
-        break;
+    default: break;
     }
     if (err < 0 && err > FLEX_E_BASE)
         return strerror(-err);

@@ -96,8 +96,8 @@ static int check_config(const char *path, const struct flex_cfg_override *ov, si
 static void preview_one(const struct flex_cfg_template *t, const struct flex_cfg_location *loc,
                         struct flex_sms *sms)
 {
-    const char *vals[FLEX_TMPL_NVARS] = {"Alexandra", loc->name, loc->phone, "Wed, Dec 10",
-                                         "10:30 AM", "Dr. Martinez"};
+    const char *vals[FLEX_TMPL_NVARS] = {"Alexandra",   loc->name,  loc->phone,
+                                         "Wed, Dec 10", "10:30 AM", "Dr. Martinez"};
     struct flex_tmpl_vars v = {0};
     for (int i = 0; i < FLEX_TMPL_NVARS; i++) {
         v.v[i] = vals[i];
@@ -150,9 +150,18 @@ int main(int argc, char **argv)
         case 'D': ov[nov++].text = optarg; break;
         case 'k': check = 1; break;
         case 'p': check = 2; break;
-        case 'V': print_version(); flex_free(ov); return 0;
-        case 'h': fputs(usage_text, stdout); flex_free(ov); return 0;
-        default: fputs(usage_text, stderr); flex_free(ov); return 2;
+        case 'V':
+            print_version();
+            flex_free(ov);
+            return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            flex_free(ov);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            flex_free(ov);
+            return 2;
         }
     }
     int rc;
@@ -165,8 +174,10 @@ int main(int argc, char **argv)
         rc = preview(path, ov, nov);
     } else {
         fputs(usage_text, stderr);
-        fprintf(stderr, "\nflexd %s: the dispatch engine is not built yet; "
-                        "--check-config and --version work.\n", FLEX_VERSION);
+        fprintf(stderr,
+                "\nflexd %s: the dispatch engine is not built yet; "
+                "--check-config and --version work.\n",
+                FLEX_VERSION);
         rc = 2;
     }
     flex_free(ov);

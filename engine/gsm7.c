@@ -36,6 +36,9 @@ static const struct ext extension[] = {
 /* Reverse table for U+0000-U+00FF, built once at first use: 0xFFFF none,
  * 0x00-0x7F basic, 0x100|code extension. */
 static uint16_t latin[256];
+/* Byte -> septet for the encoder's fast path: ASCII bytes of the basic
+ * table; 0xFF for everything that needs the full path. */
+static uint8_t fast[256];
 
 static void build_latin(void)
 {
@@ -47,6 +50,8 @@ static void build_latin(void)
     for (size_t i = 0; i < NEXT; i++)
         if (extension[i].cp < 256)
             latin[extension[i].cp] = (uint16_t)(0x100 | extension[i].septet);
+    for (int b = 0; b < 256; b++)
+        fast[b] = b < 0x80 && latin[b] < 0x80 ? (uint8_t)latin[b] : 0xFF;
 }
 
 /* Built before main() (and before any thread exists), then read-only. */
@@ -86,8 +91,8 @@ long flex_gsm7_encode(const char *s, size_t len, unsigned char *out, size_t outs
         /* Fast path: a run of ASCII characters from the basic table, one
          * septet each, bounded by the input and the output room. */
         size_t stop = len - i < outsz - o ? len : i + (outsz - o);
-        while (i < stop && p[i] < 0x80 && latin[p[i]] < 0x80)
-            out[o++] = (unsigned char)latin[p[i++]];
+        for (uint8_t g; i < stop && (g = fast[p[i]]) != 0xFF; i++)
+            out[o++] = g;
         if (i == len)
             break;
         uint32_t cp;
@@ -198,8 +203,8 @@ long flex_gsm7_pack(const unsigned char *septets, size_t n, unsigned char *out, 
     return (long)need;
 }
 
-long flex_gsm7_unpack(const unsigned char *octets, size_t len, size_t nseptets,
-                      unsigned char *out, size_t outsz)
+long flex_gsm7_unpack(const unsigned char *octets, size_t len, size_t nseptets, unsigned char *out,
+                      size_t outsz)
 {
     if (nseptets > len * 8 / 7)
         nseptets = len * 8 / 7;

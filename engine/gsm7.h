@@ -40,7 +40,7 @@ long flex_gsm7_decode(const unsigned char *s, size_t len, char *out, size_t outs
  * telling how many the octets hold.  Both return FLEX_E_NOSPACE when |out|
  * is too small. */
 long flex_gsm7_pack(const unsigned char *septets, size_t n, unsigned char *out, size_t outsz);
-long flex_gsm7_unpack(const unsigned char *octets, size_t len, size_t nseptets,
-                      unsigned char *out, size_t outsz);
+long flex_gsm7_unpack(const unsigned char *octets, size_t len, size_t nseptets, unsigned char *out,
+                      size_t outsz);
 
 #endif

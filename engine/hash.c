@@ -4,22 +4,22 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-#define SIPROUND                                                                          \
-    do {                                                                                  \
-        v0 += v1;                                                                         \
-        v1 = ROTL(v1, 13);                                                                \
-        v1 ^= v0;                                                                         \
-        v0 = ROTL(v0, 32);                                                                \
-        v2 += v3;                                                                         \
-        v3 = ROTL(v3, 16);                                                                \
-        v3 ^= v2;                                                                         \
-        v0 += v3;                                                                         \
-        v3 = ROTL(v3, 21);                                                                \
-        v3 ^= v0;                                                                         \
-        v2 += v1;                                                                         \
-        v1 = ROTL(v1, 17);                                                                \
-        v1 ^= v2;                                                                         \
-        v2 = ROTL(v2, 32);                                                                \
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
 static inline uint64_t load_le64(const unsigned char *p)
@@ -32,8 +32,8 @@ static inline uint64_t load_le64(const unsigned char *p)
     return v;
 }
 
-static inline __attribute__((always_inline)) uint64_t siphash(const struct flex_hash_key *key, const void *data, size_t len,
-                        int crounds, int drounds)
+static inline __attribute__((always_inline)) uint64_t
+siphash(const struct flex_hash_key *key, const void *data, size_t len, int crounds, int drounds)
 {
     const unsigned char *in = data;
     uint64_t v0 = 0x736f6d6570736575ULL ^ key->k0;

@@ -50,11 +50,26 @@ static bool put_escaped(char *out, size_t outsz, size_t *n, unsigned char c)
     char tmp[8];
     size_t len;
     switch (c) {
-    case '"': memcpy(tmp, "\\\"", 2); len = 2; break;
-    case '\\': memcpy(tmp, "\\\\", 2); len = 2; break;
-    case '\n': memcpy(tmp, "\\n", 2); len = 2; break;
-    case '\r': memcpy(tmp, "\\r", 2); len = 2; break;
-    case '\t': memcpy(tmp, "\\t", 2); len = 2; break;
+    case '"':
+        memcpy(tmp, "\\\"", 2);
+        len = 2;
+        break;
+    case '\\':
+        memcpy(tmp, "\\\\", 2);
+        len = 2;
+        break;
+    case '\n':
+        memcpy(tmp, "\\n", 2);
+        len = 2;
+        break;
+    case '\r':
+        memcpy(tmp, "\\r", 2);
+        len = 2;
+        break;
+    case '\t':
+        memcpy(tmp, "\\t", 2);
+        len = 2;
+        break;
     default:
         if (c < 0x20 || c == 0x7f) {
             len = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
@@ -138,9 +153,8 @@ void flex_log_write(enum flex_log_level lvl, const struct flex_log_ctx *ctx, int
 
     size_t n = (size_t)snprintf(line, sizeof(line),
                                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                                flex_log_level_name(lvl));
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                tm.tm_sec, ts.tv_nsec / 1000000, flex_log_level_name(lvl));
     if (ctx && ctx->component && n < sizeof(line)) {
         char c[128];
         flex_log_escape(c, sizeof(c), ctx->component, strlen(ctx->component), false);

@@ -29,9 +29,9 @@ enum flex_log_level {
 /* Where lines go and what passes.  One per process is usual (the default
  * sink writes to stderr); tests make their own to capture output. */
 struct flex_logger {
-    _Atomic int level;      /* lines below it are dropped */
-    _Atomic bool unmasked;  /* true: do not mask digit runs (debugging only) */
-    int fd;                 /* written with one write(2) per line */
+    _Atomic int level;     /* lines below it are dropped */
+    _Atomic bool unmasked; /* true: do not mask digit runs (debugging only) */
+    int fd;                /* written with one write(2) per line */
 };
 
 /* Who is logging: passed by pointer, borrowed for the call. */
@@ -51,10 +51,10 @@ static inline int flex_log_threshold(const struct flex_log_ctx *ctx)
     return atomic_load_explicit(&l->level, memory_order_relaxed);
 }
 
-#define flex_log(lvl, ctx, err, ...)                                                      \
-    do {                                                                                  \
-        if ((int)(lvl) >= flex_log_threshold(ctx))                                        \
-            flex_log_write((lvl), (ctx), (err), __VA_ARGS__);                             \
+#define flex_log(lvl, ctx, err, ...)                                                               \
+    do {                                                                                           \
+        if ((int)(lvl) >= flex_log_threshold(ctx))                                                 \
+            flex_log_write((lvl), (ctx), (err), __VA_ARGS__);                                      \
     } while (0)
 
 /* Formats and writes one line.  |err| is 0, -errno, or a FLEX_E_* code; when

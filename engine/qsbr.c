@@ -42,8 +42,7 @@ int flex_qsbr_register(struct flex_qsbr *q, struct flex_qsbr_reader *r)
          * that acquires the slot; acquire orders against a prior
          * unregister's store of NULL. */
         if (atomic_compare_exchange_strong_explicit(&q->_readers[i], &expected, r,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
             /* seq_cst fence: the registration store must be visible to a
              * writer before this thread loads any snapshot pointer (pairs
              * with the fence in flex_qsbr_retire). */
@@ -115,8 +114,7 @@ static int safe_at(struct flex_qsbr *q, uint64_t epoch)
 {
     for (int i = 0; i < FLEX_QSBR_MAX_READERS; i++) {
         /* acquire: pairs with register's release, so _seen is readable. */
-        struct flex_qsbr_reader *r = atomic_load_explicit(&q->_readers[i],
-                                                          memory_order_acquire);
+        struct flex_qsbr_reader *r = atomic_load_explicit(&q->_readers[i], memory_order_acquire);
         if (!r)
             continue;
         /* acquire: pairs with the reader's release in quiescent/offline, so

@@ -111,8 +111,8 @@ int flex_tmpl_compile(struct flex_tmpl **out, const char *body, size_t len,
             t->uses |= 1u << v;
             i += nlen + 2;
         } else if (c == '}') {
-            rc = tmpl_fail(err, FLEX_E_SYNTAX, i, "'}' without '{' (write '}}' for a brace)",
-                           NULL, 0);
+            rc = tmpl_fail(err, FLEX_E_SYNTAX, i, "'}' without '{' (write '}}' for a brace)", NULL,
+                           0);
         } else {
             size_t start = i;
             while (i < len && body[i] != '{' && body[i] != '}')

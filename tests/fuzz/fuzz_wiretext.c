@@ -18,9 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     long m;
     switch (data[0] % 3) {
-    case 0:
-        m = flex_gsm7_decode(p, n, out, sizeof(out));
-        break;
+    case 0: m = flex_gsm7_decode(p, n, out, sizeof(out)); break;
     case 1: {
         long s = flex_gsm7_unpack(p, n, n * 8 / 7, sept, sizeof(sept));
         if (s < 0)
@@ -28,9 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m = flex_gsm7_decode(sept, (size_t)s, out, sizeof(out));
         break;
     }
-    default:
-        m = flex_utf16be_to_utf8(p, n, out, sizeof(out));
-        break;
+    default: m = flex_utf16be_to_utf8(p, n, out, sizeof(out)); break;
     }
     if (m < 0 || flex_utf8_validate(out, (size_t)m, NULL) != 0)
         abort();

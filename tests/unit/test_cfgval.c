@@ -22,16 +22,13 @@ static void test_cfgval_durations(void **state)
     assert_int_equal(flex_cfgval_duration("2h", 1000, 0, UINT64_MAX, &ms, why, 200), 0);
     assert_int_equal(flex_cfgval_duration("1d", 1000, 0, UINT64_MAX, &ms, why, 200), 0);
     assert_int_equal(ms, 86400000);
-    assert_int_equal(flex_cfgval_duration("5 s", 1000, 0, UINT64_MAX, &ms, why, 200),
-                     FLEX_E_INVAL);
-    assert_int_equal(flex_cfgval_duration("5w", 1000, 0, UINT64_MAX, &ms, why, 200),
-                     FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_duration("5 s", 1000, 0, UINT64_MAX, &ms, why, 200), FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_duration("5w", 1000, 0, UINT64_MAX, &ms, why, 200), FLEX_E_INVAL);
     assert_non_null(strstr(why, "unknown unit"));
-    assert_int_equal(flex_cfgval_duration("-5", 1000, 0, UINT64_MAX, &ms, why, 200),
-                     FLEX_E_INVAL);
-    assert_int_equal(flex_cfgval_duration("99999999999999999999d", 1000, 0, UINT64_MAX, &ms,
-                                          why, 200),
-                     FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_duration("-5", 1000, 0, UINT64_MAX, &ms, why, 200), FLEX_E_INVAL);
+    assert_int_equal(
+        flex_cfgval_duration("99999999999999999999d", 1000, 0, UINT64_MAX, &ms, why, 200),
+        FLEX_E_INVAL);
     assert_int_equal(flex_cfgval_duration("2h", 1000, 0, 3600000, &ms, why, 200), FLEX_E_RANGE);
 }
 
@@ -98,8 +95,7 @@ static void test_cfgval_addresses(void **state)
     assert_int_equal(flex_cfgval_redis_url("redis://:secret@127.0.0.1:6390/3", why, 200), 0);
     assert_int_equal(flex_cfgval_redis_url("redis://127.0.0.1", why, 200), 0);
     assert_int_equal(flex_cfgval_redis_url("unix:///run/redis.sock", why, 200), 0);
-    assert_int_equal(flex_cfgval_redis_url("redis://127.0.0.1:6379/99", why, 200),
-                     FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_redis_url("redis://127.0.0.1:6379/99", why, 200), FLEX_E_INVAL);
     assert_int_equal(flex_cfgval_redis_url("http://127.0.0.1", why, 200), FLEX_E_INVAL);
     assert_int_equal(flex_cfgval_http_url("http://127.0.0.1:8085", why, 200), 0);
     assert_int_equal(flex_cfgval_http_url("https://api.example.com/x?y", why, 200), 0);

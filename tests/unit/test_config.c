@@ -97,8 +97,8 @@ static void test_config_shipped_templates_fit_one_sms(void **state)
     for (size_t li = 0; li < c->nlocations; li++) {
         const struct flex_cfg_location *l = &c->locations[li];
         struct flex_tmpl_vars v = {0};
-        const char *vals[FLEX_TMPL_NVARS] = {"Alexandra", l->name, l->phone, "Wed, Dec 10",
-                                             "10:30 AM", "Dr. Martinez"};
+        const char *vals[FLEX_TMPL_NVARS] = {"Alexandra",   l->name,    l->phone,
+                                             "Wed, Dec 10", "10:30 AM", "Dr. Martinez"};
         for (int i = 0; i < FLEX_TMPL_NVARS; i++) {
             v.v[i] = vals[i];
             v.len[i] = strlen(vals[i]);
@@ -132,8 +132,8 @@ static const char base[] =
     "[template optin_confirm]\nbody = x\n[template help]\nbody = x\n";
 #define BASE_LINES 23
 
-static int parse(const char *extra, const struct flex_cfg_override *ov, size_t nov,
-                 struct diags *d, struct flex_cfg **out)
+static int parse(const char *extra, const struct flex_cfg_override *ov, size_t nov, struct diags *d,
+                 struct flex_cfg **out)
 {
     char text[4096];
     snprintf(text, sizeof(text), "%s%s", base, extra);
@@ -183,10 +183,9 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[quiet_hours]\nstart = 7pm\n", L + 1, "HH:MM");
     expect_error("[location x]\nname = X\ntimezone = Mars/Olympus\nphone = 2025550100\n", L + 2,
                  "unknown time zone");
-    expect_error("[location x]\nname = X\ntimezone = ../../etc/passwd\nphone = 2025550100\n",
-                 L + 2, "IANA");
-    expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 555-0100\n", L + 3,
-                 "too short");
+    expect_error("[location x]\nname = X\ntimezone = ../../etc/passwd\nphone = 2025550100\n", L + 2,
+                 "IANA");
+    expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 555-0100\n", L + 3, "too short");
     expect_error("[template t]\nbody = Hi {patient}\n", L + 1, "unknown placeholder {patient}");
     expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 2025550100\nroute = a, zz\n",
                  L + 4, "carrier 'zz', which is not defined");
@@ -194,8 +193,8 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[carrier a]\n", L, "duplicate section [carrier a]");
     expect_error("[engine]\nlog_level = info\nlog_level = debug\n", L + 2,
                  "duplicate key 'log_level' (first at line");
-    expect_error("[carrier h]\ntype = http\nurl = http://127.0.0.1:8085\naccount_sid = A\n",
-                 L, "missing required key 'auth_token' (http)");
+    expect_error("[carrier h]\ntype = http\nurl = http://127.0.0.1:8085\naccount_sid = A\n", L,
+                 "missing required key 'auth_token' (http)");
     expect_error("[carrier h]\ntype = http\nurl = http://x\naccount_sid = A\nauth_token = t\n"
                  "window = 5\n",
                  L + 5, "does not apply to an http carrier");
@@ -262,8 +261,11 @@ static void test_config_overrides(void **state)
     assert_int_equal(c->engine.log_level, 0);
     flex_cfg_del(c);
 
-    struct flex_cfg_override bad[] = {{"carrier.a.port=0"}, {"nosuch.key=1"}, {"engine"},
-                                      {"carrier.port=1"}, {"engine.Bad-Key=1"}};
+    struct flex_cfg_override bad[] = {{"carrier.a.port=0"},
+                                      {"nosuch.key=1"},
+                                      {"engine"},
+                                      {"carrier.port=1"},
+                                      {"engine.Bad-Key=1"}};
     memset(&d, 0, sizeof(d));
     assert_int_equal(parse("", bad, 5, &d, NULL), FLEX_E_CONFIG);
     assert_non_null(strstr(d.text, "-D:1: [carrier a] port = '0'"));
@@ -317,8 +319,7 @@ static void test_config_unreadable_file(void **state)
 {
     (void)state;
     struct flex_cfg *c;
-    assert_int_equal(flex_cfg_load(&c, "/nonexistent/flexd.conf", NULL, 0, NULL, NULL),
-                     -ENOENT);
+    assert_int_equal(flex_cfg_load(&c, "/nonexistent/flexd.conf", NULL, 0, NULL, NULL), -ENOENT);
     assert_int_equal(flex_cfg_load(&c, "/tmp", NULL, 0, NULL, NULL), -EINVAL);
 }
 
@@ -340,7 +341,7 @@ static void test_config_publish_and_reclaim(void **state)
     assert_ptr_equal(held, a);
     flex_cfg_publish(b);
     assert_int_equal(flex_qsbr_poll(&flex_cfg_qsbr), 1); /* a still held */
-    assert_int_equal(held->engine.max_parts, 6);          /* and still readable */
+    assert_int_equal(held->engine.max_parts, 6);         /* and still readable */
     flex_qsbr_quiescent(&flex_cfg_qsbr, &reader);
     assert_int_equal(flex_qsbr_poll(&flex_cfg_qsbr), 0); /* a freed */
     assert_int_equal(flex_cfg_acquire()->engine.max_parts, 3);

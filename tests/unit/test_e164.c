@@ -99,10 +99,8 @@ static void test_e164_is_normal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_e164_nanp_spellings),
-        cmocka_unit_test(test_e164_international),
-        cmocka_unit_test(test_e164_rejections),
-        cmocka_unit_test(test_e164_nanp_plan),
+        cmocka_unit_test(test_e164_nanp_spellings), cmocka_unit_test(test_e164_international),
+        cmocka_unit_test(test_e164_rejections),     cmocka_unit_test(test_e164_nanp_plan),
         cmocka_unit_test(test_e164_is_normal),
     };
     return cmocka_run_group_tests_name("e164", tests, NULL, NULL);

@@ -77,7 +77,7 @@ static void test_gsm7_decode_tolerates_odd_escapes(void **state)
     const unsigned char unknown[] = {0x1B, 0x41};  /* unknown escape: basic 'A' */
     const unsigned char trailing[] = {0x41, 0x1B}; /* ESC at the end: space */
     const unsigned char doubled[] = {0x1B, 0x1B, 0x42};
-    const unsigned char high[] = {0xC1};           /* bit 8 ignored */
+    const unsigned char high[] = {0xC1}; /* bit 8 ignored */
     flex_gsm7_decode(unknown, 2, out, sizeof(out));
     assert_string_equal(out, "A");
     flex_gsm7_decode(trailing, 2, out, sizeof(out));

@@ -121,8 +121,7 @@ static void test_sms_too_many_parts_and_bad_input(void **state)
     assert_int_equal(flex_sms_encode(&sms, buf, strlen(buf), 1, &err), FLEX_E_UTF8);
     assert_int_equal(err.offset, 200);
     assert_int_equal(flex_sms_encode(&sms, "x", 1, 0, &err), FLEX_E_INVAL);
-    assert_int_equal(flex_sms_encode(&sms, "x", 1, FLEX_SMS_MAX_PARTS + 1, &err),
-                     FLEX_E_INVAL);
+    assert_int_equal(flex_sms_encode(&sms, "x", 1, FLEX_SMS_MAX_PARTS + 1, &err), FLEX_E_INVAL);
 }
 
 static void test_sms_emoji_reminder_is_ucs2(void **state)

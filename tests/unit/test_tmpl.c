@@ -36,8 +36,7 @@ static void test_tmpl_render_all_placeholders(void **state)
     set(&v, FLEX_TMPL_PROVIDER, "Dr. Lee");
     char out[256];
     long n = flex_tmpl_render(t, &v, out, sizeof(out), NULL);
-    const char *want =
-        "Hi Zo\xc3\xab, Capitol Dental (+12025550100): Dec 1 9:30 AM with Dr. Lee.";
+    const char *want = "Hi Zo\xc3\xab, Capitol Dental (+12025550100): Dec 1 9:30 AM with Dr. Lee.";
     assert_string_equal(out, want);
     assert_int_equal(n, (long)strlen(want));
     assert_int_equal(flex_tmpl_uses(t), (1u << FLEX_TMPL_NVARS) - 1);

@@ -58,7 +58,10 @@ static void test_utf16be_to_utf8_round_trip_and_repair(void **state)
     /* Unpaired surrogates and an odd byte are shown as U+FFFD, not dropped. */
     const unsigned char bad[] = {0xD8, 0x3D, 0x00, 0x41, 0xDE, 0x00, 0x42};
     n = flex_utf16be_to_utf8(bad, sizeof(bad), out, sizeof(out));
-    assert_string_equal(out, "\xef\xbf\xbd" "A" "\xef\xbf\xbd" "\xef\xbf\xbd");
+    assert_string_equal(out, "\xef\xbf\xbd"
+                             "A"
+                             "\xef\xbf\xbd"
+                             "\xef\xbf\xbd");
     assert_int_equal(n, 10);
     assert_int_equal(flex_utf16be_to_utf8(in, sizeof(in), out, 4), FLEX_E_NOSPACE);
 }
@@ -66,8 +69,8 @@ static void test_utf16be_to_utf8_round_trip_and_repair(void **state)
 static void test_utf_put_and_next_agree(void **state)
 {
     (void)state;
-    const uint32_t cps[] = {0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFD, 0x10000,
-                            0x1F600, 0x10FFFF};
+    const uint32_t cps[] = {0,      0x7F,   0x80,    0x7FF,   0x800,   0xD7FF,
+                            0xE000, 0xFFFD, 0x10000, 0x1F600, 0x10FFFF};
     for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
         unsigned char buf[4];
         uint32_t back;
