@@ -18,25 +18,9 @@ void flex_mem_set_oom_handler(flex_mem_oom_cb cb)
     oom_handler = cb ? cb : default_oom;
 }
 
-#ifdef FLEX_FAILMALLOC
-/* Test hook: fail the N-th allocation (counted from when it is armed). */
-long flex_failmalloc_countdown = -1;
-static int should_fail(void)
-{
-    if (flex_failmalloc_countdown < 0)
-        return 0;
-    return flex_failmalloc_countdown-- == 0;
-}
-#else
-static inline int should_fail(void)
-{
-    return 0;
-}
-#endif
-
 void *flex_malloc(size_t size)
 {
-    void *p = should_fail() ? NULL : malloc(size ? size : 1);
+    void *p = malloc(size ? size : 1);
     if (!p)
         oom_handler(size);
     return p;
@@ -44,7 +28,7 @@ void *flex_malloc(size_t size)
 
 void *flex_calloc(size_t n, size_t size)
 {
-    void *p = should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+    void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
         oom_handler(n * size);
     return p;
@@ -52,7 +36,7 @@ void *flex_calloc(size_t n, size_t size)
 
 void *flex_realloc(void *ptr, size_t size)
 {
-    void *p = should_fail() ? NULL : realloc(ptr, size ? size : 1);
+    void *p = realloc(ptr, size ? size : 1);
     if (!p)
         oom_handler(size);
     return p;
@@ -61,7 +45,7 @@ void *flex_realloc(void *ptr, size_t size)
 void *flex_aligned_alloc(size_t align, size_t size)
 {
     size = (size + align - 1) & ~(align - 1);
-    void *p = should_fail() ? NULL : aligned_alloc(align, size ? size : align);
+    void *p = aligned_alloc(align, size ? size : align);
     if (!p)
         oom_handler(size);
     return p;
