@@ -171,8 +171,9 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
 	  echo "fuzzing $$n for $(FUZZ_TIME)s"; mkdir -p build/fuzz/new/$$n; \
+	  seeds=; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
 	  $$f -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/$$n.dict \
-	    build/fuzz/new/$$n tests/fuzz/corpus/$$n || exit 1; done
+	    build/fuzz/new/$$n tests/fuzz/corpus/$$n $$seeds || exit 1; done
 
 # --- benchmarks ----------------------------------------------------------------
 bench: $(BENCH_BINS)

@@ -56,8 +56,12 @@ if [ -z "$SAN" ]; then
         mkdir -p "$work"
         # New inputs go to a scratch directory: the committed corpus only
         # changes through an explicit -merge=1.
+        # tests/fuzz/seeds/NAME (when present) holds named sample inputs,
+        # e.g. one real PDU of every SMPP command, read along with the corpus.
+        seeds=""
+        [ -d "tests/fuzz/seeds/$n" ] && seeds="tests/fuzz/seeds/$n"
         run "fuzz/$n" 120 "$f" -max_total_time="$FUZZ_SMOKE" -timeout=10 \
-            -dict="tests/fuzz/$n.dict" "$work" "tests/fuzz/corpus/$n"
+            -dict="tests/fuzz/$n.dict" "$work" "tests/fuzz/corpus/$n" $seeds
     done
 fi
 
