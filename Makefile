@@ -65,11 +65,16 @@ endif
 
 # --- sources ---------------------------------------------------------------
 MAINS := engine/flexd.c engine/flexctl.c bench/flexbench.c bench/smscsim.c bench/httpsim.c
+# The simulators' engines: linked into their programs, not into libflex.
+SIM_OBJS := $(BUILD)/obj/bench/smsc.o
 LIB_SRCS := $(filter-out $(MAINS),$(wildcard engine/*.c adapters/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(GEN)/flex.pb-c.o
 PROGS := $(addprefix $(BUILD)/,flexd flexctl flexbench smscsim httpsim)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Integration test programs (C, talking to the real programs over loopback)
+INTEG_SRCS := $(wildcard tests/integ/test_*.c)
+INTEG_BINS := $(INTEG_SRCS:tests/integ/test_%.c=$(BUILD)/tests/integ_%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -82,7 +87,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
 .SECONDARY:
 
 all: $(PROGS)
-tests: $(UNIT_BINS)
+tests: $(UNIT_BINS) $(INTEG_BINS)
 
 # --- dependencies ------------------------------------------------------------
 deps:
@@ -119,11 +124,21 @@ $(BUILD)/%: $(BUILD)/obj/engine/%.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -Wl,--no-as-needed $(DEP_LIBS)
 
+$(BUILD)/smscsim: $(BUILD)/obj/bench/smscsim.o $(BUILD)/obj/bench/smsc.o $(BUILD)/libflex.a
+	$(E) LINK $@
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
+
 $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libflex.a
+	@mkdir -p $(@D)
+	$(E) LINK $@
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS) -lcmocka
+
+$(BUILD)/tests/integ_%: $(BUILD)/obj/tests/integ/test_%.o $(BUILD)/obj/tests/integ/smpp_client.o \
+                       $(BUILD)/libflex.a
 	@mkdir -p $(@D)
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS) -lcmocka
@@ -140,7 +155,7 @@ test:
 	@sh deploy/install-deps.sh
 	@$(MAKE) --no-print-directory test-run
 
-test-run: $(PROGS) $(UNIT_BINS)
+test-run: $(PROGS) $(UNIT_BINS) $(INTEG_BINS)
 	@if command -v $(CLANG) >/dev/null; then $(MAKE) --no-print-directory fuzz-build; fi
 	@BUILD=$(BUILD) SAN=$(SAN) sh tests/run.sh
 
@@ -193,7 +208,7 @@ install: $(PROGS)
 
 # --- style -----------------------------------------------------------------------
 FORMAT_SRCS = $(wildcard engine/*.[ch] adapters/*.[ch] bench/*.[ch] tests/unit/*.[ch] \
-                tests/fuzz/*.[ch])
+                tests/integ/*.[ch] tests/fuzz/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)

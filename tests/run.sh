@@ -42,6 +42,10 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 echo "== integration tests"
+for t in "$BUILD"/tests/integ_*; do
+    [ -x "$t" ] || continue
+    run "integ/$(basename "$t")" 600 "$t"
+done
 for t in tests/integ/*.sh; do
     [ -f "$t" ] || continue
     run "integ/$(basename "$t" .sh)" 600 sh "$t"

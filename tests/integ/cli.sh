@@ -66,7 +66,15 @@ if [ -z "${SAN:-}" ]; then
     check "flexd links jemalloc" sh -c "ldd '$B/flexd' | grep -q libjemalloc"
 fi
 
-for p in flexctl flexbench smscsim httpsim; do
+"$B/smscsim" --help >"$tmp/out"
+check "smscsim --help exits 0" test $? -eq 0
+check "smscsim --help shows usage" grep -q "^usage: smscsim" "$tmp/out"
+"$B/smscsim" --fail-rate 2 2>/dev/null
+check "smscsim rejects a bad --fail-rate" test $? -eq 2
+"$B/smscsim" --listen 127.0.0.1 2>/dev/null
+check "smscsim rejects a --listen without port" test $? -eq 1
+
+for p in flexctl flexbench httpsim; do
     "$B/$p" >/dev/null 2>&1
     check "$p (not built yet) exits 2" test $? -eq 2
     "$B/$p" --help >"$tmp/out" 2>&1

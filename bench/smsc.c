@@ -1,0 +1,817 @@
+#include "smsc.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gsm7.h"
+#include "hash.h"
+#include "mem.h"
+#include "ratelimit.h"
+#include "sms.h"
+#include "smpp_msg.h"
+#include "smpp_pdu.h"
+#include "uring.h"
+#include "utf.h"
+
+#define MAX_CONNS 512
+#define INBUF (256 * 1024)
+#define OUT_MAX (64u << 20) /* a peer that reads nothing loses its session */
+#define MAX_PENDING_CONCAT 4096
+
+enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_TIMER };
+
+struct conn {
+    int fd;
+    uint32_t gen;
+    bool used, bound, rx, closing, recv_pending, send_pending;
+    uint8_t *in;
+    size_t in_len;
+    uint8_t *out, *sending; /* queued answers; bytes in flight */
+    size_t out_len, out_cap, sending_len, sending_off, sending_cap;
+    uint32_t seq; /* our own requests (deliver_sm) */
+};
+
+struct dlr {
+    uint32_t slot, gen;
+    uint64_t due_ns;
+    time_t submitted;
+    char id[24];
+    char src[21], dst[21];
+};
+
+struct part_set { /* parts of one concatenated message, for the log */
+    bool used;
+    uint32_t slot;
+    uint16_t ref;
+    uint8_t total, have, dcs;
+    char src[21], dst[21];
+    char *text[256];
+    char ids[256][24];
+};
+
+struct smsc {
+    const struct smsc_opts *o;
+    int lfd;
+    struct io_uring ring;
+    struct conn conns[MAX_CONNS];
+    struct dlr *dlrs; /* FIFO, ordered by due time */
+    size_t dlr_head, dlr_len, dlr_cap;
+    struct flex_gcra throttle;
+    uint64_t throttle_tat;
+    uint64_t rng;
+    uint32_t id_prefix;
+    uint64_t next_id;
+    FILE *log;
+    char **mo_from, **mo_text;
+    size_t nmo;
+    struct part_set *pending; /* MAX_PENDING_CONCAT */
+    uint64_t *dest_set;       /* open addressing set of destination hashes */
+    size_t dest_mask, dest_count;
+    struct flex_hash_key dest_key;
+    struct __kernel_timespec tick;
+    struct {
+        uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
+        uint64_t submit_sm, deliver_sm_resp, bound_total;
+    } st;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* ---- output ------------------------------------------------------- */
+
+static void out_reserve(struct conn *c, size_t more)
+{
+    if (c->out_len + more <= c->out_cap)
+        return;
+    size_t cap = c->out_cap ? c->out_cap : 65536;
+    while (cap < c->out_len + more)
+        cap *= 2;
+    c->out = flex_realloc(c->out, cap);
+    c->out_cap = cap;
+}
+
+static void queue_pdu(struct conn *c, const struct flex_smpp_pdu *p)
+{
+    out_reserve(c, 1024 + p->sm_length + p->payload_len);
+    long n = flex_smpp_encode(p, c->out + c->out_len, c->out_cap - c->out_len);
+    if (n > 0)
+        c->out_len += (size_t)n;
+    if (c->out_len > OUT_MAX)
+        c->closing = true;
+}
+
+static void queue_resp(struct conn *c, uint32_t cmd, uint32_t status, uint32_t seq,
+                       const char *message_id)
+{
+    struct flex_smpp_pdu r = {0};
+    r.command_id = cmd;
+    r.command_status = status;
+    r.sequence = seq;
+    if (message_id)
+        snprintf(r.message_id, sizeof(r.message_id), "%s", message_id);
+    queue_pdu(c, &r);
+}
+
+static void arm_send(struct smsc *s, struct conn *c, uint32_t slot)
+{
+    if (c->send_pending || (c->out_len == 0 && c->sending_len == c->sending_off))
+        return;
+    if (c->sending_off == c->sending_len) {
+        /* Swap: what was queued goes out, the spent buffer takes new answers. */
+        uint8_t *b = c->sending;
+        size_t cap = c->sending_cap;
+        c->sending = c->out;
+        c->sending_cap = c->out_cap;
+        c->sending_len = c->out_len;
+        c->sending_off = 0;
+        c->out = b;
+        c->out_cap = cap;
+        c->out_len = 0;
+    }
+    struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
+    io_uring_prep_send(sqe, c->fd, c->sending + c->sending_off, c->sending_len - c->sending_off,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_SEND, slot, c->gen));
+    c->send_pending = true;
+}
+
+static void arm_recv(struct smsc *s, struct conn *c, uint32_t slot)
+{
+    if (c->recv_pending || c->closing)
+        return;
+    struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
+    io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, INBUF - c->in_len, 0);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_RECV, slot, c->gen));
+    c->recv_pending = true;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (!c->used)
+        return;
+    close(c->fd);
+    flex_free(c->in);
+    flex_free(c->out);
+    flex_free(c->sending);
+    uint32_t gen = c->gen + 1;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+}
+
+/* Closes once nothing is in flight on the socket (a completion still
+ * pending would otherwise land on a reused slot's buffers). */
+static void conn_maybe_close(struct conn *c)
+{
+    if (c->used && c->closing && !c->recv_pending && !c->send_pending &&
+        (c->out_len == 0 || c->fd < 0))
+        conn_close(c);
+}
+
+/* ---- the log -------------------------------------------------------- */
+
+static void decode_text(uint8_t dcs, const uint8_t *b, size_t n, char *out, size_t outsz)
+{
+    long r;
+    if (dcs == 8) {
+        r = flex_utf16be_to_utf8(b, n, out, outsz);
+    } else if (dcs == 0) {
+        r = flex_gsm7_decode(b, n, out, outsz);
+    } else if (dcs == 1) { /* IA5 (ASCII) */
+        size_t k = n < outsz - 1 ? n : outsz - 1;
+        for (size_t i = 0; i < k; i++)
+            out[i] = (char)(b[i] & 0x7f);
+        out[k] = '\0';
+        r = (long)k;
+    } else { /* Latin-1 and anything else: bytes as Latin-1 */
+        size_t o = 0;
+        for (size_t i = 0; i < n && o + 3 < outsz; i++)
+            o += flex_utf8_put(b[i], (unsigned char *)out + o);
+        out[o] = '\0';
+        r = (long)o;
+    }
+    if (r < 0)
+        out[0] = '\0';
+}
+
+static void log_message(struct smsc *s, const char *dst, const char *src, uint8_t dcs,
+                        const char *text, const char *ids)
+{
+    if (!s->log)
+        return;
+    fprintf(s->log, "%s\t%s\t%u\t", dst, src, dcs);
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '\t': fputs("\\t", s->log); break;
+        case '\n': fputs("\\n", s->log); break;
+        case '\r': fputs("\\r", s->log); break;
+        case '\\': fputs("\\\\", s->log); break;
+        default: fputc(*p, s->log);
+        }
+    }
+    fprintf(s->log, "\t%s\n", ids);
+}
+
+static struct part_set *part_set_for(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu *p,
+                                     const struct flex_smpp_concat *cc)
+{
+    struct part_set *free_one = NULL;
+    for (size_t i = 0; i < MAX_PENDING_CONCAT; i++) {
+        struct part_set *ps = &s->pending[i];
+        if (!ps->used) {
+            if (!free_one)
+                free_one = ps;
+            continue;
+        }
+        if (ps->slot == slot && ps->ref == cc->ref && ps->total == cc->total &&
+            strcmp(ps->src, p->source_addr) == 0 && strcmp(ps->dst, p->destination_addr) == 0)
+            return ps;
+    }
+    if (!free_one)
+        return NULL; /* too many open concatenations: log parts alone */
+    memset(free_one, 0, sizeof(*free_one));
+    free_one->used = true;
+    free_one->slot = slot;
+    free_one->ref = cc->ref;
+    free_one->total = cc->total;
+    free_one->dcs = p->data_coding;
+    memcpy(free_one->src, p->source_addr, sizeof(free_one->src));
+    memcpy(free_one->dst, p->destination_addr, sizeof(free_one->dst));
+    return free_one;
+}
+
+static void part_set_flush(struct smsc *s, struct part_set *ps)
+{
+    size_t len = 0;
+    for (unsigned i = 1; i <= ps->total; i++)
+        len += strlen(ps->text[i]);
+    char *all = flex_malloc(len + 1), ids[256 * 25];
+    size_t o = 0, io = 0;
+    for (unsigned i = 1; i <= ps->total; i++) {
+        size_t n = strlen(ps->text[i]);
+        memcpy(all + o, ps->text[i], n);
+        o += n;
+        io += (size_t)snprintf(ids + io, sizeof(ids) - io, "%s%s", i > 1 ? "," : "", ps->ids[i]);
+        flex_free(ps->text[i]);
+    }
+    all[o] = '\0';
+    log_message(s, ps->dst, ps->src, ps->dcs, all, ids);
+    flex_free(all);
+    ps->used = false;
+}
+
+/* Logs a received submit_sm, joining concatenated parts (UDH or sar_*). */
+static void log_submit(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu *p, const char *id)
+{
+    const uint8_t *b = p->sm_length ? p->short_message : p->payload;
+    size_t n = p->sm_length ? p->sm_length : p->payload_len;
+    struct flex_smpp_concat cc = {0};
+    if ((p->esm_class & FLEX_SMPP_ESM_UDHI) && n > 0) {
+        long h = flex_smpp_udh_parse(b, n, &cc);
+        if (h > 0) {
+            b += h;
+            n -= (size_t)h;
+        }
+    } else if (p->tlv_mask & FLEX_SMPP_HAS_SAR) {
+        cc.ref = p->sar_msg_ref_num;
+        cc.total = p->sar_total_segments;
+        cc.seq = p->sar_segment_seqnum;
+    }
+    char text[4 * 1024];
+    decode_text(p->data_coding, b, n, text, sizeof(text));
+    struct part_set *ps =
+        cc.total > 1 && cc.seq >= 1 && cc.seq <= cc.total ? part_set_for(s, slot, p, &cc) : NULL;
+    if (!ps) {
+        log_message(s, p->destination_addr, p->source_addr, p->data_coding, text, id);
+        return;
+    }
+    if (!ps->text[cc.seq]) {
+        ps->text[cc.seq] = flex_strdup(text);
+        snprintf(ps->ids[cc.seq], sizeof(ps->ids[0]), "%s", id);
+        ps->have++;
+    }
+    if (ps->have == ps->total)
+        part_set_flush(s, ps);
+}
+
+/* ---- destinations seen (stats) ------------------------------------ */
+
+static void dest_add(struct smsc *s, const char *dst)
+{
+    uint64_t h = flex_siphash13(&s->dest_key, dst, strlen(dst)) | 1;
+    if ((s->dest_count + 1) * 2 > s->dest_mask + 1) {
+        size_t nmask = s->dest_mask * 2 + 1;
+        uint64_t *n = flex_calloc(nmask + 1, sizeof(uint64_t));
+        for (size_t i = 0; i <= s->dest_mask; i++)
+            if (s->dest_set[i]) {
+                size_t j = s->dest_set[i] & nmask;
+                while (n[j])
+                    j = (j + 1) & nmask;
+                n[j] = s->dest_set[i];
+            }
+        flex_free(s->dest_set);
+        s->dest_set = n;
+        s->dest_mask = nmask;
+    }
+    size_t j = h & s->dest_mask;
+    while (s->dest_set[j]) {
+        if (s->dest_set[j] == h)
+            return;
+        j = (j + 1) & s->dest_mask;
+    }
+    s->dest_set[j] = h;
+    s->dest_count++;
+}
+
+/* ---- receipts and inbound texts ------------------------------------ */
+
+static void dlr_push(struct smsc *s, const struct dlr *d)
+{
+    if (s->dlr_len == s->dlr_cap) {
+        size_t ncap = s->dlr_cap ? s->dlr_cap * 2 : 4096;
+        struct dlr *n = flex_malloc(ncap * sizeof(*n));
+        for (size_t i = 0; i < s->dlr_len; i++)
+            n[i] = s->dlrs[(s->dlr_head + i) % s->dlr_cap];
+        flex_free(s->dlrs);
+        s->dlrs = n;
+        s->dlr_cap = ncap;
+        s->dlr_head = 0;
+    }
+    s->dlrs[(s->dlr_head + s->dlr_len) % s->dlr_cap] = *d;
+    s->dlr_len++;
+}
+
+/* A bound receiver for traffic of |slot|: that session while it lives,
+ * else any other bound receiver (as an SMSC does after a reconnect). */
+static struct conn *receiver_for(struct smsc *s, uint32_t slot, uint32_t gen, uint32_t *out)
+{
+    struct conn *c = &s->conns[slot];
+    if (c->used && c->gen == gen && c->bound && c->rx && !c->closing) {
+        *out = slot;
+        return c;
+    }
+    for (uint32_t i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].used && s->conns[i].bound && s->conns[i].rx && !s->conns[i].closing) {
+            *out = i;
+            return &s->conns[i];
+        }
+    return NULL;
+}
+
+/* YYMMDDhhmm, the receipt's date format (two-digit year by the spec). */
+static void receipt_date(time_t t, char out[16])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    unsigned v[5] = {(unsigned)tm.tm_year % 100, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday,
+                     (unsigned)tm.tm_hour, (unsigned)tm.tm_min};
+    for (int i = 0; i < 5; i++) {
+        out[2 * i] = (char)('0' + v[i] / 10 % 10);
+        out[2 * i + 1] = (char)('0' + v[i] % 10);
+    }
+    out[10] = '\0';
+}
+
+static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d)
+{
+    char text[200], sub[16], done[16];
+    receipt_date(d->submitted, sub);
+    receipt_date(time(NULL), done);
+    int n = snprintf(text, sizeof(text),
+                     "id:%s sub:001 dlvrd:001 submit date:%s done date:%s stat:DELIVRD "
+                     "err:000 text:",
+                     d->id, sub, done);
+    struct flex_smpp_pdu p = {0};
+    p.command_id = FLEX_SMPP_DELIVER_SM;
+    p.sequence = ++c->seq;
+    p.source_addr_ton = p.dest_addr_ton = 1;
+    p.source_addr_npi = p.dest_addr_npi = 1;
+    memcpy(p.source_addr, d->dst, sizeof(p.source_addr));
+    memcpy(p.destination_addr, d->src, sizeof(p.destination_addr));
+    p.esm_class = FLEX_SMPP_ESM_RECEIPT;
+    p.short_message = (const uint8_t *)text;
+    p.sm_length = (uint8_t)n;
+    p.tlv_mask = FLEX_SMPP_HAS_RECEIPTED_ID | FLEX_SMPP_HAS_MESSAGE_STATE;
+    memcpy(p.receipted_message_id, d->id, sizeof(d->id));
+    p.message_state = FLEX_SMPP_STATE_DELIVERED;
+    queue_pdu(c, &p);
+    s->st.receipts_sent++;
+}
+
+static void dlr_run(struct smsc *s, uint64_t now)
+{
+    while (s->dlr_len > 0) {
+        struct dlr *d = &s->dlrs[s->dlr_head];
+        if (d->due_ns > now)
+            return;
+        uint32_t slot;
+        struct conn *c = receiver_for(s, d->slot, d->gen, &slot);
+        if (!c)
+            return; /* kept until a receiver binds */
+        send_receipt(s, c, d);
+        arm_send(s, c, slot);
+        s->dlr_head = (s->dlr_head + 1) % s->dlr_cap;
+        s->dlr_len--;
+    }
+}
+
+/* Sends every --mo-file line to a session that has just bound. */
+static void send_mo(struct smsc *s, struct conn *c)
+{
+    static struct flex_sms sms;
+    for (size_t i = 0; i < s->nmo; i++) {
+        struct flex_text_error err;
+        if (flex_sms_encode(&sms, s->mo_text[i], strlen(s->mo_text[i]), FLEX_SMS_MAX_PARTS, &err) !=
+            0)
+            continue;
+        uint8_t ref = (uint8_t)xorshift(&s->rng);
+        for (unsigned k = 0; k < sms.nparts; k++) {
+            uint8_t sm[200];
+            size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start, h = 0;
+            if (sms.nparts > 1)
+                h = flex_smpp_udh_write(sm, ref, (uint8_t)sms.nparts, (uint8_t)(k + 1));
+            memcpy(sm + h, sms.data + start, len);
+            struct flex_smpp_pdu p = {0};
+            p.command_id = FLEX_SMPP_DELIVER_SM;
+            p.sequence = ++c->seq;
+            p.source_addr_ton = p.dest_addr_ton = 1;
+            p.source_addr_npi = p.dest_addr_npi = 1;
+            snprintf(p.source_addr, sizeof(p.source_addr), "%s", s->mo_from[i]);
+            snprintf(p.destination_addr, sizeof(p.destination_addr), "%s", s->o->mo_to);
+            p.esm_class = sms.nparts > 1 ? FLEX_SMPP_ESM_UDHI : 0;
+            p.data_coding = (uint8_t)sms.coding;
+            p.short_message = sm;
+            p.sm_length = (uint8_t)(h + len);
+            queue_pdu(c, &p);
+        }
+        s->st.inbound_sent++;
+    }
+}
+
+/* ---- requests ------------------------------------------------------ */
+
+static void on_bind(struct smsc *s, struct conn *c, const struct flex_smpp_pdu *p)
+{
+    struct flex_smpp_pdu r = {0};
+    r.command_id = flex_smpp_resp_of(p->command_id);
+    r.sequence = p->sequence;
+    memcpy(r.system_id, "smscsim", 8);
+    if (c->bound) {
+        r.command_status = FLEX_SMPP_ESME_RALYBND;
+    } else if (strcmp(p->system_id, s->o->system_id) != 0 ||
+               strcmp(p->password, s->o->password) != 0) {
+        r.command_status = FLEX_SMPP_ESME_RBINDFAIL;
+        s->st.binds_rejected++;
+    } else {
+        c->bound = true;
+        c->rx = p->command_id != FLEX_SMPP_BIND_TRANSMITTER;
+        r.tlv_mask = FLEX_SMPP_HAS_SC_VERSION;
+        r.sc_interface_version = FLEX_SMPP_VERSION;
+        s->st.bound_total++;
+    }
+    queue_pdu(c, &r);
+    if (r.command_status == 0 && c->rx)
+        send_mo(s, c);
+}
+
+static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struct flex_smpp_pdu *p)
+{
+    s->st.submit_sm++;
+    if (!c->bound) {
+        queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RINVBNDSTS, p->sequence, NULL);
+        return;
+    }
+    if (s->o->throttle_mps > 0 && flex_gcra_take(&s->throttle, &s->throttle_tat, now_ns(), 1)) {
+        s->st.throttled++;
+        queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RTHROTTLED, p->sequence, NULL);
+        return;
+    }
+    if (s->o->fail_rate > 0 && (double)(xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
+        s->st.failed++;
+        queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RSYSERR, p->sequence, NULL);
+        return;
+    }
+    struct dlr d = {.slot = slot, .gen = c->gen};
+    snprintf(d.id, sizeof(d.id), "%08x%08llx", s->id_prefix, (unsigned long long)++s->next_id);
+    queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, 0, p->sequence, d.id);
+    s->st.received++;
+    dest_add(s, p->destination_addr);
+    log_submit(s, slot, p, d.id);
+    if (p->registered_delivery & 0x03) {
+        d.due_ns = now_ns() + s->o->dlr_delay_ms * 1000000ULL;
+        d.submitted = time(NULL);
+        memcpy(d.src, p->source_addr, sizeof(d.src));
+        memcpy(d.dst, p->destination_addr, sizeof(d.dst));
+        dlr_push(s, &d);
+    }
+}
+
+static void on_pdu(struct smsc *s, struct conn *c, uint32_t slot, const struct flex_smpp_pdu *p)
+{
+    switch (p->command_id) {
+    case FLEX_SMPP_BIND_TRANSCEIVER:
+    case FLEX_SMPP_BIND_TRANSMITTER:
+    case FLEX_SMPP_BIND_RECEIVER: on_bind(s, c, p); break;
+    case FLEX_SMPP_SUBMIT_SM: on_submit(s, c, slot, p); break;
+    case FLEX_SMPP_ENQUIRE_LINK:
+        queue_resp(c, FLEX_SMPP_ENQUIRE_LINK_RESP, 0, p->sequence, NULL);
+        break;
+    case FLEX_SMPP_UNBIND:
+        queue_resp(c, FLEX_SMPP_UNBIND_RESP, 0, p->sequence, NULL);
+        c->bound = false;
+        c->closing = true;
+        break;
+    case FLEX_SMPP_DELIVER_SM_RESP: s->st.deliver_sm_resp++; break;
+    case FLEX_SMPP_DELIVER_SM: /* not for an SMSC to receive */
+        queue_resp(c, FLEX_SMPP_DELIVER_SM_RESP, FLEX_SMPP_ESME_RINVCMDID, p->sequence, NULL);
+        break;
+    default: break; /* responses to nothing, generic_nack: ignored */
+    }
+}
+
+/* Decodes every complete PDU in the input buffer. */
+static void process_input(struct smsc *s, struct conn *c, uint32_t slot)
+{
+    size_t off = 0;
+    while (off < c->in_len && !c->closing) {
+        struct flex_smpp_pdu p;
+        struct flex_smpp_error err;
+        long n = flex_smpp_decode(&p, c->in + off, c->in_len - off, &err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            uint32_t seq = c->in_len - off >= 16 ? p.sequence : 0;
+            if (err.fatal) {
+                queue_resp(c, FLEX_SMPP_GENERIC_NACK, err.status, 0, NULL);
+                c->closing = true;
+                break;
+            }
+            queue_resp(c, err.nack ? FLEX_SMPP_GENERIC_NACK : flex_smpp_resp_of(p.command_id),
+                       err.status, seq, NULL);
+            n = flex_smpp_frame_len(c->in + off, c->in_len - off);
+        } else {
+            on_pdu(s, c, slot, &p);
+        }
+        off += (size_t)n;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+}
+
+/* ---- events --------------------------------------------------------- */
+
+static void arm_accept(struct smsc *s)
+{
+    struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
+    io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_ACCEPT, 0, 0));
+}
+
+static void arm_timer(struct smsc *s)
+{
+    /* 1 ms while receipts wait, so their delay is honoured to the ms. */
+    s->tick.tv_sec = 0;
+    s->tick.tv_nsec = s->dlr_len ? 1000000 : 50000000;
+    struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
+    io_uring_prep_timeout(sqe, &s->tick, 0, 0);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_TIMER, 0, 0));
+}
+
+static void on_accept(struct smsc *s, int res, uint32_t flags)
+{
+    if (!(flags & IORING_CQE_F_MORE))
+        arm_accept(s); /* multishot ended (error or overload): re-arm */
+    if (res < 0)
+        return;
+    for (uint32_t i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->used)
+            continue;
+        int one = 1;
+        setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->used = true;
+        c->fd = res;
+        c->in = flex_malloc(INBUF);
+        arm_recv(s, c, i);
+        return;
+    }
+    close(res); /* table full */
+}
+
+static void on_recv(struct smsc *s, struct conn *c, uint32_t slot, int res)
+{
+    c->recv_pending = false;
+    if (res <= 0) {
+        c->closing = true;
+        c->out_len = 0;
+        return;
+    }
+    c->in_len += (size_t)res;
+    process_input(s, c, slot);
+    arm_recv(s, c, slot);
+    arm_send(s, c, slot);
+}
+
+static void on_send(struct smsc *s, struct conn *c, uint32_t slot, int res)
+{
+    c->send_pending = false;
+    if (res < 0) {
+        c->closing = true;
+        c->out_len = 0;
+        c->sending_len = c->sending_off = 0;
+        return;
+    }
+    c->sending_off += (size_t)res;
+    arm_send(s, c, slot);
+}
+
+static void write_stats(struct smsc *s)
+{
+    if (!s->o->stats_path)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", s->o->stats_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    unsigned bound = 0;
+    for (uint32_t i = 0; i < MAX_CONNS; i++)
+        bound += s->conns[i].used && s->conns[i].bound;
+    fprintf(f,
+            "{\"received\":%llu,\"unique_destinations\":%llu,\"throttled\":%llu,"
+            "\"failed\":%llu,\"receipts_sent\":%llu,\"inbound_sent\":%llu,"
+            "\"submit_sm\":%llu,\"binds_rejected\":%llu,\"bound_sessions\":%u,"
+            "\"receipts_pending\":%zu}\n",
+            (unsigned long long)s->st.received, (unsigned long long)s->dest_count,
+            (unsigned long long)s->st.throttled, (unsigned long long)s->st.failed,
+            (unsigned long long)s->st.receipts_sent, (unsigned long long)s->st.inbound_sent,
+            (unsigned long long)s->st.submit_sm, (unsigned long long)s->st.binds_rejected, bound,
+            s->dlr_len);
+    fclose(f);
+    rename(tmp, s->o->stats_path);
+}
+
+static void dispatch(struct smsc *s, struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    unsigned type = flex_uring_ud_type(ud);
+    if (type == UD_ACCEPT) {
+        on_accept(s, cqe->res, cqe->flags);
+        return;
+    }
+    if (type == UD_TIMER)
+        return; /* handled by the loop */
+    uint32_t slot = flex_uring_ud_slot(ud);
+    struct conn *c = &s->conns[slot];
+    if (slot >= MAX_CONNS || !c->used || c->gen != flex_uring_ud_gen(ud))
+        return; /* stale */
+    if (type == UD_RECV)
+        on_recv(s, c, slot, cqe->res);
+    else if (type == UD_SEND)
+        on_send(s, c, slot, cqe->res);
+    conn_maybe_close(c);
+}
+
+int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
+{
+    uint64_t start = now_ns(), last_stats = 0;
+    arm_accept(s);
+    arm_timer(s);
+    while (!*stop) {
+        int rc = io_uring_submit_and_wait(&s->ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -ETIME) {
+            fprintf(stderr, "smscsim: io_uring_submit_and_wait() failed: %s\n", strerror(-rc));
+            return 1;
+        }
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        bool timer = false;
+        io_uring_for_each_cqe(&s->ring, head, cqe)
+        {
+            timer |= flex_uring_ud_type(io_uring_cqe_get_data64(cqe)) == UD_TIMER;
+            dispatch(s, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&s->ring, n);
+        uint64_t now = now_ns();
+        dlr_run(s, now);
+        if (timer)
+            arm_timer(s);
+        if (now - last_stats >= 1000000000ULL) {
+            write_stats(s);
+            last_stats = now;
+        }
+        if (s->o->max_seconds && now - start >= s->o->max_seconds * 1000000000ULL)
+            break;
+    }
+    write_stats(s);
+    if (s->log)
+        fflush(s->log);
+    return 0;
+}
+
+static int load_mo(struct smsc *s, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "smscsim: cannot open --mo-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (!tab || tab == line)
+            continue;
+        *tab = '\0';
+        s->mo_from = flex_realloc(s->mo_from, (s->nmo + 1) * sizeof(char *));
+        s->mo_text = flex_realloc(s->mo_text, (s->nmo + 1) * sizeof(char *));
+        s->mo_from[s->nmo] = flex_strdup(line[0] == '+' ? line + 1 : line);
+        s->mo_text[s->nmo] = flex_strdup(tab + 1);
+        s->nmo++;
+    }
+    fclose(f);
+    return 0;
+}
+
+struct smsc *smsc_new(const struct smsc_opts *o, int listen_fd)
+{
+    struct smsc *s = flex_calloc(1, sizeof(*s));
+    s->o = o;
+    s->lfd = listen_fd;
+    s->rng = now_ns() | 1;
+    s->id_prefix = (uint32_t)(xorshift(&s->rng) >> 32);
+    s->dest_key.k0 = xorshift(&s->rng);
+    s->dest_mask = 1023;
+    s->dest_set = flex_calloc(s->dest_mask + 1, sizeof(uint64_t));
+    s->pending = flex_calloc(MAX_PENDING_CONCAT, sizeof(struct part_set));
+    flex_gcra_init(&s->throttle, o->throttle_mps,
+                   o->throttle_mps > 100 ? (uint32_t)(o->throttle_mps / 100) : 1);
+    int rc = flex_uring_init(&s->ring, 4096);
+    if (rc < 0) {
+        fprintf(stderr, "smscsim: io_uring_queue_init() failed: %s\n", strerror(-rc));
+        smsc_del(s);
+        return NULL;
+    }
+    if (o->log_path) {
+        s->log = fopen(o->log_path, "w");
+        if (!s->log) {
+            fprintf(stderr, "smscsim: cannot open --log %s: %s\n", o->log_path, strerror(errno));
+            smsc_del(s);
+            return NULL;
+        }
+        setvbuf(s->log, NULL, _IOFBF, 1 << 20);
+    }
+    if (o->mo_file && load_mo(s, o->mo_file) != 0) {
+        smsc_del(s);
+        return NULL;
+    }
+    return s;
+}
+
+void smsc_del(struct smsc *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < MAX_CONNS; i++)
+        conn_close(&s->conns[i]);
+    for (size_t i = 0; i < MAX_PENDING_CONCAT; i++)
+        if (s->pending[i].used)
+            for (unsigned k = 0; k < 256; k++)
+                flex_free(s->pending[i].text[k]);
+    for (size_t i = 0; i < s->nmo; i++) {
+        flex_free(s->mo_from[i]);
+        flex_free(s->mo_text[i]);
+    }
+    flex_free(s->mo_from);
+    flex_free(s->mo_text);
+    flex_free(s->pending);
+    flex_free(s->dest_set);
+    flex_free(s->dlrs);
+    if (s->log)
+        fclose(s->log);
+    if (s->ring.ring_fd > 0)
+        io_uring_queue_exit(&s->ring);
+    flex_free(s);
+}

@@ -1,0 +1,33 @@
+/*
+ * The SMSC simulator's engine (bench/smscsim.c is its command line).
+ */
+#ifndef FLEX_SMSC_H
+#define FLEX_SMSC_H
+
+#include <signal.h>
+
+struct smsc_opts {
+    const char *listen;
+    const char *system_id;
+    const char *password;
+    unsigned long dlr_delay_ms;
+    double throttle_mps; /* 0 = never throttle */
+    double fail_rate;    /* 0..1: answer ESME_RSYSERR at random */
+    const char *mo_file;
+    const char *log_path;
+    const char *stats_path;
+    const char *mo_to;         /* destination of inbound texts */
+    unsigned long max_seconds; /* 0 = run until signalled */
+};
+
+struct smsc;
+
+/* Takes |listen_fd| (listening) and the options (borrowed for its life).
+ * Returns NULL after printing why (unreadable --mo-file, --log...). */
+struct smsc *smsc_new(const struct smsc_opts *o, int listen_fd);
+/* Serves until |*stop| is set or max_seconds pass.  Returns 0, or 1 on an
+ * io_uring failure. */
+int smsc_run(struct smsc *s, volatile sig_atomic_t *stop);
+void smsc_del(struct smsc *s);
+
+#endif
