@@ -179,7 +179,8 @@ build/fuzz/obj/%.o: %.c $(GEN)/flex.pb-c.h | check-deps
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(E) FUZZ $@
-	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu17 $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ -lm
+	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu17 $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ \
+	  $(shell $(PKG_CONFIG) --libs liburing openssl) -lm
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -79,7 +79,7 @@ struct smsc {
     struct __kernel_timespec tick;
     struct {
         uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
-        uint64_t submit_sm, deliver_sm_resp, bound_total;
+        uint64_t submit_sm, deliver_sm_resp, bound_total, unbinds;
     } st;
 };
 
@@ -538,6 +538,7 @@ static void on_pdu(struct smsc *s, struct conn *c, uint32_t slot, const struct f
         queue_resp(c, FLEX_SMPP_ENQUIRE_LINK_RESP, 0, p->sequence, NULL);
         break;
     case FLEX_SMPP_UNBIND:
+        s->st.unbinds++;
         queue_resp(c, FLEX_SMPP_UNBIND_RESP, 0, p->sequence, NULL);
         c->bound = false;
         c->closing = true;
@@ -662,12 +663,12 @@ static void write_stats(struct smsc *s)
             "{\"received\":%llu,\"unique_destinations\":%llu,\"throttled\":%llu,"
             "\"failed\":%llu,\"receipts_sent\":%llu,\"inbound_sent\":%llu,"
             "\"submit_sm\":%llu,\"binds_rejected\":%llu,\"bound_sessions\":%u,"
-            "\"receipts_pending\":%zu}\n",
+            "\"receipts_pending\":%zu,\"unbinds\":%llu}\n",
             (unsigned long long)s->st.received, (unsigned long long)s->dest_count,
             (unsigned long long)s->st.throttled, (unsigned long long)s->st.failed,
             (unsigned long long)s->st.receipts_sent, (unsigned long long)s->st.inbound_sent,
             (unsigned long long)s->st.submit_sm, (unsigned long long)s->st.binds_rejected, bound,
-            s->dlr_len);
+            s->dlr_len, (unsigned long long)s->st.unbinds);
     fclose(f);
     rename(tmp, s->o->stats_path);
 }

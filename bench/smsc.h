@@ -18,6 +18,7 @@ struct smsc_opts {
     const char *stats_path;
     const char *mo_to;         /* destination of inbound texts */
     unsigned long max_seconds; /* 0 = run until signalled */
+    int dlr_before_resp;       /* tests: the receipt overtakes its submit_sm_resp */
 };
 
 struct smsc;

@@ -13,18 +13,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Ports below the kernel's ephemeral range (32768+): a client reconnecting
+ * to a dead server on an ephemeral port can connect to itself and hold the
+ * port, which a restarted server then cannot bind. */
 int tc_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+    static unsigned next;
+    if (!next)
+        next = 20000 + (unsigned)(getpid() * 7919u % 10000u);
+    for (int tries = 0; tries < 1000; tries++) {
+        unsigned port = 20000 + (next++ % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
         close(fd);
-        return -1;
+        if (ok)
+            return (int)port;
     }
-    close(fd);
-    return ntohs(sa.sin_port);
+    return -1;
 }
 
 static int try_connect(int port)
@@ -51,6 +59,14 @@ pid_t tc_spawn(char *const argv[], int port)
         int fd = try_connect(port);
         if (fd >= 0) {
             close(fd);
+            /* A killed server's listening socket can outlive it briefly (its
+             * io_uring is torn down asynchronously) and accept this probe:
+             * make sure the child is the one that answered. */
+            struct timespec ts = {0, 100000000};
+            nanosleep(&ts, NULL);
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid)
+                return -1;
             return pid;
         }
         int st;

@@ -1,0 +1,618 @@
+/*
+ * The SMPP client: sessions, io_uring I/O, timers and the window.  Message
+ * handling (submit responses, receipts, inbound) is in smpp_msgs.c.
+ */
+#include "smpp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "smpp_int.h"
+#include "smpp_session.h"
+#include "uring.h"
+
+#define INBUF (256 * 1024)
+#define TICK_NS 10000000ULL /* timers are checked every 10 ms */
+
+enum { UD_CONNECT = 1, UD_RECV, UD_SEND, UD_TICK };
+
+uint64_t flex_smpp_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void flex_smpp_config_defaults(struct flex_smpp_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->name = "smpp";
+    c->host = "127.0.0.1";
+    c->port = 2775;
+    c->system_id = "flex";
+    c->password = "";
+    c->tls_verify = true;
+    c->window = 64;
+    c->binds = 1;
+    c->connect_timeout_ms = 5000;
+    c->response_timeout_ms = 10000;
+    c->enquire_link_ms = 30000;
+    c->reconnect_min_ms = 100;
+    c->reconnect_max_ms = 30000;
+    c->ambiguous_retry = false;
+    c->max_parts = 6;
+}
+
+void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev)
+{
+    c->events++;
+    c->cb(c->cb_arg, ev);
+}
+
+static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c)
+{
+    static _Thread_local struct flex_log_ctx ctx;
+    ctx.component = "smpp";
+    ctx.id = c->name;
+    return &ctx;
+}
+
+/* ---- output -------------------------------------------------------- */
+
+static void reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t n = *cap ? *cap : 65536;
+    while (n < need)
+        n *= 2;
+    *buf = flex_realloc(*buf, n);
+    *cap = n;
+}
+
+void flex_smpp_queue_pdu(struct session *s, const struct flex_smpp_pdu *p)
+{
+    reserve(&s->out, &s->out_cap, s->out_len + 1024 + p->sm_length + p->payload_len);
+    long n = flex_smpp_encode(p, s->out + s->out_len, s->out_cap - s->out_len);
+    if (n > 0)
+        s->out_len += (size_t)n;
+}
+
+void flex_smpp_queue_resp(struct session *s, uint32_t cmd, uint32_t status, uint32_t seq)
+{
+    struct flex_smpp_pdu r = {0};
+    r.command_id = cmd;
+    r.command_status = status;
+    r.sequence = seq;
+    flex_smpp_queue_pdu(s, &r);
+}
+
+/* Moves queued PDUs to the wire buffer (encrypting under TLS) and starts a
+ * send when none is in flight. */
+static int flush(struct flex_smpp_client *c, struct session *s)
+{
+    if (s->out_len) {
+        if (s->ssl) {
+            if (flex_smpp_tls_output(s, s->out, s->out_len, &s->wire, &s->wire_len, &s->wire_cap) <
+                0)
+                return FLEX_E_INVAL;
+        } else {
+            reserve(&s->wire, &s->wire_cap, s->wire_len + s->out_len);
+            memcpy(s->wire + s->wire_len, s->out, s->out_len);
+            s->wire_len += s->out_len;
+        }
+        s->out_len = 0;
+    }
+    if (s->send_pending || s->wire_len == 0 || s->fd < 0)
+        return 0;
+    if (s->sending_off == s->sending_len) {
+        uint8_t *b = s->sending;
+        size_t cap = s->sending_cap;
+        s->sending = s->wire;
+        s->sending_cap = s->wire_cap;
+        s->sending_len = s->wire_len;
+        s->sending_off = 0;
+        s->wire = b;
+        s->wire_cap = cap;
+        s->wire_len = 0;
+    }
+    struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
+    io_uring_prep_send(sqe, s->fd, s->sending + s->sending_off, s->sending_len - s->sending_off,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_SEND, s->idx, s->gen));
+    s->send_pending = true;
+    s->ops++;
+    return 0;
+}
+
+static void arm_recv(struct flex_smpp_client *c, struct session *s)
+{
+    if (s->recv_pending || s->fd < 0)
+        return;
+    struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
+    io_uring_prep_recv(sqe, s->fd, s->in + s->in_len, INBUF - s->in_len, 0);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_RECV, s->idx, s->gen));
+    s->recv_pending = true;
+    s->ops++;
+}
+
+/* ---- connection life ------------------------------------------------ */
+
+static uint32_t jitter(struct flex_smpp_client *c, uint32_t ms)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    /* "Full jitter" on the upper half: between ms/2 and ms. */
+    return ms / 2 + (uint32_t)(c->rng % (ms / 2 + 1));
+}
+
+/* Drops the connection: every part in the window becomes ambiguous, queued
+ * messages go back to the client, and a reconnect is scheduled. */
+static void session_drop(struct flex_smpp_client *c, struct session *s, const char *why,
+                         bool failure)
+{
+    if (s->state == S_IDLE)
+        return;
+    bool was_bound = s->state == S_BOUND || s->state == S_UNBINDING;
+    if (failure)
+        flex_log(FLEX_LOG_WARN, log_ctx(c), 0, "session %u reset: %s (%u in window)", s->idx, why,
+                 s->in_window);
+    if (s->fd >= 0) {
+        shutdown(s->fd, SHUT_RDWR); /* completes what is in flight */
+        close(s->fd);
+        s->fd = -1;
+    }
+    s->gen++;
+    flex_smpp_window_fail_all(c, s);
+    flex_smpp_requeue_session(c, s);
+    flex_smpp_tls_end(s);
+    s->state = S_IDLE;
+    s->in_len = s->out_len = s->wire_len = 0;
+    s->sending_len = s->sending_off = 0;
+    s->enquire_sent_ns = 0;
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : c->cfg.reconnect_min_ms;
+    if (s->backoff_ms > c->cfg.reconnect_max_ms)
+        s->backoff_ms = c->cfg.reconnect_max_ms;
+    s->reconnect_at_ns = flex_smpp_now_ns() + (uint64_t)jitter(c, s->backoff_ms) * 1000000ULL;
+    if (was_bound) {
+        struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_SESSION, .session = s->idx};
+        flex_smpp_emit(c, &ev);
+    }
+    if (failure)
+        c->st.reconnects++;
+    else
+        s->backoff_ms = 0;
+}
+
+void flex_smpp_session_reset(struct flex_smpp_client *c, struct session *s, const char *why)
+{
+    session_drop(c, s, why, true);
+}
+
+void flex_smpp_session_close(struct flex_smpp_client *c, struct session *s)
+{
+    session_drop(c, s, "unbound", false);
+}
+
+static void start_connect(struct flex_smpp_client *c, struct session *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        s->reconnect_at_ns = flex_smpp_now_ns() + 1000000000ULL;
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->fd = fd;
+    s->state = S_CONNECTING;
+    s->deadline_ns = flex_smpp_now_ns() + (uint64_t)c->cfg.connect_timeout_ms * 1000000ULL;
+    struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
+    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&c->addr, sizeof(c->addr));
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_CONNECT, s->idx, s->gen));
+    s->ops++;
+}
+
+static void send_bind(struct flex_smpp_client *c, struct session *s)
+{
+    struct flex_smpp_pdu p = {0};
+    p.command_id = FLEX_SMPP_BIND_TRANSCEIVER;
+    p.sequence = ++s->seq;
+    snprintf(p.system_id, sizeof(p.system_id), "%s", c->system_id);
+    snprintf(p.password, sizeof(p.password), "%s", c->password);
+    p.interface_version = FLEX_SMPP_VERSION;
+    flex_smpp_queue_pdu(s, &p);
+    s->state = S_BINDING;
+    s->deadline_ns = flex_smpp_now_ns() + (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
+}
+
+/* TCP lets a socket connecting to a local port in the ephemeral range with
+ * nothing listening connect to itself; that is no SMSC. */
+static bool connected_to_self(int fd)
+{
+    struct sockaddr_in a, b;
+    socklen_t la = sizeof(a), lb = sizeof(b);
+    return getsockname(fd, (struct sockaddr *)&a, &la) == 0 &&
+           getpeername(fd, (struct sockaddr *)&b, &lb) == 0 && a.sin_port == b.sin_port &&
+           a.sin_addr.s_addr == b.sin_addr.s_addr;
+}
+
+static void on_connect(struct flex_smpp_client *c, struct session *s, int res)
+{
+    if (res < 0) {
+        char why[96];
+        snprintf(why, sizeof(why), "connect() failed: %s", strerror(-res));
+        flex_smpp_session_reset(c, s, why);
+        return;
+    }
+    if (connected_to_self(s->fd)) {
+        flex_smpp_session_reset(c, s, "connected to itself: nothing listens there");
+        return;
+    }
+    s->last_rx_ns = flex_smpp_now_ns();
+    arm_recv(c, s);
+    if (c->cfg.tls) {
+        if (flex_smpp_tls_start(c, s) != 0 ||
+            flex_smpp_tls_output(s, NULL, 0, &s->wire, &s->wire_len, &s->wire_cap) != 0) {
+            flex_smpp_session_reset(c, s, "TLS set-up failed");
+            return;
+        }
+        s->state = S_HANDSHAKE;
+        s->deadline_ns = flex_smpp_now_ns() + (uint64_t)c->cfg.connect_timeout_ms * 1000000ULL;
+    } else {
+        send_bind(c, s);
+    }
+    flush(c, s);
+}
+
+/* ---- input ---------------------------------------------------------- */
+
+/* Decodes and handles every complete PDU in |buf|; returns bytes used or
+ * <0 when the session must reset. */
+static long handle_bytes(struct flex_smpp_client *c, struct session *s, const uint8_t *buf,
+                         size_t len)
+{
+    size_t off = 0;
+    while (off < len && s->state != S_IDLE) {
+        struct flex_smpp_pdu p;
+        struct flex_smpp_error err;
+        long n = flex_smpp_decode(&p, buf + off, len - off, &err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (err.fatal) {
+                flex_smpp_queue_resp(s, FLEX_SMPP_GENERIC_NACK, err.status, 0);
+                flush(c, s);
+                return FLEX_E_SYNTAX;
+            }
+            /* One bad PDU: answer it and go on with the next. */
+            flex_smpp_queue_resp(
+                s, err.nack ? FLEX_SMPP_GENERIC_NACK : flex_smpp_resp_of(p.command_id), err.status,
+                p.sequence);
+            n = flex_smpp_frame_len(buf + off, len - off);
+        } else {
+            flex_smpp_on_pdu(c, s, &p);
+        }
+        off += (size_t)n;
+    }
+    return (long)off;
+}
+
+static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
+{
+    s->recv_pending = false;
+    if (res <= 0) {
+        flex_smpp_session_reset(c, s, res == 0 ? "closed by the SMSC" : "recv() failed");
+        return;
+    }
+    s->last_rx_ns = flex_smpp_now_ns();
+    s->in_len += (size_t)res;
+    uint8_t *buf = s->in;
+    size_t *len = &s->in_len;
+    if (s->ssl) {
+        int r = flex_smpp_tls_input(s, s->in, s->in_len);
+        s->in_len = 0;
+        if (r < 0) {
+            flex_smpp_session_reset(c, s, "TLS error (handshake or record)");
+            return;
+        }
+        if (r == 1 && s->state == S_HANDSHAKE)
+            send_bind(c, s);
+        buf = s->plain;
+        len = &s->plain_len;
+    }
+    long used = handle_bytes(c, s, buf, *len);
+    if (used < 0) {
+        flex_smpp_session_reset(c, s, "undecodable PDU stream");
+        return;
+    }
+    if (s->state == S_IDLE)
+        return;
+    memmove(buf, buf + used, *len - (size_t)used);
+    *len -= (size_t)used;
+    if (s->ssl && s->state == S_HANDSHAKE)
+        flex_smpp_tls_output(s, NULL, 0, &s->wire, &s->wire_len, &s->wire_cap);
+    arm_recv(c, s);
+}
+
+static void on_send(struct flex_smpp_client *c, struct session *s, int res)
+{
+    s->send_pending = false;
+    if (res < 0) {
+        flex_smpp_session_reset(c, s, "send() failed");
+        return;
+    }
+    s->sending_off += (size_t)res;
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static void send_enquire(struct session *s, uint64_t now)
+{
+    struct flex_smpp_pdu p = {0};
+    p.command_id = FLEX_SMPP_ENQUIRE_LINK;
+    p.sequence = ++s->seq;
+    flex_smpp_queue_pdu(s, &p);
+    s->enquire_sent_ns = now;
+}
+
+static void session_timers(struct flex_smpp_client *c, struct session *s, uint64_t now)
+{
+    uint64_t resp_ns = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
+    switch (s->state) {
+    case S_IDLE:
+        if (s->ops == 0 && now >= s->reconnect_at_ns && !c->shutting_down)
+            start_connect(c, s);
+        return;
+    case S_CONNECTING:
+    case S_HANDSHAKE:
+    case S_BINDING:
+    case S_UNBINDING:
+        if (now > s->deadline_ns)
+            flex_smpp_session_reset(c, s,
+                                    s->state == S_CONNECTING  ? "connect timed out"
+                                    : s->state == S_HANDSHAKE ? "TLS handshake timed out"
+                                    : s->state == S_BINDING   ? "bind timed out"
+                                                              : "unbind timed out");
+        return;
+    case S_BOUND:
+        if (s->enquire_sent_ns && now - s->enquire_sent_ns > resp_ns) {
+            flex_smpp_session_reset(c, s, "enquire_link unanswered");
+            return;
+        }
+        if (!s->enquire_sent_ns &&
+            now - s->last_rx_ns > (uint64_t)c->cfg.enquire_link_ms * 1000000ULL)
+            send_enquire(s, now);
+        flex_smpp_window_timeouts(c, s, now);
+        flex_smpp_throttle_probe(c, s, now);
+        return;
+    }
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static void dispatch(struct flex_smpp_client *c, struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    unsigned type = flex_uring_ud_type(ud);
+    if (type == UD_TICK) {
+        c->tick_pending = false;
+        return;
+    }
+    uint32_t idx = flex_uring_ud_slot(ud);
+    if (idx >= c->cfg.binds)
+        return;
+    struct session *s = &c->sess[idx];
+    s->ops--;
+    if (flex_uring_ud_gen(ud) != s->gen) {
+        /* A request of a connection already reset: its buffers are quiet
+         * now that ops counts it out. */
+        if (type == UD_RECV)
+            s->recv_pending = false;
+        if (type == UD_SEND)
+            s->send_pending = false;
+        return;
+    }
+    switch (type) {
+    case UD_CONNECT: on_connect(c, s, cqe->res); break;
+    case UD_RECV: on_recv(c, s, cqe->res); break;
+    case UD_SEND: on_send(c, s, cqe->res); break;
+    default: break;
+    }
+}
+
+static void arm_tick(struct flex_smpp_client *c)
+{
+    if (c->tick_pending)
+        return;
+    c->tick.tv_sec = 0;
+    c->tick.tv_nsec = (long long)TICK_NS;
+    struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
+    io_uring_prep_timeout(sqe, &c->tick, 0, 0);
+    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_TICK, 0, 0));
+    c->tick_pending = true;
+}
+
+int flex_smpp_client_run(struct flex_smpp_client *c, int timeout_ms)
+{
+    c->events = 0;
+    uint64_t now = flex_smpp_now_ns();
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        session_timers(c, &c->sess[i], now);
+    flex_smpp_pump(c, now);
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        if (flush(c, &c->sess[i]) < 0)
+            flex_smpp_session_reset(c, &c->sess[i], "TLS write failed");
+    arm_tick(c);
+    struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
+    struct io_uring_cqe *cqe;
+    int rc = timeout_ms > 0 ? io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL)
+                            : io_uring_submit(&c->ring);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN)
+        return rc;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&c->ring, head, cqe)
+    {
+        dispatch(c, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&c->ring, n);
+    now = flex_smpp_now_ns();
+    flex_smpp_pump(c, now);
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        if (flush(c, &c->sess[i]) < 0)
+            flex_smpp_session_reset(c, &c->sess[i], "TLS write failed");
+    io_uring_submit(&c->ring);
+    return c->events;
+}
+
+/* ---- life of the client ------------------------------------------------ */
+
+static int resolve(struct flex_smpp_client *c)
+{
+    c->addr.sin_family = AF_INET;
+    c->addr.sin_port = htons(c->cfg.port);
+    if (inet_pton(AF_INET, c->host, &c->addr.sin_addr) == 1)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(c->host, NULL, &hints, &res) != 0)
+        return FLEX_E_INVAL;
+    c->addr.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    return 0;
+}
+
+struct flex_smpp_client *flex_smpp_client_new(const struct flex_smpp_config *cfg,
+                                              flex_smpp_event_cb cb, void *arg)
+{
+    struct flex_smpp_client *c = flex_calloc(1, sizeof(*c));
+    c->cfg = *cfg;
+    if (c->cfg.binds == 0)
+        c->cfg.binds = 1;
+    if (c->cfg.window == 0)
+        c->cfg.window = 1;
+    if (c->cfg.max_parts == 0 || c->cfg.max_parts > FLEX_SMS_MAX_PARTS)
+        c->cfg.max_parts = FLEX_SMS_MAX_PARTS;
+    c->name = flex_strdup(cfg->name ? cfg->name : "smpp");
+    c->host = flex_strdup(cfg->host);
+    c->system_id = flex_strdup(cfg->system_id);
+    c->password = flex_strdup(cfg->password ? cfg->password : "");
+    c->tls_ca = cfg->tls_ca ? flex_strdup(cfg->tls_ca) : NULL;
+    c->cb = cb;
+    c->cb_arg = arg;
+    c->rng = flex_smpp_now_ns() | 1;
+    c->next_ref = (uint8_t)c->rng;
+    c->msgs_max = (size_t)c->cfg.window * c->cfg.binds * 4 + 4096;
+    c->scratch = flex_malloc(sizeof(*c->scratch));
+    c->inbound = flex_smpp_inbound_new();
+    flex_smpp_msgs_init(c);
+    if (resolve(c) != 0 || flex_uring_init(&c->ring, 1024) != 0 ||
+        (c->cfg.tls && flex_smpp_tls_ctx(c) != 0)) {
+        flex_log(FLEX_LOG_ERROR, log_ctx(c), 0, "cannot set up carrier %s (%s:%u)", c->name,
+                 c->host, c->cfg.port);
+        flex_smpp_client_del(c);
+        return NULL;
+    }
+    c->sess = flex_calloc(c->cfg.binds, sizeof(struct session));
+    uint32_t wcap = 4;
+    while (wcap < c->cfg.window * 2)
+        wcap *= 2;
+    for (unsigned i = 0; i < c->cfg.binds; i++) {
+        struct session *s = &c->sess[i];
+        s->cl = c;
+        s->idx = i;
+        s->fd = -1;
+        s->in = flex_malloc(INBUF);
+        s->win = flex_calloc(wcap, sizeof(struct wentry));
+        s->win_mask = wcap - 1;
+    }
+    return c;
+}
+
+void flex_smpp_client_del(struct flex_smpp_client *c)
+{
+    if (!c)
+        return;
+    for (unsigned i = 0; c->sess && i < c->cfg.binds; i++) {
+        struct session *s = &c->sess[i];
+        if (s->fd >= 0)
+            close(s->fd);
+        flex_smpp_tls_end(s);
+        flex_free(s->in);
+        flex_free(s->out);
+        flex_free(s->wire);
+        flex_free(s->sending);
+        flex_free(s->plain);
+        flex_free(s->win);
+    }
+    flex_free(c->sess);
+    if (c->ring.ring_fd > 0)
+        io_uring_queue_exit(&c->ring);
+    flex_smpp_msgs_free(c);
+    flex_smpp_inbound_del(c->inbound);
+    flex_smpp_tls_ctx_free(c);
+    flex_free(c->scratch);
+    flex_free(c->name);
+    flex_free(c->host);
+    flex_free(c->system_id);
+    flex_free(c->password);
+    flex_free(c->tls_ca);
+    flex_free(c);
+}
+
+bool flex_smpp_client_ready(const struct flex_smpp_client *c)
+{
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        if (c->sess[i].state == S_BOUND)
+            return true;
+    return false;
+}
+
+void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_stats *out)
+{
+    *out = c->st;
+    out->in_window = 0;
+    out->bound = 0;
+    for (unsigned i = 0; i < c->cfg.binds; i++) {
+        out->in_window += c->sess[i].in_window;
+        out->bound += c->sess[i].state == S_BOUND;
+    }
+}
+
+void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms)
+{
+    c->shutting_down = true;
+    uint64_t end = flex_smpp_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    flex_smpp_fail_unsent(c, "shutting down");
+    while (flex_smpp_now_ns() < end) {
+        bool busy = false;
+        for (unsigned i = 0; i < c->cfg.binds; i++) {
+            struct session *s = &c->sess[i];
+            if (s->state == S_BOUND && s->in_window == 0) {
+                struct flex_smpp_pdu p = {0};
+                p.command_id = FLEX_SMPP_UNBIND;
+                p.sequence = ++s->seq;
+                flex_smpp_queue_pdu(s, &p);
+                s->state = S_UNBINDING;
+                s->deadline_ns = flex_smpp_now_ns() + 1000000000ULL;
+            }
+            busy |= s->state != S_IDLE;
+        }
+        if (!busy)
+            break;
+        flex_smpp_client_run(c, 10);
+    }
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        session_drop(c, &c->sess[i], "shutdown timed out", c->sess[i].state != S_IDLE);
+}

@@ -1,0 +1,146 @@
+/*
+ * Internals of the SMPP client shared by adapters/smpp*.c (not a public
+ * header: the engine includes smpp.h).
+ */
+#ifndef FLEX_SMPP_INT_H
+#define FLEX_SMPP_INT_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ratelimit.h"
+#include "smpp.h"
+#include "smpp_pdu.h"
+
+struct ssl_st;
+struct bio_st;
+struct ssl_ctx_st;
+
+enum sess_state { S_IDLE, S_CONNECTING, S_HANDSHAKE, S_BINDING, S_BOUND, S_UNBINDING };
+
+/* A message being sent: its parts are encoded once, at submit. */
+struct msg {
+    uint64_t cookie;
+    struct msg *next; /* in a queue */
+    int16_t session;  /* -1: not yet on a session */
+    uint8_t nparts, acked, inflight;
+    uint16_t unsent; /* bit per part still to send (again) */
+    bool done;       /* an event (accepted or failed) was emitted */
+    bool queued;     /* on a queue (unassigned or a session's) */
+    bool receipt;
+    uint8_t dcs;
+    char src[21], dst[21];
+    uint8_t part_len[FLEX_SMS_MAX_PARTS];
+    uint8_t part[FLEX_SMS_MAX_PARTS][160];
+    char ids[FLEX_SMS_MAX_PARTS][65];
+};
+
+struct msg_queue {
+    struct msg *head, *tail;
+    size_t len;
+};
+
+/* One submit_sm awaiting its response. */
+struct wentry {
+    uint32_t seq; /* 0 = free */
+    uint8_t part;
+    struct msg *m;
+    uint64_t sent_ns;
+};
+
+struct session {
+    struct flex_smpp_client *cl;
+    unsigned idx;
+    enum sess_state state;
+    int fd;
+    uint32_t gen;
+    unsigned ops; /* io_uring requests in flight on this session's fd */
+    bool recv_pending, send_pending;
+    uint8_t *in;
+    size_t in_len;
+    uint8_t *out;     /* PDUs queued (plain) */
+    uint8_t *wire;    /* bytes for the socket (ciphertext under TLS) */
+    uint8_t *sending; /* bytes in flight */
+    size_t out_len, out_cap, wire_len, wire_cap, sending_len, sending_off, sending_cap;
+    uint32_t seq;
+    struct wentry *win;
+    uint32_t win_mask, in_window;
+    struct msg_queue q;   /* messages bound to this session */
+    uint64_t deadline_ns; /* connect / handshake / bind / unbind */
+    uint64_t last_rx_ns, enquire_sent_ns, reconnect_at_ns;
+    uint32_t backoff_ms;
+    /* adaptive throttling */
+    struct flex_gcra gcra;
+    uint64_t tat, paused_until_ns, last_throttle_ns, rate_checked_ns, rate_probed_ns;
+    double rate; /* 0 = unlimited */
+    uint64_t acks_this_sec, acks_last_sec;
+    /* TLS (NULL when plain) */
+    struct ssl_st *ssl;
+    struct bio_st *rbio, *wbio;
+    uint8_t *plain; /* decrypted bytes awaiting PDUs */
+    size_t plain_len;
+};
+
+/* A receipt whose id is not known yet (its submit_sm_resp may still come). */
+struct early {
+    char key[65];
+    uint8_t state;
+    uint16_t err;
+    uint64_t at_ns;
+    bool used;
+};
+
+struct idmap;
+
+struct flex_smpp_client {
+    struct flex_smpp_config cfg;
+    char *name, *host, *system_id, *password, *tls_ca;
+    struct sockaddr_in addr;
+    flex_smpp_event_cb cb;
+    void *cb_arg;
+    struct io_uring ring;
+    struct session *sess;
+    struct msg_queue unassigned;
+    struct msg *free_msgs;
+    size_t msgs_live, msgs_max;
+    unsigned rr; /* next session for round robin */
+    bool shutting_down;
+    uint64_t rng;
+    uint8_t next_ref;
+    struct flex_smpp_stats st;
+    struct idmap *ids; /* part id key -> cookie, for receipts */
+    struct early *early;
+    struct flex_sms *scratch;
+    struct ssl_ctx_st *tls_ctx;
+    struct __kernel_timespec tick;
+    bool tick_pending;
+    int events; /* emitted during the current run() */
+    struct inbound_set *inbound;
+};
+
+uint64_t flex_smpp_now_ns(void);
+void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev);
+
+/* smpp_tls.c */
+int flex_smpp_tls_ctx(struct flex_smpp_client *c);
+int flex_smpp_tls_start(struct flex_smpp_client *c, struct session *s);
+void flex_smpp_tls_end(struct session *s);
+/* Feeds received ciphertext; moves plaintext to s->plain.  Returns 0, 1
+ * when the handshake just finished, or <0 on a TLS error. */
+int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len);
+/* Encrypts |len| plain bytes (or drives the handshake when |len| is 0)
+ * and appends the ciphertext to |out|. */
+int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len, uint8_t **out,
+                         size_t *out_len, size_t *out_cap);
+
+/* smpp_rx.c: inbound reassembly */
+struct inbound_set *flex_smpp_inbound_new(void);
+void flex_smpp_inbound_del(struct inbound_set *set);
+/* Returns a joined UTF-8 text when |p| completes a message (owned by the
+ * set until the next call), else NULL. */
+const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smpp_pdu *p,
+                                  uint64_t now_ns);
+
+#endif

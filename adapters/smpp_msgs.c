@@ -1,0 +1,709 @@
+/*
+ * Messages on SMPP sessions: submit, the window, responses, throttling,
+ * receipts and inbound texts.  See smpp.h for the rules.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "hash.h"
+#include "log.h"
+#include "mem.h"
+#include "smpp_int.h"
+#include "smpp_msg.h"
+#include "smpp_session.h"
+
+#define EARLY_MAX 1024
+#define IDMAP_TTL_NS (600ULL * 1000000000ULL) /* local receipt matching: 10 min */
+#define FREE_KEEP 1024
+
+/* ---- part id -> cookie map (receipts matched on this client) --------- */
+
+struct idslot {
+    uint8_t state; /* 0 empty, 1 used, 2 deleted */
+    char key[65];
+    uint64_t cookie;
+    uint64_t at_ns;
+};
+
+struct idmap {
+    struct idslot *slots;
+    size_t mask, used, deleted;
+    struct flex_hash_key hk;
+};
+
+static struct idmap *idmap_new(void)
+{
+    struct idmap *m = flex_calloc(1, sizeof(*m));
+    m->mask = 1023;
+    m->slots = flex_calloc(m->mask + 1, sizeof(struct idslot));
+    m->hk.k0 = flex_smpp_now_ns();
+    return m;
+}
+
+static void idmap_del(struct idmap *m)
+{
+    if (!m)
+        return;
+    flex_free(m->slots);
+    flex_free(m);
+}
+
+static struct idslot *idmap_find(struct idmap *m, const char *key, bool for_insert)
+{
+    size_t i = flex_siphash13(&m->hk, key, strlen(key)) & m->mask;
+    struct idslot *tomb = NULL;
+    for (;; i = (i + 1) & m->mask) {
+        struct idslot *e = &m->slots[i];
+        if (e->state == 0)
+            return for_insert ? (tomb ? tomb : e) : NULL;
+        if (e->state == 2) {
+            tomb = tomb ? tomb : e;
+            continue;
+        }
+        if (strcmp(e->key, key) == 0)
+            return e;
+    }
+}
+
+/* Rebuilds at twice the size when needed, dropping entries past their TTL
+ * (their receipts will be matched upstream, by the engine's Redis map). */
+static void idmap_grow(struct idmap *m, uint64_t now)
+{
+    struct idslot *old = m->slots;
+    size_t omask = m->mask, live = 0;
+    for (size_t i = 0; i <= omask; i++)
+        live += old[i].state == 1 && now - old[i].at_ns < IDMAP_TTL_NS;
+    m->mask = omask;
+    while ((live + 1) * 2 > m->mask + 1)
+        m->mask = m->mask * 2 + 1;
+    m->slots = flex_calloc(m->mask + 1, sizeof(struct idslot));
+    m->used = m->deleted = 0;
+    for (size_t i = 0; i <= omask; i++)
+        if (old[i].state == 1 && now - old[i].at_ns < IDMAP_TTL_NS) {
+            *idmap_find(m, old[i].key, true) = old[i];
+            m->used++;
+        }
+    flex_free(old);
+}
+
+static void idmap_put(struct idmap *m, const char *key, uint64_t cookie, uint64_t now)
+{
+    if ((m->used + m->deleted + 1) * 2 > m->mask + 1)
+        idmap_grow(m, now);
+    struct idslot *e = idmap_find(m, key, true);
+    if (e->state == 2)
+        m->deleted--;
+    if (e->state != 1)
+        m->used++;
+    e->state = 1;
+    memcpy(e->key, key, sizeof(e->key));
+    e->cookie = cookie;
+    e->at_ns = now;
+}
+
+/* Looks |id| up by its key and alternates; removes and returns the cookie,
+ * or 0. */
+static uint64_t idmap_take(struct idmap *m, const char *id)
+{
+    char keys[3][65];
+    flex_smpp_id_key(id, keys[0]);
+    int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+    for (int i = 0; i < n; i++) {
+        struct idslot *e = idmap_find(m, keys[i], false);
+        if (e) {
+            e->state = 2;
+            m->used--;
+            m->deleted++;
+            return e->cookie;
+        }
+    }
+    return 0;
+}
+
+/* ---- messages and queues ---------------------------------------------- */
+
+static void q_push(struct msg_queue *q, struct msg *m, bool front)
+{
+    m->queued = true;
+    if (front) {
+        m->next = q->head;
+        q->head = m;
+        if (!q->tail)
+            q->tail = m;
+    } else {
+        m->next = NULL;
+        if (q->tail)
+            q->tail->next = m;
+        else
+            q->head = m;
+        q->tail = m;
+    }
+    q->len++;
+}
+
+static struct msg *q_pop(struct msg_queue *q)
+{
+    struct msg *m = q->head;
+    if (!m)
+        return NULL;
+    q->head = m->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->len--;
+    m->queued = false;
+    m->next = NULL;
+    return m;
+}
+
+static void msg_release(struct flex_smpp_client *c, struct msg *m)
+{
+    c->msgs_live--;
+    m->next = c->free_msgs;
+    c->free_msgs = m;
+}
+
+/* Frees |m| once it has its outcome, no part in a window and no queue. */
+static void msg_maybe_release(struct flex_smpp_client *c, struct msg *m)
+{
+    if (m->done && m->inflight == 0 && !m->queued)
+        msg_release(c, m);
+}
+
+void flex_smpp_msgs_init(struct flex_smpp_client *c)
+{
+    c->ids = idmap_new();
+    c->early = flex_calloc(EARLY_MAX, sizeof(struct early));
+}
+
+static void free_queue(struct msg_queue *q)
+{
+    struct msg *m;
+    while ((m = q_pop(q)))
+        flex_free(m);
+}
+
+void flex_smpp_msgs_free(struct flex_smpp_client *c)
+{
+    free_queue(&c->unassigned);
+    for (unsigned i = 0; c->sess && i < c->cfg.binds; i++)
+        free_queue(&c->sess[i].q);
+    while (c->free_msgs) {
+        struct msg *m = c->free_msgs;
+        c->free_msgs = m->next;
+        flex_free(m);
+    }
+    idmap_del(c->ids);
+    flex_free(c->early);
+}
+
+static void copy_addr(char dst[21], const char *src)
+{
+    if (src[0] == '+')
+        src++;
+    snprintf(dst, 21, "%s", src);
+}
+
+int flex_smpp_submit(struct flex_smpp_client *c, const struct flex_smpp_msg *in)
+{
+    if (c->shutting_down || c->msgs_live >= c->msgs_max)
+        return FLEX_E_FULL;
+    if (!in->cookie || !in->src || !in->dst || strlen(in->src) > 21 || strlen(in->dst) > 21)
+        return FLEX_E_INVAL;
+    struct flex_text_error err;
+    int rc = flex_sms_encode(c->scratch, in->text, in->len, c->cfg.max_parts, &err);
+    if (rc)
+        return rc;
+    struct msg *m = c->free_msgs;
+    if (m)
+        c->free_msgs = m->next;
+    else
+        m = flex_malloc(sizeof(*m));
+    memset(m, 0, offsetof(struct msg, part));
+    c->msgs_live++;
+    m->cookie = in->cookie;
+    m->session = -1;
+    m->receipt = in->receipt;
+    m->dcs = (uint8_t)c->scratch->coding;
+    m->nparts = (uint8_t)c->scratch->nparts;
+    m->unsent = (uint16_t)((1u << m->nparts) - 1);
+    copy_addr(m->src, in->src);
+    copy_addr(m->dst, in->dst);
+    uint8_t ref = c->next_ref++;
+    for (unsigned k = 0; k < m->nparts; k++) {
+        size_t start = flex_sms_part_start(c->scratch, k);
+        size_t len = c->scratch->part_end[k] - start, h = 0;
+        if (m->nparts > 1)
+            h = flex_smpp_udh_write(m->part[k], ref, m->nparts, (uint8_t)(k + 1));
+        memcpy(m->part[k] + h, c->scratch->data + start, len);
+        m->part_len[k] = (uint8_t)(h + len);
+    }
+    q_push(&c->unassigned, m, false);
+    return 0;
+}
+
+size_t flex_smpp_client_pending(const struct flex_smpp_client *c)
+{
+    return c->msgs_live;
+}
+
+/* ---- the window ---------------------------------------------------------- */
+
+static void win_put(struct session *s, uint32_t seq, struct msg *m, uint8_t part, uint64_t now)
+{
+    uint32_t i = seq & s->win_mask;
+    while (s->win[i].seq)
+        i = (i + 1) & s->win_mask;
+    s->win[i] = (struct wentry){seq, part, m, now};
+    s->in_window++;
+}
+
+/* Removes slot |i| keeping the linear-probing chains whole (backward shift). */
+static void win_remove_at(struct session *s, uint32_t i)
+{
+    uint32_t j = i;
+    for (;;) {
+        s->win[i].seq = 0;
+        for (;;) {
+            j = (j + 1) & s->win_mask;
+            if (!s->win[j].seq)
+                return;
+            uint32_t home = s->win[j].seq & s->win_mask;
+            /* Move j back to i when its home is not in (i, j]. */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        s->win[i] = s->win[j];
+        i = j;
+    }
+}
+
+static bool win_take(struct session *s, uint32_t seq, struct wentry *out)
+{
+    for (uint32_t i = seq & s->win_mask;; i = (i + 1) & s->win_mask) {
+        if (!s->win[i].seq)
+            return false;
+        if (s->win[i].seq == seq) {
+            *out = s->win[i];
+            win_remove_at(s, i);
+            s->in_window--;
+            return true;
+        }
+    }
+}
+
+static void fail_msg(struct flex_smpp_client *c, struct msg *m, uint32_t status, bool temporary,
+                     bool ambiguous, const char *reason)
+{
+    if (m->done)
+        return;
+    m->done = true;
+    m->unsent = 0;
+    c->st.failed++;
+    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_FAILED,
+                                 .cookie = m->cookie,
+                                 .status = status,
+                                 .temporary = temporary,
+                                 .ambiguous = ambiguous,
+                                 .reason = reason};
+    flex_smpp_emit(c, &ev);
+}
+
+static void part_ambiguous(struct flex_smpp_client *c, struct msg *m, const char *why)
+{
+    c->st.ambiguous++;
+    m->inflight--;
+    fail_msg(c, m, 0, c->cfg.ambiguous_retry, true, why);
+    msg_maybe_release(c, m);
+}
+
+void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now)
+{
+    uint64_t limit = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
+    if (!s->in_window)
+        return;
+    for (uint32_t i = 0; i <= s->win_mask; i++) {
+        struct wentry e = s->win[i];
+        if (e.seq && now - e.sent_ns > limit) {
+            struct wentry taken;
+            win_take(s, e.seq, &taken);
+            part_ambiguous(c, taken.m, "no submit_sm_resp in time (ambiguous)");
+            i--; /* the shift may have moved another entry here */
+        }
+    }
+}
+
+void flex_smpp_window_fail_all(struct flex_smpp_client *c, struct session *s)
+{
+    for (uint32_t i = 0; i <= s->win_mask; i++) {
+        if (!s->win[i].seq)
+            continue;
+        struct msg *m = s->win[i].m;
+        s->win[i].seq = 0;
+        part_ambiguous(c, m, "connection lost before submit_sm_resp (ambiguous)");
+    }
+    s->in_window = 0;
+}
+
+void flex_smpp_requeue_session(struct flex_smpp_client *c, struct session *s)
+{
+    struct msg *m;
+    while ((m = q_pop(&s->q))) {
+        if (m->done || !m->unsent) {
+            msg_maybe_release(c, m);
+            continue;
+        }
+        m->session = -1;
+        q_push(&c->unassigned, m, true);
+    }
+}
+
+void flex_smpp_fail_unsent(struct flex_smpp_client *c, const char *why)
+{
+    struct msg_queue *qs[65];
+    size_t nq = 0;
+    qs[nq++] = &c->unassigned;
+    for (unsigned i = 0; i < c->cfg.binds && nq < 65; i++)
+        qs[nq++] = &c->sess[i].q;
+    for (size_t k = 0; k < nq; k++) {
+        struct msg *m;
+        while ((m = q_pop(qs[k]))) {
+            fail_msg(c, m, 0, true, false, why);
+            msg_maybe_release(c, m);
+        }
+    }
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void addr_ton_npi(const char *a, uint8_t *ton, uint8_t *npi)
+{
+    size_t n = strlen(a), digits = strspn(a, "0123456789");
+    if (digits != n) {
+        *ton = 5; /* alphanumeric sender */
+        *npi = 0;
+    } else if (n <= 6) {
+        *ton = 3; /* short code: network specific */
+        *npi = 0;
+    } else {
+        *ton = 1; /* international, E.164 */
+        *npi = 1;
+    }
+}
+
+static void send_part(struct flex_smpp_client *c, struct session *s, struct msg *m, unsigned part,
+                      uint64_t now)
+{
+    struct flex_smpp_pdu p = {0};
+    p.command_id = FLEX_SMPP_SUBMIT_SM;
+    if (++s->seq > 0x7FFFFFFFu) /* the spec's range is 1..0x7FFFFFFF */
+        s->seq = 1;
+    p.sequence = s->seq;
+    addr_ton_npi(m->src, &p.source_addr_ton, &p.source_addr_npi);
+    addr_ton_npi(m->dst, &p.dest_addr_ton, &p.dest_addr_npi);
+    memcpy(p.source_addr, m->src, sizeof(p.source_addr));
+    memcpy(p.destination_addr, m->dst, sizeof(p.destination_addr));
+    p.esm_class = m->nparts > 1 ? FLEX_SMPP_ESM_UDHI : 0;
+    p.data_coding = m->dcs;
+    p.registered_delivery = m->receipt ? 1 : 0;
+    p.short_message = m->part[part];
+    p.sm_length = m->part_len[part];
+    flex_smpp_queue_pdu(s, &p);
+    win_put(s, p.sequence, m, (uint8_t)part, now);
+    m->inflight++;
+    c->st.submitted++;
+}
+
+static bool can_send(struct flex_smpp_client *c, struct session *s, uint64_t now)
+{
+    return s->state == S_BOUND && s->in_window < c->cfg.window && now >= s->paused_until_ns;
+}
+
+/* Next message with a part to send on |s|: its own queue first (throttled
+ * parts, the rest of a long message), then a new one. */
+static struct msg *next_msg(struct flex_smpp_client *c, struct session *s)
+{
+    for (;;) {
+        struct msg *m = s->q.head;
+        if (!m) {
+            m = q_pop(&c->unassigned);
+            if (!m)
+                return NULL;
+            m->session = (int16_t)s->idx;
+            q_push(&s->q, m, false);
+        }
+        if (!m->done && m->unsent)
+            return m;
+        q_pop(&s->q);
+        msg_maybe_release(c, m);
+    }
+}
+
+/* One part at a time across sessions, so new messages spread over binds. */
+void flex_smpp_pump(struct flex_smpp_client *c, uint64_t now)
+{
+    bool progress = true;
+    while (progress) {
+        progress = false;
+        for (unsigned k = 0; k < c->cfg.binds; k++) {
+            struct session *s = &c->sess[(c->rr + k) % c->cfg.binds];
+            if (!can_send(c, s, now))
+                continue;
+            struct msg *m = next_msg(c, s);
+            if (!m || (s->rate > 0 && flex_gcra_take(&s->gcra, &s->tat, now, 1) != 0))
+                continue;
+            unsigned part = (unsigned)__builtin_ctz(m->unsent);
+            m->unsent &= (uint16_t) ~(1u << part);
+            send_part(c, s, m, part, now);
+            progress = true;
+        }
+        c->rr++;
+    }
+}
+
+/* ---- throttling ----------------------------------------------------------- */
+
+/* ESME_RTHROTTLED / ESME_RMSGQFUL: multiplicative decrease from the rate
+ * the session was achieving (acknowledgements over the current and last
+ * second), and a short pause. */
+static void throttle_hit(struct session *s, uint64_t now)
+{
+    if (now - s->last_throttle_ns > 100000000ULL) { /* once per burst of refusals */
+        double secs = (double)(now - s->rate_checked_ns) * 1e-9;
+        double est = secs > 0.05 ? (double)s->acks_this_sec / secs : 0;
+        double base = s->rate > 0 ? s->rate : est;
+        if (base < (double)s->acks_last_sec)
+            base = (double)s->acks_last_sec;
+        /* No measurement yet (refused right after the bind): start at a
+         * modest rate and let the probing find the level. */
+        if (base < 100)
+            base = 100;
+        s->rate = base * 0.7;
+        flex_gcra_init(&s->gcra, s->rate, (uint32_t)(s->rate / 100) + 1);
+        s->last_throttle_ns = now;
+    }
+    s->paused_until_ns = now + 20000000ULL;
+}
+
+/* Probing: every 100 ms without a refusal the rate grows by 20% (so it
+ * climbs back tenfold in about 1.3 s); far above anything seen, the limit
+ * is lifted. */
+void flex_smpp_throttle_probe(struct flex_smpp_client *c, struct session *s, uint64_t now)
+{
+    (void)c;
+    if (now - s->rate_checked_ns >= 1000000000ULL) {
+        s->rate_checked_ns = now;
+        s->acks_last_sec = s->acks_this_sec;
+        s->acks_this_sec = 0;
+    }
+    if (s->rate > 0 && now - s->last_throttle_ns > 100000000ULL &&
+        now - s->rate_probed_ns > 100000000ULL) {
+        s->rate_probed_ns = now;
+        s->rate *= 1.2;
+        if (s->rate > 1e6)
+            s->rate = 0;
+        else
+            flex_gcra_init(&s->gcra, s->rate, (uint32_t)(s->rate / 100) + 1);
+    }
+}
+
+/* ---- receipts ---------------------------------------------------------------- */
+
+static void emit_receipt(struct flex_smpp_client *c, uint64_t cookie, const char *id, uint8_t state,
+                         uint16_t err)
+{
+    struct flex_smpp_event ev = {
+        .kind = FLEX_SMPP_EV_RECEIPT, .cookie = cookie, .receipt_state = state, .receipt_err = err};
+    snprintf(ev.receipt_id, sizeof(ev.receipt_id), "%s", id);
+    flex_smpp_emit(c, &ev);
+}
+
+static bool any_in_window(struct flex_smpp_client *c)
+{
+    for (unsigned i = 0; i < c->cfg.binds; i++)
+        if (c->sess[i].in_window)
+            return true;
+    return false;
+}
+
+static void on_receipt(struct flex_smpp_client *c, const struct flex_smpp_pdu *p, uint64_t now)
+{
+    struct flex_smpp_receipt r;
+    c->st.receipts++;
+    if (flex_smpp_receipt_parse(p, &r) != 0)
+        return; /* no id: nothing to match (counted) */
+    uint64_t cookie = idmap_take(c->ids, r.id);
+    if (cookie || !any_in_window(c)) {
+        emit_receipt(c, cookie, r.id, r.state, r.err);
+        return;
+    }
+    /* Its submit_sm_resp may still be on its way: hold it briefly. */
+    for (size_t i = 0; i < EARLY_MAX; i++) {
+        struct early *e = &c->early[i];
+        if (e->used)
+            continue;
+        e->used = true;
+        snprintf(e->key, sizeof(e->key), "%s", r.id);
+        e->state = r.state;
+        e->err = r.err;
+        e->at_ns = now;
+        return;
+    }
+    emit_receipt(c, 0, r.id, r.state, r.err);
+}
+
+/* Early receipts for the ids just accepted, and those held too long. */
+static void early_match(struct flex_smpp_client *c, const struct msg *m, uint64_t now)
+{
+    uint64_t limit = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
+    for (size_t i = 0; i < EARLY_MAX; i++) {
+        struct early *e = &c->early[i];
+        if (!e->used)
+            continue;
+        char keys[3][65];
+        flex_smpp_id_key(e->key, keys[0]);
+        int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+        for (unsigned k = 0; m && k < m->nparts && e->used; k++) {
+            char pk[65];
+            flex_smpp_id_key(m->ids[k], pk);
+            for (int j = 0; j < n; j++)
+                if (strcmp(pk, keys[j]) == 0) {
+                    idmap_take(c->ids, m->ids[k]);
+                    emit_receipt(c, m->cookie, e->key, e->state, e->err);
+                    e->used = false;
+                    break;
+                }
+        }
+        if (e->used && now - e->at_ns > limit) {
+            emit_receipt(c, 0, e->key, e->state, e->err);
+            e->used = false;
+        }
+    }
+}
+
+/* ---- responses and requests from the SMSC ------------------------------ */
+
+static void accepted(struct flex_smpp_client *c, struct msg *m, uint64_t now)
+{
+    m->done = true;
+    struct flex_smpp_event ev = {
+        .kind = FLEX_SMPP_EV_ACCEPTED, .cookie = m->cookie, .nparts = m->nparts};
+    for (unsigned k = 0; k < m->nparts; k++)
+        memcpy(ev.part_ids[k], m->ids[k], sizeof(ev.part_ids[k]));
+    flex_smpp_emit(c, &ev);
+    early_match(c, m, now);
+}
+
+static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
+                           const struct flex_smpp_pdu *p)
+{
+    struct wentry e;
+    if (!win_take(s, p->sequence, &e))
+        return; /* late, after its timeout made it ambiguous */
+    struct msg *m = e.m;
+    uint64_t now = flex_smpp_now_ns();
+    m->inflight--;
+    switch (flex_smpp_status_class(p->command_status)) {
+    case FLEX_SMPP_CLASS_OK:
+        c->st.acknowledged++;
+        s->acks_this_sec++;
+        if (m->done)
+            break;
+        snprintf(m->ids[e.part], sizeof(m->ids[0]), "%s", p->message_id);
+        if (m->receipt) {
+            char key[65];
+            flex_smpp_id_key(p->message_id, key);
+            idmap_put(c->ids, key, m->cookie, now);
+        }
+        if (++m->acked == m->nparts)
+            accepted(c, m, now);
+        break;
+    case FLEX_SMPP_CLASS_THROTTLE:
+        c->st.throttled++;
+        throttle_hit(s, now);
+        if (m->done)
+            break;
+        m->unsent |= (uint16_t)(1u << e.part);
+        if (!m->queued)
+            q_push(&s->q, m, true);
+        break;
+    case FLEX_SMPP_CLASS_TEMP:
+    case FLEX_SMPP_CLASS_PERM:
+        fail_msg(c, m, p->command_status,
+                 flex_smpp_status_class(p->command_status) == FLEX_SMPP_CLASS_TEMP, false,
+                 flex_smpp_status_name(p->command_status));
+        break;
+    }
+    msg_maybe_release(c, m);
+}
+
+static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
+                         const struct flex_smpp_pdu *p)
+{
+    if (s->state != S_BINDING)
+        return;
+    if (p->command_status != 0) {
+        char why[96];
+        snprintf(why, sizeof(why), "bind refused: %s", flex_smpp_status_name(p->command_status));
+        flex_smpp_session_reset(c, s, why);
+        return;
+    }
+    s->state = S_BOUND;
+    s->backoff_ms = 0;
+    s->rate = 0;
+    s->enquire_sent_ns = 0;
+    s->rate_checked_ns = flex_smpp_now_ns();
+    s->acks_this_sec = s->acks_last_sec = 0;
+    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_SESSION, .session = s->idx, .bound = true};
+    flex_smpp_emit(c, &ev);
+}
+
+static void on_deliver(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p)
+{
+    flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
+    uint64_t now = flex_smpp_now_ns();
+    if (p->esm_class & FLEX_SMPP_ESM_RECEIPT) {
+        on_receipt(c, p, now);
+        return;
+    }
+    const char *text = flex_smpp_inbound_add(c->inbound, p, now);
+    if (!text)
+        return; /* a part of a longer text */
+    c->st.inbound++;
+    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_INBOUND, .text = text};
+    memcpy(ev.from, p->source_addr, sizeof(ev.from));
+    memcpy(ev.to, p->destination_addr, sizeof(ev.to));
+    flex_smpp_emit(c, &ev);
+}
+
+void flex_smpp_on_pdu(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p)
+{
+    switch (p->command_id) {
+    case FLEX_SMPP_BIND_TRANSCEIVER_RESP: on_bind_resp(c, s, p); break;
+    case FLEX_SMPP_SUBMIT_SM_RESP: on_submit_resp(c, s, p); break;
+    case FLEX_SMPP_GENERIC_NACK:
+        if (s->state == S_BINDING)
+            flex_smpp_session_reset(c, s, "bind answered by generic_nack");
+        else
+            on_submit_resp(c, s, p); /* a nack of one of our submits fails it */
+        break;
+    case FLEX_SMPP_DELIVER_SM: on_deliver(c, s, p); break;
+    case FLEX_SMPP_ENQUIRE_LINK:
+        flex_smpp_queue_resp(s, FLEX_SMPP_ENQUIRE_LINK_RESP, 0, p->sequence);
+        break;
+    case FLEX_SMPP_ENQUIRE_LINK_RESP: s->enquire_sent_ns = 0; break;
+    case FLEX_SMPP_UNBIND:
+        flex_smpp_queue_resp(s, FLEX_SMPP_UNBIND_RESP, 0, p->sequence);
+        s->state = S_UNBINDING; /* reset once the answer is out (deadline) */
+        s->deadline_ns = flex_smpp_now_ns() + 200000000ULL;
+        break;
+    case FLEX_SMPP_UNBIND_RESP:
+        if (s->state == S_UNBINDING)
+            flex_smpp_session_close(c, s);
+        break;
+    default:
+        if (!(p->command_id & 0x80000000u))
+            flex_smpp_queue_resp(s, FLEX_SMPP_GENERIC_NACK, FLEX_SMPP_ESME_RINVCMDID, p->sequence);
+        break;
+    }
+}

@@ -1,0 +1,628 @@
+/* The ESME (adapters/smpp.c) against the real smscsim over loopback: binds,
+ * windows, throttling, failures, receipts (also before their response),
+ * long UCS-2 texts, the SMSC dying mid-window, a silent SMSC, inbound texts,
+ * several binds, and TLS through a socat terminator with a certificate made
+ * at test time. */
+#include "../unit/test_common.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "smpp.h"
+#include "smpp_client.h"
+
+#define MAXMSG 20001
+
+static char dir[64], bin[256];
+
+/* What the callback saw, by cookie. */
+struct seen {
+    int accepted, failed, receipts, receipts_unmatched, inbound, bound_events, lost_events;
+    int ambiguous, temporary, permanent;
+    uint8_t state[MAXMSG]; /* 1 accepted, 2 failed */
+    uint8_t receipt[MAXMSG];
+    uint32_t last_status;
+    unsigned last_parts;
+    char inbound_text[8][1024];
+};
+
+static void on_event(void *arg, const struct flex_smpp_event *ev)
+{
+    struct seen *s = arg;
+    switch (ev->kind) {
+    case FLEX_SMPP_EV_ACCEPTED:
+        s->accepted++;
+        s->last_parts = ev->nparts;
+        assert_true(ev->cookie < MAXMSG);
+        assert_int_equal(s->state[ev->cookie], 0); /* one outcome per message */
+        s->state[ev->cookie] = 1;
+        for (unsigned k = 0; k < ev->nparts; k++)
+            assert_true(ev->part_ids[k][0] != '\0');
+        break;
+    case FLEX_SMPP_EV_FAILED:
+        s->failed++;
+        s->last_status = ev->status;
+        s->ambiguous += ev->ambiguous;
+        s->temporary += ev->temporary;
+        s->permanent += !ev->temporary;
+        assert_int_equal(s->state[ev->cookie], 0);
+        s->state[ev->cookie] = 2;
+        break;
+    case FLEX_SMPP_EV_RECEIPT:
+        if (ev->cookie) {
+            s->receipts++;
+            s->receipt[ev->cookie]++;
+        } else {
+            s->receipts_unmatched++;
+        }
+        break;
+    case FLEX_SMPP_EV_INBOUND:
+        if (s->inbound < 8)
+            snprintf(s->inbound_text[s->inbound], sizeof(s->inbound_text[0]), "%s", ev->text);
+        s->inbound++;
+        break;
+    case FLEX_SMPP_EV_SESSION:
+        if (ev->bound)
+            s->bound_events++;
+        else
+            s->lost_events++;
+        break;
+    }
+}
+
+struct sim {
+    pid_t pid;
+    int port;
+    char stats[128], log[128];
+};
+
+static void sim_start_on(struct sim *s, int port, const char *const *extra)
+{
+    static int n;
+    char listen[32], *argv[32];
+    int a = 0;
+    s->port = port;
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    snprintf(s->stats, sizeof(s->stats), "%s/st%d.json", dir, n);
+    snprintf(s->log, sizeof(s->log), "%s/log%d", dir, n++);
+    argv[a++] = bin;
+    argv[a++] = "--listen";
+    argv[a++] = listen;
+    argv[a++] = "--stats";
+    argv[a++] = s->stats;
+    argv[a++] = "--log";
+    argv[a++] = s->log;
+    argv[a++] = "--max-seconds";
+    argv[a++] = "120";
+    for (int i = 0; extra && extra[i]; i++)
+        argv[a++] = (char *)extra[i];
+    argv[a] = NULL;
+    /* A port just released by a killed simulator can stay busy for a moment:
+     * retry a little. */
+    for (int i = 0; i < 50; i++) {
+        s->pid = tc_spawn(argv, port);
+        if (s->pid > 0)
+            break;
+        usleep(100000);
+    }
+    assert_true(s->pid > 0);
+}
+
+static void sim_start(struct sim *s, const char *const *extra)
+{
+    sim_start_on(s, tc_free_port(), extra);
+}
+
+static struct flex_smpp_client *client(int port, unsigned window, unsigned binds, struct seen *s)
+{
+    struct flex_smpp_config cfg;
+    flex_smpp_config_defaults(&cfg);
+    cfg.name = "test";
+    cfg.port = (uint16_t)port;
+    cfg.system_id = "flex";
+    cfg.password = "flexpass";
+    cfg.window = window;
+    cfg.binds = binds;
+    cfg.reconnect_min_ms = 50;
+    cfg.reconnect_max_ms = 400;
+    cfg.response_timeout_ms = 2000;
+    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, s);
+    assert_non_null(c);
+    return c;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool run_until(struct flex_smpp_client *c, bool (*done)(struct flex_smpp_client *, void *),
+                      void *arg, double secs)
+{
+    double end = now_s() + secs;
+    while (now_s() < end) {
+        if (done(c, arg))
+            return true;
+        assert_true(flex_smpp_client_run(c, 5) >= 0);
+    }
+    return done(c, arg);
+}
+
+static bool is_ready(struct flex_smpp_client *c, void *arg)
+{
+    (void)arg;
+    return flex_smpp_client_ready(c);
+}
+
+static bool all_settled(struct flex_smpp_client *c, void *arg)
+{
+    (void)arg;
+    return flex_smpp_client_pending(c) == 0;
+}
+
+struct want_receipts {
+    struct seen *s;
+    int n;
+};
+
+static bool got_receipts(struct flex_smpp_client *c, void *arg)
+{
+    (void)c;
+    struct want_receipts *w = arg;
+    return w->s->receipts + w->s->receipts_unmatched >= w->n;
+}
+
+/* Submits |n| messages (cookies from |first|), running the loop whenever
+ * the client pushes back; returns how often it did. */
+static int submit_n(struct flex_smpp_client *c, int first, int n, const char *text)
+{
+    int full = 0;
+    for (int i = first; i < first + n; i++) {
+        char dst[16];
+        snprintf(dst, sizeof(dst), "+1202555%04d", i % 10000);
+        struct flex_smpp_msg m = {.cookie = (uint64_t)i,
+                                  .src = "+12025550100",
+                                  .dst = dst,
+                                  .text = text,
+                                  .len = strlen(text),
+                                  .receipt = true};
+        int rc;
+        while ((rc = flex_smpp_submit(c, &m)) == FLEX_E_FULL) {
+            full++;
+            flex_smpp_client_run(c, 5);
+        }
+        assert_int_equal(rc, 0);
+    }
+    return full;
+}
+
+static const char *reminder = "Hi Ana, see you Dec 1 at 9:30 AM. Reply C to confirm.";
+
+static void test_smpp_bind_submit_receipts(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--dlr-delay-ms", "20", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 2000, reminder);
+    assert_true(run_until(c, all_settled, NULL, 20));
+    struct want_receipts w = {&s, 2000};
+    assert_true(run_until(c, got_receipts, &w, 10));
+    assert_int_equal(s.accepted, 2000);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.receipts, 2000); /* every one matched to its message */
+    for (int i = 1; i <= 2000; i++)
+        assert_int_equal(s.receipt[i], 1);
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    assert_int_equal(st.submitted, 2000);
+    assert_int_equal(st.acknowledged, 2000);
+    assert_int_equal(st.in_window, 0);
+    flex_smpp_client_shutdown(c, 2000);
+    flex_smpp_client_del(c);
+    assert_int_equal(tc_stop(sim.pid), 0);
+    char *js = tc_slurp(sim.stats);
+    assert_int_equal(tc_json_num(js, "received"), 2000);
+    assert_int_equal(tc_json_num(js, "unbinds"), 1); /* a clean unbind */
+    free(js);
+}
+
+static void test_smpp_bind_failure_backs_off(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--password", "other", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 8, 1, &s);
+    assert_false(run_until(c, is_ready, NULL, 1.5));
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    /* 50 ms doubling to 400 ms with jitter: a few tries, not hundreds. */
+    assert_true(st.reconnects >= 2 && st.reconnects <= 12);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+    char *js = tc_slurp(sim.stats);
+    assert_true(tc_json_num(js, "binds_rejected") >= 2);
+    free(js);
+}
+
+static void test_smpp_window_full_and_several_binds(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    sim_start(&sim, NULL);
+    struct flex_smpp_client *c = client(sim.port, 4, 3, &s);
+    struct flex_smpp_stats st;
+    for (int i = 0; i < 400; i++) {
+        flex_smpp_client_run(c, 5);
+        flex_smpp_client_stats(c, &st);
+        if (st.bound == 3)
+            break;
+    }
+    assert_int_equal(st.bound, 3);
+    int full = submit_n(c, 1, 10000, reminder); /* queue holds 4*3*4+4096 */
+    assert_true(full > 0);
+    assert_true(run_until(c, all_settled, NULL, 30));
+    assert_int_equal(s.accepted, 10000);
+    flex_smpp_client_shutdown(c, 2000);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+    char *js = tc_slurp(sim.stats);
+    assert_int_equal(tc_json_num(js, "unbinds"), 3);
+    free(js);
+}
+
+static void test_smpp_throttling_slows_down(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--throttle-mps", "1000", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    double t0 = now_s();
+    submit_n(c, 1, 3000, reminder);
+    assert_true(run_until(c, all_settled, NULL, 30));
+    double dt = now_s() - t0;
+    assert_int_equal(s.accepted, 3000); /* throttled parts are sent again */
+    assert_int_equal(s.failed, 0);
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    assert_true(st.throttled > 0);
+    /* It adapts: refusals stay a fraction of the traffic. */
+    assert_true(st.throttled < st.submitted);
+    assert_true(dt > 1.5); /* 3000 at 1000/s */
+    printf("# throttled %llu of %llu submits, %.2f s\n", (unsigned long long)st.throttled,
+           (unsigned long long)st.submitted, dt);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+static void test_smpp_random_failures_are_temporary(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--fail-rate", "0.3", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 32, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 1000, reminder);
+    assert_true(run_until(c, all_settled, NULL, 20));
+    assert_int_equal(s.accepted + s.failed, 1000);
+    assert_true(s.failed > 200 && s.failed < 400);
+    assert_int_equal(s.temporary, s.failed); /* ESME_RSYSERR: retry elsewhere */
+    assert_int_equal(s.last_status, 0x08);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+static void test_smpp_receipt_before_response(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--dlr-before-resp", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 500, reminder);
+    assert_true(run_until(c, all_settled, NULL, 20));
+    struct want_receipts w = {&s, 500};
+    assert_true(run_until(c, got_receipts, &w, 5));
+    assert_int_equal(s.accepted, 500);
+    assert_int_equal(s.receipts, 500); /* matched although they came first */
+    assert_int_equal(s.receipts_unmatched, 0);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+static void test_smpp_long_ucs2_emoji_arrives_intact(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    sim_start(&sim, NULL);
+    struct flex_smpp_client *c = client(sim.port, 8, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    const char *text = "Hi Zo\xc3\xab \xf0\x9f\x98\x80\xf0\x9f\xa6\xb7 this is Capitol Dental "
+                       "Care: see you Wed, Dec 10 at 10:30 AM with Dr. Lee. Reply C to "
+                       "confirm or call (202) 555-0100 to reschedule. \xe2\x9c\xa8";
+    struct flex_smpp_msg m = {.cookie = 1,
+                              .src = "+12025550100",
+                              .dst = "+12025550150",
+                              .text = text,
+                              .len = strlen(text),
+                              .receipt = false};
+    assert_int_equal(flex_smpp_submit(c, &m), 0);
+    assert_true(run_until(c, all_settled, NULL, 5));
+    assert_int_equal(s.accepted, 1);
+    assert_true(s.last_parts >= 2);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+    char *log = tc_slurp(sim.log);
+    char want[512];
+    snprintf(want, sizeof(want), "12025550150\t12025550100\t8\t%s\t", text);
+    assert_non_null(strstr(log, want));
+    free(log);
+    /* Bad input is refused at submit, not sent. */
+    c = client(sim.port, 8, 1, &s);
+    struct flex_smpp_msg bad = {.cookie = 2, .src = "1", .dst = "2", .text = "ok \xff", .len = 4};
+    assert_int_equal(flex_smpp_submit(c, &bad), FLEX_E_UTF8);
+    flex_smpp_client_del(c);
+}
+
+/* The SMSC dies with a full window: every message still gets an outcome,
+ * and the session comes back when the SMSC does. */
+static void test_smpp_smsc_dies_mid_window(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    sim_start(&sim, NULL);
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 2000, reminder);
+    for (int i = 0; i < 20; i++)
+        flex_smpp_client_run(c, 1);
+    /* Frozen, it answers nothing: the window fills.  Then it dies. */
+    kill(sim.pid, SIGSTOP);
+    struct flex_smpp_stats st;
+    for (int i = 0; i < 400; i++) {
+        flex_smpp_client_run(c, 5);
+        flex_smpp_client_stats(c, &st);
+        if (st.in_window == 64)
+            break;
+    }
+    assert_int_equal(st.in_window, 64);
+    kill(sim.pid, SIGKILL);
+    waitpid(sim.pid, NULL, 0);
+    double end = now_s() + 3;
+    while (now_s() < end && s.lost_events == 0)
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.lost_events, 1);
+    assert_int_equal(s.ambiguous, 64); /* exactly what was in the window */
+    /* Back on the same port: the session rebinds and the rest goes out. */
+    sim_start_on(&sim, sim.port, NULL);
+    assert_true(run_until(c, all_settled, NULL, 30));
+    assert_int_equal(s.accepted + s.failed, 2000);
+    for (int i = 1; i <= 2000; i++)
+        assert_true(s.state[i] == 1 || s.state[i] == 2); /* none silently gone */
+    assert_int_equal(s.failed, s.ambiguous);
+    assert_int_equal(s.bound_events, 2);
+    printf("# after the kill: %d accepted, %d ambiguous\n", s.accepted, s.ambiguous);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+/* A peer that binds, then answers nothing. */
+static void *silent_smsc(void *arg)
+{
+    int lfd = *(int *)arg;
+    int fd = accept(lfd, NULL, NULL);
+    uint8_t buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0); /* the bind */
+    if (n >= 16) {
+        struct flex_smpp_pdu r = {0};
+        r.command_id = FLEX_SMPP_BIND_TRANSCEIVER_RESP;
+        r.sequence = (uint32_t)buf[12] << 24 | (uint32_t)buf[13] << 16 | buf[14] << 8 | buf[15];
+        memcpy(r.system_id, "mute", 5);
+        uint8_t out[64];
+        long m = flex_smpp_encode(&r, out, sizeof(out));
+        send(fd, out, (size_t)m, 0);
+    }
+    while (recv(fd, buf, sizeof(buf), 0) > 0)
+        ; /* swallow everything */
+    close(fd);
+    return NULL;
+}
+
+static void test_smpp_enquire_link_timeout(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    listen(lfd, 4);
+    pthread_t th;
+    pthread_create(&th, NULL, silent_smsc, &lfd);
+    struct flex_smpp_config cfg;
+    flex_smpp_config_defaults(&cfg);
+    cfg.port = ntohs(sa.sin_port);
+    cfg.system_id = "flex";
+    cfg.password = "x";
+    cfg.enquire_link_ms = 200;
+    cfg.response_timeout_ms = 300;
+    cfg.reconnect_min_ms = 5000; /* one session is enough here */
+    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, &s);
+    assert_true(run_until(c, is_ready, NULL, 3));
+    struct flex_smpp_msg m = {
+        .cookie = 7, .src = "12025550100", .dst = "12025550143", .text = "x", .len = 1};
+    assert_int_equal(flex_smpp_submit(c, &m), 0);
+    double end = now_s() + 3;
+    while (now_s() < end && s.lost_events == 0)
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.lost_events, 1);
+    assert_int_equal(s.state[7], 2); /* the unanswered submit: ambiguous */
+    assert_int_equal(s.ambiguous, 1);
+    assert_int_equal(s.temporary, 0); /* default policy: do not risk a duplicate */
+    flex_smpp_client_del(c);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    pthread_join(th, NULL);
+}
+
+static void test_smpp_inbound_texts(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    char mo[128];
+    snprintf(mo, sizeof(mo), "%s/mo.txt", dir);
+    FILE *f = fopen(mo, "w");
+    const char *long_text = "Can I move my visit to Friday? \xf0\x9f\x98\x80 My daughter has a "
+                            "school event Thursday afternoon and I cannot make it, sorry!";
+    fprintf(f, "+12025550143\tSTOP\n+12025550144\t%s\n", long_text);
+    fclose(f);
+    const char *opts[] = {"--mo-file", mo, NULL};
+    struct sim sim;
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 8, 1, &s);
+    double end = now_s() + 5;
+    while (now_s() < end && s.inbound < 2)
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.inbound, 2);
+    assert_string_equal(s.inbound_text[0], "STOP");
+    assert_string_equal(s.inbound_text[1], long_text);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+static int run_cmd(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_smpp_tls(void **state)
+{
+    (void)state;
+    if (run_cmd("command -v socat >/dev/null && command -v openssl >/dev/null") != 0)
+        skip(); /* deploy/install-deps.sh installs both */
+    char cmd[1024], cert[128], key[128], other[128];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(other, sizeof(other), "%s/other.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-keyout %s.key -out %s 2>/dev/null",
+             key, cert, other, other);
+    assert_int_equal(run_cmd(cmd), 0);
+    struct sim sim;
+    sim_start(&sim, NULL);
+    int tls_port = tc_free_port();
+    char l[512], t[64];
+    snprintf(l, sizeof(l),
+             "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,verify=0", tls_port,
+             cert, key);
+    snprintf(t, sizeof(t), "TCP:127.0.0.1:%d", sim.port);
+    char *argv[] = {"/usr/bin/socat", l, t, NULL};
+    pid_t socat = tc_spawn(argv, tls_port);
+    assert_true(socat > 0);
+
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct flex_smpp_config cfg;
+    flex_smpp_config_defaults(&cfg);
+    cfg.port = (uint16_t)tls_port;
+    cfg.system_id = "flex";
+    cfg.password = "flexpass";
+    cfg.tls = true;
+    cfg.tls_ca = cert; /* verify against the test CA */
+    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 200, reminder);
+    assert_true(run_until(c, all_settled, NULL, 10));
+    assert_int_equal(s.accepted, 200);
+    flex_smpp_client_del(c);
+
+    /* The wrong CA: the handshake fails and nothing is sent. */
+    memset(&s, 0, sizeof(s));
+    cfg.tls_ca = other;
+    c = flex_smpp_client_new(&cfg, on_event, &s);
+    assert_false(run_until(c, is_ready, NULL, 1.5));
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    assert_true(st.reconnects >= 1);
+    flex_smpp_client_del(c);
+    tc_stop(socat);
+    tc_stop(sim.pid);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *b = getenv("BUILD");
+    snprintf(bin, sizeof(bin), "%s/smscsim", b ? b : "build");
+    snprintf(dir, sizeof(dir), "/tmp/flex-smpp-XXXXXX");
+    signal(SIGPIPE, SIG_IGN);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smpp_bind_submit_receipts),
+        cmocka_unit_test(test_smpp_bind_failure_backs_off),
+        cmocka_unit_test(test_smpp_window_full_and_several_binds),
+        cmocka_unit_test(test_smpp_throttling_slows_down),
+        cmocka_unit_test(test_smpp_random_failures_are_temporary),
+        cmocka_unit_test(test_smpp_receipt_before_response),
+        cmocka_unit_test(test_smpp_long_ucs2_emoji_arrives_intact),
+        cmocka_unit_test(test_smpp_smsc_dies_mid_window),
+        cmocka_unit_test(test_smpp_enquire_link_timeout),
+        cmocka_unit_test(test_smpp_inbound_texts),
+        cmocka_unit_test(test_smpp_tls),
+    };
+    return cmocka_run_group_tests_name("smpp", tests, setup, teardown);
+}
