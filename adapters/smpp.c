@@ -544,6 +544,7 @@ void flex_smpp_client_del(struct flex_smpp_client *c)
 {
     if (!c)
         return;
+    flex_smpp_msgs_free(c); /* walks the sessions' queues: before they go */
     for (unsigned i = 0; c->sess && i < c->cfg.binds; i++) {
         struct session *s = &c->sess[i];
         if (s->fd >= 0)
@@ -559,7 +560,6 @@ void flex_smpp_client_del(struct flex_smpp_client *c)
     flex_free(c->sess);
     if (c->ring.ring_fd > 0)
         io_uring_queue_exit(&c->ring);
-    flex_smpp_msgs_free(c);
     flex_smpp_inbound_del(c->inbound);
     flex_smpp_tls_ctx_free(c);
     flex_free(c->scratch);
