@@ -191,7 +191,7 @@ static void session_drop(struct flex_smpp_client *c, struct session *s, const ch
         flex_smpp_emit(c, &ev);
     }
     if (failure)
-        c->st.reconnects++;
+        s->st.reconnects++;
     else
         s->backoff_ms = 0;
 }
@@ -579,14 +579,31 @@ bool flex_smpp_client_ready(const struct flex_smpp_client *c)
     return false;
 }
 
+void flex_smpp_session_stats(const struct flex_smpp_client *c, unsigned i,
+                             struct flex_smpp_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= c->cfg.binds)
+        return;
+    *out = c->sess[i].st;
+    out->in_window = c->sess[i].in_window;
+    out->bound = c->sess[i].state == S_BOUND;
+}
+
 void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_stats *out)
 {
-    *out = c->st;
-    out->in_window = 0;
-    out->bound = 0;
+    *out = c->st; /* failed and ambiguous are counted per message */
     for (unsigned i = 0; i < c->cfg.binds; i++) {
-        out->in_window += c->sess[i].in_window;
-        out->bound += c->sess[i].state == S_BOUND;
+        struct flex_smpp_stats s;
+        flex_smpp_session_stats(c, i, &s);
+        out->submitted += s.submitted;
+        out->acknowledged += s.acknowledged;
+        out->throttled += s.throttled;
+        out->reconnects += s.reconnects;
+        out->receipts += s.receipts;
+        out->inbound += s.inbound;
+        out->in_window += s.in_window;
+        out->bound += s.bound;
     }
 }
 

@@ -135,6 +135,11 @@ void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms);
 bool flex_smpp_client_ready(const struct flex_smpp_client *c);
 /* Messages queued or in a window: 0 means everything has an outcome. */
 size_t flex_smpp_client_pending(const struct flex_smpp_client *c);
+/* Counters of the whole client, and of session |i| (0..binds-1; all zero
+ * for another i).  failed and ambiguous count messages and are kept for the
+ * client only. */
 void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_stats *out);
+void flex_smpp_session_stats(const struct flex_smpp_client *c, unsigned i,
+                             struct flex_smpp_stats *out);
 
 #endif

@@ -76,6 +76,7 @@ struct session {
     uint64_t tat, paused_until_ns, last_throttle_ns, rate_checked_ns, rate_probed_ns;
     double rate; /* 0 = unlimited */
     uint64_t acks_this_sec, acks_last_sec;
+    struct flex_smpp_stats st; /* this session's counters */
     /* TLS (NULL when plain) */
     struct ssl_st *ssl;
     struct bio_st *rbio, *wbio;

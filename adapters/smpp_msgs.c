@@ -411,7 +411,7 @@ static void send_part(struct flex_smpp_client *c, struct session *s, struct msg 
     flex_smpp_queue_pdu(s, &p);
     win_put(s, p.sequence, m, (uint8_t)part, now);
     m->inflight++;
-    c->st.submitted++;
+    s->st.submitted++;
 }
 
 static bool can_send(struct flex_smpp_client *c, struct session *s, uint64_t now)
@@ -526,10 +526,11 @@ static bool any_in_window(struct flex_smpp_client *c)
     return false;
 }
 
-static void on_receipt(struct flex_smpp_client *c, const struct flex_smpp_pdu *p, uint64_t now)
+static void on_receipt(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p,
+                       uint64_t now)
 {
     struct flex_smpp_receipt r;
-    c->st.receipts++;
+    s->st.receipts++;
     if (flex_smpp_receipt_parse(p, &r) != 0)
         return; /* no id: nothing to match (counted) */
     uint64_t cookie = idmap_take(c->ids, r.id);
@@ -605,7 +606,7 @@ static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
     m->inflight--;
     switch (flex_smpp_status_class(p->command_status)) {
     case FLEX_SMPP_CLASS_OK:
-        c->st.acknowledged++;
+        s->st.acknowledged++;
         s->acks_this_sec++;
         if (m->done)
             break;
@@ -619,7 +620,7 @@ static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
             accepted(c, m, now);
         break;
     case FLEX_SMPP_CLASS_THROTTLE:
-        c->st.throttled++;
+        s->st.throttled++;
         throttle_hit(s, now);
         if (m->done)
             break;
@@ -663,13 +664,13 @@ static void on_deliver(struct flex_smpp_client *c, struct session *s, const stru
     flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
     uint64_t now = flex_smpp_now_ns();
     if (p->esm_class & FLEX_SMPP_ESM_RECEIPT) {
-        on_receipt(c, p, now);
+        on_receipt(c, s, p, now);
         return;
     }
     const char *text = flex_smpp_inbound_add(c->inbound, p, now);
     if (!text)
         return; /* a part of a longer text */
-    c->st.inbound++;
+    s->st.inbound++;
     struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_INBOUND, .text = text};
     memcpy(ev.from, p->source_addr, sizeof(ev.from));
     memcpy(ev.to, p->destination_addr, sizeof(ev.to));

@@ -79,9 +79,9 @@ static void rd_fail(struct rd *r, uint32_t status, const char *why)
     r->p = r->end;
 }
 
-static uint8_t rd_u8(struct rd *r)
+static inline uint8_t rd_u8(struct rd *r)
 {
-    if (r->end - r->p < 1) {
+    if (r->p >= r->end) {
         rd_fail(r, FLEX_SMPP_ESME_RINVCMDLEN, "body shorter than its fields");
         return 0;
     }
@@ -104,17 +104,15 @@ static void rd_cstr(struct rd *r, char *dst, size_t cap)
 {
     size_t avail = (size_t)(r->end - r->p);
     size_t lim = avail < cap ? avail : cap;
-    const uint8_t *nul = memchr(r->p, 0, lim);
-    if (!nul) {
-        dst[0] = '\0';
-        rd_fail(r, avail < cap ? FLEX_SMPP_ESME_RINVCMDLEN : FLEX_SMPP_ESME_RINVPARLEN,
-                avail < cap ? "unterminated C-octet string" : "C-octet string over its limit");
-        return;
+    for (size_t i = 0; i < lim; i++) {
+        if ((dst[i] = (char)r->p[i]) == '\0') {
+            r->p += i + 1;
+            return;
+        }
     }
-    size_t n = (size_t)(nul - r->p);
-    memcpy(dst, r->p, n);
-    dst[n] = '\0';
-    r->p = nul + 1;
+    dst[0] = '\0';
+    rd_fail(r, avail < cap ? FLEX_SMPP_ESME_RINVCMDLEN : FLEX_SMPP_ESME_RINVPARLEN,
+            avail < cap ? "unterminated C-octet string" : "C-octet string over its limit");
 }
 
 static void decode_bind(struct rd *r, struct flex_smpp_pdu *pdu)
@@ -334,15 +332,18 @@ static void wr_bytes(struct wr *w, const void *src, size_t n)
     w->p += n;
 }
 
-static void wr_u8(struct wr *w, uint8_t v)
+static inline void wr_u8(struct wr *w, uint8_t v)
 {
-    wr_bytes(w, &v, 1);
+    if (w->p < w->end)
+        *w->p++ = v;
+    else
+        wr_fail(w, FLEX_E_NOSPACE);
 }
 
-static void wr_u16(struct wr *w, uint16_t v)
+static inline void wr_u16(struct wr *w, uint16_t v)
 {
-    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    wr_bytes(w, b, 2);
+    wr_u8(w, (uint8_t)(v >> 8));
+    wr_u8(w, (uint8_t)v);
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -353,14 +354,20 @@ static void put_u32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* Copies the string and its NUL, which must come within |cap| bytes.  A
+ * byte loop: fields are short (at most 65), shorter than a strnlen and
+ * memcpy call pair costs. */
 static void wr_cstr(struct wr *w, const char *s, size_t cap)
 {
-    size_t n = strnlen(s, cap);
-    if (n == cap) {
-        wr_fail(w, FLEX_E_INVAL); /* no room for the NUL within the limit */
-        return;
+    for (size_t i = 0; i < cap; i++) {
+        if (w->p >= w->end) {
+            wr_fail(w, FLEX_E_NOSPACE);
+            return;
+        }
+        if ((*w->p++ = (uint8_t)s[i]) == 0)
+            return;
     }
-    wr_bytes(w, s, n + 1);
+    wr_fail(w, FLEX_E_INVAL); /* no NUL within the limit */
 }
 
 static void wr_tlv_u8(struct wr *w, uint16_t tag, uint8_t v)

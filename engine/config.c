@@ -62,7 +62,8 @@ enum vtype {
     T_REDISURL,
     T_HTTPURL,
     T_HOSTPORT,
-    T_TMPL
+    T_TMPL,
+    T_AMBIGUOUS
 };
 
 /* Row flags.  RELOADABLE keys take effect on reload; IMMUTABLE ones need a
@@ -116,6 +117,16 @@ static const struct row rows[] = {
     {K_CARRIER, "tls_verify", T_BOOL, C(tls_verify), "true", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "window", T_UINT, C(window), "64", 1, 4096, F_SMPP | F_RELOAD},
     {K_CARRIER, "binds", T_UINT, C(binds), "1", 1, 16, F_SMPP | F_RELOAD},
+    {K_CARRIER, "tls_ca", T_STR, C(tls_ca), NULL, 0, 0, F_SMPP | F_RELOAD},
+    {K_CARRIER, "connect_timeout", T_DURATION, C(connect_timeout_ms), "5s", 100, 300e3,
+     F_SMPP | F_RELOAD},
+    {K_CARRIER, "response_timeout", T_DURATION, C(response_timeout_ms), "10s", 100, 300e3,
+     F_SMPP | F_RELOAD},
+    {K_CARRIER, "enquire_link", T_DURATION, C(enquire_link_ms), "30s", 1000, 3600e3,
+     F_SMPP | F_RELOAD},
+    {K_CARRIER, "reconnect_max", T_DURATION, C(reconnect_max_ms), "30s", 1000, 3600e3,
+     F_SMPP | F_RELOAD},
+    {K_CARRIER, "ambiguous", T_AMBIGUOUS, C(ambiguous_retry), "fail", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "auth_token", T_STR, C(auth_token), NULL, 1, 128,
@@ -604,6 +615,13 @@ static int set_simple(struct parser *p, const struct row *r, const char *v, void
         }
         *(uint32_t *)dst = (uint32_t)rc;
         return 0;
+    case T_AMBIGUOUS:
+        if (strcmp(v, "fail") == 0 || strcmp(v, "retry") == 0) {
+            *(bool *)dst = v[0] == 'r';
+            return 0;
+        }
+        snprintf(why, whysz, "expected fail or retry");
+        return FLEX_E_INVAL;
     case T_CTYPE:
         if (strcmp(v, "smpp") == 0 || strcmp(v, "http") == 0) {
             *(enum flex_carrier_type *)dst = v[0] == 's' ? FLEX_CARRIER_SMPP : FLEX_CARRIER_HTTP;

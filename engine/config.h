@@ -59,6 +59,12 @@ struct flex_cfg_carrier {
     bool tls_verify;
     uint32_t window;
     uint32_t binds;
+    const char *tls_ca; /* CA file for tls_verify; NULL = system store */
+    uint64_t connect_timeout_ms;
+    uint64_t response_timeout_ms; /* per PDU */
+    uint64_t enquire_link_ms;
+    uint64_t reconnect_max_ms;
+    bool ambiguous_retry; /* ambiguous = retry | fail */
     /* http */
     const char *url;
     const char *account_sid;

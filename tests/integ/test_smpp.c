@@ -284,6 +284,16 @@ static void test_smpp_window_full_and_several_binds(void **state)
     assert_true(full > 0);
     assert_true(run_until(c, all_settled, NULL, 30));
     assert_int_equal(s.accepted, 10000);
+    /* Spread over the three sessions, and the per-session counters add up. */
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        struct flex_smpp_stats ss;
+        flex_smpp_session_stats(c, i, &ss);
+        assert_true(ss.acknowledged > 1000);
+        assert_int_equal(ss.bound, 1);
+        sum += ss.acknowledged;
+    }
+    assert_int_equal(sum, 10000);
     flex_smpp_client_shutdown(c, 2000);
     flex_smpp_client_del(c);
     tc_stop(sim.pid);

@@ -154,6 +154,9 @@ static void test_config_base_is_valid(void **state)
     assert_int_equal(parse("", NULL, 0, &d, &c), 0);
     assert_int_equal(c->carriers[0].window, 64); /* defaults applied */
     assert_int_equal(c->carriers[0].port, 2775);
+    assert_int_equal(c->carriers[0].response_timeout_ms, 10000);
+    assert_int_equal(c->carriers[0].enquire_link_ms, 30000);
+    assert_false(c->carriers[0].ambiguous_retry); /* default: never risk a duplicate */
     assert_int_equal(c->engine.message_validity_ms, 24 * 3600 * 1000ULL);
     flex_cfg_del(c);
 }
@@ -249,9 +252,11 @@ static void test_config_overrides(void **state)
         {"location.loc-9.timezone=America/Chicago"},
         {"location.loc-9.phone=(312) 555-0199"},
         {"engine.log_level=debug"},
+        {"carrier.a.ambiguous=retry"},
     };
     struct flex_cfg *c;
-    assert_int_equal(parse("[engine]\nlog_level = warn\n", ov, 7, &d, &c), 0);
+    assert_int_equal(parse("[engine]\nlog_level = warn\n", ov, 8, &d, &c), 0);
+    assert_true(c->carriers[0].ambiguous_retry);
     assert_int_equal(c->carriers[0].port, 2776);
     assert_string_equal(c->redis.url, "redis://127.0.0.1:6390/0");
     assert_string_equal(flex_cfg_template_find(c, "help")->body, "Call {location_phone}");
