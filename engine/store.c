@@ -1,0 +1,221 @@
+#include "store.h"
+
+#include <errno.h>
+#include <hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "mem.h"
+
+struct flex_store {
+    redisContext *ctx;
+};
+
+/* Splits a redis:// or unix:// URL. */
+struct url {
+    char host[256];
+    int port;
+    char password[256];
+    int db;
+    bool unix_socket;
+};
+
+static int parse_url(const char *u, struct url *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (strncmp(u, "unix://", 7) == 0) {
+        const char *q = strchr(u + 7, '?');
+        size_t n = q ? (size_t)(q - u - 7) : strlen(u + 7);
+        if (n == 0 || n >= sizeof(out->host))
+            return FLEX_E_INVAL;
+        memcpy(out->host, u + 7, n);
+        out->unix_socket = true;
+        if (q && strncmp(q, "?db=", 4) == 0)
+            out->db = atoi(q + 4);
+        return 0;
+    }
+    if (strncmp(u, "redis://", 8) != 0)
+        return FLEX_E_INVAL;
+    const char *p = u + 8, *at = strchr(p, '@'), *slash;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        if ((size_t)(at - pw) >= sizeof(out->password))
+            return FLEX_E_INVAL;
+        memcpy(out->password, pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hl);
+    size_t hn = colon ? (size_t)(colon - p) : hl;
+    if (hn == 0 || hn >= sizeof(out->host))
+        return FLEX_E_INVAL;
+    memcpy(out->host, p, hn);
+    if (colon)
+        out->port = atoi(colon + 1);
+    if (slash && slash[1])
+        out->db = atoi(slash + 1);
+    return 0;
+}
+
+static int setup(struct flex_store *s, const struct url *u, char *why, size_t whysz)
+{
+    redisReply *r;
+    if (u->password[0]) {
+        r = redisCommand(s->ctx, "AUTH %s", u->password);
+        bool bad = !r || r->type == REDIS_REPLY_ERROR;
+        if (r)
+            freeReplyObject(r);
+        if (bad) {
+            snprintf(why, whysz, "redis AUTH failed");
+            return FLEX_E_INVAL;
+        }
+    }
+    if (u->db) {
+        r = redisCommand(s->ctx, "SELECT %d", u->db);
+        bool bad = !r || r->type == REDIS_REPLY_ERROR;
+        if (r)
+            freeReplyObject(r);
+        if (bad) {
+            snprintf(why, whysz, "redis SELECT %d failed", u->db);
+            return FLEX_E_INVAL;
+        }
+    }
+    return 0;
+}
+
+int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms, char *why,
+                       size_t whysz)
+{
+    struct url u;
+    if (parse_url(url, &u) != 0) {
+        snprintf(why, whysz, "bad redis url");
+        return FLEX_E_INVAL;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *ctx = u.unix_socket ? redisConnectUnixWithTimeout(u.host, tv)
+                                      : redisConnectWithTimeout(u.host, u.port, tv);
+    if (!ctx || ctx->err) {
+        snprintf(why, whysz, "cannot connect to redis at %s: %s", url,
+                 ctx ? ctx->errstr : "out of memory");
+        int rc = ctx && ctx->err == REDIS_ERR_IO ? -ECONNREFUSED : FLEX_E_INVAL;
+        if (ctx)
+            redisFree(ctx);
+        return rc;
+    }
+    /* Replies may be slow under load, never silent for long. */
+    struct timeval rtv = {30, 0};
+    redisSetTimeout(ctx, rtv);
+    redisEnableKeepAlive(ctx);
+    struct flex_store *s = flex_calloc(1, sizeof(*s));
+    s->ctx = ctx;
+    int rc = setup(s, &u, why, whysz);
+    if (rc) {
+        flex_store_del(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void flex_store_del(struct flex_store *s)
+{
+    if (!s)
+        return;
+    if (s->ctx)
+        redisFree(s->ctx);
+    flex_free(s);
+}
+
+void flex_store_append(struct flex_store *s, int argc, const char **argv, const size_t *lens)
+{
+    redisAppendCommandArgv(s->ctx, argc, argv, lens);
+}
+
+void flex_store_appendf(struct flex_store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisvAppendCommand(s->ctx, fmt, ap);
+    va_end(ap);
+}
+
+int flex_store_reply(struct flex_store *s, struct redisReply **r)
+{
+    void *reply = NULL;
+    if (redisGetReply(s->ctx, &reply) != REDIS_OK || !reply)
+        return -1;
+    *r = reply;
+    return 0;
+}
+
+void flex_store_free_reply(struct redisReply *r)
+{
+    if (r)
+        freeReplyObject(r);
+}
+
+int flex_store_drain(struct flex_store *s, int n)
+{
+    int errors = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *r;
+        if (flex_store_reply(s, &r) != 0)
+            return -1;
+        errors += r->type == REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+    }
+    return errors;
+}
+
+const char *flex_store_error(const struct flex_store *s)
+{
+    return s->ctx->err ? s->ctx->errstr : "no error";
+}
+
+bool flex_reply_is_error(const struct redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR;
+}
+
+bool flex_reply_is_nil(const struct redisReply *r)
+{
+    return r->type == REDIS_REPLY_NIL;
+}
+
+long long flex_reply_integer(const struct redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+const char *flex_reply_str(const struct redisReply *r, size_t *len)
+{
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
+        r->type != REDIS_REPLY_ERROR) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = r->len;
+    return r->str;
+}
+
+size_t flex_reply_count(const struct redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+}
+
+struct redisReply *flex_reply_at(const struct redisReply *r, size_t i)
+{
+    return r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+}

@@ -1,0 +1,65 @@
+/*
+ * Redis: connections and the key layout (docs/schemas.md).
+ *
+ * A struct flex_store is one hiredis connection, used by one thread.
+ * Commands are appended and their replies read in order (pipelining): a
+ * batch of N commands costs one round trip, which is what keeps Flex far
+ * from the ~70k/s ceiling of one command per round trip
+ * (../shared/MEASUREMENTS.md).
+ */
+#ifndef FLEX_STORE_H
+#define FLEX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redisReply;
+struct flex_store;
+
+/* Every key Flex uses.  {...} parts are appended by the caller. */
+#define FLEX_KEY_JOBS "flex:jobs"             /* stream: field job = Job protobuf */
+#define FLEX_KEY_GROUP "flexd"                /* its consumer group */
+#define FLEX_KEY_STATUS "flex:status"         /* stream: field ev = StatusEvent */
+#define FLEX_KEY_INBOUND "flex:inbound"       /* stream: field msg = InboundMessage */
+#define FLEX_KEY_DEADLETTER "flex:deadletter" /* stream: field dl = DeadLetter */
+#define FLEX_KEY_OPTOUT "flex:optout"         /* set of E.164 numbers */
+#define FLEX_KEY_OPTOUT_LOG "flex:optout:log" /* stream: op (+/-), number */
+#define FLEX_KEY_PAUSED "flex:paused"         /* set of location ids */
+#define FLEX_KEY_CONTROL "flex:control"       /* stream: cmd (reload/pause/resume), arg */
+#define FLEX_KEY_STATS "flex:stats"           /* hash of counters */
+#define FLEX_KEY_JOB "flex:job:"              /* + id: hash, the job's history */
+#define FLEX_KEY_SEEN "flex:seen:"            /* + id: stream entry that carried it */
+#define FLEX_KEY_MSGID "flex:msgid:"          /* + carrier:id -> job id (TTL) */
+
+/* Connects to |url| (redis://[:password@]host[:port][/db] or
+ * unix:///path[?db=N]) within |timeout_ms|.  Returns 0 and |*out|, or
+ * -errno / FLEX_E_INVAL with a one-line reason in |why|. */
+int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms, char *why,
+                       size_t whysz);
+void flex_store_del(struct flex_store *s);
+
+/* Appends one command (|argc| arguments, binary-safe).  No I/O. */
+void flex_store_append(struct flex_store *s, int argc, const char **argv, const size_t *lens);
+/* printf-style for simple commands ("HINCRBY %s %s %lld"). */
+void flex_store_appendf(struct flex_store *s, const char *fmt, ...);
+/* Reads the next reply (owned by the caller: flex_store_free_reply).
+ * Returns 0, or -1 when the connection failed (the store is then unusable:
+ * reconnect). */
+int flex_store_reply(struct flex_store *s, struct redisReply **r);
+void flex_store_free_reply(struct redisReply *r);
+/* Reads and discards |n| replies; returns how many were errors, or -1 when
+ * the connection failed. */
+int flex_store_drain(struct flex_store *s, int n);
+/* The text of the connection's last error. */
+const char *flex_store_error(const struct flex_store *s);
+
+/* Reply accessors, so callers need no hiredis header. */
+bool flex_reply_is_error(const struct redisReply *r);
+bool flex_reply_is_nil(const struct redisReply *r);
+long long flex_reply_integer(const struct redisReply *r);
+const char *flex_reply_str(const struct redisReply *r, size_t *len); /* string/status/error */
+size_t flex_reply_count(const struct redisReply *r);                 /* array length */
+struct redisReply *flex_reply_at(const struct redisReply *r, size_t i);
+
+#endif
