@@ -1,14 +1,17 @@
 /*
  * flexd, the dispatch engine.
  *
- * This build validates configuration (--check-config) and reports its
- * version and libraries; the dispatch pipeline itself lands with its own
- * issue (see docs/architecture.md for the design it is built toward).
+ * Loads the configuration, starts the pipeline threads (engine/pipeline.h)
+ * and then only handles signals: SIGHUP reloads, SIGTERM/SIGINT drain.
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <hiredis.h>
@@ -22,7 +25,10 @@
 #include "config.h"
 #include "err.h"
 #include "flex.pb-c.h"
+#include "log.h"
 #include "mem.h"
+#include "pipeline.h"
+#include "store.h"
 #include "sms.h"
 #include "tmpl.h"
 #include "version.h"
@@ -131,6 +137,144 @@ static int preview(const char *path, const struct flex_cfg_override *ov, size_t 
     return 0;
 }
 
+static const struct flex_log_ctx lctx = {NULL, "flexd", NULL};
+
+static void log_diag(void *arg, const char *file, unsigned line, const char *msg)
+{
+    (void)arg;
+    flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s:%u: %s", file, line, msg);
+}
+
+/* SIGHUP or flexctl reload: a whole new snapshot, or the old one stays. */
+static void reload(const char *path, const struct flex_cfg_override *ov, size_t nov)
+{
+    struct flex_cfg *cfg;
+    int rc = flex_cfg_load(&cfg, path, ov, nov, log_diag, NULL);
+    if (rc != 0) {
+        flex_log(FLEX_LOG_ERROR, &lctx, rc,
+                 "reload of %s refused; the running configuration "
+                 "stays in force",
+                 path);
+        return;
+    }
+    flex_log_default()->level = (int)cfg->engine.log_level;
+    flex_cfg_publish(cfg);
+    flex_log(FLEX_LOG_INFO, &lctx, 0, "configuration reloaded from %s", path);
+}
+
+static int wait_for_redis(const struct flex_cfg *cfg)
+{
+    char why[256];
+    for (int i = 0; i < 20; i++) { /* the retry budget: about 10 s */
+        struct flex_store *st;
+        if (flex_store_connect(&st, cfg->redis.url, 500, why, sizeof(why)) == 0) {
+            flex_store_del(st);
+            return 0;
+        }
+        usleep(500000);
+    }
+    fprintf(stderr, "flexd: %s (gave up after 10 s)\n", why);
+    return -1;
+}
+
+static struct flex_pipeline *pipeline_new(void)
+{
+    struct flex_pipeline *p = flex_calloc(1, sizeof(*p));
+    flex_ring_init(&p->jobs, FLEX_RING_SIZE);
+    flex_ring_init(&p->results, FLEX_RING_SIZE * 2);
+    flex_ring_init(&p->free_recs, FLEX_POOL_SIZE * 2);
+    flex_ring_init(&p->free_dispatch, 8192 * 2);
+    p->pool = flex_calloc(FLEX_POOL_SIZE, sizeof(struct flex_rec));
+    p->dpool = flex_calloc(8192, sizeof(struct flex_rec));
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(p->consumer, sizeof(p->consumer), "%.40s-%d", host, (int)getpid());
+    return p;
+}
+
+static void pipeline_del(struct flex_pipeline *p)
+{
+    flex_ring_free(&p->jobs);
+    flex_ring_free(&p->results);
+    flex_ring_free(&p->free_recs);
+    flex_ring_free(&p->free_dispatch);
+    flex_free(p->pool);
+    flex_free(p->dpool);
+    flex_free(p);
+}
+
+/* Waits for signals; returns when the drain is over. */
+static void serve(struct flex_pipeline *p, const char *path, const struct flex_cfg_override *ov,
+                  size_t nov, const sigset_t *sigs)
+{
+    int64_t drain_until = 0;
+    for (;;) {
+        struct timespec ts = {0, 100000000};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        flex_qsbr_poll(&flex_cfg_qsbr);
+        /* relaxed: a request flag set by the intake. */
+        if (sig == SIGHUP ||
+            atomic_exchange_explicit(&p->reload_requested, false, memory_order_relaxed))
+            reload(path, ov, nov);
+        if ((sig == SIGTERM || sig == SIGINT) && !drain_until) {
+            const struct flex_cfg *cfg = flex_cfg_acquire();
+            drain_until = flex_now_ms() + (int64_t)cfg->engine.drain_timeout_ms;
+            atomic_store_explicit(&p->stop_intake, true, memory_order_relaxed);
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "draining: %d jobs in flight",
+                     atomic_load_explicit(&p->inflight, memory_order_relaxed));
+        }
+        if (drain_until && (atomic_load_explicit(&p->inflight, memory_order_relaxed) <= 0 ||
+                            flex_now_ms() > drain_until))
+            return;
+    }
+}
+
+static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
+{
+    struct flex_cfg *cfg;
+    int rc = flex_cfg_load(&cfg, path, ov, nov, print_diag, NULL);
+    if (rc != 0) {
+        if (rc != FLEX_E_CONFIG)
+            fprintf(stderr, "flexd: cannot read %s: %s\n", path, flex_strerror(rc));
+        else
+            fprintf(stderr, "flexd: %s is not valid (see above)\n", path);
+        return 1;
+    }
+    flex_log_default()->level = (int)cfg->engine.log_level;
+    flex_qsbr_init(&flex_cfg_qsbr);
+    flex_cfg_publish(cfg);
+    if (wait_for_redis(cfg) != 0)
+        return 1;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it: main takes them */
+    signal(SIGPIPE, SIG_IGN);
+    struct flex_pipeline *p = pipeline_new();
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, flex_writer_main, p);
+    pthread_create(&th[1], NULL, flex_dispatch_main, p);
+    pthread_create(&th[2], NULL, flex_intake_main, p);
+    flex_log(FLEX_LOG_INFO, &lctx, 0, "flexd %s started as consumer %s", FLEX_VERSION, p->consumer);
+    serve(p, path, ov, nov, &sigs);
+    atomic_store_explicit(&p->stop_intake, true, memory_order_relaxed);
+    pthread_join(th[2], NULL);
+    atomic_store_explicit(&p->stop_all, true, memory_order_relaxed);
+    pthread_join(th[1], NULL);
+    pthread_join(th[0], NULL);
+    int left = atomic_load_explicit(&p->inflight, memory_order_relaxed);
+    flex_log(FLEX_LOG_INFO, &lctx, 0, "stopped; %d jobs handed back unacknowledged",
+             left > 0 ? left : 0);
+    pipeline_del(p);
+    struct flex_cfg *cur = atomic_exchange(&flex_cfg_current, NULL);
+    flex_qsbr_poll(&flex_cfg_qsbr);
+    flex_cfg_del(cur);
+    flex_qsbr_free(&flex_cfg_qsbr);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -173,12 +317,7 @@ int main(int argc, char **argv)
     } else if (check == 2) {
         rc = preview(path, ov, nov);
     } else {
-        fputs(usage_text, stderr);
-        fprintf(stderr,
-                "\nflexd %s: the dispatch engine is not built yet; "
-                "--check-config and --version work.\n",
-                FLEX_VERSION);
-        rc = 2;
+        rc = run(path, ov, nov);
     }
     flex_free(ov);
     return rc;

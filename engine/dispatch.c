@@ -1,0 +1,315 @@
+/*
+ * The dispatch thread: takes checked jobs from the intake, applies the rate
+ * limits, picks a carrier by route and health, and runs the carrier clients
+ * (each on its own io_uring, polled in turn).  Outcomes, receipts and
+ * inbound texts go to the writer.
+ *
+ * Routing: the location's route or [route] default, in order.  A carrier
+ * is skipped when it is disabled, has no bound session, or is of a type
+ * not built yet (http).  A temporary failure moves the job to the next
+ * carrier of its route; when none is left it fails with its last reason.
+ * A job with no usable carrier at all waits (it is not failed) until one
+ * binds or the job expires.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "qsbr.h"
+#include "ratelimit.h"
+#include "smpp.h"
+
+#define MAX_CARRIERS 32
+#define WAIT_MAX FLEX_POOL_SIZE
+#define DPOOL_SIZE 8192
+
+struct carrier {
+    char name[65];
+    struct flex_smpp_client *smpp; /* NULL: not usable by this build */
+};
+
+struct dispatch {
+    struct flex_pipeline *p;
+    struct flex_qsbr_reader qr;
+    const struct flex_cfg *cfg;
+    struct carrier carriers[MAX_CARRIERS];
+    size_t ncarriers;
+    struct flex_ratelimit *rl;
+    struct flex_rec **wait; /* jobs waiting for a carrier or a rate slot */
+    size_t nwait;
+    struct flex_rec **dfree; /* records for receipts and inbound texts */
+    size_t ndfree;
+    struct carrier *current; /* the carrier whose events are being delivered */
+    int bound;
+};
+
+static const struct flex_log_ctx lctx = {NULL, "dispatch", NULL};
+
+static void to_writer(struct dispatch *d, struct flex_rec *r)
+{
+    void *item = r;
+    flex_ring_push_all(&d->p->results, &item, 1, &d->p->stop_all);
+}
+
+static struct flex_rec *drec_get(struct dispatch *d)
+{
+    void *items[256];
+    size_t n;
+    while ((n = flex_ring_pop_batch(&d->p->free_dispatch, items, 256)) > 0)
+        for (size_t i = 0; i < n; i++)
+            d->dfree[d->ndfree++] = items[i];
+    return d->ndfree ? d->dfree[--d->ndfree] : NULL;
+}
+
+/* ---- carrier events -------------------------------------------------- */
+
+static void finish(struct dispatch *d, struct flex_rec *r, enum flex_outcome out)
+{
+    r->kind = FLEX_REC_RESULT;
+    r->outcome = out;
+    r->at_ms = flex_now_ms();
+    to_writer(d, r);
+}
+
+static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_smpp_event *ev)
+{
+    snprintf(r->reason, sizeof(r->reason), "%s", ev->reason ? ev->reason : "failed");
+    r->status = ev->status;
+    r->temporary = ev->temporary;
+    const struct flex_cfg_route *route =
+        flex_cfg_route_for(d->cfg, flex_cfg_location_find(d->cfg, r->location));
+    if (ev->temporary && r->route_pos + 1u < route->n) {
+        r->route_pos++; /* fail over to the next carrier of the route */
+        d->wait[d->nwait++] = r;
+        return;
+    }
+    if (ev->temporary && !ev->ambiguous && flex_now_ms() < r->expires_ms) {
+        r->route_pos = 0; /* every carrier said "not now": start over later */
+        d->wait[d->nwait++] = r;
+        return;
+    }
+    finish(d, r, FLEX_OUT_FAILED);
+}
+
+static void on_event(void *arg, const struct flex_smpp_event *ev)
+{
+    struct dispatch *d = arg;
+    struct flex_rec *r;
+    switch (ev->kind) {
+    case FLEX_SMPP_EV_ACCEPTED:
+        r = (struct flex_rec *)(uintptr_t)ev->cookie;
+        r->nparts = ev->nparts;
+        memcpy(r->part_ids, ev->part_ids, sizeof(r->part_ids));
+        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        finish(d, r, FLEX_OUT_ACCEPTED);
+        break;
+    case FLEX_SMPP_EV_FAILED:
+        r = (struct flex_rec *)(uintptr_t)ev->cookie;
+        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        on_failed(d, r, ev);
+        break;
+    case FLEX_SMPP_EV_RECEIPT:
+    case FLEX_SMPP_EV_INBOUND:
+        r = drec_get(d);
+        if (!r)
+            break; /* cannot happen while the writer keeps up; counted by the client */
+        memset(r, 0, offsetof(struct flex_rec, text));
+        r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
+        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        r->at_ms = flex_now_ms();
+        if (r->kind == FLEX_REC_RECEIPT) {
+            snprintf(r->part_ids[0], sizeof(r->part_ids[0]), "%s", ev->receipt_id);
+            r->receipt_state = ev->receipt_state;
+            r->receipt_err = ev->receipt_err;
+        } else {
+            snprintf(r->text, sizeof(r->text), "%s", ev->text);
+            memcpy(r->from, ev->from, sizeof(r->from));
+            memcpy(r->to, ev->to, sizeof(r->to));
+        }
+        to_writer(d, r);
+        break;
+    case FLEX_SMPP_EV_SESSION:
+        d->bound += ev->bound ? 1 : -1;
+        /* relaxed: a health gauge for /readyz. */
+        atomic_store_explicit(&d->p->carriers_bound, d->bound, memory_order_relaxed);
+        break;
+    }
+}
+
+/* ---- carriers ------------------------------------------------------------ */
+
+static void open_carriers(struct dispatch *d)
+{
+    for (size_t i = 0; i < d->cfg->ncarriers && i < MAX_CARRIERS; i++) {
+        const struct flex_cfg_carrier *cc = &d->cfg->carriers[i];
+        struct carrier *c = &d->carriers[d->ncarriers++];
+        snprintf(c->name, sizeof(c->name), "%s", cc->name);
+        if (cc->type != FLEX_CARRIER_SMPP || !cc->enabled) {
+            if (cc->type == FLEX_CARRIER_HTTP)
+                flex_log(FLEX_LOG_WARN, &lctx, 0,
+                         "carrier %s: the HTTP adapter is not built yet; skipped in routes",
+                         cc->name);
+            continue;
+        }
+        struct flex_smpp_config sc;
+        flex_smpp_config_defaults(&sc);
+        sc.name = cc->name;
+        sc.host = cc->host;
+        sc.port = (uint16_t)cc->port;
+        sc.system_id = cc->system_id;
+        sc.password = cc->password;
+        sc.tls = cc->tls;
+        sc.tls_verify = cc->tls_verify;
+        sc.tls_ca = cc->tls_ca;
+        sc.window = cc->window;
+        sc.binds = cc->binds;
+        sc.connect_timeout_ms = (uint32_t)cc->connect_timeout_ms;
+        sc.response_timeout_ms = (uint32_t)cc->response_timeout_ms;
+        sc.enquire_link_ms = (uint32_t)cc->enquire_link_ms;
+        sc.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
+        sc.ambiguous_retry = cc->ambiguous_retry;
+        sc.max_parts = d->cfg->engine.max_parts;
+        c->smpp = flex_smpp_client_new(&sc, on_event, d);
+        if (cc->mps > 0)
+            flex_ratelimit_set(d->rl, cc->name, strlen(cc->name), cc->mps,
+                               (uint32_t)(cc->mps / 10) + 1);
+    }
+    for (size_t i = 0; i < d->cfg->nlocations; i++) {
+        const struct flex_cfg_location *l = &d->cfg->locations[i];
+        if (l->mps > 0)
+            flex_ratelimit_set(d->rl, l->id, strlen(l->id), l->mps, (uint32_t)(l->mps / 10) + 1);
+    }
+}
+
+static struct carrier *carrier_named(struct dispatch *d, const char *name)
+{
+    for (size_t i = 0; i < d->ncarriers; i++)
+        if (strcmp(d->carriers[i].name, name) == 0)
+            return &d->carriers[i];
+    return NULL;
+}
+
+/* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting. */
+static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
+{
+    if (flex_now_ms() > r->expires_ms) {
+        snprintf(r->reason, sizeof(r->reason), "expired before a carrier took it");
+        finish(d, r, FLEX_OUT_EXPIRED);
+        return 0;
+    }
+    const struct flex_cfg_location *loc = flex_cfg_location_find(d->cfg, r->location);
+    const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
+    for (unsigned k = r->route_pos; k < route->n; k++) {
+        struct carrier *c = carrier_named(d, d->cfg->carriers[route->idx[k]].name);
+        if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp))
+            continue;
+        if (flex_ratelimit_take(d->rl, c->name, strlen(c->name), now_ns, 1) ||
+            flex_ratelimit_take(d->rl, r->location, strlen(r->location), now_ns, 1))
+            return 1;
+        struct flex_smpp_msg m = {.cookie = (uintptr_t)r,
+                                  .src = loc ? loc->phone : "",
+                                  .dst = r->phone,
+                                  .text = r->text,
+                                  .len = strlen(r->text),
+                                  .receipt = true};
+        int rc = flex_smpp_submit(c->smpp, &m);
+        if (rc == FLEX_E_FULL)
+            return 1;
+        r->route_pos = (uint8_t)k;
+        if (rc != 0) {
+            snprintf(r->reason, sizeof(r->reason), "cannot encode: %s", flex_strerror(rc));
+            snprintf(r->carrier, sizeof(r->carrier), "%s", c->name);
+            finish(d, r, FLEX_OUT_FAILED);
+        }
+        return 0;
+    }
+    return 1; /* no usable carrier now */
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void pump(struct dispatch *d)
+{
+    uint64_t now = mono_ns();
+    size_t keep = 0;
+    for (size_t i = 0; i < d->nwait; i++)
+        if (try_send(d, d->wait[i], now))
+            d->wait[keep++] = d->wait[i];
+    d->nwait = keep;
+    void *items[256];
+    while (d->nwait + 256 <= WAIT_MAX) {
+        size_t n = flex_ring_pop_batch(&d->p->jobs, items, 256);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (try_send(d, items[i], now))
+                d->wait[d->nwait++] = items[i];
+    }
+}
+
+static void run_carriers(struct dispatch *d, int timeout_ms)
+{
+    for (size_t i = 0; i < d->ncarriers; i++) {
+        if (!d->carriers[i].smpp)
+            continue;
+        d->current = &d->carriers[i];
+        flex_smpp_client_run(d->carriers[i].smpp, timeout_ms);
+    }
+}
+
+static size_t pending(struct dispatch *d)
+{
+    size_t n = d->nwait;
+    for (size_t i = 0; i < d->ncarriers; i++)
+        if (d->carriers[i].smpp)
+            n += flex_smpp_client_pending(d->carriers[i].smpp);
+    return n;
+}
+
+void *flex_dispatch_main(void *arg)
+{
+    struct dispatch d = {.p = arg};
+    flex_qsbr_register(&flex_cfg_qsbr, &d.qr);
+    d.cfg = flex_cfg_acquire();
+    d.rl = flex_ratelimit_new(0, 1);
+    d.wait = flex_malloc(WAIT_MAX * sizeof(struct flex_rec *));
+    d.dfree = flex_malloc(DPOOL_SIZE * sizeof(struct flex_rec *));
+    for (size_t i = 0; i < DPOOL_SIZE; i++)
+        d.dfree[d.ndfree++] = &d.p->dpool[i];
+    open_carriers(&d);
+    /* relaxed: stop flags are polled. */
+    while (!atomic_load_explicit(&d.p->stop_all, memory_order_relaxed)) {
+        flex_qsbr_quiescent(&flex_cfg_qsbr, &d.qr);
+        d.cfg = flex_cfg_acquire();
+        pump(&d);
+        bool idle = d.nwait == 0 && flex_ring_count(&d.p->jobs) == 0;
+        run_carriers(&d, idle ? 2 : 0);
+        if (idle && d.ncarriers == 0)
+            usleep(2000);
+    }
+    /* Drain: what is in a window gets its answer or becomes ambiguous. */
+    for (size_t i = 0; i < d.ncarriers; i++)
+        if (d.carriers[i].smpp) {
+            d.current = &d.carriers[i];
+            flex_smpp_client_shutdown(d.carriers[i].smpp, 2000);
+        }
+    (void)pending;
+    for (size_t i = 0; i < d.ncarriers; i++)
+        flex_smpp_client_del(d.carriers[i].smpp);
+    flex_ratelimit_del(d.rl);
+    flex_free(d.wait);
+    flex_free(d.dfree);
+    flex_qsbr_unregister(&flex_cfg_qsbr, &d.qr);
+    return NULL;
+}

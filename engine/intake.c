@@ -1,0 +1,716 @@
+/*
+ * The intake thread: reads jobs from Redis (consumer group), checks them,
+ * renders their text and hands them to the dispatch thread.
+ *
+ * One Redis round trip per batch reads, in this order, the next jobs
+ * (XREADGROUP, blocking up to 100 ms), the opt-out log and the control
+ * stream.  The order matters: an opt-out written before a job was enqueued
+ * is in the log read after that job, so it reaches the bloom filter before
+ * the job is checked (flexctl writes the set and the log before it
+ * returns).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bloom.h"
+#include "config.h"
+#include "e164.h"
+#include "err.h"
+#include "flex.pb-c.h"
+#include "job.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "qsbr.h"
+#include "sms.h"
+#include "smpp_msg.h"
+#include "store.h"
+#include "tmpl.h"
+
+#define BATCH 256
+#define CLAIM_EVERY_MS 5000
+#define CLAIM_IDLE_MS 60000
+#define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
+#define HELD_MAX 100000
+
+struct intake {
+    struct flex_pipeline *p;
+    struct flex_store *st;
+    struct flex_qsbr_reader qr;
+    struct flex_bloom *bloom;
+    char optlog_id[48], ctl_id[48];
+    struct flex_rec **free_list;
+    size_t nfree;
+    struct flex_rec **held;
+    size_t nheld;
+    char paused[64][65];
+    int npaused;
+    int64_t last_claim_ms;
+    const struct flex_cfg *cfg;
+};
+
+static const struct flex_log_ctx lctx = {NULL, "intake", NULL};
+
+int64_t flex_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _Atomic bool *stop)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t k = flex_ring_push_batch(r, items + done, n - done);
+        done += k;
+        if (k == 0) {
+            /* relaxed: a stop flag, polled; nothing is published through it. */
+            if (stop && atomic_load_explicit(stop, memory_order_relaxed))
+                break;
+            usleep(200);
+        }
+    }
+    return done;
+}
+
+/* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
+
+struct wbatch {
+    int cmds;
+    long dead, suppressed, expired, dups, deferred;
+    const char *acks[BATCH * 2 + 8];
+    size_t acklens[BATCH * 2 + 8];
+    int nacks;
+};
+
+static void ack_later(struct wbatch *w, const char *entry)
+{
+    w->acks[3 + w->nacks] = entry;
+    w->acklens[3 + w->nacks] = strlen(entry);
+    w->nacks++;
+}
+
+static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
+                        size_t rawlen, const char *job_id, const char *reason)
+{
+    Flex__V1__DeadLetter dl = FLEX__V1__DEAD_LETTER__INIT;
+    dl.raw.data = (uint8_t *)raw;
+    dl.raw.len = rawlen;
+    dl.reason = (char *)reason;
+    char src[80];
+    snprintf(src, sizeof(src), "%s %s", FLEX_KEY_JOBS, entry);
+    dl.source = src;
+    dl.at_ms = flex_now_ms();
+    dl.job_id = (char *)(job_id ? job_id : "");
+    uint8_t buf[8192];
+    size_t n = flex__v1__dead_letter__get_packed_size(&dl);
+    if (n > sizeof(buf)) { /* keep the reason, cut the payload */
+        dl.raw.len = sizeof(buf) - 1024;
+        n = flex__v1__dead_letter__pack(&dl, buf);
+    } else {
+        flex__v1__dead_letter__pack(&dl, buf);
+    }
+    const char *argv[] = {"XADD", FLEX_KEY_DEADLETTER, "*", "dl", (const char *)buf, "reason",
+                          reason};
+    size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
+    flex_store_append(in->st, 7, argv, lens);
+    w->cmds++;
+    w->dead++;
+    ack_later(w, entry);
+}
+
+/* Writes a final state the intake decided (suppressed, expired). */
+static void final_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                         const char *loc, Flex__V1__State state, const char *reason)
+{
+    Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
+    ev.job_id = (char *)id;
+    ev.state = state;
+    ev.reason = (char *)reason;
+    ev.at_ms = flex_now_ms();
+    ev.location = (char *)loc;
+    uint8_t buf[1024];
+    size_t n = flex__v1__status_event__pack(&ev, buf);
+    const char *sname = state == FLEX__V1__STATE__STATE_SUPPRESSED ? "suppressed" : "expired";
+    const char *argv[] = {"XADD", FLEX_KEY_STATUS, "*",  "ev", (const char *)buf, "id",
+                          id,     "state",         sname};
+    size_t lens[] = {4, strlen(FLEX_KEY_STATUS), 1, 2, n, 2, strlen(id), 5, strlen(sname)};
+    flex_store_append(in->st, 9, argv, lens);
+    flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s", FLEX_KEY_JOB,
+                       id, sname, reason, sname, (long long)ev.at_ms, loc);
+    w->cmds += 2;
+    ack_later(w, entry);
+}
+
+static int flush_writes(struct intake *in, struct wbatch *w)
+{
+    if (w->dead)
+        flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead),
+            w->cmds++;
+    if (w->suppressed)
+        flex_store_appendf(in->st, "HINCRBY %s suppressed_optout %ld", FLEX_KEY_STATS,
+                           w->suppressed),
+            w->cmds++;
+    if (w->expired)
+        flex_store_appendf(in->st, "HINCRBY %s expired %ld", FLEX_KEY_STATS, w->expired), w->cmds++;
+    if (w->dups)
+        flex_store_appendf(in->st, "HINCRBY %s duplicates_suppressed %ld", FLEX_KEY_STATS, w->dups),
+            w->cmds++;
+    if (w->nacks) {
+        w->acks[0] = "XACK";
+        w->acks[1] = FLEX_KEY_JOBS;
+        w->acks[2] = FLEX_KEY_GROUP;
+        w->acklens[0] = 4;
+        w->acklens[1] = strlen(FLEX_KEY_JOBS);
+        w->acklens[2] = strlen(FLEX_KEY_GROUP);
+        flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
+        w->cmds++;
+    }
+    int rc = w->cmds ? flex_store_drain(in->st, w->cmds) : 0;
+    memset(w, 0, sizeof(*w));
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- opt-outs and control -------------------------------------------- */
+
+static void bloom_load(struct intake *in)
+{
+    static const struct flex_hash_key key = {0x6f70746f75740001ULL, 0x666c657862310002ULL};
+    flex_store_appendf(in->st, "SCARD %s", FLEX_KEY_OPTOUT);
+    struct redisReply *r;
+    long long n = 0;
+    if (flex_store_reply(in->st, &r) == 0) {
+        n = flex_reply_integer(r);
+        flex_store_free_reply(r);
+    }
+    flex_bloom_new(&in->bloom, (uint64_t)(n < 1000000 ? 1000000 : n * 2), 0.001, &key);
+    char cursor[32] = "0";
+    do {
+        flex_store_appendf(in->st, "SSCAN %s %s COUNT 10000", FLEX_KEY_OPTOUT, cursor);
+        if (flex_store_reply(in->st, &r) != 0)
+            return;
+        size_t clen;
+        const char *c = flex_reply_str(flex_reply_at(r, 0), &clen);
+        snprintf(cursor, sizeof(cursor), "%.*s", (int)clen, c ? c : "0");
+        struct redisReply *members = flex_reply_at(r, 1);
+        for (size_t i = 0; members && i < flex_reply_count(members); i++) {
+            size_t len;
+            const char *m = flex_reply_str(flex_reply_at(members, i), &len);
+            flex_bloom_add(in->bloom, m, len);
+        }
+        flex_store_free_reply(r);
+    } while (strcmp(cursor, "0") != 0);
+}
+
+/* Where to start reading a stream: its last entry now ("$" is not allowed
+ * in a pipelined XREAD that must not block). */
+static void last_id(struct intake *in, const char *key, char *out, size_t outsz)
+{
+    flex_store_appendf(in->st, "XREVRANGE %s + - COUNT 1", key);
+    struct redisReply *r;
+    snprintf(out, outsz, "0-0");
+    if (flex_store_reply(in->st, &r) != 0)
+        return;
+    struct redisReply *e = flex_reply_at(r, 0);
+    if (e) {
+        size_t len;
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+        snprintf(out, outsz, "%.*s", (int)len, id);
+    }
+    flex_store_free_reply(r);
+}
+
+static void load_paused(struct intake *in)
+{
+    flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_PAUSED);
+    struct redisReply *r;
+    in->npaused = 0;
+    if (flex_store_reply(in->st, &r) != 0)
+        return;
+    for (size_t i = 0; i < flex_reply_count(r) && in->npaused < 64; i++) {
+        size_t len;
+        const char *s = flex_reply_str(flex_reply_at(r, i), &len);
+        snprintf(in->paused[in->npaused++], 65, "%.*s", (int)len, s);
+    }
+    flex_store_free_reply(r);
+}
+
+static bool is_paused(const struct intake *in, const char *loc)
+{
+    for (int i = 0; i < in->npaused; i++)
+        if (strcmp(in->paused[i], loc) == 0)
+            return true;
+    return false;
+}
+
+/* Field |name| of a stream entry's field list, or NULL. */
+static const char *entry_field(struct redisReply *fields, const char *name, size_t *len)
+{
+    for (size_t k = 0; k + 1 < flex_reply_count(fields); k += 2) {
+        const char *f = flex_reply_str(flex_reply_at(fields, k), NULL);
+        if (f && strcmp(f, name) == 0)
+            return flex_reply_str(flex_reply_at(fields, k + 1), len);
+    }
+    return NULL;
+}
+
+/* Calls |fn| for every entry of the first stream of an XREAD reply and
+ * remembers the last id in |last|. */
+static void each_entry(struct redisReply *r, char *last, size_t lastsz,
+                       void (*fn)(struct intake *, struct redisReply *), struct intake *in)
+{
+    struct redisReply *stream = flex_reply_at(r, 0);
+    struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
+    for (size_t i = 0; entries && i < flex_reply_count(entries); i++) {
+        struct redisReply *e = flex_reply_at(entries, i);
+        size_t len;
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+        snprintf(last, lastsz, "%.*s", (int)len, id);
+        fn(in, flex_reply_at(e, 1));
+    }
+}
+
+static void on_optout(struct intake *in, struct redisReply *fields)
+{
+    size_t oplen, nlen;
+    const char *op = entry_field(fields, "op", &oplen);
+    const char *nums = entry_field(fields, "numbers", &nlen);
+    if (!op || !nums || op[0] != '+')
+        return; /* removals: the exact set answers; bits stay until rebuild */
+    for (size_t i = 0; i < nlen;) {
+        size_t j = i;
+        while (j < nlen && nums[j] != ',')
+            j++;
+        if (j > i)
+            flex_bloom_add(in->bloom, nums + i, j - i);
+        i = j + 1;
+    }
+}
+
+static void on_control(struct intake *in, struct redisReply *fields)
+{
+    size_t clen, alen;
+    const char *cmd = entry_field(fields, "cmd", &clen);
+    const char *arg = entry_field(fields, "arg", &alen);
+    if (!cmd)
+        return;
+    if (strncmp(cmd, "reload", clen) == 0) {
+        /* relaxed: a request flag polled by the main thread. */
+        atomic_store_explicit(&in->p->reload_requested, true, memory_order_relaxed);
+    } else if (arg && (strncmp(cmd, "pause", clen) == 0 || strncmp(cmd, "resume", clen) == 0)) {
+        load_paused(in); /* the set is the truth; the stream only says when */
+        flex_log(FLEX_LOG_INFO, &lctx, 0, "location %.*s %sd", (int)alen, arg, cmd);
+    }
+}
+
+/* ---- jobs ------------------------------------------------------------- */
+
+static struct flex_rec *rec_get(struct intake *in)
+{
+    void *items[256];
+    size_t n;
+    while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
+        for (size_t i = 0; i < n; i++)
+            in->free_list[in->nfree++] = items[i];
+    return in->nfree ? in->free_list[--in->nfree] : NULL;
+}
+
+static void rec_put(struct intake *in, struct flex_rec *r)
+{
+    in->free_list[in->nfree++] = r;
+}
+
+/* The text as the patient will read it. */
+static int render(const struct flex_cfg *cfg, const Flex__V1__Job *job, struct flex_rec *rec,
+                  char *why, size_t whysz)
+{
+    const struct flex_cfg_location *loc = flex_cfg_location_find(cfg, job->location);
+    if (job->body && *job->body) {
+        snprintf(rec->text, sizeof(rec->text), "%s", job->body);
+        return 0;
+    }
+    const struct flex_cfg_template *t = flex_cfg_template_find(cfg, job->template_);
+    struct flex_tmpl_vars v = {0};
+    v.v[FLEX_TMPL_LOCATION_NAME] = loc->name;
+    v.v[FLEX_TMPL_LOCATION_PHONE] = loc->phone;
+    for (size_t i = 0; i < job->n_vars; i++) {
+        int k = flex_tmpl_var_lookup(job->vars[i]->key, strlen(job->vars[i]->key));
+        if (k >= 0 && k != FLEX_TMPL_LOCATION_NAME && k != FLEX_TMPL_LOCATION_PHONE)
+            v.v[k] = job->vars[i]->value;
+    }
+    for (int k = 0; k < FLEX_TMPL_NVARS; k++)
+        v.len[k] = v.v[k] ? strlen(v.v[k]) : 0;
+    enum flex_tmpl_var missing;
+    if (!t || flex_tmpl_render(t->tmpl, &v, rec->text, sizeof(rec->text), &missing) < 0) {
+        snprintf(why, whysz, "cannot render template '%.60s'", job->template_);
+        return -1;
+    }
+    return 0;
+}
+
+struct cand {
+    struct flex_rec *rec;
+};
+
+/* Checks one job entry; returns a record ready to go, or NULL when the
+ * entry was dealt with here (dead-lettered, deferred, expired). */
+static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const char *entry,
+                                   struct redisReply *fields)
+{
+    size_t len;
+    const char *raw = entry_field(fields, "job", &len);
+    if (!raw) {
+        dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
+        return NULL;
+    }
+    Flex__V1__Job *job = flex__v1__job__unpack(NULL, len, (const uint8_t *)raw);
+    if (!job) {
+        dead_letter(in, w, entry, raw, len, NULL, "undecodable protobuf");
+        return NULL;
+    }
+    struct flex_rec *rec = NULL;
+    char phone[FLEX_E164_BUFSZ];
+    char *orig_phone = job->phone; /* validate points it at |phone|: restore before free */
+    struct flex_job_error err;
+    int64_t now = flex_now_ms();
+    if (flex_job_validate(in->cfg, job, phone, &err) != 0) {
+        dead_letter(in, w, entry, raw, len, job->id, err.reason);
+    } else if (job->type != FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE) {
+        /* Appointment and recall expansion is not built yet: keep them,
+         * durable and acknowledged, for the version that expands them. */
+        const char *argv[] = {"XADD", "flex:jobs:deferred", "*", "job", raw};
+        size_t lens[] = {4, 18, 1, 3, len};
+        flex_store_append(in->st, 5, argv, lens);
+        w->cmds++;
+        w->deferred++;
+        ack_later(w, entry);
+    } else {
+        int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
+        int64_t exp = job->expires_at_ms ? job->expires_at_ms
+                                         : base + (int64_t)in->cfg->engine.message_validity_ms;
+        char why[128];
+        if (now > exp) {
+            final_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_EXPIRED,
+                         "expired before it could be sent");
+            w->expired++;
+        } else if (!(rec = rec_get(in))) {
+            /* cannot happen: reads are sized to the free records */
+        } else if (render(in->cfg, job, rec, why, sizeof(why)) != 0) {
+            dead_letter(in, w, entry, raw, len, job->id, why);
+            rec_put(in, rec);
+            rec = NULL;
+        } else {
+            rec->kind = FLEX_REC_JOB;
+            snprintf(rec->id, sizeof(rec->id), "%s", job->id);
+            snprintf(rec->entry, sizeof(rec->entry), "%s", entry);
+            snprintf(rec->location, sizeof(rec->location), "%s", job->location);
+            snprintf(rec->patient, sizeof(rec->patient), "%s", job->patient);
+            snprintf(rec->phone, sizeof(rec->phone), "%s", job->phone);
+            snprintf(rec->template_name, sizeof(rec->template_name), "%s",
+                     job->template_ ? job->template_ : "");
+            rec->enqueued_ms = base;
+            rec->expires_ms = exp;
+            rec->route_pos = 0;
+            rec->outcome = 0;
+            rec->carrier[0] = '\0';
+        }
+    }
+    job->phone = orig_phone;
+    flex__v1__job__free_unpacked(job, NULL);
+    return rec;
+}
+
+/* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
+ * or our own entry (a redelivery after a crash) goes on; another entry
+ * with the same id is a duplicate enqueue. */
+static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        flex_store_appendf(in->st, "SET %s%s %s NX GET EX %d", FLEX_KEY_SEEN, recs[i]->id,
+                           recs[i]->entry, SEEN_TTL_S);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct redisReply *r;
+        if (flex_store_reply(in->st, &r) != 0) {
+            for (size_t k = 0; k < kept; k++) /* give the records back; the */
+                rec_put(in, recs[k]);         /* entries stay pending in Redis */
+            for (size_t k = i; k < n; k++)
+                rec_put(in, recs[k]);
+            return (size_t)-1;
+        }
+        size_t len;
+        const char *prev = flex_reply_str(r, &len);
+        bool dup =
+            !flex_reply_is_nil(r) && !flex_reply_is_error(r) &&
+            !(prev && len == strlen(recs[i]->entry) && memcmp(prev, recs[i]->entry, len) == 0);
+        flex_store_free_reply(r);
+        if (dup) {
+            w->dups++;
+            ack_later(w, recs[i]->entry);
+            rec_put(in, recs[i]);
+        } else {
+            recs[kept++] = recs[i];
+        }
+    }
+    return kept;
+}
+
+/* Bloom filter over the batch; every "maybe" is checked in the exact set. */
+static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+{
+    const void *keys[BATCH * 2];
+    size_t lens[BATCH * 2];
+    bool maybe[BATCH * 2];
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = recs[i]->phone;
+        lens[i] = strlen(recs[i]->phone);
+    }
+    flex_bloom_maybe_batch(in->bloom, keys, lens, n, maybe);
+    for (size_t i = 0; i < n; i++)
+        if (maybe[i])
+            flex_store_appendf(in->st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, recs[i]->phone);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool out = false;
+        if (maybe[i]) {
+            struct redisReply *r;
+            if (flex_store_reply(in->st, &r) != 0) {
+                for (size_t k = 0; k < kept; k++)
+                    rec_put(in, recs[k]);
+                for (size_t k = i; k < n; k++)
+                    rec_put(in, recs[k]);
+                return (size_t)-1;
+            }
+            /* An error reply counts as opted out: never text on doubt. */
+            out = flex_reply_is_error(r) || flex_reply_integer(r) == 1;
+            flex_store_free_reply(r);
+        }
+        if (out) {
+            final_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
+                         FLEX__V1__STATE__STATE_SUPPRESSED, "optout");
+            w->suppressed++;
+            rec_put(in, recs[i]);
+        } else {
+            recs[kept++] = recs[i];
+        }
+    }
+    return kept;
+}
+
+static void hand_over(struct intake *in, struct flex_rec **recs, size_t n)
+{
+    size_t go = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_paused(in, recs[i]->location) && in->nheld < HELD_MAX)
+            in->held[in->nheld++] = recs[i]; /* not acknowledged: durable in the PEL */
+        else
+            recs[go++] = recs[i];
+    }
+    /* relaxed: a gauge for metrics and the drain; not used to order data. */
+    atomic_fetch_add_explicit(&in->p->inflight, (int)go, memory_order_relaxed);
+    atomic_store_explicit(&in->p->held, in->nheld, memory_order_relaxed);
+    flex_ring_push_all(&in->p->jobs, (void *const *)recs, go, &in->p->stop_all);
+}
+
+/* Jobs of locations no longer paused go on. */
+static void release_held(struct intake *in)
+{
+    size_t keep = 0, go = 0;
+    struct flex_rec *out[BATCH];
+    for (size_t i = 0; i < in->nheld; i++) {
+        if (!is_paused(in, in->held[i]->location) && go < BATCH)
+            out[go++] = in->held[i];
+        else
+            in->held[keep++] = in->held[i];
+    }
+    in->nheld = keep;
+    if (go)
+        hand_over(in, out, go);
+}
+
+static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries)
+{
+    struct flex_rec *recs[BATCH * 2];
+    size_t n = 0;
+    for (size_t i = 0; i < flex_reply_count(entries) && n < BATCH * 2; i++) {
+        struct redisReply *e = flex_reply_at(entries, i);
+        struct redisReply *fields = flex_reply_at(e, 1);
+        size_t len;
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+        if (!id || !fields)
+            continue; /* claimed entries already deleted from the stream */
+        char entry[48];
+        snprintf(entry, sizeof(entry), "%.*s", (int)len, id);
+        struct flex_rec *rec = take_entry(in, w, entry, fields);
+        if (rec)
+            recs[n++] = rec;
+    }
+    if (n == 0)
+        return 0;
+    n = drop_duplicates(in, w, recs, n);
+    if (n != (size_t)-1)
+        n = drop_optouts(in, w, recs, n);
+    if (n == (size_t)-1)
+        return -1;
+    hand_over(in, recs, n);
+    return 0;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static int connect_store(struct intake *in)
+{
+    char why[256];
+    const struct flex_cfg *cfg = flex_cfg_acquire();
+    flex_store_del(in->st);
+    in->st = NULL;
+    if (flex_store_connect(&in->st, cfg->redis.url, 2000, why, sizeof(why)) != 0) {
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
+        return -1;
+    }
+    /* From the stream's start: entries enqueued before any flexd ran. */
+    flex_store_appendf(in->st, "XGROUP CREATE %s %s 0 MKSTREAM", FLEX_KEY_JOBS, FLEX_KEY_GROUP);
+    flex_store_drain(in->st, 1); /* BUSYGROUP when it exists: fine */
+    if (!in->bloom)
+        bloom_load(in);
+    if (!in->optlog_id[0]) {
+        last_id(in, FLEX_KEY_OPTOUT_LOG, in->optlog_id, sizeof(in->optlog_id));
+        last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
+    }
+    load_paused(in);
+    return 0;
+}
+
+static int one_round(struct intake *in, struct wbatch *w)
+{
+    int count = in->nfree > 16 ? (int)(in->nfree - 16) : 0;
+    if (count > BATCH)
+        count = BATCH;
+    if (count > 0)
+        flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s >",
+                           FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS);
+    flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_OPTOUT_LOG,
+                       in->optlog_id);
+    flex_store_appendf(in->st, "XREAD COUNT 100 STREAMS %s %s", FLEX_KEY_CONTROL, in->ctl_id);
+    struct redisReply *jobs = NULL, *opt = NULL, *ctl = NULL;
+    if ((count > 0 && flex_store_reply(in->st, &jobs) != 0) ||
+        flex_store_reply(in->st, &opt) != 0 || flex_store_reply(in->st, &ctl) != 0) {
+        flex_store_free_reply(jobs);
+        flex_store_free_reply(opt);
+        return -1;
+    }
+    each_entry(opt, in->optlog_id, sizeof(in->optlog_id), on_optout, in);
+    each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), on_control, in);
+    int rc = 0;
+    struct redisReply *stream = jobs ? flex_reply_at(jobs, 0) : NULL;
+    if (stream)
+        rc = process_entries(in, w, flex_reply_at(stream, 1));
+    flex_store_free_reply(jobs);
+    flex_store_free_reply(opt);
+    flex_store_free_reply(ctl);
+    if (count == 0)
+        usleep(1000); /* backpressure: every record is in flight */
+    return rc;
+}
+
+/* Entries pending on another consumer for CLAIM_IDLE_MS (a flexd that died,
+ * or this host's flexd before a restart: consumer names carry the pid).
+ * Our own pending entries are in our pipeline or held for a paused
+ * location, so they are never claimed back. */
+static int claim(struct intake *in, struct wbatch *w)
+{
+    flex_store_appendf(in->st, "XPENDING %s %s IDLE %d - + %d", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
+                       CLAIM_IDLE_MS, BATCH);
+    struct redisReply *r;
+    if (flex_store_reply(in->st, &r) != 0)
+        return -1;
+    const char *argv[BATCH + 5];
+    size_t lens[BATCH + 5];
+    char ms[16];
+    int n = 5;
+    snprintf(ms, sizeof(ms), "%d", CLAIM_IDLE_MS);
+    argv[0] = "XCLAIM", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
+    argv[3] = in->p->consumer, argv[4] = ms;
+    for (size_t i = 0; i < flex_reply_count(r); i++) {
+        struct redisReply *e = flex_reply_at(r, i);
+        size_t idlen, clen;
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &idlen);
+        const char *owner = flex_reply_str(flex_reply_at(e, 1), &clen);
+        if (!id || !owner ||
+            (clen == strlen(in->p->consumer) && memcmp(owner, in->p->consumer, clen) == 0))
+            continue;
+        argv[n] = id;
+        lens[n++] = idlen;
+    }
+    int rc = 0;
+    if (n > 5 && (size_t)(n - 5) <= in->nfree) {
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(argv[i]);
+        flex_store_append(in->st, n, argv, lens);
+        struct redisReply *c;
+        if (flex_store_reply(in->st, &c) != 0) {
+            rc = -1;
+        } else {
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "claimed %zu jobs of a stopped consumer",
+                     flex_reply_count(c));
+            if (!flex_reply_is_error(c))
+                rc = process_entries(in, w, c);
+            flex_store_free_reply(c);
+        }
+    }
+    flex_store_free_reply(r);
+    return rc;
+}
+
+void *flex_intake_main(void *arg)
+{
+    struct intake in = {.p = arg};
+    in.free_list = flex_malloc(FLEX_POOL_SIZE * sizeof(struct flex_rec *));
+    in.held = flex_malloc(HELD_MAX * sizeof(struct flex_rec *));
+    for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
+        in.free_list[in.nfree++] = &in.p->pool[i];
+    flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
+    struct wbatch *w = flex_calloc(1, sizeof(*w));
+    unsigned backoff = 50;
+    /* relaxed: stop flags are polled; the rings carry the data. */
+    while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
+        flex_qsbr_quiescent(&flex_cfg_qsbr, &in.qr);
+        in.cfg = flex_cfg_acquire();
+        if (!in.st && connect_store(&in) != 0) {
+            atomic_store_explicit(&in.p->redis_ok, false, memory_order_relaxed);
+            flex_qsbr_offline(&in.qr);
+            usleep(backoff * 1000);
+            flex_qsbr_online(&flex_cfg_qsbr, &in.qr);
+            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            continue;
+        }
+        backoff = 50;
+        atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
+        release_held(&in);
+        int rc = one_round(&in, w);
+        if (rc == 0 && flex_now_ms() - in.last_claim_ms > CLAIM_EVERY_MS) {
+            in.last_claim_ms = flex_now_ms();
+            rc = claim(&in, w);
+        }
+        if (rc == 0)
+            rc = flush_writes(&in, w);
+        if (rc != 0) {
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "redis connection lost: %s; reconnecting",
+                     flex_store_error(in.st));
+            memset(w, 0, sizeof(*w));
+            flex_store_del(in.st);
+            in.st = NULL;
+        }
+    }
+    flex_qsbr_unregister(&flex_cfg_qsbr, &in.qr);
+    flex_store_del(in.st);
+    flex_bloom_del(in.bloom);
+    flex_free(w);
+    flex_free(in.held);
+    flex_free(in.free_list);
+    return NULL;
+}

@@ -1,0 +1,94 @@
+/*
+ * The dispatch pipeline inside flexd: three threads and the rings between
+ * them (docs/architecture.md).
+ *
+ *   intake --jobs--> dispatch (+ carrier clients) --results--> writer
+ *     ^                                                          |
+ *     +----------------- free job records ------------------------+
+ *
+ * Job records come from a fixed pool owned by the intake: the only
+ * allocation per message is none.  Every record passes through exactly one
+ * thread at a time, handed over by an SPSC ring (engine/ring.h), so no
+ * field of a record is ever shared.
+ */
+#ifndef FLEX_PIPELINE_H
+#define FLEX_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "sms.h"
+
+#define FLEX_POOL_SIZE 16384
+#define FLEX_RING_SIZE 16384
+#define FLEX_TEXT_MAX (FLEX_SMS_MAX_PARTS * 160 * 4 + 1)
+
+enum flex_rec_kind {
+    FLEX_REC_JOB,     /* intake -> dispatch: a job to send */
+    FLEX_REC_RESULT,  /* dispatch -> writer: its outcome */
+    FLEX_REC_RECEIPT, /* dispatch -> writer: a delivery receipt */
+    FLEX_REC_INBOUND, /* dispatch -> writer: a patient's text */
+};
+
+enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED };
+
+struct flex_rec {
+    enum flex_rec_kind kind;
+    /* the job */
+    char id[65];
+    char entry[48]; /* stream entry id, for XACK */
+    char location[65];
+    char patient[65];
+    char phone[17];
+    char template_name[65];
+    int64_t enqueued_ms, expires_ms;
+    /* what was sent */
+    char text[FLEX_TEXT_MAX];
+    uint8_t route_pos; /* carriers tried so far */
+    /* outcome */
+    enum flex_outcome outcome;
+    char carrier[65];
+    unsigned nparts;
+    char part_ids[FLEX_SMS_MAX_PARTS][65];
+    uint32_t status;
+    bool temporary;
+    char reason[96];
+    int64_t at_ms;
+    /* receipts and inbound */
+    uint8_t receipt_state;
+    uint16_t receipt_err;
+    char from[21], to[21];
+};
+
+/* Shared by the threads; everything mutable is an atomic or a ring. */
+struct flex_pipeline {
+    struct flex_ring jobs;          /* intake -> dispatch */
+    struct flex_ring results;       /* dispatch -> writer */
+    struct flex_ring free_recs;     /* writer -> intake (records back to the pool) */
+    struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
+    struct flex_rec *pool;          /* FLEX_POOL_SIZE records for jobs */
+    struct flex_rec *dpool;         /* records the dispatch thread fills */
+    _Atomic bool stop_intake;       /* SIGTERM: take no new jobs */
+    _Atomic bool stop_all;          /* drained or timed out: threads exit */
+    _Atomic int inflight;           /* jobs taken by intake, not yet written */
+    _Atomic bool redis_ok;          /* last Redis round trip of the intake worked */
+    _Atomic int carriers_bound;     /* sessions bound, all carriers */
+    _Atomic bool reload_requested;  /* flexctl reload seen by the intake */
+    _Atomic uint64_t held;          /* jobs held for paused locations */
+    char consumer[64];              /* this process's consumer name in the group */
+};
+
+int64_t flex_now_ms(void);
+
+/* Thread bodies; |p| lives for the whole run. */
+void *flex_intake_main(void *p);
+void *flex_dispatch_main(void *p);
+void *flex_writer_main(void *p);
+
+/* Pushes |n| records into |r|, waiting (yielding) while it is full, unless
+ * |stop| becomes true.  Returns how many were pushed. */
+size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _Atomic bool *stop);
+
+#endif

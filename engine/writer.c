@@ -1,0 +1,288 @@
+/*
+ * The writer thread: everything the pipeline learns goes back to Redis here,
+ * in pipelined batches, and a job is acknowledged (XACK) in the same
+ * pipeline right after its outcome is written, so an acknowledged job
+ * always has its outcome stored (Redis runs a pipeline in order).
+ *
+ * Per accepted job: XADD status, HSET the job's history, EXPIRE it, and one
+ * SET msgid -> job per SMS part (with a TTL of days, so a receipt is matched
+ * by whichever flexd receives it, after any restart).  Receipts are matched
+ * with one pipelined GET per receipt, then written like the rest.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "flex.pb-c.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "qsbr.h"
+#include "smpp_msg.h"
+#include "smpp_pdu.h"
+#include "store.h"
+
+#define BATCH 512
+#define JOB_TTL_S 2592000  /* job history: 30 days */
+#define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
+
+struct writer {
+    struct flex_pipeline *p;
+    struct flex_store *st;
+    int cmds;
+    long sent, failed, delivered, expired, inbound;
+    const char *acks[BATCH + 3];
+    size_t acklens[BATCH + 3];
+    int nacks;
+};
+
+static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
+
+static const char *state_name(Flex__V1__State s)
+{
+    switch (s) {
+    case FLEX__V1__STATE__STATE_ACCEPTED: return "accepted";
+    case FLEX__V1__STATE__STATE_DELIVERED: return "delivered";
+    case FLEX__V1__STATE__STATE_FAILED: return "failed";
+    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
+    default: return "unknown";
+    }
+}
+
+static void status_event(struct writer *w, const struct flex_rec *r, const char *job_id,
+                         Flex__V1__State state, const char *reason)
+{
+    Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
+    ev.job_id = (char *)job_id;
+    ev.state = state;
+    ev.reason = (char *)reason;
+    ev.carrier = (char *)r->carrier;
+    ev.carrier_message_id = (char *)r->part_ids[0];
+    ev.at_ms = r->at_ms;
+    ev.enqueued_at_ms = r->enqueued_ms;
+    ev.location = (char *)r->location;
+    ev.parts = r->nparts;
+    ev.error_code = r->status;
+    ev.temporary = r->temporary;
+    ev.patient = (char *)r->patient;
+    uint8_t buf[2048];
+    size_t n = flex__v1__status_event__pack(&ev, buf);
+    const char *sname = state_name(state);
+    const char *argv[] = {"XADD", FLEX_KEY_STATUS,   "MAXLEN", "~",    "10000000", "*",
+                          "ev",   (const char *)buf, "id",     job_id, "state",    sname};
+    size_t lens[] = {
+        4, strlen(FLEX_KEY_STATUS), 6, 1, 8, 1, 2, n, 2, strlen(job_id), 5, strlen(sname)};
+    flex_store_append(w->st, 12, argv, lens);
+    w->cmds++;
+}
+
+static void write_result(struct writer *w, struct flex_rec *r)
+{
+    Flex__V1__State st = r->outcome == FLEX_OUT_ACCEPTED  ? FLEX__V1__STATE__STATE_ACCEPTED
+                         : r->outcome == FLEX_OUT_EXPIRED ? FLEX__V1__STATE__STATE_EXPIRED
+                                                          : FLEX__V1__STATE__STATE_FAILED;
+    status_event(w, r, r->id, st, r->reason);
+    if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
+        flex_store_appendf(w->st,
+                           "HSET %s%s state accepted carrier %s msgid %s parts %u location %s "
+                           "enqueued_at %lld accepted_at %lld",
+                           FLEX_KEY_JOB, r->id, r->carrier, r->part_ids[0], r->nparts, r->location,
+                           (long long)r->enqueued_ms, (long long)r->at_ms);
+        for (unsigned k = 0; k < r->nparts; k++) {
+            char key[65];
+            flex_smpp_id_key(r->part_ids[k], key);
+            flex_store_appendf(w->st, "SET %s%s:%s %s EX %d", FLEX_KEY_MSGID, r->carrier, key,
+                               r->id, MSGID_TTL_S);
+        }
+        w->cmds += 1 + (int)r->nparts;
+        w->sent++;
+    } else {
+        flex_store_appendf(w->st, "HSET %s%s state %s carrier %s reason %s location %s %s_at %lld",
+                           FLEX_KEY_JOB, r->id, state_name(st), r->carrier[0] ? r->carrier : "-",
+                           r->reason, r->location, state_name(st), (long long)r->at_ms);
+        w->cmds++;
+        if (st == FLEX__V1__STATE__STATE_EXPIRED)
+            w->expired++;
+        else
+            w->failed++;
+    }
+    flex_store_appendf(w->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, r->id, JOB_TTL_S);
+    w->cmds++;
+    w->acks[3 + w->nacks] = r->entry;
+    w->acklens[3 + w->nacks] = strlen(r->entry);
+    w->nacks++;
+}
+
+/* Receipts: look their jobs up (one pipelined GET each), then write. */
+static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    size_t asked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i]->kind != FLEX_REC_RECEIPT)
+            continue;
+        char key[65];
+        flex_smpp_id_key(recs[i]->part_ids[0], key);
+        flex_store_appendf(w->st, "GET %s%s:%s", FLEX_KEY_MSGID, recs[i]->carrier, key);
+        asked++;
+    }
+    for (size_t i = 0; i < n && asked; i++) {
+        struct flex_rec *r = recs[i];
+        if (r->kind != FLEX_REC_RECEIPT)
+            continue;
+        struct redisReply *rep;
+        if (flex_store_reply(w->st, &rep) != 0)
+            return -1;
+        size_t len;
+        const char *job = flex_reply_str(rep, &len);
+        if (job && len < sizeof(r->id)) {
+            memcpy(r->id, job, len);
+            r->id[len] = '\0';
+            bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+            snprintf(r->reason, sizeof(r->reason), "%s", flex_smpp_stat_name(r->receipt_state));
+            status_event(w, r, r->id,
+                         ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
+                         r->reason);
+            flex_store_appendf(w->st, "HSET %s%s state %s receipt %s %s_at %lld", FLEX_KEY_JOB,
+                               r->id, ok ? "delivered" : "failed", r->reason,
+                               ok ? "delivered" : "failed", (long long)r->at_ms);
+            w->cmds++;
+            if (ok)
+                w->delivered++;
+            else
+                w->failed++; /* undeliverable, expired, rejected by the network */
+        }
+        flex_store_free_reply(rep);
+    }
+    return 0;
+}
+
+static void write_inbound(struct writer *w, const struct flex_rec *r)
+{
+    Flex__V1__InboundMessage m = FLEX__V1__INBOUND_MESSAGE__INIT;
+    m.from = (char *)r->from;
+    m.to = (char *)r->to;
+    m.text = (char *)r->text;
+    m.carrier = (char *)r->carrier;
+    m.intent = FLEX__V1__INTENT__INTENT_UNSPECIFIED; /* classified in a later issue */
+    m.received_at_ms = r->at_ms;
+    size_t n = flex__v1__inbound_message__get_packed_size(&m);
+    uint8_t *buf = flex_malloc(n);
+    flex__v1__inbound_message__pack(&m, buf);
+    const char *argv[] = {"XADD", FLEX_KEY_INBOUND, "*", "msg", (const char *)buf};
+    size_t lens[] = {4, strlen(FLEX_KEY_INBOUND), 1, 3, n};
+    flex_store_append(w->st, 5, argv, lens);
+    flex_free(buf);
+    w->cmds++;
+    w->inbound++;
+}
+
+static void counters(struct writer *w)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } c[] = {
+        {"sent", offsetof(struct writer, sent)},
+        {"failed", offsetof(struct writer, failed)},
+        {"delivered", offsetof(struct writer, delivered)},
+        {"expired", offsetof(struct writer, expired)},
+        {"inbound", offsetof(struct writer, inbound)},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        long v = *(long *)((char *)w + c[i].off);
+        if (v) {
+            flex_store_appendf(w->st, "HINCRBY %s %s %ld", FLEX_KEY_STATS, c[i].name, v);
+            w->cmds++;
+        }
+    }
+}
+
+/* Writes one batch; returns 0, or -1 when Redis failed (the batch is kept
+ * and written again after a reconnect: the writes are idempotent). */
+static int write_batch(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    w->cmds = 0;
+    w->nacks = 0;
+    w->sent = w->failed = w->delivered = w->expired = w->inbound = 0;
+    if (write_receipts(w, recs, n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i]->kind == FLEX_REC_RESULT)
+            write_result(w, recs[i]);
+        else if (recs[i]->kind == FLEX_REC_INBOUND)
+            write_inbound(w, recs[i]);
+    }
+    counters(w);
+    if (w->nacks) {
+        w->acks[0] = "XACK", w->acks[1] = FLEX_KEY_JOBS, w->acks[2] = FLEX_KEY_GROUP;
+        w->acklens[0] = 4, w->acklens[1] = strlen(FLEX_KEY_JOBS);
+        w->acklens[2] = strlen(FLEX_KEY_GROUP);
+        flex_store_append(w->st, 3 + w->nacks, w->acks, w->acklens);
+        w->cmds++;
+    }
+    return flex_store_drain(w->st, w->cmds) < 0 ? -1 : 0;
+}
+
+static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    int jobs = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *item = recs[i];
+        if (recs[i]->kind == FLEX_REC_RESULT) {
+            jobs++;
+            flex_ring_push_all(&w->p->free_recs, &item, 1, NULL);
+        } else {
+            flex_ring_push_all(&w->p->free_dispatch, &item, 1, NULL);
+        }
+    }
+    /* relaxed: a gauge read by the drain loop. */
+    atomic_fetch_sub_explicit(&w->p->inflight, jobs, memory_order_relaxed);
+}
+
+void *flex_writer_main(void *arg)
+{
+    struct writer w = {.p = arg};
+    struct flex_qsbr_reader qr;
+    flex_qsbr_register(&flex_cfg_qsbr, &qr);
+    struct flex_rec *recs[BATCH];
+    size_t n = 0;
+    unsigned backoff = 50;
+    for (;;) {
+        flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
+        if (n == 0)
+            n = flex_ring_pop_batch(&w.p->results, (void **)recs, BATCH);
+        if (n == 0) {
+            /* relaxed: polled stop flag. */
+            if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
+                break;
+            usleep(500);
+            continue;
+        }
+        if (!w.st) {
+            char why[256];
+            if (flex_store_connect(&w.st, flex_cfg_acquire()->redis.url, 2000, why, sizeof(why)) !=
+                0) {
+                flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
+                usleep(backoff * 1000);
+                backoff = backoff < 2000 ? backoff * 2 : 2000;
+                if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
+                    break;
+                continue;
+            }
+            backoff = 50;
+        }
+        if (write_batch(&w, recs, n) != 0) {
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "redis write failed: %s; retrying the batch",
+                     flex_store_error(w.st));
+            flex_store_del(w.st);
+            w.st = NULL;
+            continue;
+        }
+        give_back(&w, recs, n);
+        n = 0;
+    }
+    flex_store_del(w.st);
+    flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
+    return NULL;
+}
