@@ -100,6 +100,7 @@ static const struct row rows[] = {
     {K_ENGINE, "message_validity", T_DURATION, E(engine.message_validity_ms), "24h", 60e3,
      30 * DAY_MS, F_RELOAD},
     {K_ENGINE, "max_parts", T_UINT, E(engine.max_parts), "6", 1, 10, F_RELOAD},
+    {K_ENGINE, "claim_idle", T_DURATION, E(engine.claim_idle_ms), "60s", 1000, DAY_MS, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},

@@ -101,6 +101,7 @@ struct flex_cfg {
         uint64_t message_validity_ms;
         uint32_t max_parts;
         bool log_unmasked;
+        uint64_t claim_idle_ms; /* take over jobs pending this long on a dead flexd */
     } engine;
     struct {
         const char *url;

@@ -28,6 +28,7 @@
 #define MAX_CARRIERS 32
 #define WAIT_MAX FLEX_POOL_SIZE
 #define DPOOL_SIZE 8192
+#define RESULTS_AHEAD 1024
 
 struct carrier {
     char name[65];
@@ -248,6 +249,11 @@ static void pump(struct dispatch *d)
             d->wait[keep++] = d->wait[i];
     d->nwait = keep;
     void *items[256];
+    /* Backpressure from the writer: a job the SMSC accepted but whose
+     * outcome is not in Redis yet is sent again if flexd dies, so keep that
+     * backlog short rather than running ahead of Redis. */
+    if (flex_ring_count(&d->p->results) > RESULTS_AHEAD)
+        return;
     while (d->nwait + 256 <= WAIT_MAX) {
         size_t n = flex_ring_pop_batch(&d->p->jobs, items, 256);
         if (n == 0)

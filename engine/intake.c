@@ -31,8 +31,7 @@
 #include "tmpl.h"
 
 #define BATCH 256
-#define CLAIM_EVERY_MS 5000
-#define CLAIM_IDLE_MS 60000
+#define CLAIM_EVERY_MS 1000
 #define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
 #define HELD_MAX 100000
 
@@ -79,18 +78,26 @@ size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _At
 
 /* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
 
+#define ACKS_MAX (BATCH * 4)
+
 struct wbatch {
     int cmds;
     long dead, suppressed, expired, dups, deferred;
-    const char *acks[BATCH * 2 + 8];
-    size_t acklens[BATCH * 2 + 8];
+    const char *acks[ACKS_MAX + 3];
+    size_t acklens[ACKS_MAX + 3];
+    char ackids[ACKS_MAX][48]; /* copies: the callers' buffers do not live
+                                * until the batch is flushed */
     int nacks;
 };
 
 static void ack_later(struct wbatch *w, const char *entry)
 {
-    w->acks[3 + w->nacks] = entry;
-    w->acklens[3 + w->nacks] = strlen(entry);
+    if (w->nacks == ACKS_MAX)
+        return; /* stays pending; claimed and settled again later */
+    char *copy = w->ackids[w->nacks];
+    snprintf(copy, sizeof(w->ackids[0]), "%s", entry);
+    w->acks[3 + w->nacks] = copy;
+    w->acklens[3 + w->nacks] = strlen(copy);
     w->nacks++;
 }
 
@@ -551,6 +558,17 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     }
     if (n == 0)
         return 0;
+    /* The checks below read replies right after their commands: first read
+     * the replies of the writes already queued (dead letters, deferrals),
+     * or every reply after them would be taken for the wrong command. */
+    if (w->cmds) {
+        if (flex_store_drain(in->st, w->cmds) < 0) {
+            for (size_t i = 0; i < n; i++)
+                rec_put(in, recs[i]);
+            return -1;
+        }
+        w->cmds = 0;
+    }
     n = drop_duplicates(in, w, recs, n);
     if (n != (size_t)-1)
         n = drop_optouts(in, w, recs, n);
@@ -617,14 +635,15 @@ static int one_round(struct intake *in, struct wbatch *w)
     return rc;
 }
 
-/* Entries pending on another consumer for CLAIM_IDLE_MS (a flexd that died,
+/* Entries pending on another consumer for engine.claim_idle (a flexd that died,
  * or this host's flexd before a restart: consumer names carry the pid).
  * Our own pending entries are in our pipeline or held for a paused
  * location, so they are never claimed back. */
 static int claim(struct intake *in, struct wbatch *w)
 {
-    flex_store_appendf(in->st, "XPENDING %s %s IDLE %d - + %d", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
-                       CLAIM_IDLE_MS, BATCH);
+    long long idle = (long long)in->cfg->engine.claim_idle_ms;
+    flex_store_appendf(in->st, "XPENDING %s %s IDLE %lld - + %d", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
+                       idle, BATCH);
     struct redisReply *r;
     if (flex_store_reply(in->st, &r) != 0)
         return -1;
@@ -632,7 +651,7 @@ static int claim(struct intake *in, struct wbatch *w)
     size_t lens[BATCH + 5];
     char ms[16];
     int n = 5;
-    snprintf(ms, sizeof(ms), "%d", CLAIM_IDLE_MS);
+    snprintf(ms, sizeof(ms), "%lld", idle);
     argv[0] = "XCLAIM", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
     argv[3] = in->p->consumer, argv[4] = ms;
     for (size_t i = 0; i < flex_reply_count(r); i++) {

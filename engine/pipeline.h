@@ -26,10 +26,11 @@
 #define FLEX_TEXT_MAX (FLEX_SMS_MAX_PARTS * 160 * 4 + 1)
 
 enum flex_rec_kind {
-    FLEX_REC_JOB,     /* intake -> dispatch: a job to send */
-    FLEX_REC_RESULT,  /* dispatch -> writer: its outcome */
-    FLEX_REC_RECEIPT, /* dispatch -> writer: a delivery receipt */
-    FLEX_REC_INBOUND, /* dispatch -> writer: a patient's text */
+    FLEX_REC_JOB,          /* intake -> dispatch: a job to send */
+    FLEX_REC_RESULT,       /* dispatch -> writer: its outcome */
+    FLEX_REC_RECEIPT,      /* dispatch -> writer: a delivery receipt */
+    FLEX_REC_INBOUND,      /* dispatch -> writer: a patient's text */
+    FLEX_REC_RECEIPT_WAIT, /* writer only: a receipt waiting for its msgid map */
 };
 
 enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED };

@@ -24,6 +24,8 @@
 #include "store.h"
 
 #define BATCH 512
+#define RECEIPT_WAIT_MS 10000 /* a receipt waits this long for its msgid map */
+#define RETRY_MAX 4096
 #define JOB_TTL_S 2592000  /* job history: 30 days */
 #define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
 
@@ -114,8 +116,12 @@ static void write_result(struct writer *w, struct flex_rec *r)
     w->nacks++;
 }
 
-/* Receipts: look their jobs up (one pipelined GET each), then write. */
-static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n)
+/* Receipts: look their jobs up (one pipelined GET each), then write.  A
+ * receipt whose msgid is not mapped yet (its acceptance may be in the same
+ * or a later batch) is kept in |retry| and looked up again, for up to
+ * RECEIPT_WAIT_MS. */
+static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n,
+                          struct flex_rec **retry, size_t *nretry)
 {
     size_t asked = 0;
     for (size_t i = 0; i < n; i++) {
@@ -135,7 +141,10 @@ static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n)
             return -1;
         size_t len;
         const char *job = flex_reply_str(rep, &len);
-        if (job && len < sizeof(r->id)) {
+        if (!job && flex_now_ms() - r->at_ms < RECEIPT_WAIT_MS && *nretry < RETRY_MAX) {
+            retry[(*nretry)++] = r;
+            r->kind = FLEX_REC_RECEIPT_WAIT;
+        } else if (job && len < sizeof(r->id)) {
             memcpy(r->id, job, len);
             r->id[len] = '\0';
             bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
@@ -198,22 +207,26 @@ static void counters(struct writer *w)
     }
 }
 
-/* Writes one batch; returns 0, or -1 when Redis failed (the batch is kept
- * and written again after a reconnect: the writes are idempotent). */
-static int write_batch(struct writer *w, struct flex_rec **recs, size_t n)
+/* Writes one batch in two round trips: outcomes (and their acks) first, so
+ * that a receipt in the same batch finds its msgid mapped; then receipts.
+ * Returns 0, or -1 when Redis failed (the caller reconnects and writes the
+ * batch again: every write is idempotent). */
+static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struct flex_rec **retry,
+                       size_t *nretry)
 {
     w->cmds = 0;
     w->nacks = 0;
     w->sent = w->failed = w->delivered = w->expired = w->inbound = 0;
-    if (write_receipts(w, recs, n) != 0)
-        return -1;
     for (size_t i = 0; i < n; i++) {
         if (recs[i]->kind == FLEX_REC_RESULT)
             write_result(w, recs[i]);
         else if (recs[i]->kind == FLEX_REC_INBOUND)
             write_inbound(w, recs[i]);
     }
+    /* The counters travel with the acks: a crash between the two round
+     * trips must not lose what was acknowledged. */
     counters(w);
+    w->sent = w->failed = w->delivered = w->expired = w->inbound = 0;
     if (w->nacks) {
         w->acks[0] = "XACK", w->acks[1] = FLEX_KEY_JOBS, w->acks[2] = FLEX_KEY_GROUP;
         w->acklens[0] = 4, w->acklens[1] = strlen(FLEX_KEY_JOBS);
@@ -221,14 +234,34 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n)
         flex_store_append(w->st, 3 + w->nacks, w->acks, w->acklens);
         w->cmds++;
     }
-    return flex_store_drain(w->st, w->cmds) < 0 ? -1 : 0;
+    if (w->cmds && flex_store_drain(w->st, w->cmds) < 0)
+        return -1;
+    w->cmds = 0;
+    /* Receipts: this batch's and those waiting for their msgid. */
+    struct flex_rec *all[BATCH + RETRY_MAX];
+    size_t m = 0;
+    for (size_t i = 0; i < *nretry; i++) {
+        retry[i]->kind = FLEX_REC_RECEIPT;
+        all[m++] = retry[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_RECEIPT)
+            all[m++] = recs[i];
+    *nretry = 0;
+    if (m && write_receipts(w, all, m, retry, nretry) != 0)
+        return -1;
+    counters(w);
+    return w->cmds && flex_store_drain(w->st, w->cmds) < 0 ? -1 : 0;
 }
 
+/* Records back to their pools; receipts kept for a retry stay. */
 static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
 {
     int jobs = 0;
     for (size_t i = 0; i < n; i++) {
         void *item = recs[i];
+        if (recs[i]->kind == FLEX_REC_RECEIPT_WAIT)
+            continue;
         if (recs[i]->kind == FLEX_REC_RESULT) {
             jobs++;
             flex_ring_push_all(&w->p->free_recs, &item, 1, NULL);
@@ -240,19 +273,34 @@ static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
     atomic_fetch_sub_explicit(&w->p->inflight, jobs, memory_order_relaxed);
 }
 
+/* Retried receipts that were written or given up go back too. */
+static void give_back_retried(struct writer *w, struct flex_rec **before, size_t nbefore)
+{
+    for (size_t i = 0; i < nbefore; i++) {
+        if (before[i]->kind == FLEX_REC_RECEIPT_WAIT)
+            continue;
+        void *item = before[i];
+        flex_ring_push_all(&w->p->free_dispatch, &item, 1, NULL);
+    }
+}
+
 void *flex_writer_main(void *arg)
 {
     struct writer w = {.p = arg};
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
     struct flex_rec *recs[BATCH];
-    size_t n = 0;
+    struct flex_rec **retry = flex_malloc(RETRY_MAX * sizeof(*retry));
+    struct flex_rec **prev = flex_malloc(RETRY_MAX * sizeof(*prev));
+    size_t n = 0, nretry = 0;
+    int64_t last_retry = 0;
     unsigned backoff = 50;
     for (;;) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
         if (n == 0)
             n = flex_ring_pop_batch(&w.p->results, (void **)recs, BATCH);
-        if (n == 0) {
+        bool retry_due = nretry && flex_now_ms() - last_retry > 100;
+        if (n == 0 && !retry_due) {
             /* relaxed: polled stop flag. */
             if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
                 break;
@@ -272,16 +320,26 @@ void *flex_writer_main(void *arg)
             }
             backoff = 50;
         }
-        if (write_batch(&w, recs, n) != 0) {
+        size_t nprev = nretry;
+        memcpy(prev, retry, nretry * sizeof(*prev));
+        last_retry = flex_now_ms();
+        if (write_batch(&w, recs, n, retry, &nretry) != 0) {
             flex_log(FLEX_LOG_WARN, &lctx, 0, "redis write failed: %s; retrying the batch",
                      flex_store_error(w.st));
+            for (size_t i = 0; i < nprev; i++) /* keep the waiting receipts */
+                prev[i]->kind = FLEX_REC_RECEIPT_WAIT;
+            memcpy(retry, prev, nprev * sizeof(*prev));
+            nretry = nprev;
             flex_store_del(w.st);
             w.st = NULL;
             continue;
         }
+        give_back_retried(&w, prev, nprev);
         give_back(&w, recs, n);
         n = 0;
     }
+    flex_free(retry);
+    flex_free(prev);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;
