@@ -79,7 +79,7 @@ BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/flex.pb-c.o
 
 .PHONY: all test test-run asan tsan fuzz fuzz-build bench demo install clean \
         format format-check deps check-deps tests hooks
@@ -175,12 +175,17 @@ build/fuzz/obj/%.o: %.c $(GEN)/flex.pb-c.h | check-deps
 	@mkdir -p $(@D)
 	$(E) CLANG $@
 	$(Q)$(CLANG) $(CPPFLAGS) -DFLEX_NO_JEMALLOC -std=gnu17 $(WARN) $(FUZZ_CFLAGS) \
-	  -fsanitize=fuzzer-no-link -c $< -o $@
+	  $(shell $(PKG_CONFIG) --cflags hiredis jansson) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/obj/gen/flex.pb-c.o: $(GEN)/flex.pb-c.c
+	@mkdir -p $(@D)
+	$(E) CLANG $@
+	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu17 $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(E) FUZZ $@
 	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu17 $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ \
-	  $(shell $(PKG_CONFIG) --libs liburing openssl) -lm
+	  $(shell $(PKG_CONFIG) --libs liburing openssl hiredis jansson libprotobuf-c) -lm -lpthread
 
 fuzz-build: $(FUZZ_BINS)
 

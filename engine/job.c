@@ -293,6 +293,12 @@ static int fill_from_json(json_t *o, Flex__V1__Job *job, Flex__V1__Job__VarsEntr
                           : FLEX__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_UNSPECIFIED;
     else
         return job_fail(err, FLEX_E_INVAL, "status must be scheduled or cancelled");
+    /* Extension: "expires_at" (RFC 3339), after which the job is not sent. */
+    const char *exp = jstr(o, "expires_at", err, &bad);
+    if (bad)
+        return err->code;
+    if (exp && flex_job_parse_time(exp, &job->expires_at_ms) != 0)
+        return job_fail(err, FLEX_E_INVAL, "bad field: expires_at (RFC 3339 with offset)");
     int rc = json_vars(o, ents, ptrs, &job->n_vars, err);
     job->vars = ptrs;
     return rc;

@@ -74,7 +74,16 @@ check "smscsim rejects a bad --fail-rate" test $? -eq 2
 "$B/smscsim" --listen 127.0.0.1 2>/dev/null
 check "smscsim rejects a --listen without port" test $? -eq 1
 
-for p in flexctl flexbench httpsim; do
+"$B/flexctl" --help >"$tmp/out"
+check "flexctl --help exits 0" test $? -eq 0
+check "flexctl --help shows usage" grep -q "^usage: flexctl" "$tmp/out"
+"$B/flexctl" -c deploy/flexd.conf 2>/dev/null
+check "flexctl without a command exits 2" test $? -eq 2
+"$B/flexctl" -c deploy/flexd.conf -D redis.url=redis://127.0.0.1:1/0 stats 2>"$tmp/err"
+check "flexctl without Redis exits 1" test $? -eq 1
+check "...saying why" grep -q "cannot connect to redis" "$tmp/err"
+
+for p in flexbench httpsim; do
     "$B/$p" >/dev/null 2>&1
     check "$p (not built yet) exits 2" test $? -eq 2
     "$B/$p" --help >"$tmp/out" 2>&1
