@@ -391,6 +391,10 @@ static int dispatch(struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
     const char *path = NULL;
     struct flex_cfg_override *ov = flex_calloc((size_t)argc, sizeof(*ov));
     size_t nov = 0;
