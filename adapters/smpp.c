@@ -25,7 +25,7 @@
 #define INBUF (256 * 1024)
 #define TICK_NS 10000000ULL /* timers are checked every 10 ms */
 
-enum { UD_CONNECT = 1, UD_RECV, UD_SEND, UD_TICK };
+enum { UD_CONNECT = 1, UD_RECV, UD_SEND, UD_TICK, UD_CANCEL };
 
 uint64_t flex_smpp_now_ns(void)
 {
@@ -114,9 +114,12 @@ static int flush(struct flex_smpp_client *c, struct session *s)
         }
         s->out_len = 0;
     }
-    if (s->send_pending || s->wire_len == 0 || s->fd < 0)
+    if (s->send_pending || s->fd < 0)
         return 0;
+    /* The rest of a partial send goes first; only then the next bytes. */
     if (s->sending_off == s->sending_len) {
+        if (s->wire_len == 0)
+            return 0;
         uint8_t *b = s->sending;
         size_t cap = s->sending_cap;
         s->sending = s->wire;
@@ -170,10 +173,19 @@ static void session_drop(struct flex_smpp_client *c, struct session *s, const ch
         flex_log(FLEX_LOG_WARN, log_ctx(c), 0, "session %u reset: %s (%u in window)", s->idx, why,
                  s->in_window);
     if (s->fd >= 0) {
-        shutdown(s->fd, SHUT_RDWR); /* completes what is in flight */
+        /* Cancel what is in flight on the old socket (shutdown alone does
+         * not always complete a pending recv), then close it: the requests
+         * hold their own reference to the file. */
+        for (unsigned t = UD_CONNECT; t <= UD_SEND; t++) {
+            struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
+            io_uring_prep_cancel64(sqe, flex_uring_ud(t, s->idx, s->gen), 0);
+            io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_CANCEL, s->idx, 0));
+        }
+        shutdown(s->fd, SHUT_RDWR);
         close(s->fd);
         s->fd = -1;
     }
+    s->dropped_ns = flex_smpp_now_ns();
     s->gen++;
     flex_smpp_window_fail_all(c, s);
     flex_smpp_requeue_session(c, s);
@@ -372,6 +384,18 @@ static void session_timers(struct flex_smpp_client *c, struct session *s, uint64
     uint64_t resp_ns = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
     switch (s->state) {
     case S_IDLE:
+        if (s->ops && now - s->dropped_ns > 5000000000ULL) {
+            /* The old socket's requests never completed: give their
+             * buffers up (leaked, never reused) rather than stay down. */
+            flex_log(FLEX_LOG_ERROR, log_ctx(c), 0,
+                     "session %u: %u requests stuck on a closed socket; new buffers", s->idx,
+                     s->ops);
+            s->in = flex_malloc(INBUF);
+            s->sending = NULL;
+            s->sending_cap = s->sending_len = s->sending_off = 0;
+            s->ops = 0;
+            s->recv_pending = s->send_pending = false;
+        }
         if (s->ops == 0 && now >= s->reconnect_at_ns && !c->shutting_down)
             start_connect(c, s);
         return;
@@ -410,6 +434,8 @@ static void dispatch(struct flex_smpp_client *c, struct io_uring_cqe *cqe)
         c->tick_pending = false;
         return;
     }
+    if (type == UD_CANCEL)
+        return; /* the cancelled request reports on its own */
     uint32_t idx = flex_uring_ud_slot(ud);
     if (idx >= c->cfg.binds)
         return;
@@ -457,8 +483,11 @@ int flex_smpp_client_run(struct flex_smpp_client *c, int timeout_ms)
     arm_tick(c);
     struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
+    /* Even without waiting, enter the kernel for events: completions that
+     * did not fit the CQ ring wait in the kernel's overflow list until an
+     * enter asks for events, and a plain submit does not. */
     int rc = timeout_ms > 0 ? io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL)
-                            : io_uring_submit(&c->ring);
+                            : io_uring_submit_and_get_events(&c->ring);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN)
         return rc;
     unsigned head, n = 0;

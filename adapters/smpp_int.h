@@ -66,10 +66,10 @@ struct session {
     size_t out_len, out_cap, wire_len, wire_cap, sending_len, sending_off, sending_cap;
     uint32_t seq;
     struct wentry *win;
-    uint32_t win_mask, in_window;
+    uint32_t win_mask, in_window, win_tombs;
     struct msg_queue q;   /* messages bound to this session */
     uint64_t deadline_ns; /* connect / handshake / bind / unbind */
-    uint64_t last_rx_ns, enquire_sent_ns, reconnect_at_ns;
+    uint64_t last_rx_ns, enquire_sent_ns, reconnect_at_ns, dropped_ns;
     uint32_t backoff_ms;
     /* adaptive throttling */
     struct flex_gcra gcra;

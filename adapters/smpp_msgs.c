@@ -249,47 +249,64 @@ size_t flex_smpp_client_pending(const struct flex_smpp_client *c)
 
 /* ---- the window ---------------------------------------------------------- */
 
+/* The window: open addressing by sequence number with tombstones (a
+ * sequence never reaches WIN_TOMB: the spec's range ends at 0x7FFFFFFF).
+ * Rebuilt in place when tombstones and entries fill three quarters. */
+#define WIN_TOMB 0xFFFFFFFFu
+
+static void win_rebuild(struct session *s)
+{
+    uint32_t cap = s->win_mask + 1;
+    struct wentry *old = flex_malloc(cap * sizeof(*old));
+    memcpy(old, s->win, cap * sizeof(*old));
+    memset(s->win, 0, cap * sizeof(*old));
+    for (uint32_t k = 0; k < cap; k++) {
+        if (!old[k].seq || old[k].seq == WIN_TOMB)
+            continue;
+        uint32_t i = old[k].seq & s->win_mask;
+        while (s->win[i].seq)
+            i = (i + 1) & s->win_mask;
+        s->win[i] = old[k];
+    }
+    s->win_tombs = 0;
+    flex_free(old);
+}
+
 static void win_put(struct session *s, uint32_t seq, struct msg *m, uint8_t part, uint64_t now)
 {
+    if ((s->in_window + s->win_tombs + 1) * 4 > (s->win_mask + 1) * 3)
+        win_rebuild(s);
     uint32_t i = seq & s->win_mask;
-    while (s->win[i].seq)
+    while (s->win[i].seq && s->win[i].seq != WIN_TOMB)
         i = (i + 1) & s->win_mask;
+    if (s->win[i].seq == WIN_TOMB)
+        s->win_tombs--;
     s->win[i] = (struct wentry){seq, part, m, now};
     s->in_window++;
 }
 
-/* Removes slot |i| keeping the linear-probing chains whole (backward shift). */
-static void win_remove_at(struct session *s, uint32_t i)
+static void win_remove_at(struct session *s, uint32_t i, struct wentry *out)
 {
-    uint32_t j = i;
-    for (;;) {
-        s->win[i].seq = 0;
-        for (;;) {
-            j = (j + 1) & s->win_mask;
-            if (!s->win[j].seq)
-                return;
-            uint32_t home = s->win[j].seq & s->win_mask;
-            /* Move j back to i when its home is not in (i, j]. */
-            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-                break;
-        }
-        s->win[i] = s->win[j];
-        i = j;
-    }
+    *out = s->win[i];
+    s->win[i].seq = WIN_TOMB;
+    s->win[i].m = NULL;
+    s->win_tombs++;
+    s->in_window--;
 }
 
 static bool win_take(struct session *s, uint32_t seq, struct wentry *out)
 {
-    for (uint32_t i = seq & s->win_mask;; i = (i + 1) & s->win_mask) {
+    if (seq == 0 || seq == WIN_TOMB)
+        return false;
+    for (uint32_t i = seq & s->win_mask, n = 0; n <= s->win_mask; i = (i + 1) & s->win_mask, n++) {
         if (!s->win[i].seq)
             return false;
         if (s->win[i].seq == seq) {
-            *out = s->win[i];
-            win_remove_at(s, i);
-            s->in_window--;
+            win_remove_at(s, i, out);
             return true;
         }
     }
+    return false;
 }
 
 static void fail_msg(struct flex_smpp_client *c, struct msg *m, uint32_t status, bool temporary,
@@ -323,12 +340,11 @@ void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, ui
     if (!s->in_window)
         return;
     for (uint32_t i = 0; i <= s->win_mask; i++) {
-        struct wentry e = s->win[i];
-        if (e.seq && now - e.sent_ns > limit) {
+        struct wentry *e = &s->win[i];
+        if (e->seq && e->seq != WIN_TOMB && now - e->sent_ns > limit) {
             struct wentry taken;
-            win_take(s, e.seq, &taken);
+            win_remove_at(s, i, &taken);
             part_ambiguous(c, taken.m, "no submit_sm_resp in time (ambiguous)");
-            i--; /* the shift may have moved another entry here */
         }
     }
 }
@@ -336,13 +352,14 @@ void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, ui
 void flex_smpp_window_fail_all(struct flex_smpp_client *c, struct session *s)
 {
     for (uint32_t i = 0; i <= s->win_mask; i++) {
-        if (!s->win[i].seq)
+        if (!s->win[i].seq || s->win[i].seq == WIN_TOMB)
             continue;
         struct msg *m = s->win[i].m;
-        s->win[i].seq = 0;
         part_ambiguous(c, m, "connection lost before submit_sm_resp (ambiguous)");
     }
+    memset(s->win, 0, (s->win_mask + 1) * sizeof(*s->win));
     s->in_window = 0;
+    s->win_tombs = 0;
 }
 
 void flex_smpp_requeue_session(struct flex_smpp_client *c, struct session *s)

@@ -26,7 +26,7 @@
 #define OUT_MAX (64u << 20) /* a peer that reads nothing loses its session */
 #define MAX_PENDING_CONCAT 4096
 
-enum { UD_ACCEPT = 1, UD_RECV, UD_SEND, UD_TIMER };
+enum { UD_ACCEPT = 1, UD_RECV, UD_SEND };
 
 struct conn {
     int fd;
@@ -76,7 +76,6 @@ struct smsc {
     uint64_t *dest_set;       /* open addressing set of destination hashes */
     size_t dest_mask, dest_count;
     struct flex_hash_key dest_key;
-    struct __kernel_timespec tick;
     struct {
         uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
         uint64_t submit_sm, deliver_sm_resp, bound_total, unbinds;
@@ -118,8 +117,11 @@ static void queue_pdu(struct conn *c, const struct flex_smpp_pdu *p)
     long n = flex_smpp_encode(p, c->out + c->out_len, c->out_cap - c->out_len);
     if (n > 0)
         c->out_len += (size_t)n;
-    if (c->out_len > OUT_MAX)
+    if (c->out_len > OUT_MAX && !c->closing) {
+        fprintf(stderr, "smscsim: dropping a session that reads nothing (%zu bytes queued)\n",
+                c->out_len);
         c->closing = true;
+    }
 }
 
 static void queue_resp(struct conn *c, uint32_t cmd, uint32_t status, uint32_t seq,
@@ -515,7 +517,12 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
     struct dlr d = {.slot = slot, .gen = c->gen};
     snprintf(d.id, sizeof(d.id), "%08x%08llx", s->id_prefix, (unsigned long long)++s->next_id);
     queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, 0, p->sequence, d.id);
-    s->st.received++;
+    /* received counts messages: a long text's later parts are not counted. */
+    struct flex_smpp_concat cc = {0};
+    if (!((p->esm_class & FLEX_SMPP_ESM_UDHI) && p->sm_length &&
+          flex_smpp_udh_parse(p->short_message, p->sm_length, &cc) > 0 && cc.seq > 1) &&
+        !((p->tlv_mask & FLEX_SMPP_HAS_SAR) && p->sar_segment_seqnum > 1))
+        s->st.received++;
     dest_add(s, p->destination_addr);
     log_submit(s, slot, p, d.id);
     if (p->registered_delivery & 0x03) {
@@ -564,6 +571,7 @@ static void process_input(struct smsc *s, struct conn *c, uint32_t slot)
         if (n < 0) {
             uint32_t seq = c->in_len - off >= 16 ? p.sequence : 0;
             if (err.fatal) {
+                fprintf(stderr, "smscsim: dropping a session: %s\n", err.reason);
                 queue_resp(c, FLEX_SMPP_GENERIC_NACK, err.status, 0, NULL);
                 c->closing = true;
                 break;
@@ -587,16 +595,6 @@ static void arm_accept(struct smsc *s)
     struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
     io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_ACCEPT, 0, 0));
-}
-
-static void arm_timer(struct smsc *s)
-{
-    /* 1 ms while receipts wait, so their delay is honoured to the ms. */
-    s->tick.tv_sec = 0;
-    s->tick.tv_nsec = s->dlr_len ? 1000000 : 50000000;
-    struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
-    io_uring_prep_timeout(sqe, &s->tick, 0, 0);
-    io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_TIMER, 0, 0));
 }
 
 static void on_accept(struct smsc *s, int res, uint32_t flags)
@@ -624,6 +622,8 @@ static void on_recv(struct smsc *s, struct conn *c, uint32_t slot, int res)
 {
     c->recv_pending = false;
     if (res <= 0) {
+        if (res < 0)
+            fprintf(stderr, "smscsim: recv() failed: %s\n", strerror(-res));
         c->closing = true;
         c->out_len = 0;
         return;
@@ -638,6 +638,7 @@ static void on_send(struct smsc *s, struct conn *c, uint32_t slot, int res)
 {
     c->send_pending = false;
     if (res < 0) {
+        fprintf(stderr, "smscsim: send() failed: %s\n", strerror(-res));
         c->closing = true;
         c->out_len = 0;
         c->sending_len = c->sending_off = 0;
@@ -681,8 +682,6 @@ static void dispatch(struct smsc *s, struct io_uring_cqe *cqe)
         on_accept(s, cqe->res, cqe->flags);
         return;
     }
-    if (type == UD_TIMER)
-        return; /* handled by the loop */
     uint32_t slot = flex_uring_ud_slot(ud);
     struct conn *c = &s->conns[slot];
     if (slot >= MAX_CONNS || !c->used || c->gen != flex_uring_ud_gen(ud))
@@ -698,27 +697,26 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
 {
     uint64_t start = now_ns(), last_stats = 0;
     arm_accept(s);
-    arm_timer(s);
     while (!*stop) {
-        int rc = io_uring_submit_and_wait(&s->ring, 1);
+        /* The wait itself times out (no timer request to lose): 1 ms while
+         * receipts are due, so their delay holds to the millisecond. */
+        struct __kernel_timespec ts = {0, s->dlr_len ? 1000000 : 50000000};
+        struct io_uring_cqe *first;
+        int rc = io_uring_submit_and_wait_timeout(&s->ring, &first, 1, &ts, NULL);
         if (rc < 0 && rc != -EINTR && rc != -ETIME) {
             fprintf(stderr, "smscsim: io_uring_submit_and_wait() failed: %s\n", strerror(-rc));
             return 1;
         }
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
-        bool timer = false;
         io_uring_for_each_cqe(&s->ring, head, cqe)
         {
-            timer |= flex_uring_ud_type(io_uring_cqe_get_data64(cqe)) == UD_TIMER;
             dispatch(s, cqe);
             n++;
         }
         io_uring_cq_advance(&s->ring, n);
         uint64_t now = now_ns();
         dlr_run(s, now);
-        if (timer)
-            arm_timer(s);
         if (now - last_stats >= 1000000000ULL) {
             write_stats(s);
             last_stats = now;

@@ -12,9 +12,11 @@ base=$((24000 + ($$ % 2000) * 2))
 RP=$base SP=$((base + 1)) HP=$((base + 2))
 pids=""
 cleanup() {
+    trap - EXIT INT TERM
     for p in $pids; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1 || true
+    [ -n "${DEMO_KEEP:-}" ] && cp -r "$tmp" /tmp/flex-demo-last
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -34,7 +36,10 @@ D="-c deploy/flexd.conf -D redis.url=redis://127.0.0.1:$RP/0 -D carrier.primary.
 "$B/flexd" $D >/dev/null 2>"$tmp/flexd.log" &
 pids="$pids $!"
 ctl() { "$B/flexctl" $D "$@"; }
-stat() { ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+stat() {
+    v=$(ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p")
+    echo "${v:-0}"
+}
 
 python3 - "$N" "$tmp" <<'PY'
 import json, sys, time

@@ -196,7 +196,9 @@ static struct carrier *carrier_named(struct dispatch *d, const char *name)
     return NULL;
 }
 
-/* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting. */
+/* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting (its
+ * location's rate), 2 to keep waiting and stop trying others now (no
+ * carrier has room: the ones behind would fail the same way). */
 static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
 {
     if (flex_now_ms() > r->expires_ms) {
@@ -210,8 +212,9 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
         struct carrier *c = carrier_named(d, d->cfg->carriers[route->idx[k]].name);
         if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp))
             continue;
-        if (flex_ratelimit_take(d->rl, c->name, strlen(c->name), now_ns, 1) ||
-            flex_ratelimit_take(d->rl, r->location, strlen(r->location), now_ns, 1))
+        if (flex_ratelimit_take(d->rl, c->name, strlen(c->name), now_ns, 1))
+            return 2;
+        if (flex_ratelimit_take(d->rl, r->location, strlen(r->location), now_ns, 1))
             return 1;
         struct flex_smpp_msg m = {.cookie = (uintptr_t)r,
                                   .src = loc ? loc->phone : "",
@@ -221,7 +224,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
                                   .receipt = true};
         int rc = flex_smpp_submit(c->smpp, &m);
         if (rc == FLEX_E_FULL)
-            return 1;
+            return 2;
         r->route_pos = (uint8_t)k;
         if (rc != 0) {
             snprintf(r->reason, sizeof(r->reason), "cannot encode: %s", flex_strerror(rc));
@@ -230,7 +233,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
         }
         return 0;
     }
-    return 1; /* no usable carrier now */
+    return 2; /* no usable carrier now */
 }
 
 static uint64_t mono_ns(void)
@@ -240,27 +243,39 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Waiting jobs first, in order; new ones from the ring only when none is
+ * left waiting.  Stops at the first job that no carrier can take now, so a
+ * full window costs one try per loop, not one per waiting job. */
 static void pump(struct dispatch *d)
 {
     uint64_t now = mono_ns();
-    size_t keep = 0;
-    for (size_t i = 0; i < d->nwait; i++)
-        if (try_send(d, d->wait[i], now))
+    size_t keep = 0, i = 0;
+    bool stop = false;
+    for (; i < d->nwait && !stop; i++) {
+        int rc = try_send(d, d->wait[i], now);
+        if (rc)
             d->wait[keep++] = d->wait[i];
+        stop = rc == 2;
+    }
+    for (; i < d->nwait; i++)
+        d->wait[keep++] = d->wait[i];
     d->nwait = keep;
-    void *items[256];
     /* Backpressure from the writer: a job the SMSC accepted but whose
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
      * backlog short rather than running ahead of Redis. */
-    if (flex_ring_count(&d->p->results) > RESULTS_AHEAD)
+    if (stop || flex_ring_count(&d->p->results) > RESULTS_AHEAD)
         return;
-    while (d->nwait + 256 <= WAIT_MAX) {
+    void *items[256];
+    while (!stop && d->nwait + 256 <= WAIT_MAX) {
         size_t n = flex_ring_pop_batch(&d->p->jobs, items, 256);
         if (n == 0)
             break;
-        for (size_t i = 0; i < n; i++)
-            if (try_send(d, items[i], now))
-                d->wait[d->nwait++] = items[i];
+        for (size_t k = 0; k < n; k++) {
+            int rc = stop ? 2 : try_send(d, items[k], now);
+            if (rc)
+                d->wait[d->nwait++] = items[k];
+            stop |= rc == 2;
+        }
     }
 }
 

@@ -91,11 +91,17 @@ static void write_result(struct writer *w, struct flex_rec *r)
                            "enqueued_at %lld accepted_at %lld",
                            FLEX_KEY_JOB, r->id, r->carrier, r->part_ids[0], r->nparts, r->location,
                            (long long)r->enqueued_ms, (long long)r->at_ms);
+        /* Every part maps to the job; parts after the first are marked, so
+         * that a message counts as delivered once, by its first part. */
         for (unsigned k = 0; k < r->nparts; k++) {
             char key[65];
             flex_smpp_id_key(r->part_ids[k], key);
-            flex_store_appendf(w->st, "SET %s%s:%s %s EX %d", FLEX_KEY_MSGID, r->carrier, key,
-                               r->id, MSGID_TTL_S);
+            if (k == 0)
+                flex_store_appendf(w->st, "SET %s%s:%s %s EX %d", FLEX_KEY_MSGID, r->carrier, key,
+                                   r->id, MSGID_TTL_S);
+            else
+                flex_store_appendf(w->st, "SET %s%s:%s %s#%u EX %d", FLEX_KEY_MSGID, r->carrier,
+                                   key, r->id, k + 1, MSGID_TTL_S);
         }
         w->cmds += 1 + (int)r->nparts;
         w->sent++;
@@ -144,6 +150,8 @@ static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n,
         if (!job && flex_now_ms() - r->at_ms < RECEIPT_WAIT_MS && *nretry < RETRY_MAX) {
             retry[(*nretry)++] = r;
             r->kind = FLEX_REC_RECEIPT_WAIT;
+        } else if (job && len < sizeof(r->id) && memchr(job, '#', len)) {
+            /* A later part's receipt: the first part's decides. */
         } else if (job && len < sizeof(r->id)) {
             memcpy(r->id, job, len);
             r->id[len] = '\0';
@@ -212,7 +220,7 @@ static void counters(struct writer *w)
  * Returns 0, or -1 when Redis failed (the caller reconnects and writes the
  * batch again: every write is idempotent). */
 static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struct flex_rec **retry,
-                       size_t *nretry)
+                       size_t *nretry, bool retry_due)
 {
     w->cmds = 0;
     w->nacks = 0;
@@ -237,17 +245,21 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     if (w->cmds && flex_store_drain(w->st, w->cmds) < 0)
         return -1;
     w->cmds = 0;
-    /* Receipts: this batch's and those waiting for their msgid. */
+    /* Receipts: this batch's, and those waiting for their msgid when their
+     * retry is due (every 100 ms, not every batch: a backlog of waiting
+     * receipts must not cost a GET each per batch). */
     struct flex_rec *all[BATCH + RETRY_MAX];
     size_t m = 0;
-    for (size_t i = 0; i < *nretry; i++) {
-        retry[i]->kind = FLEX_REC_RECEIPT;
-        all[m++] = retry[i];
+    if (retry_due) {
+        for (size_t i = 0; i < *nretry; i++) {
+            retry[i]->kind = FLEX_REC_RECEIPT;
+            all[m++] = retry[i];
+        }
+        *nretry = 0;
     }
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_RECEIPT)
             all[m++] = recs[i];
-    *nretry = 0;
     if (m && write_receipts(w, all, m, retry, nretry) != 0)
         return -1;
     counters(w);
@@ -320,16 +332,19 @@ void *flex_writer_main(void *arg)
             }
             backoff = 50;
         }
-        size_t nprev = nretry;
-        memcpy(prev, retry, nretry * sizeof(*prev));
-        last_retry = flex_now_ms();
-        if (write_batch(&w, recs, n, retry, &nretry) != 0) {
+        size_t nprev = retry_due ? nretry : 0;
+        memcpy(prev, retry, nprev * sizeof(*prev));
+        if (retry_due)
+            last_retry = flex_now_ms();
+        if (write_batch(&w, recs, n, retry, &nretry, retry_due) != 0) {
             flex_log(FLEX_LOG_WARN, &lctx, 0, "redis write failed: %s; retrying the batch",
                      flex_store_error(w.st));
-            for (size_t i = 0; i < nprev; i++) /* keep the waiting receipts */
-                prev[i]->kind = FLEX_REC_RECEIPT_WAIT;
-            memcpy(retry, prev, nprev * sizeof(*prev));
-            nretry = nprev;
+            if (retry_due) { /* keep the waiting receipts */
+                for (size_t i = 0; i < nprev; i++)
+                    prev[i]->kind = FLEX_REC_RECEIPT_WAIT;
+                memcpy(retry, prev, nprev * sizeof(*prev));
+                nretry = nprev;
+            }
             flex_store_del(w.st);
             w.st = NULL;
             continue;

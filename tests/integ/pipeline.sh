@@ -40,7 +40,10 @@ D="-c deploy/flexd.conf -D redis.url=redis://127.0.0.1:$RP/0 -D carrier.primary.
 -D http.listen=127.0.0.1:$HP -D engine.claim_idle=2s -D engine.drain_timeout=10s \
 -D carrier.primary.reconnect_max=1s"
 ctl() { "$B/flexctl" $D "$@"; }
-stat() { ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+stat() {
+    v=$(ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p")
+    echo "${v:-0}"
+}
 # Starts a flexd in this shell (so that wait works) and sets FPID.
 start_flexd() {
     "$B/flexd" $D >/dev/null 2>>"$tmp/flexd.log" &
