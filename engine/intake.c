@@ -316,13 +316,19 @@ static void on_control(struct intake *in, struct redisReply *fields)
 
 /* ---- jobs ------------------------------------------------------------- */
 
-static struct flex_rec *rec_get(struct intake *in)
+/* Takes back the records the writer is done with. */
+static void reclaim(struct intake *in)
 {
     void *items[256];
     size_t n;
     while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
         for (size_t i = 0; i < n; i++)
             in->free_list[in->nfree++] = items[i];
+}
+
+static struct flex_rec *rec_get(struct intake *in)
+{
+    reclaim(in);
     return in->nfree ? in->free_list[--in->nfree] : NULL;
 }
 
@@ -605,6 +611,7 @@ static int connect_store(struct intake *in)
 
 static int one_round(struct intake *in, struct wbatch *w)
 {
+    reclaim(in); /* before sizing the read: records come back between rounds */
     int count = in->nfree > 16 ? (int)(in->nfree - 16) : 0;
     if (count > BATCH)
         count = BATCH;
