@@ -18,6 +18,7 @@
 #include <liburing.h>
 #include <openssl/crypto.h>
 #include <protobuf-c/protobuf-c.h>
+#include <systemd/sd-daemon.h>
 #ifndef FLEX_NO_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #endif
@@ -149,17 +150,20 @@ static void log_diag(void *arg, const char *file, unsigned line, const char *msg
 static void reload(const char *path, const struct flex_cfg_override *ov, size_t nov)
 {
     struct flex_cfg *cfg;
+    sd_notify(0, "RELOADING=1");
     int rc = flex_cfg_load(&cfg, path, ov, nov, log_diag, NULL);
     if (rc != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, rc,
                  "reload of %s refused; the running configuration "
                  "stays in force",
                  path);
+        sd_notify(0, "READY=1\nSTATUS=reload refused: the running configuration stays");
         return;
     }
     flex_log_default()->level = (int)cfg->engine.log_level;
     flex_cfg_publish(cfg);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "configuration reloaded from %s", path);
+    sd_notify(0, "READY=1\nSTATUS=running (configuration reloaded)");
 }
 
 static int wait_for_redis(const struct flex_cfg *cfg)
@@ -207,8 +211,15 @@ static void pipeline_del(struct flex_pipeline *p)
 static void serve(struct flex_pipeline *p, const char *path, const struct flex_cfg_override *ov,
                   size_t nov, const sigset_t *sigs)
 {
-    int64_t drain_until = 0;
+    int64_t drain_until = 0, last_dog = 0;
+    uint64_t dog_usec = 0;
+    /* systemd's watchdog: ping at half its period while the loop runs. */
+    bool dog = sd_watchdog_enabled(0, &dog_usec) > 0;
     for (;;) {
+        if (dog && flex_now_ms() - last_dog >= (int64_t)(dog_usec / 2000)) {
+            sd_notify(0, "WATCHDOG=1");
+            last_dog = flex_now_ms();
+        }
         struct timespec ts = {0, 100000000};
         int sig = sigtimedwait(sigs, NULL, &ts);
         flex_qsbr_poll(&flex_cfg_qsbr);
@@ -220,6 +231,7 @@ static void serve(struct flex_pipeline *p, const char *path, const struct flex_c
             const struct flex_cfg *cfg = flex_cfg_acquire();
             drain_until = flex_now_ms() + (int64_t)cfg->engine.drain_timeout_ms;
             atomic_store_explicit(&p->stop_intake, true, memory_order_relaxed);
+            sd_notify(0, "STOPPING=1");
             flex_log(FLEX_LOG_INFO, &lctx, 0, "draining: %d jobs in flight",
                      atomic_load_explicit(&p->inflight, memory_order_relaxed));
         }
@@ -258,6 +270,7 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     pthread_create(&th[1], NULL, flex_dispatch_main, p);
     pthread_create(&th[2], NULL, flex_intake_main, p);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "flexd %s started as consumer %s", FLEX_VERSION, p->consumer);
+    sd_notifyf(0, "READY=1\nSTATUS=running as consumer %s", p->consumer);
     serve(p, path, ov, nov, &sigs);
     atomic_store_explicit(&p->stop_intake, true, memory_order_relaxed);
     pthread_join(th[2], NULL);

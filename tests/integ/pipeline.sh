@@ -73,8 +73,29 @@ for i in range(first, first + count):
 PY
 }
 
-start_flexd
-f1=$FPID
+# The first flexd reports to a stand-in for systemd's notify socket.
+python3 - "$tmp/notify.sock" "$tmp/notify.log" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.5)
+end = time.time() + 120
+with open(sys.argv[2], "a", buffering=1) as log:
+    while time.time() < end:
+        try:
+            log.write(s.recv(4096).decode() + "\n")
+        except socket.timeout:
+            pass
+PY
+pids="$pids $!"
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET="$tmp/notify.sock" "$B/flexd" $D >/dev/null 2>>"$tmp/flexd.log" &
+f1=$!
+pids="$pids $f1"
+check "flexd tells systemd it is ready" wait_for 'grep -q "READY=1" "$tmp/notify.log" 2>/dev/null' 10
+kill -HUP "$f1"
+check "SIGHUP: RELOADING=1 then READY=1 again" \
+    wait_for '[ "$(grep -c "READY=1" "$tmp/notify.log")" -ge 2 ] && grep -q RELOADING=1 "$tmp/notify.log"' 5
 
 # 2% of the campaign goes to numbers that opted out before it.
 jobs 0 2000 >"$tmp/c1.jsonl"
@@ -124,6 +145,7 @@ kill -TERM "$f1"
 wait "$f1"
 rc=$?
 check "SIGTERM exits 0" test $rc -eq 0
+check "SIGTERM: STOPPING=1" grep -q "STOPPING=1" "$tmp/notify.log"
 
 # SIGKILL mid-campaign, restart: everything ends sent; duplicates only for
 # what was in flight.
