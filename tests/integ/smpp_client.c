@@ -155,6 +155,22 @@ int tc_bind(struct tc_conn *c, const char *system_id, const char *password)
     return (int)p.command_status;
 }
 
+int tc_env_begin(char *bin, size_t binsz, char *dir, size_t dirsz, const char *tmpl)
+{
+    const char *b = getenv("BUILD");
+    snprintf(bin, binsz, "%s/smscsim", b ? b : "build");
+    snprintf(dir, dirsz, "%s", tmpl);
+    signal(SIGPIPE, SIG_IGN);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+int tc_env_end(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 char *tc_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");

@@ -35,6 +35,13 @@ int tc_recv(struct tc_conn *c, struct flex_smpp_pdu *p, int timeout_ms);
 /* bind_transceiver; returns the bind_resp command_status or -1. */
 int tc_bind(struct tc_conn *c, const char *system_id, const char *password);
 
+/* Test set-up shared by the integration programs: the smscsim path under
+ * $BUILD into |bin|, a fresh directory from |tmpl| (".../name-XXXXXX")
+ * into |dir|, SIGPIPE ignored.  tc_env_end removes the directory.  Both
+ * return 0 or -1. */
+int tc_env_begin(char *bin, size_t binsz, char *dir, size_t dirsz, const char *tmpl);
+int tc_env_end(const char *dir);
+
 /* Reads a whole file (NUL-terminated; free with free()), or NULL. */
 char *tc_slurp(const char *path);
 /* The value of "key":N in a JSON object text, or -1. */

@@ -604,19 +604,13 @@ static void test_smpp_tls(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *b = getenv("BUILD");
-    snprintf(bin, sizeof(bin), "%s/smscsim", b ? b : "build");
-    snprintf(dir, sizeof(dir), "/tmp/flex-smpp-XXXXXX");
-    signal(SIGPIPE, SIG_IGN);
-    return mkdtemp(dir) ? 0 : -1;
+    return tc_env_begin(bin, sizeof(bin), dir, sizeof(dir), "/tmp/flex-smpp-XXXXXX");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tc_env_end(dir);
 }
 
 int main(void)
