@@ -33,7 +33,7 @@ ifeq ($(ERR),1)
 WARN += -Werror
 endif
 
-PKGS := liburing hiredis libprotobuf-c libcurl openssl jansson libsystemd
+PKGS := liburing hiredis libprotobuf-c libcurl openssl jansson libsystemd libmicrohttpd
 ifeq ($(SAN),asan)
 CC := $(CLANG)
 CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all

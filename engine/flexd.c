@@ -26,6 +26,7 @@
 #include "config.h"
 #include "err.h"
 #include "flex.pb-c.h"
+#include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
@@ -269,6 +270,13 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     pthread_create(&th[0], NULL, flex_writer_main, p);
     pthread_create(&th[1], NULL, flex_dispatch_main, p);
     pthread_create(&th[2], NULL, flex_intake_main, p);
+    struct flex_http *http = NULL;
+    rc = flex_http_start(&http, cfg->http.listen, p);
+    if (rc != 0)
+        flex_log(FLEX_LOG_ERROR, &lctx, rc,
+                 "cannot listen on %s: /metrics, /healthz and /readyz "
+                 "are off",
+                 cfg->http.listen);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "flexd %s started as consumer %s", FLEX_VERSION, p->consumer);
     sd_notifyf(0, "READY=1\nSTATUS=running as consumer %s", p->consumer);
     serve(p, path, ov, nov, &sigs);
@@ -277,6 +285,7 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     atomic_store_explicit(&p->stop_all, true, memory_order_relaxed);
     pthread_join(th[1], NULL);
     pthread_join(th[0], NULL);
+    flex_http_stop(http);
     int left = atomic_load_explicit(&p->inflight, memory_order_relaxed);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "stopped; %d jobs handed back unacknowledged",
              left > 0 ? left : 0);

@@ -153,8 +153,19 @@ static void final_status(struct intake *in, struct wbatch *w, const char *entry,
     ack_later(w, entry);
 }
 
+static void count(_Atomic uint64_t *c, long n)
+{
+    /* relaxed: a metrics counter, read by the HTTP thread only. */
+    if (n > 0)
+        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
+}
+
 static int flush_writes(struct intake *in, struct wbatch *w)
 {
+    count(&in->p->m.dead_letter, w->dead);
+    count(&in->p->m.suppressed, w->suppressed);
+    count(&in->p->m.expired, w->expired);
+    count(&in->p->m.duplicates, w->dups);
     if (w->dead)
         flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead),
             w->cmds++;
@@ -549,6 +560,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
 {
     struct flex_rec *recs[BATCH * 2];
     size_t n = 0;
+    count(&in->p->m.jobs_read, (long)flex_reply_count(entries));
     for (size_t i = 0; i < flex_reply_count(entries) && n < BATCH * 2; i++) {
         struct redisReply *e = flex_reply_at(entries, i);
         struct redisReply *fields = flex_reply_at(e, 1);
@@ -727,6 +739,7 @@ void *flex_intake_main(void *arg)
         if (rc != 0) {
             flex_log(FLEX_LOG_WARN, &lctx, 0, "redis connection lost: %s; reconnecting",
                      flex_store_error(in.st));
+            count(&in.p->m.redis_errors, 1);
             memset(w, 0, sizeof(*w));
             flex_store_del(in.st);
             in.st = NULL;

@@ -79,6 +79,12 @@ struct flex_pipeline {
     _Atomic bool reload_requested;  /* flexctl reload seen by the intake */
     _Atomic uint64_t held;          /* jobs held for paused locations */
     char consumer[64];              /* this process's consumer name in the group */
+    /* Counters of this process for /metrics; each written by one thread,
+     * read by the HTTP thread (relaxed: monotonic counters, no ordering). */
+    struct {
+        _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
+        _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
+    } m;
 };
 
 int64_t flex_now_ms(void);

@@ -194,8 +194,19 @@ static void write_inbound(struct writer *w, const struct flex_rec *r)
     w->inbound++;
 }
 
+static void metric(_Atomic uint64_t *c, long n)
+{
+    /* relaxed: a metrics counter, read by the HTTP thread only. */
+    if (n > 0)
+        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
+}
+
 static void counters(struct writer *w)
 {
+    metric(&w->p->m.accepted, w->sent);
+    metric(&w->p->m.failed, w->failed);
+    metric(&w->p->m.delivered, w->delivered);
+    metric(&w->p->m.inbound, w->inbound);
     static const struct {
         const char *name;
         size_t off;

@@ -110,6 +110,22 @@ echo '{"type":"message","id":"x-1","location":"loc-9","patient":"p","phone":"+12
         -D location.loc-9.phone=+12025550199 enqueue - >/dev/null
 check "campaign settles" wait_for '[ "$(stat sent)" = 1960 ] && [ "$(stat dead_letter)" = 2 ]' 30
 check "suppressed_optout = 40" test "$(stat suppressed_optout)" = 40
+# http PATH: prints the status line, then the body.
+http() {
+    python3 - "$HP" "$1" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=5)
+    print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); print(e.read().decode())
+PY
+}
+check "/healthz answers 200" test "$(http /healthz | head -1)" = 200
+check "/readyz is ready (Redis up, a session bound)" test "$(http /readyz | head -1)" = 200
+http /metrics >"$tmp/metrics.txt"
+check "/metrics counts the suppressed jobs" grep -q '^flex_jobs_suppressed_total 40$' "$tmp/metrics.txt"
+check "/metrics speaks Prometheus text" grep -q '^# TYPE flex_jobs_accepted_total counter$' "$tmp/metrics.txt"
 check "every receipt written" wait_for '[ "$(stat delivered)" = 1960 ]' 20
 check "smscsim received exactly the sent" wait_for \
     '[ "$(sed -n "s/.*\"received\":\([0-9]*\).*/\1/p" "$tmp/sim.json")" = 1960 ]' 5
