@@ -104,35 +104,21 @@ static int flush(struct flex_smpp_client *c, struct session *s)
 {
     if (s->out_len) {
         if (s->ssl) {
-            if (flex_smpp_tls_output(s, s->out, s->out_len, &s->wire, &s->wire_len, &s->wire_cap) <
-                0)
+            if (flex_smpp_tls_output(s, s->out, s->out_len, &s->wire) < 0)
                 return FLEX_E_INVAL;
         } else {
-            reserve(&s->wire, &s->wire_cap, s->wire_len + s->out_len);
-            memcpy(s->wire + s->wire_len, s->out, s->out_len);
-            s->wire_len += s->out_len;
+            flex_sendbuf_append(&s->wire, s->out, s->out_len);
         }
         s->out_len = 0;
     }
     if (s->send_pending || s->fd < 0)
         return 0;
-    /* The rest of a partial send goes first; only then the next bytes. */
-    if (s->sending_off == s->sending_len) {
-        if (s->wire_len == 0)
-            return 0;
-        uint8_t *b = s->sending;
-        size_t cap = s->sending_cap;
-        s->sending = s->wire;
-        s->sending_cap = s->wire_cap;
-        s->sending_len = s->wire_len;
-        s->sending_off = 0;
-        s->wire = b;
-        s->wire_cap = cap;
-        s->wire_len = 0;
-    }
+    const uint8_t *p;
+    size_t n = flex_sendbuf_next(&s->wire, &p);
+    if (n == 0)
+        return 0;
     struct io_uring_sqe *sqe = flex_uring_sqe(&c->ring);
-    io_uring_prep_send(sqe, s->fd, s->sending + s->sending_off, s->sending_len - s->sending_off,
-                       MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, s->fd, p, n, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_SEND, s->idx, s->gen));
     s->send_pending = true;
     s->ops++;
@@ -191,8 +177,8 @@ static void session_drop(struct flex_smpp_client *c, struct session *s, const ch
     flex_smpp_requeue_session(c, s);
     flex_smpp_tls_end(s);
     s->state = S_IDLE;
-    s->in_len = s->out_len = s->wire_len = 0;
-    s->sending_len = s->sending_off = 0;
+    s->in_len = s->out_len = 0;
+    flex_sendbuf_clear(&s->wire);
     s->enquire_sent_ns = 0;
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : c->cfg.reconnect_min_ms;
     if (s->backoff_ms > c->cfg.reconnect_max_ms)
@@ -275,8 +261,7 @@ static void on_connect(struct flex_smpp_client *c, struct session *s, int res)
     s->last_rx_ns = flex_smpp_now_ns();
     arm_recv(c, s);
     if (c->cfg.tls) {
-        if (flex_smpp_tls_start(c, s) != 0 ||
-            flex_smpp_tls_output(s, NULL, 0, &s->wire, &s->wire_len, &s->wire_cap) != 0) {
+        if (flex_smpp_tls_start(c, s) != 0 || flex_smpp_tls_output(s, NULL, 0, &s->wire) != 0) {
             flex_smpp_session_reset(c, s, "TLS set-up failed");
             return;
         }
@@ -354,7 +339,7 @@ static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
     memmove(buf, buf + used, *len - (size_t)used);
     *len -= (size_t)used;
     if (s->ssl && s->state == S_HANDSHAKE)
-        flex_smpp_tls_output(s, NULL, 0, &s->wire, &s->wire_len, &s->wire_cap);
+        flex_smpp_tls_output(s, NULL, 0, &s->wire);
     arm_recv(c, s);
 }
 
@@ -365,7 +350,7 @@ static void on_send(struct flex_smpp_client *c, struct session *s, int res)
         flex_smpp_session_reset(c, s, "send() failed");
         return;
     }
-    s->sending_off += (size_t)res;
+    flex_sendbuf_sent(&s->wire, (size_t)res);
 }
 
 /* ---- timers ----------------------------------------------------------- */
@@ -391,8 +376,7 @@ static void session_timers(struct flex_smpp_client *c, struct session *s, uint64
                      "session %u: %u requests stuck on a closed socket; new buffers", s->idx,
                      s->ops);
             s->in = flex_malloc(INBUF);
-            s->sending = NULL;
-            s->sending_cap = s->sending_len = s->sending_off = 0;
+            flex_sendbuf_abandon_sending(&s->wire);
             s->ops = 0;
             s->recv_pending = s->send_pending = false;
         }
@@ -581,8 +565,7 @@ void flex_smpp_client_del(struct flex_smpp_client *c)
         flex_smpp_tls_end(s);
         flex_free(s->in);
         flex_free(s->out);
-        flex_free(s->wire);
-        flex_free(s->sending);
+        flex_sendbuf_free(&s->wire);
         flex_free(s->plain);
         flex_free(s->win);
     }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "ratelimit.h"
+#include "sendbuf.h"
 #include "smpp.h"
 #include "smpp_pdu.h"
 
@@ -60,10 +61,9 @@ struct session {
     bool recv_pending, send_pending;
     uint8_t *in;
     size_t in_len;
-    uint8_t *out;     /* PDUs queued (plain) */
-    uint8_t *wire;    /* bytes for the socket (ciphertext under TLS) */
-    uint8_t *sending; /* bytes in flight */
-    size_t out_len, out_cap, wire_len, wire_cap, sending_len, sending_off, sending_cap;
+    uint8_t *out; /* PDUs queued (plain) */
+    size_t out_len, out_cap;
+    struct flex_sendbuf wire; /* bytes for the socket (ciphertext under TLS) */
     uint32_t seq;
     struct wentry *win;
     uint32_t win_mask, in_window, win_tombs;
@@ -132,9 +132,9 @@ void flex_smpp_tls_end(struct session *s);
  * when the handshake just finished, or <0 on a TLS error. */
 int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len);
 /* Encrypts |len| plain bytes (or drives the handshake when |len| is 0)
- * and appends the ciphertext to |out|. */
-int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len, uint8_t **out,
-                         size_t *out_len, size_t *out_cap);
+ * and queues the ciphertext on |out|. */
+int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len,
+                         struct flex_sendbuf *out);
 
 /* smpp_rx.c: inbound reassembly */
 struct inbound_set *flex_smpp_inbound_new(void);

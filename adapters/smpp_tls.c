@@ -110,8 +110,8 @@ int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len)
     }
 }
 
-int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len, uint8_t **out,
-                         size_t *out_len, size_t *out_cap)
+int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len,
+                         struct flex_sendbuf *out)
 {
     if (len) {
         int r = SSL_write(s->ssl, plain, (int)len);
@@ -131,15 +131,8 @@ int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len, ui
     size_t pending = BIO_ctrl_pending(s->wbio);
     if (pending == 0)
         return 0;
-    if (*out_len + pending > *out_cap) {
-        size_t cap = *out_cap ? *out_cap : 65536;
-        while (cap < *out_len + pending)
-            cap *= 2;
-        *out = flex_realloc(*out, cap);
-        *out_cap = cap;
-    }
-    int r = BIO_read(s->wbio, *out + *out_len, (int)pending);
+    int r = BIO_read(s->wbio, flex_sendbuf_reserve(out, pending), (int)pending);
     if (r > 0)
-        *out_len += (size_t)r;
+        flex_sendbuf_commit(out, (size_t)r);
     return 0;
 }

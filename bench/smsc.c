@@ -18,6 +18,7 @@
 #include "sms.h"
 #include "smpp_msg.h"
 #include "smpp_pdu.h"
+#include "sendbuf.h"
 #include "uring.h"
 #include "utf.h"
 
@@ -34,9 +35,8 @@ struct conn {
     bool used, bound, rx, closing, recv_pending, send_pending;
     uint8_t *in;
     size_t in_len;
-    uint8_t *out, *sending; /* queued answers; bytes in flight */
-    size_t out_len, out_cap, sending_len, sending_off, sending_cap;
-    uint32_t seq; /* our own requests (deliver_sm) */
+    struct flex_sendbuf tx; /* answers queued and in flight */
+    uint32_t seq;           /* our own requests (deliver_sm) */
 };
 
 struct dlr {
@@ -100,26 +100,15 @@ static uint64_t xorshift(uint64_t *s)
 
 /* ---- output ------------------------------------------------------- */
 
-static void out_reserve(struct conn *c, size_t more)
-{
-    if (c->out_len + more <= c->out_cap)
-        return;
-    size_t cap = c->out_cap ? c->out_cap : 65536;
-    while (cap < c->out_len + more)
-        cap *= 2;
-    c->out = flex_realloc(c->out, cap);
-    c->out_cap = cap;
-}
-
 static void queue_pdu(struct conn *c, const struct flex_smpp_pdu *p)
 {
-    out_reserve(c, 1024 + p->sm_length + p->payload_len);
-    long n = flex_smpp_encode(p, c->out + c->out_len, c->out_cap - c->out_len);
+    size_t room = 1024 + p->sm_length + p->payload_len;
+    long n = flex_smpp_encode(p, flex_sendbuf_reserve(&c->tx, room), room);
     if (n > 0)
-        c->out_len += (size_t)n;
-    if (c->out_len > OUT_MAX && !c->closing) {
+        flex_sendbuf_commit(&c->tx, (size_t)n);
+    if (c->tx.queued_len > OUT_MAX && !c->closing) {
         fprintf(stderr, "smscsim: dropping a session that reads nothing (%zu bytes queued)\n",
-                c->out_len);
+                c->tx.queued_len);
         c->closing = true;
     }
 }
@@ -138,23 +127,12 @@ static void queue_resp(struct conn *c, uint32_t cmd, uint32_t status, uint32_t s
 
 static void arm_send(struct smsc *s, struct conn *c, uint32_t slot)
 {
-    if (c->send_pending || (c->out_len == 0 && c->sending_len == c->sending_off))
+    const uint8_t *buf;
+    size_t n;
+    if (c->send_pending || (n = flex_sendbuf_next(&c->tx, &buf)) == 0)
         return;
-    if (c->sending_off == c->sending_len) {
-        /* Swap: what was queued goes out, the spent buffer takes new answers. */
-        uint8_t *b = c->sending;
-        size_t cap = c->sending_cap;
-        c->sending = c->out;
-        c->sending_cap = c->out_cap;
-        c->sending_len = c->out_len;
-        c->sending_off = 0;
-        c->out = b;
-        c->out_cap = cap;
-        c->out_len = 0;
-    }
     struct io_uring_sqe *sqe = flex_uring_sqe(&s->ring);
-    io_uring_prep_send(sqe, c->fd, c->sending + c->sending_off, c->sending_len - c->sending_off,
-                       MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c->fd, buf, n, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, flex_uring_ud(UD_SEND, slot, c->gen));
     c->send_pending = true;
 }
@@ -175,8 +153,7 @@ static void conn_close(struct conn *c)
         return;
     close(c->fd);
     flex_free(c->in);
-    flex_free(c->out);
-    flex_free(c->sending);
+    flex_sendbuf_free(&c->tx);
     uint32_t gen = c->gen + 1;
     memset(c, 0, sizeof(*c));
     c->gen = gen;
@@ -187,7 +164,7 @@ static void conn_close(struct conn *c)
 static void conn_maybe_close(struct conn *c)
 {
     if (c->used && c->closing && !c->recv_pending && !c->send_pending &&
-        (c->out_len == 0 || c->fd < 0))
+        (c->tx.queued_len == 0 || c->fd < 0))
         conn_close(c);
 }
 
@@ -625,7 +602,7 @@ static void on_recv(struct smsc *s, struct conn *c, uint32_t slot, int res)
         if (res < 0)
             fprintf(stderr, "smscsim: recv() failed: %s\n", strerror(-res));
         c->closing = true;
-        c->out_len = 0;
+        c->tx.queued_len = 0;
         return;
     }
     c->in_len += (size_t)res;
@@ -640,11 +617,10 @@ static void on_send(struct smsc *s, struct conn *c, uint32_t slot, int res)
     if (res < 0) {
         fprintf(stderr, "smscsim: send() failed: %s\n", strerror(-res));
         c->closing = true;
-        c->out_len = 0;
-        c->sending_len = c->sending_off = 0;
+        flex_sendbuf_clear(&c->tx);
         return;
     }
-    c->sending_off += (size_t)res;
+    flex_sendbuf_sent(&c->tx, (size_t)res);
     arm_send(s, c, slot);
 }
 
