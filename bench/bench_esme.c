@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_sim.h"
 #include "err.h"
 #include "smpp.h"
 
@@ -27,20 +28,6 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
     c->receipts += ev->kind == FLEX_SMPP_EV_RECEIPT;
 }
 
-static int port_below_ephemeral(void)
-{
-    for (int port = 21000 + getpid() % 5000;; port++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        if (ok)
-            return port;
-    }
-}
-
 static double cpu_s(void)
 {
     struct rusage ru;
@@ -53,14 +40,8 @@ int main(int argc, char **argv)
 {
     long total = argc > 1 ? atol(argv[1]) : 300000;
     const char *sim = argc > 2 ? argv[2] : "build/smscsim";
-    int port = port_below_ephemeral();
-    char listen[32];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(sim, sim, "--listen", listen, "--dlr-delay-ms", "0", (char *)NULL);
-        _exit(127);
-    }
+    int port = bench_free_port();
+    pid_t pid = bench_spawn_smscsim(sim, port);
     struct counts n = {0};
     struct flex_smpp_config cfg;
     flex_smpp_config_defaults(&cfg);

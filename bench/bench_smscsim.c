@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_sim.h"
 #include "smpp_pdu.h"
 
 #define WINDOW 512
@@ -29,17 +30,6 @@ static int connect_port(int port)
         return -1;
     }
     return fd;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 static uint8_t inb[1 << 22], outb[1 << 22];
@@ -116,14 +106,8 @@ int main(int argc, char **argv)
 {
     long total = argc > 1 ? atol(argv[1]) : 300000;
     const char *sim = argc > 2 ? argv[2] : "build/smscsim";
-    int port = free_port();
-    char listen[32];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(sim, sim, "--listen", listen, "--dlr-delay-ms", "0", (char *)NULL);
-        _exit(127);
-    }
+    int port = bench_free_port();
+    pid_t pid = bench_spawn_smscsim(sim, port);
     struct state st = {.fd = -1, .total = total};
     for (int i = 0; i < 200 && st.fd < 0; i++) {
         usleep(20000);
