@@ -695,6 +695,8 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
         dlr_run(s, now);
         if (now - last_stats >= 1000000000ULL) {
             write_stats(s);
+            if (s->log)
+                fflush(s->log); /* readers follow it while we run */
             last_stats = now;
         }
         if (s->o->max_seconds && now - start >= s->o->max_seconds * 1000000000ULL)

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "log.h"
 #include "tmpl.h"
+#include "tz.h"
 
 _Atomic(struct flex_cfg *) flex_cfg_current;
 struct flex_qsbr flex_cfg_qsbr;
@@ -101,6 +102,10 @@ static const struct row rows[] = {
      30 * DAY_MS, F_RELOAD},
     {K_ENGINE, "max_parts", T_UINT, E(engine.max_parts), "6", 1, 10, F_RELOAD},
     {K_ENGINE, "claim_idle", T_DURATION, E(engine.claim_idle_ms), "60s", 1000, DAY_MS, F_RELOAD},
+    {K_ENGINE, "cap_per_day", T_UINT, E(engine.cap_per_day), "1", 0, 100, F_RELOAD},
+    {K_ENGINE, "cap_per_week", T_UINT, E(engine.cap_per_week), "3", 0, 100, F_RELOAD},
+    {K_ENGINE, "recall_send_time", T_HHMM, E(engine.recall_send_min), "10:00", 0, 0, F_RELOAD},
+    {K_ENGINE, "number_mps", T_DOUBLE, E(engine.number_mps), "0", 0, 1e6, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
@@ -847,8 +852,14 @@ static void check_all(struct parser *p)
     struct flex_cfg *c = p->cfg;
     check_required(p);
     resolve_route(p, &c->route._default_src, &c->route.def);
-    for (size_t i = 0; i < c->nlocations; i++)
-        resolve_route(p, &c->locations[i]._route_src, &c->locations[i].route);
+    for (size_t i = 0; i < c->nlocations; i++) {
+        struct flex_cfg_location *l = &c->locations[i];
+        resolve_route(p, &l->_route_src, &l->route);
+        /* Read once here, so every thread can use the zone (engine/tz.h). */
+        if (l->timezone && !(l->tz = flex_tz_get(l->timezone)))
+            diag(p, p->file, l->_line, "[location %s]: cannot read time zone '%s'", l->id,
+                 l->timezone);
+    }
     for (size_t i = 0; i < sizeof(required_templates) / sizeof(required_templates[0]); i++)
         if (sect_find(p, K_TEMPLATE, required_templates[i]) < 0)
             diag(p, p->file, p->last_line, "missing required section [template %s]",

@@ -73,11 +73,14 @@ struct flex_cfg_carrier {
     unsigned _line; /* section header line, for messages */
 };
 
+struct flex_tz;
+
 struct flex_cfg_location {
     const char *id;
     const char *name;
     const char *timezone;
-    const char *phone; /* E.164, normalized */
+    const struct flex_tz *tz; /* the zone, shared (flex_tz_get) */
+    const char *phone;        /* E.164, normalized */
     bool paused;
     double mps;
     struct flex_cfg_src _route_src;
@@ -101,7 +104,11 @@ struct flex_cfg {
         uint64_t message_validity_ms;
         uint32_t max_parts;
         bool log_unmasked;
-        uint64_t claim_idle_ms; /* take over jobs pending this long on a dead flexd */
+        uint64_t claim_idle_ms;   /* take over jobs pending this long on a dead flexd */
+        uint32_t cap_per_day;     /* reminders+recalls per patient per local day; 0 = no cap */
+        uint32_t cap_per_week;    /* ... per local week (Monday to Sunday) */
+        uint32_t recall_send_min; /* local time of day recall texts go out */
+        double number_mps;        /* per sender number (10DLC, toll-free); 0 = unlimited */
     } engine;
     struct {
         const char *url;

@@ -25,15 +25,20 @@
 #include "mem.h"
 #include "pipeline.h"
 #include "qsbr.h"
+#include "schedq.h"
 #include "sms.h"
 #include "smpp_msg.h"
 #include "store.h"
+#include "timing.h"
 #include "tmpl.h"
 
 #define BATCH 256
 #define CLAIM_EVERY_MS 1000
 #define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
 #define HELD_MAX 100000
+#define PROMOTE_EVERY_MS 250
+#define PROMOTE_BATCH 2000
+#define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
 
 struct intake {
     struct flex_pipeline *p;
@@ -47,7 +52,10 @@ struct intake {
     size_t nheld;
     char paused[64][65];
     int npaused;
-    int64_t last_claim_ms;
+    int64_t last_claim_ms, last_promote_ms;
+    struct flex_schedq sq;
+    struct flex_rec *scratch; /* renders templates to check them */
+    bool releasing;           /* checking held records again (give_back) */
     const struct flex_cfg *cfg;
 };
 
@@ -82,7 +90,7 @@ size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _At
 
 struct wbatch {
     int cmds;
-    long dead, suppressed, expired, dups, deferred;
+    long dead, suppressed, expired, dups, scheduled, gated;
     const char *acks[ACKS_MAX + 3];
     size_t acklens[ACKS_MAX + 3];
     char ackids[ACKS_MAX][48]; /* copies: the callers' buffers do not live
@@ -130,9 +138,20 @@ static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, 
     ack_later(w, entry);
 }
 
-/* Writes a final state the intake decided (suppressed, expired). */
-static void final_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
-                         const char *loc, Flex__V1__State state, const char *reason)
+static const char *state_name(Flex__V1__State state)
+{
+    switch (state) {
+    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
+    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
+    case FLEX__V1__STATE__STATE_SCHEDULED: return "scheduled";
+    default: return "failed";
+    }
+}
+
+/* Writes a state the intake decided (suppressed, expired, scheduled: due
+ * at |send_at|) and acknowledges |entry| (NULL: none). */
+static void job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                       const char *loc, Flex__V1__State state, const char *reason, int64_t send_at)
 {
     Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
     ev.job_id = (char *)id;
@@ -140,17 +159,21 @@ static void final_status(struct intake *in, struct wbatch *w, const char *entry,
     ev.reason = (char *)reason;
     ev.at_ms = flex_now_ms();
     ev.location = (char *)loc;
+    ev.send_at_ms = send_at;
     uint8_t buf[1024];
     size_t n = flex__v1__status_event__pack(&ev, buf);
-    const char *sname = state == FLEX__V1__STATE__STATE_SUPPRESSED ? "suppressed" : "expired";
+    const char *sname = state_name(state);
     const char *argv[] = {"XADD", FLEX_KEY_STATUS, "*",  "ev", (const char *)buf, "id",
                           id,     "state",         sname};
     size_t lens[] = {4, strlen(FLEX_KEY_STATUS), 1, 2, n, 2, strlen(id), 5, strlen(sname)};
     flex_store_append(in->st, 9, argv, lens);
-    flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s", FLEX_KEY_JOB,
-                       id, sname, reason, sname, (long long)ev.at_ms, loc);
-    w->cmds += 2;
-    ack_later(w, entry);
+    flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
+                       FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
+                       (long long)send_at);
+    flex_store_appendf(in->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, id, SEEN_TTL_S);
+    w->cmds += 3;
+    if (entry)
+        ack_later(w, entry);
 }
 
 static void count(_Atomic uint64_t *c, long n)
@@ -177,6 +200,12 @@ static int flush_writes(struct intake *in, struct wbatch *w)
         flex_store_appendf(in->st, "HINCRBY %s expired %ld", FLEX_KEY_STATS, w->expired), w->cmds++;
     if (w->dups)
         flex_store_appendf(in->st, "HINCRBY %s duplicates_suppressed %ld", FLEX_KEY_STATS, w->dups),
+            w->cmds++;
+    if (w->scheduled)
+        flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled),
+            w->cmds++;
+    if (w->gated)
+        flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated),
             w->cmds++;
     if (w->nacks) {
         w->acks[0] = "XACK";
@@ -348,6 +377,28 @@ static void rec_put(struct intake *in, struct flex_rec *r)
     in->free_list[in->nfree++] = r;
 }
 
+/* A record whose checks Redis failed: it goes back to the pool (its entry
+ * stays pending, to be read again), or back to the held list when it was
+ * being released, so that it is checked again on the next try. */
+static void give_back(struct intake *in, struct flex_rec *r)
+{
+    if (in->releasing && in->nheld < HELD_MAX)
+        in->held[in->nheld++] = r;
+    else
+        rec_put(in, r);
+}
+
+/* Gives back the records a check kept (|recs[0..kept)|) and those it had
+ * not reached (|recs[i..n)|) when Redis failed in the middle. */
+static void give_back_all(struct intake *in, struct flex_rec **recs, size_t kept, size_t i,
+                          size_t n)
+{
+    for (size_t k = 0; k < kept; k++)
+        give_back(in, recs[k]);
+    for (size_t k = i; k < n; k++)
+        give_back(in, recs[k]);
+}
+
 /* The text as the patient will read it. */
 static int render(const struct flex_cfg *cfg, const Flex__V1__Job *job, struct flex_rec *rec,
                   char *why, size_t whysz)
@@ -376,12 +427,174 @@ static int render(const struct flex_cfg *cfg, const Flex__V1__Job *job, struct f
     return 0;
 }
 
-struct cand {
-    struct flex_rec *rec;
-};
+/* Puts |job| (already validated) into the scheduled queue, due at |at|,
+ * with its clock fields filled in so that a promoted copy expires when
+ * this one would have. */
+static void schedule_job(struct intake *in, struct wbatch *w, const char *entry, Flex__V1__Job *job,
+                         int64_t at, int64_t base, int64_t exp, const char *reason)
+{
+    job->enqueued_at_ms = base;
+    job->expires_at_ms = exp;
+    job->send_at_ms = at;
+    size_t n = flex__v1__job__get_packed_size(job);
+    uint8_t *buf = flex_malloc(n ? n : 1);
+    flex__v1__job__pack(job, buf);
+    flex_schedq_append_add(in->st, &in->sq, job->id, at, buf, n);
+    flex_free(buf); /* hiredis copied it */
+    w->cmds++;
+    w->scheduled++;
+    job_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_SCHEDULED, reason, at);
+}
+
+/* The job a step of an appointment or recall becomes; |ents| and |ptrs|
+ * hold its vars (first_name, provider, date, time). */
+static void step_job(const Flex__V1__Job *parent, const struct flex_timing_plan *plan,
+                     const struct flex_timing_step *st, int64_t base, Flex__V1__Job *j,
+                     Flex__V1__Job__VarsEntry *ents, Flex__V1__Job__VarsEntry **ptrs)
+{
+    flex__v1__job__init(j);
+    j->type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+    j->id = (char *)st->id;
+    j->location = parent->location;
+    j->patient = parent->patient;
+    j->phone = parent->phone;
+    j->template_ = (char *)st->kind;
+    j->kind = (char *)st->kind;
+    j->parent_id = parent->id;
+    j->parent_version = plan->version;
+    j->enqueued_at_ms = base;
+    j->send_at_ms = st->send_at_ms;
+    j->expires_at_ms = st->expires_at_ms;
+    const char *k[] = {"first_name", "provider", "date", "time"};
+    const char *v[] = {parent->first_name, parent->provider, st->date, st->time};
+    for (int i = 0; i < 4; i++) {
+        if (!v[i] || !*v[i])
+            continue;
+        flex__v1__job__vars_entry__init(&ents[j->n_vars]);
+        ents[j->n_vars].key = (char *)k[i];
+        ents[j->n_vars].value = (char *)v[i];
+        ptrs[j->n_vars] = &ents[j->n_vars];
+        j->n_vars++;
+    }
+    j->vars = ptrs;
+}
+
+/* An appointment or recall: its reminders replace whatever the same id
+ * planned before (a reschedule), or are all removed (a cancellation). */
+static void expand_entry(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
+                         size_t len, const Flex__V1__Job *job, int64_t now)
+{
+    struct flex_timing_plan plan;
+    flex_timing_expand(in->cfg, job, now, &plan);
+    bool appt = job->type == FLEX__V1__JOB_TYPE__JOB_TYPE_APPOINTMENT;
+    bool cancelled = job->status == FLEX__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_CANCELLED;
+    int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
+    struct flex_schedq_member m[FLEX_TIMING_MAX_STEPS];
+    uint8_t *bufs[FLEX_TIMING_MAX_STEPS] = {0};
+    char why[160];
+    for (unsigned i = 0; i < plan.nsteps; i++) {
+        Flex__V1__Job j;
+        Flex__V1__Job__VarsEntry ents[4], *ptrs[4];
+        step_job(job, &plan, &plan.steps[i], base, &j, ents, ptrs);
+        if (render(in->cfg, &j, in->scratch, why, sizeof(why)) != 0) {
+            for (unsigned k = 0; k < i; k++)
+                flex_free(bufs[k]);
+            dead_letter(in, w, entry, raw, len, job->id, why);
+            return;
+        }
+        m[i].len = flex__v1__job__get_packed_size(&j);
+        bufs[i] = flex_malloc(m[i].len ? m[i].len : 1);
+        flex__v1__job__pack(&j, bufs[i]);
+        m[i].payload = bufs[i];
+        m[i].id = plan.steps[i].id;
+        m[i].at_ms = plan.steps[i].send_at_ms;
+    }
+    char pkey[160];
+    snprintf(pkey, sizeof(pkey), "%s%s:%s", FLEX_KEY_PARENT, appt ? "appointment" : "recall",
+             job->id);
+    flex_schedq_append_replace(in->st, &in->sq, pkey, cancelled ? 0 : plan.version,
+                               plan.keep_until_ms, m, plan.nsteps);
+    w->cmds++;
+    for (unsigned i = 0; i < plan.nsteps; i++) {
+        job_status(in, w, NULL, m[i].id, job->location, FLEX__V1__STATE__STATE_SCHEDULED,
+                   plan.steps[i].kind, m[i].at_ms);
+        flex_free(bufs[i]);
+    }
+    w->scheduled += plan.nsteps;
+    snprintf(why, sizeof(why), "expanded:%u skipped:%u", plan.nsteps, plan.skipped);
+    job_status(in, w, entry, job->id, job->location,
+               cancelled ? FLEX__V1__STATE__STATE_SUPPRESSED : FLEX__V1__STATE__STATE_SCHEDULED,
+               cancelled ? "cancelled" : why, 0);
+}
+
+static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char *entry,
+                     int64_t base, int64_t exp)
+{
+    rec->kind = FLEX_REC_JOB;
+    snprintf(rec->id, sizeof(rec->id), "%s", job->id);
+    snprintf(rec->entry, sizeof(rec->entry), "%s", entry);
+    snprintf(rec->location, sizeof(rec->location), "%s", job->location);
+    snprintf(rec->patient, sizeof(rec->patient), "%s", job->patient);
+    snprintf(rec->phone, sizeof(rec->phone), "%s", job->phone);
+    snprintf(rec->template_name, sizeof(rec->template_name), "%s",
+             job->template_ ? job->template_ : "");
+    snprintf(rec->job_kind, sizeof(rec->job_kind), "%s", job->kind ? job->kind : "");
+    rec->parent_key[0] = '\0';
+    rec->parent_version = job->parent_version;
+    if (job->parent_id && *job->parent_id)
+        snprintf(rec->parent_key, sizeof(rec->parent_key), "%s%s:%s", FLEX_KEY_PARENT,
+                 strncmp(rec->job_kind, "recall", 6) == 0 ? "recall" : "appointment",
+                 job->parent_id);
+    rec->enqueued_ms = base;
+    rec->expires_ms = exp;
+    rec->route_pos = 0;
+    rec->outcome = 0;
+    rec->carrier[0] = '\0';
+}
+
+/* A message job: now, later (send_at, quiet hours) or never (expired). */
+static struct flex_rec *take_message(struct intake *in, struct wbatch *w, const char *entry,
+                                     const char *raw, size_t len, Flex__V1__Job *job, int64_t now)
+{
+    int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
+    int64_t exp = job->expires_at_ms ? job->expires_at_ms
+                                     : base + (int64_t)in->cfg->engine.message_validity_ms;
+    const struct flex_cfg_location *loc = flex_cfg_location_find(in->cfg, job->location);
+    int64_t quiet = 0;
+    const char *late = NULL;
+    if (now > exp) {
+        late = "expired before it could be sent";
+    } else if (job->send_at_ms > now + SEND_AT_SLACK_MS) {
+        if (job->send_at_ms >= exp)
+            late = "expires before its send time";
+        else
+            schedule_job(in, w, entry, job, job->send_at_ms, base, exp, "send_at");
+    } else if ((quiet = flex_timing_quiet_until(in->cfg, loc, now)) != 0) {
+        if (quiet >= exp)
+            late = "quiet hours last past its expiry";
+        else
+            schedule_job(in, w, entry, job, quiet, base, exp, "quiet_hours");
+    } else {
+        struct flex_rec *rec = rec_get(in); /* reads are sized to the free records */
+        char why[128];
+        if (rec && render(in->cfg, job, rec, why, sizeof(why)) != 0) {
+            dead_letter(in, w, entry, raw, len, job->id, why);
+            rec_put(in, rec);
+            return NULL;
+        }
+        if (rec)
+            fill_rec(rec, job, entry, base, exp);
+        return rec;
+    }
+    if (late) {
+        job_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_EXPIRED, late, 0);
+        w->expired++;
+    }
+    return NULL;
+}
 
 /* Checks one job entry; returns a record ready to go, or NULL when the
- * entry was dealt with here (dead-lettered, deferred, expired). */
+ * entry was dealt with here (dead-lettered, scheduled, expanded, expired). */
 static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const char *entry,
                                    struct redisReply *fields)
 {
@@ -401,48 +614,12 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
     char *orig_phone = job->phone; /* validate points it at |phone|: restore before free */
     struct flex_job_error err;
     int64_t now = flex_now_ms();
-    if (flex_job_validate(in->cfg, job, phone, &err) != 0) {
+    if (flex_job_validate(in->cfg, job, phone, &err) != 0)
         dead_letter(in, w, entry, raw, len, job->id, err.reason);
-    } else if (job->type != FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE) {
-        /* Appointment and recall expansion is not built yet: keep them,
-         * durable and acknowledged, for the version that expands them. */
-        const char *argv[] = {"XADD", "flex:jobs:deferred", "*", "job", raw};
-        size_t lens[] = {4, 18, 1, 3, len};
-        flex_store_append(in->st, 5, argv, lens);
-        w->cmds++;
-        w->deferred++;
-        ack_later(w, entry);
-    } else {
-        int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
-        int64_t exp = job->expires_at_ms ? job->expires_at_ms
-                                         : base + (int64_t)in->cfg->engine.message_validity_ms;
-        char why[128];
-        if (now > exp) {
-            final_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_EXPIRED,
-                         "expired before it could be sent");
-            w->expired++;
-        } else if (!(rec = rec_get(in))) {
-            /* cannot happen: reads are sized to the free records */
-        } else if (render(in->cfg, job, rec, why, sizeof(why)) != 0) {
-            dead_letter(in, w, entry, raw, len, job->id, why);
-            rec_put(in, rec);
-            rec = NULL;
-        } else {
-            rec->kind = FLEX_REC_JOB;
-            snprintf(rec->id, sizeof(rec->id), "%s", job->id);
-            snprintf(rec->entry, sizeof(rec->entry), "%s", entry);
-            snprintf(rec->location, sizeof(rec->location), "%s", job->location);
-            snprintf(rec->patient, sizeof(rec->patient), "%s", job->patient);
-            snprintf(rec->phone, sizeof(rec->phone), "%s", job->phone);
-            snprintf(rec->template_name, sizeof(rec->template_name), "%s",
-                     job->template_ ? job->template_ : "");
-            rec->enqueued_ms = base;
-            rec->expires_ms = exp;
-            rec->route_pos = 0;
-            rec->outcome = 0;
-            rec->carrier[0] = '\0';
-        }
-    }
+    else if (job->type != FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE)
+        expand_entry(in, w, entry, raw, len, job, now);
+    else
+        rec = take_message(in, w, entry, raw, len, job, now);
     job->phone = orig_phone;
     flex__v1__job__free_unpacked(job, NULL);
     return rec;
@@ -460,10 +637,7 @@ static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_r
     for (size_t i = 0; i < n; i++) {
         struct redisReply *r;
         if (flex_store_reply(in->st, &r) != 0) {
-            for (size_t k = 0; k < kept; k++) /* give the records back; the */
-                rec_put(in, recs[k]);         /* entries stay pending in Redis */
-            for (size_t k = i; k < n; k++)
-                rec_put(in, recs[k]);
+            give_back_all(in, recs, kept, i, n);
             return (size_t)-1;
         }
         size_t len;
@@ -483,12 +657,67 @@ static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_r
     return kept;
 }
 
+/* Expanded reminders and recalls pass the gate: their appointment is
+ * still as it was (not rescheduled or cancelled since) and the patient's
+ * frequency cap has room. */
+static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+{
+    const struct flex_cfg *cfg = in->cfg;
+    int64_t now = flex_now_ms();
+    size_t asked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!recs[i]->job_kind[0])
+            continue;
+        int64_t day, week;
+        flex_timing_cap_buckets(flex_cfg_location_find(cfg, recs[i]->location), now, &day, &week);
+        flex_schedq_append_gate(in->st, &in->sq,
+                                recs[i]->parent_key[0] ? recs[i]->parent_key : NULL,
+                                recs[i]->parent_version, recs[i]->patient, day, week,
+                                cfg->engine.cap_per_day, cfg->engine.cap_per_week, recs[i]->id);
+        asked++;
+    }
+    if (asked == 0)
+        return n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!recs[i]->job_kind[0]) {
+            recs[kept++] = recs[i];
+            continue;
+        }
+        struct redisReply *r;
+        if (flex_store_reply(in->st, &r) != 0) {
+            give_back_all(in, recs, kept, i, n);
+            return (size_t)-1;
+        }
+        size_t len;
+        const char *v = flex_reply_str(r, &len);
+        char verdict[24];
+        /* An error (a script missing after a failover) holds nothing back:
+         * the version and the cap are courtesies, the opt-out is not. */
+        snprintf(verdict, sizeof(verdict), "%.*s", (int)(flex_reply_is_error(r) || !v ? 2 : len),
+                 flex_reply_is_error(r) || !v ? "ok" : v);
+        flex_store_free_reply(r);
+        if (strcmp(verdict, "ok") == 0) {
+            recs[kept++] = recs[i];
+            continue;
+        }
+        job_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
+                   FLEX__V1__STATE__STATE_SUPPRESSED,
+                   strcmp(verdict, "capped") == 0 ? "frequency_cap" : verdict, 0);
+        w->gated++;
+        rec_put(in, recs[i]);
+    }
+    return kept;
+}
+
 /* Bloom filter over the batch; every "maybe" is checked in the exact set. */
 static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
 {
     const void *keys[BATCH * 2];
     size_t lens[BATCH * 2];
     bool maybe[BATCH * 2];
+    if (n == 0)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         keys[i] = recs[i]->phone;
         lens[i] = strlen(recs[i]->phone);
@@ -503,10 +732,7 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
         if (maybe[i]) {
             struct redisReply *r;
             if (flex_store_reply(in->st, &r) != 0) {
-                for (size_t k = 0; k < kept; k++)
-                    rec_put(in, recs[k]);
-                for (size_t k = i; k < n; k++)
-                    rec_put(in, recs[k]);
+                give_back_all(in, recs, kept, i, n);
                 return (size_t)-1;
             }
             /* An error reply counts as opted out: never text on doubt. */
@@ -514,8 +740,8 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
             flex_store_free_reply(r);
         }
         if (out) {
-            final_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
-                         FLEX__V1__STATE__STATE_SUPPRESSED, "optout");
+            job_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
+                       FLEX__V1__STATE__STATE_SUPPRESSED, "optout", 0);
             w->suppressed++;
             rec_put(in, recs[i]);
         } else {
@@ -525,23 +751,40 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
     return kept;
 }
 
-static void hand_over(struct intake *in, struct flex_rec **recs, size_t n)
+/* Jobs of paused locations are held here, unacknowledged (durable in the
+ * stream's pending list); the others stay in |recs|.  Returns how many. */
+static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
 {
     size_t go = 0;
     for (size_t i = 0; i < n; i++) {
         if (is_paused(in, recs[i]->location) && in->nheld < HELD_MAX)
-            in->held[in->nheld++] = recs[i]; /* not acknowledged: durable in the PEL */
+            in->held[in->nheld++] = recs[i];
         else
             recs[go++] = recs[i];
     }
-    /* relaxed: a gauge for metrics and the drain; not used to order data. */
-    atomic_fetch_add_explicit(&in->p->inflight, (int)go, memory_order_relaxed);
+    /* relaxed: a gauge for metrics; not used to order data. */
     atomic_store_explicit(&in->p->held, in->nheld, memory_order_relaxed);
-    flex_ring_push_all(&in->p->jobs, (void *const *)recs, go, &in->p->stop_all);
+    return go;
 }
 
-/* Jobs of locations no longer paused go on. */
-static void release_held(struct intake *in)
+/* The checks that must hold when a job leaves for the carrier, also after
+ * it was held: not opted out (a STOP may have come meanwhile), its
+ * appointment unchanged, the cap.  Then to the dispatcher. */
+static int admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+{
+    n = drop_optouts(in, w, recs, n);
+    if (n != (size_t)-1)
+        n = gate(in, w, recs, n);
+    if (n == (size_t)-1)
+        return -1;
+    /* relaxed: a gauge for metrics and the drain; not used to order data. */
+    atomic_fetch_add_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
+    flex_ring_push_all(&in->p->jobs, (void *const *)recs, n, &in->p->stop_all);
+    return 0;
+}
+
+/* Jobs of locations no longer paused go on, checked again. */
+static int release_held(struct intake *in, struct wbatch *w)
 {
     size_t keep = 0, go = 0;
     struct flex_rec *out[BATCH];
@@ -552,8 +795,14 @@ static void release_held(struct intake *in)
             in->held[keep++] = in->held[i];
     }
     in->nheld = keep;
-    if (go)
-        hand_over(in, out, go);
+    /* relaxed: a gauge for metrics; not used to order data. */
+    atomic_store_explicit(&in->p->held, in->nheld, memory_order_relaxed);
+    if (go == 0)
+        return 0;
+    in->releasing = true;
+    int rc = admit(in, w, out, go);
+    in->releasing = false;
+    return rc;
 }
 
 static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries)
@@ -588,12 +837,10 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         w->cmds = 0;
     }
     n = drop_duplicates(in, w, recs, n);
-    if (n != (size_t)-1)
-        n = drop_optouts(in, w, recs, n);
     if (n == (size_t)-1)
         return -1;
-    hand_over(in, recs, n);
-    return 0;
+    n = hold_paused(in, recs, n);
+    return n ? admit(in, w, recs, n) : 0;
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -618,6 +865,28 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
     }
     load_paused(in);
+    if (flex_schedq_load(in->st, &in->sq) != 0) {
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot load the scheduling scripts: %s",
+                 flex_store_error(in->st));
+        flex_store_del(in->st);
+        in->st = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Due jobs of the scheduled queue go onto the stream; a full batch means
+ * a backlog (after an outage), so take more at once, up to a bound that
+ * keeps Redis responsive. */
+static int promote(struct intake *in)
+{
+    for (int i = 0; i < 10; i++) {
+        long n = flex_schedq_promote(in->st, &in->sq, flex_now_ms(), PROMOTE_BATCH);
+        if (n < 0)
+            return -1;
+        if (n < PROMOTE_BATCH)
+            break;
+    }
     return 0;
 }
 
@@ -713,6 +982,7 @@ void *flex_intake_main(void *arg)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
     struct wbatch *w = flex_calloc(1, sizeof(*w));
+    in.scratch = flex_calloc(1, sizeof(*in.scratch));
     unsigned backoff = 50;
     /* relaxed: stop flags are polled; the rings carry the data. */
     while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
@@ -728,14 +998,19 @@ void *flex_intake_main(void *arg)
         }
         backoff = 50;
         atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
-        release_held(&in);
-        int rc = one_round(&in, w);
+        int rc = release_held(&in, w);
+        if (rc == 0)
+            rc = one_round(&in, w);
         if (rc == 0 && flex_now_ms() - in.last_claim_ms > CLAIM_EVERY_MS) {
             in.last_claim_ms = flex_now_ms();
             rc = claim(&in, w);
         }
         if (rc == 0)
             rc = flush_writes(&in, w);
+        if (rc == 0 && flex_now_ms() - in.last_promote_ms > PROMOTE_EVERY_MS) {
+            in.last_promote_ms = flex_now_ms();
+            rc = promote(&in);
+        }
         if (rc != 0) {
             flex_log(FLEX_LOG_WARN, &lctx, 0, "redis connection lost: %s; reconnecting",
                      flex_store_error(in.st));
@@ -749,6 +1024,7 @@ void *flex_intake_main(void *arg)
     flex_store_del(in.st);
     flex_bloom_del(in.bloom);
     flex_free(w);
+    flex_free(in.scratch);
     flex_free(in.held);
     flex_free(in.free_list);
     return NULL;

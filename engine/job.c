@@ -184,7 +184,8 @@ int flex_job_validate(const struct flex_cfg *cfg, Flex__V1__Job *job, char *phon
 {
     if (is_empty(job->id))
         return job_fail(err, FLEX_E_INVAL, "missing field: id");
-    if (strlen(job->id) > FLEX_JOB_ID_MAX)
+    /* Ids flexd derives for reminders ("a-1/24h/1764...") may be longer. */
+    if (strlen(job->id) > (is_empty(job->parent_id) ? FLEX_JOB_ID_MAX : FLEX_JOB_DERIVED_ID_MAX))
         return job_fail(err, FLEX_E_INVAL, "id longer than 64 bytes");
     for (const char *p = job->id; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
@@ -299,6 +300,12 @@ static int fill_from_json(json_t *o, Flex__V1__Job *job, Flex__V1__Job__VarsEntr
         return err->code;
     if (exp && flex_job_parse_time(exp, &job->expires_at_ms) != 0)
         return job_fail(err, FLEX_E_INVAL, "bad field: expires_at (RFC 3339 with offset)");
+    /* Extension: "send_at" (RFC 3339): not before this time. */
+    const char *at = jstr(o, "send_at", err, &bad);
+    if (bad)
+        return err->code;
+    if (at && flex_job_parse_time(at, &job->send_at_ms) != 0)
+        return job_fail(err, FLEX_E_INVAL, "bad field: send_at (RFC 3339 with offset)");
     int rc = json_vars(o, ents, ptrs, &job->n_vars, err);
     job->vars = ptrs;
     return rc;

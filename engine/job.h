@@ -17,7 +17,8 @@ struct flex_cfg;
 struct Flex__V1__Job;
 
 #define FLEX_JOB_ID_MAX 64
-#define FLEX_JOB_VAR_MAX 200 /* bytes per template variable */
+#define FLEX_JOB_DERIVED_ID_MAX 96 /* ids flexd makes for expanded reminders */
+#define FLEX_JOB_VAR_MAX 200       /* bytes per template variable */
 
 struct flex_job_error {
     int code; /* FLEX_E_* */

@@ -38,13 +38,17 @@ enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED };
 struct flex_rec {
     enum flex_rec_kind kind;
     /* the job */
-    char id[65];
+    char id[97];    /* FLEX_JOB_DERIVED_ID_MAX + 1 */
     char entry[48]; /* stream entry id, for XACK */
     char location[65];
     char patient[65];
     char phone[17];
     char template_name[65];
     int64_t enqueued_ms, expires_ms;
+    /* expanded reminders and recalls: the gate (engine/schedq.h) */
+    char job_kind[24]; /* "reminder_24h"...: gated; empty: not */
+    char parent_key[112];
+    int64_t parent_version;
     /* what was sent */
     char text[FLEX_TEXT_MAX];
     uint8_t route_pos; /* carriers tried so far */

@@ -3,63 +3,8 @@
 # flexctl.  Campaign with opt-outs, bad jobs dead-lettered, duplicates,
 # a live opt-out, a location pause, SIGTERM drain, SIGKILL and restart,
 # and two flexd on one queue.  Exit 0 pass, 77 skip (no redis-server).
-set -u
-B=${BUILD:-build}
-command -v redis-server >/dev/null || { echo "redis-server missing: sh deploy/install-deps.sh"; exit 77; }
-tmp=$(mktemp -d /tmp/flex-pipe.XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
-    if [ "$fails" -gt 0 ]; then # keep the evidence
-        rm -rf /tmp/flex-pipe-failed && cp -r "$tmp" /tmp/flex-pipe-failed
-        echo "logs kept in /tmp/flex-pipe-failed"
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0
-check() {
-    d=$1
-    shift
-    if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
-
-# Ports below the ephemeral range (see tests/integ/smpp_client.c).
-base=$((20000 + ($$ % 5000) * 2))
-RP=$base SP=$((base + 1)) HP=$((base + 2))
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --logfile "$tmp/redis.log" --dir "$tmp" || exit 1
-for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.2; done
-
-"$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$tmp/sim.log" \
-    --stats "$tmp/sim.json" --max-seconds 300 &
-sim=$!
-pids="$pids $sim"
-D="-c deploy/flexd.conf -D redis.url=redis://127.0.0.1:$RP/0 -D carrier.primary.port=$SP \
--D http.listen=127.0.0.1:$HP -D engine.claim_idle=2s -D engine.drain_timeout=10s \
--D carrier.primary.reconnect_max=1s"
-ctl() { "$B/flexctl" $D "$@"; }
-stat() {
-    v=$(ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p")
-    echo "${v:-0}"
-}
-# Starts a flexd in this shell (so that wait works) and sets FPID.
-start_flexd() {
-    "$B/flexd" $D >/dev/null 2>>"$tmp/flexd.log" &
-    FPID=$!
-    pids="$pids $FPID"
-}
-# wait_for EXPR SECONDS: polls until the shell expression holds.
-wait_for() {
-    n=0
-    while [ $n -lt $(($2 * 10)) ]; do
-        eval "$1" && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
+NAME=pipe
+. tests/integ/lib/env.sh
 
 jobs() { # FIRST COUNT [LOCATION]
     python3 - "$1" "$2" "${3:-}" <<'PY'

@@ -1,0 +1,157 @@
+#include "schedq.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mem.h"
+#include "store.h"
+
+/* KEYS: sched, sched:jobs.  ARGV: score, id, payload. */
+static const char add_lua[] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
+                              "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])\n"
+                              "return 1\n";
+
+/* KEYS: sched, sched:jobs, parent.  ARGV: version, keep-until (ms), then
+ * score, id, payload for each member. */
+static const char replace_lua[] =
+    "local old = redis.call('HGET', KEYS[3], 'm')\n"
+    "if old then\n"
+    "  for m in string.gmatch(old, '[^,]+') do\n"
+    "    redis.call('ZREM', KEYS[1], m)\n"
+    "    redis.call('HDEL', KEYS[2], m)\n"
+    "  end\n"
+    "end\n"
+    "local ms = {}\n"
+    "for i = 3, #ARGV, 3 do\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])\n"
+    "  ms[#ms + 1] = ARGV[i + 1]\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], 'v', ARGV[1], 'm', table.concat(ms, ','))\n"
+    "redis.call('PEXPIREAT', KEYS[3], ARGV[2])\n"
+    "return #ms\n";
+
+/* KEYS: sched, sched:jobs, jobs stream.  ARGV: now (ms), limit. */
+static const char promote_lua[] =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
+    "for _, m in ipairs(due) do\n"
+    "  local j = redis.call('HGET', KEYS[2], m)\n"
+    "  if j then redis.call('XADD', KEYS[3], '*', 'job', j, 'id', m) end\n"
+    "  redis.call('ZREM', KEYS[1], m)\n"
+    "  redis.call('HDEL', KEYS[2], m)\n"
+    "end\n"
+    "return #due\n";
+
+/* KEYS: parent (or the empty string), day set, week set.  ARGV: version,
+ * cap per day, cap per week, job id, day ttl, week ttl (s). */
+static const char gate_lua[] =
+    "if KEYS[1] ~= '' then\n"
+    "  local v = redis.call('HGET', KEYS[1], 'v')\n"
+    /* A missing record (expired, or Redis lost it) cannot say the visit
+     * was cancelled: the reminder goes. */
+    "  if v and v ~= ARGV[1] then\n"
+    "    if v == '0' then return {ok = 'cancelled'} end\n"
+    "    return {ok = 'rescheduled'}\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('SISMEMBER', KEYS[2], ARGV[4]) == 1 then return {ok = 'ok'} end\n"
+    "local cd, cw = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "if (cd > 0 and redis.call('SCARD', KEYS[2]) >= cd) or\n"
+    "   (cw > 0 and redis.call('SCARD', KEYS[3]) >= cw) then\n"
+    "  return {ok = 'capped'}\n"
+    "end\n"
+    "redis.call('SADD', KEYS[2], ARGV[4])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "redis.call('SADD', KEYS[3], ARGV[4])\n"
+    "redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
+    "return {ok = 'ok'}\n";
+
+int flex_schedq_load(struct flex_store *st, struct flex_schedq *q)
+{
+    const char *src[] = {add_lua, replace_lua, promote_lua, gate_lua};
+    char *dst[] = {q->add, q->replace, q->promote, q->gate};
+    for (int i = 0; i < 4; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", src[i]};
+        size_t lens[] = {6, 4, strlen(src[i])};
+        flex_store_append(st, 3, argv, lens);
+    }
+    int rc = 0;
+    for (int i = 0; i < 4; i++) {
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0)
+            return -1;
+        size_t len;
+        const char *sha = flex_reply_str(r, &len);
+        if (flex_reply_is_error(r) || !sha || len != 40)
+            rc = -1;
+        else
+            snprintf(dst[i], 41, "%.40s", sha);
+        flex_store_free_reply(r);
+    }
+    return rc;
+}
+
+void flex_schedq_append_add(struct flex_store *st, const struct flex_schedq *q, const char *id,
+                            int64_t at_ms, const void *payload, size_t len)
+{
+    char score[24];
+    snprintf(score, sizeof(score), "%lld", (long long)at_ms);
+    const char *argv[] = {"EVALSHA",           q->add, "2", FLEX_KEY_SCHED,
+                          FLEX_KEY_SCHED_JOBS, score,  id,  payload};
+    size_t lens[] = {
+        7,          40, 1, strlen(FLEX_KEY_SCHED), strlen(FLEX_KEY_SCHED_JOBS), strlen(score),
+        strlen(id), len};
+    flex_store_append(st, 8, argv, lens);
+}
+
+void flex_schedq_append_replace(struct flex_store *st, const struct flex_schedq *q,
+                                const char *parent_key, int64_t version, int64_t keep_until_ms,
+                                const struct flex_schedq_member *members, size_t n)
+{
+    size_t argc = 8 + 3 * n;
+    const char **argv = flex_malloc(argc * sizeof(*argv));
+    size_t *lens = flex_malloc(argc * sizeof(*lens));
+    char(*nums)[24] = flex_malloc((n + 2) * sizeof(*nums));
+    snprintf(nums[0], 24, "%lld", (long long)version);
+    snprintf(nums[1], 24, "%lld", (long long)keep_until_ms);
+    const char *head[] = {"EVALSHA",           q->replace, "3",     FLEX_KEY_SCHED,
+                          FLEX_KEY_SCHED_JOBS, parent_key, nums[0], nums[1]};
+    for (size_t i = 0; i < 8; i++)
+        argv[i] = head[i], lens[i] = i == 1 ? 40 : strlen(head[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(nums[2 + i], 24, "%lld", (long long)members[i].at_ms);
+        argv[8 + 3 * i] = nums[2 + i], lens[8 + 3 * i] = strlen(nums[2 + i]);
+        argv[9 + 3 * i] = members[i].id, lens[9 + 3 * i] = strlen(members[i].id);
+        argv[10 + 3 * i] = members[i].payload, lens[10 + 3 * i] = members[i].len;
+    }
+    flex_store_append(st, (int)argc, argv, lens); /* hiredis copies the arguments */
+    flex_free(argv);
+    flex_free(lens);
+    flex_free(nums);
+}
+
+long flex_schedq_promote(struct flex_store *st, const struct flex_schedq *q, int64_t now_ms,
+                         int limit)
+{
+    flex_store_appendf(st, "EVALSHA %s 3 %s %s %s %lld %d", q->promote, FLEX_KEY_SCHED,
+                       FLEX_KEY_SCHED_JOBS, "flex:jobs", (long long)now_ms, limit);
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        return -1;
+    long n = flex_reply_is_error(r) ? -1 : (long)flex_reply_integer(r);
+    flex_store_free_reply(r);
+    return n;
+}
+
+void flex_schedq_append_gate(struct flex_store *st, const struct flex_schedq *q,
+                             const char *parent_key, int64_t version, const char *patient,
+                             int64_t day, int64_t week, unsigned cap_day, unsigned cap_week,
+                             const char *id)
+{
+    char dkey[160], wkey[160];
+    snprintf(dkey, sizeof(dkey), "%s%s:d%lld", FLEX_KEY_CAP, patient, (long long)day);
+    snprintf(wkey, sizeof(wkey), "%s%s:w%lld", FLEX_KEY_CAP, patient, (long long)week);
+    flex_store_appendf(st, "EVALSHA %s 3 %s %s %s %lld %u %u %s 172800 1209600", q->gate,
+                       parent_key ? parent_key : "", dkey, wkey, (long long)version, cap_day,
+                       cap_week, id);
+}

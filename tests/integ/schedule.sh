@@ -1,0 +1,139 @@
+#!/bin/sh
+# Scheduling end to end: appointments expanded into reminders (catch-up of
+# a missed one, the rest promoted from the scheduled set when due),
+# reschedules and cancellations (also of a reminder already promoted and
+# held), recalls, send_at, quiet hours in the location's zone, and the
+# per-patient frequency cap after a config reload.  Exit 0 pass, 77 skip.
+NAME=sched
+mkdir -p /tmp/flex-sched-conf.$$
+CONF=/tmp/flex-sched-conf.$$/flexd.conf
+cp deploy/flexd.conf "$CONF"
+sed -i 's/^\[engine\]/[engine]\ncap_per_day = 0/' "$CONF"
+. tests/integ/lib/env.sh
+trap 'cleanup; rm -rf /tmp/flex-sched-conf.$$' EXIT
+start_flexd
+f1=$FPID
+wait_for 'ctl stats >/dev/null 2>&1 && [ -n "$(redis-cli -p $RP EXISTS flex:jobs | grep 1)" ]' 10
+
+# py SCRIPT ARGS: small time computations (zoneinfo reads the same tz files).
+py() { python3 -c "$@"; }
+iso_in() { py "import sys,time,datetime as d; print(d.datetime.fromtimestamp(time.time()+float(sys.argv[1]),d.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$1"; }
+epoch() { py "import sys,datetime as d; print(int(d.datetime.strptime(sys.argv[1],'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=d.timezone.utc).timestamp()))" "$1"; }
+state() { ctl status "$1" | sed -n 's/.*"state":"\([a-z_]*\)".*/\1/p'; }
+field() { redis-cli -p "$RP" HGET "flex:job:$1" "$2"; }
+appt() { # ID PATIENT STARTS_AT [STATUS [LOCATION]]
+    printf '{"type":"appointment","id":"%s","location":"%s","patient":"%s","phone":"+12025550%s","first_name":"Ana","provider":"Dr. Lee","starts_at":"%s","status":"%s"}\n' \
+        "$1" "${5:-loc-1}" "$2" "$(printf '%03d' $(($(echo "$2" | tr -dc 0-9) % 1000)))" "$3" "${4:-scheduled}" |
+        ctl enqueue - >/dev/null
+}
+
+# 1. An appointment 2 h + 5 s away: the 72 h reminder is long past (skipped),
+# the 24 h one is caught up at once, the 2 h one is due in 5 s.
+s1=$(iso_in 7205)
+v1=$(epoch "$s1")
+appt a-1 p-101 "$s1"
+check "appointment expanded: 2 planned, 1 skipped" \
+    wait_for '[ "$(field a-1 reason)" = "expanded:2 skipped:1" ]' 5
+check "missed 24 h reminder caught up at once" wait_for '[ "$(state a-1/24h/$v1)" = delivered ]' 5
+check "2 h reminder waits in the scheduled set" \
+    test -n "$(redis-cli -p $RP ZSCORE flex:sched a-1/2h/$v1)"
+check "2 h reminder promoted and sent when due" wait_for '[ "$(state a-1/2h/$v1)" = delivered ]' 12
+local_time=$(py "import sys,datetime as d,zoneinfo as z; t=d.datetime.fromtimestamp(int(sys.argv[1]),z.ZoneInfo('America/New_York')); print(t.strftime('%b ')+str(t.day), t.strftime('%I:%M %p').lstrip('0'))" "$v1")
+check "reminder text shows the visit in the practice's zone ($local_time)" \
+    grep -qF "$(echo "$local_time" | cut -d' ' -f3-)" "$tmp/sim.log"
+
+# 2. Reschedule: the old 2 h reminder (due in 4 s) is replaced by one an
+# hour later; nothing goes out for the old time.
+s2=$(iso_in 7204)
+v2=$(epoch "$s2")
+appt a-2 p-102 "$s2"
+wait_for '[ "$(state a-2/24h/$v2)" = delivered ]' 5
+s2b=$(iso_in 10800)
+v2b=$(epoch "$s2b")
+appt a-2 p-102 "$s2b"
+sleep 6
+check "rescheduled: the old reminder never goes" test -z "$(redis-cli -p $RP ZSCORE flex:sched a-2/2h/$v2)" -a "$(state a-2/2h/$v2)" = scheduled
+check "rescheduled: the new one waits for its time" \
+    test "$(redis-cli -p $RP ZSCORE flex:sched a-2/2h/$v2b)" = "$(((v2b - 7200) * 1000))"
+
+# 3. Cancellation removes what is pending.
+s3=$(iso_in 7204)
+v3=$(epoch "$s3")
+appt a-3 p-103 "$s3"
+wait_for '[ "$(state a-3/24h/$v3)" = delivered ]' 5
+appt a-3 p-103 "$s3" cancelled
+check "cancelled appointment: state suppressed/cancelled" \
+    wait_for '[ "$(state a-3)" = suppressed ] && [ "$(field a-3 reason)" = cancelled ]' 5
+sleep 5
+check "cancelled: its 2 h reminder never goes" test "$(state a-3/2h/$v3)" = scheduled
+
+# 4. A reminder already promoted and held (paused location) when its
+# appointment is cancelled is stopped by the gate.
+ctl location pause loc-2 >/dev/null
+sleep 0.5
+s4=$(iso_in 7203)
+v4=$(epoch "$s4")
+appt a-4 p-104 "$s4" scheduled loc-2
+sleep 5 # both reminders are now on the stream, held
+appt a-4 p-104 "$s4" cancelled loc-2
+sleep 1
+ctl location resume loc-2 >/dev/null
+check "held reminder of a cancelled visit is suppressed" \
+    wait_for '[ "$(state a-4/2h/$v4)" = suppressed ] && [ "$(field a-4/2h/$v4 reason)" = cancelled ]' 10
+check "...and so is its caught-up 24 h reminder" test "$(state a-4/24h/$v4)" = suppressed
+
+# 5. A recall due in 14 days: the first text today at 10:00 local (or now,
+# when that has passed), then 7 and 30 days after due at 10:00 local.
+due=$(py "import datetime as d,zoneinfo as z; print((d.datetime.now(z.ZoneInfo('America/Chicago')).date()+d.timedelta(days=14)).isoformat())")
+printf '{"type":"recall","id":"r-1","location":"loc-2","patient":"p-201","phone":"+12025550201","first_name":"Ana","due":"%s"}\n' "$due" |
+    ctl enqueue - >/dev/null
+want7=$(py "import sys,datetime as d,zoneinfo as z; t=d.datetime.combine(d.date.fromisoformat(sys.argv[1])+d.timedelta(days=7),d.time(10,0),z.ZoneInfo('America/Chicago')); print(int(t.timestamp()*1000))" "$due")
+want30=$(py "import sys,datetime as d,zoneinfo as z; t=d.datetime.combine(d.date.fromisoformat(sys.argv[1])+d.timedelta(days=30),d.time(10,0),z.ZoneInfo('America/Chicago')); print(int(t.timestamp()*1000))" "$due")
+vr=$(epoch "${due}T00:00:00Z")
+check "recall: 7 days after due at 10:00 Chicago time" \
+    wait_for '[ "$(redis-cli -p $RP ZSCORE flex:sched r-1/7d/$vr)" = "$want7" ]' 5
+check "recall: 30 days after due at 10:00 Chicago time" \
+    test "$(redis-cli -p $RP ZSCORE flex:sched r-1/30d/$vr)" = "$want30"
+check "recall: the first text is sent or waits for 10:00 today" \
+    wait_for '[ "$(state r-1/due/$vr)" = delivered ] || [ "$(state r-1/due/$vr)" = scheduled ]' 5
+
+# 6. send_at: a message for later waits, then goes.
+at=$(iso_in 3)
+printf '{"type":"message","id":"m-later","location":"loc-1","patient":"p-301","phone":"+12025550301","body":"See you soon","send_at":"%s"}\n' "$at" |
+    ctl enqueue - >/dev/null
+check "send_at: scheduled first" wait_for '[ "$(state m-later)" = scheduled ]' 3
+check "send_at: sent when due" wait_for '[ "$(state m-later)" = delivered ]' 10
+
+# 7. Quiet hours: make "now" quiet at loc-5 (Los Angeles) until the next
+# minute; a message there waits for exactly that local time.
+qs=$(py "import datetime as d,zoneinfo as z; n=d.datetime.now(z.ZoneInfo('America/Los_Angeles')); a=n-d.timedelta(hours=1); b=n.replace(second=0,microsecond=0)+d.timedelta(minutes=2); print(a.strftime('%H:%M'), b.strftime('%H:%M'), int(b.timestamp()*1000))")
+sed -i "/^\[quiet_hours\]/,/^\[carrier/ { s/^start = .*/start = $(echo $qs | cut -d' ' -f1)/; s/^end = .*/end = $(echo $qs | cut -d' ' -f2)/ }" "$CONF"
+D=$(echo "$D" | sed 's/-D quiet_hours.enabled=false//')
+kill -TERM "$f1"
+wait "$f1"
+start_flexd
+f1=$FPID
+printf '{"type":"message","id":"m-quiet","location":"loc-5","patient":"p-401","phone":"+12025550401","body":"Your crown is ready"}\n' |
+    ctl enqueue - >/dev/null
+check "quiet hours: the message waits" wait_for '[ "$(state m-quiet)" = scheduled ]' 5
+check "quiet hours: until their end, Los Angeles time" \
+    test "$(redis-cli -p $RP ZSCORE flex:sched m-quiet)" = "$(echo $qs | cut -d' ' -f3)"
+
+# 8. The frequency cap (1 a day), set by a reload: the 24 h reminder is
+# caught up, the 2 h one the same day is capped.
+sed -i 's/^cap_per_day = 0$/cap_per_day = 1/' "$CONF"
+sed -i '/^\[quiet_hours\]/,/^\[carrier/ s/^enabled = true$/enabled = false/' "$CONF"
+ctl reload >/dev/null
+sleep 1.5
+s8=$(iso_in 7203)
+v8=$(epoch "$s8")
+appt a-8 p-108 "$s8"
+check "cap: first reminder of the day goes" wait_for '[ "$(state a-8/24h/$v8)" = delivered ]' 5
+check "cap: second one that day is suppressed" \
+    wait_for '[ "$(state a-8/2h/$v8)" = suppressed ] && [ "$(field a-8/2h/$v8 reason)" = frequency_cap ]' 12
+
+kill -TERM "$f1"
+wait "$f1"
+grep '"level":"error"' "$tmp/flexd.log" | head -5
+echo "$fails failed"
+[ "$fails" -eq 0 ]
