@@ -488,7 +488,9 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
     }
     if (s->o->fail_rate > 0 && (double)(xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
         s->st.failed++;
-        queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RSYSERR, p->sequence, NULL);
+        queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP,
+                   s->o->fail_status ? s->o->fail_status : FLEX_SMPP_ESME_RSYSERR, p->sequence,
+                   NULL);
         return;
     }
     struct dlr d = {.slot = slot, .gen = c->gen};

@@ -5,14 +5,16 @@
 #define FLEX_SMSC_H
 
 #include <signal.h>
+#include <stdint.h>
 
 struct smsc_opts {
     const char *listen;
     const char *system_id;
     const char *password;
     unsigned long dlr_delay_ms;
-    double throttle_mps; /* 0 = never throttle */
-    double fail_rate;    /* 0..1: answer ESME_RSYSERR at random */
+    double throttle_mps;  /* 0 = never throttle */
+    double fail_rate;     /* 0..1: answer fail_status at random */
+    uint32_t fail_status; /* 0: ESME_RSYSERR (temporary); 0x0B ESME_RINVDSTADR is permanent */
     const char *mo_file;
     const char *log_path;
     const char *stats_path;

@@ -4,12 +4,13 @@
  *   smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]
  *           [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]
  *           [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]
- *           [--dlr-before-resp]
+ *           [--dlr-before-resp] [--fail-status CODE]
  *
  * Beyond the contract: --mo-to sets the destination of inbound texts,
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
- * --dlr-delay-ms 0), the race an ESME must survive.
+ * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
+ * command_status of --fail-rate answers (0x0B: a permanent rejection).
  *
  * One thread, one io_uring: multishot accept, one outstanding recv and at
  * most one outstanding send per session, all PDUs of a read decoded at once
@@ -51,7 +52,7 @@ static const char usage_text[] =
     "usage: smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]\n"
     "               [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]\n"
     "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]\n"
-    "               [--dlr-before-resp]\n";
+    "               [--dlr-before-resp] [--fail-status CODE]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -69,6 +70,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"max-seconds", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {"dlr-before-resp", no_argument, NULL, 'B'},
+        {"fail-status", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -86,6 +88,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'T': o->mo_to = optarg; break;
         case 'x': o->max_seconds = strtoul(optarg, NULL, 10); break;
         case 'B': o->dlr_before_resp = 1; break;
+        case 'F': o->fail_status = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); return -1;
         }

@@ -978,6 +978,8 @@ void flex_cfg_publish(struct flex_cfg *cfg)
     /* acq_rel: release publishes every field of |cfg| to readers that
      * acquire-load flex_cfg_current; acquire makes the old snapshot's
      * contents ours to retire. */
+    static uint64_t generation; /* publishers: the main thread only */
+    cfg->generation = ++generation;
     struct flex_cfg *old = atomic_exchange_explicit(&flex_cfg_current, cfg, memory_order_acq_rel);
     if (old)
         flex_qsbr_retire(&flex_cfg_qsbr, old, cfg_free_cb);

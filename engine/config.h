@@ -132,6 +132,7 @@ struct flex_cfg {
     struct flex_cfg_template *templates;
     size_t ntemplates;
     const char *path;
+    uint64_t generation;      /* 1, 2, ... per flex_cfg_publish: tells reloads apart */
     struct flex_arena _arena; /* owns every string and array above */
 };
 

@@ -32,7 +32,10 @@
 
 struct carrier {
     char name[65];
-    struct flex_smpp_client *smpp; /* NULL: not usable by this build */
+    struct flex_smpp_client *smpp;
+    char sig[768];         /* what the client was built from (carrier_sig) */
+    bool retiring;         /* removed or changed by a reload: no new jobs */
+    uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
 };
 
 struct dispatch {
@@ -145,55 +148,154 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
 
 /* ---- carriers ------------------------------------------------------------ */
 
-static void open_carriers(struct dispatch *d)
+/* Limiter keys: "c:" carrier, "l:" location, "n:" sender number, so the
+ * three kinds of names never collide. */
+static size_t limit_key(char *buf, size_t bufsz, char kind, const char *name)
 {
-    for (size_t i = 0; i < d->cfg->ncarriers && i < MAX_CARRIERS; i++) {
-        const struct flex_cfg_carrier *cc = &d->cfg->carriers[i];
-        struct carrier *c = &d->carriers[d->ncarriers++];
-        snprintf(c->name, sizeof(c->name), "%s", cc->name);
-        if (cc->type != FLEX_CARRIER_SMPP || !cc->enabled) {
-            if (cc->type == FLEX_CARRIER_HTTP)
-                flex_log(FLEX_LOG_WARN, &lctx, 0,
-                         "carrier %s: the HTTP adapter is not built yet; skipped in routes",
-                         cc->name);
+    int n = snprintf(buf, bufsz, "%c:%s", kind, name);
+    return n < 0 ? 0 : (size_t)n < bufsz ? (size_t)n : bufsz - 1;
+}
+
+/* |mps| 0 makes the key unlimited again (a reload that lifts a limit). */
+static void limit_set(struct dispatch *d, char kind, const char *name, double mps)
+{
+    char key[96];
+    size_t len = limit_key(key, sizeof(key), kind, name);
+    flex_ratelimit_set(d->rl, key, len, mps, (uint32_t)(mps / 10) + 1);
+}
+
+/* 0 when one message may go now under the limit (none set: always). */
+static uint64_t limit_take(struct dispatch *d, char kind, const char *name, uint64_t now_ns)
+{
+    char key[96];
+    size_t len = limit_key(key, sizeof(key), kind, name);
+    return flex_ratelimit_take(d->rl, key, len, now_ns, 1);
+}
+
+static bool usable(const struct flex_cfg_carrier *cc)
+{
+    return cc->type == FLEX_CARRIER_SMPP && cc->enabled;
+}
+
+/* Everything a client is built from: when it changes, a new client. */
+static void carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
+                        size_t sz)
+{
+    snprintf(buf, sz, "%s|%u|%s|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u", cc->host, cc->port,
+             cc->system_id, cc->password, cc->tls, cc->tls_verify, cc->tls_ca ? cc->tls_ca : "",
+             cc->window, cc->binds, (unsigned long long)cc->connect_timeout_ms,
+             (unsigned long long)cc->response_timeout_ms, (unsigned long long)cc->enquire_link_ms,
+             (unsigned long long)cc->reconnect_max_ms, cc->ambiguous_retry, cfg->engine.max_parts);
+}
+
+static struct flex_smpp_client *client_new(struct dispatch *d, const struct flex_cfg_carrier *cc)
+{
+    struct flex_smpp_config sc;
+    flex_smpp_config_defaults(&sc);
+    sc.name = cc->name;
+    sc.host = cc->host;
+    sc.port = (uint16_t)cc->port;
+    sc.system_id = cc->system_id;
+    sc.password = cc->password;
+    sc.tls = cc->tls;
+    sc.tls_verify = cc->tls_verify;
+    sc.tls_ca = cc->tls_ca;
+    sc.window = cc->window;
+    sc.binds = cc->binds;
+    sc.connect_timeout_ms = (uint32_t)cc->connect_timeout_ms;
+    sc.response_timeout_ms = (uint32_t)cc->response_timeout_ms;
+    sc.enquire_link_ms = (uint32_t)cc->enquire_link_ms;
+    sc.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
+    sc.ambiguous_retry = cc->ambiguous_retry;
+    sc.max_parts = d->cfg->engine.max_parts;
+    return flex_smpp_client_new(&sc, on_event, d);
+}
+
+static uint64_t mono_ns(void);
+
+/* A carrier removed, disabled or changed by a reload takes no new jobs;
+ * it keeps running until its window is answered (or engine.drain_timeout
+ * passes), then unbinds (reap). */
+static void retire(struct dispatch *d, struct carrier *c, const char *why)
+{
+    c->retiring = true;
+    c->retire_at_ns = mono_ns() + d->cfg->engine.drain_timeout_ms * 1000000ULL;
+    flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %s %s: unbinding once its window is empty", c->name,
+             why);
+}
+
+static struct carrier *active_named(struct dispatch *d, const char *name)
+{
+    for (size_t i = 0; i < d->ncarriers; i++)
+        if (!d->carriers[i].retiring && strcmp(d->carriers[i].name, name) == 0)
+            return &d->carriers[i];
+    return NULL;
+}
+
+/* Brings the carriers and limits in line with the config: at start and
+ * after every reload (SIGHUP, flexctl reload). */
+static void reconcile(struct dispatch *d)
+{
+    char sig[sizeof(d->carriers[0].sig)];
+    for (size_t i = 0; i < d->ncarriers; i++) {
+        struct carrier *c = &d->carriers[i];
+        const struct flex_cfg_carrier *cc = flex_cfg_carrier_find(d->cfg, c->name);
+        if (c->retiring)
+            continue;
+        if (!cc || !usable(cc)) {
+            retire(d, c, "removed or disabled");
             continue;
         }
-        struct flex_smpp_config sc;
-        flex_smpp_config_defaults(&sc);
-        sc.name = cc->name;
-        sc.host = cc->host;
-        sc.port = (uint16_t)cc->port;
-        sc.system_id = cc->system_id;
-        sc.password = cc->password;
-        sc.tls = cc->tls;
-        sc.tls_verify = cc->tls_verify;
-        sc.tls_ca = cc->tls_ca;
-        sc.window = cc->window;
-        sc.binds = cc->binds;
-        sc.connect_timeout_ms = (uint32_t)cc->connect_timeout_ms;
-        sc.response_timeout_ms = (uint32_t)cc->response_timeout_ms;
-        sc.enquire_link_ms = (uint32_t)cc->enquire_link_ms;
-        sc.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
-        sc.ambiguous_retry = cc->ambiguous_retry;
-        sc.max_parts = d->cfg->engine.max_parts;
-        c->smpp = flex_smpp_client_new(&sc, on_event, d);
-        if (cc->mps > 0)
-            flex_ratelimit_set(d->rl, cc->name, strlen(cc->name), cc->mps,
-                               (uint32_t)(cc->mps / 10) + 1);
+        carrier_sig(d->cfg, cc, sig, sizeof(sig));
+        if (strcmp(sig, c->sig) != 0)
+            retire(d, c, "changed");
+    }
+    for (size_t i = 0; i < d->cfg->ncarriers; i++) {
+        const struct flex_cfg_carrier *cc = &d->cfg->carriers[i];
+        limit_set(d, 'c', cc->name, cc->mps);
+        if (cc->type == FLEX_CARRIER_HTTP && cc->enabled)
+            flex_log(FLEX_LOG_WARN, &lctx, 0,
+                     "carrier %s: the HTTP adapter is not built yet; skipped in routes", cc->name);
+        if (!usable(cc) || active_named(d, cc->name))
+            continue;
+        if (d->ncarriers == MAX_CARRIERS) {
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "carrier %s: more than %d carriers", cc->name,
+                     MAX_CARRIERS);
+            continue;
+        }
+        struct carrier *c = &d->carriers[d->ncarriers++];
+        memset(c, 0, sizeof(*c));
+        snprintf(c->name, sizeof(c->name), "%s", cc->name);
+        carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
+        c->smpp = client_new(d, cc);
     }
     for (size_t i = 0; i < d->cfg->nlocations; i++) {
         const struct flex_cfg_location *l = &d->cfg->locations[i];
-        if (l->mps > 0)
-            flex_ratelimit_set(d->rl, l->id, strlen(l->id), l->mps, (uint32_t)(l->mps / 10) + 1);
+        limit_set(d, 'l', l->id, l->mps);
+        /* Locations sharing a sender number share its limit. */
+        limit_set(d, 'n', l->phone, d->cfg->engine.number_mps);
     }
 }
 
-static struct carrier *carrier_named(struct dispatch *d, const char *name)
+/* Unbinds and frees retired carriers whose windows are empty. */
+static void reap(struct dispatch *d)
 {
-    for (size_t i = 0; i < d->ncarriers; i++)
-        if (strcmp(d->carriers[i].name, name) == 0)
-            return &d->carriers[i];
-    return NULL;
+    uint64_t now = mono_ns();
+    size_t keep = 0;
+    for (size_t i = 0; i < d->ncarriers; i++) {
+        struct carrier *c = &d->carriers[i];
+        if (c->retiring && (flex_smpp_client_pending(c->smpp) == 0 || now > c->retire_at_ns)) {
+            d->current = c;
+            flex_smpp_client_shutdown(c->smpp, 500);
+            flex_smpp_client_del(c->smpp);
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %s unbound", c->name);
+            continue;
+        }
+        if (keep != i)
+            d->carriers[keep] = *c;
+        keep++;
+    }
+    d->ncarriers = keep;
 }
 
 /* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting (its
@@ -209,13 +311,17 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
     const struct flex_cfg_location *loc = flex_cfg_location_find(d->cfg, r->location);
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
-        struct carrier *c = carrier_named(d, d->cfg->carriers[route->idx[k]].name);
+        struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
         if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp))
             continue;
-        if (flex_ratelimit_take(d->rl, c->name, strlen(c->name), now_ns, 1))
-            return 2;
-        if (flex_ratelimit_take(d->rl, r->location, strlen(r->location), now_ns, 1))
+        /* Narrowest first: a token taken from a wider limit is lost when
+         * a narrower one then says wait. */
+        if (limit_take(d, 'l', r->location, now_ns))
             return 1;
+        if (loc && limit_take(d, 'n', loc->phone, now_ns))
+            return 1;
+        if (limit_take(d, 'c', c->name, now_ns))
+            return 2;
         struct flex_smpp_msg m = {.cookie = (uintptr_t)r,
                                   .src = loc ? loc->phone : "",
                                   .dst = r->phone,
@@ -308,11 +414,15 @@ void *flex_dispatch_main(void *arg)
     d.dfree = flex_malloc(DPOOL_SIZE * sizeof(struct flex_rec *));
     for (size_t i = 0; i < DPOOL_SIZE; i++)
         d.dfree[d.ndfree++] = &d.p->dpool[i];
-    open_carriers(&d);
+    reconcile(&d);
     /* relaxed: stop flags are polled. */
     while (!atomic_load_explicit(&d.p->stop_all, memory_order_relaxed)) {
+        uint64_t seen = d.cfg->generation; /* before the old snapshot may go */
         flex_qsbr_quiescent(&flex_cfg_qsbr, &d.qr);
         d.cfg = flex_cfg_acquire();
+        if (d.cfg->generation != seen) /* a reload (not the address: it may be reused) */
+            reconcile(&d);
+        reap(&d);
         pump(&d);
         bool idle = d.nwait == 0 && flex_ring_count(&d.p->jobs) == 0;
         run_carriers(&d, idle ? 2 : 0);

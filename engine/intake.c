@@ -56,6 +56,9 @@ struct intake {
     struct flex_schedq sq;
     struct flex_rec *scratch; /* renders templates to check them */
     bool releasing;           /* checking held records again (give_back) */
+    bool reread;              /* after a reconnect: read our own pending entries again */
+    char pel_cursor[48];      /* ... from after this id */
+    bool connected_once;
     const struct flex_cfg *cfg;
 };
 
@@ -865,6 +868,11 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
     }
     load_paused(in);
+    if (in->connected_once) {
+        in->reread = true;
+        snprintf(in->pel_cursor, sizeof(in->pel_cursor), "0");
+    }
+    in->connected_once = true;
     if (flex_schedq_load(in->st, &in->sq) != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot load the scheduling scripts: %s",
                  flex_store_error(in->st));
@@ -890,15 +898,38 @@ static int promote(struct intake *in)
     return 0;
 }
 
+/* After a lost connection some entries of ours may be pending with no
+ * record working on them (their checks failed midway, or their
+ * acknowledgement was lost).  Once everything in flight is written, the
+ * held records are let go and all our pending entries are read again from
+ * the start; a job already sent is not pending (its XACK went with its
+ * outcome), so only what was in doubt runs again.  Returns the id to read
+ * from: ">" (new entries), a cursor, or NULL (wait). */
+static const char *read_from(struct intake *in)
+{
+    if (!in->reread)
+        return ">";
+    /* relaxed: a gauge; the writer's Redis writes are what we wait for. */
+    if (atomic_load_explicit(&in->p->inflight, memory_order_relaxed) > 0)
+        return NULL;
+    for (size_t i = 0; i < in->nheld; i++)
+        rec_put(in, in->held[i]);
+    in->nheld = 0;
+    return in->pel_cursor;
+}
+
 static int one_round(struct intake *in, struct wbatch *w)
 {
     reclaim(in); /* before sizing the read: records come back between rounds */
     int count = in->nfree > 16 ? (int)(in->nfree - 16) : 0;
     if (count > BATCH)
         count = BATCH;
+    const char *from = read_from(in);
+    if (!from)
+        count = 0;
     if (count > 0)
-        flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s >",
-                           FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS);
+        flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s %s",
+                           FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS, from);
     flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_OPTOUT_LOG,
                        in->optlog_id);
     flex_store_appendf(in->st, "XREAD COUNT 100 STREAMS %s %s", FLEX_KEY_CONTROL, in->ctl_id);
@@ -913,8 +944,18 @@ static int one_round(struct intake *in, struct wbatch *w)
     each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), on_control, in);
     int rc = 0;
     struct redisReply *stream = jobs ? flex_reply_at(jobs, 0) : NULL;
-    if (stream)
-        rc = process_entries(in, w, flex_reply_at(stream, 1));
+    struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
+    if (count > 0 && in->reread) { /* reading our pending entries: next cursor */
+        size_t ne = flex_reply_count(entries), len;
+        const char *last =
+            ne ? flex_reply_str(flex_reply_at(flex_reply_at(entries, ne - 1), 0), &len) : NULL;
+        if (last)
+            snprintf(in->pel_cursor, sizeof(in->pel_cursor), "%.*s", (int)len, last);
+        else
+            in->reread = false; /* all read again */
+    }
+    if (entries)
+        rc = process_entries(in, w, entries);
     flex_store_free_reply(jobs);
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);

@@ -1,8 +1,8 @@
 # Shared by the integration scripts (sourced, not run): a redis-server and
 # an smscsim on free loopback ports, flexd's -D overrides pointing at them
 # ($D), and the helpers check, wait_for, ctl, stat, start_flexd.
-# Before sourcing: NAME (for the temp dir), and optionally SIM_ARGS and
-# EXTRA_D (more -D options) and CONF (the config file).
+# Before sourcing: NAME (for the temp dir), and optionally SIM_ARGS,
+# EXTRA_D (more -D options), CONF (the config file) and REDIS_ARGS.
 set -u
 B=${BUILD:-build}
 command -v redis-server >/dev/null || { echo "redis-server missing: sh deploy/install-deps.sh"; exit 77; }
@@ -28,9 +28,13 @@ check() {
 # Ports below the ephemeral range (see tests/integ/smpp_client.c).
 base=$((20000 + ($$ % 5000) * 2))
 RP=$base SP=$((base + 1)) HP=$((base + 2))
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --logfile "$tmp/redis.log" --dir "$tmp" || exit 1
-for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.2; done
+# start_redis: (again) on $RP, with $REDIS_ARGS (default: no persistence).
+start_redis() {
+    redis-server --port "$RP" --bind 127.0.0.1 --daemonize yes --logfile "$tmp/redis.log" \
+        --dir "$tmp" ${REDIS_ARGS:---save '' --appendonly no} || exit 1
+    for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.2; done
+}
+start_redis
 
 "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$tmp/sim.log" \
     --stats "$tmp/sim.json" --max-seconds 300 ${SIM_ARGS:-} &

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Faults end to end: two SMPP carriers (the first killed mid-campaign:
+# traffic fails over to the second, and returns when the first is back),
+# a carrier that rejects every submit permanently (jobs fail with its
+# reason, no retries), and Redis restarted mid-campaign (nothing lost).
+# Exit 0 pass, 77 skip (no redis-server).
+NAME=faults
+REDIS_ARGS="--appendonly yes --appendfsync always"
+. tests/integ/lib/env.sh
+S2=$((base + 3)) S3=$((base + 4))
+sim2() {
+    "$B/smscsim" --listen "127.0.0.1:$S2" --dlr-delay-ms 10 --stats "$tmp/sim2.json" \
+        --max-seconds 300 &
+    pids="$pids $!"
+}
+sim2
+"$B/smscsim" --listen "127.0.0.1:$S3" --fail-rate 1 --fail-status 0x0B --stats "$tmp/sim3.json" \
+    --max-seconds 300 &
+pids="$pids $!"
+D="$D -D carrier.primary.mps=500 -D route.default=primary,second \
+-D carrier.second.type=smpp -D carrier.second.host=127.0.0.1 -D carrier.second.port=$S2 \
+-D carrier.second.system_id=flex -D carrier.second.password=flexpass \
+-D carrier.second.reconnect_max=1s \
+-D carrier.bad.type=smpp -D carrier.bad.host=127.0.0.1 -D carrier.bad.port=$S3 \
+-D carrier.bad.system_id=flex -D carrier.bad.password=flexpass -D location.loc-3.route=bad"
+# received FILE [FIELD]: a counter from an smscsim --stats file.
+received() { sed -n "s/.*\"${2:-received}\":\([0-9]*\).*/\1/p" "$1" 2>/dev/null || echo 0; }
+jobs() { # PREFIX COUNT LOCATION
+    python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+p, n, loc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for i in range(n):
+    print(json.dumps({"type": "message", "id": f"{p}-{i}", "location": loc, "patient": f"p-{i}",
+                      "phone": f"+1312555{i % 10000:04d}", "body": "Your cleaning is tomorrow"}))
+PY
+}
+# states PREFIX COUNT: how many of those jobs are in each final state.
+states() {
+    python3 -c "
+import sys
+for i in range(int(sys.argv[2])): print(f'HGET flex:job:{sys.argv[1]}-{i} state')" "$1" "$2" |
+        redis-cli -p "$RP" | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}'
+}
+start_flexd
+f1=$FPID
+check "both carriers bound" wait_for '[ "$(received "$tmp/sim2.json")" = 0 ] && curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+
+# 1. The first carrier dies mid-campaign: the rest goes to the second.
+jobs a 3000 loc-1 | ctl enqueue - >/dev/null
+wait_for '[ "$(stat sent)" -ge 500 ]' 20
+kill -9 "$sim"
+wait "$sim" 2>/dev/null
+check "failover: every job settles" \
+    wait_for '[ $(($(stat sent) + $(stat failed))) -ge 3000 ]' 30
+echo "     $(states a 3000)"
+sleep 1.2 # smscsim rewrites its stats every second
+echo "     second carrier received $(received "$tmp/sim2.json")"
+check "failover: the second carrier took the rest" test "$(received "$tmp/sim2.json")" -ge 2000
+check "failover: at most the window failed (ambiguous = fail)" test "$(stat failed)" -le 64
+check "failover: no job without a final state" \
+    sh -c "! echo '$(states a 3000)' | grep -q '^=\| =[0-9]'"
+
+# 2. The first carrier comes back: traffic returns to it.
+"$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --stats "$tmp/sim1b.json" \
+    --max-seconds 300 &
+pids="$pids $!"
+sleep 2.5 # reconnect_max = 1s
+sent0=$(stat sent) second0=$(received "$tmp/sim2.json")
+jobs b 400 loc-1 | ctl enqueue - >/dev/null
+check "return: the campaign is sent" wait_for '[ "$(stat sent)" -ge $((sent0 + 400)) ]' 20
+sleep 1.2
+check "return: all of it by the first carrier" test "$(received "$tmp/sim1b.json")" -eq 400
+check "return: none by the second" test "$(received "$tmp/sim2.json")" -eq "$second0"
+
+# 3. A carrier that rejects every submit permanently.
+failed0=$(stat failed)
+jobs c 200 loc-3 | ctl enqueue - >/dev/null
+check "permanent error: all 200 fail" wait_for '[ "$(stat failed)" -ge $((failed0 + 200)) ]' 20
+check "permanent error: with the carrier's reason" \
+    test "$(redis-cli -p $RP HGET flex:job:c-7 reason)" = ESME_RINVDSTADR
+sleep 1.2
+check "permanent error: no retries (200 submits)" test "$(received "$tmp/sim3.json" submit_sm)" -eq 200
+
+# 4. Redis restarts mid-campaign (AOF, fsync always): nothing is lost.
+jobs d 3000 loc-1 | ctl enqueue - >/dev/null
+wait_for '[ "$(redis-cli -p $RP HGET flex:stats sent)" -ge $((sent0 + 900)) ]' 20
+redis-cli -p "$RP" shutdown >/dev/null 2>&1
+sleep 2
+start_redis
+check "redis restart: every job of the campaign settles" \
+    wait_for '[ "$(states d 3000)" = "delivered=3000 " ]' 60
+echo "     $(states d 3000)"
+check "redis restart: nothing left pending" \
+    wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
+check "redis restart: flexd logged the lost connection" grep -q "redis connection lost" "$tmp/flexd.log"
+
+kill -TERM "$f1"
+wait "$f1"
+check "SIGTERM exits 0 after all this" test $? -eq 0
+grep '"level":"error"' "$tmp/flexd.log" | head -5
+echo "$fails failed"
+[ "$fails" -eq 0 ]
