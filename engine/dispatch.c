@@ -36,6 +36,7 @@ struct carrier {
     char sig[768];         /* what the client was built from (carrier_sig) */
     bool retiring;         /* removed or changed by a reload: no new jobs */
     uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
+    int bound;             /* its sessions bound now */
 };
 
 struct dispatch {
@@ -50,6 +51,7 @@ struct dispatch {
     struct flex_rec **dfree; /* records for receipts and inbound texts */
     size_t ndfree;
     struct carrier *current; /* the carrier whose events are being delivered */
+    uint64_t last_gauges_ns;
     int bound;
 };
 
@@ -140,6 +142,7 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         break;
     case FLEX_SMPP_EV_SESSION:
         d->bound += ev->bound ? 1 : -1;
+        d->current->bound += ev->bound ? 1 : -1;
         /* relaxed: a health gauge for /readyz. */
         atomic_store_explicit(&d->p->carriers_bound, d->bound, memory_order_relaxed);
         break;
@@ -395,6 +398,24 @@ static void run_carriers(struct dispatch *d, int timeout_ms)
     }
 }
 
+/* Per-carrier gauges for /metrics, ten times a second. */
+static void gauges(struct dispatch *d)
+{
+    uint64_t now = mono_ns();
+    if (now - d->last_gauges_ns < 100000000ULL)
+        return;
+    d->last_gauges_ns = now;
+    for (size_t i = 0; i < d->ncarriers; i++) {
+        struct carrier *c = &d->carriers[i];
+        if (c->retiring)
+            continue;
+        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_WINDOW,
+                        flex_smpp_client_pending(c->smpp));
+        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_BOUND,
+                        (uint64_t)(c->bound > 0 ? c->bound : 0));
+    }
+}
+
 static size_t pending(struct dispatch *d)
 {
     size_t n = d->nwait;
@@ -423,6 +444,7 @@ void *flex_dispatch_main(void *arg)
         if (d.cfg->generation != seen) /* a reload (not the address: it may be reused) */
             reconcile(&d);
         reap(&d);
+        gauges(&d);
         pump(&d);
         bool idle = d.nwait == 0 && flex_ring_count(&d.p->jobs) == 0;
         run_carriers(&d, idle ? 2 : 0);

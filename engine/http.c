@@ -64,6 +64,47 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
             (unsigned long long)atomic_load_explicit(&p->held, memory_order_relaxed),
             atomic_load_explicit(&p->carriers_bound, memory_order_relaxed),
             atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0);
+    if (n >= cap)
+        n = cap - 1;
+    static const char *const outcomes[] = {"accepted", "failed", "delivered",
+                                           "expired",  NULL,     NULL};
+    static const char *const decided[] = {NULL, NULL, NULL, "expired", "suppressed", "scheduled"};
+    static const char *const window[] = {"x", NULL, NULL, NULL, NULL, NULL};
+    static const char *const bound[] = {NULL, "x", NULL, NULL, NULL, NULL};
+    flex_labels_render(&p->by_carrier, "flex_carrier_messages_total",
+                       "Outcomes per carrier (accepted, failed, delivered by receipt, expired).",
+                       "counter", "carrier", "status", outcomes, buf, cap, &n);
+    flex_labels_render(&p->by_location, "flex_location_messages_total",
+                       "Outcomes per location after the carrier (accepted, failed, delivered, "
+                       "expired).",
+                       "counter", "location", "status", outcomes, buf, cap, &n);
+    flex_labels_render(&p->loc_intake, "flex_location_jobs_total",
+                       "Jobs per location decided before any carrier (expired, suppressed, "
+                       "scheduled).",
+                       "counter", "location", "status", decided, buf, cap, &n);
+    flex_labels_render(&p->carrier_gauges, "flex_carrier_window_in_flight",
+                       "Messages submitted to a carrier and not yet answered.", "gauge", "carrier",
+                       NULL, window, buf, cap, &n);
+    flex_labels_render(&p->carrier_gauges, "flex_carrier_sessions",
+                       "Sessions bound now, per carrier.", "gauge", "carrier", NULL, bound, buf,
+                       cap, &n);
+    flex_histogram_render(&p->accept_ms, "flex_accept_latency_seconds",
+                          "From enqueue to the carrier accepting the message.", buf, cap, &n);
+    flex_histogram_render(&p->receipt_ms, "flex_receipt_latency_seconds",
+                          "From the carrier accepting a message to its delivery receipt.", buf, cap,
+                          &n);
+    /* relaxed: gauges sampled by the intake every second. */
+    if (n < cap)
+        n += (size_t)snprintf(
+            buf + n, cap - n,
+            "# HELP flex_queue_depth Jobs in Redis by where they wait (all flexd processes).\n"
+            "# TYPE flex_queue_depth gauge\n"
+            "flex_queue_depth{queue=\"unread\"} %lld\n"
+            "flex_queue_depth{queue=\"pending\"} %lld\n"
+            "flex_queue_depth{queue=\"scheduled\"} %lld\n",
+            (long long)atomic_load_explicit(&p->queue_lag, memory_order_relaxed),
+            (long long)atomic_load_explicit(&p->queue_pending, memory_order_relaxed),
+            (long long)atomic_load_explicit(&p->queue_scheduled, memory_order_relaxed));
     return n < cap ? n : cap - 1;
 }
 
@@ -99,9 +140,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return reply(c, 503, "text/plain", why, strlen(why));
     }
     if (strcmp(url, "/metrics") == 0) {
-        char buf[8192];
-        size_t n = metrics(h->p, buf, sizeof(buf));
-        return reply(c, 200, "text/plain; version=0.0.4", buf, n);
+        size_t cap = 256 * 1024;
+        char *buf = flex_malloc(cap);
+        size_t n = metrics(h->p, buf, cap);
+        enum MHD_Result rc = reply(c, 200, "text/plain; version=0.0.4", buf, n);
+        flex_free(buf);
+        return rc;
     }
     return reply(c, 404, "text/plain", "not found\n", 10);
 }

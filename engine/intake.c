@@ -52,7 +52,7 @@ struct intake {
     size_t nheld;
     char paused[64][65];
     int npaused;
-    int64_t last_claim_ms, last_promote_ms;
+    int64_t last_claim_ms, last_promote_ms, last_sample_ms;
     struct flex_schedq sq;
     struct flex_rec *scratch; /* renders templates to check them */
     bool releasing;           /* checking held records again (give_back) */
@@ -166,6 +166,11 @@ static void job_status(struct intake *in, struct wbatch *w, const char *entry, c
     uint8_t buf[1024];
     size_t n = flex__v1__status_event__pack(&ev, buf);
     const char *sname = state_name(state);
+    flex_labels_add(&in->p->loc_intake, loc,
+                    state == FLEX__V1__STATE__STATE_SUPPRESSED ? FLEX_MV_SUPPRESSED
+                    : state == FLEX__V1__STATE__STATE_EXPIRED  ? FLEX_MV_EXPIRED
+                                                               : FLEX_MV_SCHEDULED,
+                    1);
     const char *argv[] = {"XADD", FLEX_KEY_STATUS, "*",  "ev", (const char *)buf, "id",
                           id,     "state",         sname};
     size_t lens[] = {4, strlen(FLEX_KEY_STATUS), 1, 2, n, 2, strlen(id), 5, strlen(sname)};
@@ -883,6 +888,71 @@ static int connect_store(struct intake *in)
     return 0;
 }
 
+/* Integer field |name| of a flat field/value reply (XINFO). */
+static long long info_int(struct redisReply *r, const char *name)
+{
+    for (size_t k = 0; k + 1 < flex_reply_count(r); k += 2) {
+        const char *f = flex_reply_str(flex_reply_at(r, k), NULL);
+        if (f && strcmp(f, name) == 0)
+            return flex_reply_integer(flex_reply_at(r, k + 1));
+    }
+    return -1;
+}
+
+/* Every second: the queue's depth for /metrics, and the stream trimmed of
+ * the entries every flexd is done with (all below the oldest pending
+ * entry, or below the last one handed out when none is pending), so that
+ * flex:jobs does not grow forever. */
+static int sample_queue(struct intake *in)
+{
+    flex_store_appendf(in->st, "XINFO GROUPS %s", FLEX_KEY_JOBS);
+    flex_store_appendf(in->st, "XPENDING %s %s", FLEX_KEY_JOBS, FLEX_KEY_GROUP);
+    flex_store_appendf(in->st, "ZCARD %s", FLEX_KEY_SCHED);
+    struct redisReply *groups = NULL, *pend = NULL, *zc = NULL;
+    if (flex_store_reply(in->st, &groups) != 0 || flex_store_reply(in->st, &pend) != 0 ||
+        flex_store_reply(in->st, &zc) != 0) {
+        flex_store_free_reply(groups);
+        flex_store_free_reply(pend);
+        return -1;
+    }
+    char minid[48] = "";
+    for (size_t i = 0; i < flex_reply_count(groups); i++) {
+        struct redisReply *g = flex_reply_at(groups, i);
+        const char *name = NULL, *last = NULL;
+        size_t lastlen = 0;
+        for (size_t k = 0; k + 1 < flex_reply_count(g); k += 2) {
+            const char *f = flex_reply_str(flex_reply_at(g, k), NULL);
+            if (f && strcmp(f, "name") == 0)
+                name = flex_reply_str(flex_reply_at(g, k + 1), NULL);
+            else if (f && strcmp(f, "last-delivered-id") == 0)
+                last = flex_reply_str(flex_reply_at(g, k + 1), &lastlen);
+        }
+        if (!name || strcmp(name, FLEX_KEY_GROUP) != 0)
+            continue;
+        /* relaxed: gauges for /metrics. */
+        atomic_store_explicit(&in->p->queue_lag, info_int(g, "lag"), memory_order_relaxed);
+        atomic_store_explicit(&in->p->queue_pending, info_int(g, "pending"), memory_order_relaxed);
+        if (last)
+            snprintf(minid, sizeof(minid), "%.*s", (int)lastlen, last);
+    }
+    size_t plen;
+    const char *pmin = flex_reply_integer(flex_reply_at(pend, 0)) > 0
+                           ? flex_reply_str(flex_reply_at(pend, 1), &plen)
+                           : NULL;
+    if (pmin)
+        snprintf(minid, sizeof(minid), "%.*s", (int)plen, pmin);
+    atomic_store_explicit(&in->p->queue_scheduled, flex_reply_integer(zc), memory_order_relaxed);
+    flex_store_free_reply(groups);
+    flex_store_free_reply(pend);
+    flex_store_free_reply(zc);
+    if (minid[0] && strcmp(minid, "0-0") != 0) {
+        flex_store_appendf(in->st, "XTRIM %s MINID ~ %s", FLEX_KEY_JOBS, minid);
+        if (flex_store_drain(in->st, 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Due jobs of the scheduled queue go onto the stream; a full batch means
  * a backlog (after an outage), so take more at once, up to a bound that
  * keeps Redis responsive. */
@@ -1051,6 +1121,10 @@ void *flex_intake_main(void *arg)
         if (rc == 0 && flex_now_ms() - in.last_promote_ms > PROMOTE_EVERY_MS) {
             in.last_promote_ms = flex_now_ms();
             rc = promote(&in);
+        }
+        if (rc == 0 && flex_now_ms() - in.last_sample_ms > 1000) {
+            in.last_sample_ms = flex_now_ms();
+            rc = sample_queue(&in);
         }
         if (rc != 0) {
             flex_log(FLEX_LOG_WARN, &lctx, 0, "redis connection lost: %s; reconnecting",

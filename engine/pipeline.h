@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "ring.h"
 #include "sms.h"
 
@@ -32,6 +33,17 @@ enum flex_rec_kind {
     FLEX_REC_INBOUND,      /* dispatch -> writer: a patient's text */
     FLEX_REC_RECEIPT_WAIT, /* writer only: a receipt waiting for its msgid map */
 };
+
+/* Values of the labelled tables. */
+enum {
+    FLEX_MV_ACCEPTED,
+    FLEX_MV_FAILED,
+    FLEX_MV_DELIVERED,
+    FLEX_MV_EXPIRED,
+    FLEX_MV_SUPPRESSED,
+    FLEX_MV_SCHEDULED
+};
+enum { FLEX_MG_WINDOW, FLEX_MG_BOUND };
 
 enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED };
 
@@ -89,6 +101,16 @@ struct flex_pipeline {
         _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
     } m;
+    /* Labelled metrics (engine/metrics.h), each table with one writer. */
+    struct flex_labels by_carrier;     /* writer: FLEX_MV_* */
+    struct flex_labels by_location;    /* writer: accepted, failed, delivered, expired */
+    struct flex_labels loc_intake;     /* intake: suppressed, expired, scheduled */
+    struct flex_labels carrier_gauges; /* dispatch: FLEX_MG_* */
+    struct flex_histogram accept_ms;   /* writer: enqueued -> carrier accepted */
+    struct flex_histogram receipt_ms;  /* writer: accepted -> receipt */
+    _Atomic int64_t queue_lag;         /* intake, every second: entries not yet read */
+    _Atomic int64_t queue_pending;     /* ... read, not acknowledged (all flexd) */
+    _Atomic int64_t queue_scheduled;   /* ... in the scheduled set */
 };
 
 int64_t flex_now_ms(void);

@@ -96,30 +96,61 @@ static void write_result(struct writer *w, struct flex_rec *r)
         for (unsigned k = 0; k < r->nparts; k++) {
             char key[65];
             flex_smpp_id_key(r->part_ids[k], key);
-            if (k == 0)
+            if (k == 0) { /* "job accepted_ms location": the receipt's latency and labels */
+                char v[sizeof(r->id) + sizeof(r->location) + 24];
+                snprintf(v, sizeof(v), "%s %lld %s", r->id, (long long)r->at_ms, r->location);
                 flex_store_appendf(w->st, "SET %s%s:%s %s EX %d", FLEX_KEY_MSGID, r->carrier, key,
-                                   r->id, MSGID_TTL_S);
-            else
+                                   v, MSGID_TTL_S);
+            } else
                 flex_store_appendf(w->st, "SET %s%s:%s %s#%u EX %d", FLEX_KEY_MSGID, r->carrier,
                                    key, r->id, k + 1, MSGID_TTL_S);
         }
         w->cmds += 1 + (int)r->nparts;
         w->sent++;
+        flex_labels_add(&w->p->by_carrier, r->carrier, FLEX_MV_ACCEPTED, 1);
+        flex_labels_add(&w->p->by_location, r->location, FLEX_MV_ACCEPTED, 1);
+        flex_histogram_observe(&w->p->accept_ms, r->at_ms - r->enqueued_ms);
     } else {
         flex_store_appendf(w->st, "HSET %s%s state %s carrier %s reason %s location %s %s_at %lld",
                            FLEX_KEY_JOB, r->id, state_name(st), r->carrier[0] ? r->carrier : "-",
                            r->reason, r->location, state_name(st), (long long)r->at_ms);
         w->cmds++;
+        unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED ? FLEX_MV_EXPIRED : FLEX_MV_FAILED;
         if (st == FLEX__V1__STATE__STATE_EXPIRED)
             w->expired++;
         else
             w->failed++;
+        flex_labels_add(&w->p->by_location, r->location, k, 1);
+        if (r->carrier[0])
+            flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
     }
     flex_store_appendf(w->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, r->id, JOB_TTL_S);
     w->cmds++;
     w->acks[3 + w->nacks] = r->entry;
     w->acklens[3 + w->nacks] = strlen(r->entry);
     w->nacks++;
+}
+
+/* Reads a first part's map value "job accepted_ms location" (or a bare
+ * job id, as older versions wrote) into |r| and observes the latency. */
+static void receipt_job(struct writer *w, struct flex_rec *r, const char *v, size_t len)
+{
+    const char *sp = memchr(v, ' ', len);
+    size_t idlen = sp ? (size_t)(sp - v) : len;
+    if (idlen >= sizeof(r->id))
+        idlen = sizeof(r->id) - 1;
+    memcpy(r->id, v, idlen);
+    r->id[idlen] = '\0';
+    r->location[0] = '\0';
+    if (!sp)
+        return;
+    char rest[96];
+    snprintf(rest, sizeof(rest), "%.*s", (int)(len - idlen - 1), sp + 1);
+    long long acc = 0;
+    char loc[65] = "";
+    if (sscanf(rest, "%lld %64s", &acc, loc) >= 1 && acc > 0)
+        flex_histogram_observe(&w->p->receipt_ms, r->at_ms - acc);
+    snprintf(r->location, sizeof(r->location), "%s", loc);
 }
 
 /* Receipts: look their jobs up (one pipelined GET each), then write.  A
@@ -152,9 +183,8 @@ static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n,
             r->kind = FLEX_REC_RECEIPT_WAIT;
         } else if (job && len < sizeof(r->id) && memchr(job, '#', len)) {
             /* A later part's receipt: the first part's decides. */
-        } else if (job && len < sizeof(r->id)) {
-            memcpy(r->id, job, len);
-            r->id[len] = '\0';
+        } else if (job && len < sizeof(r->id) + 80) {
+            receipt_job(w, r, job, len);
             bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
             snprintf(r->reason, sizeof(r->reason), "%s", flex_smpp_stat_name(r->receipt_state));
             status_event(w, r, r->id,
@@ -168,6 +198,10 @@ static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n,
                 w->delivered++;
             else
                 w->failed++; /* undeliverable, expired, rejected by the network */
+            unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
+            flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
+            if (r->location[0])
+                flex_labels_add(&w->p->by_location, r->location, k, 1);
         }
         flex_store_free_reply(rep);
     }

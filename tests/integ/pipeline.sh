@@ -65,13 +65,31 @@ try:
 except urllib.error.HTTPError as e:
     print(e.code); print(e.read().decode())
 PY
-}
+} 2>/dev/null # a reader that stops after the status line closes the pipe early
 check "/healthz answers 200" test "$(http /healthz | head -1)" = 200
 check "/readyz is ready (Redis up, a session bound)" test "$(http /readyz | head -1)" = 200
 http /metrics >"$tmp/metrics.txt"
 check "/metrics counts the suppressed jobs" grep -q '^flex_jobs_suppressed_total 40$' "$tmp/metrics.txt"
 check "/metrics speaks Prometheus text" grep -q '^# TYPE flex_jobs_accepted_total counter$' "$tmp/metrics.txt"
 check "every receipt written" wait_for '[ "$(stat delivered)" = 1960 ]' 20
+sleep 1.1 # queue gauges are sampled every second
+http /metrics >"$tmp/metrics2.txt"
+check "/metrics: accepted per carrier" \
+    grep -q '^flex_carrier_messages_total{carrier="primary",status="accepted"} 1960$' "$tmp/metrics2.txt"
+check "/metrics: delivered per location (loc-1: 400 less 40 opted out)" \
+    grep -q '^flex_location_messages_total{location="loc-1",status="delivered"} 360$' "$tmp/metrics2.txt"
+check "/metrics: suppressed per location" \
+    grep -q '^flex_location_jobs_total{location="loc-1",status="suppressed"} 40$' "$tmp/metrics2.txt"
+check "/metrics: enqueue->accept histogram counts every message" \
+    grep -q '^flex_accept_latency_seconds_count 1960$' "$tmp/metrics2.txt"
+check "/metrics: accept->receipt histogram counts every receipt" \
+    grep -q '^flex_receipt_latency_seconds_count 1960$' "$tmp/metrics2.txt"
+check "/metrics: window and sessions per carrier" \
+    grep -q '^flex_carrier_sessions{carrier="primary"} 1$' "$tmp/metrics2.txt"
+check "/metrics: queue depth (nothing pending)" \
+    grep -q '^flex_queue_depth{queue="pending"} 0$' "$tmp/metrics2.txt"
+check "flex:jobs is trimmed of finished entries" \
+    wait_for '[ "$(redis-cli -p $RP XLEN flex:jobs)" -lt 2002 ]' 5
 check "smscsim received exactly the sent" wait_for \
     '[ "$(sed -n "s/.*\"received\":\([0-9]*\).*/\1/p" "$tmp/sim.json")" = 1960 ]' 5
 sed 's/^\+//' "$tmp/optouts.txt" >"$tmp/optouts.nop"

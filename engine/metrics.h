@@ -1,0 +1,53 @@
+/*
+ * Labelled counters and latency histograms for /metrics.
+ *
+ * Each table has one writer thread and any number of readers (the HTTP
+ * thread).  A label's name is written once, into the next free slot, and
+ * then published by a release store of the slot count; readers
+ * acquire-load the count and read only the names below it, which never
+ * change again.  Values are relaxed atomics: monotonic counters or gauges,
+ * each read on its own.
+ *
+ *   writer: names[n] = "loc-1"  --store_release(n + 1)-->  reader: load_acquire(n)
+ */
+#ifndef FLEX_METRICS_H
+#define FLEX_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLEX_METRICS_LABELS 64 /* per table; more labels share the last slot "other" */
+#define FLEX_METRICS_VALUES 6
+
+struct flex_labels {
+    char names[FLEX_METRICS_LABELS][65];
+    _Atomic uint32_t n;
+    _Atomic uint64_t v[FLEX_METRICS_LABELS][FLEX_METRICS_VALUES];
+};
+
+/* Writer only: the slot of |name|, added when new. */
+unsigned flex_labels_slot(struct flex_labels *t, const char *name);
+/* Writer only: adds |n| to value |k| of |name| (or sets it: _set). */
+void flex_labels_add(struct flex_labels *t, const char *name, unsigned k, uint64_t n);
+void flex_labels_set(struct flex_labels *t, const char *name, unsigned k, uint64_t v);
+
+/* Latency in ms, buckets 5 ms .. 1 h (Prometheus le= bounds). */
+#define FLEX_HIST_BUCKETS 15
+struct flex_histogram {
+    _Atomic uint64_t bucket[FLEX_HIST_BUCKETS + 1]; /* last: +Inf */
+    _Atomic uint64_t count, sum_ms;
+};
+void flex_histogram_observe(struct flex_histogram *h, int64_t ms);
+
+/* Appends Prometheus text for |t| to |buf| (|cap| bytes at |*len|):
+ * "NAME{LABEL="x",VALUE_LABEL="y"} v" for each value k whose |vnames[k]|
+ * is not NULL. */
+void flex_labels_render(const struct flex_labels *t, const char *name, const char *help,
+                        const char *type, const char *label, const char *value_label,
+                        const char *const vnames[FLEX_METRICS_VALUES], char *buf, size_t cap,
+                        size_t *len);
+void flex_histogram_render(const struct flex_histogram *h, const char *name, const char *help,
+                           char *buf, size_t cap, size_t *len);
+
+#endif
