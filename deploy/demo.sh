@@ -32,7 +32,10 @@ for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p "$RP" ping >/dev/null 2>&1 && bre
     --log "$tmp/sim.log" --max-seconds 600 &
 pids="$pids $!"
 D="-c deploy/flexd.conf -D redis.url=redis://127.0.0.1:$RP/0 -D carrier.primary.port=$SP \
--D http.listen=127.0.0.1:$HP -D engine.audit_log=$tmp/audit.log -D engine.log_level=warn"
+-D http.listen=127.0.0.1:$HP -D engine.audit_log=$tmp/audit.log -D engine.log_level=warn \
+-D quiet_hours.enabled=false"
+echo "(quiet hours are off for the demo: run at night, it would otherwise wait for 08:00"
+echo " in each practice's time zone)"
 "$B/flexd" $D >/dev/null 2>"$tmp/flexd.log" &
 pids="$pids $!"
 ctl() { "$B/flexctl" $D "$@"; }
@@ -93,7 +96,17 @@ print(f"{int(sent) / s1:,.0f} messages/s from enqueue to the last job settled ({
 if int(delivered) < int(sent):
     print(f"{int(sent) - int(delivered)} receipts not matched within 10 s")
 PY
+sleep 1.1 # smscsim rewrites its stats every second
 echo "smscsim: $(cat "$tmp/sim.json")"
+echo
+echo "== an appointment in 23 hours at loc-1 (New York): the 24 h reminder goes now"
+starts=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone.utc)+d.timedelta(hours=23)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+echo "{\"type\":\"appointment\",\"id\":\"appt-1\",\"location\":\"loc-1\",\"patient\":\"p-1\",\"phone\":\"+12025550101\",\"first_name\":\"Ana\",\"provider\":\"Dr. Lee\",\"starts_at\":\"$starts\"}" |
+    ctl enqueue - | head -1
+sleep 1.5
+echo "flexctl status appt-1: $(ctl status appt-1)"
+echo "scheduled (UTC): $(redis-cli -p "$RP" ZRANGE flex:sched 0 -1 WITHSCORES | paste - - |
+    while read -r id ms; do printf '%s at %s; ' "$id" "$(date -u -d @$((ms / 1000)) +%FT%TZ)"; done)"
 echo "a patient reads: $(head -1 "$tmp/sim.log" | cut -f4)"
 echo
 echo "stopping (SIGTERM drains flexd)"

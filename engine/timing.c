@@ -10,8 +10,9 @@
 
 #define HOUR_MS 3600000LL
 #define DAY_MS (24 * HOUR_MS)
-#define CATCH_UP_MIN_LEAD_MS HOUR_MS /* a late reminder goes only this far ahead */
-#define RECALL_VALID_MS DAY_MS       /* a recall text is not sent a day late */
+#define CATCH_UP_MIN_LEAD_MS HOUR_MS       /* a late reminder goes only this far ahead */
+#define CATCH_UP_MIN_GAP_MS (12 * HOUR_MS) /* ... and this far before the next one */
+#define RECALL_VALID_MS DAY_MS             /* a recall text is not sent a day late */
 
 static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -105,11 +106,16 @@ static void expand_appointment(const struct flex_cfg *cfg, const struct flex_cfg
     for (int i = 0; i < 3; i++)
         if (start - steps[i].before <= now)
             last_past = i;
+    /* Catch up with the latest missed reminder only, and only when the next
+     * one is not close behind (a visit booked 23 h ahead gets its 24 h
+     * reminder now; one booked 3 h ahead waits for the 2 h one). */
+    bool catch_up =
+        last_past >= 0 && start - now >= CATCH_UP_MIN_LEAD_MS &&
+        (last_past == 2 || start - steps[last_past + 1].before - now >= CATCH_UP_MIN_GAP_MS);
     for (int i = 0; i < 3; i++) {
         int64_t at = start - steps[i].before;
         if (at <= now) {
-            /* Catch up with the latest missed reminder only. */
-            if (i != last_past || start - now < CATCH_UP_MIN_LEAD_MS) {
+            if (i != last_past || !catch_up) {
                 p->skipped++;
                 continue;
             }

@@ -46,8 +46,9 @@ struct flex_timing_plan {
 
 /* Expands the validated appointment or recall |job| at |now_ms|.  A step
  * whose time has passed is skipped, except the latest one of an
- * appointment still at least an hour away, which goes at once (a visit
- * booked for tomorrow still gets its 24 h reminder).  A step in quiet
+ * appointment still at least an hour away whose next reminder is at least
+ * 12 h off, which goes at once (a visit booked for tomorrow still gets its
+ * 24 h reminder).  A step in quiet
  * hours moves to their end, or is skipped when that is too late.  A
  * cancelled appointment expands into no step.  Returns 0, or
  * FLEX_E_INVAL for a type that does not expand. */

@@ -27,14 +27,25 @@ appt() { # ID PATIENT STARTS_AT [STATUS [LOCATION]]
         ctl enqueue - >/dev/null
 }
 
-# 1. An appointment 2 h + 5 s away: the 72 h reminder is long past (skipped),
-# the 24 h one is caught up at once, the 2 h one is due in 5 s.
+# 0. An appointment 20 h away: the missed 24 h reminder goes at once (the
+# 2 h one is 18 h off), the 72 h one is skipped.
+s0=$(iso_in 72000)
+v0=$(epoch "$s0")
+appt a-0 p-100 "$s0"
+check "booked 20 h ahead: 2 planned, 1 skipped" \
+    wait_for '[ "$(field a-0 reason)" = "expanded:2 skipped:1" ]' 5
+check "booked 20 h ahead: the missed 24 h reminder goes at once" \
+    wait_for '[ "$(state a-0/24h/$v0)" = delivered ]' 5
+check "booked 20 h ahead: the 2 h one waits for its time" \
+    test "$(redis-cli -p $RP ZSCORE flex:sched a-0/2h/$v0)" = "$(((v0 - 7200) * 1000))"
+
+# 1. An appointment 2 h + 5 s away: the 24 h reminder is not caught up (the
+# 2 h one is 5 s off), the 2 h one goes when due.
 s1=$(iso_in 7205)
 v1=$(epoch "$s1")
 appt a-1 p-101 "$s1"
-check "appointment expanded: 2 planned, 1 skipped" \
-    wait_for '[ "$(field a-1 reason)" = "expanded:2 skipped:1" ]' 5
-check "missed 24 h reminder caught up at once" wait_for '[ "$(state a-1/24h/$v1)" = delivered ]' 5
+check "booked 2 h ahead: 1 planned, 2 skipped" \
+    wait_for '[ "$(field a-1 reason)" = "expanded:1 skipped:2" ]' 5
 check "2 h reminder waits in the scheduled set" \
     test -n "$(redis-cli -p $RP ZSCORE flex:sched a-1/2h/$v1)"
 check "2 h reminder promoted and sent when due" wait_for '[ "$(state a-1/2h/$v1)" = delivered ]' 12
@@ -47,7 +58,7 @@ check "reminder text shows the visit in the practice's zone ($local_time)" \
 s2=$(iso_in 7204)
 v2=$(epoch "$s2")
 appt a-2 p-102 "$s2"
-wait_for '[ "$(state a-2/24h/$v2)" = delivered ]' 5
+wait_for '[ "$(state a-2/2h/$v2)" = scheduled ]' 5
 s2b=$(iso_in 10800)
 v2b=$(epoch "$s2b")
 appt a-2 p-102 "$s2b"
@@ -60,7 +71,7 @@ check "rescheduled: the new one waits for its time" \
 s3=$(iso_in 7204)
 v3=$(epoch "$s3")
 appt a-3 p-103 "$s3"
-wait_for '[ "$(state a-3/24h/$v3)" = delivered ]' 5
+wait_for '[ "$(state a-3/2h/$v3)" = scheduled ]' 5
 appt a-3 p-103 "$s3" cancelled
 check "cancelled appointment: state suppressed/cancelled" \
     wait_for '[ "$(state a-3)" = suppressed ] && [ "$(field a-3 reason)" = cancelled ]' 5
@@ -74,13 +85,12 @@ sleep 0.5
 s4=$(iso_in 7203)
 v4=$(epoch "$s4")
 appt a-4 p-104 "$s4" scheduled loc-2
-sleep 5 # both reminders are now on the stream, held
+sleep 5 # the reminder is now on the stream, held
 appt a-4 p-104 "$s4" cancelled loc-2
 sleep 1
 ctl location resume loc-2 >/dev/null
 check "held reminder of a cancelled visit is suppressed" \
     wait_for '[ "$(state a-4/2h/$v4)" = suppressed ] && [ "$(field a-4/2h/$v4 reason)" = cancelled ]' 10
-check "...and so is its caught-up 24 h reminder" test "$(state a-4/24h/$v4)" = suppressed
 
 # 5. A recall due in 14 days: the first text today at 10:00 local (or now,
 # when that has passed), then 7 and 30 days after due at 10:00 local.
@@ -119,18 +129,22 @@ check "quiet hours: the message waits" wait_for '[ "$(state m-quiet)" = schedule
 check "quiet hours: until their end, Los Angeles time" \
     test "$(redis-cli -p $RP ZSCORE flex:sched m-quiet)" = "$(echo $qs | cut -d' ' -f3)"
 
-# 8. The frequency cap (1 a day), set by a reload: the 24 h reminder is
-# caught up, the 2 h one the same day is capped.
+# 8. The frequency cap (1 a day), set by a reload: one patient, two
+# appointments; the first one's caught-up 24 h reminder goes, the second
+# one's 2 h reminder the same day is capped.
 sed -i 's/^cap_per_day = 0$/cap_per_day = 1/' "$CONF"
 sed -i '/^\[quiet_hours\]/,/^\[carrier/ s/^enabled = true$/enabled = false/' "$CONF"
 ctl reload >/dev/null
 sleep 1.5
-s8=$(iso_in 7203)
+s8=$(iso_in 72000)
 v8=$(epoch "$s8")
 appt a-8 p-108 "$s8"
 check "cap: first reminder of the day goes" wait_for '[ "$(state a-8/24h/$v8)" = delivered ]' 5
+s9=$(iso_in 7203)
+v9=$(epoch "$s9")
+appt a-9 p-108 "$s9"
 check "cap: second one that day is suppressed" \
-    wait_for '[ "$(state a-8/2h/$v8)" = suppressed ] && [ "$(field a-8/2h/$v8 reason)" = frequency_cap ]' 12
+    wait_for '[ "$(state a-9/2h/$v9)" = suppressed ] && [ "$(field a-9/2h/$v9 reason)" = frequency_cap ]' 12
 
 kill -TERM "$f1"
 wait "$f1"
