@@ -50,8 +50,9 @@ check "2 h reminder waits in the scheduled set" \
     test -n "$(redis-cli -p $RP ZSCORE flex:sched a-1/2h/$v1)"
 check "2 h reminder promoted and sent when due" wait_for '[ "$(state a-1/2h/$v1)" = delivered ]' 12
 local_time=$(py "import sys,datetime as d,zoneinfo as z; t=d.datetime.fromtimestamp(int(sys.argv[1]),z.ZoneInfo('America/New_York')); print(t.strftime('%b ')+str(t.day), t.strftime('%I:%M %p').lstrip('0'))" "$v1")
+want_time=$(echo "$local_time" | cut -d' ' -f3-)
 check "reminder text shows the visit in the practice's zone ($local_time)" \
-    grep -qF "$(echo "$local_time" | cut -d' ' -f3-)" "$tmp/sim.log"
+    wait_for 'grep -qF "$want_time" "$tmp/sim.log"' 3 # smscsim flushes its log every second
 
 # 2. Reschedule: the old 2 h reminder (due in 4 s) is replaced by one an
 # hour later; nothing goes out for the old time.
@@ -145,6 +146,18 @@ v9=$(epoch "$s9")
 appt a-9 p-108 "$s9"
 check "cap: second one that day is suppressed" \
     wait_for '[ "$(state a-9/2h/$v9)" = suppressed ] && [ "$(field a-9/2h/$v9 reason)" = frequency_cap ]' 12
+
+# 9. Carriers follow reloads: one added binds, one removed unbinds.
+bound() { sed -n 's/.*"bound_sessions":\([0-9]*\).*/\1/p' "$tmp/sim.json"; }
+check "one session bound before" test "$(bound)" = 1
+printf '\n[carrier extra]\ntype = smpp\nhost = 127.0.0.1\nport = %s\nsystem_id = flex\npassword = flexpass\n' \
+    "$SP" >>"$CONF"
+ctl reload >/dev/null
+check "reload: the added carrier binds" wait_for '[ "$(bound)" = 2 ]' 5
+sed -i '/^\[carrier extra\]/,$d' "$CONF"
+ctl reload >/dev/null
+check "reload: the removed carrier unbinds" wait_for '[ "$(bound)" = 1 ]' 5
+check "reload: flexd logged it" grep -q 'carrier extra removed or disabled' "$tmp/flexd.log"
 
 kill -TERM "$f1"
 wait "$f1"
