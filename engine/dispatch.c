@@ -123,8 +123,11 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
     case FLEX_SMPP_EV_RECEIPT:
     case FLEX_SMPP_EV_INBOUND:
         r = drec_get(d);
-        if (!r)
-            break; /* cannot happen while the writer keeps up; counted by the client */
+        if (!r) { /* the writer is more than DPOOL_SIZE events behind */
+            /* relaxed: a metrics counter. */
+            atomic_fetch_add_explicit(&d->p->m.events_dropped, 1, memory_order_relaxed);
+            break;
+        }
         memset(r, 0, offsetof(struct flex_rec, text));
         r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
         snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);

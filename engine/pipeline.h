@@ -100,6 +100,7 @@ struct flex_pipeline {
     struct {
         _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
+        _Atomic uint64_t events_dropped; /* receipts/inbound with no free record */
     } m;
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */

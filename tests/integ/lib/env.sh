@@ -22,7 +22,12 @@ fails=0
 check() {
     d=$1
     shift
-    if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
+    if "$@"; then
+        echo "ok   $d"
+    else
+        echo "FAIL $d" | tee -a "$tmp/failures" # kept with the logs
+        fails=$((fails + 1))
+    fi
 }
 
 # Ports below the ephemeral range (see tests/integ/smpp_client.c).
