@@ -358,7 +358,7 @@ static uint64_t mono_ns(void)
 /* Waiting jobs first, in order; new ones from the ring only when none is
  * left waiting.  Stops at the first job that no carrier can take now, so a
  * full window costs one try per loop, not one per waiting job. */
-static void pump(struct dispatch *d)
+static bool pump(struct dispatch *d)
 {
     uint64_t now = mono_ns();
     size_t keep = 0, i = 0;
@@ -376,7 +376,7 @@ static void pump(struct dispatch *d)
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
      * backlog short rather than running ahead of Redis. */
     if (stop || flex_ring_count(&d->p->results) > RESULTS_AHEAD)
-        return;
+        return true;
     void *items[256];
     while (!stop && d->nwait + 256 <= WAIT_MAX) {
         size_t n = flex_ring_pop_batch(&d->p->jobs, items, 256);
@@ -389,8 +389,12 @@ static void pump(struct dispatch *d)
             stop |= rc == 2;
         }
     }
+    return stop;
 }
 
+/* Runs every client; the first waits up to |timeout_ms| for an event (a
+ * submit_sm_resp that frees window room wakes it at once), the others are
+ * polled. */
 static void run_carriers(struct dispatch *d, int timeout_ms)
 {
     for (size_t i = 0; i < d->ncarriers; i++) {
@@ -398,6 +402,7 @@ static void run_carriers(struct dispatch *d, int timeout_ms)
             continue;
         d->current = &d->carriers[i];
         flex_smpp_client_run(d->carriers[i].smpp, timeout_ms);
+        timeout_ms = 0;
     }
 }
 
@@ -448,9 +453,13 @@ void *flex_dispatch_main(void *arg)
             reconcile(&d);
         reap(&d);
         gauges(&d);
-        pump(&d);
+        bool blocked = pump(&d);
         bool idle = d.nwait == 0 && flex_ring_count(&d.p->jobs) == 0;
-        run_carriers(&d, idle ? 2 : 0);
+        /* Never spin: on two cores a spinning thread takes the CPU Redis
+         * and the SMSC need.  Blocked (windows full, limits, the writer
+         * behind) or idle, wait in the kernel for the carriers' events; new
+         * jobs from the intake wait at most that long. */
+        run_carriers(&d, idle ? 2 : blocked ? 1 : 0);
         if (idle && d.ncarriers == 0)
             usleep(2000);
     }

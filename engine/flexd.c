@@ -270,6 +270,10 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     pthread_create(&th[0], NULL, flex_writer_main, p);
     pthread_create(&th[1], NULL, flex_dispatch_main, p);
     pthread_create(&th[2], NULL, flex_intake_main, p);
+    /* Named for top -H, perf and /proc/PID/task/N/comm. */
+    pthread_setname_np(th[0], "flex-writer");
+    pthread_setname_np(th[1], "flex-dispatch");
+    pthread_setname_np(th[2], "flex-intake");
     struct flex_http *http = NULL;
     rc = flex_http_start(&http, cfg->http.listen, p);
     if (rc != 0)

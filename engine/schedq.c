@@ -70,25 +70,10 @@ int flex_schedq_load(struct flex_store *st, struct flex_schedq *q)
 {
     const char *src[] = {add_lua, replace_lua, promote_lua, gate_lua};
     char *dst[] = {q->add, q->replace, q->promote, q->gate};
-    for (int i = 0; i < 4; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", src[i]};
-        size_t lens[] = {6, 4, strlen(src[i])};
-        flex_store_append(st, 3, argv, lens);
-    }
-    int rc = 0;
-    for (int i = 0; i < 4; i++) {
-        struct redisReply *r;
-        if (flex_store_reply(st, &r) != 0)
+    for (int i = 0; i < 4; i++)
+        if (flex_store_script_load(st, src[i], dst[i]) != 0)
             return -1;
-        size_t len;
-        const char *sha = flex_reply_str(r, &len);
-        if (flex_reply_is_error(r) || !sha || len != 40)
-            rc = -1;
-        else
-            snprintf(dst[i], 41, "%.40s", sha);
-        flex_store_free_reply(r);
-    }
-    return rc;
+    return 0;
 }
 
 void flex_schedq_append_add(struct flex_store *st, const struct flex_schedq *q, const char *id,

@@ -173,6 +173,21 @@ int flex_store_drain(struct flex_store *s, int n)
     return errors;
 }
 
+int flex_store_script_load(struct flex_store *s, const char *src, char sha[41])
+{
+    const char *argv[] = {"SCRIPT", "LOAD", src};
+    size_t lens[] = {6, 4, strlen(src)};
+    flex_store_append(s, 3, argv, lens);
+    redisReply *r;
+    if (flex_store_reply(s, &r) != 0)
+        return -1;
+    int rc = r->type == REDIS_REPLY_STRING && r->len == 40 ? 0 : -1;
+    if (rc == 0)
+        snprintf(sha, 41, "%.40s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
 const char *flex_store_error(const struct flex_store *s)
 {
     return s->ctx->err ? s->ctx->errstr : "no error";

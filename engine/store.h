@@ -51,6 +51,10 @@ void flex_store_free_reply(struct redisReply *r);
 /* Reads and discards |n| replies; returns how many were errors, or -1 when
  * the connection failed. */
 int flex_store_drain(struct flex_store *s, int n);
+/* Loads the Lua script |src| (SCRIPT LOAD, one round trip) and writes its
+ * SHA-1 (40 hex digits and a NUL) to |sha|.  Returns 0, or -1 when Redis
+ * failed or refused the script. */
+int flex_store_script_load(struct flex_store *s, const char *src, char sha[41]);
 /* The text of the connection's last error. */
 const char *flex_store_error(const struct flex_store *s);
 

@@ -1,13 +1,26 @@
 /*
  * The writer thread: everything the pipeline learns goes back to Redis here,
- * in pipelined batches, and a job is acknowledged (XACK) in the same
- * pipeline right after its outcome is written, so an acknowledged job
- * always has its outcome stored (Redis runs a pipeline in order).
+ * in one pipelined round trip per batch of up to BATCH records.
  *
- * Per accepted job: XADD status, HSET the job's history, EXPIRE it, and one
- * SET msgid -> job per SMS part (with a TTL of days, so a receipt is matched
- * by whichever flexd receives it, after any restart).  Receipts are matched
- * with one pipelined GET per receipt, then written like the rest.
+ * Two Lua scripts do the per-message work inside Redis, so that a batch
+ * costs the writer two commands to format and two replies to parse rather
+ * than eight of each per message (docs/benchmarks.md):
+ *
+ *  - outcomes: per job XADD status, HSET its history, EXPIRE it, SET the
+ *    msgid -> job map of each SMS part (a TTL of days, so a receipt is
+ *    matched by whichever flexd receives it, after any restart); then the
+ *    counters, and last XACK of the batch's jobs.  The XACK is inside the
+ *    script so that an acknowledged job always has its outcome stored: a
+ *    script that fails midway never reaches it.
+ *  - receipts (after the outcomes, in the same pipeline: Redis runs it in
+ *    order, so a receipt finds the map of a job accepted in the same
+ *    batch): per receipt GET the map, XADD status, HSET the history, then
+ *    the counters.  It returns each map value; a receipt not matched yet is
+ *    looked up again for up to RECEIPT_WAIT_MS.
+ *
+ * The status events are packed here; the receipt script appends the job id
+ * and location to the packed event (protobuf fields may come in any order
+ * and a later one is merged), since only Redis knows them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,15 +41,94 @@
 #define RETRY_MAX 4096
 #define JOB_TTL_S 2592000  /* job history: 30 days */
 #define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
+#define OUT_ARGS 10        /* arguments per outcome of the outcome script */
+#define RCPT_ARGS 6        /* ... per receipt of the receipt script */
+#define ARGS_MAX (8 + (BATCH + RETRY_MAX) * OUT_ARGS + BATCH)
+#define BYTES_MAX ((BATCH + RETRY_MAX) * 3072)
+
+/* KEYS: none (the keys are derived from the job ids: single Redis only; a
+ * Cluster needs hash tags here).  ARGV: job ttl, msgid ttl, n, then n
+ * outcomes of OUT_ARGS (state, job id, packed event, carrier, msgid or
+ * reason, parts, location, enqueued ms, at ms, part keys comma-separated),
+ * then the stream entry ids to acknowledge. */
+static const char outcome_lua[] =
+    "local jttl, mttl, n = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local cnt = {accepted = 0, failed = 0, expired = 0}\n"
+    "local last = 3 + n * 10\n"
+    "for i = 4, last, 10 do\n"
+    "  local st, id, carrier, loc, at = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 6], ARGV[i + "
+    "8]\n"
+    "  redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ARGV[i + 2],\n"
+    "             'id', id, 'state', st)\n"
+    "  local jk = 'flex:job:' .. id\n"
+    "  if st == 'accepted' then\n"
+    "    redis.call('HSET', jk, 'state', st, 'carrier', carrier, 'msgid', ARGV[i + 4],\n"
+    "               'parts', ARGV[i + 5], 'location', loc, 'enqueued_at', ARGV[i + 7],\n"
+    "               'accepted_at', at)\n"
+    "    local k = 0\n"
+    "    for key in string.gmatch(ARGV[i + 9], '[^,]+') do\n"
+    "      k = k + 1\n"
+    "      local v = id .. '#' .. k\n"
+    "      if k == 1 then v = id .. ' ' .. at .. ' ' .. loc end\n"
+    "      redis.call('SET', 'flex:msgid:' .. carrier .. ':' .. key, v, 'EX', mttl)\n"
+    "    end\n"
+    "  else\n"
+    "    redis.call('HSET', jk, 'state', st, 'carrier', carrier, 'reason', ARGV[i + 4],\n"
+    "               'location', loc, st .. '_at', at)\n"
+    "  end\n"
+    "  redis.call('EXPIRE', jk, jttl)\n"
+    "  cnt[st] = cnt[st] + 1\n"
+    "end\n"
+    "if cnt.accepted > 0 then redis.call('HINCRBY', 'flex:stats', 'sent', cnt.accepted) end\n"
+    "if cnt.failed > 0 then redis.call('HINCRBY', 'flex:stats', 'failed', cnt.failed) end\n"
+    "if cnt.expired > 0 then redis.call('HINCRBY', 'flex:stats', 'expired', cnt.expired) end\n"
+    "if #ARGV > last then\n"
+    "  redis.call('XACK', 'flex:jobs', 'flexd', unpack(ARGV, last + 1))\n"
+    "end\n"
+    "return n\n";
+
+/* ARGV: job ttl, then RCPT_ARGS per receipt (carrier, id key, state,
+ * receipt stat name, at ms, packed event without job id and location).
+ * Returns the map value of each receipt (nil: not mapped yet). */
+static const char receipt_lua[] =
+    "local out, nd, nf = {}, 0, 0\n"
+    "for i = 2, #ARGV, 6 do\n"
+    "  local v = redis.call('GET', 'flex:msgid:' .. ARGV[i] .. ':' .. ARGV[i + 1])\n"
+    "  out[#out + 1] = v\n"
+    "  if v and not string.find(v, '#', 1, true) then\n"
+    "    local id, loc = string.match(v, '^(%S+) %d+ (%S*)$')\n"
+    "    if not id then id, loc = v, '' end\n"
+    "    local st = ARGV[i + 2]\n"
+    /* field 1 (job_id) and field 9 (location): tag, length (< 128), bytes */
+    "    local ev = ARGV[i + 5] .. '\\10' .. string.char(#id) .. id\n"
+    "    if #loc > 0 then ev = ev .. 'J' .. string.char(#loc) .. loc end\n"
+    "    redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ev,\n"
+    "               'id', id, 'state', st)\n"
+    "    redis.call('HSET', 'flex:job:' .. id, 'state', st, 'receipt', ARGV[i + 3],\n"
+    "               st .. '_at', ARGV[i + 4])\n"
+    "    if st == 'delivered' then nd = nd + 1 else nf = nf + 1 end\n"
+    "  end\n"
+    "end\n"
+    "if nd > 0 then redis.call('HINCRBY', 'flex:stats', 'delivered', nd) end\n"
+    "if nf > 0 then redis.call('HINCRBY', 'flex:stats', 'failed', nf) end\n"
+    "return out\n";
+
+/* One command's arguments, built in place: pointers into |bytes| stay valid
+ * because |bytes| never grows (sized for the largest batch). */
+struct args {
+    const char **argv;
+    size_t *lens;
+    size_t n;
+    char *bytes;
+    size_t used;
+};
 
 struct writer {
     struct flex_pipeline *p;
     struct flex_store *st;
-    int cmds;
-    long sent, failed, delivered, expired, inbound;
-    const char *acks[BATCH + 3];
-    size_t acklens[BATCH + 3];
-    int nacks;
+    char sha_outcome[41], sha_receipt[41];
+    struct args a;
+    long inbound;
 };
 
 static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
@@ -52,83 +144,159 @@ static const char *state_name(Flex__V1__State s)
     }
 }
 
-static void status_event(struct writer *w, const struct flex_rec *r, const char *job_id,
-                         Flex__V1__State state, const char *reason)
+static void arg(struct args *a, const char *s, size_t len)
+{
+    a->argv[a->n] = s;
+    a->lens[a->n++] = len;
+}
+
+/* Copies |len| bytes into the argument buffer and adds them. */
+static void arg_copy(struct args *a, const void *s, size_t len)
+{
+    char *dst = a->bytes + a->used;
+    memcpy(dst, s, len);
+    a->used += len;
+    arg(a, dst, len);
+}
+
+static void arg_str(struct args *a, const char *s)
+{
+    arg_copy(a, s, strlen(s));
+}
+
+static void arg_int(struct args *a, long long v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%lld", v);
+    arg_copy(a, buf, (size_t)n);
+}
+
+/* The packed status event of |r| (job id and location left out when
+ * |with_ids| is false: the receipt script adds them). */
+static void arg_event(struct args *a, const struct flex_rec *r, Flex__V1__State state,
+                      const char *reason, bool with_ids)
 {
     Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
-    ev.job_id = (char *)job_id;
+    ev.job_id = with_ids ? (char *)r->id : (char *)"";
     ev.state = state;
     ev.reason = (char *)reason;
     ev.carrier = (char *)r->carrier;
     ev.carrier_message_id = (char *)r->part_ids[0];
     ev.at_ms = r->at_ms;
     ev.enqueued_at_ms = r->enqueued_ms;
-    ev.location = (char *)r->location;
+    ev.location = with_ids ? (char *)r->location : (char *)"";
     ev.parts = r->nparts;
     ev.error_code = r->status;
     ev.temporary = r->temporary;
-    ev.patient = (char *)r->patient;
-    uint8_t buf[2048];
-    size_t n = flex__v1__status_event__pack(&ev, buf);
-    const char *sname = state_name(state);
-    const char *argv[] = {"XADD", FLEX_KEY_STATUS,   "MAXLEN", "~",    "10000000", "*",
-                          "ev",   (const char *)buf, "id",     job_id, "state",    sname};
-    size_t lens[] = {
-        4, strlen(FLEX_KEY_STATUS), 6, 1, 8, 1, 2, n, 2, strlen(job_id), 5, strlen(sname)};
-    flex_store_append(w->st, 12, argv, lens);
-    w->cmds++;
+    ev.patient = with_ids ? (char *)r->patient : (char *)"";
+    size_t n = flex__v1__status_event__pack(&ev, (uint8_t *)a->bytes + a->used);
+    arg(a, a->bytes + a->used, n);
+    a->used += n;
 }
 
-static void write_result(struct writer *w, struct flex_rec *r)
+/* The OUT_ARGS arguments of one outcome. */
+static void add_outcome(struct writer *w, struct flex_rec *r)
 {
+    struct args *a = &w->a;
     Flex__V1__State st = r->outcome == FLEX_OUT_ACCEPTED  ? FLEX__V1__STATE__STATE_ACCEPTED
                          : r->outcome == FLEX_OUT_EXPIRED ? FLEX__V1__STATE__STATE_EXPIRED
                                                           : FLEX__V1__STATE__STATE_FAILED;
-    status_event(w, r, r->id, st, r->reason);
-    if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
-        flex_store_appendf(w->st,
-                           "HSET %s%s state accepted carrier %s msgid %s parts %u location %s "
-                           "enqueued_at %lld accepted_at %lld",
-                           FLEX_KEY_JOB, r->id, r->carrier, r->part_ids[0], r->nparts, r->location,
-                           (long long)r->enqueued_ms, (long long)r->at_ms);
-        /* Every part maps to the job; parts after the first are marked, so
-         * that a message counts as delivered once, by its first part. */
-        for (unsigned k = 0; k < r->nparts; k++) {
-            char key[65];
-            flex_smpp_id_key(r->part_ids[k], key);
-            if (k == 0) { /* "job accepted_ms location": the receipt's latency and labels */
-                char v[sizeof(r->id) + sizeof(r->location) + 24];
-                snprintf(v, sizeof(v), "%s %lld %s", r->id, (long long)r->at_ms, r->location);
-                flex_store_appendf(w->st, "SET %s%s:%s %s EX %d", FLEX_KEY_MSGID, r->carrier, key,
-                                   v, MSGID_TTL_S);
-            } else
-                flex_store_appendf(w->st, "SET %s%s:%s %s#%u EX %d", FLEX_KEY_MSGID, r->carrier,
-                                   key, r->id, k + 1, MSGID_TTL_S);
-        }
-        w->cmds += 1 + (int)r->nparts;
-        w->sent++;
+    bool ok = st == FLEX__V1__STATE__STATE_ACCEPTED;
+    arg_str(a, state_name(st));
+    arg_str(a, r->id);
+    arg_event(a, r, st, r->reason, true);
+    arg_str(a, r->carrier[0] ? r->carrier : "-");
+    arg_str(a, ok ? r->part_ids[0] : r->reason);
+    arg_int(a, r->nparts);
+    arg_str(a, r->location);
+    arg_int(a, r->enqueued_ms);
+    arg_int(a, r->at_ms);
+    char *keys = a->bytes + a->used; /* part keys, comma-separated */
+    size_t klen = 0;
+    for (unsigned k = 0; ok && k < r->nparts; k++) {
+        if (k)
+            keys[klen++] = ',';
+        flex_smpp_id_key(r->part_ids[k], keys + klen);
+        klen += strlen(keys + klen);
+    }
+    a->used += klen;
+    arg(a, keys, klen);
+    if (ok) {
         flex_labels_add(&w->p->by_carrier, r->carrier, FLEX_MV_ACCEPTED, 1);
         flex_labels_add(&w->p->by_location, r->location, FLEX_MV_ACCEPTED, 1);
         flex_histogram_observe(&w->p->accept_ms, r->at_ms - r->enqueued_ms);
     } else {
-        flex_store_appendf(w->st, "HSET %s%s state %s carrier %s reason %s location %s %s_at %lld",
-                           FLEX_KEY_JOB, r->id, state_name(st), r->carrier[0] ? r->carrier : "-",
-                           r->reason, r->location, state_name(st), (long long)r->at_ms);
-        w->cmds++;
         unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED ? FLEX_MV_EXPIRED : FLEX_MV_FAILED;
-        if (st == FLEX__V1__STATE__STATE_EXPIRED)
-            w->expired++;
-        else
-            w->failed++;
         flex_labels_add(&w->p->by_location, r->location, k, 1);
         if (r->carrier[0])
             flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
     }
-    flex_store_appendf(w->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, r->id, JOB_TTL_S);
-    w->cmds++;
-    w->acks[3 + w->nacks] = r->entry;
-    w->acklens[3 + w->nacks] = strlen(r->entry);
-    w->nacks++;
+}
+
+/* Appends the outcome script for the results among |recs| (with their
+ * XACKs); returns how many commands were appended (0 or 1). */
+static int append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, long *counts)
+{
+    struct args *a = &w->a;
+    a->n = a->used = 0;
+    arg_str(a, "EVALSHA");
+    arg(a, w->sha_outcome, 40);
+    arg_str(a, "0");
+    arg_int(a, JOB_TTL_S);
+    arg_int(a, MSGID_TTL_S);
+    size_t nslot = a->n;
+    arg_str(a, "0000000000"); /* the count, rewritten below */
+    long nout = 0;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_RESULT) {
+            add_outcome(w, recs[i]);
+            counts[recs[i]->outcome]++;
+            nout++;
+        }
+    if (nout == 0)
+        return 0;
+    char num[24];
+    int len = snprintf(num, sizeof(num), "%ld", nout);
+    memcpy((char *)a->argv[nslot], num, (size_t)len); /* fits: 10 bytes reserved */
+    a->lens[nslot] = (size_t)len;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_RESULT)
+            arg(a, recs[i]->entry, strlen(recs[i]->entry));
+    flex_store_append(w->st, (int)a->n, a->argv, a->lens);
+    return 1;
+}
+
+/* Appends the receipt script for |recs[0..n)| (all receipts). */
+static void append_receipts(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    struct args *a = &w->a;
+    a->n = a->used = 0;
+    arg_str(a, "EVALSHA");
+    arg(a, w->sha_receipt, 40);
+    arg_str(a, "0");
+    arg_int(a, JOB_TTL_S);
+    for (size_t i = 0; i < n; i++) {
+        struct flex_rec *r = recs[i];
+        bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+        snprintf(r->reason, sizeof(r->reason), "%s", flex_smpp_stat_name(r->receipt_state));
+        char key[65];
+        flex_smpp_id_key(r->part_ids[0], key);
+        arg_str(a, r->carrier);
+        arg_str(a, key);
+        arg_str(a, ok ? "delivered" : "failed");
+        arg_str(a, r->reason);
+        arg_int(a, r->at_ms);
+        arg_event(a, r, ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
+                  r->reason, false);
+    }
+    flex_store_append(w->st, (int)a->n, a->argv, a->lens);
+}
+
+static void metric(_Atomic uint64_t *c, long n)
+{
+    /* relaxed: a metrics counter, read by the HTTP thread only. */
+    if (n > 0)
+        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
 }
 
 /* Reads a first part's map value "job accepted_ms location" (or a bare
@@ -153,61 +321,6 @@ static void receipt_job(struct writer *w, struct flex_rec *r, const char *v, siz
     snprintf(r->location, sizeof(r->location), "%s", loc);
 }
 
-/* Receipts: look their jobs up (one pipelined GET each), then write.  A
- * receipt whose msgid is not mapped yet (its acceptance may be in the same
- * or a later batch) is kept in |retry| and looked up again, for up to
- * RECEIPT_WAIT_MS. */
-static int write_receipts(struct writer *w, struct flex_rec **recs, size_t n,
-                          struct flex_rec **retry, size_t *nretry)
-{
-    size_t asked = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i]->kind != FLEX_REC_RECEIPT)
-            continue;
-        char key[65];
-        flex_smpp_id_key(recs[i]->part_ids[0], key);
-        flex_store_appendf(w->st, "GET %s%s:%s", FLEX_KEY_MSGID, recs[i]->carrier, key);
-        asked++;
-    }
-    for (size_t i = 0; i < n && asked; i++) {
-        struct flex_rec *r = recs[i];
-        if (r->kind != FLEX_REC_RECEIPT)
-            continue;
-        struct redisReply *rep;
-        if (flex_store_reply(w->st, &rep) != 0)
-            return -1;
-        size_t len;
-        const char *job = flex_reply_str(rep, &len);
-        if (!job && flex_now_ms() - r->at_ms < RECEIPT_WAIT_MS && *nretry < RETRY_MAX) {
-            retry[(*nretry)++] = r;
-            r->kind = FLEX_REC_RECEIPT_WAIT;
-        } else if (job && len < sizeof(r->id) && memchr(job, '#', len)) {
-            /* A later part's receipt: the first part's decides. */
-        } else if (job && len < sizeof(r->id) + 80) {
-            receipt_job(w, r, job, len);
-            bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
-            snprintf(r->reason, sizeof(r->reason), "%s", flex_smpp_stat_name(r->receipt_state));
-            status_event(w, r, r->id,
-                         ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
-                         r->reason);
-            flex_store_appendf(w->st, "HSET %s%s state %s receipt %s %s_at %lld", FLEX_KEY_JOB,
-                               r->id, ok ? "delivered" : "failed", r->reason,
-                               ok ? "delivered" : "failed", (long long)r->at_ms);
-            w->cmds++;
-            if (ok)
-                w->delivered++;
-            else
-                w->failed++; /* undeliverable, expired, rejected by the network */
-            unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
-            flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
-            if (r->location[0])
-                flex_labels_add(&w->p->by_location, r->location, k, 1);
-        }
-        flex_store_free_reply(rep);
-    }
-    return 0;
-}
-
 static void write_inbound(struct writer *w, const struct flex_rec *r)
 {
     Flex__V1__InboundMessage m = FLEX__V1__INBOUND_MESSAGE__INIT;
@@ -224,75 +337,57 @@ static void write_inbound(struct writer *w, const struct flex_rec *r)
     size_t lens[] = {4, strlen(FLEX_KEY_INBOUND), 1, 3, n};
     flex_store_append(w->st, 5, argv, lens);
     flex_free(buf);
-    w->cmds++;
     w->inbound++;
 }
 
-static void metric(_Atomic uint64_t *c, long n)
+/* What the receipt script said of each receipt: matched (labels and the
+ * latency), a later part (nothing to do), or not mapped yet (|retry|). */
+static void receipts_done(struct writer *w, struct flex_rec **recs, size_t n,
+                          struct redisReply *rep, struct flex_rec **retry, size_t *nretry)
 {
-    /* relaxed: a metrics counter, read by the HTTP thread only. */
-    if (n > 0)
-        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
-}
-
-static void counters(struct writer *w)
-{
-    metric(&w->p->m.accepted, w->sent);
-    metric(&w->p->m.failed, w->failed);
-    metric(&w->p->m.delivered, w->delivered);
-    metric(&w->p->m.inbound, w->inbound);
-    static const struct {
-        const char *name;
-        size_t off;
-    } c[] = {
-        {"sent", offsetof(struct writer, sent)},
-        {"failed", offsetof(struct writer, failed)},
-        {"delivered", offsetof(struct writer, delivered)},
-        {"expired", offsetof(struct writer, expired)},
-        {"inbound", offsetof(struct writer, inbound)},
-    };
-    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-        long v = *(long *)((char *)w + c[i].off);
-        if (v) {
-            flex_store_appendf(w->st, "HINCRBY %s %s %ld", FLEX_KEY_STATS, c[i].name, v);
-            w->cmds++;
+    for (size_t i = 0; i < n; i++) {
+        struct flex_rec *r = recs[i];
+        size_t len;
+        struct redisReply *e = flex_reply_at(rep, i);
+        const char *v = e && !flex_reply_is_nil(e) ? flex_reply_str(e, &len) : NULL;
+        if (!v) {
+            if (flex_now_ms() - r->at_ms < RECEIPT_WAIT_MS && *nretry < RETRY_MAX) {
+                retry[(*nretry)++] = r;
+                r->kind = FLEX_REC_RECEIPT_WAIT;
+            }
+            continue;
         }
+        if (memchr(v, '#', len))
+            continue; /* a later part's receipt: the first part's decides */
+        receipt_job(w, r, v, len);
+        bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+        metric(ok ? &w->p->m.delivered : &w->p->m.failed, 1);
+        unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
+        flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
+        if (r->location[0])
+            flex_labels_add(&w->p->by_location, r->location, k, 1);
     }
 }
 
-/* Writes one batch in two round trips: outcomes (and their acks) first, so
- * that a receipt in the same batch finds its msgid mapped; then receipts.
- * Returns 0, or -1 when Redis failed (the caller reconnects and writes the
- * batch again: every write is idempotent). */
+/* Writes one batch in one round trip: the outcome script (with the XACKs),
+ * inbound texts, then the receipt script for this batch's receipts and
+ * those waiting for their msgid when their retry is due (every 100 ms, not
+ * every batch: a backlog of waiting receipts must not cost a lookup each
+ * per batch).  Returns 0, or -1 when Redis failed or a script did (the
+ * caller reconnects, which reloads the scripts, and writes the batch
+ * again). */
 static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struct flex_rec **retry,
                        size_t *nretry, bool retry_due)
 {
-    w->cmds = 0;
-    w->nacks = 0;
-    w->sent = w->failed = w->delivered = w->expired = w->inbound = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (recs[i]->kind == FLEX_REC_RESULT)
-            write_result(w, recs[i]);
-        else if (recs[i]->kind == FLEX_REC_INBOUND)
-            write_inbound(w, recs[i]);
-    }
-    /* The counters travel with the acks: a crash between the two round
-     * trips must not lose what was acknowledged. */
-    counters(w);
-    w->sent = w->failed = w->delivered = w->expired = w->inbound = 0;
-    if (w->nacks) {
-        w->acks[0] = "XACK", w->acks[1] = FLEX_KEY_JOBS, w->acks[2] = FLEX_KEY_GROUP;
-        w->acklens[0] = 4, w->acklens[1] = strlen(FLEX_KEY_JOBS);
-        w->acklens[2] = strlen(FLEX_KEY_GROUP);
-        flex_store_append(w->st, 3 + w->nacks, w->acks, w->acklens);
-        w->cmds++;
-    }
-    if (w->cmds && flex_store_drain(w->st, w->cmds) < 0)
-        return -1;
-    w->cmds = 0;
-    /* Receipts: this batch's, and those waiting for their msgid when their
-     * retry is due (every 100 ms, not every batch: a backlog of waiting
-     * receipts must not cost a GET each per batch). */
+    long counts[4] = {0};
+    int cmds = append_outcomes(w, recs, n, counts);
+    int nout = cmds;
+    w->inbound = 0;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_INBOUND)
+            write_inbound(w, recs[i]), cmds++;
+    if (w->inbound)
+        flex_store_appendf(w->st, "HINCRBY %s inbound %ld", FLEX_KEY_STATS, w->inbound), cmds++;
     struct flex_rec *all[BATCH + RETRY_MAX];
     size_t m = 0;
     if (retry_due) {
@@ -305,13 +400,36 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_RECEIPT)
             all[m++] = recs[i];
-    if (m && write_receipts(w, all, m, retry, nretry) != 0)
-        return -1;
-    counters(w);
-    return w->cmds && flex_store_drain(w->st, w->cmds) < 0 ? -1 : 0;
+    if (m)
+        append_receipts(w, all, m);
+    struct redisReply *r;
+    for (int i = 0; i < cmds; i++) {
+        if (flex_store_reply(w->st, &r) != 0)
+            return -1;
+        bool bad = flex_reply_is_error(r) && i < nout; /* the outcomes must be stored */
+        if (bad)
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "outcome script failed: %s", flex_reply_str(r, NULL));
+        flex_store_free_reply(r);
+        if (bad)
+            return -1;
+    }
+    if (m) {
+        if (flex_store_reply(w->st, &r) != 0)
+            return -1;
+        if (flex_reply_is_error(r)) {
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "receipt script failed: %s", flex_reply_str(r, NULL));
+            flex_store_free_reply(r);
+            return -1;
+        }
+        receipts_done(w, all, m, r, retry, nretry);
+        flex_store_free_reply(r);
+    }
+    metric(&w->p->m.accepted, counts[FLEX_OUT_ACCEPTED]);
+    metric(&w->p->m.failed, counts[FLEX_OUT_FAILED]);
+    metric(&w->p->m.inbound, w->inbound);
+    return 0;
 }
 
-/* Records back to their pools; receipts kept for a retry stay. */
 static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
 {
     int jobs = 0;
@@ -341,9 +459,22 @@ static void give_back_retried(struct writer *w, struct flex_rec **before, size_t
     }
 }
 
+static int load_scripts(struct writer *w, char *why, size_t whysz)
+{
+    if (flex_store_script_load(w->st, outcome_lua, w->sha_outcome) != 0 ||
+        flex_store_script_load(w->st, receipt_lua, w->sha_receipt) != 0) {
+        snprintf(why, whysz, "cannot load the writer's scripts: %s", flex_store_error(w->st));
+        return -1;
+    }
+    return 0;
+}
+
 void *flex_writer_main(void *arg)
 {
     struct writer w = {.p = arg};
+    w.a.argv = flex_malloc(ARGS_MAX * sizeof(*w.a.argv));
+    w.a.lens = flex_malloc(ARGS_MAX * sizeof(*w.a.lens));
+    w.a.bytes = flex_malloc(BYTES_MAX);
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
     struct flex_rec *recs[BATCH];
@@ -367,8 +498,11 @@ void *flex_writer_main(void *arg)
         if (!w.st) {
             char why[256];
             if (flex_store_connect(&w.st, flex_cfg_acquire()->redis.url, 2000, why, sizeof(why)) !=
-                0) {
+                    0 ||
+                load_scripts(&w, why, sizeof(why)) != 0) {
                 flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
+                flex_store_del(w.st);
+                w.st = NULL;
                 usleep(backoff * 1000);
                 backoff = backoff < 2000 ? backoff * 2 : 2000;
                 if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
@@ -400,6 +534,9 @@ void *flex_writer_main(void *arg)
     }
     flex_free(retry);
     flex_free(prev);
+    flex_free(w.a.argv);
+    flex_free(w.a.lens);
+    flex_free(w.a.bytes);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;
