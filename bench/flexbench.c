@@ -1,11 +1,809 @@
-/* flexbench, the load driver.  Built once flexd and both simulators exist. */
-#include "version.h"
+/*
+ * flexbench, the load driver (../shared/CONTRACT.md).
+ *
+ *   flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]
+ *             [--carrier smpp|http] [--out DIR] [--redis URL]
+ *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--keep]
+ *
+ * Builds a synthetic DSO (N patients over L practices, one reminder each,
+ * a fraction R of them opted out), loads it through the real paths
+ * (`flexctl optout import`, `flexctl enqueue`), runs the real flexd against
+ * smscsim, and proves the result from what Redis and the SMSC saw: nothing
+ * lost (every job has a final status), nothing sent twice (each patient's
+ * number appears once in smscsim's log), nothing sent to an opted-out
+ * number.  Writes DIR/report.json, DIR/report.md and DIR/throughput.png.
+ * Exit 0 only when lost, duplicated and sent_to_optout are all 0; 2 for bad
+ * usage or a missing program; 1 when the run itself failed.
+ *
+ * --burst (the default) queues every job before flexd starts: throughput is
+ * from the first job read to the last receipt written.  --rate MPS enqueues
+ * MPS jobs a second while flexd runs.  Without --redis, a redis-server of
+ * its own runs on a free loopback port (no persistence); with --redis the
+ * database must be empty and dedicated to the run.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_sim.h"
+#include "e164.h"
+#include "flex.pb-c.h"
+#include "hash.h"
+#include "mem.h"
+#include "store.h"
+
+struct opts {
+    long patients, locations;
+    double optout_ratio, rate;
+    const char *carrier, *out, *redis, *config;
+    long dlr_delay_ms, timeout_s;
+    int keep;
+};
+
+struct run {
+    struct opts o;
+    char bindir[PATH_MAX - 64], redis_url[100];
+    int redis_port, sim_port, http_port;
+    pid_t redis_pid, sim_pid, flexd_pid;
+    char (*phones)[17];
+    long nopt;
+    struct flex_store *st;
+    /* measurements */
+    double t_start, t_first_read, t_end;
+    long total, sent, delivered, failed, expired, suppressed, dead;
+    double flexd_cpu_s, flexd_rss_mb;
+    long long redis_cmds0, redis_cmds1;
+    FILE *samples;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "flexbench: %s\n", what);
+    exit(1);
+}
+
+/* ---- processes ----------------------------------------------------------- */
+
+static pid_t spawn(char *const argv[], const char *log)
+{
+    fflush(NULL); /* or the child's freopen() writes our buffered output again */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (log) {
+            FILE *f = freopen(log, "a", stderr);
+            (void)f;
+        }
+        FILE *n = freopen("/dev/null", "w", stdout);
+        (void)n;
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Runs |argv| to the end; its stdout goes to |out| (NULL: discarded). */
+static int run_cmd(char *const argv[], const char *out)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(out ? out : "/dev/null", "w", stdout);
+        (void)f;
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int next_port(int from)
+{
+    for (int port = from; port < 32768; port++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return -1;
+}
+
+static void prog(const struct run *r, const char *name, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/%s", r->bindir, name);
+}
+
+/* ---- the synthetic DSO ------------------------------------------------- */
+
+/* Fictional numbers: valid NANP area codes with the 555 exchange, 10,000 a
+ * code, so 200,000 patients need 20 area codes. */
+static void make_phones(struct run *r)
+{
+    r->phones = flex_calloc((size_t)r->o.patients, sizeof(*r->phones));
+    long n = 0;
+    for (int area = 201; area <= 989 && n < r->o.patients; area++) {
+        char probe[24];
+        snprintf(probe, sizeof(probe), "+1%d5550100", area);
+        char norm[FLEX_E164_BUFSZ];
+        struct flex_e164_error err;
+        if (flex_e164_normalize(probe, strlen(probe), norm, &err) < 0)
+            continue;
+        for (int k = 0; k < 10000 && n < r->o.patients; k++, n++)
+            snprintf(r->phones[n], sizeof(r->phones[n]), "+1%d555%04d", area, k);
+    }
+    if (n < r->o.patients)
+        die("too many patients for the fictional 555 numbers");
+}
+
+static bool opted_out(const struct run *r, long i)
+{
+    if (r->o.optout_ratio <= 0)
+        return false;
+    long every = (long)(1.0 / r->o.optout_ratio + 0.5);
+    return every > 0 && i % every == every / 2;
+}
+
+static void write_inputs(struct run *r)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/jobs.jsonl", r->o.out);
+    FILE *jobs = fopen(path, "w");
+    snprintf(path, sizeof(path), "%s/optout.txt", r->o.out);
+    FILE *opt = fopen(path, "w");
+    if (!jobs || !opt)
+        die("cannot write into the --out directory");
+    static const char *const names[] = {"Ana", "Marcus", "Priya", "Wei", "Fatima", "Liam"};
+    for (long i = 0; i < r->o.patients; i++) {
+        fprintf(jobs,
+                "{\"type\":\"message\",\"id\":\"fb-%ld\",\"location\":\"loc-%ld\","
+                "\"patient\":\"p-%ld\",\"phone\":\"%s\",\"template\":\"reminder_24h\","
+                "\"vars\":{\"first_name\":\"%s\",\"date\":\"Dec 1\",\"time\":\"9:30 AM\","
+                "\"provider\":\"Dr. Lee\"}}\n",
+                i, i % r->o.locations + 1, i, r->phones[i], names[i % 6]);
+        if (opted_out(r, i)) {
+            fprintf(opt, "%s\n", r->phones[i]);
+            r->nopt++;
+        }
+    }
+    fclose(jobs);
+    fclose(opt);
+    r->total = r->o.patients;
+}
+
+/* ---- flexctl and flexd ------------------------------------------------- */
+
+/* The -D options every program of the run gets (NULL-terminated into |argv|
+ * from |*n|); locations beyond the config's five are made up. */
+static void common_args(struct run *r, char **argv, int *n, char (*buf)[128], int *nb)
+{
+    argv[(*n)++] = "-c";
+    argv[(*n)++] = (char *)r->o.config;
+#define DARG(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(buf[*nb], 128, __VA_ARGS__);                                                      \
+        argv[(*n)++] = "-D";                                                                       \
+        argv[(*n)++] = buf[(*nb)++];                                                               \
+    } while (0)
+    DARG("redis.url=%s", r->redis_url);
+    DARG("carrier.primary.port=%d", r->sim_port);
+    DARG("http.listen=127.0.0.1:%d", r->http_port);
+    DARG("quiet_hours.enabled=false");
+    DARG("engine.log_level=warn");
+    for (long l = 6; l <= r->o.locations && *nb < 60; l++) {
+        DARG("location.loc-%ld.name=Bench Dental %ld", l, l);
+        DARG("location.loc-%ld.timezone=America/Chicago", l);
+        DARG("location.loc-%ld.phone=+1312555%04ld", l, 100 + l);
+    }
+#undef DARG
+    argv[*n] = NULL;
+}
+
+static int flexctl(struct run *r, const char *cmd, const char *sub, const char *file)
+{
+    char *argv[160], buf[64][128], path[PATH_MAX];
+    int n = 0, nb = 0;
+    prog(r, "flexctl", path, sizeof(path));
+    argv[n++] = path;
+    common_args(r, argv, &n, buf, &nb);
+    argv[n++] = (char *)cmd;
+    if (sub)
+        argv[n++] = (char *)sub;
+    argv[n++] = (char *)file;
+    argv[n] = NULL;
+    return run_cmd(argv, NULL);
+}
+
+static void start_flexd(struct run *r)
+{
+    char *argv[160], buf[64][128], path[PATH_MAX], log[PATH_MAX];
+    int n = 0, nb = 0;
+    prog(r, "flexd", path, sizeof(path));
+    argv[n++] = path;
+    common_args(r, argv, &n, buf, &nb);
+    snprintf(log, sizeof(log), "%s/flexd.log", r->o.out);
+    r->flexd_pid = spawn(argv, log);
+}
+
+/* ---- measuring ------------------------------------------------------------ */
+
+/* Whether flexd has read its first job: its own counter on /metrics. */
+static bool jobs_read(struct run *r, CURL *c, char *body, size_t cap)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", r->http_port);
+    FILE *f = fmemopen(body, cap - 1, "w");
+    if (!f)
+        return false;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 200L);
+    CURLcode rc = curl_easy_perform(c);
+    long pos = ftell(f);
+    fclose(f);
+    if (rc != CURLE_OK || pos <= 0)
+        return false;
+    body[pos] = '\0';
+    const char *m = strstr(body, "\nflex_jobs_read_total ");
+    return m && atol(m + 22) > 0;
+}
+
+static long hval(struct redisReply *r, size_t i)
+{
+    const char *s = flex_reply_str(flex_reply_at(r, i), NULL);
+    return s ? atol(s) : 0;
+}
+
+static void poll_stats(struct run *r)
+{
+    flex_store_appendf(r->st, "HMGET flex:stats sent delivered failed expired suppressed_optout "
+                              "dead_letter");
+    struct redisReply *rep;
+    if (flex_store_reply(r->st, &rep) != 0)
+        die("lost the connection to Redis");
+    r->sent = hval(rep, 0), r->delivered = hval(rep, 1), r->failed = hval(rep, 2);
+    r->expired = hval(rep, 3), r->suppressed = hval(rep, 4), r->dead = hval(rep, 5);
+    flex_store_free_reply(rep);
+}
+
+static bool settled(const struct run *r)
+{
+    return r->sent + r->failed + r->expired + r->suppressed + r->dead >= r->total &&
+           r->delivered + r->failed >= r->sent;
+}
+
+static long long redis_commands(struct run *r)
+{
+    flex_store_appendf(r->st, "INFO commandstats");
+    struct redisReply *rep;
+    if (flex_store_reply(r->st, &rep) != 0)
+        return 0;
+    long long sum = 0;
+    const char *s = flex_reply_str(rep, NULL);
+    while (s && (s = strstr(s, "calls=")) != NULL) {
+        sum += atoll(s + 6);
+        s += 6;
+    }
+    flex_store_free_reply(rep);
+    return sum;
+}
+
+/* Enqueues jobs [from, to) of jobs.jsonl through flexctl (a slice file). */
+static void enqueue_slice(struct run *r, long from, long to)
+{
+    char src[PATH_MAX], dst[PATH_MAX], line[1024];
+    snprintf(src, sizeof(src), "%s/jobs.jsonl", r->o.out);
+    snprintf(dst, sizeof(dst), "%s/slice.jsonl", r->o.out);
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    if (!in || !out)
+        die("cannot read jobs.jsonl");
+    for (long i = 0; i < to && fgets(line, sizeof(line), in); i++)
+        if (i >= from)
+            fputs(line, out);
+    fclose(in);
+    fclose(out);
+    if (flexctl(r, "enqueue", NULL, dst) != 0)
+        die("flexctl enqueue rejected jobs (see its output by running it by hand)");
+}
+
+/* Runs flexd until every job is settled (or --timeout), sampling the
+ * counters every 10 ms; feeds the jobs at --rate when not bursting. */
+static void drive(struct run *r)
+{
+    CURL *c = curl_easy_init();
+    char body[65536];
+    long fed = r->o.rate > 0 ? 0 : r->total;
+    r->redis_cmds0 = redis_commands(r);
+    r->t_start = now_s();
+    start_flexd(r);
+    double last_sample = 0, last_feed = 0;
+    long last_sent = 0;
+    while (now_s() - r->t_start < (double)r->o.timeout_s) {
+        double t = now_s();
+        if (fed < r->total && t - last_feed >= 1.0) {
+            long to = fed + (long)r->o.rate;
+            enqueue_slice(r, fed, to < r->total ? to : r->total);
+            fed = to < r->total ? to : r->total;
+            last_feed = t;
+        }
+        if (r->t_first_read == 0 && jobs_read(r, c, body, sizeof(body)))
+            r->t_first_read = t;
+        poll_stats(r);
+        if (t - last_sample >= 0.25) {
+            double dt = last_sample ? t - last_sample : t - r->t_start;
+            fprintf(r->samples, "%.3f %.0f %ld %ld\n", t - r->t_start,
+                    (double)(r->sent - last_sent) / dt, r->sent, r->delivered);
+            last_sample = t, last_sent = r->sent;
+        }
+        if (fed == r->total && settled(r)) {
+            r->t_end = now_s();
+            break;
+        }
+        usleep(10000);
+    }
+    if (r->t_end == 0)
+        r->t_end = now_s(); /* timed out: what is missing counts as lost */
+    if (r->t_first_read == 0)
+        r->t_first_read = r->t_start;
+    r->redis_cmds1 = redis_commands(r);
+    curl_easy_cleanup(c);
+}
+
+static void stop_flexd(struct run *r)
+{
+    kill(r->flexd_pid, SIGTERM);
+    int st;
+    struct rusage ru;
+    if (wait4(r->flexd_pid, &st, 0, &ru) == r->flexd_pid) {
+        r->flexd_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        r->flexd_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    }
+    r->flexd_pid = 0;
+}
+
+/* ---- proving the result ---------------------------------------------------- */
+
+/* A counting set of short strings (job ids, phone numbers). */
+struct cset {
+    char (*keys)[40];
+    uint32_t *counts;
+    size_t mask;
+};
+
+static void cset_init(struct cset *s, size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap <<= 1;
+    s->keys = flex_calloc(cap, sizeof(*s->keys));
+    s->counts = flex_calloc(cap, sizeof(*s->counts));
+    s->mask = cap - 1;
+}
+
+static void cset_free(struct cset *s)
+{
+    flex_free(s->keys);
+    flex_free(s->counts);
+}
+
+/* Adds |k| (<= 39 bytes) |add| times; returns its count (0: absent). */
+static uint32_t cset_add(struct cset *s, const char *k, size_t len, uint32_t add)
+{
+    static const struct flex_hash_key hk = {0x666c657862656e63ULL, 0x6873657400000001ULL};
+    if (len > 39)
+        len = 39;
+    size_t i = flex_siphash13(&hk, k, len) & s->mask;
+    while (s->counts[i] && (strlen(s->keys[i]) != len || memcmp(s->keys[i], k, len) != 0))
+        i = (i + 1) & s->mask;
+    if (!s->counts[i]) {
+        if (!add)
+            return 0;
+        memcpy(s->keys[i], k, len);
+        s->keys[i][len] = '\0';
+    }
+    s->counts[i] += add;
+    return s->counts[i];
+}
+
+struct lat {
+    double *v;
+    size_t n, cap;
+};
+
+static void lat_add(struct lat *l, double ms)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4096;
+        l->v = flex_realloc(l->v, l->cap * sizeof(double));
+    }
+    l->v[l->n++] = ms;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static json_t *lat_json(struct lat *l)
+{
+    if (l->n == 0)
+        return json_pack("{s:n,s:n,s:n}", "p50", "p99", "max");
+    qsort(l->v, l->n, sizeof(double), cmp_double);
+    return json_pack("{s:f,s:f,s:f}", "p50", l->v[l->n / 2], "p99",
+                     l->v[(size_t)((double)(l->n - 1) * 0.99)], "max", l->v[l->n - 1]);
+}
+
+struct proof {
+    long lost, duplicated, sent_to_optout, final_jobs;
+    struct lat accept, receipt;
+};
+
+/* Every status event: final states per job id, and the latencies. */
+static void read_status(struct run *r, struct proof *pf)
+{
+    struct cset final;
+    cset_init(&final, (size_t)r->total);
+    char from[64] = "-";
+    for (;;) {
+        flex_store_appendf(r->st, "XRANGE flex:status %s + COUNT 10000", from);
+        struct redisReply *rep;
+        if (flex_store_reply(r->st, &rep) != 0)
+            die("lost the connection to Redis");
+        size_t n = flex_reply_count(rep);
+        for (size_t i = 0; i < n; i++) {
+            struct redisReply *e = flex_reply_at(rep, i), *f = flex_reply_at(e, 1);
+            size_t len;
+            snprintf(from, sizeof(from), "(%s", flex_reply_str(flex_reply_at(e, 0), NULL));
+            const char *ev = flex_reply_str(flex_reply_at(f, 1), &len);
+            Flex__V1__StatusEvent *s =
+                ev ? flex__v1__status_event__unpack(NULL, len, (const uint8_t *)ev) : NULL;
+            if (!s)
+                continue;
+            if (s->state == FLEX__V1__STATE__STATE_ACCEPTED)
+                lat_add(&pf->accept, (double)(s->at_ms - s->enqueued_at_ms));
+            else if (s->state == FLEX__V1__STATE__STATE_DELIVERED && s->accepted_at_ms)
+                lat_add(&pf->receipt, (double)(s->at_ms - s->accepted_at_ms));
+            if (s->state != FLEX__V1__STATE__STATE_ACCEPTED &&
+                s->state != FLEX__V1__STATE__STATE_SCHEDULED &&
+                cset_add(&final, s->job_id, strlen(s->job_id), 1) == 1)
+                pf->final_jobs++;
+            flex__v1__status_event__free_unpacked(s, NULL);
+        }
+        flex_store_free_reply(rep);
+        if (n < 10000)
+            break;
+    }
+    cset_free(&final);
+    pf->lost = r->total - r->dead - pf->final_jobs;
+    if (pf->lost < 0)
+        pf->lost = 0;
+}
+
+/* smscsim's log: each patient's number once, none of the opted-out ones. */
+static void read_sim_log(struct run *r, struct proof *pf)
+{
+    struct cset seen, opt;
+    cset_init(&seen, (size_t)r->total);
+    cset_init(&opt, (size_t)r->nopt + 1);
+    for (long i = 0; i < r->total; i++)
+        if (opted_out(r, i))
+            cset_add(&opt, r->phones[i] + 1, strlen(r->phones[i] + 1), 1); /* log: no '+' */
+    char path[PATH_MAX], line[4096];
+    snprintf(path, sizeof(path), "%s/smscsim.log", r->o.out);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *dst = line[0] == '+' ? line + 1 : line;
+        size_t len = strcspn(dst, "\t\n");
+        if (cset_add(&seen, dst, len, 1) > 1)
+            pf->duplicated++;
+        if (cset_add(&opt, dst, len, 0))
+            pf->sent_to_optout++;
+    }
+    if (f)
+        fclose(f);
+    cset_free(&seen);
+    cset_free(&opt);
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+static json_t *report_json(struct run *r, struct proof *pf)
+{
+    double secs = r->t_end - r->t_first_read;
+    long msgs = r->sent;
+    json_t *j = json_pack(
+        "{s:I,s:f,s:o,s:o,s:f,s:f,s:I,s:I,s:I}", "messages", (json_int_t)msgs, "throughput_mps",
+        secs > 0 ? (double)msgs / secs : 0.0, "accept_ms", lat_json(&pf->accept), "receipt_ms",
+        lat_json(&pf->receipt), "peak_rss_mb", r->flexd_rss_mb, "cpu_s_per_100k",
+        msgs ? r->flexd_cpu_s * 100000.0 / (double)msgs : 0.0, "lost", (json_int_t)pf->lost,
+        "duplicated", (json_int_t)pf->duplicated, "sent_to_optout", (json_int_t)pf->sent_to_optout);
+    json_object_set_new(
+        j, "run",
+        json_pack("{s:I,s:I,s:f,s:s,s:s,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "patients",
+                  (json_int_t)r->o.patients, "locations", (json_int_t)r->o.locations,
+                  "optout_ratio", r->o.optout_ratio, "mode", r->o.rate > 0 ? "rate" : "burst",
+                  "carrier", r->o.carrier, "opted_out", (json_int_t)r->nopt, "seconds", secs,
+                  "delivered", (json_int_t)r->delivered, "failed", (json_int_t)r->failed, "expired",
+                  (json_int_t)r->expired, "suppressed_optout", (json_int_t)r->suppressed,
+                  "dead_letter", (json_int_t)r->dead, "flexd_cpu_s", r->flexd_cpu_s,
+                  "redis_commands_per_message",
+                  msgs ? (double)(r->redis_cmds1 - r->redis_cmds0) / (double)msgs : 0.0));
+    return j;
+}
+
+static void write_reports(struct run *r, struct proof *pf)
+{
+    char path[PATH_MAX];
+    json_t *j = report_json(r, pf);
+    snprintf(path, sizeof(path), "%s/report.json", r->o.out);
+    if (json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+        die("cannot write report.json");
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    snprintf(path, sizeof(path), "%s/report.md", r->o.out);
+    FILE *md = fopen(path, "w");
+    if (!md)
+        die("cannot write report.md");
+    json_t *run = json_object_get(j, "run");
+    fprintf(md,
+            "# flexbench report\n\n"
+            "%ld patients over %ld locations, %ld opted out, %s, carrier %s.\n\n"
+            "| | |\n|---|---|\n"
+            "| messages sent | %ld (delivered %ld) |\n"
+            "| end to end (first job read to last receipt written) | %.0f msg/s over %.2f s |\n"
+            "| enqueue to accept, ms | p50 %.0f, p99 %.0f, max %.0f |\n"
+            "| accept to receipt, ms | p50 %.0f, p99 %.0f, max %.0f |\n"
+            "| flexd peak RSS | %.1f MB |\n| flexd CPU | %.2f s per 100k messages |\n"
+            "| Redis commands per message | %.2f |\n"
+            "| lost / duplicated / sent to an opted-out number | %ld / %ld / %ld |\n\n"
+            "![throughput](throughput.png)\n\n```json\n%s\n```\n",
+            r->o.patients, r->o.locations, r->nopt, r->o.rate > 0 ? "at a rate" : "burst",
+            r->o.carrier, r->sent, r->delivered,
+            json_real_value(json_object_get(j, "throughput_mps")),
+            json_real_value(json_object_get(run, "seconds")),
+            json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p50")),
+            json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p99")),
+            json_number_value(json_object_get(json_object_get(j, "accept_ms"), "max")),
+            json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "p50")),
+            json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "p99")),
+            json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "max")),
+            r->flexd_rss_mb, json_real_value(json_object_get(j, "cpu_s_per_100k")),
+            json_real_value(json_object_get(run, "redis_commands_per_message")), pf->lost,
+            pf->duplicated, pf->sent_to_optout, text);
+    fclose(md);
+    free(text);
+    json_decref(j);
+}
+
+/* throughput.png from the samples, by gnuplot. */
+static int plot(struct run *r)
+{
+    char script[PATH_MAX], png[PATH_MAX], dat[PATH_MAX];
+    snprintf(script, sizeof(script), "%s/throughput.gp", r->o.out);
+    snprintf(png, sizeof(png), "%s/throughput.png", r->o.out);
+    snprintf(dat, sizeof(dat), "%s/samples.dat", r->o.out);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "set terminal png size 900,420\nset output '%s'\n"
+            "set title 'flexbench: messages accepted per second'\n"
+            "set xlabel 'seconds since flexd started'\nset ylabel 'msg/s'\nset grid\n"
+            "plot '%s' using 1:2 with lines lw 2 title 'accepted/s'\n",
+            png, dat);
+    fclose(f);
+    char *argv[] = {"/usr/bin/gnuplot", script, NULL};
+    return run_cmd(argv, NULL);
+}
+
+/* ---- set-up ----------------------------------------------------------------- */
+
+static int wait_redis(struct run *r)
+{
+    char why[256];
+    for (int i = 0; i < 100; i++) {
+        if (flex_store_connect(&r->st, r->redis_url, 1000, why, sizeof(why)) == 0)
+            return 0;
+        usleep(50000);
+    }
+    fprintf(stderr, "flexbench: %s\n", why);
+    return -1;
+}
+
+static void start_servers(struct run *r)
+{
+    char path[PATH_MAX], a[64], log[PATH_MAX], stats[PATH_MAX], dlr[24];
+    int base = 21000 + getpid() % 5000;
+    r->sim_port = next_port(base);
+    r->http_port = next_port(r->sim_port + 1);
+    if (!r->o.redis) {
+        r->redis_port = next_port(r->http_port + 1);
+        snprintf(a, sizeof(a), "%d", r->redis_port);
+        char *argv[] = {
+            "/usr/bin/redis-server", "--port", a,       "--bind",         "127.0.0.1", "--save", "",
+            "--appendonly",          "no",     "--dir", (char *)r->o.out, NULL};
+        char rlog[PATH_MAX];
+        snprintf(rlog, sizeof(rlog), "%s/redis.log", r->o.out);
+        r->redis_pid = spawn(argv, rlog);
+        snprintf(r->redis_url, sizeof(r->redis_url), "redis://127.0.0.1:%d/0", r->redis_port);
+    } else {
+        snprintf(r->redis_url, sizeof(r->redis_url), "%s", r->o.redis);
+    }
+    prog(r, "smscsim", path, sizeof(path));
+    snprintf(a, sizeof(a), "127.0.0.1:%d", r->sim_port);
+    snprintf(log, sizeof(log), "%s/smscsim.log", r->o.out);
+    snprintf(stats, sizeof(stats), "%s/smscsim.json", r->o.out);
+    snprintf(dlr, sizeof(dlr), "%ld", r->o.dlr_delay_ms);
+    char *argv[] = {path,  "--listen",       a,   "--log",         log,    "--stats",
+                    stats, "--dlr-delay-ms", dlr, "--max-seconds", "3600", NULL};
+    r->sim_pid = spawn(argv, NULL);
+    if (wait_redis(r) != 0)
+        die("redis did not come up");
+}
+
+static void stop_all(struct run *r)
+{
+    if (r->flexd_pid)
+        kill(r->flexd_pid, SIGKILL), waitpid(r->flexd_pid, NULL, 0);
+    if (r->sim_pid)
+        kill(r->sim_pid, SIGTERM), waitpid(r->sim_pid, NULL, 0);
+    flex_store_del(r->st);
+    r->st = NULL;
+    if (r->redis_pid)
+        kill(r->redis_pid, SIGTERM), waitpid(r->redis_pid, NULL, 0);
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const char usage[] =
+    "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
+    "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
+    "                 [--config FILE] [--dlr-delay-ms N] [--timeout S]\n"
+    "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
+    "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {{"patients", required_argument, NULL, 'n'},
+                                       {"locations", required_argument, NULL, 'l'},
+                                       {"optout-ratio", required_argument, NULL, 'o'},
+                                       {"rate", required_argument, NULL, 'r'},
+                                       {"burst", no_argument, NULL, 'b'},
+                                       {"carrier", required_argument, NULL, 'c'},
+                                       {"out", required_argument, NULL, 'O'},
+                                       {"redis", required_argument, NULL, 'R'},
+                                       {"config", required_argument, NULL, 'C'},
+                                       {"dlr-delay-ms", required_argument, NULL, 'd'},
+                                       {"timeout", required_argument, NULL, 't'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    *o = (struct opts){10000, 5,   0.02, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
+                       50,    300, 0};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'n': o->patients = atol(optarg); break;
+        case 'l': o->locations = atol(optarg); break;
+        case 'o': o->optout_ratio = atof(optarg); break;
+        case 'r': o->rate = atof(optarg); break;
+        case 'b': o->rate = 0; break;
+        case 'c': o->carrier = optarg; break;
+        case 'O': o->out = optarg; break;
+        case 'R': o->redis = optarg; break;
+        case 'C': o->config = optarg; break;
+        case 'd': o->dlr_delay_ms = atol(optarg); break;
+        case 't': o->timeout_s = atol(optarg); break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: return -1;
+        }
+    }
+    if (optind != argc || o->patients < 1 || o->patients > 2000000 || o->locations < 1 ||
+        o->locations > 25 || o->optout_ratio < 0 || o->optout_ratio > 0.5 || o->rate < 0 ||
+        o->timeout_s < 1 || (strcmp(o->carrier, "smpp") != 0 && strcmp(o->carrier, "http") != 0))
+        return -1;
+    return 0;
+}
+
+static void find_bindir(struct run *r, const char *argv0)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0)
+        self[n] = '\0';
+    else
+        snprintf(self, sizeof(self), "%s", argv0);
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    if (!slash || strlen(self) >= sizeof(r->bindir))
+        snprintf(self, sizeof(self), ".");
+    memcpy(r->bindir, self, strlen(self) + 1);
+}
+
+/* With --redis: the database must hold nothing of Flex's. */
+static void check_empty(struct run *r)
+{
+    flex_store_appendf(r->st, "EXISTS flex:jobs flex:status flex:stats flex:optout");
+    struct redisReply *rep;
+    if (flex_store_reply(r->st, &rep) != 0 || flex_reply_integer(rep) != 0) {
+        fprintf(stderr, "flexbench: %s already holds Flex keys; give it an empty database\n",
+                r->redis_url);
+        exit(2);
+    }
+    flex_store_free_reply(rep);
+}
 
 int main(int argc, char **argv)
 {
-    return flex_prog_not_built(
-        "flexbench",
-        "flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
-        "          [--carrier smpp|http] [--out DIR] [--redis URL]",
-        "the load driver comes after the pipeline and both simulators", argc, argv);
+    struct run r = {0};
+    if (parse(argc, argv, &r.o) != 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(r.o.carrier, "http") == 0) {
+        fputs("flexbench: --carrier http needs the HTTP adapter and httpsim, not built yet\n",
+              stderr);
+        return 2;
+    }
+    find_bindir(&r, argv[0]);
+    mkdir(r.o.out, 0755);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/samples.dat", r.o.out);
+    if (!(r.samples = fopen(path, "w")))
+        die("cannot write into the --out directory");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    make_phones(&r);
+    write_inputs(&r);
+    start_servers(&r);
+    if (r.o.redis)
+        check_empty(&r);
+    snprintf(path, sizeof(path), "%s/optout.txt", r.o.out);
+    if (r.nopt && flexctl(&r, "optout", "import", path) != 0)
+        die("flexctl optout import failed");
+    if (r.o.rate == 0)
+        enqueue_slice(&r, 0, r.total);
+    printf("flexbench: %ld jobs queued, %ld opted out; running flexd\n", r.total, r.nopt);
+    drive(&r);
+    stop_flexd(&r);
+    poll_stats(&r);
+    fclose(r.samples);
+    sleep(1); /* smscsim flushes its log every second */
+    struct proof pf = {0};
+    read_status(&r, &pf);
+    read_sim_log(&r, &pf);
+    write_reports(&r, &pf);
+    if (plot(&r) != 0)
+        fprintf(stderr, "flexbench: gnuplot failed; throughput.png missing\n");
+    stop_all(&r);
+    printf("flexbench: %ld messages, %.0f msg/s end to end, lost %ld, duplicated %ld, sent to "
+           "opted-out %ld; %s/report.md\n",
+           r.sent, r.t_end > r.t_first_read ? (double)r.sent / (r.t_end - r.t_first_read) : 0.0,
+           pf.lost, pf.duplicated, pf.sent_to_optout, r.o.out);
+    flex_free(r.phones);
+    flex_free(pf.accept.v);
+    flex_free(pf.receipt.v);
+    curl_global_cleanup();
+    return pf.lost || pf.duplicated || pf.sent_to_optout ? 1 : 0;
 }

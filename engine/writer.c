@@ -18,9 +18,10 @@
  *    the counters.  It returns each map value; a receipt not matched yet is
  *    looked up again for up to RECEIPT_WAIT_MS.
  *
- * The status events are packed here; the receipt script appends the job id
- * and location to the packed event (protobuf fields may come in any order
- * and a later one is merged), since only Redis knows them.
+ * The status events are packed here; the receipt script appends the job id,
+ * location and acceptance time to the packed event (protobuf fields may
+ * come in any order and a later one is merged), since only Redis knows
+ * them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -96,12 +97,17 @@ static const char receipt_lua[] =
     "  local v = redis.call('GET', 'flex:msgid:' .. ARGV[i] .. ':' .. ARGV[i + 1])\n"
     "  out[#out + 1] = v\n"
     "  if v and not string.find(v, '#', 1, true) then\n"
-    "    local id, loc = string.match(v, '^(%S+) %d+ (%S*)$')\n"
-    "    if not id then id, loc = v, '' end\n"
+    "    local id, acc, loc = string.match(v, '^(%S+) (%d+) (%S*)$')\n"
+    "    if not id then id, acc, loc = v, '0', '' end\n"
     "    local st = ARGV[i + 2]\n"
-    /* field 1 (job_id) and field 9 (location): tag, length (< 128), bytes */
+    /* field 1 (job_id) and field 9 (location): tag, length (< 128), bytes;
+     * field 8 (accepted_at_ms): tag '@', varint (exact: ms < 2^53) */
     "    local ev = ARGV[i + 5] .. '\\10' .. string.char(#id) .. id\n"
     "    if #loc > 0 then ev = ev .. 'J' .. string.char(#loc) .. loc end\n"
+    "    local a, t = tonumber(acc), {}\n"
+    "    while a >= 128 do t[#t + 1] = string.char(a % 128 + 128); a = math.floor(a / 128) end\n"
+    "    t[#t + 1] = string.char(a)\n"
+    "    ev = ev .. '@' .. table.concat(t)\n"
     "    redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ev,\n"
     "               'id', id, 'state', st)\n"
     "    redis.call('HSET', 'flex:job:' .. id, 'state', st, 'receipt', ARGV[i + 3],\n"

@@ -83,7 +83,11 @@ check "flexctl without a command exits 2" test $? -eq 2
 check "flexctl without Redis exits 1" test $? -eq 1
 check "...saying why" grep -q "cannot connect to redis" "$tmp/err"
 
-for p in flexbench httpsim; do
+"$B/flexbench" --help >"$tmp/out" 2>&1
+check "flexbench --help shows its usage" grep -q "^usage: flexbench .*--patients N" "$tmp/out"
+"$B/flexbench" --patients 0 >/dev/null 2>&1
+check "flexbench with a bad option exits 2" test $? -eq 2
+for p in httpsim; do
     "$B/$p" >/dev/null 2>&1
     check "$p (not built yet) exits 2" test $? -eq 2
     "$B/$p" --help >"$tmp/out" 2>&1
