@@ -123,10 +123,17 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
     case FLEX_SMPP_EV_RECEIPT:
     case FLEX_SMPP_EV_INBOUND:
         r = drec_get(d);
-        if (!r) { /* the writer is more than DPOOL_SIZE events behind */
+        if (!r) {
+            /* The writer is more than DPOOL_SIZE events behind.  A receipt
+             * cannot be asked to wait (the SMSC has sent it), and losing it
+             * loses a delivery: allocate, off the fast path; the writer
+             * frees it.  Counted, so an operator sees the writer lagging. */
+            r = flex_malloc(sizeof(*r));
+            r->heap = true;
             /* relaxed: a metrics counter. */
-            atomic_fetch_add_explicit(&d->p->m.events_dropped, 1, memory_order_relaxed);
-            break;
+            atomic_fetch_add_explicit(&d->p->m.events_overflow, 1, memory_order_relaxed);
+        } else {
+            r->heap = false;
         }
         memset(r, 0, offsetof(struct flex_rec, text));
         r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;

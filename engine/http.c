@@ -36,13 +36,13 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_jobs_delivered_total", "Delivery receipts saying delivered."},
         {"flex_inbound_total", "Texts received from patients."},
         {"flex_redis_errors_total", "Redis connections lost by the intake."},
-        {"flex_events_dropped_total",
-         "Receipts and inbound texts dropped: no free record (the writer far behind)."},
+        {"flex_events_overflow_total",
+         "Receipts and inbound texts that found no free record (the writer far behind)."},
     };
-    uint64_t vals[] = {rd(&p->m.jobs_read),    rd(&p->m.dead_letter),   rd(&p->m.suppressed),
-                       rd(&p->m.duplicates),   rd(&p->m.expired),       rd(&p->m.accepted),
-                       rd(&p->m.failed),       rd(&p->m.delivered),     rd(&p->m.inbound),
-                       rd(&p->m.redis_errors), rd(&p->m.events_dropped)};
+    uint64_t vals[] = {rd(&p->m.jobs_read),    rd(&p->m.dead_letter),    rd(&p->m.suppressed),
+                       rd(&p->m.duplicates),   rd(&p->m.expired),        rd(&p->m.accepted),
+                       rd(&p->m.failed),       rd(&p->m.delivered),      rd(&p->m.inbound),
+                       rd(&p->m.redis_errors), rd(&p->m.events_overflow)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",

@@ -77,6 +77,7 @@ struct flex_rec {
     uint8_t receipt_state;
     uint16_t receipt_err;
     char from[21], to[21];
+    bool heap; /* a receipt/inbound record allocated because the pool was empty */
 };
 
 /* Shared by the threads; everything mutable is an atomic or a ring. */
@@ -100,7 +101,7 @@ struct flex_pipeline {
     struct {
         _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
-        _Atomic uint64_t events_dropped; /* receipts/inbound with no free record */
+        _Atomic uint64_t events_overflow; /* receipts/inbound with no free record */
     } m;
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */

@@ -48,15 +48,20 @@
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 3072)
 
 /* KEYS: none (the keys are derived from the job ids: single Redis only; a
- * Cluster needs hash tags here).  ARGV: job ttl, msgid ttl, n, then n
+ * Cluster needs hash tags here).  ARGV: job ttl, msgid ttl, n, batch id
+ * (flex:batch:{id} marks it written, so a batch retried after its reply was
+ * lost writes nothing twice), then n
  * outcomes of OUT_ARGS (state, job id, packed event, carrier, msgid or
  * reason, parts, location, enqueued ms, at ms, part keys comma-separated),
  * then the stream entry ids to acknowledge. */
 static const char outcome_lua[] =
     "local jttl, mttl, n = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    /* a batch written before its reply was lost: acknowledge, write nothing twice */
+    "local first = redis.call('SET', 'flex:batch:' .. ARGV[4], 1, 'NX', 'EX', 3600)\n"
     "local cnt = {accepted = 0, failed = 0, expired = 0}\n"
-    "local last = 3 + n * 10\n"
-    "for i = 4, last, 10 do\n"
+    "local last = 4 + n * 10\n"
+    "for i = 5, last, 10 do\n"
+    "  if not first then break end\n"
     "  local st, id, carrier, loc, at = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 6], ARGV[i + "
     "8]\n"
     "  redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ARGV[i + 2],\n"
@@ -88,15 +93,17 @@ static const char outcome_lua[] =
     "end\n"
     "return n\n";
 
-/* ARGV: job ttl, then RCPT_ARGS per receipt (carrier, id key, state,
+/* ARGV: job ttl, batch id (as above: a retried batch only looks up), then
+ * RCPT_ARGS per receipt (carrier, id key, state,
  * receipt stat name, at ms, packed event without job id and location).
  * Returns the map value of each receipt (nil: not mapped yet). */
 static const char receipt_lua[] =
     "local out, nd, nf = {}, 0, 0\n"
-    "for i = 2, #ARGV, 6 do\n"
+    "local first = redis.call('SET', 'flex:batch:' .. ARGV[2], 1, 'NX', 'EX', 3600)\n"
+    "for i = 3, #ARGV, 6 do\n"
     "  local v = redis.call('GET', 'flex:msgid:' .. ARGV[i] .. ':' .. ARGV[i + 1])\n"
     "  out[#out + 1] = v\n"
-    "  if v and not string.find(v, '#', 1, true) then\n"
+    "  if first and v and not string.find(v, '#', 1, true) then\n"
     "    local id, acc, loc = string.match(v, '^(%S+) (%d+) (%S*)$')\n"
     "    if not id then id, acc, loc = v, '0', '' end\n"
     "    local st = ARGV[i + 2]\n"
@@ -135,6 +142,7 @@ struct writer {
     char sha_outcome[41], sha_receipt[41];
     struct args a;
     long inbound;
+    unsigned long long batch; /* sequence of the batch being written */
 };
 
 static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
@@ -200,6 +208,16 @@ static void arg_event(struct args *a, const struct flex_rec *r, Flex__V1__State 
     a->used += n;
 }
 
+/* "{consumer}:{o|r}{sequence}": the same for a batch written again after a
+ * lost connection (the sequence moves on only after success), unique
+ * otherwise (consumer names carry host and pid). */
+static void batch_id(struct writer *w, struct args *a, char kind)
+{
+    char id[96];
+    int n = snprintf(id, sizeof(id), "%s:%c%llu", w->p->consumer, kind, w->batch);
+    arg_copy(a, id, (size_t)n < sizeof(id) ? (size_t)n : sizeof(id) - 1);
+}
+
 /* The OUT_ARGS arguments of one outcome. */
 static void add_outcome(struct writer *w, struct flex_rec *r)
 {
@@ -252,6 +270,7 @@ static int append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, l
     arg_int(a, MSGID_TTL_S);
     size_t nslot = a->n;
     arg_str(a, "0000000000"); /* the count, rewritten below */
+    batch_id(w, a, 'o');
     long nout = 0;
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_RESULT) {
@@ -281,6 +300,7 @@ static void append_receipts(struct writer *w, struct flex_rec **recs, size_t n)
     arg(a, w->sha_receipt, 40);
     arg_str(a, "0");
     arg_int(a, JOB_TTL_S);
+    batch_id(w, a, 'r');
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
@@ -433,7 +453,20 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     metric(&w->p->m.accepted, counts[FLEX_OUT_ACCEPTED]);
     metric(&w->p->m.failed, counts[FLEX_OUT_FAILED]);
     metric(&w->p->m.inbound, w->inbound);
+    w->batch++;
     return 0;
+}
+
+/* A receipt or inbound record goes back to the dispatcher's pool, or is
+ * freed when the pool was empty and it was allocated (dispatch.c). */
+static void release_event(struct writer *w, struct flex_rec *r)
+{
+    if (r->heap) {
+        flex_free(r);
+        return;
+    }
+    void *item = r;
+    flex_ring_push_all(&w->p->free_dispatch, &item, 1, NULL);
 }
 
 static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
@@ -447,7 +480,7 @@ static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
             jobs++;
             flex_ring_push_all(&w->p->free_recs, &item, 1, NULL);
         } else {
-            flex_ring_push_all(&w->p->free_dispatch, &item, 1, NULL);
+            release_event(w, recs[i]);
         }
     }
     /* relaxed: a gauge read by the drain loop. */
@@ -460,8 +493,7 @@ static void give_back_retried(struct writer *w, struct flex_rec **before, size_t
     for (size_t i = 0; i < nbefore; i++) {
         if (before[i]->kind == FLEX_REC_RECEIPT_WAIT)
             continue;
-        void *item = before[i];
-        flex_ring_push_all(&w->p->free_dispatch, &item, 1, NULL);
+        release_event(w, before[i]);
     }
 }
 
@@ -538,6 +570,9 @@ void *flex_writer_main(void *arg)
         give_back(&w, recs, n);
         n = 0;
     }
+    for (size_t i = 0; i < nretry; i++) /* receipts still waiting at exit */
+        if (retry[i]->heap)
+            flex_free(retry[i]);
     flex_free(retry);
     flex_free(prev);
     flex_free(w.a.argv);
