@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static const char usage_text[] =
     "  optout import [FILE|-]      one number a line (first CSV column)\n"
     "  optout add NUMBER | optout remove NUMBER | optout check NUMBER\n"
     "  stats                       counters across all flexd, as JSON\n"
-    "  status ID                   a job's history, as JSON\n"
+    "  status ID [ID...]           a job's history, as JSON (one line per job)\n"
     "  location pause ID | location resume ID\n"
     "  reload                      ask every flexd to reload its config\n"
     "  audit verify FILE\n";
@@ -333,6 +334,89 @@ static int cmd_hash(struct ctl *c, const char *key, const char *const *defaults,
     return rc;
 }
 
+/* Sets |k| = |v| in |o|, as a number when |v| is all digits. */
+static void set_field(json_t *o, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    char key[64], val[256];
+    snprintf(key, sizeof(key), "%.*s", (int)klen, k);
+    snprintf(val, sizeof(val), "%.*s", (int)vlen, v);
+    bool num = vlen && vlen < 19 && strspn(val, "0123456789") == vlen;
+    json_object_set_new(o, key, num ? json_integer(atoll(val)) : json_string(val));
+}
+
+/* A history record of flex:hist:{hour}: "k=v k=v ... [reason=the rest]". */
+static void apply_record(json_t *o, const char *rec, size_t len)
+{
+    const char *p = rec, *end = rec + len;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq)
+            return;
+        bool rest = eq - p == 6 && memcmp(p, "reason", 6) == 0;
+        const char *ve = rest ? end : memchr(eq + 1, ' ', (size_t)(end - eq - 1));
+        if (!ve)
+            ve = end;
+        set_field(o, p, (size_t)(eq - p), eq + 1, (size_t)(ve - eq - 1));
+        p = ve + 1;
+    }
+}
+
+/* A job's history: flex:job:{id} (what the intake decided), then its
+ * records in the hourly buckets from the hour it was read (the stream entry
+ * id in flex:seen:{id} is that time) to now: accepted/failed, then the
+ * receipt.  Returns 0, or 1 when the job is unknown or Redis failed. */
+static int status_one(struct ctl *c, const char *id)
+{
+    flex_store_appendf(c->st, "GET %s%s", FLEX_KEY_SEEN, id);
+    flex_store_appendf(c->st, "HGETALL %s%s", FLEX_KEY_JOB, id);
+    struct redisReply *seen = NULL, *h = NULL;
+    if (flex_store_reply(c->st, &seen) != 0 || flex_store_reply(c->st, &h) != 0) {
+        flex_store_free_reply(seen);
+        fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
+        return 1;
+    }
+    json_t *o = json_object();
+    for (size_t k = 0; k + 1 < flex_reply_count(h); k += 2) {
+        size_t kl, vl;
+        const char *key = flex_reply_str(flex_reply_at(h, k), &kl);
+        const char *val = flex_reply_str(flex_reply_at(h, k + 1), &vl);
+        set_field(o, key, kl, val, vl);
+    }
+    const char *entry = flex_reply_str(seen, NULL);
+    long long from = entry ? atoll(entry) / 3600000 : 0, now = (long long)time(NULL) / 3600;
+    if (from && now - from > 24 * 31)
+        from = now - 24 * 31;
+    for (long long hr = from; from && hr <= now; hr++)
+        flex_store_appendf(c->st, "HMGET flex:hist:%lld %s %s|r", hr, id, id);
+    int rc = 0;
+    for (long long hr = from; from && hr <= now; hr++) {
+        struct redisReply *r;
+        if (flex_store_reply(c->st, &r) != 0) {
+            rc = 1;
+            break;
+        }
+        for (size_t k = 0; k < 2; k++) {
+            size_t len;
+            const char *rec = flex_reply_str(flex_reply_at(r, k), &len);
+            if (rec)
+                apply_record(o, rec, len);
+        }
+        flex_store_free_reply(r);
+    }
+    if (rc == 0 && json_object_size(o) == 0) {
+        fprintf(stderr, "flexctl: no such job: %s\n", id);
+        rc = 1;
+    } else if (rc == 0) {
+        char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        puts(text);
+        free(text);
+    }
+    json_decref(o);
+    flex_store_free_reply(seen);
+    flex_store_free_reply(h);
+    return rc;
+}
+
 static int cmd_location(struct ctl *c, int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[0], "pause") != 0 && strcmp(argv[0], "resume") != 0))
@@ -372,10 +456,11 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         return cmd_optout(c, argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0 && argc == 1)
         return cmd_hash(c, FLEX_KEY_STATS, stats, sizeof(stats) / sizeof(stats[0]), false);
-    if (strcmp(cmd, "status") == 0 && argc == 2) {
-        char key[128];
-        snprintf(key, sizeof(key), "%s%s", FLEX_KEY_JOB, argv[1]);
-        return cmd_hash(c, key, NULL, 0, true);
+    if (strcmp(cmd, "status") == 0 && argc >= 2) {
+        int rc = 0; /* extension: several ids, one JSON line each */
+        for (int i = 1; i < argc; i++)
+            rc |= status_one(c, argv[i]);
+        return rc;
     }
     if (strcmp(cmd, "location") == 0)
         return cmd_location(c, argc - 1, argv + 1);

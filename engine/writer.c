@@ -43,47 +43,64 @@
 #define JOB_TTL_S 2592000  /* job history: 30 days */
 #define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
 #define OUT_ARGS 10        /* arguments per outcome of the outcome script */
-#define RCPT_ARGS 6        /* ... per receipt of the receipt script */
+#define RCPT_ARGS 7        /* ... per receipt of the receipt script */
+#define HOUR_MS 3600000LL  /* the history and msgid buckets */
 #define ARGS_MAX (8 + (BATCH + RETRY_MAX) * OUT_ARGS + BATCH)
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 3072)
 
-/* KEYS: none (the keys are derived from the job ids: single Redis only; a
+/* KEYS: none (the keys are derived from the ids: single Redis only; a
  * Cluster needs hash tags here).  ARGV: job ttl, msgid ttl, n, batch id
  * (flex:batch:{id} marks it written, so a batch retried after its reply was
- * lost writes nothing twice), then n
- * outcomes of OUT_ARGS (state, job id, packed event, carrier, msgid or
- * reason, parts, location, enqueued ms, at ms, part keys comma-separated),
- * then the stream entry ids to acknowledge. */
+ * lost writes nothing twice), hour (the buckets), then n outcomes of
+ * OUT_ARGS (state, job id, packed event, carrier, msgid or reason, parts,
+ * location, enqueued ms, at ms, part keys comma-separated), then the
+ * stream entry ids to acknowledge.
+ *
+ * History and msgid maps are fields of hashes bucketed by hour, written
+ * with one HSET per bucket and batch: a key per message (with its TTL)
+ * cost Redis more than everything else together (docs/benchmarks.md). */
 static const char outcome_lua[] =
-    "local jttl, mttl, n = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
-    /* a batch written before its reply was lost: acknowledge, write nothing twice */
+    "local jttl, mttl, n, hour = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[5]\n"
     "local first = redis.call('SET', 'flex:batch:' .. ARGV[4], 1, 'NX', 'EX', 3600)\n"
     "local cnt = {accepted = 0, failed = 0, expired = 0}\n"
-    "local last = 4 + n * 10\n"
-    "for i = 5, last, 10 do\n"
+    "local hist, maps = {}, {}\n"
+    "local last = 5 + n * 10\n"
+    "for i = 6, last, 10 do\n"
     "  if not first then break end\n"
-    "  local st, id, carrier, loc, at = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 6], ARGV[i + "
-    "8]\n"
+    "  local st, id, carrier = ARGV[i], ARGV[i + 1], ARGV[i + 3]\n"
+    "  local loc, at = ARGV[i + 6], ARGV[i + 8]\n"
     "  redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ARGV[i + 2],\n"
     "             'id', id, 'state', st)\n"
-    "  local jk = 'flex:job:' .. id\n"
+    "  local rec\n"
     "  if st == 'accepted' then\n"
-    "    redis.call('HSET', jk, 'state', st, 'carrier', carrier, 'msgid', ARGV[i + 4],\n"
-    "               'parts', ARGV[i + 5], 'location', loc, 'enqueued_at', ARGV[i + 7],\n"
-    "               'accepted_at', at)\n"
+    "    rec = 'state=accepted carrier=' .. carrier .. ' msgid=' .. ARGV[i + 4] ..\n"
+    "          ' parts=' .. ARGV[i + 5] .. ' location=' .. loc .. ' enqueued_at=' ..\n"
+    "          ARGV[i + 7] .. ' accepted_at=' .. at\n"
+    "    local m = maps[carrier]\n"
+    "    if not m then m = {}; maps[carrier] = m end\n"
     "    local k = 0\n"
     "    for key in string.gmatch(ARGV[i + 9], '[^,]+') do\n"
     "      k = k + 1\n"
-    "      local v = id .. '#' .. k\n"
-    "      if k == 1 then v = id .. ' ' .. at .. ' ' .. loc end\n"
-    "      redis.call('SET', 'flex:msgid:' .. carrier .. ':' .. key, v, 'EX', mttl)\n"
+    "      m[#m + 1] = key\n"
+    "      if k == 1 then m[#m + 1] = id .. ' ' .. at .. ' ' .. loc\n"
+    "      else m[#m + 1] = id .. '#' .. k end\n"
     "    end\n"
     "  else\n"
-    "    redis.call('HSET', jk, 'state', st, 'carrier', carrier, 'reason', ARGV[i + 4],\n"
-    "               'location', loc, st .. '_at', at)\n"
+    "    rec = 'state=' .. st .. ' carrier=' .. carrier .. ' location=' .. loc .. ' ' ..\n"
+    "          st .. '_at=' .. at .. ' reason=' .. ARGV[i + 4]\n"
     "  end\n"
-    "  redis.call('EXPIRE', jk, jttl)\n"
+    "  hist[#hist + 1] = id\n"
+    "  hist[#hist + 1] = rec\n"
     "  cnt[st] = cnt[st] + 1\n"
+    "end\n"
+    "local function hset_all(key, list, ttl)\n"
+    "  for j = 1, #list, 1000 do\n"
+    "    redis.call('HSET', key, unpack(list, j, math.min(j + 999, #list)))\n"
+    "  end\n"
+    "  redis.call('EXPIRE', key, ttl)\n"
+    "end\n"
+    "if #hist > 0 then hset_all('flex:hist:' .. hour, hist, jttl) end\n"
+    "for carrier, m in pairs(maps) do hset_all('flex:msgid:' .. carrier .. ':' .. hour, m, mttl) "
     "end\n"
     "if cnt.accepted > 0 then redis.call('HINCRBY', 'flex:stats', 'sent', cnt.accepted) end\n"
     "if cnt.failed > 0 then redis.call('HINCRBY', 'flex:stats', 'failed', cnt.failed) end\n"
@@ -93,15 +110,22 @@ static const char outcome_lua[] =
     "end\n"
     "return n\n";
 
-/* ARGV: job ttl, batch id (as above: a retried batch only looks up), then
- * RCPT_ARGS per receipt (carrier, id key, state,
- * receipt stat name, at ms, packed event without job id and location).
- * Returns the map value of each receipt (nil: not mapped yet). */
+/* ARGV: job ttl, batch id (as above: a retried batch only looks up), hour,
+ * then RCPT_ARGS per receipt (carrier, id key, state, receipt stat name,
+ * at ms, packed event without job id and location, hours to look back).
+ * A receipt is looked up in the current hour's map and the one before, or
+ * as far back as its last argument says (the msgid TTL, for a late
+ * receipt on its last try).  Returns each map value (nil: not mapped). */
 static const char receipt_lua[] =
-    "local out, nd, nf = {}, 0, 0\n"
+    "local out, nd, nf, hist = {}, 0, 0, {}\n"
     "local first = redis.call('SET', 'flex:batch:' .. ARGV[2], 1, 'NX', 'EX', 3600)\n"
-    "for i = 3, #ARGV, 6 do\n"
-    "  local v = redis.call('GET', 'flex:msgid:' .. ARGV[i] .. ':' .. ARGV[i + 1])\n"
+    "local hour = tonumber(ARGV[3])\n"
+    "for i = 4, #ARGV, 7 do\n"
+    "  local v\n"
+    "  for h = hour, hour - tonumber(ARGV[i + 6]), -1 do\n"
+    "    v = redis.call('HGET', 'flex:msgid:' .. ARGV[i] .. ':' .. h, ARGV[i + 1])\n"
+    "    if v then break end\n"
+    "  end\n"
     "  out[#out + 1] = v\n"
     "  if first and v and not string.find(v, '#', 1, true) then\n"
     "    local id, acc, loc = string.match(v, '^(%S+) (%d+) (%S*)$')\n"
@@ -117,10 +141,18 @@ static const char receipt_lua[] =
     "    ev = ev .. '@' .. table.concat(t)\n"
     "    redis.call('XADD', 'flex:status', 'MAXLEN', '~', '10000000', '*', 'ev', ev,\n"
     "               'id', id, 'state', st)\n"
-    "    redis.call('HSET', 'flex:job:' .. id, 'state', st, 'receipt', ARGV[i + 3],\n"
-    "               st .. '_at', ARGV[i + 4])\n"
+    "    hist[#hist + 1] = id .. '|r'\n"
+    "    hist[#hist + 1] = 'state=' .. st .. ' receipt=' .. ARGV[i + 3] .. ' ' .. st ..\n"
+    "                      '_at=' .. ARGV[i + 4]\n"
     "    if st == 'delivered' then nd = nd + 1 else nf = nf + 1 end\n"
     "  end\n"
+    "end\n"
+    "if #hist > 0 then\n"
+    "  local key = 'flex:hist:' .. hour\n"
+    "  for j = 1, #hist, 1000 do\n"
+    "    redis.call('HSET', key, unpack(hist, j, math.min(j + 999, #hist)))\n"
+    "  end\n"
+    "  redis.call('EXPIRE', key, ARGV[1])\n"
     "end\n"
     "if nd > 0 then redis.call('HINCRBY', 'flex:stats', 'delivered', nd) end\n"
     "if nf > 0 then redis.call('HINCRBY', 'flex:stats', 'failed', nf) end\n"
@@ -271,6 +303,7 @@ static int append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, l
     size_t nslot = a->n;
     arg_str(a, "0000000000"); /* the count, rewritten below */
     batch_id(w, a, 'o');
+    arg_int(a, flex_now_ms() / HOUR_MS);
     long nout = 0;
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_RESULT) {
@@ -301,6 +334,8 @@ static void append_receipts(struct writer *w, struct flex_rec **recs, size_t n)
     arg_str(a, "0");
     arg_int(a, JOB_TTL_S);
     batch_id(w, a, 'r');
+    int64_t now = flex_now_ms();
+    arg_int(a, now / HOUR_MS);
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
@@ -314,6 +349,10 @@ static void append_receipts(struct writer *w, struct flex_rec **recs, size_t n)
         arg_int(a, r->at_ms);
         arg_event(a, r, ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                   r->reason, false);
+        /* The last try of a receipt searches every bucket the msgid TTL
+         * keeps: a receipt days late is still matched. */
+        bool last = now - r->at_ms >= RECEIPT_WAIT_MS - 300;
+        arg_int(a, last ? MSGID_TTL_S / 3600 + 1 : 1);
     }
     flex_store_append(w->st, (int)a->n, a->argv, a->lens);
 }
