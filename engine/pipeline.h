@@ -22,9 +22,13 @@
 #include "ring.h"
 #include "sms.h"
 
-#define FLEX_POOL_SIZE 16384
+#define FLEX_POOL_SIZE 8192
 #define FLEX_RING_SIZE 16384
-#define FLEX_TEXT_MAX (FLEX_SMS_MAX_PARTS * 160 * 4 + 1)
+/* The longest text that fits FLEX_SMS_MAX_PARTS parts, in UTF-8: GSM-7
+ * parts of 153 septets of characters such as 'é' (2 bytes for 1 septet).
+ * UCS-2 texts are shorter (67 units, at most 3 bytes each).  Records are
+ * most of flexd's memory: keep them no larger than this. */
+#define FLEX_TEXT_MAX (FLEX_SMS_MAX_PARTS * 153 * 2 + 1)
 
 enum flex_rec_kind {
     FLEX_REC_JOB,          /* intake -> dispatch: a job to send */
