@@ -461,39 +461,48 @@ struct proof {
     struct lat accept, receipt;
 };
 
-/* Every status event: final states per job id, and the latencies. */
+static void status_seen(const Flex__V1__StatusEvent *s, struct cset *final, struct proof *pf)
+{
+    if (s->state == FLEX__V1__STATE__STATE_ACCEPTED)
+        lat_add(&pf->accept, (double)(s->at_ms - s->enqueued_at_ms));
+    else if (s->state == FLEX__V1__STATE__STATE_DELIVERED && s->accepted_at_ms)
+        lat_add(&pf->receipt, (double)(s->at_ms - s->accepted_at_ms));
+    if (s->state != FLEX__V1__STATE__STATE_ACCEPTED &&
+        s->state != FLEX__V1__STATE__STATE_SCHEDULED &&
+        cset_add(final, s->job_id, strlen(s->job_id), 1) == 1)
+        pf->final_jobs++;
+}
+
+/* Every status event (entries of field "evs": a StatusBatch each): final
+ * states per job id, and the latencies. */
 static void read_status(struct run *r, struct proof *pf)
 {
     struct cset final;
     cset_init(&final, (size_t)r->total);
     char from[64] = "-";
     for (;;) {
-        flex_store_appendf(r->st, "XRANGE flex:status %s + COUNT 10000", from);
+        flex_store_appendf(r->st, "XRANGE flex:status %s + COUNT 1000", from);
         struct redisReply *rep;
         if (flex_store_reply(r->st, &rep) != 0)
             die("lost the connection to Redis");
         size_t n = flex_reply_count(rep);
         for (size_t i = 0; i < n; i++) {
             struct redisReply *e = flex_reply_at(rep, i), *f = flex_reply_at(e, 1);
-            size_t len;
+            size_t len = 0;
             snprintf(from, sizeof(from), "(%s", flex_reply_str(flex_reply_at(e, 0), NULL));
-            const char *ev = flex_reply_str(flex_reply_at(f, 1), &len);
-            Flex__V1__StatusEvent *s =
-                ev ? flex__v1__status_event__unpack(NULL, len, (const uint8_t *)ev) : NULL;
-            if (!s)
-                continue;
-            if (s->state == FLEX__V1__STATE__STATE_ACCEPTED)
-                lat_add(&pf->accept, (double)(s->at_ms - s->enqueued_at_ms));
-            else if (s->state == FLEX__V1__STATE__STATE_DELIVERED && s->accepted_at_ms)
-                lat_add(&pf->receipt, (double)(s->at_ms - s->accepted_at_ms));
-            if (s->state != FLEX__V1__STATE__STATE_ACCEPTED &&
-                s->state != FLEX__V1__STATE__STATE_SCHEDULED &&
-                cset_add(&final, s->job_id, strlen(s->job_id), 1) == 1)
-                pf->final_jobs++;
-            flex__v1__status_event__free_unpacked(s, NULL);
+            const char *evs = NULL;
+            for (size_t k = 0; k + 1 < flex_reply_count(f); k += 2)
+                if (strcmp(flex_reply_str(flex_reply_at(f, k), NULL), "evs") == 0)
+                    evs = flex_reply_str(flex_reply_at(f, k + 1), &len);
+            Flex__V1__StatusBatch *b =
+                evs ? flex__v1__status_batch__unpack(NULL, len, (const uint8_t *)evs) : NULL;
+            for (size_t k = 0; b && k < b->n_events; k++)
+                status_seen(b->events[k], &final, pf);
+            if (b)
+                flex__v1__status_batch__free_unpacked(b, NULL);
         }
         flex_store_free_reply(rep);
-        if (n < 10000)
+        if (n < 1000)
             break;
     }
     cset_free(&final);

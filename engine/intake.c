@@ -28,6 +28,7 @@
 #include "schedq.h"
 #include "sms.h"
 #include "smpp_msg.h"
+#include "statusbuf.h"
 #include "store.h"
 #include "timing.h"
 #include "tmpl.h"
@@ -54,10 +55,11 @@ struct intake {
     int npaused;
     int64_t last_claim_ms, last_promote_ms, last_sample_ms;
     struct flex_schedq sq;
-    struct flex_rec *scratch; /* renders templates to check them */
-    bool releasing;           /* checking held records again (give_back) */
-    bool reread;              /* after a reconnect: read our own pending entries again */
-    char pel_cursor[48];      /* ... from after this id */
+    struct flex_rec *scratch;  /* renders templates to check them */
+    bool releasing;            /* checking held records again (give_back) */
+    struct flex_statusbuf *sb; /* status events until the round's writes go */
+    bool reread;               /* after a reconnect: read our own pending entries again */
+    char pel_cursor[48];       /* ... from after this id */
     bool connected_once;
     const struct flex_cfg *cfg;
 };
@@ -163,23 +165,21 @@ static void job_status(struct intake *in, struct wbatch *w, const char *entry, c
     ev.at_ms = flex_now_ms();
     ev.location = (char *)loc;
     ev.send_at_ms = send_at;
-    uint8_t buf[1024];
-    size_t n = flex__v1__status_event__pack(&ev, buf);
     const char *sname = state_name(state);
     flex_labels_add(&in->p->loc_intake, loc,
                     state == FLEX__V1__STATE__STATE_SUPPRESSED ? FLEX_MV_SUPPRESSED
                     : state == FLEX__V1__STATE__STATE_EXPIRED  ? FLEX_MV_EXPIRED
                                                                : FLEX_MV_SCHEDULED,
                     1);
-    const char *argv[] = {"XADD", FLEX_KEY_STATUS, "*",  "ev", (const char *)buf, "id",
-                          id,     "state",         sname};
-    size_t lens[] = {4, strlen(FLEX_KEY_STATUS), 1, 2, n, 2, strlen(id), 5, strlen(sname)};
-    flex_store_append(in->st, 9, argv, lens);
+    if (flex_statusbuf_add(in->sb, &ev) != 0) { /* full: this entry now, then a new one */
+        w->cmds += flex_statusbuf_append(in->sb, in->st, ev.at_ms);
+        flex_statusbuf_add(in->sb, &ev);
+    }
     flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
                        FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
                        (long long)send_at);
     flex_store_appendf(in->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, id, SEEN_TTL_S);
-    w->cmds += 3;
+    w->cmds += 2;
     if (entry)
         ack_later(w, entry);
 }
@@ -197,6 +197,8 @@ static int flush_writes(struct intake *in, struct wbatch *w)
     count(&in->p->m.suppressed, w->suppressed);
     count(&in->p->m.expired, w->expired);
     count(&in->p->m.duplicates, w->dups);
+    /* The status events before the acknowledgements, in the same pipeline. */
+    w->cmds += flex_statusbuf_append(in->sb, in->st, flex_now_ms());
     if (w->dead)
         flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead),
             w->cmds++;
@@ -1094,6 +1096,7 @@ void *flex_intake_main(void *arg)
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
     struct wbatch *w = flex_calloc(1, sizeof(*w));
     in.scratch = flex_calloc(1, sizeof(*in.scratch));
+    in.sb = flex_statusbuf_new();
     unsigned backoff = 50;
     /* relaxed: stop flags are polled; the rings carry the data. */
     while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
@@ -1131,6 +1134,7 @@ void *flex_intake_main(void *arg)
                      flex_store_error(in.st));
             count(&in.p->m.redis_errors, 1);
             memset(w, 0, sizeof(*w));
+            flex_statusbuf_clear(in.sb); /* their entries are read again */
             flex_store_del(in.st);
             in.st = NULL;
         }
@@ -1140,6 +1144,7 @@ void *flex_intake_main(void *arg)
     flex_bloom_del(in.bloom);
     flex_free(w);
     flex_free(in.scratch);
+    flex_statusbuf_del(in.sb);
     flex_free(in.held);
     flex_free(in.free_list);
     return NULL;

@@ -3,7 +3,8 @@
  * two round trips per batch of up to BATCH records, each write set inside
  * MULTI/EXEC so that it happens whole or not at all.
  *
- *  1. MULTI; per outcome XADD status; one HSET of the batch's history
+ *  1. MULTI; one XADD of the outcomes' status events (a StatusBatch,
+ *     engine/statusbuf.h); one HSET of the batch's history
  *     records into flex:hist:{hour} and one of its msgid -> job maps into
  *     flex:msgid:{carrier}:{hour} (fields of hourly hashes: a key per
  *     message, with its TTL, cost Redis more than everything else, see
@@ -11,7 +12,7 @@
  *     mark; EXEC.  Then, in the same round trip, HMGET of the receipts' maps
  *     (Redis runs a pipeline in order, so a receipt finds the map of a job
  *     accepted in the same batch).
- *  2. MULTI; per matched receipt XADD status; one HSET of the receipt
+ *  2. MULTI; one XADD of the matched receipts' status events; one HSET of the receipt
  *     records; counters; the mark; EXEC.
  *
  * A job is acknowledged in the same transaction that stores its outcome.
@@ -34,6 +35,7 @@
 #include "qsbr.h"
 #include "smpp_msg.h"
 #include "smpp_pdu.h"
+#include "statusbuf.h"
 #include "store.h"
 
 #define BATCH 512
@@ -61,10 +63,11 @@ struct writer {
     struct flex_pipeline *p;
     struct flex_store *st;
     struct args a;
-    unsigned long long batch; /* sequence of the batch being written */
-    bool in_doubt;            /* its last try failed: check its marks first */
-    bool redo_retry_due;      /* ... and whether it took the waiting receipts */
-    int cmds;                 /* replies to read in this round trip */
+    unsigned long long batch;  /* sequence of the batch being written */
+    bool in_doubt;             /* its last try failed: check its marks first */
+    bool redo_retry_due;       /* ... and whether it took the waiting receipts */
+    struct flex_statusbuf *sb; /* the transaction's status events */
+    int cmds;                  /* replies to read in this round trip */
     long inbound;
 };
 
@@ -122,7 +125,7 @@ static void args_send(struct writer *w)
     w->cmds++;
 }
 
-/* XADD of one status event of |r| (job |id|, at |location|). */
+/* One status event of |r| (job |id|) into the batch's entry. */
 static void status_event(struct writer *w, const struct flex_rec *r, const char *id,
                          Flex__V1__State state, const char *reason, int64_t accepted_at)
 {
@@ -140,14 +143,10 @@ static void status_event(struct writer *w, const struct flex_rec *r, const char 
     ev.error_code = r->status;
     ev.temporary = r->temporary;
     ev.patient = (char *)r->patient;
-    uint8_t buf[2048];
-    size_t n = flex__v1__status_event__pack(&ev, buf);
-    const char *sname = state_name(state);
-    const char *argv[] = {"XADD", FLEX_KEY_STATUS,   "MAXLEN", "~", "10000000", "*",
-                          "ev",   (const char *)buf, "id",     id,  "state",    sname};
-    size_t lens[] = {4, strlen(FLEX_KEY_STATUS), 6, 1, 8, 1, 2, n, 2, strlen(id), 5, strlen(sname)};
-    flex_store_append(w->st, 12, argv, lens);
-    w->cmds++;
+    if (flex_statusbuf_add(w->sb, &ev) != 0) { /* full: this entry now, then a new one */
+        w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
+        flex_statusbuf_add(w->sb, &ev);
+    }
 }
 
 /* Reads a first part's map value "job accepted_ms location" (or a bare
@@ -296,6 +295,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         if (st == FLEX__V1__STATE__STATE_ACCEPTED && !known && ncar < MAX_CARRIERS)
             carriers[ncar++] = r->carrier;
     }
+    w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
     if (a->n > 2) {
         args_send(w);
         flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
@@ -422,6 +422,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
              ok ? "delivered" : "failed", (long long)r->at_ms);
         ok ? nd++ : nf++;
     }
+    w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
     args_send(w);
     flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
     w->cmds++;
@@ -604,6 +605,7 @@ void *flex_writer_main(void *arg)
     w.a.argv = flex_malloc(ARGS_MAX * sizeof(*w.a.argv));
     w.a.lens = flex_malloc(ARGS_MAX * sizeof(*w.a.lens));
     w.a.bytes = flex_malloc(BYTES_MAX);
+    w.sb = flex_statusbuf_new();
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
     struct flex_rec *recs[BATCH];
@@ -671,6 +673,7 @@ void *flex_writer_main(void *arg)
     flex_free(w.a.argv);
     flex_free(w.a.lens);
     flex_free(w.a.bytes);
+    flex_statusbuf_del(w.sb);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;
