@@ -12,6 +12,7 @@
 #include "smpp_int.h"
 #include "smpp_msg.h"
 #include "smpp_session.h"
+#include "str.h"
 
 #define EARLY_MAX 1024
 #define IDMAP_TTL_NS (600ULL * 1000000000ULL) /* local receipt matching: 10 min */
@@ -201,7 +202,7 @@ static void copy_addr(char dst[21], const char *src)
 {
     if (src[0] == '+')
         src++;
-    snprintf(dst, 21, "%s", src);
+    flex_strlcpy(dst, src, 21);
 }
 
 int flex_smpp_submit(struct flex_smpp_client *c, const struct flex_smpp_msg *in)
@@ -531,7 +532,7 @@ static void emit_receipt(struct flex_smpp_client *c, uint64_t cookie, const char
 {
     struct flex_smpp_event ev = {
         .kind = FLEX_SMPP_EV_RECEIPT, .cookie = cookie, .receipt_state = state, .receipt_err = err};
-    snprintf(ev.receipt_id, sizeof(ev.receipt_id), "%s", id);
+    flex_strlcpy(ev.receipt_id, id, sizeof(ev.receipt_id));
     flex_smpp_emit(c, &ev);
 }
 
@@ -561,7 +562,7 @@ static void on_receipt(struct flex_smpp_client *c, struct session *s, const stru
         if (e->used)
             continue;
         e->used = true;
-        snprintf(e->key, sizeof(e->key), "%s", r.id);
+        flex_strlcpy(e->key, r.id, sizeof(e->key));
         e->state = r.state;
         e->err = r.err;
         e->at_ns = now;
@@ -627,7 +628,7 @@ static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
         s->acks_this_sec++;
         if (m->done)
             break;
-        snprintf(m->ids[e.part], sizeof(m->ids[0]), "%s", p->message_id);
+        flex_strlcpy(m->ids[e.part], p->message_id, sizeof(m->ids[0]));
         if (m->receipt) {
             char key[65];
             flex_smpp_id_key(p->message_id, key);

@@ -200,14 +200,16 @@ static void log_message(struct smsc *s, const char *dst, const char *src, uint8_
     if (!s->log)
         return;
     fprintf(s->log, "%s\t%s\t%u\t", dst, src, dcs);
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-        case '\t': fputs("\\t", s->log); break;
-        case '\n': fputs("\\n", s->log); break;
-        case '\r': fputs("\\r", s->log); break;
-        case '\\': fputs("\\\\", s->log); break;
-        default: fputc(*p, s->log);
-        }
+    /* Plain runs in one write each: a character at a time was this
+     * simulator's biggest cost under flexbench. */
+    for (const char *p = text; *p;) {
+        size_t run = strcspn(p, "\t\n\r\\");
+        fwrite(p, 1, run, s->log);
+        p += run;
+        if (!*p)
+            break;
+        fputs(*p == '\t' ? "\\t" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : "\\\\", s->log);
+        p++;
     }
     fprintf(s->log, "\t%s\n", ids);
 }

@@ -24,6 +24,7 @@
 #include "qsbr.h"
 #include "ratelimit.h"
 #include "smpp.h"
+#include "str.h"
 
 #define MAX_CARRIERS 32
 #define WAIT_MAX FLEX_POOL_SIZE
@@ -52,6 +53,7 @@ struct dispatch {
     size_t ndfree;
     struct carrier *current; /* the carrier whose events are being delivered */
     uint64_t last_gauges_ns;
+    bool limit_loc, limit_num, limit_car; /* any such limit set: else no lookups */
     int bound;
 };
 
@@ -85,7 +87,7 @@ static void finish(struct dispatch *d, struct flex_rec *r, enum flex_outcome out
 
 static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_smpp_event *ev)
 {
-    snprintf(r->reason, sizeof(r->reason), "%s", ev->reason ? ev->reason : "failed");
+    flex_strlcpy(r->reason, ev->reason ? ev->reason : "failed", sizeof(r->reason));
     r->status = ev->status;
     r->temporary = ev->temporary;
     const struct flex_cfg_route *route =
@@ -112,12 +114,12 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
         r->nparts = ev->nparts;
         memcpy(r->part_ids, ev->part_ids, sizeof(r->part_ids));
-        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
         finish(d, r, FLEX_OUT_ACCEPTED);
         break;
     case FLEX_SMPP_EV_FAILED:
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
-        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
         on_failed(d, r, ev);
         break;
     case FLEX_SMPP_EV_RECEIPT:
@@ -137,14 +139,14 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         }
         memset(r, 0, offsetof(struct flex_rec, text));
         r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
-        snprintf(r->carrier, sizeof(r->carrier), "%s", d->current->name);
+        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
         r->at_ms = flex_now_ms();
         if (r->kind == FLEX_REC_RECEIPT) {
-            snprintf(r->part_ids[0], sizeof(r->part_ids[0]), "%s", ev->receipt_id);
+            flex_strlcpy(r->part_ids[0], ev->receipt_id, sizeof(r->part_ids[0]));
             r->receipt_state = ev->receipt_state;
             r->receipt_err = ev->receipt_err;
         } else {
-            snprintf(r->text, sizeof(r->text), "%s", ev->text);
+            flex_strlcpy(r->text, ev->text, sizeof(r->text));
             memcpy(r->from, ev->from, sizeof(r->from));
             memcpy(r->to, ev->to, sizeof(r->to));
         }
@@ -165,8 +167,9 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
  * three kinds of names never collide. */
 static size_t limit_key(char *buf, size_t bufsz, char kind, const char *name)
 {
-    int n = snprintf(buf, bufsz, "%c:%s", kind, name);
-    return n < 0 ? 0 : (size_t)n < bufsz ? (size_t)n : bufsz - 1;
+    buf[0] = kind;
+    buf[1] = ':';
+    return 2 + flex_strlcpy(buf + 2, name, bufsz - 2);
 }
 
 /* |mps| 0 makes the key unlimited again (a reload that lifts a limit). */
@@ -282,8 +285,13 @@ static void reconcile(struct dispatch *d)
         carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
         c->smpp = client_new(d, cc);
     }
+    d->limit_car = d->limit_loc = false;
+    for (size_t i = 0; i < d->cfg->ncarriers; i++)
+        d->limit_car |= d->cfg->carriers[i].mps > 0;
+    d->limit_num = d->cfg->engine.number_mps > 0;
     for (size_t i = 0; i < d->cfg->nlocations; i++) {
         const struct flex_cfg_location *l = &d->cfg->locations[i];
+        d->limit_loc |= l->mps > 0;
         limit_set(d, 'l', l->id, l->mps);
         /* Locations sharing a sender number share its limit. */
         limit_set(d, 'n', l->phone, d->cfg->engine.number_mps);
@@ -329,11 +337,11 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
             continue;
         /* Narrowest first: a token taken from a wider limit is lost when
          * a narrower one then says wait. */
-        if (limit_take(d, 'l', r->location, now_ns))
+        if (d->limit_loc && limit_take(d, 'l', r->location, now_ns))
             return 1;
-        if (loc && limit_take(d, 'n', loc->phone, now_ns))
+        if (d->limit_num && loc && limit_take(d, 'n', loc->phone, now_ns))
             return 1;
-        if (limit_take(d, 'c', c->name, now_ns))
+        if (d->limit_car && limit_take(d, 'c', c->name, now_ns))
             return 2;
         struct flex_smpp_msg m = {.cookie = (uintptr_t)r,
                                   .src = loc ? loc->phone : "",

@@ -30,12 +30,14 @@
 #include "smpp_msg.h"
 #include "statusbuf.h"
 #include "store.h"
+#include "str.h"
 #include "timing.h"
 #include "tmpl.h"
 
 #define BATCH 256
 #define CLAIM_EVERY_MS 1000
 #define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
+#define SEEN_TTL_STR "2592000"
 #define HELD_MAX 100000
 #define PROMOTE_EVERY_MS 250
 #define PROMOTE_BATCH 2000
@@ -108,7 +110,7 @@ static void ack_later(struct wbatch *w, const char *entry)
     if (w->nacks == ACKS_MAX)
         return; /* stays pending; claimed and settled again later */
     char *copy = w->ackids[w->nacks];
-    snprintf(copy, sizeof(w->ackids[0]), "%s", entry);
+    flex_strlcpy(copy, entry, sizeof(w->ackids[0]));
     w->acks[3 + w->nacks] = copy;
     w->acklens[3 + w->nacks] = strlen(copy);
     w->nacks++;
@@ -541,14 +543,14 @@ static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char 
                      int64_t base, int64_t exp)
 {
     rec->kind = FLEX_REC_JOB;
-    snprintf(rec->id, sizeof(rec->id), "%s", job->id);
-    snprintf(rec->entry, sizeof(rec->entry), "%s", entry);
-    snprintf(rec->location, sizeof(rec->location), "%s", job->location);
-    snprintf(rec->patient, sizeof(rec->patient), "%s", job->patient);
-    snprintf(rec->phone, sizeof(rec->phone), "%s", job->phone);
-    snprintf(rec->template_name, sizeof(rec->template_name), "%s",
-             job->template_ ? job->template_ : "");
-    snprintf(rec->job_kind, sizeof(rec->job_kind), "%s", job->kind ? job->kind : "");
+    flex_strlcpy(rec->id, job->id, sizeof(rec->id));
+    flex_strlcpy(rec->entry, entry, sizeof(rec->entry));
+    flex_strlcpy(rec->location, job->location, sizeof(rec->location));
+    flex_strlcpy(rec->patient, job->patient, sizeof(rec->patient));
+    flex_strlcpy(rec->phone, job->phone, sizeof(rec->phone));
+    flex_strlcpy(rec->template_name, job->template_ ? job->template_ : "",
+                 sizeof(rec->template_name));
+    flex_strlcpy(rec->job_kind, job->kind ? job->kind : "", sizeof(rec->job_kind));
     rec->parent_key[0] = '\0';
     rec->parent_version = job->parent_version;
     if (job->parent_id && *job->parent_id)
@@ -640,9 +642,15 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
  * with the same id is a duplicate enqueue. */
 static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        flex_store_appendf(in->st, "SET %s%s %s NX GET EX %d", FLEX_KEY_SEEN, recs[i]->id,
-                           recs[i]->entry, SEEN_TTL_S);
+    for (size_t i = 0; i < n; i++) {
+        char key[sizeof(FLEX_KEY_SEEN) + sizeof(recs[0]->id)];
+        size_t kl = sizeof(FLEX_KEY_SEEN) - 1;
+        memcpy(key, FLEX_KEY_SEEN, kl);
+        kl += flex_strlcpy(key + kl, recs[i]->id, sizeof(key) - kl);
+        const char *argv[] = {"SET", key, recs[i]->entry, "NX", "GET", "EX", SEEN_TTL_STR};
+        size_t lens[] = {3, kl, strlen(recs[i]->entry), 2, 3, 2, sizeof(SEEN_TTL_STR) - 1};
+        flex_store_append(in->st, 7, argv, lens);
+    }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         struct redisReply *r;
@@ -828,7 +836,10 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         if (!id || !fields)
             continue; /* claimed entries already deleted from the stream */
         char entry[48];
-        snprintf(entry, sizeof(entry), "%.*s", (int)len, id);
+        if (len >= sizeof(entry))
+            len = sizeof(entry) - 1;
+        memcpy(entry, id, len);
+        entry[len] = '\0';
         struct flex_rec *rec = take_entry(in, w, entry, fields);
         if (rec)
             recs[n++] = rec;

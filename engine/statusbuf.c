@@ -69,6 +69,16 @@ int flex_statusbuf_add(struct flex_statusbuf *b, const Flex__V1__StatusEvent *ev
     return 0;
 }
 
+int flex_statusbuf_add_borrowed(struct flex_statusbuf *b, const Flex__V1__StatusEvent *ev)
+{
+    if (b->n == FLEX_STATUSBUF_MAX)
+        return FLEX_E_FULL;
+    b->ev[b->n] = *ev;
+    b->ptr[b->n] = &b->ev[b->n];
+    b->n++;
+    return 0;
+}
+
 void flex_statusbuf_clear(struct flex_statusbuf *b)
 {
     b->n = 0;

@@ -29,6 +29,11 @@ void flex_statusbuf_del(struct flex_statusbuf *b);
  * then add again). */
 int flex_statusbuf_add(struct flex_statusbuf *b, const struct Flex__V1__StatusEvent *ev);
 
+/* As flex_statusbuf_add, but |ev|'s strings are borrowed until the next
+ * flex_statusbuf_append or _clear (no copies: the writer's records live
+ * that long). */
+int flex_statusbuf_add_borrowed(struct flex_statusbuf *b, const struct Flex__V1__StatusEvent *ev);
+
 size_t flex_statusbuf_count(const struct flex_statusbuf *b);
 
 /* Appends the XADD of the buffered events to |st| (no I/O; one reply to

@@ -104,6 +104,16 @@ static void arg(struct args *a, const char *s, size_t len)
     a->lens[a->n++] = len;
 }
 
+/* Copies |s| into the argument buffer and adds it. */
+static void arg_copy(struct args *a, const char *s)
+{
+    char *dst = a->bytes + a->used;
+    size_t len = strlen(s);
+    memcpy(dst, s, len);
+    a->used += len;
+    arg(a, dst, len);
+}
+
 /* Formats into the argument buffer and adds the result. */
 static void argf(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -125,7 +135,8 @@ static void args_send(struct writer *w)
     w->cmds++;
 }
 
-/* One status event of |r| (job |id|) into the batch's entry. */
+/* One status event of |r| (job |id|) into the batch's entry; its strings
+ * are the record's, alive until the entry is appended. */
 static void status_event(struct writer *w, const struct flex_rec *r, const char *id,
                          Flex__V1__State state, const char *reason, int64_t accepted_at)
 {
@@ -143,9 +154,9 @@ static void status_event(struct writer *w, const struct flex_rec *r, const char 
     ev.error_code = r->status;
     ev.temporary = r->temporary;
     ev.patient = (char *)r->patient;
-    if (flex_statusbuf_add(w->sb, &ev) != 0) { /* full: this entry now, then a new one */
+    if (flex_statusbuf_add_borrowed(w->sb, &ev) != 0) { /* full: this entry now, then anew */
         w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
-        flex_statusbuf_add(w->sb, &ev);
+        flex_statusbuf_add_borrowed(w->sb, &ev);
     }
 }
 
@@ -234,7 +245,7 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
         for (unsigned k = 0; k < r->nparts; k++) {
             char key[65];
             flex_smpp_id_key(r->part_ids[k], key);
-            argf(a, "%s", key);
+            arg_copy(a, key);
             if (k == 0) /* "job accepted_ms location": a receipt's latency and labels */
                 argf(a, "%s %lld %s", r->id, (long long)r->at_ms, r->location);
             else
@@ -363,7 +374,7 @@ static size_t append_lookups(struct writer *w, struct flex_rec **rc, size_t m, l
                 if (strcmp(rc[i]->carrier, carriers[k]) == 0) {
                     char key[65];
                     flex_smpp_id_key(rc[i]->part_ids[0], key);
-                    argf(a, "%s", key);
+                    arg_copy(a, key);
                 }
             flex_store_append(w->st, (int)a->n, a->argv, a->lens);
             plan[np++] = (struct lookup){carriers[k], h};
