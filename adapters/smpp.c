@@ -460,6 +460,8 @@ int flex_smpp_client_run(struct flex_smpp_client *c, int timeout_ms)
     uint64_t now = flex_smpp_now_ns();
     for (unsigned i = 0; i < c->cfg.binds; i++)
         session_timers(c, &c->sess[i], now);
+    if (c->nearly)
+        flex_smpp_early_expire(c, now);
     flex_smpp_pump(c, now);
     for (unsigned i = 0; i < c->cfg.binds; i++)
         if (flush(c, &c->sess[i]) < 0)

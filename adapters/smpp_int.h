@@ -113,6 +113,7 @@ struct flex_smpp_client {
     struct flex_smpp_stats st;
     struct idmap *ids; /* part id key -> cookie, for receipts */
     struct early *early;
+    unsigned nearly; /* early receipts held */
     struct flex_sms *scratch;
     struct ssl_ctx_st *tls_ctx;
     struct __kernel_timespec tick;
@@ -143,5 +144,9 @@ void flex_smpp_inbound_del(struct inbound_set *set);
  * set until the next call), else NULL. */
 const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smpp_pdu *p,
                                   uint64_t now_ns);
+
+/* Reports early receipts held past the response timeout as unmatched
+ * (smpp_msgs.c); called from the client's loop while any is held. */
+void flex_smpp_early_expire(struct flex_smpp_client *c, uint64_t now);
 
 #endif

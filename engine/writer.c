@@ -114,6 +114,43 @@ static void arg_copy(struct args *a, const char *s)
     arg(a, dst, len);
 }
 
+/* Pieces of one argument written in place (the per-message arguments:
+ * vsnprintf was the writer's biggest cost).  Start with arg_at, end with
+ * arg_done. */
+static char *arg_at(struct args *a)
+{
+    return a->bytes + a->used;
+}
+
+static char *cat(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *cat_num(char *p, long long v)
+{
+    char tmp[24];
+    int i = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        tmp[i++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *p++ = '-';
+    while (i)
+        *p++ = tmp[--i];
+    return p;
+}
+
+static void arg_done(struct args *a, char *end)
+{
+    char *start = a->bytes + a->used;
+    a->used += (size_t)(end - start);
+    arg(a, start, (size_t)(end - start));
+}
+
 /* Formats into the argument buffer and adds the result. */
 static void argf(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -209,13 +246,15 @@ static void write_inbound(struct writer *w, const struct flex_rec *r)
  * hold spaces); flexctl status reads it. */
 static void hist_record(struct args *a, const struct flex_rec *r, Flex__V1__State st)
 {
-    if (st == FLEX__V1__STATE__STATE_ACCEPTED)
-        argf(a,
-             "state=accepted carrier=%s msgid=%s parts=%u location=%s enqueued_at=%lld "
-             "accepted_at=%lld",
-             r->carrier, r->part_ids[0], r->nparts, r->location, (long long)r->enqueued_ms,
-             (long long)r->at_ms);
-    else
+    if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
+        char *p = cat(arg_at(a), "state=accepted carrier=");
+        p = cat(cat(p, r->carrier), " msgid=");
+        p = cat(cat(p, r->part_ids[0]), " parts=");
+        p = cat(cat_num(p, r->nparts), " location=");
+        p = cat(cat(p, r->location), " enqueued_at=");
+        p = cat(cat_num(p, r->enqueued_ms), " accepted_at=");
+        arg_done(a, cat_num(p, r->at_ms));
+    } else
         argf(a, "state=%s carrier=%s location=%s %s_at=%lld reason=%s", state_name(st),
              r->carrier[0] ? r->carrier : "-", r->location, state_name(st), (long long)r->at_ms,
              r->reason);
@@ -246,10 +285,17 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
             char key[65];
             flex_smpp_id_key(r->part_ids[k], key);
             arg_copy(a, key);
-            if (k == 0) /* "job accepted_ms location": a receipt's latency and labels */
-                argf(a, "%s %lld %s", r->id, (long long)r->at_ms, r->location);
-            else
-                argf(a, "%s#%u", r->id, k + 1);
+            char *p = cat(arg_at(a), r->id);
+            if (k == 0) { /* "job accepted_ms location": a receipt's latency and labels */
+                *p++ = ' ';
+                p = cat_num(p, r->at_ms);
+                *p++ = ' ';
+                p = cat(p, r->location);
+            } else {
+                *p++ = '#';
+                p = cat_num(p, k + 1);
+            }
+            arg_done(a, p);
         }
     }
     if (a->n == first)
@@ -428,9 +474,11 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         status_event(w, r, r->id,
                      ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                      r->reason, acc[i]);
-        argf(a, "%s|r", r->id);
-        argf(a, "state=%s receipt=%s %s_at=%lld", ok ? "delivered" : "failed", r->reason,
-             ok ? "delivered" : "failed", (long long)r->at_ms);
+        arg_done(a, cat(cat(arg_at(a), r->id), "|r"));
+        const char *sn = ok ? "delivered" : "failed";
+        char *p = cat(cat(cat(arg_at(a), "state="), sn), " receipt=");
+        p = cat(cat(cat(p, r->reason), " "), sn);
+        arg_done(a, cat_num(cat(p, "_at="), r->at_ms));
         ok ? nd++ : nf++;
     }
     w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
