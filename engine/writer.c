@@ -37,6 +37,7 @@
 #include "smpp_pdu.h"
 #include "statusbuf.h"
 #include "store.h"
+#include "str.h"
 
 #define BATCH 512
 #define RECEIPT_WAIT_MS 10000 /* a receipt waits this long for its msgid map */
@@ -202,8 +203,8 @@ static void status_event(struct writer *w, const struct flex_rec *r, const char 
  * unknown). */
 static int64_t receipt_job(struct flex_rec *r, const char *v, size_t len)
 {
-    const char *sp = memchr(v, ' ', len);
-    size_t idlen = sp ? (size_t)(sp - v) : len;
+    const char *end = v + len, *sp = memchr(v, ' ', len);
+    size_t idlen = (size_t)((sp ? sp : end) - v);
     if (idlen >= sizeof(r->id))
         idlen = sizeof(r->id) - 1;
     memcpy(r->id, v, idlen);
@@ -211,13 +212,17 @@ static int64_t receipt_job(struct flex_rec *r, const char *v, size_t len)
     r->location[0] = '\0';
     if (!sp)
         return 0;
-    char rest[96];
-    snprintf(rest, sizeof(rest), "%.*s", (int)(len - idlen - 1), sp + 1);
-    long long acc = 0;
-    char loc[65] = "";
-    if (sscanf(rest, "%lld %64s", &acc, loc) < 1)
-        acc = 0;
-    snprintf(r->location, sizeof(r->location), "%s", loc);
+    const char *p = sp + 1;
+    int64_t acc = 0;
+    while (p < end && *p >= '0' && *p <= '9' && acc < INT64_MAX / 10 - 10)
+        acc = acc * 10 + (*p++ - '0');
+    if (p < end && *p == ' ') {
+        size_t ll = (size_t)(end - ++p);
+        if (ll >= sizeof(r->location))
+            ll = sizeof(r->location) - 1;
+        memcpy(r->location, p, ll);
+        r->location[ll] = '\0';
+    }
     return acc;
 }
 
@@ -470,7 +475,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
             continue; /* not mapped yet, or a later part's (the first part's decides) */
         acc[i] = receipt_job(r, vals[i], lens[i]);
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
-        snprintf(r->reason, sizeof(r->reason), "%s", flex_smpp_stat_name(r->receipt_state));
+        flex_strlcpy(r->reason, flex_smpp_stat_name(r->receipt_state), sizeof(r->reason));
         status_event(w, r, r->id,
                      ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                      r->reason, acc[i]);
