@@ -605,7 +605,7 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
             if (recs[i]->kind == FLEX_REC_RESULT)
                 outcome_metrics(w, recs[i]);
     bool any = false;
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; i < m && rc1 == 0; i++) { /* vals are this batch's only then */
         acc[i] = 0;
         any |= vals[i] && !memchr(vals[i], '#', lens[i]);
     }
