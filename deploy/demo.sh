@@ -105,6 +105,8 @@ echo "{\"type\":\"appointment\",\"id\":\"appt-1\",\"location\":\"loc-1\",\"patie
     ctl enqueue - | head -1
 sleep 1.5
 echo "flexctl status appt-1: $(ctl status appt-1)"
+v=$(python3 -c "import sys,datetime as d; print(int(d.datetime.strptime(sys.argv[1],'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=d.timezone.utc).timestamp()))" "$starts")
+echo "its 24 h reminder: $(ctl status "appt-1/24h/$v")"
 echo "scheduled (UTC): $(redis-cli -p "$RP" ZRANGE flex:sched 0 -1 WITHSCORES | paste - - |
     while read -r id ms; do printf '%s at %s; ' "$id" "$(date -u -d @$((ms / 1000)) +%FT%TZ)"; done)"
 echo "a patient reads: $(head -1 "$tmp/sim.log" | cut -f4)"
