@@ -30,6 +30,8 @@
 #define WAIT_MAX FLEX_POOL_SIZE
 #define DPOOL_SIZE 8192
 #define RESULTS_AHEAD 1024
+#define CIRCUIT_FAILS 20              /* temporary failures in a row open it */
+#define CIRCUIT_OPEN_NS 5000000000ULL /* ... for this long, then traffic tries again */
 
 struct carrier {
     char name[65];
@@ -38,6 +40,8 @@ struct carrier {
     bool retiring;         /* removed or changed by a reload: no new jobs */
     uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
     int bound;             /* its sessions bound now */
+    unsigned temp_fails;   /* temporary failures in a row */
+    uint64_t open_until;   /* circuit open (skipped by routing) until then, mono ns */
 };
 
 struct dispatch {
@@ -105,6 +109,24 @@ static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_
     finish(d, r, FLEX_OUT_FAILED);
 }
 
+static uint64_t mono_ns(void);
+
+/* A carrier that answers every submit with a temporary error (bound, but
+ * broken) is taken out of the routes for CIRCUIT_OPEN_NS after
+ * CIRCUIT_FAILS in a row, so new jobs go to the next carrier at once
+ * instead of each failing there first; then it gets traffic again (and
+ * reopens if it still fails). */
+static void circuit_failure(struct dispatch *d, struct carrier *c)
+{
+    if (++c->temp_fails < CIRCUIT_FAILS)
+        return;
+    c->temp_fails = 0;
+    c->open_until = mono_ns() + CIRCUIT_OPEN_NS;
+    flex_log(FLEX_LOG_WARN, &lctx, 0,
+             "carrier %s: %d temporary failures in a row; circuit open for %llu s", c->name,
+             CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
+}
+
 static void on_event(void *arg, const struct flex_smpp_event *ev)
 {
     struct dispatch *d = arg;
@@ -115,11 +137,14 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         r->nparts = ev->nparts;
         memcpy(r->part_ids, ev->part_ids, sizeof(r->part_ids));
         flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
+        d->current->temp_fails = 0;
         finish(d, r, FLEX_OUT_ACCEPTED);
         break;
     case FLEX_SMPP_EV_FAILED:
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
         flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
+        if (ev->temporary)
+            circuit_failure(d, d->current);
         on_failed(d, r, ev);
         break;
     case FLEX_SMPP_EV_RECEIPT:
@@ -227,8 +252,6 @@ static struct flex_smpp_client *client_new(struct dispatch *d, const struct flex
     return flex_smpp_client_new(&sc, on_event, d);
 }
 
-static uint64_t mono_ns(void);
-
 /* A carrier removed, disabled or changed by a reload takes no new jobs;
  * it keeps running until its window is answered (or engine.drain_timeout
  * passes), then unbinds (reap). */
@@ -333,7 +356,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
         struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
-        if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp))
+        if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp) || now_ns < c->open_until)
             continue;
         /* Narrowest first: a token taken from a wider limit is lost when
          * a narrower one then says wait. */
@@ -436,6 +459,7 @@ static void gauges(struct dispatch *d)
                         flex_smpp_client_pending(c->smpp));
         flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_BOUND,
                         (uint64_t)(c->bound > 0 ? c->bound : 0));
+        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_CIRCUIT, now < c->open_until);
     }
 }
 

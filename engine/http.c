@@ -90,6 +90,10 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
     flex_labels_render(&p->carrier_gauges, "flex_carrier_sessions",
                        "Sessions bound now, per carrier.", "gauge", "carrier", NULL, bound, buf,
                        cap, &n);
+    static const char *const circuit[] = {NULL, NULL, "x", NULL, NULL, NULL};
+    flex_labels_render(&p->carrier_gauges, "flex_carrier_circuit_open",
+                       "1 while a carrier is out of the routes after temporary failures in a row.",
+                       "gauge", "carrier", NULL, circuit, buf, cap, &n);
     flex_histogram_render(&p->accept_ms, "flex_accept_latency_seconds",
                           "From enqueue to the carrier accepting the message.", buf, cap, &n);
     flex_histogram_render(&p->receipt_ms, "flex_receipt_latency_seconds",

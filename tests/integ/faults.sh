@@ -2,7 +2,8 @@
 # Faults end to end: two SMPP carriers (the first killed mid-campaign:
 # traffic fails over to the second, and returns when the first is back),
 # a carrier that rejects every submit permanently (jobs fail with its
-# reason, no retries), and Redis restarted mid-campaign (nothing lost).
+# reason, no retries), Redis restarted mid-campaign (nothing lost), and
+# a bound carrier failing every submit temporarily (its circuit opens).
 # Exit 0 pass, 77 skip (no redis-server).
 NAME=faults
 REDIS_ARGS="--appendonly yes --appendfsync always"
@@ -68,7 +69,8 @@ check "failover: no job without a final state" \
 # 2. The first carrier comes back: traffic returns to it.
 "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --stats "$tmp/sim1b.json" \
     --max-seconds 300 &
-pids="$pids $!"
+sim1b=$!
+pids="$pids $sim1b"
 sleep 2.5 # reconnect_max = 1s
 sent0=$(stat sent) second0=$(received "$tmp/sim2.json")
 jobs b 400 loc-1 | ctl enqueue - >/dev/null
@@ -98,6 +100,30 @@ echo "     $(states d 3000)"
 check "redis restart: nothing left pending" \
     wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
 check "redis restart: flexd logged the lost connection" grep -q "redis connection lost" "$tmp/flexd.log"
+
+# 5. The first carrier is bound but answers every submit with a temporary
+# error: after 20 in a row its circuit opens and new jobs go straight to
+# the second, instead of each failing over one by one.
+kill "$sim1b"
+wait "$sim1b" 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do # a killed smscsim's port may linger a moment
+    "$B/smscsim" --listen "127.0.0.1:$SP" --fail-rate 1 --stats "$tmp/sim1c.json" \
+        --max-seconds 300 2>/dev/null &
+    simc=$!
+    sleep 0.3
+    kill -0 "$simc" 2>/dev/null && break
+done
+pids="$pids $simc"
+sleep 2.5 # reconnect_max = 1s
+delivered0=$(stat delivered)
+jobs e 600 loc-1 | ctl enqueue - >/dev/null
+check "circuit: every job delivered by the second carrier" \
+    wait_for '[ "$(stat delivered)" -ge $((delivered0 + 600)) ]' 30
+check "circuit: opened after temporary failures in a row" grep -q "carrier primary: 20 temporary failures in a row; circuit open" "$tmp/flexd.log"
+sleep 1.2
+echo "     the failing carrier saw $(received "$tmp/sim1c.json" submit_sm) of 600 submits"
+check "circuit: the failing carrier saw some, far fewer than 600 submits" \
+    sh -c "n=\$(sed -n 's/.*\"submit_sm\":\([0-9]*\).*/\1/p' '$tmp/sim1c.json'); [ \"\$n\" -ge 20 ] && [ \"\$n\" -lt 200 ]"
 
 kill -TERM "$f1"
 wait "$f1"
