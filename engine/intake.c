@@ -63,6 +63,8 @@ struct intake {
     bool reread;               /* after a reconnect: read our own pending entries again */
     char pel_cursor[48];       /* ... from after this id */
     bool connected_once;
+    struct flex_arena pbarena; /* each job's decoded protobuf, reset per job */
+    ProtobufCAllocator pba;
     const struct flex_cfg *cfg;
 };
 
@@ -389,6 +391,16 @@ static void rec_put(struct intake *in, struct flex_rec *r)
     in->free_list[in->nfree++] = r;
 }
 
+static void *pb_alloc(void *arena, size_t size)
+{
+    return flex_arena_alloc(arena, size);
+}
+
+static void pb_free(void *arena, void *p)
+{
+    (void)arena, (void)p; /* the arena is reset per job */
+}
+
 /* A record whose checks Redis failed: it goes back to the pool (its entry
  * stays pending, to be read again), or back to the held list when it was
  * being released, so that it is checked again on the next try. */
@@ -616,8 +628,10 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
         dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
         return NULL;
     }
-    Flex__V1__Job *job = flex__v1__job__unpack(NULL, len, (const uint8_t *)raw);
+    /* Decoded into an arena reset after each job: no malloc per job. */
+    Flex__V1__Job *job = flex__v1__job__unpack(&in->pba, len, (const uint8_t *)raw);
     if (!job) {
+        flex_arena_reset(&in->pbarena);
         dead_letter(in, w, entry, raw, len, NULL, "undecodable protobuf");
         return NULL;
     }
@@ -633,7 +647,7 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
     else
         rec = take_message(in, w, entry, raw, len, job, now);
     job->phone = orig_phone;
-    flex__v1__job__free_unpacked(job, NULL);
+    flex_arena_reset(&in->pbarena); /* the job (its frees are no-ops) */
     return rec;
 }
 
@@ -1108,6 +1122,8 @@ void *flex_intake_main(void *arg)
     struct wbatch *w = flex_calloc(1, sizeof(*w));
     in.scratch = flex_calloc(1, sizeof(*in.scratch));
     in.sb = flex_statusbuf_new();
+    in.pbarena._chunk_size = 16384;
+    in.pba = (ProtobufCAllocator){pb_alloc, pb_free, &in.pbarena};
     unsigned backoff = 50;
     /* relaxed: stop flags are polled; the rings carry the data. */
     while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
@@ -1156,6 +1172,7 @@ void *flex_intake_main(void *arg)
     flex_free(w);
     flex_free(in.scratch);
     flex_statusbuf_del(in.sb);
+    flex_arena_free(&in.pbarena);
     flex_free(in.held);
     flex_free(in.free_list);
     return NULL;

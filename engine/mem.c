@@ -151,3 +151,21 @@ void flex_arena_free(struct flex_arena *a)
     }
     a->_chunks = NULL;
 }
+
+void flex_arena_reset(struct flex_arena *a)
+{
+    for (struct flex_arena_cleanup *c = a->_cleanups; c; c = c->next)
+        c->cb(c->data);
+    a->_cleanups = NULL;
+    struct flex_arena_chunk *keep = a->_chunks;
+    if (!keep)
+        return;
+    struct flex_arena_chunk *c = keep->next;
+    while (c) {
+        struct flex_arena_chunk *next = c->next;
+        flex_free(c);
+        c = next;
+    }
+    keep->next = NULL;
+    keep->used = 0;
+}

@@ -52,5 +52,8 @@ char *flex_arena_strdup(struct flex_arena *a, const char *s);
 void flex_arena_cleanup_add(struct flex_arena *a, flex_arena_cleanup_cb cb, void *data);
 /* Runs the cleanups, frees every chunk, and leaves |a| empty and reusable. */
 void flex_arena_free(struct flex_arena *a);
+/* Runs the cleanups and makes all memory of |a| reusable, keeping one
+ * chunk: for an arena reused per message (no malloc once it has grown). */
+void flex_arena_reset(struct flex_arena *a);
 
 #endif
