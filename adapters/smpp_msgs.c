@@ -220,7 +220,7 @@ int flex_smpp_submit(struct flex_smpp_client *c, const struct flex_smpp_msg *in)
         c->free_msgs = m->next;
     else
         m = flex_malloc(sizeof(*m));
-    memset(m, 0, offsetof(struct msg, part));
+    flex_mem_zero(m, offsetof(struct msg, part));
     c->msgs_live++;
     m->cookie = in->cookie;
     m->session = -1;

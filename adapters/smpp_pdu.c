@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "mem.h"
 
 enum layout { L_NONE, L_BIND, L_BRESP, L_SM, L_SMRESP };
 
@@ -277,7 +278,7 @@ long flex_smpp_decode(struct flex_smpp_pdu *pdu, const uint8_t *buf, size_t len,
                             "command_length under 16 or over the maximum");
     if (n == 0 || len < (size_t)n)
         return 0;
-    memset(pdu, 0, sizeof(*pdu));
+    flex_mem_zero(pdu, sizeof(*pdu));
     pdu->command_id = get_u32(buf + 4);
     pdu->command_status = get_u32(buf + 8);
     pdu->sequence = get_u32(buf + 12);

@@ -162,7 +162,7 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         } else {
             r->heap = false;
         }
-        memset(r, 0, offsetof(struct flex_rec, text));
+        flex_mem_zero(r, offsetof(struct flex_rec, text));
         r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
         flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
         r->at_ms = flex_now_ms();

@@ -82,6 +82,11 @@ struct flex_arena_cleanup {
     void *data;
 };
 
+void flex_mem_zero(void *p, size_t n)
+{
+    memset(p, 0, n);
+}
+
 void *flex_arena_alloc(struct flex_arena *a, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
