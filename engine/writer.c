@@ -329,6 +329,46 @@ static void outcome_metrics(struct writer *w, const struct flex_rec *r)
         metric(&w->p->m.failed, 1);
 }
 
+/* MULTI, and the HSET of the transaction's history records begun in w->a
+ * (hist_send sends it). */
+static void tx_begin(struct writer *w, long long hour)
+{
+    flex_store_appendf(w->st, "MULTI");
+    w->cmds++;
+    args_reset(&w->a);
+    arg(&w->a, "HSET", 4);
+    argf(&w->a, "flex:hist:%lld", hour);
+}
+
+/* The history records gathered since tx_begin, if any, with the TTL of
+ * their bucket. */
+static void hist_send(struct writer *w, long long hour)
+{
+    if (w->a.n <= 2)
+        return;
+    args_send(w);
+    flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
+    w->cmds++;
+}
+
+static void stat_incr(struct writer *w, const char *name, long n)
+{
+    if (n) {
+        flex_store_appendf(w->st, "HINCRBY %s %s %ld", FLEX_KEY_STATS, name, n);
+        w->cmds++;
+    }
+}
+
+/* The batch's mark (|kind| "o" outcomes, "r" receipts: check_marks reads
+ * them) and EXEC.  (hiredis's format knows no %c.) */
+static void tx_end(struct writer *w, const char *kind)
+{
+    flex_store_appendf(w->st, "SET flex:batch:%s:%llu:%s 1 EX 3600", w->p->consumer, w->batch,
+                       kind);
+    flex_store_appendf(w->st, "EXEC");
+    w->cmds += 2;
+}
+
 /* The transaction of the batch's outcomes and inbound texts (MULTI ...
  * EXEC, w->cmds replies). */
 static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, long long hour)
@@ -336,12 +376,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     long cnt[4] = {0};
     const char *carriers[MAX_CARRIERS];
     size_t ncar = 0;
-    flex_store_appendf(w->st, "MULTI");
-    w->cmds++;
     struct args *a = &w->a;
-    args_reset(a);
-    arg(a, "HSET", 4);
-    argf(a, "flex:hist:%lld", hour);
+    tx_begin(w, hour);
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
         if (r->kind != FLEX_REC_RESULT)
@@ -358,18 +394,12 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
             carriers[ncar++] = r->carrier;
     }
     w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
-    if (a->n > 2) {
-        args_send(w);
-        flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
-        w->cmds++;
-    }
+    hist_send(w, hour);
     for (size_t k = 0; k < ncar; k++)
         append_maps(w, recs, n, carriers[k], hour);
-    static const char *const names[] = {NULL, "sent", "failed", "expired"};
-    for (int k = 1; k < 4; k++)
-        if (cnt[k])
-            flex_store_appendf(w->st, "HINCRBY %s %s %ld", FLEX_KEY_STATS, names[k], cnt[k]),
-                w->cmds++;
+    stat_incr(w, "sent", cnt[FLEX_OUT_ACCEPTED]);
+    stat_incr(w, "failed", cnt[FLEX_OUT_FAILED]);
+    stat_incr(w, "expired", cnt[FLEX_OUT_EXPIRED]);
     args_reset(a);
     arg(a, "XACK", 4);
     arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
@@ -383,11 +413,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_INBOUND)
             write_inbound(w, recs[i]), w->cmds++;
-    if (w->inbound)
-        flex_store_appendf(w->st, "HINCRBY %s inbound %ld", FLEX_KEY_STATS, w->inbound), w->cmds++;
-    flex_store_appendf(w->st, "SET flex:batch:%s:%llu:o 1 EX 3600", w->p->consumer, w->batch);
-    flex_store_appendf(w->st, "EXEC");
-    w->cmds += 2;
+    stat_incr(w, "inbound", w->inbound);
+    tx_end(w, "o");
 }
 
 /* HMGET of every receipt's map, per carrier: this hour, the last, and for
@@ -463,12 +490,8 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
                             const size_t *lens, int64_t *acc, long long hour)
 {
     long nd = 0, nf = 0;
-    flex_store_appendf(w->st, "MULTI");
-    w->cmds++;
     struct args *a = &w->a;
-    args_reset(a);
-    arg(a, "HSET", 4);
-    argf(a, "flex:hist:%lld", hour);
+    tx_begin(w, hour);
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
         if (!vals[i] || memchr(vals[i], '#', lens[i]))
@@ -487,16 +510,10 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         ok ? nd++ : nf++;
     }
     w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
-    args_send(w);
-    flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
-    w->cmds++;
-    if (nd)
-        flex_store_appendf(w->st, "HINCRBY %s delivered %ld", FLEX_KEY_STATS, nd), w->cmds++;
-    if (nf)
-        flex_store_appendf(w->st, "HINCRBY %s failed %ld", FLEX_KEY_STATS, nf), w->cmds++;
-    flex_store_appendf(w->st, "SET flex:batch:%s:%llu:r 1 EX 3600", w->p->consumer, w->batch);
-    flex_store_appendf(w->st, "EXEC");
-    w->cmds += 2;
+    hist_send(w, hour);
+    stat_incr(w, "delivered", nd);
+    stat_incr(w, "failed", nf);
+    tx_end(w, "r");
 }
 
 /* Reads a transaction's |n| replies: OK, QUEUED..., then EXEC's array. */
