@@ -19,19 +19,6 @@
 
 #define WINDOW 512
 
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static uint8_t inb[1 << 22], outb[1 << 22];
 
 struct state {
@@ -111,7 +98,7 @@ int main(int argc, char **argv)
     struct state st = {.fd = -1, .total = total};
     for (int i = 0; i < 200 && st.fd < 0; i++) {
         usleep(20000);
-        st.fd = connect_port(port);
+        st.fd = bench_connect(port);
     }
     if (st.fd < 0) {
         fprintf(stderr, "bench_smscsim: cannot reach %s\n", sim);

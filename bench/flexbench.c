@@ -116,21 +116,6 @@ static int run_cmd(char *const argv[], const char *out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-static int next_port(int from)
-{
-    for (int port = from; port < 32768; port++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        if (ok)
-            return port;
-    }
-    return -1;
-}
-
 static void prog(const struct run *r, const char *name, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s/%s", r->bindir, name);
@@ -670,10 +655,10 @@ static void start_servers(struct run *r)
 {
     char path[PATH_MAX], a[64], log[PATH_MAX], stats[PATH_MAX], dlr[24];
     int base = 21000 + getpid() % 5000;
-    r->sim_port = next_port(base);
-    r->http_port = next_port(r->sim_port + 1);
+    r->sim_port = bench_free_port_from(base);
+    r->http_port = bench_free_port_from(r->sim_port + 1);
     if (!r->o.redis) {
-        r->redis_port = next_port(r->http_port + 1);
+        r->redis_port = bench_free_port_from(r->http_port + 1);
         snprintf(a, sizeof(a), "%d", r->redis_port);
         char *argv[] = {
             "/usr/bin/redis-server", "--port", a,       "--bind",         "127.0.0.1", "--save", "",

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../bench/bench_sim.h"
+
 /* Ports below the kernel's ephemeral range (32768+): a client reconnecting
  * to a dead server on an ephemeral port can connect to itself and hold the
  * port, which a restarted server then cannot bind. */
@@ -23,29 +25,10 @@ int tc_free_port(void)
         next = 20000 + (unsigned)(getpid() * 7919u % 10000u);
     for (int tries = 0; tries < 1000; tries++) {
         unsigned port = 20000 + (next++ % 12000);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        if (ok)
+        if (bench_port_free((int)port))
             return (int)port;
     }
     return -1;
-}
-
-static int try_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 pid_t tc_spawn(char *const argv[], int port)
@@ -56,7 +39,7 @@ pid_t tc_spawn(char *const argv[], int port)
         _exit(127);
     }
     for (int i = 0; i < 200; i++) { /* up to 4 s */
-        int fd = try_connect(port);
+        int fd = bench_connect(port);
         if (fd >= 0) {
             close(fd);
             /* A killed server's listening socket can outlive it briefly (its
@@ -92,7 +75,7 @@ int tc_stop(pid_t pid)
 int tc_connect(struct tc_conn *c, int port)
 {
     c->len = 0;
-    c->fd = try_connect(port);
+    c->fd = bench_connect(port);
     return c->fd < 0 ? -1 : 0;
 }
 
