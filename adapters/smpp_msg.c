@@ -44,6 +44,29 @@ long flex_smpp_udh_parse(const uint8_t *sm, size_t len, struct flex_smpp_concat 
     return (long)end;
 }
 
+void flex_smpp_user_data(const struct flex_smpp_pdu *p, const uint8_t **data, size_t *len,
+                         struct flex_smpp_concat *c)
+{
+    const uint8_t *b = p->sm_length ? p->short_message : p->payload;
+    size_t n = p->sm_length ? p->sm_length : p->payload_len;
+    *c = (struct flex_smpp_concat){0};
+    if ((p->esm_class & FLEX_SMPP_ESM_UDHI) && n > 0) {
+        long h = flex_smpp_udh_parse(b, n, c);
+        if (h > 0) {
+            b += h;
+            n -= (size_t)h;
+        } else {
+            *c = (struct flex_smpp_concat){0};
+        }
+    } else if (p->tlv_mask & FLEX_SMPP_HAS_SAR) {
+        c->ref = p->sar_msg_ref_num;
+        c->total = p->sar_total_segments;
+        c->seq = p->sar_segment_seqnum;
+    }
+    *data = b;
+    *len = n;
+}
+
 static const struct {
     const char *text;
     uint8_t state;

@@ -28,6 +28,14 @@ size_t flex_smpp_udh_write(uint8_t *out, uint8_t ref, uint8_t total, uint8_t seq
  * there is one (8- or 16-bit reference), else total = 0. */
 long flex_smpp_udh_parse(const uint8_t *sm, size_t len, struct flex_smpp_concat *c);
 
+/* The text bytes of a submit_sm or deliver_sm |p| (short_message, or
+ * message_payload when that is empty) past any valid UDH, in |*data| and
+ * |*len| (pointing into |p|'s buffer), and its concatenation from the UDH
+ * or the sar_* parameters in |*c| (total = 0: not a part).  A UDH running
+ * past the message is kept as text, not a part. */
+void flex_smpp_user_data(const struct flex_smpp_pdu *p, const uint8_t **data, size_t *len,
+                         struct flex_smpp_concat *c);
+
 /* Delivery receipt, from the optional parameters first and the receipt
  * text second ("id:... sub:... dlvrd:... submit date:... done date:...
  * stat:DELIVRD err:000 text:..."), keys in any case and order, fields

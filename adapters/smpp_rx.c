@@ -100,20 +100,10 @@ static struct set *find_set(struct inbound_set *set, const struct flex_smpp_pdu 
 const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smpp_pdu *p,
                                   uint64_t now_ns)
 {
-    const uint8_t *b = p->sm_length ? p->short_message : p->payload;
-    size_t n = p->sm_length ? p->sm_length : p->payload_len;
-    struct flex_smpp_concat cc = {0};
-    if ((p->esm_class & FLEX_SMPP_ESM_UDHI) && n > 0) {
-        long h = flex_smpp_udh_parse(b, n, &cc);
-        if (h < 0)
-            return decode(set, p->data_coding, b, n); /* bad UDH: show it all */
-        b += h;
-        n -= (size_t)h;
-    } else if (p->tlv_mask & FLEX_SMPP_HAS_SAR) {
-        cc.ref = p->sar_msg_ref_num;
-        cc.total = p->sar_total_segments;
-        cc.seq = p->sar_segment_seqnum;
-    }
+    const uint8_t *b;
+    size_t n;
+    struct flex_smpp_concat cc;
+    flex_smpp_user_data(p, &b, &n, &cc); /* a bad UDH: all of it is text */
     if (cc.total < 2 || cc.seq < 1 || cc.seq > cc.total)
         return decode(set, p->data_coding, b, n);
     struct set *s = find_set(set, p, &cc, now_ns);

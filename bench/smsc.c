@@ -265,20 +265,10 @@ static void part_set_flush(struct smsc *s, struct part_set *ps)
 /* Logs a received submit_sm, joining concatenated parts (UDH or sar_*). */
 static void log_submit(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu *p, const char *id)
 {
-    const uint8_t *b = p->sm_length ? p->short_message : p->payload;
-    size_t n = p->sm_length ? p->sm_length : p->payload_len;
-    struct flex_smpp_concat cc = {0};
-    if ((p->esm_class & FLEX_SMPP_ESM_UDHI) && n > 0) {
-        long h = flex_smpp_udh_parse(b, n, &cc);
-        if (h > 0) {
-            b += h;
-            n -= (size_t)h;
-        }
-    } else if (p->tlv_mask & FLEX_SMPP_HAS_SAR) {
-        cc.ref = p->sar_msg_ref_num;
-        cc.total = p->sar_total_segments;
-        cc.seq = p->sar_segment_seqnum;
-    }
+    const uint8_t *b;
+    size_t n;
+    struct flex_smpp_concat cc;
+    flex_smpp_user_data(p, &b, &n, &cc);
     char text[4 * 1024];
     decode_text(p->data_coding, b, n, text, sizeof(text));
     struct part_set *ps =
