@@ -22,6 +22,7 @@
  * database must be empty and dedicated to the run.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -64,6 +65,12 @@ struct run {
     long total, sent, delivered, failed, expired, suppressed, dead;
     double flexd_cpu_s, flexd_rss_mb;
     long long redis_cmds0, redis_cmds1;
+    char *cmdstats0, *cmdstats1; /* INFO commandstats before and after */
+    struct {
+        char name[16];
+        double cpu_s;
+    } threads[16]; /* flexd's threads, read before it stops */
+    int nthreads;
     double redis_cpu0, redis_cpu1, sim_cpu_s;
     FILE *samples;
 };
@@ -294,7 +301,9 @@ static double redis_cpu(struct run *r)
     return v;
 }
 
-static long long redis_commands(struct run *r)
+/* Redis's command count so far; keeps the INFO commandstats text in |keep|
+ * for the per-command breakdown of the report. */
+static long long redis_commands(struct run *r, char **keep)
 {
     flex_store_appendf(r->st, "INFO commandstats");
     struct redisReply *rep;
@@ -302,12 +311,58 @@ static long long redis_commands(struct run *r)
         return 0;
     long long sum = 0;
     const char *s = flex_reply_str(rep, NULL);
+    *keep = flex_strdup(s ? s : "");
     while (s && (s = strstr(s, "calls=")) != NULL) {
         sum += atoll(s + 6);
         s += 6;
     }
     flex_store_free_reply(rep);
     return sum;
+}
+
+/* One command's calls and usec in an INFO commandstats text (0 when absent). */
+static void cmdstat(const char *info, const char *name, size_t len, long long *calls,
+                    long long *usec)
+{
+    *calls = *usec = 0;
+    for (const char *s = info; (s = strstr(s, "cmdstat_")) != NULL; s += 8) {
+        if (strncmp(s + 8, name, len) != 0 || s[8 + len] != ':')
+            continue;
+        const char *c = strstr(s, "calls="), *u = strstr(s, "usec=");
+        if (c)
+            *calls = atoll(c + 6);
+        if (u)
+            *usec = atoll(u + 5);
+        return;
+    }
+}
+
+/* Per command run during the drain: calls and microseconds (Redis's own
+ * accounting: execution only, not reading or writing sockets) per message. */
+static json_t *redis_by_command(const struct run *r, long msgs)
+{
+    json_t *o = json_object();
+    if (!r->cmdstats0 || !r->cmdstats1 || msgs <= 0)
+        return o;
+    for (const char *s = r->cmdstats1; (s = strstr(s, "cmdstat_")) != NULL; s += 8) {
+        const char *name = s + 8, *colon = strchr(name, ':');
+        if (!colon || colon - name > 60)
+            continue;
+        size_t len = (size_t)(colon - name);
+        long long c0, u0, c1, u1;
+        cmdstat(r->cmdstats0, name, len, &c0, &u0);
+        cmdstat(r->cmdstats1, name, len, &c1, &u1);
+        if (c1 - c0 <= 0)
+            continue;
+        char key[64];
+        memcpy(key, name, len);
+        key[len] = '\0';
+        json_object_set_new(o, key,
+                            json_pack("{s:f,s:f}", "calls_per_message",
+                                      (double)(c1 - c0) / (double)msgs, "usec_per_message",
+                                      (double)(u1 - u0) / (double)msgs));
+    }
+    return o;
 }
 
 /* Enqueues jobs [from, to) of jobs.jsonl through flexctl (a slice file). */
@@ -335,7 +390,7 @@ static void drive(struct run *r)
     CURL *c = curl_easy_init();
     char body[65536];
     long fed = r->o.rate > 0 ? 0 : r->total;
-    r->redis_cmds0 = redis_commands(r);
+    r->redis_cmds0 = redis_commands(r, &r->cmdstats0);
     r->redis_cpu0 = redis_cpu(r);
     r->t_start = now_s();
     start_flexd(r);
@@ -368,13 +423,52 @@ static void drive(struct run *r)
         r->t_end = now_s(); /* timed out: what is missing counts as lost */
     if (r->t_first_read == 0)
         r->t_first_read = r->t_start;
-    r->redis_cmds1 = redis_commands(r);
+    r->redis_cmds1 = redis_commands(r, &r->cmdstats1);
     r->redis_cpu1 = redis_cpu(r);
     curl_easy_cleanup(c);
 }
 
+/* CPU seconds of each of flexd's threads (/proc/PID/task/TID/stat: utime
+ * and stime, fields 14 and 15, after the parenthesised name). */
+static void thread_cpu(struct run *r)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)r->flexd_pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    long tick = sysconf(_SC_CLK_TCK);
+    struct dirent *e;
+    r->nthreads = 0;
+    while ((e = readdir(d)) != NULL && r->nthreads < 16) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX], buf[1024];
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        unsigned long ut, st;
+        if (!open || !close ||
+            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+            continue;
+        size_t nl = (size_t)(close - open - 1);
+        if (nl >= sizeof(r->threads[0].name))
+            nl = sizeof(r->threads[0].name) - 1;
+        memcpy(r->threads[r->nthreads].name, open + 1, nl);
+        r->threads[r->nthreads].name[nl] = '\0';
+        r->threads[r->nthreads++].cpu_s = (double)(ut + st) / (double)tick;
+    }
+    closedir(d);
+}
+
 static void stop_flexd(struct run *r)
 {
+    thread_cpu(r);
     kill(r->flexd_pid, SIGTERM);
     int st;
     struct rusage ru;
@@ -570,6 +664,14 @@ static json_t *report_json(struct run *r, struct proof *pf)
                                   msgs ? r->flexd_cpu_s * 1e5 / (double)msgs : 0.0, "redis",
                                   msgs ? (r->redis_cpu1 - r->redis_cpu0) * 1e5 / (double)msgs : 0.0,
                                   "smscsim", msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
+    json_object_set_new(j, "redis_by_command", redis_by_command(r, msgs));
+    json_t *th = json_object();
+    for (int i = 0; i < r->nthreads && msgs > 0; i++) {
+        json_t *old = json_object_get(th, r->threads[i].name); /* same-named threads add up */
+        double v = r->threads[i].cpu_s * 1e5 / (double)msgs + (old ? json_real_value(old) : 0);
+        json_object_set_new(th, r->threads[i].name, json_real(v));
+    }
+    json_object_set_new(j, "flexd_cpu_s_per_100k_by_thread", th);
     return j;
 }
 
@@ -833,6 +935,8 @@ int main(int argc, char **argv)
            r.sent, r.t_end > r.t_first_read ? (double)r.sent / (r.t_end - r.t_first_read) : 0.0,
            pf.lost, pf.duplicated, pf.sent_to_optout, r.o.out);
     flex_free(r.phones);
+    flex_free(r.cmdstats0);
+    flex_free(r.cmdstats1);
     flex_free(pf.accept.v);
     flex_free(pf.receipt.v);
     curl_global_cleanup();
