@@ -93,7 +93,7 @@ struct early {
     bool used;
 };
 
-struct idmap;
+struct flex_idmap;
 
 struct flex_smpp_client {
     struct flex_smpp_config cfg;
@@ -111,7 +111,7 @@ struct flex_smpp_client {
     uint64_t rng;
     uint8_t next_ref;
     struct flex_smpp_stats st;
-    struct idmap *ids; /* part id key -> cookie, for receipts */
+    struct flex_idmap *ids; /* part id key -> cookie, for receipts */
     struct early *early;
     unsigned nearly; /* early receipts held */
     struct flex_sms *scratch;

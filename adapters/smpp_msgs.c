@@ -9,6 +9,7 @@
 #include "hash.h"
 #include "log.h"
 #include "mem.h"
+#include "smpp_idmap.h"
 #include "smpp_int.h"
 #include "smpp_msg.h"
 #include "smpp_session.h"
@@ -18,107 +19,17 @@
 #define IDMAP_TTL_NS (600ULL * 1000000000ULL) /* local receipt matching: 10 min */
 #define FREE_KEEP 1024
 
-/* ---- part id -> cookie map (receipts matched on this client) --------- */
-
-struct idslot {
-    uint8_t state; /* 0 empty, 1 used, 2 deleted */
-    char key[65];
-    uint64_t cookie;
-    uint64_t at_ns;
-};
-
-struct idmap {
-    struct idslot *slots;
-    size_t mask, used, deleted;
-    struct flex_hash_key hk;
-};
-
-static struct idmap *idmap_new(void)
-{
-    struct idmap *m = flex_calloc(1, sizeof(*m));
-    m->mask = 1023;
-    m->slots = flex_calloc(m->mask + 1, sizeof(struct idslot));
-    m->hk.k0 = flex_smpp_now_ns();
-    return m;
-}
-
-static void idmap_del(struct idmap *m)
-{
-    if (!m)
-        return;
-    flex_free(m->slots);
-    flex_free(m);
-}
-
-static struct idslot *idmap_find(struct idmap *m, const char *key, bool for_insert)
-{
-    size_t i = flex_siphash13(&m->hk, key, strlen(key)) & m->mask;
-    struct idslot *tomb = NULL;
-    for (;; i = (i + 1) & m->mask) {
-        struct idslot *e = &m->slots[i];
-        if (e->state == 0)
-            return for_insert ? (tomb ? tomb : e) : NULL;
-        if (e->state == 2) {
-            tomb = tomb ? tomb : e;
-            continue;
-        }
-        if (strcmp(e->key, key) == 0)
-            return e;
-    }
-}
-
-/* Rebuilds at twice the size when needed, dropping entries past their TTL
- * (their receipts will be matched upstream, by the engine's Redis map). */
-static void idmap_grow(struct idmap *m, uint64_t now)
-{
-    struct idslot *old = m->slots;
-    size_t omask = m->mask, live = 0;
-    for (size_t i = 0; i <= omask; i++)
-        live += old[i].state == 1 && now - old[i].at_ns < IDMAP_TTL_NS;
-    m->mask = omask;
-    while ((live + 1) * 2 > m->mask + 1)
-        m->mask = m->mask * 2 + 1;
-    m->slots = flex_calloc(m->mask + 1, sizeof(struct idslot));
-    m->used = m->deleted = 0;
-    for (size_t i = 0; i <= omask; i++)
-        if (old[i].state == 1 && now - old[i].at_ns < IDMAP_TTL_NS) {
-            *idmap_find(m, old[i].key, true) = old[i];
-            m->used++;
-        }
-    flex_free(old);
-}
-
-static void idmap_put(struct idmap *m, const char *key, uint64_t cookie, uint64_t now)
-{
-    if ((m->used + m->deleted + 1) * 2 > m->mask + 1)
-        idmap_grow(m, now);
-    struct idslot *e = idmap_find(m, key, true);
-    if (e->state == 2)
-        m->deleted--;
-    if (e->state != 1)
-        m->used++;
-    e->state = 1;
-    memcpy(e->key, key, sizeof(e->key));
-    e->cookie = cookie;
-    e->at_ns = now;
-}
-
 /* Looks |id| up by its key and alternates; removes and returns the cookie,
  * or 0. */
-static uint64_t idmap_take(struct idmap *m, const char *id)
+static uint64_t idmap_take(struct flex_idmap *m, const char *id)
 {
     char keys[3][65];
     flex_smpp_id_key(id, keys[0]);
     int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
-    for (int i = 0; i < n; i++) {
-        struct idslot *e = idmap_find(m, keys[i], false);
-        if (e) {
-            e->state = 2;
-            m->used--;
-            m->deleted++;
-            return e->cookie;
-        }
-    }
+    uint64_t cookie;
+    for (int i = 0; i < n; i++)
+        if (flex_idmap_take(m, keys[i], &cookie))
+            return cookie;
     return 0;
 }
 
@@ -173,7 +84,7 @@ static void msg_maybe_release(struct flex_smpp_client *c, struct msg *m)
 
 void flex_smpp_msgs_init(struct flex_smpp_client *c)
 {
-    c->ids = idmap_new();
+    c->ids = flex_idmap_new(IDMAP_TTL_NS, flex_smpp_now_ns());
     c->early = flex_calloc(EARLY_MAX, sizeof(struct early));
 }
 
@@ -194,7 +105,7 @@ void flex_smpp_msgs_free(struct flex_smpp_client *c)
         c->free_msgs = m->next;
         flex_free(m);
     }
-    idmap_del(c->ids);
+    flex_idmap_free(c->ids);
     flex_free(c->early);
 }
 
@@ -644,7 +555,7 @@ static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
         if (m->receipt) {
             char key[65];
             flex_smpp_id_key(p->message_id, key);
-            idmap_put(c->ids, key, m->cookie, now);
+            flex_idmap_put(c->ids, key, m->cookie, now);
         }
         if (++m->acked == m->nparts)
             accepted(c, m, now);
