@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "str.h"
 
 size_t flex_smpp_udh_write(uint8_t *out, uint8_t ref, uint8_t total, uint8_t seq)
 {
@@ -151,7 +152,7 @@ int flex_smpp_receipt_parse(const struct flex_smpp_pdu *pdu, struct flex_smpp_re
 {
     memset(r, 0, sizeof(*r));
     if (pdu->tlv_mask & FLEX_SMPP_HAS_RECEIPTED_ID)
-        memcpy(r->id, pdu->receipted_message_id, sizeof(r->id));
+        flex_strlcpy(r->id, pdu->receipted_message_id, sizeof(r->id));
     if (pdu->tlv_mask & FLEX_SMPP_HAS_MESSAGE_STATE)
         r->state = pdu->message_state;
     if (pdu->tlv_mask & FLEX_SMPP_HAS_NETWORK_ERROR)

@@ -613,8 +613,8 @@ static void on_deliver(struct flex_smpp_client *c, struct session *s, const stru
         return; /* a part of a longer text */
     s->st.inbound++;
     struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_INBOUND, .text = text};
-    memcpy(ev.from, p->source_addr, sizeof(ev.from));
-    memcpy(ev.to, p->destination_addr, sizeof(ev.to));
+    flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
+    flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
     flex_smpp_emit(c, &ev);
 }
 

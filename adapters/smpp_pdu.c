@@ -269,6 +269,31 @@ static long decode_error(struct flex_smpp_error *err, uint32_t status, bool nack
     return FLEX_E_SYNTAX;
 }
 
+/* Every field empty: strings "" and numbers 0, field by field.  Zeroing
+ * the whole 368-byte struct was 6-8% of the dispatcher's time (two PDUs per
+ * message); this writes a tenth of it.  A new field must be added here. */
+static void pdu_clear(struct flex_smpp_pdu *pdu)
+{
+    pdu->system_id[0] = pdu->password[0] = pdu->system_type[0] = pdu->address_range[0] = '\0';
+    pdu->interface_version = pdu->addr_ton = pdu->addr_npi = 0;
+    pdu->service_type[0] = pdu->source_addr[0] = pdu->destination_addr[0] = '\0';
+    pdu->schedule_delivery_time[0] = pdu->validity_period[0] = '\0';
+    pdu->source_addr_ton = pdu->source_addr_npi = pdu->dest_addr_ton = pdu->dest_addr_npi = 0;
+    pdu->esm_class = pdu->protocol_id = pdu->priority_flag = 0;
+    pdu->registered_delivery = pdu->replace_if_present_flag = 0;
+    pdu->data_coding = pdu->sm_default_msg_id = pdu->sm_length = 0;
+    pdu->short_message = NULL;
+    pdu->message_id[0] = '\0';
+    pdu->tlv_mask = 0;
+    pdu->receipted_message_id[0] = '\0';
+    pdu->message_state = pdu->network_error_type = 0;
+    pdu->network_error_code = 0;
+    pdu->payload = NULL;
+    pdu->payload_len = pdu->sar_msg_ref_num = 0;
+    pdu->sar_total_segments = pdu->sar_segment_seqnum = pdu->sc_interface_version = 0;
+    pdu->user_message_reference = 0;
+}
+
 long flex_smpp_decode(struct flex_smpp_pdu *pdu, const uint8_t *buf, size_t len,
                       struct flex_smpp_error *err)
 {
@@ -278,7 +303,7 @@ long flex_smpp_decode(struct flex_smpp_pdu *pdu, const uint8_t *buf, size_t len,
                             "command_length under 16 or over the maximum");
     if (n == 0 || len < (size_t)n)
         return 0;
-    flex_mem_zero(pdu, sizeof(*pdu));
+    pdu_clear(pdu);
     pdu->command_id = get_u32(buf + 4);
     pdu->command_status = get_u32(buf + 8);
     pdu->sequence = get_u32(buf + 12);

@@ -77,7 +77,10 @@ enum flex_smpp_msg_state {
 #define FLEX_SMPP_HAS_USER_REF 0x040
 
 /* One PDU.  Zeroed, it is an empty PDU of no command; fill what the command
- * needs.  Field sizes include the terminating NUL (spec maxima). */
+ * needs.  Field sizes include the terminating NUL (spec maxima).
+ * flex_smpp_decode empties every field before it reads (strings "" and
+ * numbers 0; the bytes after a string's NUL are left undefined): a new
+ * field needs a line in smpp_pdu.c's pdu_clear(). */
 struct flex_smpp_pdu {
     uint32_t command_id;
     uint32_t command_status;

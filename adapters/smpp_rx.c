@@ -9,6 +9,7 @@
 #include "smpp_int.h"
 #include "smpp_msg.h"
 #include "utf.h"
+#include "str.h"
 
 #define MAX_SETS 256
 #define SET_TTL_NS (300ULL * 1000000000ULL) /* a part alone for 5 min is given up */
@@ -89,7 +90,7 @@ static struct set *find_set(struct inbound_set *set, const struct flex_smpp_pdu 
     struct set *s = free_one ? free_one : oldest;
     set_clear(s);
     s->used = true;
-    memcpy(s->from, p->source_addr, sizeof(s->from));
+    flex_strlcpy(s->from, p->source_addr, sizeof(s->from));
     s->ref = cc->ref;
     s->total = cc->total;
     s->dcs = p->data_coding;

@@ -21,6 +21,7 @@
 #include "sendbuf.h"
 #include "uring.h"
 #include "utf.h"
+#include "str.h"
 
 #define MAX_CONNS 512
 #define INBUF (256 * 1024)
@@ -237,8 +238,8 @@ static struct part_set *part_set_for(struct smsc *s, uint32_t slot, const struct
     free_one->ref = cc->ref;
     free_one->total = cc->total;
     free_one->dcs = p->data_coding;
-    memcpy(free_one->src, p->source_addr, sizeof(free_one->src));
-    memcpy(free_one->dst, p->destination_addr, sizeof(free_one->dst));
+    flex_strlcpy(free_one->src, p->source_addr, sizeof(free_one->src));
+    flex_strlcpy(free_one->dst, p->destination_addr, sizeof(free_one->dst));
     return free_one;
 }
 
@@ -499,8 +500,8 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
     if (p->registered_delivery & 0x03) {
         d.due_ns = now_ns() + s->o->dlr_delay_ms * 1000000ULL;
         d.submitted = time(NULL);
-        memcpy(d.src, p->source_addr, sizeof(d.src));
-        memcpy(d.dst, p->destination_addr, sizeof(d.dst));
+        flex_strlcpy(d.src, p->source_addr, sizeof(d.src));
+        flex_strlcpy(d.dst, p->destination_addr, sizeof(d.dst));
         dlr_push(s, &d);
     }
 }

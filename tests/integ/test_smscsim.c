@@ -16,6 +16,7 @@
 #include "smpp_client.h"
 #include "smpp_msg.h"
 #include "utf.h"
+#include "str.h"
 
 static char dir[64];
 static char bin[256];
@@ -120,7 +121,7 @@ static void test_smscsim_submit_and_receipt(void **state)
     assert_int_equal(p.sequence, 7);
     assert_int_equal(p.command_status, 0);
     char id[65];
-    memcpy(id, p.message_id, sizeof(id));
+    flex_strlcpy(id, p.message_id, sizeof(id));
     assert_true(strlen(id) > 0);
     /* The receipt, after the delay, with TLVs and the standard text. */
     assert_int_equal(tc_recv(&c, &p, 3000), 0);
