@@ -1,0 +1,305 @@
+/* What Redis itself spends per message on the commands the pipeline cannot
+ * do without, on this machine, with nothing else running: the floor under
+ * flexbench's Redis CPU.  A redis-server of its own (no persistence, as in
+ * flexbench), 200,000 job entries of flexbench's size in a stream, then
+ * batches of 256 the way flexd sends them:
+ *
+ *   read     XREADGROUP COUNT 256
+ *   dedup    SET flex:seen:{id} entry NX GET EX 30d, one per job
+ *   outcome  MULTI, one status XADD (a batch of events), HSET of the msgid
+ *            map, EXPIRE, XACK, EXEC
+ *   receipt  HMGET of the msgid map, MULTI, one status XADD, HINCRBY, EXEC
+ *
+ * and the same with flexd's job history (HSET flex:hist:{hour}, one field per
+ * outcome and one per receipt) as a second row.  Reported: Redis CPU
+ * microseconds per message (INFO cpu, user + sys) and the rate that one
+ * Redis core would reach at that cost.  The client is one synchronous
+ * connection, so the wall-clock rate here is not the point. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_sim.h"
+#include "flex.pb-c.h"
+#include "mem.h"
+#include "store.h"
+
+#define JOBS 200000
+#define BATCH 256
+
+static struct flex_store *st;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_redis: %s: %s\n", what, st ? flex_store_error(st) : "");
+    exit(1);
+}
+
+static double redis_cpu(void)
+{
+    flex_store_appendf(st, "INFO cpu");
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        die("INFO");
+    const char *s = flex_reply_str(r, NULL), *u, *y;
+    double v = 0;
+    if (s && (u = strstr(s, "used_cpu_user:")) && (y = strstr(s, "used_cpu_sys:")))
+        v = atof(u + 14) + atof(y + 13);
+    flex_store_free_reply(r);
+    return v;
+}
+
+/* A job as flexctl enqueues flexbench's: template, three variables. */
+static size_t job_bytes(long i, uint8_t *out, char *id, size_t idsz)
+{
+    Flex__V1__Job j = FLEX__V1__JOB__INIT;
+    char phone[16], patient[16];
+    snprintf(id, idsz, "fb-%07ld", i);
+    snprintf(phone, sizeof(phone), "+1202555%04ld", i % 10000);
+    snprintf(patient, sizeof(patient), "p-%07ld", i);
+    j.type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+    j.id = id;
+    j.location = "loc-1";
+    j.patient = patient;
+    j.phone = phone;
+    j.template_ = "reminder_24h";
+    Flex__V1__Job__VarsEntry v[3] = {FLEX__V1__JOB__VARS_ENTRY__INIT,
+                                     FLEX__V1__JOB__VARS_ENTRY__INIT,
+                                     FLEX__V1__JOB__VARS_ENTRY__INIT};
+    Flex__V1__Job__VarsEntry *vp[3] = {&v[0], &v[1], &v[2]};
+    v[0].key = "first_name", v[0].value = "Ana";
+    v[1].key = "date", v[1].value = "Dec 1";
+    v[2].key = "time", v[2].value = "9:30 AM";
+    j.n_vars = 3;
+    j.vars = vp;
+    j.enqueued_at_ms = 1764412345678;
+    return flex__v1__job__pack(&j, out);
+}
+
+static void load_jobs(void)
+{
+    flex_store_appendf(st, "FLUSHALL");
+    flex_store_drain(st, 1);
+    for (long i = 0; i < JOBS; i++) {
+        uint8_t pb[256];
+        char id[24];
+        size_t n = job_bytes(i, pb, id, sizeof(id));
+        const char *argv[] = {"XADD", "flex:jobs", "*", "job", (const char *)pb, "id", id};
+        size_t lens[] = {4, 9, 1, 3, n, 2, strlen(id)};
+        flex_store_append(st, 7, argv, lens);
+        if (i % 512 == 511 && flex_store_drain(st, 512) < 0)
+            die("XADD");
+    }
+    if (flex_store_drain(st, JOBS % 512) < 0)
+        die("XADD");
+    flex_store_appendf(st, "XGROUP CREATE flex:jobs flexd 0");
+    if (flex_store_drain(st, 1) < 0)
+        die("XGROUP");
+}
+
+/* One argv being built: many fields, one command. */
+struct cmd {
+    const char *argv[3 + 2 * BATCH];
+    size_t lens[3 + 2 * BATCH];
+    int n;
+    char store[2 * BATCH][160];
+    int used;
+};
+
+static void cmd_start(struct cmd *c, const char *a, const char *b)
+{
+    c->n = c->used = 0;
+    c->argv[c->n] = a, c->lens[c->n++] = strlen(a);
+    if (b)
+        c->argv[c->n] = b, c->lens[c->n++] = strlen(b);
+}
+
+static void cmd_add(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void cmd_add(struct cmd *c, const char *fmt, ...)
+{
+    char *p = c->store[c->used++];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p, 160, fmt, ap);
+    va_end(ap);
+    c->argv[c->n] = p, c->lens[c->n++] = (size_t)n;
+}
+
+static void cmd_send(struct cmd *c)
+{
+    flex_store_append(st, c->n, c->argv, c->lens);
+}
+
+/* A status batch's size in flexd: ~60 bytes of protobuf per event. */
+static void status_xadd(int n)
+{
+    static char blob[BATCH * 60];
+    memset(blob, 'e', sizeof(blob));
+    const char *argv[] = {"XADD", "flex:status", "MAXLEN", "~", "100000",
+                          "*",    "evs",         blob,     "n", "256"};
+    size_t lens[] = {4, 11, 6, 1, 6, 1, 3, (size_t)n * 60, 1, 3};
+    flex_store_append(st, 10, argv, lens);
+}
+
+/* Reads every entry id and job id of one XREADGROUP reply. */
+static int read_batch(char ids[][24], char entries[][24])
+{
+    flex_store_appendf(st, "XREADGROUP GROUP flexd c1 COUNT %d STREAMS flex:jobs >", BATCH);
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        die("XREADGROUP");
+    struct redisReply *s0 = flex_reply_is_nil(r) ? NULL : flex_reply_at(r, 0);
+    struct redisReply *es = s0 ? flex_reply_at(s0, 1) : NULL;
+    int n = es ? (int)flex_reply_count(es) : 0; /* nil: the stream is read */
+    for (int i = 0; i < n; i++) {
+        struct redisReply *e = flex_reply_at(es, (size_t)i), *f = flex_reply_at(e, 1);
+        size_t len;
+        const char *s = flex_reply_str(flex_reply_at(e, 0), &len);
+        snprintf(entries[i], 24, "%.*s", (int)len, s);
+        s = flex_reply_str(flex_reply_at(f, 3), &len);
+        snprintf(ids[i], 24, "%.*s", (int)len, s);
+    }
+    flex_store_free_reply(r);
+    return n;
+}
+
+enum mode { MANDATORY, HIST_HASH, HIST_OVERWRITE, HIST_SEEN, NMODES };
+
+static const char *const mode_names[NMODES] = {
+    "mandatory per message",
+    "+ history: hourly hash, receipt own field",
+    "+ history: hourly hash, receipt overwrites",
+    "+ history: in the seen key (SET XX, APPEND)",
+};
+
+static double run(enum mode mode)
+{
+    static struct cmd c;
+    char ids[BATCH][24], entries[BATCH][24];
+    load_jobs();
+    double cpu0 = redis_cpu();
+    long msgs = 0;
+    for (;;) {
+        int n = read_batch(ids, entries);
+        if (n == 0)
+            break;
+        for (int i = 0; i < n; i++) /* dedup */
+            flex_store_appendf(st, "SET flex:seen:%s %s NX GET EX 2592000", ids[i], entries[i]);
+        if (flex_store_drain(st, n) < 0)
+            die("SET");
+        int cmds = 0; /* outcome */
+        flex_store_appendf(st, "MULTI"), cmds++;
+        status_xadd(n), cmds++;
+        if (mode == HIST_SEEN)
+            for (int i = 0; i < n; i++, cmds++)
+                flex_store_appendf(st,
+                                   "SET flex:seen:%s %s state=accepted carrier=primary msgid=%08lX "
+                                   "parts=1 location=loc-1 enqueued_at=1764412345678 "
+                                   "accepted_at=1764412345999 XX KEEPTTL",
+                                   ids[i], entries[i], msgs + i);
+        if (mode == HIST_HASH || mode == HIST_OVERWRITE) {
+            cmd_start(&c, "HSET", "flex:hist:490000");
+            for (int i = 0; i < n; i++) {
+                cmd_add(&c, "%s", ids[i]);
+                cmd_add(&c,
+                        "state=accepted carrier=primary msgid=%08lX parts=1 location=loc-1 "
+                        "enqueued_at=1764412345678 accepted_at=1764412345999",
+                        msgs + i);
+            }
+            cmd_send(&c), cmds++;
+            flex_store_appendf(st, "EXPIRE flex:hist:490000 2592000"), cmds++;
+        }
+        cmd_start(&c, "HSET", "flex:msgid:primary:490000");
+        for (int i = 0; i < n; i++) {
+            cmd_add(&c, "%08lX", msgs + i);
+            cmd_add(&c, "%s 1764412345999 loc-1", ids[i]);
+        }
+        cmd_send(&c), cmds++;
+        flex_store_appendf(st, "EXPIRE flex:msgid:primary:490000 259200"), cmds++;
+        cmd_start(&c, "XACK", "flex:jobs");
+        c.argv[c.n] = "flexd", c.lens[c.n++] = 5;
+        for (int i = 0; i < n; i++)
+            c.argv[c.n] = entries[i], c.lens[c.n++] = strlen(entries[i]);
+        cmd_send(&c), cmds++;
+        flex_store_appendf(st, "EXEC"), cmds++;
+        cmd_start(&c, "HMGET", "flex:msgid:primary:490000"); /* receipts */
+        for (int i = 0; i < n; i++)
+            cmd_add(&c, "%08lX", msgs + i);
+        cmd_send(&c), cmds++;
+        if (flex_store_drain(st, cmds) < 0)
+            die("outcome");
+        cmds = 0;
+        flex_store_appendf(st, "MULTI"), cmds++;
+        status_xadd(n), cmds++;
+        if (mode == HIST_SEEN)
+            for (int i = 0; i < n; i++, cmds++)
+                flex_store_appendf(st, "APPEND flex:seen:%s %s", ids[i],
+                                   " state=delivered receipt=DELIVRD delivered_at=1764412346100");
+        if (mode == HIST_HASH || mode == HIST_OVERWRITE) {
+            cmd_start(&c, "HSET", "flex:hist:490000");
+            for (int i = 0; i < n; i++) {
+                if (mode == HIST_HASH) {
+                    cmd_add(&c, "%s|r", ids[i]);
+                    cmd_add(&c, "state=delivered receipt=DELIVRD delivered_at=17644123%05d", i);
+                } else {
+                    cmd_add(&c, "%s", ids[i]);
+                    cmd_add(&c,
+                            "state=delivered carrier=primary msgid=%08lX parts=1 location=loc-1 "
+                            "enqueued_at=1764412345678 accepted_at=1764412345999 "
+                            "receipt=DELIVRD delivered_at=1764412346100",
+                            msgs + i);
+                }
+            }
+            cmd_send(&c), cmds++;
+        }
+        flex_store_appendf(st, "HINCRBY flex:stats delivered %d", n), cmds++;
+        flex_store_appendf(st, "EXEC"), cmds++;
+        if (flex_store_drain(st, cmds) < 0)
+            die("receipt");
+        msgs += n;
+    }
+    if (msgs != JOBS)
+        die("not every job was read");
+    return (redis_cpu() - cpu0) * 1e6 / (double)msgs;
+}
+
+int main(void)
+{
+    int port = bench_free_port();
+    char ps[16], url[64], why[128];
+    snprintf(ps, sizeof(ps), "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
+              "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    for (int i = 0; i < 100 && flex_store_connect(&st, url, 1000, why, sizeof(why)) != 0; i++)
+        usleep(50000);
+    if (!st) {
+        kill(pid, SIGTERM);
+        fprintf(stderr, "bench_redis: no redis-server (%s)\n", why);
+        return 1;
+    }
+    double us[NMODES][3];
+    for (int i = 0; i < 3; i++) /* interleaved: this VM drifts */
+        for (int m = 0; m < NMODES; m++)
+            us[m][i] = run((enum mode)m);
+    for (int m = 0; m < NMODES; m++) {
+        double lo = us[m][0], hi = us[m][0];
+        for (int i = 1; i < 3; i++)
+            lo = us[m][i] < lo ? us[m][i] : lo, hi = us[m][i] > hi ? us[m][i] : hi;
+        printf("redis %-44s %6.2f us/msg (%.2f..%.2f)  one Redis core: %.0f msg/s\n", mode_names[m],
+               lo, lo, hi, 1e6 / lo);
+    }
+    flex_store_del(st);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
