@@ -659,6 +659,18 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
     return rec;
 }
 
+/* Reads the replies of the writes queued so far (dead letters, statuses,
+ * deferrals): a check that reads its replies right after its commands
+ * must come after them, or it takes their replies for its own. */
+static int settle_writes(struct intake *in, struct wbatch *w)
+{
+    if (w->cmds == 0)
+        return 0;
+    int rc = flex_store_drain(in->st, w->cmds);
+    w->cmds = 0;
+    return rc < 0 ? -1 : 0;
+}
+
 /* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
  * or our own entry (a redelivery after a crash) goes on; another entry
  * with the same id is a duplicate enqueue. */
@@ -705,6 +717,14 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
     const struct flex_cfg *cfg = in->cfg;
     int64_t now = flex_now_ms();
     size_t asked = 0;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = recs[i]->job_kind[0] != '\0';
+    /* drop_optouts may have queued suppressions: their replies come first */
+    if (any && settle_writes(in, w) != 0) {
+        give_back_all(in, recs, 0, 0, n);
+        return (size_t)-1;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!recs[i]->job_kind[0])
             continue;
@@ -763,6 +783,10 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
         lens[i] = strlen(recs[i]->phone);
     }
     flex_bloom_maybe_batch(in->bloom, keys, lens, n, maybe);
+    if (settle_writes(in, w) != 0) {
+        give_back_all(in, recs, 0, 0, n);
+        return (size_t)-1;
+    }
     for (size_t i = 0; i < n; i++)
         if (maybe[i])
             flex_store_appendf(in->st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, recs[i]->phone);
@@ -868,16 +892,10 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     }
     if (n == 0)
         return 0;
-    /* The checks below read replies right after their commands: first read
-     * the replies of the writes already queued (dead letters, deferrals),
-     * or every reply after them would be taken for the wrong command. */
-    if (w->cmds) {
-        if (flex_store_drain(in->st, w->cmds) < 0) {
-            for (size_t i = 0; i < n; i++)
-                rec_put(in, recs[i]);
-            return -1;
-        }
-        w->cmds = 0;
+    if (settle_writes(in, w) != 0) {
+        for (size_t i = 0; i < n; i++)
+            rec_put(in, recs[i]);
+        return -1;
     }
     n = drop_duplicates(in, w, recs, n);
     if (n == (size_t)-1)

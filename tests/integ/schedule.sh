@@ -147,6 +147,28 @@ appt a-9 p-108 "$s9"
 check "cap: second one that day is suppressed" \
     wait_for '[ "$(state a-9/2h/$v9)" = suppressed ] && [ "$(field a-9/2h/$v9 reason)" = frequency_cap ]' 12
 
+# 8b. Held jobs released together: an opted-out one among them must not
+# shift the gate's answers onto the wrong jobs (the suppression's own
+# writes used to come back first: both reminders went out uncapped).
+ctl location pause loc-3 >/dev/null
+ctl optout add +12025550111 >/dev/null
+sleep 0.5
+printf '{"type":"message","id":"m-held-out","location":"loc-3","patient":"p-111","phone":"+12025550111","body":"Held, then opted out"}\n' |
+    ctl enqueue - >/dev/null
+s10=$(iso_in 72000)
+v10=$(epoch "$s10")
+s11=$(iso_in 72600)
+v11=$(epoch "$s11")
+appt a-10 p-110 "$s10" scheduled loc-3
+appt a-11 p-110 "$s11" scheduled loc-3
+wait_for '[ "$(state a-10/24h/$v10)" = scheduled ] && [ "$(state a-11/24h/$v11)" = scheduled ]' 5
+sleep 1.5 # promoted and held
+ctl location resume loc-3 >/dev/null
+check "released together: the opted-out one is suppressed" \
+    wait_for '[ "$(state m-held-out)" = suppressed ]' 10
+check "released together: exactly one of the patient's two reminders goes, one is capped" \
+    wait_for '[ "$(state a-10/24h/$v10)$(state a-11/24h/$v11)" = deliveredsuppressed ] || [ "$(state a-10/24h/$v10)$(state a-11/24h/$v11)" = suppresseddelivered ]' 10
+
 # 9. Carriers follow reloads: one added binds, one removed unbinds.
 bound() { sed -n 's/.*"bound_sessions":\([0-9]*\).*/\1/p' "$tmp/sim.json"; }
 check "one session bound before" test "$(bound)" = 1
