@@ -674,7 +674,7 @@ static int settle_writes(struct intake *in, struct wbatch *w)
 /* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
  * or our own entry (a redelivery after a crash) goes on; another entry
  * with the same id is a duplicate enqueue. */
-static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+static void dedup_ask(struct intake *in, struct flex_rec **recs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char key[sizeof(FLEX_KEY_SEEN) + sizeof(recs[0]->id)];
@@ -685,23 +685,83 @@ static size_t drop_duplicates(struct intake *in, struct wbatch *w, struct flex_r
         size_t lens[] = {3, kl, strlen(recs[i]->entry), 2, 3, 2, sizeof(SEEN_TTL_STR) - 1};
         flex_store_append(in->st, 7, argv, lens);
     }
-    size_t kept = 0;
+}
+
+static int dedup_read(struct intake *in, struct flex_rec **recs, size_t n, bool *dup)
+{
     for (size_t i = 0; i < n; i++) {
         struct redisReply *r;
-        if (flex_store_reply(in->st, &r) != 0) {
-            give_back_all(in, recs, kept, i, n);
-            return (size_t)-1;
-        }
+        if (flex_store_reply(in->st, &r) != 0)
+            return -1;
         size_t len;
         const char *prev = flex_reply_str(r, &len);
-        bool dup =
-            !flex_reply_is_nil(r) && !flex_reply_is_error(r) &&
-            !(prev && len == strlen(recs[i]->entry) && memcmp(prev, recs[i]->entry, len) == 0);
+        dup[i] = !flex_reply_is_nil(r) && !flex_reply_is_error(r) &&
+                 !(prev && len == strlen(recs[i]->entry) && memcmp(prev, recs[i]->entry, len) == 0);
         flex_store_free_reply(r);
-        if (dup) {
+    }
+    return 0;
+}
+
+/* The bloom filter over the batch, and an exact lookup for every "maybe". */
+static void optout_ask(struct intake *in, struct flex_rec **recs, size_t n, bool *maybe)
+{
+    const void *keys[BATCH * 2] = {0}; /* (GCC 12 sees a read of unset ones) */
+    size_t lens[BATCH * 2] = {0};
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = recs[i]->phone;
+        lens[i] = strlen(recs[i]->phone);
+    }
+    flex_bloom_maybe_batch(in->bloom, keys, lens, n, maybe);
+    for (size_t i = 0; i < n; i++)
+        if (maybe[i])
+            flex_store_appendf(in->st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, recs[i]->phone);
+}
+
+static int optout_read(struct intake *in, size_t n, const bool *maybe, bool *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = false;
+        if (!maybe[i])
+            continue;
+        struct redisReply *r;
+        if (flex_store_reply(in->st, &r) != 0)
+            return -1;
+        /* An error reply counts as opted out: never text on doubt. */
+        out[i] = flex_reply_is_error(r) || flex_reply_integer(r) == 1;
+        flex_store_free_reply(r);
+    }
+    return 0;
+}
+
+static void suppress_optout(struct intake *in, struct wbatch *w, struct flex_rec *r)
+{
+    job_status(in, w, r->entry, r->id, r->location, FLEX__V1__STATE__STATE_SUPPRESSED, "optout", 0);
+    w->suppressed++;
+    rec_put(in, r);
+}
+
+/* What every job read from the stream passes, in one round trip: its id
+ * not seen before, and not opted out.  Returns how many go on (in |recs|),
+ * or -1 with every record given back when Redis failed. */
+static size_t check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+{
+    bool maybe[BATCH * 2], dup[BATCH * 2], out[BATCH * 2];
+    dedup_ask(in, recs, n);
+    optout_ask(in, recs, n, maybe);
+    if (dedup_read(in, recs, n, dup) != 0 || optout_read(in, n, maybe, out) != 0) {
+        give_back_all(in, recs, 0, 0, n);
+        return (size_t)-1;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dup[i]) {
             w->dups++;
             ack_later(w, recs[i]->entry);
             rec_put(in, recs[i]);
+        } else if (out[i]) {
+            suppress_optout(in, w, recs[i]);
         } else {
             recs[kept++] = recs[i];
         }
@@ -770,47 +830,27 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
     return kept;
 }
 
-/* Bloom filter over the batch; every "maybe" is checked in the exact set. */
+/* Opt-outs again, for jobs released after a hold: a STOP may have come. */
 static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
 {
-    const void *keys[BATCH * 2];
-    size_t lens[BATCH * 2];
-    bool maybe[BATCH * 2];
+    bool maybe[BATCH * 2], out[BATCH * 2];
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = recs[i]->phone;
-        lens[i] = strlen(recs[i]->phone);
-    }
-    flex_bloom_maybe_batch(in->bloom, keys, lens, n, maybe);
     if (settle_writes(in, w) != 0) {
         give_back_all(in, recs, 0, 0, n);
         return (size_t)-1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (maybe[i])
-            flex_store_appendf(in->st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, recs[i]->phone);
+    optout_ask(in, recs, n, maybe);
+    if (optout_read(in, n, maybe, out) != 0) {
+        give_back_all(in, recs, 0, 0, n);
+        return (size_t)-1;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        bool out = false;
-        if (maybe[i]) {
-            struct redisReply *r;
-            if (flex_store_reply(in->st, &r) != 0) {
-                give_back_all(in, recs, kept, i, n);
-                return (size_t)-1;
-            }
-            /* An error reply counts as opted out: never text on doubt. */
-            out = flex_reply_is_error(r) || flex_reply_integer(r) == 1;
-            flex_store_free_reply(r);
-        }
-        if (out) {
-            job_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
-                       FLEX__V1__STATE__STATE_SUPPRESSED, "optout", 0);
-            w->suppressed++;
-            rec_put(in, recs[i]);
-        } else {
+        if (out[i])
+            suppress_optout(in, w, recs[i]);
+        else
             recs[kept++] = recs[i];
-        }
     }
     return kept;
 }
@@ -834,9 +874,11 @@ static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
 /* The checks that must hold when a job leaves for the carrier, also after
  * it was held: not opted out (a STOP may have come meanwhile), its
  * appointment unchanged, the cap.  Then to the dispatcher. */
-static int admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+static int admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
+                 bool optouts_checked)
 {
-    n = drop_optouts(in, w, recs, n);
+    if (!optouts_checked)
+        n = drop_optouts(in, w, recs, n);
     if (n != (size_t)-1)
         n = gate(in, w, recs, n);
     if (n == (size_t)-1)
@@ -864,7 +906,7 @@ static int release_held(struct intake *in, struct wbatch *w)
     if (go == 0)
         return 0;
     in->releasing = true;
-    int rc = admit(in, w, out, go);
+    int rc = admit(in, w, out, go, false);
     in->releasing = false;
     return rc;
 }
@@ -897,11 +939,11 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
             rec_put(in, recs[i]);
         return -1;
     }
-    n = drop_duplicates(in, w, recs, n);
+    n = check_new(in, w, recs, n);
     if (n == (size_t)-1)
         return -1;
     n = hold_paused(in, recs, n);
-    return n ? admit(in, w, recs, n) : 0;
+    return n ? admit(in, w, recs, n, true) : 0;
 }
 
 /* ---- the loop --------------------------------------------------------- */
