@@ -35,7 +35,8 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_jobs_failed_total", "Jobs failed (carrier refusal or undeliverable receipt)."},
         {"flex_jobs_delivered_total", "Delivery receipts saying delivered."},
         {"flex_inbound_total", "Texts received from patients."},
-        {"flex_redis_errors_total", "Redis connections lost by the intake."},
+        {"flex_redis_errors_total",
+         "Redis round trips that failed (connection lost, or writes refused), intake and writer."},
         {"flex_events_overflow_total",
          "Receipts and inbound texts that found no free record (the writer far behind)."},
     };

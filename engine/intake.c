@@ -693,9 +693,13 @@ static int dedup_read(struct intake *in, struct flex_rec **recs, size_t n, bool 
         struct redisReply *r;
         if (flex_store_reply(in->st, &r) != 0)
             return -1;
+        if (flex_reply_is_error(r)) { /* refused (maxmemory...): send nothing unrecorded */
+            flex_store_free_reply(r);
+            return -1;
+        }
         size_t len;
         const char *prev = flex_reply_str(r, &len);
-        dup[i] = !flex_reply_is_nil(r) && !flex_reply_is_error(r) &&
+        dup[i] = !flex_reply_is_nil(r) &&
                  !(prev && len == strlen(recs[i]->entry) && memcmp(prev, recs[i]->entry, len) == 0);
         flex_store_free_reply(r);
     }
@@ -1105,6 +1109,12 @@ static int one_round(struct intake *in, struct wbatch *w)
         flex_store_free_reply(opt);
         return -1;
     }
+    if (jobs && flex_reply_is_error(jobs)) { /* e.g. the group is gone: try again anew */
+        flex_store_free_reply(jobs);
+        flex_store_free_reply(opt);
+        flex_store_free_reply(ctl);
+        return -1;
+    }
     each_entry(opt, in->optlog_id, sizeof(in->optlog_id), on_optout, in);
     each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), on_control, in);
     int rc = 0;
@@ -1192,7 +1202,7 @@ void *flex_intake_main(void *arg)
     in.sb = flex_statusbuf_new();
     in.pbarena._chunk_size = 16384;
     in.pba = (ProtobufCAllocator){pb_alloc, pb_free, &in.pbarena};
-    unsigned backoff = 50;
+    unsigned backoff = 50, fails = 0; /* failed rounds in a row */
     /* relaxed: stop flags are polled; the rings carry the data. */
     while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &in.qr);
@@ -1205,7 +1215,6 @@ void *flex_intake_main(void *arg)
             backoff = backoff < 2000 ? backoff * 2 : 2000;
             continue;
         }
-        backoff = 50;
         atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
         int rc = release_held(&in, w);
         if (rc == 0)
@@ -1225,13 +1234,27 @@ void *flex_intake_main(void *arg)
             rc = sample_queue(&in);
         }
         if (rc != 0) {
-            flex_log(FLEX_LOG_WARN, &lctx, 0, "redis connection lost: %s; reconnecting",
-                     flex_store_error(in.st));
+            /* A lost connection or a refusal (maxmemory, a read-only
+             * replica): anew after a pause doubling up to 2 s, so that a
+             * refusal that lasts is not a busy loop. */
+            fails++;
+            if (fails <= 3 || fails % 30 == 0)
+                flex_log(FLEX_LOG_WARN, &lctx, 0,
+                         "redis connection lost: %s (%u in a row); reconnecting in %u ms",
+                         flex_store_error(in.st), fails, backoff);
             count(&in.p->m.redis_errors, 1);
             wbatch_reset(w);
             flex_statusbuf_clear(in.sb); /* their entries are read again */
             flex_store_del(in.st);
             in.st = NULL;
+            flex_qsbr_offline(&in.qr);
+            usleep(backoff * 1000);
+            flex_qsbr_online(&flex_cfg_qsbr, &in.qr);
+            backoff = backoff < 2000 ? backoff * 2 : 2000;
+        } else if (fails) {
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis back after %u failures", fails);
+            fails = 0;
+            backoff = 50;
         }
     }
     flex_qsbr_unregister(&flex_cfg_qsbr, &in.qr);

@@ -14,6 +14,7 @@ struct flex_store {
     redisContext *ctx;
     char *fmt; /* RESP of the command being appended (flex_store_append) */
     size_t fmtcap;
+    char reply_err[160]; /* the last error reply (EXECABORT aside: its cause) */
 };
 
 /* Splits a redis:// or unix:// URL. */
@@ -187,6 +188,9 @@ int flex_store_reply(struct flex_store *s, struct redisReply **r)
     if (redisGetReply(s->ctx, &reply) != REDIS_OK || !reply)
         return -1;
     *r = reply;
+    const redisReply *rr = reply;
+    if (rr->type == REDIS_REPLY_ERROR && rr->str && strncmp(rr->str, "EXECABORT", 9) != 0)
+        snprintf(s->reply_err, sizeof(s->reply_err), "%s", rr->str);
     return 0;
 }
 
@@ -226,7 +230,7 @@ int flex_store_script_load(struct flex_store *s, const char *src, char sha[41])
 
 const char *flex_store_error(const struct flex_store *s)
 {
-    return s->ctx->err ? s->ctx->errstr : "no error";
+    return s->ctx->err ? s->ctx->errstr : s->reply_err[0] ? s->reply_err : "no error";
 }
 
 bool flex_reply_is_error(const struct redisReply *r)

@@ -55,7 +55,8 @@ int flex_store_drain(struct flex_store *s, int n);
  * SHA-1 (40 hex digits and a NUL) to |sha|.  Returns 0, or -1 when Redis
  * failed or refused the script. */
 int flex_store_script_load(struct flex_store *s, const char *src, char sha[41]);
-/* The text of the connection's last error. */
+/* The text of the connection's error, or else of the last error reply
+ * (an EXECABORT's cause rather than the EXECABORT), or "no error". */
 const char *flex_store_error(const struct flex_store *s);
 
 /* Reply accessors, so callers need no hiredis header. */

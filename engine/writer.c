@@ -525,9 +525,6 @@ static int read_tx(struct writer *w, int n)
             return -1;
         bool last = i == n - 1;
         bool bad = last ? flex_reply_is_error(r) || flex_reply_is_nil(r) : flex_reply_is_error(r);
-        if (bad)
-            flex_log(FLEX_LOG_WARN, &lctx, 0, "transaction failed: %s",
-                     flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "nil");
         flex_store_free_reply(r);
         if (bad && last)
             return -1;
@@ -694,7 +691,7 @@ void *flex_writer_main(void *arg)
     struct flex_rec **prev = flex_malloc(RETRY_MAX * sizeof(*prev));
     size_t n = 0, nretry = 0;
     int64_t last_retry = 0;
-    unsigned backoff = 50;
+    unsigned backoff = 50, fails = 0; /* failed round trips in a row */
     for (;;) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
         if (n == 0)
@@ -722,15 +719,22 @@ void *flex_writer_main(void *arg)
                     break;
                 continue;
             }
-            backoff = 50;
         }
         size_t nprev = retry_due ? nretry : 0;
         memcpy(prev, retry, nprev * sizeof(*prev));
         if (retry_due)
             last_retry = flex_now_ms();
         if (write_batch(&w, recs, n, retry, &nretry, retry_due) != 0) {
-            flex_log(FLEX_LOG_WARN, &lctx, 0, "redis write failed: %s; retrying the batch",
-                     flex_store_error(w.st));
+            /* A lost connection, or Redis refusing the writes (maxmemory,
+             * a read-only replica, a failed disk): the batch is tried again
+             * on a new connection after a pause that doubles up to 2 s, so
+             * a refusal that lasts does not become a busy loop. */
+            fails++;
+            metric(&w.p->m.redis_errors, 1);
+            if (fails <= 3 || fails % 30 == 0)
+                flex_log(FLEX_LOG_WARN, &lctx, 0,
+                         "redis write failed (%u in a row): %s; retrying the batch in %u ms", fails,
+                         flex_store_error(w.st), backoff);
             if (retry_due) { /* keep the waiting receipts */
                 for (size_t i = 0; i < nprev; i++)
                     prev[i]->kind = FLEX_REC_RECEIPT_WAIT;
@@ -740,8 +744,19 @@ void *flex_writer_main(void *arg)
             w.redo_retry_due = retry_due;
             flex_store_del(w.st);
             w.st = NULL;
+            /* relaxed: polled stop flag.  Stopping leaves the batch
+             * unacknowledged: its jobs are read again by the next flexd. */
+            if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
+                break;
+            usleep(backoff * 1000);
+            backoff = backoff < 2000 ? backoff * 2 : 2000;
             continue;
         }
+        if (fails) {
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis writes resumed after %u failures", fails);
+            fails = 0;
+        }
+        backoff = 50;
         give_back_retried(&w, prev, nprev);
         give_back(&w, recs, n);
         n = 0;

@@ -2,7 +2,8 @@
 # Faults end to end: two SMPP carriers (the first killed mid-campaign:
 # traffic fails over to the second, and returns when the first is back),
 # a carrier that rejects every submit permanently (jobs fail with its
-# reason, no retries), Redis restarted mid-campaign (nothing lost), and
+# reason, no retries), Redis restarted mid-campaign (nothing lost), Redis
+# refusing writes for a while (backoff, then everything completes), and
 # a bound carrier failing every submit temporarily (its circuit opens).
 # Exit 0 pass, 77 skip (no redis-server).
 NAME=faults
@@ -100,6 +101,34 @@ echo "     $(states d 3000)"
 check "redis restart: nothing left pending" \
     wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
 check "redis restart: flexd logged the lost connection" grep -q "redis connection lost" "$tmp/flexd.log"
+
+# 4b. Redis up but refusing writes (maxmemory reached, noeviction) in the
+# middle of a campaign: flexd backs off instead of retrying in a tight
+# loop, and the campaign completes, each job sent once, when Redis accepts
+# writes again.
+errors() { curl -s "http://127.0.0.1:$HP/metrics" | sed -n 's/^flex_redis_errors_total //p'; }
+sleep 1.2 # smscsim writes its stats every second: a quiet baseline
+sent_b=$(($(received "$tmp/sim1b.json") + $(received "$tmp/sim2.json")))
+jobs g 3000 loc-1 | ctl enqueue - >/dev/null
+wait_for '[ $(($(received "$tmp/sim1b.json") + $(received "$tmp/sim2.json"))) -ge $((sent_b + 500)) ]' 20
+redis-cli -p "$RP" CONFIG SET maxmemory 1 >/dev/null
+e0=$(errors)
+sleep 4
+e1=$(errors)
+echo "     $((e1 - e0)) Redis failures counted in 4 s of refused writes"
+check "refused writes: counted" test "$e1" -gt "$e0"
+check "refused writes: retried with backoff, not in a loop (< 40 in 4 s)" test $((e1 - e0)) -lt 40
+check "refused writes: the log gives Redis's reason" grep -q 'OOM command not allowed' "$tmp/flexd.log"
+redis-cli -p "$RP" CONFIG SET maxmemory 0 >/dev/null
+check "refused writes: the campaign completes once Redis takes writes" \
+    wait_for '[ "$(states g 3000)" = "delivered=3000 " ]' 60
+echo "     $(states g 3000)"
+sleep 1.2 # smscsim writes its stats every second
+check "refused writes: each job submitted once" \
+    test $(($(received "$tmp/sim1b.json") + $(received "$tmp/sim2.json") - sent_b)) -eq 3000
+check "refused writes: nothing left pending" \
+    wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
+grep -E 'OOM|resumed|back after' "$tmp/flexd.log" | head -4 | sed 's/^/     /'
 
 # 5. The first carrier is bound but answers every submit with a temporary
 # error: after 20 in a row its circuit opens and new jobs go straight to
