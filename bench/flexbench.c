@@ -11,7 +11,9 @@
  * smscsim, and proves the result from what Redis and the SMSC saw: nothing
  * lost (every job has a final status), nothing sent twice (each patient's
  * number appears once in smscsim's log), nothing sent to an opted-out
- * number.  Writes DIR/report.json, DIR/report.md and DIR/throughput.png.
+ * number.  Writes DIR/report.json (the contract's keys, then where the
+ * time went: CPU per process and per flexd thread, Redis calls and time per
+ * command), DIR/report.md and DIR/throughput.png.
  * Exit 0 only when lost, duplicated and sent_to_optout are all 0; 2 for bad
  * usage or a missing program; 1 when the run itself failed.
  *
