@@ -98,7 +98,6 @@ size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _At
 #define ACKS_MAX (BATCH * 4)
 
 struct wbatch {
-    int cmds;
     long dead, suppressed, expired, dups, scheduled, gated;
     const char *acks[ACKS_MAX + 3];
     size_t acklens[ACKS_MAX + 3];
@@ -110,7 +109,6 @@ struct wbatch {
 /* Empty again (its arrays are 60 KB: only the counts are reset). */
 static void wbatch_reset(struct wbatch *w)
 {
-    w->cmds = 0;
     w->dead = w->suppressed = w->expired = w->dups = w->scheduled = w->gated = 0;
     w->nacks = 0;
 }
@@ -150,7 +148,6 @@ static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, 
                           reason};
     size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
     flex_store_append(in->st, 7, argv, lens);
-    w->cmds++;
     w->dead++;
     ack_later(w, entry);
 }
@@ -184,14 +181,13 @@ static void job_status(struct intake *in, struct wbatch *w, const char *entry, c
                                                                : FLEX_MV_SCHEDULED,
                     1);
     if (flex_statusbuf_add(in->sb, &ev) != 0) { /* full: this entry now, then a new one */
-        w->cmds += flex_statusbuf_append(in->sb, in->st, ev.at_ms);
+        flex_statusbuf_append(in->sb, in->st, ev.at_ms);
         flex_statusbuf_add(in->sb, &ev);
     }
     flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
                        FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
                        (long long)send_at);
     flex_store_appendf(in->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, id, SEEN_TTL_S);
-    w->cmds += 2;
     if (entry)
         ack_later(w, entry);
 }
@@ -210,25 +206,20 @@ static int flush_writes(struct intake *in, struct wbatch *w)
     count(&in->p->m.expired, w->expired);
     count(&in->p->m.duplicates, w->dups);
     /* The status events before the acknowledgements, in the same pipeline. */
-    w->cmds += flex_statusbuf_append(in->sb, in->st, flex_now_ms());
+    flex_statusbuf_append(in->sb, in->st, flex_now_ms());
     if (w->dead)
-        flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead),
-            w->cmds++;
+        flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead);
     if (w->suppressed)
         flex_store_appendf(in->st, "HINCRBY %s suppressed_optout %ld", FLEX_KEY_STATS,
-                           w->suppressed),
-            w->cmds++;
+                           w->suppressed);
     if (w->expired)
-        flex_store_appendf(in->st, "HINCRBY %s expired %ld", FLEX_KEY_STATS, w->expired), w->cmds++;
+        flex_store_appendf(in->st, "HINCRBY %s expired %ld", FLEX_KEY_STATS, w->expired);
     if (w->dups)
-        flex_store_appendf(in->st, "HINCRBY %s duplicates_suppressed %ld", FLEX_KEY_STATS, w->dups),
-            w->cmds++;
+        flex_store_appendf(in->st, "HINCRBY %s duplicates_suppressed %ld", FLEX_KEY_STATS, w->dups);
     if (w->scheduled)
-        flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled),
-            w->cmds++;
+        flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled);
     if (w->gated)
-        flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated),
-            w->cmds++;
+        flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated);
     if (w->nacks) {
         w->acks[0] = "XACK";
         w->acks[1] = FLEX_KEY_JOBS;
@@ -237,9 +228,8 @@ static int flush_writes(struct intake *in, struct wbatch *w)
         w->acklens[1] = strlen(FLEX_KEY_JOBS);
         w->acklens[2] = strlen(FLEX_KEY_GROUP);
         flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
-        w->cmds++;
     }
-    int rc = w->cmds ? flex_store_drain(in->st, w->cmds) : 0;
+    int rc = flex_store_settle(in->st);
     wbatch_reset(w);
     return rc < 0 ? -1 : 0;
 }
@@ -473,7 +463,6 @@ static void schedule_job(struct intake *in, struct wbatch *w, const char *entry,
     flex__v1__job__pack(job, buf);
     flex_schedq_append_add(in->st, &in->sq, job->id, at, buf, n);
     flex_free(buf); /* hiredis copied it */
-    w->cmds++;
     w->scheduled++;
     job_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_SCHEDULED, reason, at);
 }
@@ -546,7 +535,6 @@ static void expand_entry(struct intake *in, struct wbatch *w, const char *entry,
              job->id);
     flex_schedq_append_replace(in->st, &in->sq, pkey, cancelled ? 0 : plan.version,
                                plan.keep_until_ms, m, plan.nsteps);
-    w->cmds++;
     for (unsigned i = 0; i < plan.nsteps; i++) {
         job_status(in, w, NULL, m[i].id, job->location, FLEX__V1__STATE__STATE_SCHEDULED,
                    plan.steps[i].kind, m[i].at_ms);
@@ -662,13 +650,9 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
 /* Reads the replies of the writes queued so far (dead letters, statuses,
  * deferrals): a check that reads its replies right after its commands
  * must come after them, or it takes their replies for its own. */
-static int settle_writes(struct intake *in, struct wbatch *w)
+static int settle_writes(struct intake *in)
 {
-    if (w->cmds == 0)
-        return 0;
-    int rc = flex_store_drain(in->st, w->cmds);
-    w->cmds = 0;
-    return rc < 0 ? -1 : 0;
+    return flex_store_settle(in->st) < 0 ? -1 : 0; /* the store counts what was appended */
 }
 
 /* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
@@ -785,7 +769,7 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
     for (size_t i = 0; i < n && !any; i++)
         any = recs[i]->job_kind[0] != '\0';
     /* drop_optouts may have queued suppressions: their replies come first */
-    if (any && settle_writes(in, w) != 0) {
+    if (any && settle_writes(in) != 0) {
         give_back_all(in, recs, 0, 0, n);
         return (size_t)-1;
     }
@@ -840,7 +824,7 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
     bool maybe[BATCH * 2], out[BATCH * 2];
     if (n == 0)
         return 0;
-    if (settle_writes(in, w) != 0) {
+    if (settle_writes(in) != 0) {
         give_back_all(in, recs, 0, 0, n);
         return (size_t)-1;
     }
@@ -938,7 +922,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     }
     if (n == 0)
         return 0;
-    if (settle_writes(in, w) != 0) {
+    if (settle_writes(in) != 0) {
         for (size_t i = 0; i < n; i++)
             rec_put(in, recs[i]);
         return -1;
@@ -1004,6 +988,8 @@ static long long info_int(struct redisReply *r, const char *name)
  * flex:jobs does not grow forever. */
 static int sample_queue(struct intake *in)
 {
+    if (settle_writes(in) != 0)
+        return -1;
     flex_store_appendf(in->st, "XINFO GROUPS %s", FLEX_KEY_JOBS);
     flex_store_appendf(in->st, "XPENDING %s %s", FLEX_KEY_JOBS, FLEX_KEY_GROUP);
     flex_store_appendf(in->st, "ZCARD %s", FLEX_KEY_SCHED);
@@ -1057,6 +1043,8 @@ static int sample_queue(struct intake *in)
  * keeps Redis responsive. */
 static int promote(struct intake *in)
 {
+    if (settle_writes(in) != 0)
+        return -1;
     for (int i = 0; i < 10; i++) {
         long n = flex_schedq_promote(in->st, &in->sq, flex_now_ms(), PROMOTE_BATCH);
         if (n < 0)
@@ -1096,6 +1084,8 @@ static int one_round(struct intake *in, struct wbatch *w)
     const char *from = read_from(in);
     if (!from)
         count = 0;
+    if (settle_writes(in) != 0) /* released jobs' suppressions came first */
+        return -1;
     if (count > 0)
         flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s %s",
                            FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS, from);
@@ -1146,6 +1136,8 @@ static int one_round(struct intake *in, struct wbatch *w)
 static int claim(struct intake *in, struct wbatch *w)
 {
     long long idle = (long long)in->cfg->engine.claim_idle_ms;
+    if (settle_writes(in) != 0) /* a suppression's writes came first */
+        return -1;
     flex_store_appendf(in->st, "XPENDING %s %s IDLE %lld - + %d", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
                        idle, BATCH);
     struct redisReply *r;

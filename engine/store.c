@@ -14,7 +14,8 @@ struct flex_store {
     redisContext *ctx;
     char *fmt; /* RESP of the command being appended (flex_store_append) */
     size_t fmtcap;
-    char reply_err[160]; /* the last error reply (EXECABORT aside: its cause) */
+    char reply_err[160];        /* the last error reply (EXECABORT aside: its cause) */
+    uint64_t appended, replied; /* commands sent, replies read */
 };
 
 /* Splits a redis:// or unix:// URL. */
@@ -171,14 +172,16 @@ void flex_store_append(struct flex_store *s, int argc, const char **argv, const 
         *p++ = '\r';
         *p++ = '\n';
     }
-    redisAppendFormattedCommand(s->ctx, s->fmt, (size_t)(p - s->fmt));
+    if (redisAppendFormattedCommand(s->ctx, s->fmt, (size_t)(p - s->fmt)) == REDIS_OK)
+        s->appended++;
 }
 
 void flex_store_appendf(struct flex_store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisvAppendCommand(s->ctx, fmt, ap);
+    if (redisvAppendCommand(s->ctx, fmt, ap) == REDIS_OK)
+        s->appended++;
     va_end(ap);
 }
 
@@ -188,6 +191,7 @@ int flex_store_reply(struct flex_store *s, struct redisReply **r)
     if (redisGetReply(s->ctx, &reply) != REDIS_OK || !reply)
         return -1;
     *r = reply;
+    s->replied++;
     const redisReply *rr = reply;
     if (rr->type == REDIS_REPLY_ERROR && rr->str && strncmp(rr->str, "EXECABORT", 9) != 0)
         snprintf(s->reply_err, sizeof(s->reply_err), "%s", rr->str);
@@ -211,6 +215,16 @@ int flex_store_drain(struct flex_store *s, int n)
         freeReplyObject(r);
     }
     return errors;
+}
+
+size_t flex_store_pending(const struct flex_store *s)
+{
+    return (size_t)(s->appended - s->replied);
+}
+
+int flex_store_settle(struct flex_store *s)
+{
+    return flex_store_drain(s, (int)flex_store_pending(s));
 }
 
 int flex_store_script_load(struct flex_store *s, const char *src, char sha[41])

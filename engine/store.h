@@ -51,6 +51,13 @@ void flex_store_free_reply(struct redisReply *r);
 /* Reads and discards |n| replies; returns how many were errors, or -1 when
  * the connection failed. */
 int flex_store_drain(struct flex_store *s, int n);
+/* Commands appended whose replies are not read yet. */
+size_t flex_store_pending(const struct flex_store *s);
+/* Reads and drops every reply not read yet: before a command whose reply
+ * the caller reads, so that it does not take an earlier write's reply for
+ * its own.  Returns -1 when the connection failed, else the number of error
+ * replies among them. */
+int flex_store_settle(struct flex_store *s);
 /* Loads the Lua script |src| (SCRIPT LOAD, one round trip) and writes its
  * SHA-1 (40 hex digits and a NUL) to |sha|.  Returns 0, or -1 when Redis
  * failed or refused the script. */

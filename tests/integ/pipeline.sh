@@ -169,6 +169,35 @@ check "two flexd: each once at the SMSC" test $(($(simrecv) - sim_before)) -eq 1
 kill -TERM "$f3" "$f4"
 wait "$f3" "$f4"
 
+# A dead consumer's jobs are taken over even while every round of the intake
+# has opt-outs to suppress: the take-over used to read a suppression's
+# reply as its own and take nothing while such traffic lasted.
+jobs 20001 30 >"$tmp/g.jsonl" # numbers 0001-0030: none opted out
+ctl enqueue "$tmp/g.jsonl" >/dev/null
+redis-cli -p "$RP" XREADGROUP GROUP flexd ghost-1 COUNT 30 STREAMS flex:jobs '>' >/dev/null
+check "30 jobs pending on a consumer that is gone" \
+    test "$(redis-cli -p "$RP" XPENDING flex:jobs flexd | head -1)" = 30
+start_flexd
+f5=$FPID
+(
+    end=$(($(date +%s) + 10))
+    i=0
+    while [ "$(date +%s)" -lt "$end" ]; do # opted-out traffic: +12025550050 opted out above
+        i=$((i + 1))
+        for k in 1 2 3 4 5 6 7 8 9 10; do
+            printf '{"type":"message","id":"o-%s-%s","location":"loc-1","patient":"p-o","phone":"+12025550050","body":"x"}\n' "$i" "$k"
+        done | "$B/flexctl" $D enqueue - >/dev/null 2>&1
+    done
+) &
+load=$!
+check "taken over while opt-outs are being suppressed" \
+    wait_for '[ "$(ctl status m-20001 m-20030 | grep -c delivered)" = 2 ]' 7
+check "(the opted-out traffic was still flowing)" kill -0 "$load"
+kill "$load" 2>/dev/null
+wait "$load" 2>/dev/null
+kill -TERM "$f5"
+wait "$f5"
+
 grep '"level":"error"' "$tmp/flexd.log" | head -5
 echo "$fails failed"
 [ "$fails" -eq 0 ]
