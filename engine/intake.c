@@ -38,7 +38,11 @@
 #define CLAIM_EVERY_MS 1000
 #define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
 #define SEEN_TTL_STR "2592000"
-#define HELD_MAX 100000
+/* Records kept for held jobs (paused locations).  More held jobs give their
+ * records back and stay pending in the stream, read again on a resume:
+ * one location with a long queue must not take every record and stop the
+ * others. */
+#define HELD_MAX (FLEX_POOL_SIZE / 4)
 #define PROMOTE_EVERY_MS 250
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
@@ -53,6 +57,7 @@ struct intake {
     size_t nfree;
     struct flex_rec **held;
     size_t nheld;
+    size_t nspilled; /* held jobs beyond HELD_MAX: pending, not in memory */
     char paused[64][65];
     int npaused;
     int64_t last_claim_ms, last_promote_ms, last_sample_ms;
@@ -350,6 +355,16 @@ static void on_optout(struct intake *in, struct redisReply *fields)
     }
 }
 
+/* Reads our own pending entries again from the start, once what is in
+ * flight is written (read_from): after a reconnect, or to take back the
+ * held jobs that did not keep their records. */
+static void reread_pending(struct intake *in)
+{
+    in->reread = true;
+    in->nspilled = 0; /* those still paused are counted again as they come */
+    snprintf(in->pel_cursor, sizeof(in->pel_cursor), "0");
+}
+
 static void on_control(struct intake *in, struct redisReply *fields)
 {
     size_t clen, alen;
@@ -363,6 +378,11 @@ static void on_control(struct intake *in, struct redisReply *fields)
     } else if (arg && (strncmp(cmd, "pause", clen) == 0 || strncmp(cmd, "resume", clen) == 0)) {
         load_paused(in); /* the set is the truth; the stream only says when */
         flex_log(FLEX_LOG_INFO, &lctx, 0, "location %.*s %sd", (int)alen, arg, cmd);
+        if (strncmp(cmd, "resume", clen) == 0 && in->nspilled > 0) {
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "reading %zu held jobs again from the stream",
+                     in->nspilled);
+            reread_pending(in);
+        }
     }
 }
 
@@ -849,13 +869,17 @@ static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
 {
     size_t go = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_paused(in, recs[i]->location) && in->nheld < HELD_MAX)
-            in->held[in->nheld++] = recs[i];
-        else
+        if (!is_paused(in, recs[i]->location)) {
             recs[go++] = recs[i];
+        } else if (in->nheld < HELD_MAX) {
+            in->held[in->nheld++] = recs[i];
+        } else { /* left pending, unacknowledged: read again on a resume */
+            in->nspilled++;
+            rec_put(in, recs[i]);
+        }
     }
     /* relaxed: a gauge for metrics; not used to order data. */
-    atomic_store_explicit(&in->p->held, in->nheld, memory_order_relaxed);
+    atomic_store_explicit(&in->p->held, (uint64_t)(in->nheld + in->nspilled), memory_order_relaxed);
     return go;
 }
 
@@ -956,10 +980,8 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
     }
     load_paused(in);
-    if (in->connected_once) {
-        in->reread = true;
-        snprintf(in->pel_cursor, sizeof(in->pel_cursor), "0");
-    }
+    if (in->connected_once)
+        reread_pending(in);
     in->connected_once = true;
     if (flex_schedq_load(in->st, &in->sq) != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot load the scheduling scripts: %s",
@@ -1084,6 +1106,8 @@ static int one_round(struct intake *in, struct wbatch *w)
     const char *from = read_from(in);
     if (!from)
         count = 0;
+    /* (a resume read below may start a reread: this read is what counts) */
+    bool from_pel = count > 0 && strcmp(from, ">") != 0;
     if (settle_writes(in) != 0) /* released jobs' suppressions came first */
         return -1;
     if (count > 0)
@@ -1110,7 +1134,7 @@ static int one_round(struct intake *in, struct wbatch *w)
     int rc = 0;
     struct redisReply *stream = jobs ? flex_reply_at(jobs, 0) : NULL;
     struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
-    if (count > 0 && in->reread) { /* reading our pending entries: next cursor */
+    if (from_pel) { /* reading our pending entries: next cursor */
         size_t ne = flex_reply_count(entries), len;
         const char *last =
             ne ? flex_reply_str(flex_reply_at(flex_reply_at(entries, ne - 1), 0), &len) : NULL;

@@ -249,16 +249,18 @@ const char *flex_store_error(const struct flex_store *s)
 
 bool flex_reply_is_error(const struct redisReply *r)
 {
-    return r->type == REDIS_REPLY_ERROR;
+    return r && r->type == REDIS_REPLY_ERROR;
 }
 
 bool flex_reply_is_nil(const struct redisReply *r)
 {
-    return r->type == REDIS_REPLY_NIL;
+    return !r || r->type == REDIS_REPLY_NIL;
 }
 
 long long flex_reply_integer(const struct redisReply *r)
 {
+    if (!r)
+        return 0;
     if (r->type == REDIS_REPLY_INTEGER)
         return r->integer;
     if (r->type == REDIS_REPLY_STRING)
@@ -268,8 +270,8 @@ long long flex_reply_integer(const struct redisReply *r)
 
 const char *flex_reply_str(const struct redisReply *r, size_t *len)
 {
-    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
-        r->type != REDIS_REPLY_ERROR) {
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
+               r->type != REDIS_REPLY_ERROR)) {
         if (len)
             *len = 0;
         return NULL;
@@ -281,10 +283,10 @@ const char *flex_reply_str(const struct redisReply *r, size_t *len)
 
 size_t flex_reply_count(const struct redisReply *r)
 {
-    return r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    return r && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
 }
 
 struct redisReply *flex_reply_at(const struct redisReply *r, size_t i)
 {
-    return r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+    return r && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
 }

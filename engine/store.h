@@ -66,7 +66,8 @@ int flex_store_script_load(struct flex_store *s, const char *src, char sha[41]);
  * (an EXECABORT's cause rather than the EXECABORT), or "no error". */
 const char *flex_store_error(const struct flex_store *s);
 
-/* Reply accessors, so callers need no hiredis header. */
+/* Reply accessors, so callers need no hiredis header.  Each takes NULL (a
+ * missing element): nil, no error, 0, NULL, no elements. */
 bool flex_reply_is_error(const struct redisReply *r);
 bool flex_reply_is_nil(const struct redisReply *r);
 long long flex_reply_integer(const struct redisReply *r);

@@ -195,6 +195,26 @@ check "taken over while opt-outs are being suppressed" \
 check "(the opted-out traffic was still flowing)" kill -0 "$load"
 kill "$load" 2>/dev/null
 wait "$load" 2>/dev/null
+
+# One location paused with more jobs queued than flexd has records (8,192)
+# must not hold up the others; resumed, all of its jobs go.
+ctl location pause loc-5 >/dev/null
+sleep 1.2
+s0=$(stat sent)
+o0=$(stat suppressed_optout)
+jobs 30000 9000 loc-5 >"$tmp/p5.jsonl" # numbers 0000-8999: the 40 opted out above among them
+ctl enqueue "$tmp/p5.jsonl" >/dev/null
+jobs 40001 49 loc-2 >"$tmp/p2.jsonl" # numbers 0001-0049: none opted out
+ctl enqueue "$tmp/p2.jsonl" >/dev/null
+check "a paused location with 9,000 jobs queued does not hold up another" \
+    wait_for '[ "$(stat sent)" -ge $((s0 + 49)) ]' 15
+check "none of the paused location's jobs went" test "$(stat sent)" -eq $((s0 + 49))
+ctl location resume loc-5 >/dev/null
+check "resumed: all 9,000 settle (8,960 sent, 40 opted out)" \
+    wait_for '[ "$(stat sent)" -eq $((s0 + 49 + 8960)) ] && [ "$(stat suppressed_optout)" -eq $((o0 + 40)) ]' 60
+echo "     sent $(($(stat sent) - s0)), opted out $(($(stat suppressed_optout) - o0))"
+check "resumed: nothing left pending" \
+    wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
 kill -TERM "$f5"
 wait "$f5"
 
