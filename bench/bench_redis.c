@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench_sim.h"
+#include "bench_store.h"
 #include "flex.pb-c.h"
 #include "mem.h"
 #include "store.h"
@@ -41,15 +42,9 @@ static void die(const char *what)
 
 static double redis_cpu(void)
 {
-    flex_store_appendf(st, "INFO cpu");
-    struct redisReply *r;
-    if (flex_store_reply(st, &r) != 0)
+    double v = bench_redis_cpu(st);
+    if (v < 0)
         die("INFO");
-    const char *s = flex_reply_str(r, NULL), *u, *y;
-    double v = 0;
-    if (s && (u = strstr(s, "used_cpu_user:")) && (y = strstr(s, "used_cpu_sys:")))
-        v = atof(u + 14) + atof(y + 13);
-    flex_store_free_reply(r);
     return v;
 }
 

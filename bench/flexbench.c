@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "bench_sim.h"
+#include "bench_store.h"
 #include "e164.h"
 #include "flex.pb-c.h"
 #include "hash.h"
@@ -288,19 +289,11 @@ static bool settled(const struct run *r)
            r->delivered + r->failed >= r->sent;
 }
 
-/* Redis's own CPU seconds so far (INFO cpu: user + sys). */
+/* Redis's own CPU seconds so far (0 when it did not answer). */
 static double redis_cpu(struct run *r)
 {
-    flex_store_appendf(r->st, "INFO cpu");
-    struct redisReply *rep;
-    if (flex_store_reply(r->st, &rep) != 0)
-        return 0;
-    const char *s = flex_reply_str(rep, NULL), *u, *y;
-    double v = 0;
-    if (s && (u = strstr(s, "used_cpu_user:")) && (y = strstr(s, "used_cpu_sys:")))
-        v = atof(u + 14) + atof(y + 13);
-    flex_store_free_reply(rep);
-    return v;
+    double v = bench_redis_cpu(r->st);
+    return v < 0 ? 0 : v;
 }
 
 /* Redis's command count so far; keeps the INFO commandstats text in |keep|
