@@ -1268,7 +1268,7 @@ void *flex_intake_main(void *arg)
             flex_qsbr_online(&flex_cfg_qsbr, &in.qr);
             backoff = backoff < 2000 ? backoff * 2 : 2000;
         } else if (fails) {
-            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis back after %u failures", fails);
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis back (%u failed tries before)", fails);
             fails = 0;
             backoff = 50;
         }

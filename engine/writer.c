@@ -753,7 +753,8 @@ void *flex_writer_main(void *arg)
             continue;
         }
         if (fails) {
-            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis writes resumed after %u failures", fails);
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "redis writes resumed (%u failed tries before)",
+                     fails);
             fails = 0;
         }
         backoff = 50;

@@ -128,7 +128,7 @@ check "refused writes: each job submitted once" \
     test $(($(received "$tmp/sim1b.json") + $(received "$tmp/sim2.json") - sent_b)) -eq 3000
 check "refused writes: nothing left pending" \
     wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
-grep -E 'OOM|resumed|back after' "$tmp/flexd.log" | head -4 | sed 's/^/     /'
+grep -E 'OOM|resumed|redis back' "$tmp/flexd.log" | head -4 | sed 's/^/     /'
 
 # 5. The first carrier is bound but answers every submit with a temporary
 # error: after 20 in a row its circuit opens and new jobs go straight to
