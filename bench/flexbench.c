@@ -75,6 +75,7 @@ struct run {
     } threads[16]; /* flexd's threads, read before it stops */
     int nthreads;
     double redis_cpu0, redis_cpu1, sim_cpu_s;
+    long long redis_mem0, redis_mem1; /* used_memory before the jobs, after the run */
     FILE *samples;
 };
 
@@ -294,6 +295,28 @@ static double redis_cpu(struct run *r)
 {
     double v = bench_redis_cpu(r->st);
     return v < 0 ? 0 : v;
+}
+
+/* Redis's used_memory in bytes (INFO memory) less what the job stream
+ * still holds (flexd trims it every second; at the end of a short run most
+ * of it is still there), or 0. */
+static long long redis_mem(struct run *r)
+{
+    flex_store_appendf(r->st, "INFO memory");
+    flex_store_appendf(r->st, "MEMORY USAGE %s SAMPLES 0", FLEX_KEY_JOBS);
+    struct redisReply *rep, *jobs;
+    if (flex_store_reply(r->st, &rep) != 0)
+        return 0;
+    if (flex_store_reply(r->st, &jobs) != 0) {
+        flex_store_free_reply(rep);
+        return 0;
+    }
+    const char *s = flex_reply_str(rep, NULL), *u;
+    long long v = s && (u = strstr(s, "used_memory:")) ? atoll(u + 12) : 0;
+    v -= flex_reply_integer(jobs);
+    flex_store_free_reply(rep);
+    flex_store_free_reply(jobs);
+    return v;
 }
 
 /* Redis's command count so far; keeps the INFO commandstats text in |keep|
@@ -660,6 +683,14 @@ static json_t *report_json(struct run *r, struct proof *pf)
                                   msgs ? (r->redis_cpu1 - r->redis_cpu0) * 1e5 / (double)msgs : 0.0,
                                   "smscsim", msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
     json_object_set_new(j, "redis_by_command", redis_by_command(r, msgs));
+    /* What a message leaves in Redis once drained (idempotency key, history,
+     * msgid map, status events; the job stream left out): docs/operations.md
+     * sizes maxmemory from it. */
+    json_object_set_new(
+        j, "redis_memory",
+        json_pack("{s:f,s:f,s:f}", "before_mb", (double)r->redis_mem0 / 1048576.0, "after_mb",
+                  (double)r->redis_mem1 / 1048576.0, "bytes_per_message",
+                  msgs ? (double)(r->redis_mem1 - r->redis_mem0) / (double)msgs : 0.0));
     json_t *th = json_object();
     for (int i = 0; i < r->nthreads && msgs > 0; i++) {
         json_t *old = json_object_get(th, r->threads[i].name); /* same-named threads add up */
@@ -910,11 +941,13 @@ int main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/optout.txt", r.o.out);
     if (r.nopt && flexctl(&r, "optout", "import", path) != 0)
         die("flexctl optout import failed");
+    r.redis_mem0 = redis_mem(&r);
     if (r.o.rate == 0)
         enqueue_slice(&r, 0, r.total);
     printf("flexbench: %ld jobs queued, %ld opted out; running flexd\n", r.total, r.nopt);
     drive(&r);
     stop_flexd(&r);
+    r.redis_mem1 = redis_mem(&r);
     poll_stats(&r);
     fclose(r.samples);
     stop_sim(&r); /* its log complete, its CPU measured */
