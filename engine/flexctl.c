@@ -344,10 +344,19 @@ static void set_field(json_t *o, const char *k, size_t klen, const char *v, size
     json_object_set_new(o, key, num ? json_integer(atoll(val)) : json_string(val));
 }
 
-/* A history record of flex:hist:{hour}: "k=v k=v ... [reason=the rest]". */
+/* The one-letter keys of history records (engine/writer.c), spelled out;
+ * "t" is the time of the record's state ("delivered_at"...). */
+static const char *const record_keys[][2] = {
+    {"s", "state"},    {"c", "carrier"},     {"m", "msgid"},       {"p", "parts"},
+    {"l", "location"}, {"e", "enqueued_at"}, {"a", "accepted_at"}, {"r", "receipt"},
+};
+
+/* A history record of flex:hist:{hour}: "k=v k=v ... [reason=the rest]";
+ * records of older versions spell their keys out. */
 static void apply_record(json_t *o, const char *rec, size_t len)
 {
     const char *p = rec, *end = rec + len;
+    char state[24] = "";
     while (p < end) {
         const char *eq = memchr(p, '=', (size_t)(end - p));
         if (!eq)
@@ -356,15 +365,32 @@ static void apply_record(json_t *o, const char *rec, size_t len)
         const char *ve = rest ? end : memchr(eq + 1, ' ', (size_t)(end - eq - 1));
         if (!ve)
             ve = end;
-        set_field(o, p, (size_t)(eq - p), eq + 1, (size_t)(ve - eq - 1));
+        const char *k = p;
+        size_t kl = (size_t)(eq - p), vl = (size_t)(ve - eq - 1);
+        char tkey[40];
+        for (size_t i = 0; kl == 1 && i < sizeof(record_keys) / sizeof(record_keys[0]); i++)
+            if (*k == record_keys[i][0][0]) {
+                k = record_keys[i][1];
+                kl = strlen(k);
+                break;
+            }
+        if (kl == 1 && *k == 't') { /* the state's time */
+            kl = (size_t)snprintf(tkey, sizeof(tkey), "%s_at", state[0] ? state : "state");
+            k = tkey;
+        }
+        if (kl == 5 && memcmp(k, "state", 5) == 0)
+            snprintf(state, sizeof(state), "%.*s", (int)vl, eq + 1);
+        set_field(o, k, kl, eq + 1, vl);
         p = ve + 1;
     }
 }
 
 /* A job's history: flex:job:{id} (what the intake decided), then its
- * records in the hourly buckets from the hour it was read (the stream entry
- * id in flex:seen:{id} is that time) to now: accepted/failed, then the
- * receipt.  Returns 0, or 1 when the job is unknown or Redis failed. */
+ * record in the hourly buckets from the hour it was read (the stream entry
+ * id in flex:seen:{id} is that time) to now: accepted, failed or expired,
+ * rewritten by its receipt (older versions wrote the receipt as a second
+ * field, "{id}|r", still read).  Returns 0, or 1 when the job is unknown or
+ * Redis failed. */
 static int status_one(struct ctl *c, const char *id)
 {
     flex_store_appendf(c->st, "GET %s%s", FLEX_KEY_SEEN, id);

@@ -12,8 +12,9 @@
  *     mark; EXEC.  Then, in the same round trip, HMGET of the receipts' maps
  *     (Redis runs a pipeline in order, so a receipt finds the map of a job
  *     accepted in the same batch).
- *  2. MULTI; one XADD of the matched receipts' status events; one HSET of the receipt
- *     records; counters; the mark; EXEC.
+ *  2. MULTI; one XADD of the matched receipts' status events; an HSET per
+ *     hour the jobs were accepted in, rewriting each job's history record
+ *     with its receipt; counters; the mark; EXEC.
  *
  * A job is acknowledged in the same transaction that stores its outcome.
  * A batch whose reply was lost is written again only after checking its
@@ -198,31 +199,39 @@ static void status_event(struct writer *w, const struct flex_rec *r, const char 
     }
 }
 
-/* Reads a first part's map value "job accepted_ms location" (or a bare
- * job id, as older versions wrote) into |r|; returns the accepted time (0:
- * unknown). */
+/* The next space-separated word of [*p, end) into |out| (cut to |cap|). */
+static void map_word(const char **p, const char *end, char *out, size_t cap)
+{
+    const char *sp = memchr(*p, ' ', (size_t)(end - *p));
+    const char *we = sp ? sp : end;
+    size_t n = (size_t)(we - *p) < cap - 1 ? (size_t)(we - *p) : cap - 1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = sp ? sp + 1 : end;
+}
+
+static int64_t map_num(const char **p, const char *end)
+{
+    char w[24];
+    map_word(p, end, w, sizeof(w));
+    int64_t v = 0;
+    for (const char *c = w; *c >= '0' && *c <= '9' && v < INT64_MAX / 10 - 10; c++)
+        v = v * 10 + (*c - '0');
+    return v;
+}
+
+/* Reads a first part's map value "job accepted_ms location enqueued_ms
+ * parts" (older versions wrote the first three, or a bare job id) into
+ * |r|; returns the accepted time (0: unknown). */
 static int64_t receipt_job(struct flex_rec *r, const char *v, size_t len)
 {
-    const char *end = v + len, *sp = memchr(v, ' ', len);
-    size_t idlen = (size_t)((sp ? sp : end) - v);
-    if (idlen >= sizeof(r->id))
-        idlen = sizeof(r->id) - 1;
-    memcpy(r->id, v, idlen);
-    r->id[idlen] = '\0';
-    r->location[0] = '\0';
-    if (!sp)
-        return 0;
-    const char *p = sp + 1;
-    int64_t acc = 0;
-    while (p < end && *p >= '0' && *p <= '9' && acc < INT64_MAX / 10 - 10)
-        acc = acc * 10 + (*p++ - '0');
-    if (p < end && *p == ' ') {
-        size_t ll = (size_t)(end - ++p);
-        if (ll >= sizeof(r->location))
-            ll = sizeof(r->location) - 1;
-        memcpy(r->location, p, ll);
-        r->location[ll] = '\0';
-    }
+    const char *p = v, *end = v + len;
+    map_word(&p, end, r->id, sizeof(r->id));
+    int64_t acc = map_num(&p, end);
+    map_word(&p, end, r->location, sizeof(r->location));
+    r->enqueued_ms = map_num(&p, end);
+    int64_t parts = map_num(&p, end);
+    r->nparts = parts > 0 && parts < 256 ? (unsigned)parts : 0;
     return acc;
 }
 
@@ -247,22 +256,30 @@ static void write_inbound(struct writer *w, const struct flex_rec *r)
 
 /* ---- round trip 1: outcomes, then the receipts' lookups -------------- */
 
-/* The history record of an outcome: "k=v ..." with the reason last (it may
- * hold spaces); flexctl status reads it. */
+/* The history record of a job, "k=v ..." with one-letter keys (30 days of
+ * them are most of what Redis keeps per message) and the reason last (it
+ * may hold spaces): s state, c carrier, m msgid, p parts, l location, e
+ * enqueued, a accepted, r receipt status, t the state's time.  The receipt
+ * rewrites the accepted record whole (append_receipts); flexctl status
+ * spells the keys out. */
+static char *hist_accepted(char *p, const struct flex_rec *r, const char *state, int64_t acc)
+{
+    p = cat(cat(cat(p, "s="), state), " c=");
+    p = cat(cat(p, r->carrier), " m=");
+    p = cat(cat(p, r->part_ids[0]), " p=");
+    p = cat(cat_num(p, r->nparts), " l=");
+    p = cat(cat(p, r->location), " e=");
+    p = cat(cat_num(p, r->enqueued_ms), " a=");
+    return cat_num(p, acc);
+}
+
 static void hist_record(struct args *a, const struct flex_rec *r, Flex__V1__State st)
 {
-    if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
-        char *p = cat(arg_at(a), "state=accepted carrier=");
-        p = cat(cat(p, r->carrier), " msgid=");
-        p = cat(cat(p, r->part_ids[0]), " parts=");
-        p = cat(cat_num(p, r->nparts), " location=");
-        p = cat(cat(p, r->location), " enqueued_at=");
-        p = cat(cat_num(p, r->enqueued_ms), " accepted_at=");
-        arg_done(a, cat_num(p, r->at_ms));
-    } else
-        argf(a, "state=%s carrier=%s location=%s %s_at=%lld reason=%s", state_name(st),
-             r->carrier[0] ? r->carrier : "-", r->location, state_name(st), (long long)r->at_ms,
-             r->reason);
+    if (st == FLEX__V1__STATE__STATE_ACCEPTED)
+        arg_done(a, hist_accepted(arg_at(a), r, "accepted", r->at_ms));
+    else
+        argf(a, "s=%s c=%s l=%s t=%lld reason=%s", state_name(st), r->carrier[0] ? r->carrier : "-",
+             r->location, (long long)r->at_ms, r->reason);
 }
 
 static Flex__V1__State outcome_state(const struct flex_rec *r)
@@ -291,11 +308,16 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
             flex_smpp_id_key(r->part_ids[k], key);
             arg_copy(a, key);
             char *p = cat(arg_at(a), r->id);
-            if (k == 0) { /* "job accepted_ms location": a receipt's latency and labels */
+            if (k == 0) { /* "job accepted_ms location enqueued_ms parts": what the
+                           * receipt needs to rewrite the job's history record */
                 *p++ = ' ';
                 p = cat_num(p, r->at_ms);
                 *p++ = ' ';
                 p = cat(p, r->location);
+                *p++ = ' ';
+                p = cat_num(p, r->enqueued_ms);
+                *p++ = ' ';
+                p = cat_num(p, r->nparts);
             } else {
                 *p++ = '#';
                 p = cat_num(p, k + 1);
@@ -466,7 +488,8 @@ static size_t append_lookups(struct writer *w, struct flex_rec **rc, size_t m, l
 /* Reads the lookups' replies into |vals| (NULL: not mapped).  The values
  * point into |reps|, freed by the caller. */
 static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const struct lookup *plan,
-                        size_t np, struct redisReply **reps, const char **vals, size_t *lens)
+                        size_t np, struct redisReply **reps, const char **vals, size_t *lens,
+                        long long *hours)
 {
     for (size_t i = 0; i < m; i++)
         vals[i] = NULL;
@@ -478,39 +501,69 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
             if (strcmp(rc[i]->carrier, plan[p].carrier) != 0)
                 continue;
             struct redisReply *e = flex_reply_at(reps[p], j++);
-            if (!vals[i] && e && !flex_reply_is_nil(e))
+            if (!vals[i] && e && !flex_reply_is_nil(e)) {
                 vals[i] = flex_reply_str(e, &lens[i]);
+                hours[i] = plan[p].hour; /* where the job's history record is too */
+            }
         }
     }
     return 0;
 }
 
-/* The transaction of the receipts that matched a job. */
+static bool receipt_matched(const char *val, size_t len)
+{
+    return val && !memchr(val, '#', len); /* a later part's: the first part's decides */
+}
+
+/* The transaction of the receipts that matched a job.  Each rewrites its
+ * job's history record whole, in the hour the job was accepted (where its
+ * map was found): one field per message, not two. */
 static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, const char **vals,
-                            const size_t *lens, int64_t *acc, long long hour)
+                            const size_t *lens, const long long *hours, int64_t *acc)
 {
     long nd = 0, nf = 0;
     struct args *a = &w->a;
-    tx_begin(w, hour);
+    flex_store_appendf(w->st, "MULTI");
+    w->cmds++;
+    long long done[DEEP_HOURS + 2];
+    size_t ndone = 0;
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
-        if (!vals[i] || memchr(vals[i], '#', lens[i]))
-            continue; /* not mapped yet, or a later part's (the first part's decides) */
+        if (!receipt_matched(vals[i], lens[i]))
+            continue;
         acc[i] = receipt_job(r, vals[i], lens[i]);
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
         flex_strlcpy(r->reason, flex_smpp_stat_name(r->receipt_state), sizeof(r->reason));
         status_event(w, r, r->id,
                      ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                      r->reason, acc[i]);
-        arg_done(a, cat(cat(arg_at(a), r->id), "|r"));
-        const char *sn = ok ? "delivered" : "failed";
-        char *p = cat(cat(cat(arg_at(a), "state="), sn), " receipt=");
-        p = cat(cat(cat(p, r->reason), " "), sn);
-        arg_done(a, cat_num(cat(p, "_at="), r->at_ms));
         ok ? nd++ : nf++;
     }
     w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
-    hist_send(w, hour);
+    for (size_t i = 0; i < m; i++) { /* one HSET per hour the jobs were accepted in */
+        if (!receipt_matched(vals[i], lens[i]))
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = done[k] == hours[i];
+        if (seen || ndone == sizeof(done) / sizeof(done[0]))
+            continue;
+        done[ndone++] = hours[i];
+        args_reset(a);
+        arg(a, "HSET", 4);
+        argf(a, "flex:hist:%lld", hours[i]);
+        for (size_t j = i; j < m; j++) {
+            struct flex_rec *r = rc[j];
+            if (!receipt_matched(vals[j], lens[j]) || hours[j] != hours[i])
+                continue;
+            bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+            arg(a, r->id, strlen(r->id));
+            char *p = hist_accepted(arg_at(a), r, ok ? "delivered" : "failed", acc[j]);
+            p = cat(cat(p, " r="), r->reason);
+            arg_done(a, cat_num(cat(p, " t="), r->at_ms));
+        }
+        hist_send(w, hours[i]);
+    }
     stat_incr(w, "delivered", nd);
     stat_incr(w, "failed", nf);
     tx_end(w, "r");
@@ -592,6 +645,7 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     static const char *vals[BATCH + RETRY_MAX];
     static size_t lens[BATCH + RETRY_MAX];
     static int64_t acc[BATCH + RETRY_MAX];
+    static long long hours[BATCH + RETRY_MAX];
     size_t m = 0;
     if (retry_due) {
         for (size_t i = 0; i < *nretry; i++) {
@@ -613,7 +667,7 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     w->in_doubt = true;
     int rc1 = tx ? read_tx(w, tx) : 0;
     if (rc1 == 0)
-        rc1 = read_lookups(w, rc, m, plan, np, reps, vals, lens);
+        rc1 = read_lookups(w, rc, m, plan, np, reps, vals, lens, hours);
     if (rc1 == 0 && !done_o)
         for (size_t i = 0; i < n; i++)
             if (recs[i]->kind == FLEX_REC_RESULT)
@@ -625,7 +679,7 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     }
     if (rc1 == 0 && any && !done_r) {
         w->cmds = 0;
-        append_receipts(w, rc, m, vals, lens, acc, hour);
+        append_receipts(w, rc, m, vals, lens, hours, acc);
         rc1 = read_tx(w, w->cmds);
     }
     if (rc1 == 0)
