@@ -204,6 +204,18 @@ static void count(_Atomic uint64_t *c, long n)
         atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
 }
 
+/* Reads the replies of the writes queued so far (dead letters, statuses,
+ * deferrals): a check that reads its replies right after its commands
+ * must come after them, or it takes their replies for its own. */
+static int settle_writes(struct intake *in)
+{
+    /* The store counts what was appended.  A refused write (an error reply)
+     * fails the round like a lost connection: the entries are read again
+     * (and their writes made again) after the backoff, rather than left
+     * unacknowledged or without their status. */
+    return flex_store_settle(in->st) != 0 ? -1 : 0;
+}
+
 static int flush_writes(struct intake *in, struct wbatch *w)
 {
     count(&in->p->m.dead_letter, w->dead);
@@ -234,9 +246,9 @@ static int flush_writes(struct intake *in, struct wbatch *w)
         w->acklens[2] = strlen(FLEX_KEY_GROUP);
         flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
     }
-    int rc = flex_store_settle(in->st);
+    int rc = settle_writes(in);
     wbatch_reset(w);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 /* ---- opt-outs and control -------------------------------------------- */
@@ -665,14 +677,6 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
     job->phone = orig_phone;
     flex_arena_reset(&in->pbarena); /* the job (its frees are no-ops) */
     return rec;
-}
-
-/* Reads the replies of the writes queued so far (dead letters, statuses,
- * deferrals): a check that reads its replies right after its commands
- * must come after them, or it takes their replies for its own. */
-static int settle_writes(struct intake *in)
-{
-    return flex_store_settle(in->st) < 0 ? -1 : 0; /* the store counts what was appended */
 }
 
 /* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
