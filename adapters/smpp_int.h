@@ -12,6 +12,7 @@
 
 #include "ratelimit.h"
 #include "sendbuf.h"
+#include "hash.h"
 #include "smpp.h"
 #include "smpp_pdu.h"
 
@@ -113,7 +114,9 @@ struct flex_smpp_client {
     struct flex_smpp_stats st;
     struct flex_idmap *ids; /* part id key -> cookie, for receipts */
     struct early *early;
-    unsigned nearly; /* early receipts held */
+    unsigned nearly;  /* early receipts held */
+    uint64_t *recent; /* hashed keys of ids whose receipt came lately */
+    struct flex_hash_key recent_key;
     struct flex_sms *scratch;
     struct ssl_ctx_st *tls_ctx;
     struct __kernel_timespec tick;

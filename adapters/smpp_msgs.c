@@ -19,18 +19,44 @@
 #define IDMAP_TTL_NS (600ULL * 1000000000ULL) /* local receipt matching: 10 min */
 #define FREE_KEEP 1024
 
+#define RECENT_SLOTS 4096 /* ids whose receipt came lately (hashed keys) */
+
+static uint64_t recent_hash(const struct flex_smpp_client *c, const char *key)
+{
+    uint64_t h = flex_siphash13(&c->recent_key, key, strlen(key));
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
 /* Looks |id| up by its key and alternates; removes and returns the cookie,
- * or 0. */
-static uint64_t idmap_take(struct flex_idmap *m, const char *id)
+ * or 0.  A taken key is remembered a while (recent_receipt). */
+static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
     flex_smpp_id_key(id, keys[0]);
     int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
     uint64_t cookie;
     for (int i = 0; i < n; i++)
-        if (flex_idmap_take(m, keys[i], &cookie))
+        if (flex_idmap_take(c->ids, keys[i], &cookie)) {
+            uint64_t h = recent_hash(c, keys[i]);
+            c->recent[h % RECENT_SLOTS] = h;
             return cookie;
+        }
     return 0;
+}
+
+/* Whether a receipt for |id| was matched lately: the carrier sent it
+ * again.  Best effort (a slot taken by a later id forgets it). */
+static bool recent_receipt(const struct flex_smpp_client *c, const char *id)
+{
+    char keys[3][65];
+    flex_smpp_id_key(id, keys[0]);
+    int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+    for (int i = 0; i < n; i++) {
+        uint64_t h = recent_hash(c, keys[i]);
+        if (c->recent[h % RECENT_SLOTS] == h)
+            return true;
+    }
+    return false;
 }
 
 /* ---- messages and queues ---------------------------------------------- */
@@ -86,6 +112,8 @@ void flex_smpp_msgs_init(struct flex_smpp_client *c)
 {
     c->ids = flex_idmap_new(IDMAP_TTL_NS, flex_smpp_now_ns());
     c->early = flex_calloc(EARLY_MAX, sizeof(struct early));
+    c->recent = flex_calloc(RECENT_SLOTS, sizeof(*c->recent));
+    c->recent_key.k0 = flex_smpp_now_ns() ^ 0x9e3779b97f4a7c15ULL;
 }
 
 static void free_queue(struct msg_queue *q)
@@ -107,6 +135,7 @@ void flex_smpp_msgs_free(struct flex_smpp_client *c)
     }
     flex_idmap_free(c->ids);
     flex_free(c->early);
+    flex_free(c->recent);
 }
 
 static void copy_addr(char dst[21], const char *src)
@@ -462,8 +491,16 @@ static void on_receipt(struct flex_smpp_client *c, struct session *s, const stru
     s->st.receipts++;
     if (flex_smpp_receipt_parse(p, &r) != 0)
         return; /* no id: nothing to match (counted) */
-    uint64_t cookie = idmap_take(c->ids, r.id);
-    if (cookie || !any_in_window(c)) {
+    /* ENROUTE and ACCEPTD say the message is on its way (registered_delivery
+     * asks for final receipts only, but some carriers send them anyway):
+     * the message keeps its map entry and waits for the final one. */
+    if (r.state == FLEX_SMPP_STATE_ENROUTE || r.state == FLEX_SMPP_STATE_ACCEPTED)
+        return;
+    uint64_t cookie = idmap_take(c, r.id);
+    /* Held only when its submit_sm_resp may still be on its way; a second
+     * copy of a receipt already matched goes on at once (the engine's writer
+     * counts it as a duplicate), not into the early table for its timeout. */
+    if (cookie || !any_in_window(c) || recent_receipt(c, r.id)) {
         emit_receipt(c, cookie, r.id, r.state, r.err);
         return;
     }
@@ -503,7 +540,7 @@ static void early_match(struct flex_smpp_client *c, const struct msg *m, uint64_
             flex_smpp_id_key(m->ids[k], pk);
             for (int j = 0; j < n; j++)
                 if (strcmp(pk, keys[j]) == 0) {
-                    idmap_take(c->ids, m->ids[k]);
+                    idmap_take(c, m->ids[k]);
                     emit_receipt(c, m->cookie, e->key, e->state, e->err);
                     e->used = false;
                     c->nearly--;

@@ -365,15 +365,17 @@ static void receipt_date(time_t t, char out[16])
     out[10] = '\0';
 }
 
-static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d)
+/* A receipt for |d| in |state| (|stat|: its name in the text). */
+static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d, uint8_t state,
+                         const char *stat)
 {
     char text[200], sub[16], done[16];
     receipt_date(d->submitted, sub);
     receipt_date(time(NULL), done);
     int n = snprintf(text, sizeof(text),
-                     "id:%s sub:001 dlvrd:001 submit date:%s done date:%s stat:DELIVRD "
+                     "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s "
                      "err:000 text:",
-                     d->id, sub, done);
+                     d->id, state == FLEX_SMPP_STATE_DELIVERED ? "001" : "000", sub, done, stat);
     struct flex_smpp_pdu p = {0};
     p.command_id = FLEX_SMPP_DELIVER_SM;
     p.sequence = ++c->seq;
@@ -386,7 +388,7 @@ static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d)
     p.sm_length = (uint8_t)n;
     p.tlv_mask = FLEX_SMPP_HAS_RECEIPTED_ID | FLEX_SMPP_HAS_MESSAGE_STATE;
     memcpy(p.receipted_message_id, d->id, sizeof(d->id));
-    p.message_state = FLEX_SMPP_STATE_DELIVERED;
+    p.message_state = state;
     queue_pdu(c, &p);
     s->st.receipts_sent++;
 }
@@ -401,7 +403,11 @@ static void dlr_run(struct smsc *s, uint64_t now)
         struct conn *c = receiver_for(s, d->slot, d->gen, &slot);
         if (!c)
             return; /* kept until a receiver binds */
-        send_receipt(s, c, d);
+        if (s->o->dlr_enroute)
+            send_receipt(s, c, d, FLEX_SMPP_STATE_ENROUTE, "ENROUTE");
+        send_receipt(s, c, d, FLEX_SMPP_STATE_DELIVERED, "DELIVRD");
+        if (s->o->dlr_twice)
+            send_receipt(s, c, d, FLEX_SMPP_STATE_DELIVERED, "DELIVRD");
         arm_send(s, c, slot);
         s->dlr_head = (s->dlr_head + 1) % s->dlr_cap;
         s->dlr_len--;

@@ -21,6 +21,8 @@ struct smsc_opts {
     const char *mo_to;         /* destination of inbound texts */
     unsigned long max_seconds; /* 0 = run until signalled */
     int dlr_before_resp;       /* tests: the receipt overtakes its submit_sm_resp */
+    int dlr_enroute;           /* tests: an intermediate ENROUTE receipt before the final */
+    int dlr_twice;             /* tests: the final receipt sent twice (some carriers do) */
 };
 
 struct smsc;

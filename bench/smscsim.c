@@ -4,13 +4,15 @@
  *   smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]
  *           [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]
  *           [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]
- *           [--dlr-before-resp] [--fail-status CODE]
+ *           [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]
  *
  * Beyond the contract: --mo-to sets the destination of inbound texts,
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
- * command_status of --fail-rate answers (0x0B: a permanent rejection).
+ * command_status of --fail-rate answers (0x0B: a permanent rejection);
+ * --dlr-enroute sends an intermediate ENROUTE receipt before each final one
+ * and --dlr-twice sends each final receipt twice, as some carriers do.
  *
  * One thread, one io_uring: multishot accept, one outstanding recv and at
  * most one outstanding send per session, all PDUs of a read decoded at once
@@ -52,7 +54,7 @@ static const char usage_text[] =
     "usage: smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]\n"
     "               [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]\n"
     "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]\n"
-    "               [--dlr-before-resp] [--fail-status CODE]\n";
+    "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -71,6 +73,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"help", no_argument, NULL, 'h'},
         {"dlr-before-resp", no_argument, NULL, 'B'},
         {"fail-status", required_argument, NULL, 'F'},
+        {"dlr-enroute", no_argument, NULL, 'E'},
+        {"dlr-twice", no_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -89,6 +93,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'x': o->max_seconds = strtoul(optarg, NULL, 10); break;
         case 'B': o->dlr_before_resp = 1; break;
         case 'F': o->fail_status = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'E': o->dlr_enroute = 1; break;
+        case 'W': o->dlr_twice = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); return -1;
         }

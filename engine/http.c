@@ -39,11 +39,14 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
          "Redis round trips that failed (connection lost, or writes refused), intake and writer."},
         {"flex_events_overflow_total",
          "Receipts and inbound texts that found no free record (the writer far behind)."},
+        {"flex_receipts_duplicate_total",
+         "Final receipts a carrier sent again for a job: not counted or announced twice."},
     };
-    uint64_t vals[] = {rd(&p->m.jobs_read),    rd(&p->m.dead_letter),    rd(&p->m.suppressed),
-                       rd(&p->m.duplicates),   rd(&p->m.expired),        rd(&p->m.accepted),
-                       rd(&p->m.failed),       rd(&p->m.delivered),      rd(&p->m.inbound),
-                       rd(&p->m.redis_errors), rd(&p->m.events_overflow)};
+    uint64_t vals[] = {
+        rd(&p->m.jobs_read),    rd(&p->m.dead_letter),     rd(&p->m.suppressed),
+        rd(&p->m.duplicates),   rd(&p->m.expired),         rd(&p->m.accepted),
+        rd(&p->m.failed),       rd(&p->m.delivered),       rd(&p->m.inbound),
+        rd(&p->m.redis_errors), rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",

@@ -105,7 +105,8 @@ struct flex_pipeline {
     struct {
         _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
-        _Atomic uint64_t events_overflow; /* receipts/inbound with no free record */
+        _Atomic uint64_t events_overflow;    /* receipts/inbound with no free record */
+        _Atomic uint64_t receipts_duplicate; /* a final receipt again for a job */
     } m;
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */

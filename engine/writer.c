@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "flex.pb-c.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
@@ -46,6 +47,7 @@
 #define JOB_TTL_S 2592000  /* job history: 30 days */
 #define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
 #define HOUR_MS 3600000LL  /* the history and msgid buckets */
+#define RECENT_SLOTS 65536 /* jobs whose final receipt was written lately */
 #define DEEP_HOURS (MSGID_TTL_S / 3600 + 1)
 #define MAX_CARRIERS 32
 #define ARGS_MAX (16 + BATCH * FLEX_SMS_MAX_PARTS * 2 + BATCH + RETRY_MAX)
@@ -71,6 +73,12 @@ struct writer {
     struct flex_statusbuf *sb; /* the transaction's status events */
     int cmds;                  /* replies to read in this round trip */
     long inbound;
+    /* A direct-mapped cache of the job ids (hashed) whose final receipt this
+     * writer stored: a carrier's duplicate receipt is not counted or
+     * announced again.  Best effort: an evicted slot lets one through. */
+    uint64_t *recent;
+    struct flex_hash_key recent_key;
+    bool *dup; /* per receipt of the batch: a duplicate */
 };
 
 static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
@@ -510,6 +518,12 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
     return 0;
 }
 
+static uint64_t recent_hash(const struct writer *w, const char *job_id)
+{
+    uint64_t h = flex_siphash13(&w->recent_key, job_id, strlen(job_id));
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
 static bool receipt_matched(const char *val, size_t len)
 {
     return val && !memchr(val, '#', len); /* a later part's: the first part's decides */
@@ -526,12 +540,21 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
     flex_store_appendf(w->st, "MULTI");
     w->cmds++;
     long long done[DEEP_HOURS + 2];
-    size_t ndone = 0;
+    size_t ndone = 0, nundo = 0;
+    static struct undo {
+        uint64_t *slot, was;
+    } undo[BATCH + RETRY_MAX];
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
         if (!receipt_matched(vals[i], lens[i]))
             continue;
         acc[i] = receipt_job(r, vals[i], lens[i]);
+        uint64_t h = recent_hash(w, r->id), *slot = &w->recent[h % RECENT_SLOTS];
+        w->dup[i] = *slot == h;
+        if (w->dup[i])
+            continue;
+        undo[nundo++] = (struct undo){slot, *slot}; /* catches a copy later in this batch */
+        *slot = h;
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
         flex_strlcpy(r->reason, flex_smpp_stat_name(r->receipt_state), sizeof(r->reason));
         status_event(w, r, r->id,
@@ -539,9 +562,13 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
                      r->reason, acc[i]);
         ok ? nd++ : nf++;
     }
+    while (nundo > 0) { /* stored for good once the transaction is (receipts_done) */
+        nundo--;
+        *undo[nundo].slot = undo[nundo].was;
+    }
     w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
     for (size_t i = 0; i < m; i++) { /* one HSET per hour the jobs were accepted in */
-        if (!receipt_matched(vals[i], lens[i]))
+        if (!receipt_matched(vals[i], lens[i]) || w->dup[i])
             continue;
         bool seen = false;
         for (size_t k = 0; k < ndone && !seen; k++)
@@ -554,7 +581,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         argf(a, "flex:hist:%lld", hours[i]);
         for (size_t j = i; j < m; j++) {
             struct flex_rec *r = rc[j];
-            if (!receipt_matched(vals[j], lens[j]) || hours[j] != hours[i])
+            if (!receipt_matched(vals[j], lens[j]) || w->dup[j] || hours[j] != hours[i])
                 continue;
             bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
             arg(a, r->id, strlen(r->id));
@@ -620,6 +647,12 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
         }
         if (!written || memchr(vals[i], '#', lens[i]))
             continue;
+        if (w->dup[i]) {
+            metric(&w->p->m.receipts_duplicate, 1);
+            continue;
+        }
+        uint64_t h = recent_hash(w, r->id);
+        w->recent[h % RECENT_SLOTS] = h;
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
         metric(ok ? &w->p->m.delivered : &w->p->m.failed, 1);
         unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
@@ -738,6 +771,9 @@ void *flex_writer_main(void *arg)
     w.a.lens = flex_malloc(ARGS_MAX * sizeof(*w.a.lens));
     w.a.bytes = flex_malloc(BYTES_MAX);
     w.sb = flex_statusbuf_new();
+    w.recent = flex_calloc(RECENT_SLOTS, sizeof(*w.recent));
+    w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
+    w.recent_key.k0 = (uint64_t)flex_now_ms(); /* per process: no one can aim at a slot */
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
     struct flex_rec *recs[BATCH];
@@ -825,6 +861,8 @@ void *flex_writer_main(void *arg)
     flex_free(w.a.lens);
     flex_free(w.a.bytes);
     flex_statusbuf_del(w.sb);
+    flex_free(w.recent);
+    flex_free(w.dup);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;

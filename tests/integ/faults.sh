@@ -3,8 +3,9 @@
 # traffic fails over to the second, and returns when the first is back),
 # a carrier that rejects every submit permanently (jobs fail with its
 # reason, no retries), Redis restarted mid-campaign (nothing lost), Redis
-# refusing writes for a while (backoff, then everything completes), and
-# a bound carrier failing every submit temporarily (its circuit opens).
+# refusing writes for a while (backoff, then everything completes), a
+# bound carrier failing every submit temporarily (its circuit opens), and
+# a carrier sending intermediate and duplicate receipts.
 # Exit 0 pass, 77 skip (no redis-server).
 NAME=faults
 REDIS_ARGS="--appendonly yes --appendfsync always"
@@ -19,6 +20,12 @@ sim2
 "$B/smscsim" --listen "127.0.0.1:$S3" --fail-rate 1 --fail-status 0x0B --stats "$tmp/sim3.json" \
     --max-seconds 300 &
 pids="$pids $!"
+S4=$((base + 5))
+"$B/smscsim" --listen "127.0.0.1:$S4" --dlr-delay-ms 10 --dlr-enroute --dlr-twice \
+    --stats "$tmp/sim4.json" --max-seconds 300 &
+pids="$pids $!"
+D="$D -D carrier.noisy.type=smpp -D carrier.noisy.host=127.0.0.1 -D carrier.noisy.port=$S4 \
+-D carrier.noisy.system_id=flex -D carrier.noisy.password=flexpass -D location.loc-4.route=noisy"
 D="$D -D carrier.primary.mps=500 -D route.default=primary,second \
 -D carrier.second.type=smpp -D carrier.second.host=127.0.0.1 -D carrier.second.port=$S2 \
 -D carrier.second.system_id=flex -D carrier.second.password=flexpass \
@@ -153,6 +160,19 @@ sleep 1.2
 echo "     the failing carrier saw $(received "$tmp/sim1c.json" submit_sm) of 600 submits"
 check "circuit: the failing carrier saw some, far fewer than 600 submits" \
     sh -c "n=\$(sed -n 's/.*\"submit_sm\":\([0-9]*\).*/\1/p' '$tmp/sim1c.json'); [ \"\$n\" -ge 20 ] && [ \"\$n\" -lt 200 ]"
+
+# 6. A carrier that sends an ENROUTE receipt before each final one, and each
+# final one twice: every job delivered, counted and announced once.
+d0=$(stat delivered) fl0=$(stat failed)
+jobs n 500 loc-4 | ctl enqueue - >/dev/null
+check "noisy receipts: all 500 delivered" wait_for '[ "$(states n 500)" = "delivered=500 " ]' 30
+sleep 1.5 # smscsim writes its stats every second
+check "noisy receipts: the SMSC sent 1,500 receipts" \
+    test "$(received "$tmp/sim4.json" receipts_sent)" -eq 1500
+check "noisy receipts: delivered counted once each" test "$(stat delivered)" -eq $((d0 + 500))
+check "noisy receipts: none counted failed (ENROUTE is not final)" test "$(stat failed)" -eq "$fl0"
+check "noisy receipts: the second copies counted apart" \
+    wait_for '[ "$(curl -s "http://127.0.0.1:$HP/metrics" | sed -n "s/^flex_receipts_duplicate_total //p")" = 500 ]' 5
 
 kill -TERM "$f1"
 wait "$f1"
