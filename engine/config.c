@@ -64,7 +64,8 @@ enum vtype {
     T_HTTPURL,
     T_HOSTPORT,
     T_TMPL,
-    T_AMBIGUOUS
+    T_AMBIGUOUS,
+    T_NAME /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
 };
 
 /* Row flags.  RELOADABLE keys take effect on reload; IMMUTABLE ones need a
@@ -106,6 +107,7 @@ static const struct row rows[] = {
     {K_ENGINE, "cap_per_week", T_UINT, E(engine.cap_per_week), "3", 0, 100, F_RELOAD},
     {K_ENGINE, "recall_send_time", T_HHMM, E(engine.recall_send_min), "10:00", 0, 0, F_RELOAD},
     {K_ENGINE, "number_mps", T_DOUBLE, E(engine.number_mps), "0", 0, 1e6, F_RELOAD},
+    {K_ENGINE, "consumer", T_NAME, E(engine.consumer), "", 0, 40, F_IMMUT},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
@@ -646,6 +648,13 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
     int rc;
     switch (r->type) {
     case T_STR: return set_string(p, r, v, dst, why, whysz);
+    case T_NAME:
+        if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            strlen(v)) {
+            snprintf(why, whysz, "only letters, digits, '.', '_' and '-'");
+            return FLEX_E_INVAL;
+        }
+        return set_string(p, r, v, dst, why, whysz);
     case T_SECRET:
         if (v[0] != '@')
             return set_string(p, r, v, dst, why, whysz);

@@ -109,6 +109,7 @@ struct flex_cfg {
         uint32_t cap_per_week;    /* ... per local week (Monday to Sunday) */
         uint32_t recall_send_min; /* local time of day recall texts go out */
         double number_mps;        /* per sender number (10DLC, toll-free); 0 = unlimited */
+        const char *consumer;     /* name in the consumer group; "" = HOST-PID */
     } engine;
     struct {
         const char *url;

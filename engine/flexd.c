@@ -182,7 +182,7 @@ static int wait_for_redis(const struct flex_cfg *cfg)
     return -1;
 }
 
-static struct flex_pipeline *pipeline_new(void)
+static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
 {
     struct flex_pipeline *p = flex_calloc(1, sizeof(*p));
     flex_ring_init(&p->jobs, FLEX_RING_SIZE);
@@ -193,7 +193,10 @@ static struct flex_pipeline *pipeline_new(void)
     p->dpool = flex_calloc(8192, sizeof(struct flex_rec));
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
-    snprintf(p->consumer, sizeof(p->consumer), "%.40s-%d", host, (int)getpid());
+    if (cfg->engine.consumer[0]) /* a stable name: a restart takes back its own pending jobs */
+        snprintf(p->consumer, sizeof(p->consumer), "%s", cfg->engine.consumer);
+    else
+        snprintf(p->consumer, sizeof(p->consumer), "%.40s-%d", host, (int)getpid());
     return p;
 }
 
@@ -265,7 +268,7 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it: main takes them */
     signal(SIGPIPE, SIG_IGN);
-    struct flex_pipeline *p = pipeline_new();
+    struct flex_pipeline *p = pipeline_new(cfg);
     pthread_t th[3];
     pthread_create(&th[0], NULL, flex_writer_main, p);
     pthread_create(&th[1], NULL, flex_dispatch_main, p);

@@ -67,7 +67,6 @@ struct intake {
     struct flex_statusbuf *sb; /* status events until the round's writes go */
     bool reread;               /* after a reconnect: read our own pending entries again */
     char pel_cursor[48];       /* ... from after this id */
-    bool connected_once;
     struct flex_arena pbarena; /* each job's decoded protobuf, reset per job */
     ProtobufCAllocator pba;
     const struct flex_cfg *cfg;
@@ -984,9 +983,11 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
     }
     load_paused(in);
-    if (in->connected_once)
-        reread_pending(in);
-    in->connected_once = true;
+    /* After a reconnect, and at start too: entries pending under our name
+     * then are a previous run's (a stable engine.consumer, or a container
+     * restarted with the same host name and pid), and nobody else claims
+     * them: claim() leaves our own alone. */
+    reread_pending(in);
     if (flex_schedq_load(in->st, &in->sq) != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot load the scheduling scripts: %s",
                  flex_store_error(in->st));

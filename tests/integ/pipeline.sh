@@ -206,6 +206,32 @@ check "(the opted-out traffic was still flowing)" kill -0 "$load"
 kill "$load" 2>/dev/null
 wait "$load" 2>/dev/null
 
+kill -TERM "$f5"
+wait "$f5"
+
+# A flexd with a stable name (engine.consumer), SIGKILLed mid-campaign and
+# started again under that name, takes its own pending jobs back at once
+# (nobody claims them: the take-over leaves a consumer's own alone).
+D0=$D
+D="$D -D engine.consumer=flexd-stable -D engine.claim_idle=1h -D carrier.primary.mps=1000"
+start_flexd
+f6=$FPID
+s6=$(stat sent)
+jobs 50000 3000 >"$tmp/k.jsonl" # numbers 0000-2999: the 40 opted out above among them
+ctl enqueue "$tmp/k.jsonl" >/dev/null
+wait_for '[ "$(stat sent)" -gt $((s6 + 300)) ]' 20
+kill -9 "$f6"
+wait "$f6" 2>/dev/null
+check "killed: jobs left pending under the stable name" \
+    test "$(redis-cli -p "$RP" XPENDING flex:jobs flexd | head -1)" -gt 0
+start_flexd
+f5=$FPID
+check "same name again: every job of the campaign sent" \
+    wait_for '[ "$(ctl status $(seq -f "m-%g" 50000 52999) 2>/dev/null | grep -c "\"state\":\"\(delivered\|accepted\|suppressed\)\"")" = 3000 ]' 30
+check "same name again: nothing left pending" \
+    wait_for '[ "$(redis-cli -p $RP XPENDING flex:jobs flexd | head -1)" = 0 ]' 10
+D=$D0
+
 # One location paused with more jobs queued than flexd has records (8,192)
 # must not hold up the others; resumed, all of its jobs go.
 ctl location pause loc-5 >/dev/null

@@ -212,6 +212,10 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[http]\nlisten = 9100\n", L + 1, "missing port");
     expect_error("[quiet_hours]\nstart = 08:00\nend = 08:00\n", L, "start and end are equal");
     expect_error("[engine]\nmax_parts =\n", L + 1, "must not be empty");
+    expect_error("[engine]\nconsumer = two words\n", L + 1, "only letters, digits");
+    expect_error("[engine]\nconsumer = "
+                 "a234567890123456789012345678901234567890x\n",
+                 L + 1, "length must be 0 to 40");
 }
 
 static void test_config_missing_required_sections(void **state)
