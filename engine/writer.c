@@ -855,6 +855,9 @@ void *flex_writer_main(void *arg)
     for (size_t i = 0; i < nretry; i++) /* receipts still waiting at exit */
         if (retry[i]->heap)
             flex_free(retry[i]);
+    for (size_t i = 0; i < n; i++) /* a batch Redis refused until the stop */
+        if (recs[i]->heap)
+            flex_free(recs[i]);
     flex_free(retry);
     flex_free(prev);
     flex_free(w.a.argv);
