@@ -122,6 +122,11 @@ static void remove_at(struct flex_idmap *m, size_t i)
     m->used--;
 }
 
+bool flex_idmap_has(const struct flex_idmap *m, const char *key)
+{
+    return slot_of(m, key, key_hash(m, key))->hash != 0;
+}
+
 bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie)
 {
     struct idslot *e = slot_of(m, key, key_hash(m, key));

@@ -24,6 +24,9 @@ void flex_idmap_free(struct flex_idmap *m);
  * |now_ns|, replacing an earlier mapping of the same key. */
 void flex_idmap_put(struct flex_idmap *m, const char *key, uint64_t cookie, uint64_t now_ns);
 
+/* Whether |key| is mapped. */
+bool flex_idmap_has(const struct flex_idmap *m, const char *key);
+
 /* Removes |key|; true with its cookie when it was there. */
 bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie);
 

@@ -26,6 +26,7 @@
 #include "pipeline.h"
 #include "qsbr.h"
 #include "schedq.h"
+#include "smpp_idmap.h"
 #include "sms.h"
 #include "smpp_msg.h"
 #include "statusbuf.h"
@@ -57,7 +58,8 @@ struct intake {
     size_t nfree;
     struct flex_rec **held;
     size_t nheld;
-    size_t nspilled; /* held jobs beyond HELD_MAX: pending, not in memory */
+    size_t nspilled;           /* held jobs beyond HELD_MAX: pending, not in memory */
+    struct flex_idmap *flying; /* entries of the jobs in the dispatcher or writer */
     char paused[64][65];
     int npaused;
     int64_t last_claim_ms, last_promote_ms, last_sample_ms;
@@ -366,9 +368,9 @@ static void on_optout(struct intake *in, struct redisReply *fields)
     }
 }
 
-/* Reads our own pending entries again from the start, once what is in
- * flight is written (read_from): after a reconnect, or to take back the
- * held jobs that did not keep their records. */
+/* Reads our own pending entries again from the start, passing over those
+ * of jobs in flight (process_entries): at start, after a reconnect, or to
+ * take back the held jobs that did not keep their records. */
 static void reread_pending(struct intake *in)
 {
     in->reread = true;
@@ -404,9 +406,13 @@ static void reclaim(struct intake *in)
 {
     void *items[256];
     size_t n;
+    uint64_t one;
     while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
-        for (size_t i = 0; i < n; i++)
-            in->free_list[in->nfree++] = items[i];
+        for (size_t i = 0; i < n; i++) {
+            struct flex_rec *r = items[i];
+            flex_idmap_take(in->flying, r->entry, &one); /* written (or handed back) */
+            in->free_list[in->nfree++] = r;
+        }
 }
 
 static struct flex_rec *rec_get(struct intake *in)
@@ -898,6 +904,8 @@ static int admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, si
         n = gate(in, w, recs, n);
     if (n == (size_t)-1)
         return -1;
+    for (size_t i = 0; i < n; i++) /* before the push: it may come back at once */
+        flex_idmap_put(in->flying, recs[i]->entry, 1, 0);
     /* relaxed: a gauge for metrics and the drain; not used to order data. */
     atomic_fetch_add_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
     flex_ring_push_all(&in->p->jobs, (void *const *)recs, n, &in->p->stop_all);
@@ -926,24 +934,34 @@ static int release_held(struct intake *in, struct wbatch *w)
     return rc;
 }
 
-static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries)
+/* |from_pel|: the entries are our own pending ones read again; those of
+ * jobs still in the dispatcher or the writer are left to them (checked
+ * before any record comes back, so a job written meanwhile is not taken
+ * for one never sent). */
+static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries,
+                           bool from_pel)
 {
     struct flex_rec *recs[BATCH * 2];
-    size_t n = 0;
-    count(&in->p->m.jobs_read, (long)flex_reply_count(entries));
-    for (size_t i = 0; i < flex_reply_count(entries) && n < BATCH * 2; i++) {
-        struct redisReply *e = flex_reply_at(entries, i);
-        struct redisReply *fields = flex_reply_at(e, 1);
+    size_t n = 0, ne = flex_reply_count(entries);
+    bool flying[BATCH * 2] = {false};
+    char entry[BATCH * 2][48];
+    if (ne > BATCH * 2)
+        ne = BATCH * 2;
+    for (size_t i = 0; i < ne; i++) {
         size_t len;
-        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
-        if (!id || !fields)
-            continue; /* claimed entries already deleted from the stream */
-        char entry[48];
-        if (len >= sizeof(entry))
-            len = sizeof(entry) - 1;
-        memcpy(entry, id, len);
-        entry[len] = '\0';
-        struct flex_rec *rec = take_entry(in, w, entry, fields);
+        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(entries, i), 0), &len);
+        if (len >= sizeof(entry[0]))
+            len = sizeof(entry[0]) - 1;
+        memcpy(entry[i], id ? id : "", id ? len : 0);
+        entry[i][id ? len : 0] = '\0';
+        flying[i] = from_pel && flex_idmap_has(in->flying, entry[i]);
+    }
+    count(&in->p->m.jobs_read, (long)ne);
+    for (size_t i = 0; i < ne && n < BATCH * 2; i++) {
+        struct redisReply *fields = flex_reply_at(flex_reply_at(entries, i), 1);
+        if (!entry[i][0] || !fields || flying[i])
+            continue; /* claimed entries already deleted from the stream; in flight */
+        struct flex_rec *rec = take_entry(in, w, entry[i], fields);
         if (rec)
             recs[n++] = rec;
     }
@@ -1093,9 +1111,6 @@ static const char *read_from(struct intake *in)
 {
     if (!in->reread)
         return ">";
-    /* relaxed: a gauge; the writer's Redis writes are what we wait for. */
-    if (atomic_load_explicit(&in->p->inflight, memory_order_relaxed) > 0)
-        return NULL;
     for (size_t i = 0; i < in->nheld; i++)
         rec_put(in, in->held[i]);
     in->nheld = 0;
@@ -1149,7 +1164,7 @@ static int one_round(struct intake *in, struct wbatch *w)
             in->reread = false; /* all read again */
     }
     if (entries)
-        rc = process_entries(in, w, entries);
+        rc = process_entries(in, w, entries, from_pel);
     flex_store_free_reply(jobs);
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);
@@ -1202,7 +1217,7 @@ static int claim(struct intake *in, struct wbatch *w)
             flex_log(FLEX_LOG_INFO, &lctx, 0, "claimed %zu jobs of a stopped consumer",
                      flex_reply_count(c));
             if (!flex_reply_is_error(c))
-                rc = process_entries(in, w, c);
+                rc = process_entries(in, w, c, false);
             flex_store_free_reply(c);
         }
     }
@@ -1215,6 +1230,7 @@ void *flex_intake_main(void *arg)
     struct intake in = {.p = arg};
     in.free_list = flex_malloc(FLEX_POOL_SIZE * sizeof(struct flex_rec *));
     in.held = flex_malloc(HELD_MAX * sizeof(struct flex_rec *));
+    in.flying = flex_idmap_new(UINT64_MAX, 1);
     for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
@@ -1286,6 +1302,7 @@ void *flex_intake_main(void *arg)
     flex_statusbuf_del(in.sb);
     flex_arena_free(&in.pbarena);
     flex_free(in.held);
+    flex_idmap_free(in.flying);
     flex_free(in.free_list);
     return NULL;
 }

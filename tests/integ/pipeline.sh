@@ -254,6 +254,31 @@ check "resumed: nothing left pending" \
 kill -TERM "$f5"
 wait "$f5"
 
+# Reading held jobs back after a resume does not wait for slow jobs in
+# flight: loc-1 limited to 50 msg/s with 1,470 of its jobs in the
+# dispatcher (~30 s of work) while loc-5, paused with 9,000 jobs, resumes.
+D="$D -D location.loc-1.mps=50"
+start_flexd
+f7=$FPID
+ctl location pause loc-5 >/dev/null
+sleep 1.2
+s0=$(stat sent)
+jobs 60000 1500 loc-1 >"$tmp/s1.jsonl" # numbers 0000-1499: 30 opted out
+ctl enqueue "$tmp/s1.jsonl" >/dev/null
+jobs 70000 9000 loc-5 >"$tmp/s5.jsonl" # numbers 0000-8999: 40 opted out
+ctl enqueue "$tmp/s5.jsonl" >/dev/null
+sleep 2
+ctl location resume loc-5 >/dev/null
+check "resumed while slow jobs are in flight: the held ones go at once" \
+    wait_for '[ "$(stat sent)" -ge $((s0 + 8960)) ]' 20
+echo "     sent $(($(stat sent) - s0)) of 8,960 + 1,470"
+check "(the slow location still had jobs to send)" test "$(stat sent)" -lt $((s0 + 8960 + 1470))
+check "nothing sent twice meanwhile" \
+    test "$(ctl status $(seq -f "m-%g" 70000 78999) 2>/dev/null | grep -c delivered)" -le 8960
+kill -TERM "$f7"
+wait "$f7"
+D=$D0
+
 grep '"level":"error"' "$tmp/flexd.log" | head -5
 echo "$fails failed"
 [ "$fails" -eq 0 ]
