@@ -27,13 +27,20 @@ static uint64_t recent_hash(const struct flex_smpp_client *c, const char *key)
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
+/* |id|'s matching key and its alternates (flex_smpp_id_alts); returns how
+ * many. */
+static int id_keys(const char *id, char keys[3][65])
+{
+    flex_smpp_id_key(id, keys[0]);
+    return 1 + flex_smpp_id_alts(keys[0], keys + 1);
+}
+
 /* Looks |id| up by its key and alternates; removes and returns the cookie,
  * or 0.  A taken key is remembered a while (recent_receipt). */
 static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
-    flex_smpp_id_key(id, keys[0]);
-    int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+    int n = id_keys(id, keys);
     uint64_t cookie;
     for (int i = 0; i < n; i++)
         if (flex_idmap_take(c->ids, keys[i], &cookie)) {
@@ -49,8 +56,7 @@ static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
 static bool recent_receipt(const struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
-    flex_smpp_id_key(id, keys[0]);
-    int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+    int n = id_keys(id, keys);
     for (int i = 0; i < n; i++) {
         uint64_t h = recent_hash(c, keys[i]);
         if (c->recent[h % RECENT_SLOTS] == h)
@@ -533,8 +539,7 @@ static void early_match(struct flex_smpp_client *c, const struct msg *m, uint64_
         if (!e->used)
             continue;
         char keys[3][65];
-        flex_smpp_id_key(e->key, keys[0]);
-        int n = 1 + flex_smpp_id_alts(keys[0], keys + 1);
+        int n = id_keys(e->key, keys);
         for (unsigned k = 0; m && k < m->nparts && e->used; k++) {
             char pk[65];
             flex_smpp_id_key(m->ids[k], pk);

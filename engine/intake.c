@@ -797,7 +797,7 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
     bool any = false;
     for (size_t i = 0; i < n && !any; i++)
         any = recs[i]->job_kind[0] != '\0';
-    /* drop_optouts may have queued suppressions: their replies come first */
+    /* the opt-out checks may have queued suppressions: their replies come first */
     if (any && settle_writes(in) != 0) {
         give_back_all(in, recs, 0, 0, n);
         return (size_t)-1;
@@ -1124,10 +1124,8 @@ static int one_round(struct intake *in, struct wbatch *w)
     if (count > BATCH)
         count = BATCH;
     const char *from = read_from(in);
-    if (!from)
-        count = 0;
     /* (a resume read below may start a reread: this read is what counts) */
-    bool from_pel = count > 0 && strcmp(from, ">") != 0;
+    bool from_pel = count > 0 && in->reread;
     if (settle_writes(in) != 0) /* released jobs' suppressions came first */
         return -1;
     if (count > 0)

@@ -142,35 +142,39 @@ void flex_arena_cleanup_add(struct flex_arena *a, flex_arena_cleanup_cb cb, void
     a->_cleanups = c;
 }
 
-void flex_arena_free(struct flex_arena *a)
+/* Runs the cleanups.  They live inside the chunks: all of them run before
+ * any chunk is freed. */
+static void run_cleanups(struct flex_arena *a)
 {
-    /* Cleanups live inside the chunks: run them all before freeing any. */
     for (struct flex_arena_cleanup *c = a->_cleanups; c; c = c->next)
         c->cb(c->data);
     a->_cleanups = NULL;
-    struct flex_arena_chunk *c = a->_chunks;
+}
+
+/* Frees the chunk list from |c| on. */
+static void free_chunks(struct flex_arena_chunk *c)
+{
     while (c) {
         struct flex_arena_chunk *next = c->next;
         flex_free(c);
         c = next;
     }
+}
+
+void flex_arena_free(struct flex_arena *a)
+{
+    run_cleanups(a);
+    free_chunks(a->_chunks);
     a->_chunks = NULL;
 }
 
 void flex_arena_reset(struct flex_arena *a)
 {
-    for (struct flex_arena_cleanup *c = a->_cleanups; c; c = c->next)
-        c->cb(c->data);
-    a->_cleanups = NULL;
+    run_cleanups(a);
     struct flex_arena_chunk *keep = a->_chunks;
     if (!keep)
         return;
-    struct flex_arena_chunk *c = keep->next;
-    while (c) {
-        struct flex_arena_chunk *next = c->next;
-        flex_free(c);
-        c = next;
-    }
+    free_chunks(keep->next);
     keep->next = NULL;
     keep->used = 0;
 }
