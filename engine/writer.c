@@ -114,16 +114,6 @@ static void arg(struct args *a, const char *s, size_t len)
     a->lens[a->n++] = len;
 }
 
-/* Copies |s| into the argument buffer and adds it. */
-static void arg_copy(struct args *a, const char *s)
-{
-    char *dst = a->bytes + a->used;
-    size_t len = strlen(s);
-    memcpy(dst, s, len);
-    a->used += len;
-    arg(a, dst, len);
-}
-
 /* Pieces of one argument written in place (the per-message arguments:
  * vsnprintf was the writer's biggest cost).  Start with arg_at, end with
  * arg_done. */
@@ -156,9 +146,15 @@ static char *cat_num(char *p, long long v)
 
 static void arg_done(struct args *a, char *end)
 {
-    char *start = a->bytes + a->used;
+    char *start = arg_at(a);
     a->used += (size_t)(end - start);
     arg(a, start, (size_t)(end - start));
+}
+
+/* Copies |s| into the argument buffer and adds it. */
+static void arg_copy(struct args *a, const char *s)
+{
+    arg_done(a, cat(arg_at(a), s));
 }
 
 /* Formats into the argument buffer and adds the result. */
@@ -182,15 +178,15 @@ static void args_send(struct writer *w)
     w->cmds++;
 }
 
-/* One status event of |r| (job |id|) into the batch's entry; its strings
- * are the record's, alive until the entry is appended. */
-static void status_event(struct writer *w, const struct flex_rec *r, const char *id,
-                         Flex__V1__State state, const char *reason, int64_t accepted_at)
+/* One status event of |r| into the batch's entry; its strings are the
+ * record's, alive until the entry is appended. */
+static void status_event(struct writer *w, const struct flex_rec *r, Flex__V1__State state,
+                         int64_t accepted_at)
 {
     Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
-    ev.job_id = (char *)id;
+    ev.job_id = (char *)r->id;
     ev.state = state;
-    ev.reason = (char *)reason;
+    ev.reason = (char *)r->reason;
     ev.carrier = (char *)r->carrier;
     ev.carrier_message_id = (char *)r->part_ids[0];
     ev.at_ms = r->at_ms;
@@ -413,7 +409,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         if (r->kind != FLEX_REC_RESULT)
             continue;
         Flex__V1__State st = outcome_state(r);
-        status_event(w, r, r->id, st, r->reason, 0);
+        status_event(w, r, st, 0);
         arg(a, r->id, strlen(r->id));
         hist_record(a, r, st);
         cnt[r->outcome]++;
@@ -557,9 +553,8 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         *slot = h;
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
         flex_strlcpy(r->reason, flex_smpp_stat_name(r->receipt_state), sizeof(r->reason));
-        status_event(w, r, r->id,
-                     ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
-                     r->reason, acc[i]);
+        status_event(w, r, ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
+                     acc[i]);
         ok ? nd++ : nf++;
     }
     while (nundo > 0) { /* stored for good once the transaction is (receipts_done) */
