@@ -619,6 +619,7 @@ void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_s
         out->in_window += s.in_window;
         out->bound += s.bound;
     }
+    flex_smpp_inbound_stats(c->inbound, out); /* one reassembly per client */
 }
 
 void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms)

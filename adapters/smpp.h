@@ -84,6 +84,7 @@ struct flex_smpp_event {
     /* inbound */
     char from[21], to[21];
     const char *text; /* UTF-8, valid during the callback */
+    bool truncated;   /* text cut to the reassembly's caps (docs/smpp.md) */
     /* session */
     unsigned session;
     bool bound;
@@ -103,6 +104,12 @@ struct flex_smpp_msg {
 
 struct flex_smpp_stats {
     uint64_t submitted, acknowledged, throttled, failed, ambiguous, reconnects, receipts, inbound;
+    /* Inbound reassembly (client only, docs/smpp.md): texts delivered cut
+     * to a cap, parts over the part cap, sets given up for room (memory cap
+     * or every slot taken) or after 5 minutes incomplete, texts that could
+     * not be decoded (delivered as U+FFFD). */
+    uint64_t inbound_truncated, inbound_parts_cut, inbound_evicted, inbound_expired,
+        inbound_decode_errors;
     uint32_t in_window; /* parts awaiting a response now, all sessions */
     uint32_t bound;     /* sessions bound now */
 };
@@ -137,7 +144,7 @@ bool flex_smpp_client_ready(const struct flex_smpp_client *c);
 size_t flex_smpp_client_pending(const struct flex_smpp_client *c);
 /* Counters of the whole client, and of session |i| (0..binds-1; all zero
  * for another i).  failed and ambiguous count messages and are kept for the
- * client only. */
+ * client only, as are the inbound_* reassembly counters. */
 void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_stats *out);
 void flex_smpp_session_stats(const struct flex_smpp_client *c, unsigned i,
                              struct flex_smpp_stats *out);

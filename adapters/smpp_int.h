@@ -140,13 +140,19 @@ int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len);
 int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len,
                          struct flex_sendbuf *out);
 
-/* smpp_rx.c: inbound reassembly */
+/* smpp_rx.c: inbound reassembly, bounded (part, text and memory caps: see
+ * smpp_rx.c and docs/smpp.md).  An all-zero struct inbound_set is empty. */
 struct inbound_set *flex_smpp_inbound_new(void);
 void flex_smpp_inbound_del(struct inbound_set *set);
-/* Returns a joined UTF-8 text when |p| completes a message (owned by the
- * set until the next call), else NULL. */
+/* Takes deliver_sm |p| (borrowed for the call; its bytes are copied) at
+ * |now_ns| (a monotonic clock).  Returns a joined UTF-8 text when |p| is a
+ * whole text or completes one (owned by the set, valid until the next
+ * call), else NULL.  |*truncated| (may be NULL) is set true when the text
+ * was cut (a cap, or a text that could not be decoded), else false. */
 const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smpp_pdu *p,
-                                  uint64_t now_ns);
+                                  uint64_t now_ns, bool *truncated);
+/* Adds the set's inbound_* counters to |out|'s. */
+void flex_smpp_inbound_stats(const struct inbound_set *set, struct flex_smpp_stats *out);
 
 /* Reports early receipts held past the response timeout as unmatched
  * (smpp_msgs.c); called from the client's loop while any is held. */

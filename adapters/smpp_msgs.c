@@ -650,11 +650,13 @@ static void on_deliver(struct flex_smpp_client *c, struct session *s, const stru
         on_receipt(c, s, p, now);
         return;
     }
-    const char *text = flex_smpp_inbound_add(c->inbound, p, now);
+    bool truncated;
+    const char *text = flex_smpp_inbound_add(c->inbound, p, now, &truncated);
     if (!text)
         return; /* a part of a longer text */
     s->st.inbound++;
-    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_INBOUND, .text = text};
+    struct flex_smpp_event ev = {
+        .kind = FLEX_SMPP_EV_INBOUND, .text = text, .truncated = truncated};
     flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
     flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
     flex_smpp_emit(c, &ev);
