@@ -12,6 +12,7 @@
 #include "cfgval.h"
 #include "e164.h"
 #include "err.h"
+#include "intent.h"
 #include "log.h"
 #include "tmpl.h"
 #include "tz.h"
@@ -31,6 +32,7 @@ enum kind {
     K_HTTP,
     K_ROUTE,
     K_QUIET,
+    K_KEYWORDS,
     K_CARRIER,
     K_LOCATION,
     K_TEMPLATE,
@@ -43,8 +45,9 @@ static const struct {
 } kinds[K_NKINDS] = {
     [K_ENGINE] = {"engine", false},     [K_REDIS] = {"redis", false},
     [K_HTTP] = {"http", false},         [K_ROUTE] = {"route", false},
-    [K_QUIET] = {"quiet_hours", false}, [K_CARRIER] = {"carrier", true},
-    [K_LOCATION] = {"location", true},  [K_TEMPLATE] = {"template", true},
+    [K_QUIET] = {"quiet_hours", false}, [K_KEYWORDS] = {"keywords", false},
+    [K_CARRIER] = {"carrier", true},    [K_LOCATION] = {"location", true},
+    [K_TEMPLATE] = {"template", true},
 };
 
 enum vtype {
@@ -65,7 +68,10 @@ enum vtype {
     T_HOSTPORT,
     T_TMPL,
     T_AMBIGUOUS,
-    T_NAME /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
+    T_NAME,     /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
+    T_KEYWORDS, /* one [keywords] list: engine/intent.h syntax */
+    T_LIST,     /* comma-separated names (template kinds) -> struct flex_cfg_list */
+    T_ALLOW     /* comma-separated numbers or "+DIGITS" prefixes -> struct flex_cfg_list */
 };
 
 /* Row flags.  RELOADABLE keys take effect on reload; IMMUTABLE ones need a
@@ -91,7 +97,9 @@ struct row {
 #define E(f) offsetof(struct flex_cfg, f)
 #define C(f) offsetof(struct flex_cfg_carrier, f)
 #define L(f) offsetof(struct flex_cfg_location, f)
+#define KW(l) E(keyword_lists.text[l])
 #define DAY_MS 86400000.0
+_Static_assert(FLEX_CFG_KW_LISTS == FLEX_KW_N, "one [keywords] key per list");
 
 static const struct row rows[] = {
     {K_ENGINE, "drain_timeout", T_DURATION, E(engine.drain_timeout_ms), "30", 0, 3600e3, F_RELOAD},
@@ -108,12 +116,26 @@ static const struct row rows[] = {
     {K_ENGINE, "recall_send_time", T_HHMM, E(engine.recall_send_min), "10:00", 0, 0, F_RELOAD},
     {K_ENGINE, "number_mps", T_DOUBLE, E(engine.number_mps), "0", 0, 1e6, F_RELOAD},
     {K_ENGINE, "consumer", T_NAME, E(engine.consumer), "", 0, 40, F_IMMUT},
+    {K_ENGINE, "reply_context_days", T_UINT, E(engine.reply_context_days), "30", 1, 3650, F_RELOAD},
+    {K_ENGINE, "history_days", T_UINT, E(engine.history_days), "30", 1, 3650, F_RELOAD},
+    {K_ENGINE, "autoreply_per_day", T_UINT, E(engine.autoreply_per_day), "3", 0, 100, F_RELOAD},
+    {K_ENGINE, "confirm_drops", T_LIST, E(engine.confirm_drops), "reminder_72h, reminder_24h", 0, 0,
+     F_RELOAD},
+    {K_ENGINE, "allow_only", T_ALLOW, E(engine.allow_only), "", 0, 0, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_QUIET, "enabled", T_BOOL, E(quiet_hours.enabled), "true", 0, 0, F_RELOAD},
     {K_QUIET, "start", T_HHMM, E(quiet_hours.start_min), "21:00", 0, 0, F_RELOAD},
     {K_QUIET, "end", T_HHMM, E(quiet_hours.end_min), "08:00", 0, 0, F_RELOAD},
+    {K_KEYWORDS, "optout", T_KEYWORDS, KW(FLEX_KW_OPTOUT), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "optin", T_KEYWORDS, KW(FLEX_KW_OPTIN), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "help", T_KEYWORDS, KW(FLEX_KW_HELP), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "confirm", T_KEYWORDS, KW(FLEX_KW_CONFIRM), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "reschedule", T_KEYWORDS, KW(FLEX_KW_RESCHEDULE), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "emergency", T_KEYWORDS, KW(FLEX_KW_EMERGENCY), NULL, 0, 0, F_RELOAD},
+    {K_KEYWORDS, "frontdesk_optout", T_KEYWORDS, KW(FLEX_KW_FRONTDESK_OPTOUT), NULL, 0, 0,
+     F_RELOAD},
     {K_CARRIER, "type", T_CTYPE, C(type), NULL, 0, 0, F_REQ},
     {K_CARRIER, "enabled", T_BOOL, C(enabled), "true", 0, 0, F_RELOAD},
     {K_CARRIER, "mps", T_DOUBLE, C(mps), "0", 0, 1e6, F_RELOAD},
@@ -204,6 +226,7 @@ struct parser {
     size_t nsects, capsects;
     struct kv *kvs;
     size_t nkvs, capkvs;
+    bool kw_bad; /* a [keywords] list was refused: do not build them again */
 };
 
 static void diag(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
@@ -599,6 +622,101 @@ static int set_string(struct parser *p, const struct row *r, const char *v, void
     return 0;
 }
 
+/* One [keywords] list: checked here, so an error names its line; all of
+ * them are compiled together once the file is read (check_keywords). */
+static int set_keywords(struct parser *p, const struct row *r, const char *v, void *dst, char *why,
+                        size_t whysz)
+{
+    enum flex_kw_list list = (enum flex_kw_list)((r->off - KW(0)) / sizeof(const char *));
+    int rc = flex_keywords_check(list, v, why, whysz);
+    if (rc) {
+        p->kw_bad = true;
+        return rc;
+    }
+    *(const char **)dst = flex_arena_strdup(p->a, v);
+    return 0;
+}
+
+/* An engine.allow_only entry into |out|: "+" and 1-15 digits, a number or
+ * a prefix (separators dropped), or a whole number in any spelling
+ * flex_e164_normalize takes. */
+static int allow_entry(const char *s, size_t len, char out[FLEX_E164_BUFSZ], char *why,
+                       size_t whysz)
+{
+    int shown_len = (int)(len > 40 ? 40 : len);
+    if (s[0] != '+') {
+        struct flex_e164_error err;
+        if (flex_e164_normalize(s, len, out, &err) > 0)
+            return 0;
+        snprintf(why, whysz, "'%.*s': invalid phone number: %s", shown_len, s, err.reason);
+        return FLEX_E_INVAL;
+    }
+    size_t o = 1;
+    bool ok = true;
+    out[0] = '+';
+    for (size_t i = 1; i < len && ok; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            ok = o < FLEX_E164_BUFSZ - 1 && (o > 1 || s[i] != '0');
+        else
+            ok = memchr(" .-()/", s[i], 6) != NULL; /* the separators of a spelled number */
+        if (ok && s[i] >= '0' && s[i] <= '9')
+            out[o++] = s[i];
+    }
+    if (!ok || o < 2) {
+        snprintf(why, whysz, "'%.*s': expected + and 1 to 15 digits, not starting with 0",
+                 shown_len, s);
+        return FLEX_E_INVAL;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int list_entry(struct parser *p, const struct row *r, const char *t, size_t len,
+                      const char **out, char *why, size_t whysz)
+{
+    if (r->type == T_ALLOW) {
+        char num[FLEX_E164_BUFSZ];
+        int rc = allow_entry(t, len, num, why, whysz);
+        if (rc == 0)
+            *out = flex_arena_strdup(p->a, num);
+        return rc;
+    }
+    if (!flex_cfgval_name_ok(t, len)) {
+        snprintf(why, whysz, "'%.*s': a name is 1-64 letters, digits, '_' or '-'",
+                 (int)(len > 40 ? 40 : len), t);
+        return FLEX_E_INVAL;
+    }
+    *out = flex_arena_strndup(p->a, t, len);
+    return 0;
+}
+
+/* T_LIST and T_ALLOW: split at commas, trimmed, empty entries skipped (an
+ * empty value is an empty list). */
+static int set_list(struct parser *p, const struct row *r, const char *v, struct flex_cfg_list *dst,
+                    char *why, size_t whysz)
+{
+    size_t cap = 1, n = 0;
+    for (const char *q = v; *q; q++)
+        cap += *q == ',';
+    const char **arr = flex_arena_calloc(p->a, (cap + 1) * sizeof(*arr));
+    for (const char *s = v;;) {
+        const char *comma = strchr(s, ',');
+        const char *te;
+        const char *t = trim(s, comma ? comma : s + strlen(s), &te);
+        if (te > t) {
+            int rc = list_entry(p, r, t, (size_t)(te - t), &arr[n], why, whysz);
+            if (rc)
+                return rc;
+            n++;
+        }
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    *dst = (struct flex_cfg_list){arr, n};
+    return 0;
+}
+
 static int set_simple(struct parser *p, const struct row *r, const char *v, void *dst, char *why,
                       size_t whysz)
 {
@@ -676,6 +794,9 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
         *(struct flex_cfg_src *)dst = (struct flex_cfg_src){flex_arena_strdup(p->a, v), file, line};
         return 0;
     case T_TMPL: return set_template(p, base, v, why, whysz);
+    case T_KEYWORDS: return set_keywords(p, r, v, dst, why, whysz);
+    case T_LIST:
+    case T_ALLOW: return set_list(p, r, v, dst, why, whysz);
     default: return set_simple(p, r, v, dst, why, whysz);
     }
 }
@@ -694,14 +815,22 @@ static void *sect_base(struct parser *p, const struct sect *s)
 
 static bool empty_allowed(const struct row *r)
 {
-    return !(r->flags & F_REQ) && (r->type == T_STR || r->type == T_SECRET || r->type == T_HTTPURL);
+    return !(r->flags & F_REQ) && (r->type == T_STR || r->type == T_SECRET ||
+                                   r->type == T_HTTPURL || r->type == T_KEYWORDS);
+}
+
+/* An empty list value replaces its default with no entries (confirm_drops
+ * = nothing dropped); other empty values keep the default. */
+static bool empty_sets(const struct row *r)
+{
+    return r->type == T_LIST || r->type == T_ALLOW;
 }
 
 static void apply_one(struct parser *p, struct sect *s, const struct row *r, const char *v,
                       const char *file, unsigned line)
 {
     char why[200] = "", lab[96], sh[64];
-    if (v[0] == '\0') {
+    if (v[0] == '\0' && !empty_sets(r)) {
         if (!empty_allowed(r))
             diag(p, file, line, "%s %s must not be empty", sect_label(s, lab), r->key);
         s->set |= 1ULL << (r - rows);
@@ -856,10 +985,75 @@ static void resolve_route(struct parser *p, const struct flex_cfg_src *src,
     }
 }
 
+/* The last "key = value" of singleton section |kind| for |key| (NULL: its
+ * first key of any name), from the file or a -D; NULL when not given. */
+static const struct kv *kv_get(const struct parser *p, int kind, const char *key)
+{
+    long si = sect_find(p, kind, NULL);
+    const struct kv *found = NULL;
+    for (size_t i = 0; i < p->nkvs; i++)
+        if (p->kvs[i].sect == (size_t)si && (!key || strcmp(p->kvs[i].key, key) == 0)) {
+            found = &p->kvs[i];
+            if (!key)
+                break;
+        }
+    return found;
+}
+
+static void check_engine(struct parser *p)
+{
+    const struct flex_cfg *c = p->cfg;
+    const struct kv *log = kv_get(p, K_ENGINE, "audit_log");
+    const struct kv *key = kv_get(p, K_ENGINE, "audit_key");
+    /* Without its key the chain proves nothing: anyone could rewrite it.
+     * A key given but refused was reported at its own line.  Never quote
+     * the key. */
+    if (log && c->engine.audit_log && c->engine.audit_log[0] &&
+        !(c->engine.audit_key && c->engine.audit_key[0]) && !(key && key->val[0]))
+        diag(p, log->file, log->line, "engine.audit_key is required when engine.audit_log is set");
+    /* The default names required templates, already checked as such. */
+    const struct kv *drops = kv_get(p, K_ENGINE, "confirm_drops");
+    for (size_t i = 0; drops && i < c->engine.confirm_drops.n; i++)
+        if (sect_find(p, K_TEMPLATE, c->engine.confirm_drops.v[i]) < 0)
+            diag(p, drops->file, drops->line,
+                 "engine.confirm_drops names '%s', which is not a [template]",
+                 c->engine.confirm_drops.v[i]);
+}
+
+static void keywords_free(void *kw)
+{
+    flex_keywords_del(kw);
+}
+
+/* Compiles the [keywords] lists into the snapshot.  Each list was checked
+ * at its own line; what fails here is lists that contradict each other
+ * (one word both an opt-out and an opt-in). */
+static void check_keywords(struct parser *p)
+{
+    struct flex_cfg *c = p->cfg;
+    struct flex_keywords *kw;
+    char why[256];
+    if (p->kw_bad)
+        return;
+    if (flex_keywords_new(&kw, c->keyword_lists.text, why, sizeof(why)) != 0) {
+        const struct sect *s = &p->sects[sect_find(p, K_KEYWORDS, NULL)];
+        const struct kv *kv = kv_get(p, K_KEYWORDS, NULL);
+        if (s->in_file || !kv)
+            diag(p, s->file, s->in_file ? s->line : p->last_line, "[keywords] %s", why);
+        else
+            diag(p, kv->file, kv->line, "[keywords] %s", why);
+        return;
+    }
+    flex_arena_cleanup_add(p->a, keywords_free, kw);
+    c->keywords = kw;
+}
+
 static void check_all(struct parser *p)
 {
     struct flex_cfg *c = p->cfg;
     check_required(p);
+    check_engine(p);
+    check_keywords(p);
     resolve_route(p, &c->route._default_src, &c->route.def);
     for (size_t i = 0; i < c->nlocations; i++) {
         struct flex_cfg_location *l = &c->locations[i];
@@ -975,6 +1169,36 @@ const struct flex_cfg_route *flex_cfg_route_for(const struct flex_cfg *cfg,
                                                 const struct flex_cfg_location *loc)
 {
     return loc && loc->route.n ? &loc->route : &cfg->route.def;
+}
+
+bool flex_cfg_allowed(const struct flex_cfg *cfg, const char *e164)
+{
+    const struct flex_cfg_list *l = &cfg->engine.allow_only;
+    if (l->n == 0)
+        return true;
+    if (!e164)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        if (strncmp(e164, l->v[i], strlen(l->v[i])) == 0)
+            return true;
+    return false;
+}
+
+const struct flex_cfg_location *flex_cfg_location_by_phone(const struct flex_cfg *cfg,
+                                                           const char *e164)
+{
+    for (size_t i = 0; e164 && i < cfg->nlocations; i++)
+        if (cfg->locations[i].phone && strcmp(cfg->locations[i].phone, e164) == 0)
+            return &cfg->locations[i];
+    return NULL;
+}
+
+bool flex_cfg_confirm_drops(const struct flex_cfg *cfg, const char *kind)
+{
+    for (size_t i = 0; kind && i < cfg->engine.confirm_drops.n; i++)
+        if (strcmp(cfg->engine.confirm_drops.v[i], kind) == 0)
+            return true;
+    return false;
 }
 
 static void cfg_free_cb(void *ptr)

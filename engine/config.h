@@ -2,7 +2,7 @@
  * flexd configuration: an INI file parsed into an immutable snapshot.
  *
  * The file has singleton sections ([engine] [redis] [http] [route]
- * [quiet_hours]) and named ones ([carrier NAME] [location ID]
+ * [quiet_hours] [keywords]) and named ones ([carrier NAME] [location ID]
  * [template NAME]).  Every key is one row of a table in config.c: type,
  * default, bounds, flags, offset into the snapshot.  Loading collects every
  * error as "FILE:LINE: message" through a callback instead of stopping at the
@@ -25,9 +25,17 @@
 #include "qsbr.h"
 
 struct flex_tmpl;
+struct flex_keywords;
 
 #define FLEX_CFG_MAX_ROUTE 8
 #define FLEX_CFG_NAME_MAX 64
+#define FLEX_CFG_KW_LISTS 7 /* FLEX_KW_N of engine/intent.h */
+
+/* A comma-separated value split into its entries (trimmed, none empty). */
+struct flex_cfg_list {
+    const char *const *v;
+    size_t n;
+};
 
 enum flex_carrier_type { FLEX_CARRIER_SMPP = 1, FLEX_CARRIER_HTTP = 2 };
 
@@ -104,12 +112,19 @@ struct flex_cfg {
         uint64_t message_validity_ms;
         uint32_t max_parts;
         bool log_unmasked;
-        uint64_t claim_idle_ms;   /* take over jobs pending this long on a dead flexd */
-        uint32_t cap_per_day;     /* reminders+recalls per patient per local day; 0 = no cap */
-        uint32_t cap_per_week;    /* ... per local week (Monday to Sunday) */
-        uint32_t recall_send_min; /* local time of day recall texts go out */
-        double number_mps;        /* per sender number (10DLC, toll-free); 0 = unlimited */
-        const char *consumer;     /* name in the consumer group; "" = HOST-PID */
+        uint64_t claim_idle_ms;      /* take over jobs pending this long on a dead flexd */
+        uint32_t cap_per_day;        /* reminders+recalls per patient per local day; 0 = no cap */
+        uint32_t cap_per_week;       /* ... per local week (Monday to Sunday) */
+        uint32_t recall_send_min;    /* local time of day recall texts go out */
+        double number_mps;           /* per sender number (10DLC, toll-free); 0 = unlimited */
+        const char *consumer;        /* name in the consumer group; "" = HOST-PID */
+        uint32_t reply_context_days; /* an inbound text is matched to what was sent this recently */
+        uint32_t history_days;       /* days a patient's messages are kept for `flexctl history` */
+        uint32_t autoreply_per_day;  /* automatic replies (help, opt-in confirmation) per sender
+                                        number per day; 0 = none */
+        struct flex_cfg_list confirm_drops; /* reminder kinds dropped when a patient confirms */
+        struct flex_cfg_list allow_only;    /* "+" and 1-15 digits: numbers or prefixes;
+                                               n == 0: every number (flex_cfg_allowed) */
     } engine;
     struct {
         const char *url;
@@ -126,6 +141,13 @@ struct flex_cfg {
         uint32_t start_min; /* minutes after local midnight */
         uint32_t end_min;
     } quiet_hours;
+    struct {
+        /* As written, indexed by FLEX_KW_* (engine/intent.h); NULL = not set. */
+        const char *text[FLEX_CFG_KW_LISTS];
+    } keyword_lists;
+    /* The built-in lists extended by [keywords]; never NULL in a loaded
+     * snapshot, immutable, shared by every thread that holds the snapshot. */
+    const struct flex_keywords *keywords;
     struct flex_cfg_carrier *carriers;
     size_t ncarriers;
     struct flex_cfg_location *locations;
@@ -166,6 +188,17 @@ const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cf
 /* The route a location sends by: its own, else [route] default. */
 const struct flex_cfg_route *flex_cfg_route_for(const struct flex_cfg *cfg,
                                                 const struct flex_cfg_location *loc);
+/* True when engine.allow_only is empty, or |e164| (normalized, borrowed)
+ * starts with one of its entries (a whole number is its own prefix).
+ * A NULL |e164| is allowed only when the list is empty. */
+bool flex_cfg_allowed(const struct flex_cfg *cfg, const char *e164);
+/* The first location whose (normalized) phone is |e164| (borrowed), else
+ * NULL: which practice an inbound text was sent to. */
+const struct flex_cfg_location *flex_cfg_location_by_phone(const struct flex_cfg *cfg,
+                                                           const char *e164);
+/* True when reminders of kind |kind| (a template name, borrowed) are dropped
+ * once the patient confirms (engine.confirm_drops). */
+bool flex_cfg_confirm_drops(const struct flex_cfg *cfg, const char *kind);
 
 /* The one global mutable: the snapshot in force, and its QSBR domain. */
 extern _Atomic(struct flex_cfg *) flex_cfg_current;

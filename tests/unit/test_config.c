@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "intent.h"
 #include "mem.h"
 #include "sms.h"
 #include "tmpl.h"
@@ -218,6 +219,174 @@ static void test_config_each_error_has_file_and_line(void **state)
                  L + 1, "length must be 0 to 40");
 }
 
+/* The reply and keyword keys: each error at its line, as the others. */
+static void test_config_reply_keys_errors(void **state)
+{
+    (void)state;
+    const unsigned L = BASE_LINES + 1;
+    expect_error("[engine]\nreply_context_days = 0\n", L + 1, "out of range");
+    expect_error("[engine]\nhistory_days = 3651\n", L + 1, "out of range");
+    expect_error("[engine]\nautoreply_per_day = 101\n", L + 1, "out of range");
+    expect_error("[engine]\nallow_only = +1202555, 202555\n", L + 1,
+                 "'202555': invalid phone number");
+    expect_error("[engine]\nallow_only = +0123\n", L + 1, "expected + and 1 to 15 digits");
+    expect_error("[engine]\nallow_only = +1202abc\n", L + 1, "expected + and 1 to 15 digits");
+    expect_error("[engine]\nallow_only = +1234567890123456\n", L + 1, "expected + and 1 to 15");
+    expect_error("[engine]\nallow_only = +\n", L + 1, "expected + and 1 to 15 digits");
+    expect_error("[engine]\nconfirm_drops = reminder_2h, nosuch\n", L + 1,
+                 "engine.confirm_drops names 'nosuch', which is not a [template]");
+    expect_error("[engine]\nconfirm_drops = bad name!\n", L + 1, "a name is 1-64 letters");
+    expect_error("[engine]\naudit_log = /tmp/flex-audit.log\n", L + 1,
+                 "engine.audit_key is required when engine.audit_log is set");
+    expect_error("[engine]\naudit_log = /tmp/flex-audit.log\naudit_key =\n", L + 1,
+                 "engine.audit_key is required when engine.audit_log is set");
+    expect_error("[keywords]\nconfirm = yass\noptout = -STOP\n", L + 2,
+                 "[keywords] optout = '-STOP': 'stop' cannot be removed");
+    expect_error("[keywords]\nconfirm = -zz\n", L + 1, "'zz' is not a built-in confirm keyword");
+    expect_error("[keywords]\nhelp = yes\n", L + 1, "cannot also be a help keyword");
+    expect_error("[keywords]\noptout = zork\noptin = zork\n", L,
+                 "[keywords] 'zork' cannot be both an opt-out and an opt-in");
+    expect_error("[keywords]\nbogus = x\n", L + 1, "unknown key 'bogus' in [keywords]");
+}
+
+static void test_config_reply_keys_defaults(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c;
+    assert_int_equal(parse("", NULL, 0, &d, &c), 0);
+    assert_int_equal(c->engine.reply_context_days, 30);
+    assert_int_equal(c->engine.history_days, 30);
+    assert_int_equal(c->engine.autoreply_per_day, 3);
+    assert_int_equal(c->engine.confirm_drops.n, 2);
+    assert_string_equal(c->engine.confirm_drops.v[0], "reminder_72h");
+    assert_string_equal(c->engine.confirm_drops.v[1], "reminder_24h");
+    assert_true(flex_cfg_confirm_drops(c, "reminder_24h"));
+    assert_false(flex_cfg_confirm_drops(c, "reminder_2h"));
+    assert_false(flex_cfg_confirm_drops(c, NULL));
+    assert_int_equal(c->engine.allow_only.n, 0);
+    assert_true(flex_cfg_allowed(c, "+12025550143"));
+    assert_true(flex_cfg_allowed(c, NULL));
+    /* The keyword lists are built with every snapshot. */
+    assert_non_null(c->keywords);
+    struct flex_intent_result r;
+    flex_intent_classify(c->keywords, "STOP", 4, &r);
+    assert_int_equal(r.intent, FLEX_INTENT_STOP);
+    flex_cfg_del(c);
+}
+
+static void test_config_reply_keys_set(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *c;
+    assert_int_equal(parse("[engine]\nreply_context_days = 7\nhistory_days = 3650\n"
+                           "autoreply_per_day = 0\n"
+                           "confirm_drops = reminder_72h,reminder_24h , reminder_2h,\n"
+                           "allow_only = +1 202-555, (312) 555-0199,, +44 20\n"
+                           "[location x]\nname = X\ntimezone = UTC\nphone = (312) 555-0100\n",
+                           NULL, 0, &d, &c),
+                     0);
+    assert_int_equal(c->engine.reply_context_days, 7);
+    assert_int_equal(c->engine.history_days, 3650);
+    assert_int_equal(c->engine.autoreply_per_day, 0);
+    assert_int_equal(c->engine.confirm_drops.n, 3);
+    assert_true(flex_cfg_confirm_drops(c, "reminder_2h"));
+    assert_int_equal(c->engine.allow_only.n, 3);
+    assert_string_equal(c->engine.allow_only.v[0], "+1202555");
+    assert_string_equal(c->engine.allow_only.v[1], "+13125550199");
+    assert_string_equal(c->engine.allow_only.v[2], "+4420");
+    assert_true(flex_cfg_allowed(c, "+12025550143"));  /* prefix */
+    assert_true(flex_cfg_allowed(c, "+13125550199"));  /* the number itself */
+    assert_true(flex_cfg_allowed(c, "+442079460958")); /* prefix */
+    assert_false(flex_cfg_allowed(c, "+13125550198"));
+    assert_false(flex_cfg_allowed(c, "+12035550143"));
+    assert_false(flex_cfg_allowed(c, "+1202"));
+    assert_false(flex_cfg_allowed(c, NULL));
+    const struct flex_cfg_location *l = flex_cfg_location_by_phone(c, "+13125550100");
+    assert_non_null(l);
+    assert_string_equal(l->id, "x");
+    assert_null(flex_cfg_location_by_phone(c, "+13125550101"));
+    assert_null(flex_cfg_location_by_phone(c, NULL));
+    flex_cfg_del(c);
+    /* An empty list replaces the default: nothing is dropped. */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("[engine]\nconfirm_drops =\nallow_only = \n", NULL, 0, &d, &c), 0);
+    assert_int_equal(c->engine.confirm_drops.n, 0);
+    assert_false(flex_cfg_confirm_drops(c, "reminder_72h"));
+    assert_true(flex_cfg_allowed(c, "+12025550143"));
+    flex_cfg_del(c);
+}
+
+static enum flex_intent intent_of(const struct flex_cfg *c, const char *text)
+{
+    struct flex_intent_result r;
+    flex_intent_classify(c->keywords, text, strlen(text), &r);
+    return r.intent;
+}
+
+/* [keywords] extend the built-in lists, per snapshot: a reload that drops
+ * a word takes it away. */
+static void test_config_keywords(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *a, *b;
+    assert_int_equal(parse("[keywords]\nconfirm = yass, -c\noptout = take me off\n"
+                           "emergency = dry socket\nfrontdesk_optout = moved away\n"
+                           "optin = \"Sign me up\"\nhelp = huh\nreschedule = other slot\n",
+                           NULL, 0, &d, &a),
+                     0);
+    assert_int_equal(intent_of(a, "Yass!"), FLEX_INTENT_CONFIRM);
+    assert_int_equal(intent_of(a, "c"), FLEX_INTENT_OTHER);
+    assert_int_equal(intent_of(a, "please take me off"), FLEX_INTENT_STOP);
+    assert_int_equal(intent_of(a, "I have a dry socket"), FLEX_INTENT_EMERGENCY);
+    assert_int_equal(intent_of(a, "we moved away"), FLEX_INTENT_STOP);
+    assert_int_equal(intent_of(a, "sign me up"), FLEX_INTENT_START);
+    assert_int_equal(intent_of(a, "huh?"), FLEX_INTENT_HELP);
+    assert_int_equal(intent_of(a, "any other slot?"), FLEX_INTENT_RESCHEDULE);
+    assert_string_equal(a->keyword_lists.text[FLEX_KW_CONFIRM], "yass, -c");
+    assert_string_equal(a->keyword_lists.text[FLEX_KW_OPTOUT], "take me off");
+    assert_int_equal(parse("", NULL, 0, &d, &b), 0);
+    assert_null(b->keyword_lists.text[FLEX_KW_CONFIRM]);
+    assert_int_equal(intent_of(b, "Yass!"), FLEX_INTENT_OTHER);
+    assert_int_equal(intent_of(b, "c"), FLEX_INTENT_CONFIRM);
+    flex_cfg_del(a);
+    flex_cfg_del(b);
+    /* From -D too, with the -D position in the message. */
+    struct flex_cfg_override ov[] = {{"keywords.confirm=yass"}, {"keywords.optout=-quit"}};
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("", ov, 2, &d, NULL), FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "-D:2: [keywords] optout = '-quit': 'quit' cannot be removed"));
+    assert_int_equal(d.n, 1);
+    struct flex_cfg_override both[] = {{"keywords.optout=zork"}, {"keywords.optin=zork"}};
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("", both, 2, &d, NULL), FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "-D:1: [keywords] 'zork' cannot be both"));
+}
+
+/* audit_key is never quoted, whatever else is wrong around it. */
+static void test_config_audit_key_never_shown(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    assert_int_equal(parse("[engine]\naudit_log = /tmp/flex-audit.log\n"
+                           "audit_key = s3cr3t-Audit-Key-0123456789012345678901234567890123456789"
+                           "0123456789\nlog_level = loud\naudit_key = s3cr3t-Audit-Key\n",
+                           NULL, 0, &d, NULL),
+                     FLEX_E_CONFIG);
+    assert_int_equal(d.n, 2); /* bad log_level, duplicate audit_key */
+    assert_null(strstr(d.text, "s3cr3t"));
+    struct flex_cfg_override ov[] = {{"engine.audit_key=@/nonexistent/s3cr3t.key"},
+                                     {"engine.audit_log=/tmp/flex-audit.log"}};
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse("", ov, 2, &d, NULL), FLEX_E_CONFIG);
+    assert_non_null(strstr(d.text, "-D:1: [engine] audit_key: cannot open secret file"));
+    assert_null(strstr(d.text, "s3cr3t"));
+    assert_null(strstr(d.text, "is required")); /* the key was given, just unreadable */
+    assert_int_equal(d.n, 1);
+}
+
 static void test_config_missing_required_sections(void **state)
 {
     (void)state;
@@ -367,6 +536,11 @@ int main(void)
         cmocka_unit_test(test_config_shipped_templates_fit_one_sms),
         cmocka_unit_test(test_config_base_is_valid),
         cmocka_unit_test(test_config_each_error_has_file_and_line),
+        cmocka_unit_test(test_config_reply_keys_errors),
+        cmocka_unit_test(test_config_reply_keys_defaults),
+        cmocka_unit_test(test_config_reply_keys_set),
+        cmocka_unit_test(test_config_keywords),
+        cmocka_unit_test(test_config_audit_key_never_shown),
         cmocka_unit_test(test_config_missing_required_sections),
         cmocka_unit_test(test_config_reports_every_error),
         cmocka_unit_test(test_config_overrides),
