@@ -49,7 +49,7 @@
 
 struct opts {
     long patients, locations;
-    double optout_ratio, rate;
+    double optout_ratio, rate, mo_rate;
     const char *carrier, *out, *redis, *config;
     long dlr_delay_ms, timeout_s;
     int keep;
@@ -65,7 +65,7 @@ struct run {
     struct flex_store *st;
     /* measurements */
     double t_start, t_first_read, t_end;
-    long total, sent, delivered, failed, expired, suppressed, dead;
+    long total, sent, delivered, failed, expired, suppressed, dead, inbound;
     double flexd_cpu_s, flexd_rss_mb;
     long long redis_cmds0, redis_cmds1;
     char *cmdstats0, *cmdstats1; /* INFO commandstats before and after */
@@ -208,6 +208,7 @@ static void common_args(struct run *r, char **argv, int *n, char (*buf)[128], in
     DARG("http.listen=127.0.0.1:%d", r->http_port);
     DARG("quiet_hours.enabled=false");
     DARG("engine.log_level=warn");
+    DARG("engine.audit_log=%.100s/audit.log", r->o.out); /* its cost is part of the figure */
     for (long l = 6; l <= r->o.locations && *nb < 60; l++) {
         DARG("location.loc-%ld.name=Bench Dental %ld", l, l);
         DARG("location.loc-%ld.timezone=America/Chicago", l);
@@ -275,12 +276,13 @@ static long hval(struct redisReply *r, size_t i)
 static void poll_stats(struct run *r)
 {
     flex_store_appendf(r->st, "HMGET flex:stats sent delivered failed expired suppressed_optout "
-                              "dead_letter");
+                              "dead_letter inbound");
     struct redisReply *rep;
     if (flex_store_reply(r->st, &rep) != 0)
         die("lost the connection to Redis");
     r->sent = hval(rep, 0), r->delivered = hval(rep, 1), r->failed = hval(rep, 2);
     r->expired = hval(rep, 3), r->suppressed = hval(rep, 4), r->dead = hval(rep, 5);
+    r->inbound = hval(rep, 6);
     flex_store_free_reply(rep);
 }
 
@@ -683,6 +685,12 @@ static json_t *report_json(struct run *r, struct proof *pf)
                                   msgs ? (r->redis_cpu1 - r->redis_cpu0) * 1e5 / (double)msgs : 0.0,
                                   "smscsim", msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
     json_object_set_new(j, "redis_by_command", redis_by_command(r, msgs));
+    /* --mo-rate: patients' replies applied (classified, routed, counted in
+     * flex:stats) while the campaign ran, per second of it. */
+    json_object_set_new(j, "inbound",
+                        json_pack("{s:f,s:I,s:f}", "asked_per_s", r->o.mo_rate, "applied",
+                                  (json_int_t)r->inbound, "applied_per_s",
+                                  secs > 0 ? (double)r->inbound / secs : 0.0));
     /* What a message leaves in Redis once drained (idempotency key, history,
      * msgid map, status events; the job stream left out): docs/operations.md
      * sizes maxmemory from it. */
@@ -803,8 +811,11 @@ static void start_servers(struct run *r)
     snprintf(log, sizeof(log), "%s/smscsim.log", r->o.out);
     snprintf(stats, sizeof(stats), "%s/smscsim.json", r->o.out);
     snprintf(dlr, sizeof(dlr), "%ld", r->o.dlr_delay_ms);
-    char *argv[] = {path,  "--listen",       a,   "--log",         log,    "--stats",
-                    stats, "--dlr-delay-ms", dlr, "--max-seconds", "3600", NULL};
+    char mo[32];
+    snprintf(mo, sizeof(mo), "%.0f", r->o.mo_rate);
+    char *argv[] = {
+        path, "--listen",      a,      "--log",     log, "--stats", stats, "--dlr-delay-ms",
+        dlr,  "--max-seconds", "3600", "--mo-rate", mo,  NULL};
     r->sim_pid = spawn(argv, NULL);
     if (wait_redis(r) != 0)
         die("redis did not come up");
@@ -839,7 +850,7 @@ static void stop_all(struct run *r)
 static const char usage[] =
     "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
     "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
-    "                 [--config FILE] [--dlr-delay-ms N] [--timeout S]\n"
+    "                 [--config FILE] [--dlr-delay-ms N] [--timeout S] [--mo-rate N]\n"
     "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
     "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
 
@@ -856,9 +867,10 @@ static int parse(int argc, char **argv, struct opts *o)
                                        {"config", required_argument, NULL, 'C'},
                                        {"dlr-delay-ms", required_argument, NULL, 'd'},
                                        {"timeout", required_argument, NULL, 't'},
+                                       {"mo-rate", required_argument, NULL, 'm'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    *o = (struct opts){10000, 5,   0.02, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
+    *o = (struct opts){10000, 5,   0.02, 0, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
                        50,    300, 0};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -874,13 +886,15 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'C': o->config = optarg; break;
         case 'd': o->dlr_delay_ms = atol(optarg); break;
         case 't': o->timeout_s = atol(optarg); break;
+        case 'm': o->mo_rate = atof(optarg); break;
         case 'h': fputs(usage, stdout); exit(0);
         default: return -1;
         }
     }
     if (optind != argc || o->patients < 1 || o->patients > 2000000 || o->locations < 1 ||
         o->locations > 25 || o->optout_ratio < 0 || o->optout_ratio > 0.5 || o->rate < 0 ||
-        o->timeout_s < 1 || (strcmp(o->carrier, "smpp") != 0 && strcmp(o->carrier, "http") != 0))
+        o->mo_rate < 0 || o->timeout_s < 1 ||
+        (strcmp(o->carrier, "smpp") != 0 && strcmp(o->carrier, "http") != 0))
         return -1;
     return 0;
 }

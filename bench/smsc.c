@@ -71,10 +71,13 @@ struct smsc {
     uint32_t id_prefix;
     uint64_t next_id;
     FILE *log;
-    char **mo_from, **mo_text;
+    char **mo_from, **mo_to, **mo_text;
     size_t nmo;
-    struct part_set *pending; /* MAX_PENDING_CONCAT */
-    uint64_t *dest_set;       /* open addressing set of destination hashes */
+    FILE *follow;                     /* --mo-follow: lines sent as they are appended */
+    uint64_t flood_start, flood_sent; /* --mo-rate */
+    unsigned follow_rr;               /* the receiver session that gets the next one */
+    struct part_set *pending;         /* MAX_PENDING_CONCAT */
+    uint64_t *dest_set;               /* open addressing set of destination hashes */
     size_t dest_mask, dest_count;
     struct flex_hash_key dest_key;
     struct {
@@ -414,37 +417,134 @@ static void dlr_run(struct smsc *s, uint64_t now)
     }
 }
 
+/* One inbound text from |from| to |to| (NULL: --mo-to) on |c|, in parts
+ * with a UDH when it is long. */
+static void send_one_mo(struct smsc *s, struct conn *c, const char *from, const char *to,
+                        const char *text)
+{
+    static struct flex_sms sms;
+    struct flex_text_error err;
+    if (flex_sms_encode(&sms, text, strlen(text), FLEX_SMS_MAX_PARTS, &err) != 0)
+        return;
+    uint8_t ref = (uint8_t)xorshift(&s->rng);
+    for (unsigned k = 0; k < sms.nparts; k++) {
+        uint8_t sm[200];
+        size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start, h = 0;
+        if (sms.nparts > 1)
+            h = flex_smpp_udh_write(sm, ref, (uint8_t)sms.nparts, (uint8_t)(k + 1));
+        memcpy(sm + h, sms.data + start, len);
+        struct flex_smpp_pdu p = {0};
+        p.command_id = FLEX_SMPP_DELIVER_SM;
+        p.sequence = ++c->seq;
+        p.source_addr_ton = p.dest_addr_ton = 1;
+        p.source_addr_npi = p.dest_addr_npi = 1;
+        snprintf(p.source_addr, sizeof(p.source_addr), "%s", from);
+        snprintf(p.destination_addr, sizeof(p.destination_addr), "%s", to ? to : s->o->mo_to);
+        p.esm_class = sms.nparts > 1 ? FLEX_SMPP_ESM_UDHI : 0;
+        p.data_coding = (uint8_t)sms.coding;
+        p.short_message = sm;
+        p.sm_length = (uint8_t)(h + len);
+        queue_pdu(c, &p);
+    }
+    s->st.inbound_sent++;
+}
+
 /* Sends every --mo-file line to a session that has just bound. */
 static void send_mo(struct smsc *s, struct conn *c)
 {
-    static struct flex_sms sms;
-    for (size_t i = 0; i < s->nmo; i++) {
-        struct flex_text_error err;
-        if (flex_sms_encode(&sms, s->mo_text[i], strlen(s->mo_text[i]), FLEX_SMS_MAX_PARTS, &err) !=
-            0)
-            continue;
-        uint8_t ref = (uint8_t)xorshift(&s->rng);
-        for (unsigned k = 0; k < sms.nparts; k++) {
-            uint8_t sm[200];
-            size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start, h = 0;
-            if (sms.nparts > 1)
-                h = flex_smpp_udh_write(sm, ref, (uint8_t)sms.nparts, (uint8_t)(k + 1));
-            memcpy(sm + h, sms.data + start, len);
-            struct flex_smpp_pdu p = {0};
-            p.command_id = FLEX_SMPP_DELIVER_SM;
-            p.sequence = ++c->seq;
-            p.source_addr_ton = p.dest_addr_ton = 1;
-            p.source_addr_npi = p.dest_addr_npi = 1;
-            snprintf(p.source_addr, sizeof(p.source_addr), "%s", s->mo_from[i]);
-            snprintf(p.destination_addr, sizeof(p.destination_addr), "%s", s->o->mo_to);
-            p.esm_class = sms.nparts > 1 ? FLEX_SMPP_ESM_UDHI : 0;
-            p.data_coding = (uint8_t)sms.coding;
-            p.short_message = sm;
-            p.sm_length = (uint8_t)(h + len);
-            queue_pdu(c, &p);
-        }
-        s->st.inbound_sent++;
+    for (size_t i = 0; i < s->nmo; i++)
+        send_one_mo(s, c, s->mo_from[i], s->mo_to[i], s->mo_text[i]);
+}
+
+/* Splits "FROM<TAB>TEXT" or "FROM<TAB>TO<TAB>TEXT" (TO: digits, '+'
+ * first allowed) in place; false for a line without a sender. */
+static bool mo_line(char *line, char **from, char **to, char **text)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    char *tab = strchr(line, '\t');
+    if (!tab || tab == line)
+        return false;
+    *tab = '\0';
+    *from = line[0] == '+' ? line + 1 : line;
+    *to = NULL;
+    *text = tab + 1;
+    char *tab2 = strchr(tab + 1, '\t');
+    char *t = tab + 1 + (tab[1] == '+');
+    if (tab2 && tab2 > t && strspn(t, "0123456789") == (size_t)(tab2 - t)) {
+        *tab2 = '\0';
+        *to = t;
+        *text = tab2 + 1;
     }
+    return true;
+}
+
+/* --mo-rate: patients' replies at a steady rate to the bound receivers in
+ * turn, from --mo-senders numbers (+1303555xxxx: not flexbench's patients)
+ * and texts that need no automatic answer (confirmations, reschedules,
+ * other, emergencies), so that they load the inbound path alone.  A
+ * session whose socket is not drained (flexd behind) gets none until it
+ * is: the rate measured is what flexd absorbs. */
+static void flood_mo(struct smsc *s, uint64_t now)
+{
+    static const char *const texts[] = {"C",
+                                        "Yes",
+                                        "Running 10 min late, sorry",
+                                        "Can I reschedule to Friday?",
+                                        "Thanks!",
+                                        "my tooth hurts and the gum is swollen",
+                                        "Sí, confirmo",
+                                        "ok see you then"};
+    struct conn *rx[MAX_CONNS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].used && s->conns[i].bound && s->conns[i].rx &&
+            s->conns[i].tx.queued_len < 256 * 1024)
+            rx[n++] = &s->conns[i];
+    if (n == 0)
+        return;
+    if (!s->flood_start)
+        s->flood_start = now;
+    double due = (double)(now - s->flood_start) / 1e9 * s->o->mo_rate - (double)s->flood_sent;
+    for (int k = 0; k < 4000 && due >= 1; k++, due--) {
+        char from[24];
+        uint64_t i = s->flood_sent++;
+        snprintf(from, sizeof(from), "1303555%04u", (unsigned)(i % s->o->mo_senders) % 10000u);
+        struct conn *c = rx[i % n];
+        send_one_mo(s, c, from, NULL, texts[i % (sizeof(texts) / sizeof(texts[0]))]);
+    }
+    for (unsigned i = 0; i < n; i++)
+        arm_send(s, rx[i], (uint32_t)(rx[i] - s->conns));
+}
+
+/* --mo-follow: the lines appended to the file since the last look, each
+ * to one bound receiver (in turn); none is read while no receiver is
+ * bound, so none is lost. */
+static void follow_mo(struct smsc *s)
+{
+    struct conn *rx[MAX_CONNS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].used && s->conns[i].bound && s->conns[i].rx)
+            rx[n++] = &s->conns[i];
+    if (n == 0)
+        return;
+    char line[2048];
+    long at = ftell(s->follow);
+    while (fgets(line, sizeof(line), s->follow)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') { /* half written: again next time */
+            fseek(s->follow, at, SEEK_SET);
+            break;
+        }
+        at = ftell(s->follow);
+        char *from, *to, *text;
+        if (!mo_line(line, &from, &to, &text))
+            continue;
+        struct conn *c = rx[s->follow_rr++ % n];
+        send_one_mo(s, c, from, to, text);
+        arm_send(s, c, (uint32_t)(c - s->conns));
+    }
+    clearerr(s->follow);
 }
 
 /* ---- requests ------------------------------------------------------ */
@@ -677,7 +777,7 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
     while (!*stop) {
         /* The wait itself times out (no timer request to lose): 1 ms while
          * receipts are due, so their delay holds to the millisecond. */
-        struct __kernel_timespec ts = {0, s->dlr_len ? 1000000 : 50000000};
+        struct __kernel_timespec ts = {0, s->dlr_len || s->o->mo_rate > 0 ? 1000000 : 50000000};
         struct io_uring_cqe *first;
         int rc = io_uring_submit_and_wait_timeout(&s->ring, &first, 1, &ts, NULL);
         if (rc < 0 && rc != -EINTR && rc != -ETIME) {
@@ -694,6 +794,10 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
         io_uring_cq_advance(&s->ring, n);
         uint64_t now = now_ns();
         dlr_run(s, now);
+        if (s->follow)
+            follow_mo(s);
+        if (s->o->mo_rate > 0)
+            flood_mo(s, now);
         if (now - last_stats >= 1000000000ULL) {
             write_stats(s);
             if (s->log)
@@ -718,15 +822,15 @@ static int load_mo(struct smsc *s, const char *path)
     }
     char line[2048];
     while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        char *tab = strchr(line, '\t');
-        if (!tab || tab == line)
+        char *from, *to, *text;
+        if (!mo_line(line, &from, &to, &text))
             continue;
-        *tab = '\0';
         s->mo_from = flex_realloc(s->mo_from, (s->nmo + 1) * sizeof(char *));
+        s->mo_to = flex_realloc(s->mo_to, (s->nmo + 1) * sizeof(char *));
         s->mo_text = flex_realloc(s->mo_text, (s->nmo + 1) * sizeof(char *));
-        s->mo_from[s->nmo] = flex_strdup(line[0] == '+' ? line + 1 : line);
-        s->mo_text[s->nmo] = flex_strdup(tab + 1);
+        s->mo_from[s->nmo] = flex_strdup(from);
+        s->mo_to[s->nmo] = to ? flex_strdup(to) : NULL;
+        s->mo_text[s->nmo] = flex_strdup(text);
         s->nmo++;
     }
     fclose(f);
@@ -761,6 +865,11 @@ struct smsc *smsc_new(const struct smsc_opts *o, int listen_fd)
         }
         setvbuf(s->log, NULL, _IOFBF, 1 << 20);
     }
+    if (o->mo_follow && !(s->follow = fopen(o->mo_follow, "r"))) {
+        fprintf(stderr, "smscsim: cannot open --mo-follow %s: %s\n", o->mo_follow, strerror(errno));
+        smsc_del(s);
+        return NULL;
+    }
     if (o->mo_file && load_mo(s, o->mo_file) != 0) {
         smsc_del(s);
         return NULL;
@@ -780,9 +889,13 @@ void smsc_del(struct smsc *s)
                 flex_free(s->pending[i].text[k]);
     for (size_t i = 0; i < s->nmo; i++) {
         flex_free(s->mo_from[i]);
+        flex_free(s->mo_to[i]);
         flex_free(s->mo_text[i]);
     }
     flex_free(s->mo_from);
+    flex_free(s->mo_to);
+    if (s->follow)
+        fclose(s->follow);
     flex_free(s->mo_text);
     flex_free(s->pending);
     flex_free(s->dest_set);

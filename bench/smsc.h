@@ -16,6 +16,9 @@ struct smsc_opts {
     double fail_rate;     /* 0..1: answer fail_status at random */
     uint32_t fail_status; /* 0: ESME_RSYSERR (temporary); 0x0B ESME_RINVDSTADR is permanent */
     const char *mo_file;
+    const char *mo_follow; /* lines appended later, each sent once to one receiver */
+    double mo_rate;        /* patients' replies per second (bench), 0 = none */
+    unsigned mo_senders;   /* ... from this many numbers */
     const char *log_path;
     const char *stats_path;
     const char *mo_to;         /* destination of inbound texts */

@@ -3,10 +3,14 @@
  *
  *   smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]
  *           [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]
- *           [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]
+ *           [--log FILE] [--stats FILE] [--mo-to NUMBER] [--mo-follow FILE] [--max-seconds N]
  *           [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]
  *
- * Beyond the contract: --mo-to sets the destination of inbound texts,
+ * Beyond the contract: --mo-to sets the destination of inbound texts (a
+ * line "FROM<TAB>TO<TAB>TEXT" sets its own); --mo-follow FILE sends each
+ * line appended to FILE, once, to one bound session in turn (tests send a
+ * patient's reply at the moment they choose); --mo-rate N sends N replies a
+ * second from --mo-senders numbers (benchmarks of the inbound path);
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
@@ -53,7 +57,8 @@ static void on_signal(int sig)
 static const char usage_text[] =
     "usage: smscsim [--listen 127.0.0.1:2775] [--system-id flex] [--password flexpass]\n"
     "               [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]\n"
-    "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--max-seconds N]\n"
+    "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--mo-follow FILE]\n"
+    "               [--mo-rate N] [--mo-senders N] [--max-seconds N]\n"
     "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
@@ -66,6 +71,9 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"throttle-mps", required_argument, NULL, 't'},
         {"fail-rate", required_argument, NULL, 'f'},
         {"mo-file", required_argument, NULL, 'm'},
+        {"mo-follow", required_argument, NULL, 'M'},
+        {"mo-rate", required_argument, NULL, 'R'},
+        {"mo-senders", required_argument, NULL, 'N'},
         {"log", required_argument, NULL, 'L'},
         {"stats", required_argument, NULL, 'S'},
         {"mo-to", required_argument, NULL, 'T'},
@@ -87,6 +95,9 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 't': o->throttle_mps = strtod(optarg, NULL); break;
         case 'f': o->fail_rate = strtod(optarg, NULL); break;
         case 'm': o->mo_file = optarg; break;
+        case 'M': o->mo_follow = optarg; break;
+        case 'R': o->mo_rate = strtod(optarg, NULL); break;
+        case 'N': o->mo_senders = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'L': o->log_path = optarg; break;
         case 'S': o->stats_path = optarg; break;
         case 'T': o->mo_to = optarg; break;
@@ -99,7 +110,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         default: fputs(usage_text, stderr); return -1;
         }
     }
-    if (optind != argc || o->fail_rate < 0 || o->fail_rate > 1 || o->throttle_mps < 0) {
+    if (optind != argc || o->fail_rate < 0 || o->fail_rate > 1 || o->throttle_mps < 0 ||
+        o->mo_rate < 0 || o->mo_senders < 1 || o->mo_senders > 10000) {
         fputs(usage_text, stderr);
         return -1;
     }
@@ -139,6 +151,7 @@ int main(int argc, char **argv)
         .system_id = "flex",
         .password = "flexpass",
         .mo_to = "12025550100",
+        .mo_senders = 5000,
     };
     if (parse_args(argc, argv, &o) != 0)
         return 2;
