@@ -127,6 +127,15 @@ bool flex_idmap_has(const struct flex_idmap *m, const char *key)
     return slot_of(m, key, key_hash(m, key))->hash != 0;
 }
 
+bool flex_idmap_get(const struct flex_idmap *m, const char *key, uint64_t *cookie)
+{
+    const struct idslot *e = slot_of(m, key, key_hash(m, key));
+    if (e->hash == 0)
+        return false;
+    *cookie = e->cookie;
+    return true;
+}
+
 bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie)
 {
     struct idslot *e = slot_of(m, key, key_hash(m, key));

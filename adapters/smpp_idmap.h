@@ -27,6 +27,9 @@ void flex_idmap_put(struct flex_idmap *m, const char *key, uint64_t cookie, uint
 /* Whether |key| is mapped. */
 bool flex_idmap_has(const struct flex_idmap *m, const char *key);
 
+/* Whether |key| is mapped, with its cookie. */
+bool flex_idmap_get(const struct flex_idmap *m, const char *key, uint64_t *cookie);
+
 /* Removes |key|; true with its cookie when it was there. */
 bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie);
 

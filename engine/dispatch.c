@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "live.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
@@ -25,6 +26,7 @@
 #include "ratelimit.h"
 #include "smpp.h"
 #include "str.h"
+#include "timing.h"
 
 #define MAX_CARRIERS 32
 #define WAIT_MAX FLEX_POOL_SIZE
@@ -61,6 +63,15 @@ struct dispatch {
     int64_t now_ms;                       /* wall clock, read once per batch of events */
     bool now_fresh;                       /* ... since the last wait */
     int bound;
+    struct flex_live *live; /* opt-outs, pauses, changed parents since jobs were checked */
+    int64_t horizon_ms;     /* the longest a job may wait: news is kept this long */
+    int64_t last_prune_ms;
+    struct quiet *quiet; /* per location of d->cfg: quiet hours, recomputed each second */
+};
+
+struct quiet {
+    int64_t until_ms;   /* quiet until then (0: not quiet) */
+    int64_t checked_ms; /* when computed */
 };
 
 static const struct flex_log_ctx lctx = {NULL, "dispatch", NULL};
@@ -141,6 +152,22 @@ static void circuit_failure(struct dispatch *d, struct carrier *c)
              CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
 }
 
+/* A patient's text into its record, cut (and flagged) on a character
+ * boundary when longer than a record holds: the adapter's cap counts
+ * source bytes, and UCS-2 decodes to up to 1.5 times as many. */
+static void inbound_text(struct flex_rec *r, const char *text)
+{
+    size_t n = strlen(text);
+    r->truncated = n >= sizeof(r->text);
+    if (r->truncated) {
+        n = sizeof(r->text) - 1;
+        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+            n--; /* text[n] starts a character: cut before it */
+    }
+    memcpy(r->text, text, n);
+    r->text[n] = '\0';
+}
+
 static void on_event(void *arg, const struct flex_smpp_event *ev)
 {
     struct dispatch *d = arg;
@@ -185,7 +212,8 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
             r->receipt_state = ev->receipt_state;
             r->receipt_err = ev->receipt_err;
         } else {
-            flex_strlcpy(r->text, ev->text, sizeof(r->text));
+            inbound_text(r, ev->text);
+            r->truncated |= ev->truncated;
             memcpy(r->from, ev->from, sizeof(r->from));
             memcpy(r->to, ev->to, sizeof(r->to));
         }
@@ -322,6 +350,8 @@ static void reconcile(struct dispatch *d)
         carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
         c->smpp = client_new(d, cc);
     }
+    flex_free(d->quiet); /* location indices change with the config */
+    d->quiet = flex_calloc(d->cfg->nlocations + 1, sizeof(*d->quiet));
     d->limit_car = d->limit_loc = false;
     for (size_t i = 0; i < d->cfg->ncarriers; i++)
         d->limit_car |= d->cfg->carriers[i].mps > 0;
@@ -356,17 +386,96 @@ static void reap(struct dispatch *d)
     d->ncarriers = keep;
 }
 
+/* Hands |r| back to the intake, which holds it (a pause) or schedules it
+ * again (quiet hours): neither is the dispatcher's to keep. */
+static void hand_back(struct dispatch *d, struct flex_rec *r, enum flex_back why)
+{
+    void *item = r;
+    r->back = why;
+    /* relaxed: metrics counters. */
+    atomic_fetch_add_explicit(why == FLEX_BACK_PAUSED ? &d->p->m.send_held : &d->p->m.send_deferred,
+                              1, memory_order_relaxed);
+    flex_ring_push_all(&d->p->back, &item, 1, &d->p->stop_all);
+}
+
+static void suppress(struct dispatch *d, struct flex_rec *r, const char *why)
+{
+    flex_strlcpy(r->reason, why, sizeof(r->reason));
+    r->carrier[0] = '\0';
+    /* relaxed: a metrics counter. */
+    atomic_fetch_add_explicit(&d->p->m.send_suppressed, 1, memory_order_relaxed);
+    finish(d, r, FLEX_OUT_SUPPRESSED);
+}
+
+/* Quiet hours at |loc| now, computed at most once a second per location
+ * (a time zone conversion per job showed in profiles of the intake). */
+static int64_t quiet_until(struct dispatch *d, const struct flex_cfg_location *loc)
+{
+    struct quiet *q = &d->quiet[loc - d->cfg->locations];
+    int64_t now = clock_ms(d);
+    if (now - q->checked_ms >= 1000 || now < q->checked_ms) {
+        q->until_ms = flex_timing_quiet_until(d->cfg, loc, now);
+        q->checked_ms = now;
+    }
+    return q->until_ms;
+}
+
+/* The rules that can change while a job waits, checked again just before
+ * it goes (docs/architecture.md, "Checked twice"): expiry, the sandbox, an
+ * opt-out, its appointment rescheduled or cancelled, a pause, quiet hours.
+ * Returns true when |r| may go; otherwise it has been finished or handed
+ * back. */
+static bool still_allowed(struct dispatch *d, struct flex_rec *r,
+                          const struct flex_cfg_location *loc)
+{
+    int64_t v;
+    if (clock_ms(d) > r->expires_ms) {
+        snprintf(r->reason, sizeof(r->reason), "expired before a carrier took it");
+        finish(d, r, FLEX_OUT_EXPIRED);
+    } else if (!flex_cfg_allowed(d->cfg, r->phone)) {
+        suppress(d, r, "sandbox");
+    } else if (!r->to_optout && flex_live_opted_out(d->live, r->phone)) {
+        suppress(d, r, "optout");
+    } else if (r->parent_key[0] &&
+               flex_live_parent_changed(d->live, r->parent_key, r->parent_version, &v)) {
+        suppress(d, r, v == 0 ? "cancelled" : "rescheduled");
+    } else if (!r->auto_reply && (flex_live_paused(d->live, r->location) || (loc && loc->paused))) {
+        hand_back(d, r, FLEX_BACK_PAUSED);
+    } else if (!r->auto_reply && loc && quiet_until(d, loc) != 0) {
+        hand_back(d, r, FLEX_BACK_QUIET);
+    } else {
+        return true;
+    }
+    return false;
+}
+
+/* News from the intake first (engine/live.h): every job tried after this
+ * is checked against it.  Old news is dropped once no job read before it
+ * can still be waiting. */
+static void take_news(struct dispatch *d)
+{
+    void *items[64];
+    size_t n;
+    while ((n = flex_ring_pop_batch(&d->p->news, items, 64)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            flex_live_apply(d->live, items[i]);
+            flex_news_del(items[i]);
+        }
+    int64_t now = clock_ms(d);
+    if (now - d->last_prune_ms >= 1000) {
+        d->last_prune_ms = now;
+        flex_live_prune(d->live, now - d->horizon_ms - 1000);
+    }
+}
+
 /* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting (its
  * location's rate), 2 to keep waiting and stop trying others now (no
  * carrier has room: the ones behind would fail the same way). */
 static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
 {
-    if (clock_ms(d) > r->expires_ms) {
-        snprintf(r->reason, sizeof(r->reason), "expired before a carrier took it");
-        finish(d, r, FLEX_OUT_EXPIRED);
-        return 0;
-    }
     const struct flex_cfg_location *loc = flex_cfg_location_find(d->cfg, r->location);
+    if (!still_allowed(d, r, loc))
+        return 0;
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
         struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
@@ -413,6 +522,7 @@ static uint64_t mono_ns(void)
 static bool pump(struct dispatch *d)
 {
     d->now_fresh = false;
+    take_news(d);
     uint64_t now = mono_ns();
     size_t keep = 0, i = 0;
     bool stop = false;
@@ -436,7 +546,10 @@ static bool pump(struct dispatch *d)
         if (n == 0)
             break;
         for (size_t k = 0; k < n; k++) {
-            int rc = stop ? 2 : try_send(d, items[k], now);
+            struct flex_rec *r = items[k];
+            if (r->expires_ms - r->checked_ms > d->horizon_ms)
+                d->horizon_ms = r->expires_ms - r->checked_ms;
+            int rc = stop ? 2 : try_send(d, r, now);
             if (rc)
                 d->wait[d->nwait++] = items[k];
             stop |= rc == 2;
@@ -494,6 +607,7 @@ void *flex_dispatch_main(void *arg)
     flex_qsbr_register(&flex_cfg_qsbr, &d.qr);
     d.cfg = flex_cfg_acquire();
     d.rl = flex_ratelimit_new(0, 1);
+    d.live = flex_live_new();
     d.wait = flex_malloc(WAIT_MAX * sizeof(struct flex_rec *));
     d.dfree = flex_malloc(DPOOL_SIZE * sizeof(struct flex_rec *));
     for (size_t i = 0; i < DPOOL_SIZE; i++)
@@ -528,6 +642,8 @@ void *flex_dispatch_main(void *arg)
     for (size_t i = 0; i < d.ncarriers; i++)
         flex_smpp_client_del(d.carriers[i].smpp);
     flex_ratelimit_del(d.rl);
+    flex_live_del(d.live);
+    flex_free(d.quiet);
     flex_free(d.wait);
     flex_free(d.dfree);
     flex_qsbr_unregister(&flex_cfg_qsbr, &d.qr);

@@ -14,9 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "config.h"
 #include "e164.h"
 #include "err.h"
+#include "history.h"
 #include "job.h"
 #include "mem.h"
 #include "store.h"
@@ -31,14 +33,51 @@ static const char usage_text[] =
     "  optout add NUMBER | optout remove NUMBER | optout check NUMBER\n"
     "  stats                       counters across all flexd, as JSON\n"
     "  status ID [ID...]           a job's history, as JSON (one line per job)\n"
-    "  location pause ID | location resume ID\n"
+    "  location pause ID|--all | location resume ID|--all\n"
+    "  history PHONE|PATIENT       the patient's messages out and in, oldest first\n"
+    "  history import [FILE|-]     a previous system's history, JSON lines\n"
     "  reload                      ask every flexd to reload its config\n"
-    "  audit verify FILE\n";
+    "  audit verify [FILE...]      check the audit chain (default: engine.audit_log and its\n"
+    "                              rotated files); exit 0 intact, 4 broken, 1 unreadable\n";
 
 struct ctl {
     struct flex_cfg *cfg;
     struct flex_store *st;
+    struct flex_audit *audit; /* opened by the first change it records */
+    bool audit_tried;
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An operator's change (opt-out, opt-in, pause, resume, history import) in
+ * the audit log of the config flexctl runs with, written by flexctl itself:
+ * it is where the change is made.  |phone| is masked; NULL: none. */
+static void ctl_audit(struct ctl *c, const char *ev, const char *name, const char *value,
+                      const char *phone)
+{
+    if (!c->audit_tried) {
+        char err[256];
+        c->audit_tried = true;
+        if (flex_audit_open(&c->audit, c->cfg->engine.audit_log, c->cfg->engine.audit_key,
+                            strlen(c->cfg->engine.audit_key), err, sizeof(err)) != 0)
+            fprintf(stderr, "flexctl: warning: audit log: %s\n", err);
+    }
+    if (!c->audit)
+        return;
+    char f[512];
+    size_t n = flex_audit_field_str(f, sizeof(f), 0, "source", "flexctl");
+    if (name)
+        n = flex_audit_field_str(f, sizeof(f), n, name, value);
+    if (phone)
+        n = flex_audit_field_phone(f, sizeof(f), n, "phone", phone);
+    if (n >= sizeof(f) || flex_audit_add(c->audit, now_ms(), ev, f, n) != 0)
+        fprintf(stderr, "flexctl: warning: audit line for %s not written\n", ev);
+}
 
 static void print_diag(void *arg, const char *file, unsigned line, const char *msg)
 {
@@ -212,6 +251,8 @@ static int optout_apply(struct ctl *c, char op, const char *const *nums, size_t 
     flex_free(joined);
     if (rc != 0 || changed < 0)
         fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
+    for (size_t i = 0; rc == 0 && changed >= 0 && i < count; i++)
+        ctl_audit(c, op == '+' ? "optout" : "optin", NULL, NULL, nums[i]);
     return rc != 0 || changed < 0 ? 1 : 0;
 }
 
@@ -443,24 +484,110 @@ static int status_one(struct ctl *c, const char *id)
     return rc;
 }
 
+/* "--all" is the member "*" of the paused set: every location, including
+ * ones added to the config later, until resume --all (which also clears
+ * every single pause). */
 static int cmd_location(struct ctl *c, int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[0], "pause") != 0 && strcmp(argv[0], "resume") != 0))
         return 2;
-    if (!flex_cfg_location_find(c->cfg, argv[1])) {
+    bool all = strcmp(argv[1], "--all") == 0;
+    if (!all && !flex_cfg_location_find(c->cfg, argv[1])) {
         fprintf(stderr, "flexctl: unknown location '%s'\n", argv[1]);
         return 1;
     }
     bool pause = argv[0][0] == 'p';
-    flex_store_appendf(c->st, "%s %s %s", pause ? "SADD" : "SREM", FLEX_KEY_PAUSED, argv[1]);
+    if (all && !pause)
+        flex_store_appendf(c->st, "DEL %s", FLEX_KEY_PAUSED);
+    else
+        flex_store_appendf(c->st, "%s %s %s", pause ? "SADD" : "SREM", FLEX_KEY_PAUSED,
+                           all ? "*" : argv[1]);
     flex_store_appendf(c->st, "XADD %s MAXLEN ~ 10000 * cmd %s arg %s", FLEX_KEY_CONTROL, argv[0],
-                       argv[1]);
+                       all ? "*" : argv[1]);
     if (flex_store_drain(c->st, 2) != 0) {
         fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
         return 1;
     }
-    printf("%s %s\n", argv[1], pause ? "paused" : "resumed");
+    ctl_audit(c, pause ? "pause" : "resume", "loc", all ? "*" : argv[1], NULL);
+    printf("%s %s\n", all ? "every location" : argv[1], pause ? "paused" : "resumed");
     return 0;
+}
+
+static int cmd_history(struct ctl *c, int argc, char **argv)
+{
+    char why[256];
+    if (argc >= 1 && argc <= 2 && strcmp(argv[0], "import") == 0) {
+        FILE *f = open_input(argc == 2 ? argv[1] : NULL);
+        if (!f)
+            return 1;
+        long imported, rejected;
+        int rc = flex_history_import(c->st, c->cfg, f, stderr, &imported, &rejected);
+        if (f != stdin)
+            fclose(f);
+        if (rc != 0) {
+            fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
+            return 1;
+        }
+        printf("imported %ld, rejected %ld\n", imported, rejected);
+        return rejected ? 3 : 0;
+    }
+    if (argc != 1)
+        return 2;
+    long n = flex_history_print(c->st, c->cfg, argv[0], stdout, why, sizeof(why));
+    if (n < 0) {
+        fprintf(stderr, "flexctl: %s\n", why);
+        return 1;
+    }
+    if (n == 0)
+        fprintf(stderr, "flexctl: no messages for %s within engine.history_days\n", argv[0]);
+    return 0;
+}
+
+/* audit verify [FILE...]: the chain of the FILEs (oldest first), else of
+ * engine.audit_log and its rotated files, under engine.audit_key.  Exit 0
+ * intact (the summary on stdout), 4 broken (the first bad line on stdout),
+ * 1 a file cannot be read, 2 usage or config errors (stderr). */
+static int cmd_audit(const char *cfgpath, const struct flex_cfg_override *ov, size_t nov, int argc,
+                     char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "verify") != 0) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    struct flex_cfg *cfg;
+    int rc = flex_cfg_load(&cfg, cfgpath, ov, nov, print_diag, NULL);
+    if (rc != 0) {
+        if (rc != FLEX_E_CONFIG)
+            fprintf(stderr, "flexctl: %s: %s\n", cfgpath, flex_strerror(rc));
+        return 2;
+    }
+    const char *key = cfg->engine.audit_key, *log = cfg->engine.audit_log;
+    char **paths = argv + 1, **owned = NULL;
+    size_t n = (size_t)argc - 1;
+    if (!key || !*key) {
+        fprintf(stderr, "flexctl: engine.audit_key is not set\n");
+        rc = 2;
+    } else if (n == 0 && (!log || !*log)) {
+        fprintf(stderr, "flexctl: engine.audit_log is not set: name the files\n");
+        rc = 2;
+    } else if (n == 0 && (rc = flex_audit_paths(log, &owned, &n)) < 0) {
+        fprintf(stderr, "flexctl: %s: %s\n", log, flex_strerror(rc));
+        rc = 1;
+    }
+    if (rc == 0) {
+        char *text = NULL;
+        size_t tlen = 0;
+        FILE *mem = open_memstream(&text, &tlen);
+        rc = flex_audit_verify((const char *const *)(owned ? owned : paths), n, key, strlen(key),
+                               mem);
+        fclose(mem);
+        fputs(text, rc < 0 ? stderr : stdout);
+        free(text);
+        rc = rc == 0 ? 0 : rc == 1 ? 4 : 1;
+    }
+    flex_audit_paths_free(owned, owned ? n : 0);
+    flex_cfg_del(cfg);
+    return rc;
 }
 
 static int dispatch(struct ctl *c, int argc, char **argv)
@@ -474,7 +601,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
                                         "inbound",
                                         "optouts",
                                         "duplicates_suppressed",
-                                        "expired"};
+                                        "expired",
+                                        "optins"};
     const char *cmd = argv[0];
     if (strcmp(cmd, "enqueue") == 0 && argc <= 2)
         return cmd_enqueue(c, argc == 2 ? argv[1] : NULL);
@@ -490,6 +618,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
     }
     if (strcmp(cmd, "location") == 0)
         return cmd_location(c, argc - 1, argv + 1);
+    if (strcmp(cmd, "history") == 0)
+        return cmd_history(c, argc - 1, argv + 1);
     if (strcmp(cmd, "reload") == 0 && argc == 1) {
         flex_store_appendf(c->st, "XADD %s MAXLEN ~ 10000 * cmd reload arg -", FLEX_KEY_CONTROL);
         if (flex_store_drain(c->st, 1) != 0)
@@ -533,10 +663,10 @@ int main(int argc, char **argv)
         flex_free(ov);
         return 2;
     }
-    if (strcmp(argv[optind], "audit") == 0) {
-        fprintf(stderr, "flexctl: audit verify: not built yet (the audit log comes with its "
-                        "own issue)\n");
-        return 2;
+    if (strcmp(argv[optind], "audit") == 0) { /* needs the config, not Redis */
+        int arc = cmd_audit(path, ov, nov, argc - optind - 1, argv + optind + 1);
+        flex_free(ov);
+        return arc;
     }
     struct ctl ctl = {0};
     int rc = flex_cfg_load(&ctl.cfg, path, ov, nov, print_diag, NULL);
@@ -555,6 +685,7 @@ int main(int argc, char **argv)
     rc = dispatch(&ctl, argc - optind, argv + optind);
     if (rc == 2)
         fputs(usage_text, stderr);
+    flex_audit_close(ctl.audit);
     flex_store_del(ctl.st);
     flex_cfg_del(ctl.cfg);
     return rc;

@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +31,8 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "audit.h"
+#include "live.h"
 #include "pipeline.h"
 #include "store.h"
 #include "sms.h"
@@ -148,11 +152,38 @@ static void log_diag(void *arg, const char *file, unsigned line, const char *msg
 }
 
 /* SIGHUP or flexctl reload: a whole new snapshot, or the old one stays. */
-static void reload(const char *path, const struct flex_cfg_override *ov, size_t nov)
+/* The directories above |path| (mode 0750), so that the shipped config's
+ * /var/lib/flex/audit.log works on a new machine; what cannot be made is
+ * reported by the open that follows. */
+static void mkdir_parents(const char *path)
+{
+    char dir[PATH_MAX];
+    if (!path || !path[0] || strlen(path) >= sizeof(dir))
+        return;
+    memcpy(dir, path, strlen(path) + 1);
+    for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        mkdir(dir, 0750); /* EEXIST and the rest: the open says */
+        *s = '/';
+    }
+}
+
+/* An audit line of the process itself (start, stop, reload). */
+static void audit_self(struct flex_audit *a, const char *ev, const char *result)
+{
+    char f[256];
+    size_t n = flex_audit_field_str(f, sizeof(f), 0, "result", result);
+    if (n < sizeof(f))
+        flex_audit_add(a, flex_now_ms(), ev, f, n);
+}
+
+static void reload(struct flex_pipeline *p, const char *path, const struct flex_cfg_override *ov,
+                   size_t nov)
 {
     struct flex_cfg *cfg;
     sd_notify(0, "RELOADING=1");
     int rc = flex_cfg_load(&cfg, path, ov, nov, log_diag, NULL);
+    audit_self(p->audit, "reload", rc == 0 ? "applied" : "refused");
     if (rc != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, rc,
                  "reload of %s refused; the running configuration "
@@ -189,6 +220,8 @@ static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
     flex_ring_init(&p->results, FLEX_RING_SIZE * 2);
     flex_ring_init(&p->free_recs, FLEX_POOL_SIZE * 2);
     flex_ring_init(&p->free_dispatch, 8192 * 2);
+    flex_ring_init(&p->news, 4096);
+    flex_ring_init(&p->back, FLEX_POOL_SIZE * 2);
     p->pool = flex_calloc(FLEX_POOL_SIZE, sizeof(struct flex_rec));
     p->dpool = flex_calloc(8192, sizeof(struct flex_rec));
     char host[64] = "host";
@@ -206,6 +239,11 @@ static void pipeline_del(struct flex_pipeline *p)
     flex_ring_free(&p->results);
     flex_ring_free(&p->free_recs);
     flex_ring_free(&p->free_dispatch);
+    void *item;
+    while (flex_ring_pop_batch(&p->news, &item, 1) == 1) /* news nobody applied */
+        flex_news_del(item);
+    flex_ring_free(&p->news);
+    flex_ring_free(&p->back);
     flex_free(p->pool);
     flex_free(p->dpool);
     flex_free(p);
@@ -230,7 +268,7 @@ static void serve(struct flex_pipeline *p, const char *path, const struct flex_c
         /* relaxed: a request flag set by the intake. */
         if (sig == SIGHUP ||
             atomic_exchange_explicit(&p->reload_requested, false, memory_order_relaxed))
-            reload(path, ov, nov);
+            reload(p, path, ov, nov);
         if ((sig == SIGTERM || sig == SIGINT) && !drain_until) {
             const struct flex_cfg *cfg = flex_cfg_acquire();
             drain_until = flex_now_ms() + (int64_t)cfg->engine.drain_timeout_ms;
@@ -269,6 +307,16 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it: main takes them */
     signal(SIGPIPE, SIG_IGN);
     struct flex_pipeline *p = pipeline_new(cfg);
+    char err[256];
+    mkdir_parents(cfg->engine.audit_log);
+    rc = flex_audit_open(&p->audit, cfg->engine.audit_log, cfg->engine.audit_key,
+                         strlen(cfg->engine.audit_key), err, sizeof(err));
+    if (rc != 0) { /* an audit log asked for and not writable: no sending unaudited */
+        fprintf(stderr, "flexd: engine.audit_log: %s\n", err);
+        pipeline_del(p);
+        return 1;
+    }
+    audit_self(p->audit, "start", p->consumer);
     pthread_t th[3];
     pthread_create(&th[0], NULL, flex_writer_main, p);
     pthread_create(&th[1], NULL, flex_dispatch_main, p);
@@ -296,6 +344,8 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     int left = atomic_load_explicit(&p->inflight, memory_order_relaxed);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "stopped; %d jobs handed back unacknowledged",
              left > 0 ? left : 0);
+    audit_self(p->audit, "stop", p->consumer);
+    flex_audit_close(p->audit);
     pipeline_del(p);
     struct flex_cfg *cur = atomic_exchange(&flex_cfg_current, NULL);
     flex_qsbr_poll(&flex_cfg_qsbr);

@@ -41,12 +41,28 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
          "Receipts and inbound texts that found no free record (the writer far behind)."},
         {"flex_receipts_duplicate_total",
          "Final receipts a carrier sent again for a job: not counted or announced twice."},
+        {"flex_send_suppressed_total",
+         "Jobs stopped just before a carrier by a rule that changed while they waited "
+         "(opt-out, sandbox, appointment changed)."},
+        {"flex_send_held_total",
+         "Jobs handed back to be held: their location was paused while they waited."},
+        {"flex_send_deferred_total", "Jobs scheduled again: quiet hours began while they waited."},
+        {"flex_inbound_copies_total",
+         "Inbound texts a carrier delivered again (same sender, number and text within 2 "
+         "minutes): applied once."},
+        {"flex_inbound_optouts_total", "Numbers opted out by their own text (STOP...)."},
+        {"flex_inbound_optins_total", "Numbers opted back in by their own text (START...)."},
+        {"flex_autoreply_capped_total",
+         "Automatic replies not sent: the number had its engine.autoreply_per_day."},
     };
     uint64_t vals[] = {
-        rd(&p->m.jobs_read),    rd(&p->m.dead_letter),     rd(&p->m.suppressed),
-        rd(&p->m.duplicates),   rd(&p->m.expired),         rd(&p->m.accepted),
-        rd(&p->m.failed),       rd(&p->m.delivered),       rd(&p->m.inbound),
-        rd(&p->m.redis_errors), rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate)};
+        rd(&p->m.jobs_read),       rd(&p->m.dead_letter),     rd(&p->m.suppressed),
+        rd(&p->m.duplicates),      rd(&p->m.expired),         rd(&p->m.accepted),
+        rd(&p->m.failed),          rd(&p->m.delivered),       rd(&p->m.inbound),
+        rd(&p->m.redis_errors),    rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate),
+        rd(&p->m.send_suppressed), rd(&p->m.send_held),       rd(&p->m.send_deferred),
+        rd(&p->m.inbound_copies),  rd(&p->m.optouts),         rd(&p->m.optins),
+        rd(&p->m.autoreply_capped)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
@@ -72,11 +88,12 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
             atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0);
     if (n >= cap)
         n = cap - 1;
-    static const char *const outcomes[] = {"accepted", "failed", "delivered",
-                                           "expired",  NULL,     NULL};
-    static const char *const decided[] = {NULL, NULL, NULL, "expired", "suppressed", "scheduled"};
-    static const char *const window[] = {"x", NULL, NULL, NULL, NULL, NULL};
-    static const char *const bound[] = {NULL, "x", NULL, NULL, NULL, NULL};
+    static const char *const outcomes[FLEX_METRICS_VALUES] = {"accepted", "failed", "delivered",
+                                                              "expired",  NULL,     NULL};
+    static const char *const decided[FLEX_METRICS_VALUES] = {NULL,      NULL,         NULL,
+                                                             "expired", "suppressed", "scheduled"};
+    static const char *const window[FLEX_METRICS_VALUES] = {"x", NULL, NULL, NULL, NULL, NULL};
+    static const char *const bound[FLEX_METRICS_VALUES] = {NULL, "x", NULL, NULL, NULL, NULL};
     flex_labels_render(&p->by_carrier, "flex_carrier_messages_total",
                        "Outcomes per carrier (accepted, failed, delivered by receipt, expired).",
                        "counter", "carrier", "status", outcomes, buf, cap, &n);
@@ -94,10 +111,16 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
     flex_labels_render(&p->carrier_gauges, "flex_carrier_sessions",
                        "Sessions bound now, per carrier.", "gauge", "carrier", NULL, bound, buf,
                        cap, &n);
-    static const char *const circuit[] = {NULL, NULL, "x", NULL, NULL, NULL};
+    static const char *const circuit[FLEX_METRICS_VALUES] = {NULL, NULL, "x", NULL, NULL, NULL};
     flex_labels_render(&p->carrier_gauges, "flex_carrier_circuit_open",
                        "1 while a carrier is out of the routes after temporary failures in a row.",
                        "gauge", "carrier", NULL, circuit, buf, cap, &n);
+    static const char *const intents[FLEX_METRICS_VALUES] = {
+        NULL, "other", "stop", "start", "help", "confirm", "reschedule", "emergency"};
+    flex_labels_render(&p->inbound_by, "flex_inbound_texts_total",
+                       "Patients' texts per location (the number texted, else the reply "
+                       "context; \"unknown\" when neither) by intent.",
+                       "counter", "location", "intent", intents, buf, cap, &n);
     flex_histogram_render(&p->accept_ms, "flex_accept_latency_seconds",
                           "From enqueue to the carrier accepting the message.", buf, cap, &n);
     flex_histogram_render(&p->receipt_ms, "flex_receipt_latency_seconds",

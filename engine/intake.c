@@ -21,6 +21,7 @@
 #include "err.h"
 #include "flex.pb-c.h"
 #include "job.h"
+#include "live.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
@@ -47,22 +48,23 @@
 #define PROMOTE_EVERY_MS 250
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
+#define FLEX_PAUSED_MAX 256
 
 struct intake {
     struct flex_pipeline *p;
     struct flex_store *st;
     struct flex_qsbr_reader qr;
     struct flex_bloom *bloom;
-    char optlog_id[48], ctl_id[48];
+    char optlog_id[48], ctl_id[48], chg_id[48];
     struct flex_rec **free_list;
     size_t nfree;
     struct flex_rec **held;
     size_t nheld;
-    size_t nspilled;           /* held jobs beyond HELD_MAX: pending, not in memory */
-    struct flex_idmap *flying; /* entries of the jobs in the dispatcher or writer */
-    char paused[64][65];
+    size_t nspilled;                  /* held jobs beyond HELD_MAX: pending, not in memory */
+    struct flex_idmap *flying;        /* entries of the jobs in the dispatcher or writer */
+    char paused[FLEX_PAUSED_MAX][65]; /* the paused set ("*": every location) */
     int npaused;
-    int64_t last_claim_ms, last_promote_ms, last_sample_ms;
+    int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms;
     struct flex_schedq sq;
     struct flex_rec *scratch;  /* renders templates to check them */
     bool releasing;            /* checking held records again (give_back) */
@@ -155,6 +157,8 @@ static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, 
     size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
     flex_store_append(in->st, 7, argv, lens);
     w->dead++;
+    struct flex_audit_job aj = {.job = job_id, .state = "dead_lettered", .reason = reason};
+    flex_audit_job(in->p->audit, "status", &aj);
     ack_later(w, entry);
 }
 
@@ -196,6 +200,8 @@ static void job_status(struct intake *in, struct wbatch *w, const char *entry, c
     flex_store_appendf(in->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, id, SEEN_TTL_S);
     if (entry)
         ack_later(w, entry);
+    struct flex_audit_job aj = {.job = id, .location = loc, .state = sname, .reason = reason};
+    flex_audit_job(in->p->audit, "status", &aj);
 }
 
 static void count(_Atomic uint64_t *c, long n)
@@ -301,6 +307,16 @@ static void last_id(struct intake *in, const char *key, char *out, size_t outsz)
     flex_store_free_reply(r);
 }
 
+/* Passes what can change while a job waits to the dispatcher, which checks
+ * its jobs against it just before they go (engine/live.h). */
+static void news(struct intake *in, enum flex_news_kind kind, const char *text, size_t len,
+                 int64_t version)
+{
+    void *item = flex_news_new(kind, flex_now_ms(), text, len, version);
+    if (flex_ring_push_all(&in->p->news, &item, 1, &in->p->stop_all) == 0)
+        flex_news_del(item); /* stopping */
+}
+
 static void load_paused(struct intake *in)
 {
     flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_PAUSED);
@@ -308,18 +324,33 @@ static void load_paused(struct intake *in)
     in->npaused = 0;
     if (flex_store_reply(in->st, &r) != 0)
         return;
-    for (size_t i = 0; i < flex_reply_count(r) && in->npaused < 64; i++) {
+    char all[FLEX_PAUSED_MAX * 66];
+    size_t o = 0;
+    for (size_t i = 0; i < flex_reply_count(r) && in->npaused < FLEX_PAUSED_MAX; i++) {
         size_t len;
         const char *s = flex_reply_str(flex_reply_at(r, i), &len);
+        if (!s || len == 0 || len > 64)
+            continue;
         snprintf(in->paused[in->npaused++], 65, "%.*s", (int)len, s);
+        memcpy(all + o, s, len); /* at most 65 bytes per id: |all| holds them */
+        o += len;
+        all[o++] = ',';
     }
     flex_store_free_reply(r);
+    news(in, FLEX_NEWS_PAUSED, all, o ? o - 1 : 0, 0);
 }
 
-static bool is_paused(const struct intake *in, const char *loc)
+/* Paused by the set in Redis (flexctl location pause, "*" for --all) or by
+ * the config ([location] paused).  Automatic replies are never held. */
+static bool is_paused(const struct intake *in, const struct flex_rec *r)
 {
+    if (r->auto_reply)
+        return false;
+    const struct flex_cfg_location *l = flex_cfg_location_find(in->cfg, r->location);
+    if (l && l->paused)
+        return true;
     for (int i = 0; i < in->npaused; i++)
-        if (strcmp(in->paused[i], loc) == 0)
+        if (strcmp(in->paused[i], r->location) == 0 || strcmp(in->paused[i], "*") == 0)
             return true;
     return false;
 }
@@ -356,7 +387,10 @@ static void on_optout(struct intake *in, struct redisReply *fields)
     size_t oplen, nlen;
     const char *op = entry_field(fields, "op", &oplen);
     const char *nums = entry_field(fields, "numbers", &nlen);
-    if (!op || !nums || op[0] != '+')
+    if (!op || !nums)
+        return;
+    news(in, op[0] == '+' ? FLEX_NEWS_OPTOUT : FLEX_NEWS_OPTIN, nums, nlen, 0);
+    if (op[0] != '+')
         return; /* removals: the exact set answers; bits stay until rebuild */
     for (size_t i = 0; i < nlen;) {
         size_t j = i;
@@ -366,6 +400,17 @@ static void on_optout(struct intake *in, struct redisReply *fields)
             flex_bloom_add(in->bloom, nums + i, j - i);
         i = j + 1;
     }
+}
+
+/* An appointment or recall rescheduled or cancelled (written by the
+ * replace script, engine/schedq.c): its reminders already read must not go. */
+static void on_change(struct intake *in, struct redisReply *fields)
+{
+    size_t klen, vlen;
+    const char *k = entry_field(fields, "k", &klen);
+    const char *v = entry_field(fields, "v", &vlen);
+    if (k && v)
+        news(in, FLEX_NEWS_PARENT, k, klen, strtoll(v, NULL, 10));
 }
 
 /* Reads our own pending entries again from the start, passing over those
@@ -607,6 +652,11 @@ static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char 
     rec->route_pos = 0;
     rec->outcome = 0;
     rec->carrier[0] = '\0';
+    rec->reason[0] = '\0';
+    rec->back = 0;
+    rec->auto_reply = job->reply_to && job->reply_to[0];
+    /* optout_confirm is the one text a number that just opted out gets */
+    rec->to_optout = rec->auto_reply && strcmp(rec->template_name, "optout_confirm") == 0;
 }
 
 /* A message job: now, later (send_at, quiet hours) or never (expired). */
@@ -626,7 +676,8 @@ static struct flex_rec *take_message(struct intake *in, struct wbatch *w, const 
             late = "expires before its send time";
         else
             schedule_job(in, w, entry, job, job->send_at_ms, base, exp, "send_at");
-    } else if ((quiet = flex_timing_quiet_until(in->cfg, loc, now)) != 0) {
+    } else if (!(job->reply_to && job->reply_to[0]) &&
+               (quiet = flex_timing_quiet_until(in->cfg, loc, now)) != 0) {
         if (quiet >= exp)
             late = "quiet hours last past its expiry";
         else
@@ -732,6 +783,8 @@ static void optout_ask(struct intake *in, struct flex_rec **recs, size_t n, bool
     }
     flex_bloom_maybe_batch(in->bloom, keys, lens, n, maybe);
     for (size_t i = 0; i < n; i++)
+        maybe[i] = maybe[i] && !recs[i]->to_optout;
+    for (size_t i = 0; i < n; i++)
         if (maybe[i])
             flex_store_appendf(in->st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, recs[i]->phone);
 }
@@ -779,6 +832,12 @@ static size_t check_new(struct intake *in, struct wbatch *w, struct flex_rec **r
             rec_put(in, recs[i]);
         } else if (out[i]) {
             suppress_optout(in, w, recs[i]);
+        } else if (!flex_cfg_allowed(in->cfg, recs[i]->phone)) {
+            /* engine.allow_only: a pilot's test numbers only */
+            job_status(in, w, recs[i]->entry, recs[i]->id, recs[i]->location,
+                       FLEX__V1__STATE__STATE_SUPPRESSED, "sandbox", 0);
+            w->gated++;
+            rec_put(in, recs[i]);
         } else {
             recs[kept++] = recs[i];
         }
@@ -878,7 +937,7 @@ static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
 {
     size_t go = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!is_paused(in, recs[i]->location)) {
+        if (!is_paused(in, recs[i])) {
             recs[go++] = recs[i];
         } else if (in->nheld < HELD_MAX) {
             in->held[in->nheld++] = recs[i];
@@ -904,8 +963,11 @@ static int admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, si
         n = gate(in, w, recs, n);
     if (n == (size_t)-1)
         return -1;
-    for (size_t i = 0; i < n; i++) /* before the push: it may come back at once */
+    int64_t now = flex_now_ms();
+    for (size_t i = 0; i < n; i++) { /* before the push: it may come back at once */
         flex_idmap_put(in->flying, recs[i]->entry, 1, 0);
+        recs[i]->checked_ms = now;
+    }
     /* relaxed: a gauge for metrics and the drain; not used to order data. */
     atomic_fetch_add_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
     flex_ring_push_all(&in->p->jobs, (void *const *)recs, n, &in->p->stop_all);
@@ -918,7 +980,7 @@ static int release_held(struct intake *in, struct wbatch *w)
     size_t keep = 0, go = 0;
     struct flex_rec *out[BATCH];
     for (size_t i = 0; i < in->nheld; i++) {
-        if (!is_paused(in, in->held[i]->location) && go < BATCH)
+        if (!is_paused(in, in->held[i]) && go < BATCH)
             out[go++] = in->held[i];
         else
             in->held[keep++] = in->held[i];
@@ -931,6 +993,73 @@ static int release_held(struct intake *in, struct wbatch *w)
     in->releasing = true;
     int rc = admit(in, w, out, go, false);
     in->releasing = false;
+    return rc;
+}
+
+/* A job whose location's quiet hours began while it waited in the
+ * dispatcher: scheduled for their end like one read then, as its rendered
+ * text (the vars are not in the record).  Its idempotency key is dropped,
+ * so the copy promoted later is not taken for a duplicate enqueue. */
+static int defer_quiet(struct intake *in, struct wbatch *w, struct flex_rec *r)
+{
+    const struct flex_cfg_location *loc = flex_cfg_location_find(in->cfg, r->location);
+    int64_t q = loc ? flex_timing_quiet_until(in->cfg, loc, flex_now_ms()) : 0;
+    if (q == 0) /* over meanwhile (the dispatcher looks once a second) */
+        return admit(in, w, &r, 1, true);
+    if (q >= r->expires_ms) {
+        job_status(in, w, r->entry, r->id, r->location, FLEX__V1__STATE__STATE_EXPIRED,
+                   "quiet hours last past its expiry", 0);
+        w->expired++;
+    } else {
+        Flex__V1__Job j = FLEX__V1__JOB__INIT;
+        char parent[sizeof(r->parent_key)];
+        const char *colon = strchr(r->parent_key + sizeof(FLEX_KEY_PARENT) - 1, ':');
+        flex_strlcpy(parent, colon ? colon + 1 : "", sizeof(parent));
+        j.type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+        j.id = r->id;
+        j.location = r->location;
+        j.patient = r->patient;
+        j.phone = r->phone;
+        j.body = r->text;
+        j.kind = r->job_kind;
+        j.parent_id = parent;
+        j.parent_version = r->parent_version;
+        flex_store_appendf(in->st, "DEL %s%s", FLEX_KEY_SEEN, r->id);
+        schedule_job(in, w, r->entry, &j, q, r->enqueued_ms, r->expires_ms, "quiet_hours");
+    }
+    rec_put(in, r);
+    return 0;
+}
+
+/* Jobs the dispatcher handed back: their location was paused while they
+ * waited (held here like any job of a paused location) or its quiet hours
+ * began (scheduled for their end). */
+static int take_back(struct intake *in, struct wbatch *w)
+{
+    void *items[256];
+    size_t n;
+    uint64_t one;
+    int rc = 0;
+    while (rc == 0 && (n = flex_ring_pop_batch(&in->p->back, items, 256)) > 0) {
+        /* relaxed: a gauge for metrics and the drain; not used to order data. */
+        atomic_fetch_sub_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
+        for (size_t i = 0; i < n; i++) {
+            struct flex_rec *r = items[i];
+            flex_idmap_take(in->flying, r->entry, &one);
+            if (rc != 0) /* Redis failed: pending, read again after the reconnect */
+                rec_put(in, r);
+            else if (r->back == FLEX_BACK_QUIET)
+                rc = defer_quiet(in, w, r);
+            else if (in->nheld < HELD_MAX)
+                in->held[in->nheld++] = r;
+            else { /* pending, read again on a resume */
+                in->nspilled++;
+                rec_put(in, r);
+            }
+        }
+    }
+    /* relaxed: a gauge for metrics; not used to order data. */
+    atomic_store_explicit(&in->p->held, (uint64_t)(in->nheld + in->nspilled), memory_order_relaxed);
     return rc;
 }
 
@@ -999,6 +1128,7 @@ static int connect_store(struct intake *in)
     if (!in->optlog_id[0]) {
         last_id(in, FLEX_KEY_OPTOUT_LOG, in->optlog_id, sizeof(in->optlog_id));
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
+        last_id(in, FLEX_KEY_CHANGES, in->chg_id, sizeof(in->chg_id));
     }
     load_paused(in);
     /* After a reconnect, and at start too: entries pending under our name
@@ -1134,21 +1264,21 @@ static int one_round(struct intake *in, struct wbatch *w)
     flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_OPTOUT_LOG,
                        in->optlog_id);
     flex_store_appendf(in->st, "XREAD COUNT 100 STREAMS %s %s", FLEX_KEY_CONTROL, in->ctl_id);
-    struct redisReply *jobs = NULL, *opt = NULL, *ctl = NULL;
+    flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_CHANGES, in->chg_id);
+    struct redisReply *jobs = NULL, *opt = NULL, *ctl = NULL, *chg = NULL;
     if ((count > 0 && flex_store_reply(in->st, &jobs) != 0) ||
-        flex_store_reply(in->st, &opt) != 0 || flex_store_reply(in->st, &ctl) != 0) {
-        flex_store_free_reply(jobs);
-        flex_store_free_reply(opt);
-        return -1;
-    }
-    if (jobs && flex_reply_is_error(jobs)) { /* e.g. the group is gone: try again anew */
+        flex_store_reply(in->st, &opt) != 0 || flex_store_reply(in->st, &ctl) != 0 ||
+        flex_store_reply(in->st, &chg) != 0 || (jobs && flex_reply_is_error(jobs))) {
+        /* (an error reading jobs: e.g. the group is gone: try again anew) */
         flex_store_free_reply(jobs);
         flex_store_free_reply(opt);
         flex_store_free_reply(ctl);
+        flex_store_free_reply(chg);
         return -1;
     }
     each_entry(opt, in->optlog_id, sizeof(in->optlog_id), on_optout, in);
     each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), on_control, in);
+    each_entry(chg, in->chg_id, sizeof(in->chg_id), on_change, in);
     int rc = 0;
     struct redisReply *stream = jobs ? flex_reply_at(jobs, 0) : NULL;
     struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
@@ -1166,6 +1296,7 @@ static int one_round(struct intake *in, struct wbatch *w)
     flex_store_free_reply(jobs);
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);
+    flex_store_free_reply(chg);
     if (count == 0)
         usleep(1000); /* backpressure: every record is in flight */
     return rc;
@@ -1223,6 +1354,59 @@ static int claim(struct intake *in, struct wbatch *w)
     return rc;
 }
 
+/* Our pending entries whose jobs are still with us (waiting for a rate
+ * limit or a carrier, or held for a pause) are claimed again by us every
+ * engine.claim_idle / 3, which resets their idle time: without it another
+ * flexd takes a job that waited here longer than engine.claim_idle for a
+ * dead consumer's and sends it a second time.  Entries not in memory (in
+ * doubt after a reconnect, spilled holds) are left to age as before. */
+static int touch_own(struct intake *in)
+{
+    long long idle = (long long)in->cfg->engine.claim_idle_ms / 2;
+    if (settle_writes(in) != 0)
+        return -1;
+    flex_store_appendf(in->st, "XPENDING %s %s IDLE %lld - + %d %s", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
+                       idle, FLEX_POOL_SIZE, in->p->consumer);
+    struct redisReply *r;
+    if (flex_store_reply(in->st, &r) != 0)
+        return -1;
+    struct flex_idmap *held = flex_idmap_new(UINT64_MAX, 2);
+    for (size_t i = 0; i < in->nheld; i++)
+        flex_idmap_put(held, in->held[i]->entry, 1, 0);
+    size_t ne = flex_reply_count(r), n = 5;
+    const char **argv = flex_malloc((ne + 6) * sizeof(*argv));
+    size_t *lens = flex_malloc((ne + 6) * sizeof(*lens));
+    argv[0] = "XCLAIM", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
+    argv[3] = in->p->consumer, argv[4] = "0";
+    for (size_t i = 0; i < ne; i++) {
+        size_t len;
+        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(r, i), 0), &len);
+        char e[48];
+        if (!id || len >= sizeof(e))
+            continue;
+        memcpy(e, id, len);
+        e[len] = '\0';
+        if (flex_idmap_has(in->flying, e) || flex_idmap_has(held, e)) {
+            argv[n] = id;
+            lens[n++] = len;
+        }
+    }
+    int rc = 0;
+    if (n > 5) {
+        argv[n] = "JUSTID"; /* no delivery counted, no entries sent back */
+        lens[n++] = 6;
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(argv[i]);
+        flex_store_append(in->st, (int)n, argv, lens);
+        rc = flex_store_drain(in->st, 1) < 0 ? -1 : 0;
+    }
+    flex_free(argv);
+    flex_free(lens);
+    flex_idmap_free(held);
+    flex_store_free_reply(r);
+    return rc;
+}
+
 void *flex_intake_main(void *arg)
 {
     struct intake in = {.p = arg};
@@ -1251,12 +1435,19 @@ void *flex_intake_main(void *arg)
             continue;
         }
         atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
-        int rc = release_held(&in, w);
+        int rc = take_back(&in, w);
+        if (rc == 0)
+            rc = release_held(&in, w);
         if (rc == 0)
             rc = one_round(&in, w);
         if (rc == 0 && flex_now_ms() - in.last_claim_ms > CLAIM_EVERY_MS) {
             in.last_claim_ms = flex_now_ms();
             rc = claim(&in, w);
+        }
+        if (rc == 0 &&
+            flex_now_ms() - in.last_touch_ms > (int64_t)in.cfg->engine.claim_idle_ms / 3) {
+            in.last_touch_ms = flex_now_ms();
+            rc = touch_own(&in);
         }
         if (rc == 0)
             rc = flush_writes(&in, w);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define FLEX_METRICS_LABELS 64 /* per table; more labels share the last slot "other" */
-#define FLEX_METRICS_VALUES 6
+#define FLEX_METRICS_VALUES 8
 
 struct flex_labels {
     char names[FLEX_METRICS_LABELS][65];

@@ -49,7 +49,13 @@ enum {
 };
 enum { FLEX_MG_WINDOW, FLEX_MG_BOUND, FLEX_MG_CIRCUIT };
 
-enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED };
+/* SUPPRESSED: a rule that changed while the job waited in the dispatcher
+ * (opt-out, sandbox, its appointment changed) stopped it; |reason| says
+ * which. */
+enum flex_outcome { FLEX_OUT_ACCEPTED = 1, FLEX_OUT_FAILED, FLEX_OUT_EXPIRED, FLEX_OUT_SUPPRESSED };
+
+/* Why the dispatcher handed a job back to the intake (the back ring). */
+enum flex_back { FLEX_BACK_PAUSED = 1, FLEX_BACK_QUIET };
 
 struct flex_rec {
     enum flex_rec_kind kind;
@@ -67,7 +73,12 @@ struct flex_rec {
     int64_t parent_version;
     /* what was sent */
     char text[FLEX_TEXT_MAX];
-    uint8_t route_pos; /* carriers tried so far */
+    uint8_t route_pos;  /* carriers tried so far */
+    int64_t checked_ms; /* when the intake checked it (opt-outs, pause) */
+    bool auto_reply;    /* an automatic reply to a patient's text: quiet hours
+                         * and pauses do not hold it */
+    bool to_optout;     /* optout_confirm: goes to the number that just opted out */
+    enum flex_back back;
     /* outcome */
     enum flex_outcome outcome;
     char carrier[65];
@@ -81,15 +92,21 @@ struct flex_rec {
     uint8_t receipt_state;
     uint16_t receipt_err;
     char from[21], to[21];
-    bool heap; /* a receipt/inbound record allocated because the pool was empty */
+    bool truncated; /* inbound: longer than the adapter keeps */
+    bool heap;      /* a receipt/inbound record allocated because the pool was empty */
 };
+
+struct flex_audit;
 
 /* Shared by the threads; everything mutable is an atomic or a ring. */
 struct flex_pipeline {
+    struct flex_audit *audit;       /* engine/audit.h (thread-safe); NULL: off */
     struct flex_ring jobs;          /* intake -> dispatch */
     struct flex_ring results;       /* dispatch -> writer */
     struct flex_ring free_recs;     /* writer -> intake (records back to the pool) */
     struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
+    struct flex_ring news;          /* intake -> dispatch: struct flex_news * (engine/live.h) */
+    struct flex_ring back;          /* dispatch -> intake: jobs to hold or schedule again */
     struct flex_rec *pool;          /* FLEX_POOL_SIZE records for jobs */
     struct flex_rec *dpool;         /* records the dispatch thread fills */
     _Atomic bool stop_intake;       /* SIGTERM: take no new jobs */
@@ -107,12 +124,17 @@ struct flex_pipeline {
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
         _Atomic uint64_t events_overflow;    /* receipts/inbound with no free record */
         _Atomic uint64_t receipts_duplicate; /* a final receipt again for a job */
+        /* the dispatcher's checks just before a carrier (written by it) */
+        _Atomic uint64_t send_suppressed, send_held, send_deferred;
+        /* inbound (writer) */
+        _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
     } m;
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */
     struct flex_labels by_location;    /* writer: accepted, failed, delivered, expired */
     struct flex_labels loc_intake;     /* intake: suppressed, expired, scheduled */
     struct flex_labels carrier_gauges; /* dispatch: FLEX_MG_* */
+    struct flex_labels inbound_by;     /* writer: texts received per location, by intent */
     struct flex_histogram accept_ms;   /* writer: enqueued -> carrier accepted */
     struct flex_histogram receipt_ms;  /* writer: accepted -> receipt */
     _Atomic int64_t queue_lag;         /* intake, every second: entries not yet read */
@@ -121,6 +143,16 @@ struct flex_pipeline {
 };
 
 int64_t flex_now_ms(void);
+
+/* What an audit line says about a job: ids, never its text (HIPAA's
+ * minimum necessary); the phone is masked.  NULL members are left out. */
+struct flex_audit_job {
+    const char *job, *location, *patient, *phone, *template_name, *carrier, *state, *reason;
+};
+
+/* One audit line (engine/audit.h) of |ev| ("send", "status") about |j|
+ * now.  A no-op when the audit log is off; a failure is logged. */
+void flex_audit_job(struct flex_audit *a, const char *ev, const struct flex_audit_job *j);
 
 /* Thread bodies; |p| lives for the whole run. */
 void *flex_intake_main(void *p);

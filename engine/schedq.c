@@ -14,6 +14,13 @@ static const char add_lua[] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
 /* KEYS: sched, sched:jobs, parent.  ARGV: version, keep-until (ms), then
  * score, id, payload for each member. */
 static const char replace_lua[] =
+    "local oldv = redis.call('HGET', KEYS[3], 'v')\n"
+    /* Reminders already read by a flexd and waiting there must not go:
+     * every flexd follows this stream (engine/live.h). */
+    "if oldv and oldv ~= ARGV[1] then\n"
+    "  redis.call('XADD', 'flex:changes', 'MAXLEN', '~', '100000', '*', 'k', KEYS[3], 'v', "
+    "ARGV[1])\n"
+    "end\n"
     "local old = redis.call('HGET', KEYS[3], 'm')\n"
     "if old then\n"
     "  for m in string.gmatch(old, '[^,]+') do\n"
@@ -46,12 +53,19 @@ static const char promote_lua[] =
  * cap per day, cap per week, job id, day ttl, week ttl (s). */
 static const char gate_lua[] =
     "if KEYS[1] ~= '' then\n"
-    "  local v = redis.call('HGET', KEYS[1], 'v')\n"
+    "  local vc = redis.call('HMGET', KEYS[1], 'v', 'c')\n"
+    "  local v = vc[1]\n"
     /* A missing record (expired, or Redis lost it) cannot say the visit
      * was cancelled: the reminder goes. */
     "  if v and v ~= ARGV[1] then\n"
     "    if v == '0' then return {ok = 'cancelled'} end\n"
     "    return {ok = 'rescheduled'}\n"
+    "  end\n"
+    /* The patient confirmed: the "please confirm" reminders stop
+     * (field c: the dropped tags, engine/reply.c). */
+    "  local tag = vc[2] and string.match(ARGV[4], '/([^/]+)/[^/]+$')\n"
+    "  if tag and string.find(vc[2], ',' .. tag .. ',', 1, true) then\n"
+    "    return {ok = 'confirmed'}\n"
     "  end\n"
     "end\n"
     "if redis.call('SISMEMBER', KEYS[2], ARGV[4]) == 1 then return {ok = 'ok'} end\n"

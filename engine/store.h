@@ -27,6 +27,7 @@ struct flex_store;
 #define FLEX_KEY_OPTOUT_LOG "flex:optout:log" /* stream: op (+/-), number */
 #define FLEX_KEY_PAUSED "flex:paused"         /* set of location ids */
 #define FLEX_KEY_CONTROL "flex:control"       /* stream: cmd (reload/pause/resume), arg */
+#define FLEX_KEY_CHANGES "flex:changes"       /* stream: k (parent key), v (its version now) */
 #define FLEX_KEY_STATS "flex:stats"           /* hash of counters */
 #define FLEX_KEY_JOB "flex:job:"              /* + id: hash, the job's history */
 #define FLEX_KEY_SEEN "flex:seen:"            /* + id: stream entry that carried it */

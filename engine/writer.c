@@ -28,13 +28,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
+#include "e164.h"
+#include "err.h"
 #include "flex.pb-c.h"
 #include "hash.h"
+#include "intent.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
 #include "qsbr.h"
+#include "reply.h"
+#include "schedq.h"
 #include "smpp_msg.h"
 #include "smpp_pdu.h"
 #include "statusbuf.h"
@@ -67,12 +73,14 @@ struct writer {
     struct flex_pipeline *p;
     struct flex_store *st;
     struct args a;
-    unsigned long long batch;  /* sequence of the batch being written */
-    bool in_doubt;             /* its last try failed: check its marks first */
-    bool redo_retry_due;       /* ... and whether it took the waiting receipts */
-    struct flex_statusbuf *sb; /* the transaction's status events */
-    int cmds;                  /* replies to read in this round trip */
-    long inbound;
+    unsigned long long batch;   /* sequence of the batch being written */
+    bool in_doubt;              /* its last try failed: check its marks first */
+    bool redo_retry_due;        /* ... and whether it took the waiting receipts */
+    struct flex_statusbuf *sb;  /* the transaction's status events */
+    int cmds;                   /* replies to read in this round trip */
+    struct flex_reply rq;       /* the reply and log scripts (engine/reply.h) */
+    struct flex_conv_out *conv; /* the batch's texts sent, for the patients' logs */
+    const struct flex_cfg *cfg;
     /* A direct-mapped cache of the job ids (hashed) whose final receipt this
      * writer stored: a carrier's duplicate receipt is not counted or
      * announced again.  Best effort: an evicted slot lets one through. */
@@ -90,6 +98,7 @@ static const char *state_name(Flex__V1__State s)
     case FLEX__V1__STATE__STATE_DELIVERED: return "delivered";
     case FLEX__V1__STATE__STATE_FAILED: return "failed";
     case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
+    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
     default: return "unknown";
     }
 }
@@ -239,25 +248,6 @@ static int64_t receipt_job(struct flex_rec *r, const char *v, size_t len)
     return acc;
 }
 
-static void write_inbound(struct writer *w, const struct flex_rec *r)
-{
-    Flex__V1__InboundMessage m = FLEX__V1__INBOUND_MESSAGE__INIT;
-    m.from = (char *)r->from;
-    m.to = (char *)r->to;
-    m.text = (char *)r->text;
-    m.carrier = (char *)r->carrier;
-    m.intent = FLEX__V1__INTENT__INTENT_UNSPECIFIED; /* classified in a later issue */
-    m.received_at_ms = r->at_ms;
-    size_t n = flex__v1__inbound_message__get_packed_size(&m);
-    uint8_t *buf = flex_malloc(n);
-    flex__v1__inbound_message__pack(&m, buf);
-    const char *argv[] = {"XADD", FLEX_KEY_INBOUND, "*", "msg", (const char *)buf};
-    size_t lens[] = {4, strlen(FLEX_KEY_INBOUND), 1, 3, n};
-    flex_store_append(w->st, 5, argv, lens);
-    flex_free(buf);
-    w->inbound++;
-}
-
 /* ---- round trip 1: outcomes, then the receipts' lookups -------------- */
 
 /* The history record of a job, "k=v ..." with one-letter keys (30 days of
@@ -288,9 +278,10 @@ static void hist_record(struct args *a, const struct flex_rec *r, Flex__V1__Stat
 
 static Flex__V1__State outcome_state(const struct flex_rec *r)
 {
-    return r->outcome == FLEX_OUT_ACCEPTED  ? FLEX__V1__STATE__STATE_ACCEPTED
-           : r->outcome == FLEX_OUT_EXPIRED ? FLEX__V1__STATE__STATE_EXPIRED
-                                            : FLEX__V1__STATE__STATE_FAILED;
+    return r->outcome == FLEX_OUT_ACCEPTED     ? FLEX__V1__STATE__STATE_ACCEPTED
+           : r->outcome == FLEX_OUT_EXPIRED    ? FLEX__V1__STATE__STATE_EXPIRED
+           : r->outcome == FLEX_OUT_SUPPRESSED ? FLEX__V1__STATE__STATE_SUPPRESSED
+                                               : FLEX__V1__STATE__STATE_FAILED;
 }
 
 /* One HSET of every part's msgid -> job map of |carrier| in this batch. */
@@ -340,6 +331,9 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
 static void outcome_metrics(struct writer *w, const struct flex_rec *r)
 {
     Flex__V1__State st = outcome_state(r);
+    struct flex_audit_job aj = {r->id,      r->location,    r->patient, r->phone, r->template_name,
+                                r->carrier, state_name(st), r->reason};
+    flex_audit_job(w->p->audit, st == FLEX__V1__STATE__STATE_ACCEPTED ? "send" : "status", &aj);
     if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
         flex_labels_add(&w->p->by_carrier, r->carrier, FLEX_MV_ACCEPTED, 1);
         flex_labels_add(&w->p->by_location, r->location, FLEX_MV_ACCEPTED, 1);
@@ -347,7 +341,9 @@ static void outcome_metrics(struct writer *w, const struct flex_rec *r)
         metric(&w->p->m.accepted, 1);
         return;
     }
-    unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED ? FLEX_MV_EXPIRED : FLEX_MV_FAILED;
+    unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED      ? FLEX_MV_EXPIRED
+                 : st == FLEX__V1__STATE__STATE_SUPPRESSED ? FLEX_MV_SUPPRESSED
+                                                           : FLEX_MV_FAILED;
     flex_labels_add(&w->p->by_location, r->location, k, 1);
     if (r->carrier[0])
         flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
@@ -395,11 +391,39 @@ static void tx_end(struct writer *w, const char *kind)
     w->cmds += 2;
 }
 
-/* The transaction of the batch's outcomes and inbound texts (MULTI ...
- * EXEC, w->cmds replies). */
+/* The texts sent (or refused by every carrier) into their patients' logs
+ * (flexctl history, and the context of their replies).  Returns the
+ * commands appended. */
+static size_t append_conv(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    static const char appt[] = FLEX_KEY_PARENT "appointment:";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct flex_rec *r = recs[i];
+        if (r->kind != FLEX_REC_RESULT || !r->carrier[0] ||
+            (r->outcome != FLEX_OUT_ACCEPTED && r->outcome != FLEX_OUT_FAILED))
+            continue;
+        w->conv[k] = (struct flex_conv_out){
+            .phone = r->phone,
+            .patient = strcmp(r->patient, "-") == 0 ? "" : r->patient, /* automatic replies */
+            .location = r->location,
+            .appointment = strncmp(r->parent_key, appt, sizeof(appt) - 1) == 0
+                               ? r->parent_key + sizeof(appt) - 1
+                               : "",
+            .job = r->id,
+            .template_name = r->template_name[0] ? r->template_name : "-",
+            .text = r->text,
+            .at_ms = r->at_ms};
+        k++;
+    }
+    return k ? flex_reply_append_conv(w->st, &w->rq, w->cfg, w->conv, k, flex_now_ms()) : 0;
+}
+
+/* The transaction of the batch's outcomes (MULTI ... EXEC, w->cmds
+ * replies). */
 static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, long long hour)
 {
-    long cnt[4] = {0};
+    long cnt[FLEX_OUT_SUPPRESSED + 1] = {0}, optouts = 0;
     const char *carriers[MAX_CARRIERS];
     size_t ncar = 0;
     struct args *a = &w->a;
@@ -413,6 +437,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         arg(a, r->id, strlen(r->id));
         hist_record(a, r, st);
         cnt[r->outcome]++;
+        optouts += r->outcome == FLEX_OUT_SUPPRESSED && strcmp(r->reason, "optout") == 0;
         bool known = false;
         for (size_t k = 0; k < ncar; k++)
             known |= strcmp(carriers[k], r->carrier) == 0;
@@ -426,6 +451,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     stat_incr(w, "sent", cnt[FLEX_OUT_ACCEPTED]);
     stat_incr(w, "failed", cnt[FLEX_OUT_FAILED]);
     stat_incr(w, "expired", cnt[FLEX_OUT_EXPIRED]);
+    stat_incr(w, "suppressed_optout", optouts);
+    stat_incr(w, "suppressed_other", cnt[FLEX_OUT_SUPPRESSED] - optouts);
     args_reset(a);
     arg(a, "XACK", 4);
     arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
@@ -435,11 +462,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
             arg(a, recs[i]->entry, strlen(recs[i]->entry));
     if (a->n > 3)
         args_send(w);
-    w->inbound = 0;
-    for (size_t i = 0; i < n; i++)
-        if (recs[i]->kind == FLEX_REC_INBOUND)
-            write_inbound(w, recs[i]), w->cmds++;
-    stat_incr(w, "inbound", w->inbound);
+    w->cmds += (int)append_conv(w, recs, n);
     tx_end(w, "o");
 }
 
@@ -649,6 +672,11 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
         uint64_t h = recent_hash(w, r->id);
         w->recent[h % RECENT_SLOTS] = h;
         bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+        struct flex_audit_job aj = {.job = r->id,
+                                    .location = r->location,
+                                    .carrier = r->carrier,
+                                    .state = ok ? "delivered" : "failed"};
+        flex_audit_job(w->p->audit, "status", &aj);
         metric(ok ? &w->p->m.delivered : &w->p->m.failed, 1);
         unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
         flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
@@ -657,6 +685,142 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
         if (acc[i] > 0)
             flex_histogram_observe(&w->p->receipt_ms, r->at_ms - acc[i]);
     }
+}
+
+/* The sender of an inbound text in E.164 (a carrier's national or
+ * international form); anything else (a short code, letters) as it came. */
+static void e164_or_raw(const char *in, char *out, size_t outsz)
+{
+    char n[FLEX_E164_BUFSZ];
+    int len = flex_e164_normalize(in, strlen(in), n, NULL);
+    size_t il = strlen(in);
+    if (len <= 0 && il >= 11 && il <= 15 && strspn(in, "0123456789") == il) {
+        char plus[20]; /* an international number without its '+' (TON 1) */
+        plus[0] = '+';
+        memcpy(plus + 1, in, il + 1);
+        len = flex_e164_normalize(plus, il + 1, n, NULL);
+    }
+    if (len > 0 && (size_t)len < outsz)
+        memcpy(out, n, (size_t)len + 1);
+    else
+        flex_strlcpy(out, in, outsz);
+}
+
+/* Whether an error reply is Redis being unable now (the batch is tried
+ * again after a reconnect, which loads the scripts again) rather than a
+ * fault of this one text (logged, counted, and left). */
+static bool transient(struct redisReply *r)
+{
+    static const char *const kinds[] = {"NOSCRIPT", "OOM",  "READONLY",  "MISCONF",
+                                        "LOADING",  "BUSY", "MASTERDOWN"};
+    const char *e = flex_reply_str(r, NULL);
+    for (size_t i = 0; e && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strncmp(e, kinds[i], strlen(kinds[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The audit line of a text received, and of the opt-out or opt-in it
+ * made (once across every flexd: only the script run that changed the
+ * set says so). */
+static void audit_inbound(struct writer *w, const char *from, const char *loc,
+                          const struct flex_reply_ctx *ctx, const struct flex_reply_done *d)
+{
+    char f[512];
+    size_t n = flex_audit_field_str(f, sizeof(f), 0, "intent", flex_intent_name(d->intent));
+    n = flex_audit_field_str(f, sizeof(f), n, "loc", loc);
+    n = flex_audit_field_str(f, sizeof(f), n, "patient", ctx->patient);
+    n = flex_audit_field_phone(f, sizeof(f), n, "phone", from);
+    if (n < sizeof(f))
+        flex_audit_add(w->p->audit, flex_now_ms(), "inbound", f, n);
+    if (d->changed && n < sizeof(f)) {
+        n = flex_audit_field_phone(f, sizeof(f), 0, "phone", from);
+        n = flex_audit_field_str(f, sizeof(f), n, "source", "sms");
+        n = flex_audit_field_str(f, sizeof(f), n, "loc", loc);
+        if (n < sizeof(f))
+            flex_audit_add(w->p->audit, flex_now_ms(),
+                           d->intent == FLEX_INTENT_STOP ? "optout" : "optin", f, n);
+    }
+}
+
+static void inbound_done(struct writer *w, const struct flex_rec *r, const char *loc,
+                         const struct flex_reply_done *d)
+{
+    if (!d->fresh) {
+        metric(&w->p->m.inbound_copies, 1);
+        return;
+    }
+    metric(&w->p->m.inbound, 1);
+    flex_labels_add(&w->p->inbound_by, loc[0] ? loc : "unknown", (unsigned)d->intent, 1);
+    if (d->changed)
+        metric(d->intent == FLEX_INTENT_STOP ? &w->p->m.optouts : &w->p->m.optins, 1);
+    if (d->replied == 2)
+        metric(&w->p->m.autoreply_capped, 1);
+    (void)r;
+}
+
+/* Patients' texts: the context of each (its sender's log), then one script
+ * per text applying what it means (engine/reply.h), two round trips for
+ * the batch.  A batch tried again runs this again whole: the script knows
+ * a text it has applied. */
+static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    static struct flex_rec *in[BATCH];
+    static struct flex_reply_ctx ctx[BATCH];
+    static char from[BATCH][21], to[BATCH][21];
+    static struct flex_reply_done done[BATCH];
+    size_t m = 0;
+    int64_t now = flex_now_ms();
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_INBOUND)
+            in[m++] = recs[i];
+    for (size_t k = 0; k < m; k++) {
+        e164_or_raw(in[k]->from, from[k], sizeof(from[k]));
+        e164_or_raw(in[k]->to, to[k], sizeof(to[k]));
+        flex_reply_append_context(w->st, from[k]);
+    }
+    for (size_t k = 0; k < m; k++) {
+        struct redisReply *r;
+        if (flex_store_reply(w->st, &r) != 0)
+            return -1;
+        const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
+        flex_reply_parse_context(w->cfg, r, l ? l->id : NULL, now, &ctx[k]);
+        flex_store_free_reply(r);
+    }
+    for (size_t k = 0; k < m; k++) {
+        struct flex_inbound ib = {.from = from[k],
+                                  .to = to[k],
+                                  .text = in[k]->text,
+                                  .carrier = in[k]->carrier,
+                                  .at_ms = in[k]->at_ms,
+                                  .truncated = in[k]->truncated};
+        if (flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]) != 0) {
+            ib.text = ""; /* cannot happen for texts a record holds; the opt-out still counts */
+            ib.truncated = true;
+            flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]);
+        }
+    }
+    for (size_t k = 0; k < m; k++) {
+        struct redisReply *r;
+        if (flex_store_reply(w->st, &r) != 0)
+            return -1;
+        if (flex_reply_parse_done(r, &done[k]) == 0) {
+            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
+            inbound_done(w, in[k], l ? l->id : ctx[k].location, &done[k]);
+            if (done[k].fresh || done[k].changed)
+                audit_inbound(w, from[k], l ? l->id : ctx[k].location, &ctx[k], &done[k]);
+        } else if (transient(r)) {
+            flex_store_free_reply(r);
+            flex_store_drain(w->st, (int)(m - k - 1));
+            return -1;
+        } else {
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound text not applied: %s",
+                     flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "bad reply");
+            metric(&w->p->m.redis_errors, 1);
+        }
+        flex_store_free_reply(r);
+    }
+    return 0;
 }
 
 /* Writes one batch (see the top of the file).  Returns 0, or -1 when
@@ -712,6 +876,8 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     }
     if (rc1 == 0)
         receipts_done(w, rc, m, vals, lens, acc, !done_r, retry, nretry);
+    if (rc1 == 0)
+        rc1 = write_inbound(w, recs, n);
     for (size_t p = 0; p < np; p++)
         flex_store_free_reply(reps[p]);
     if (rc1 != 0)
@@ -768,6 +934,7 @@ void *flex_writer_main(void *arg)
     w.sb = flex_statusbuf_new();
     w.recent = flex_calloc(RECENT_SLOTS, sizeof(*w.recent));
     w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
+    w.conv = flex_calloc(BATCH, sizeof(*w.conv));
     w.recent_key.k0 = (uint64_t)flex_now_ms(); /* per process: no one can aim at a slot */
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
@@ -777,8 +944,10 @@ void *flex_writer_main(void *arg)
     size_t n = 0, nretry = 0;
     int64_t last_retry = 0;
     unsigned backoff = 50, fails = 0; /* failed round trips in a row */
+    bool audit_failing = false;
     for (;;) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
+        w.cfg = flex_cfg_acquire();
         if (n == 0)
             n = flex_ring_pop_batch(&w.p->results, (void **)recs, BATCH);
         bool retry_due = nretry && flex_now_ms() - last_retry > 100;
@@ -794,7 +963,8 @@ void *flex_writer_main(void *arg)
         if (!w.st) {
             char why[256];
             if (flex_store_connect(&w.st, flex_cfg_acquire()->redis.url, 2000, why, sizeof(why)) !=
-                0) {
+                    0 ||
+                flex_reply_load(w.st, &w.rq) != 0) {
                 flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
                 flex_store_del(w.st);
                 w.st = NULL;
@@ -845,6 +1015,11 @@ void *flex_writer_main(void *arg)
         backoff = 50;
         give_back_retried(&w, prev, nprev);
         give_back(&w, recs, n);
+        int arc = flex_audit_flush(w.p->audit); /* a failed flush keeps its lines: retried */
+        if (arc != 0 && !audit_failing)
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "audit log: write failed (%s); lines kept, retried",
+                     flex_strerror(arc));
+        audit_failing = arc != 0;
         n = 0;
     }
     for (size_t i = 0; i < nretry; i++) /* receipts still waiting at exit */
@@ -861,7 +1036,28 @@ void *flex_writer_main(void *arg)
     flex_statusbuf_del(w.sb);
     flex_free(w.recent);
     flex_free(w.dup);
+    flex_free(w.conv);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;
+}
+
+void flex_audit_job(struct flex_audit *a, const char *ev, const struct flex_audit_job *j)
+{
+    if (!a)
+        return;
+    char f[1024];
+    size_t n = 0;
+    const char *names[] = {"job", "loc", "patient", "template", "carrier", "state", "reason"};
+    const char *vals[] = {j->job,     j->location, j->patient, j->template_name,
+                          j->carrier, j->state,    j->reason};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && n < sizeof(f); i++)
+        if (vals[i] && vals[i][0])
+            n = flex_audit_field_str(f, sizeof(f), n, names[i], vals[i]);
+    if (j->phone && n < sizeof(f))
+        n = flex_audit_field_phone(f, sizeof(f), n, "phone", j->phone);
+    int rc = n < sizeof(f) ? flex_audit_add(a, flex_now_ms(), ev, f, n) : FLEX_E_TOOLONG;
+    if (rc != 0)
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "audit line for job %s not written: %s",
+                 j->job ? j->job : "-", flex_strerror(rc));
 }

@@ -47,7 +47,8 @@ sim=$!
 pids="$pids $sim"
 D="-c ${CONF:-deploy/flexd.conf} -D redis.url=redis://127.0.0.1:$RP/0 -D carrier.primary.port=$SP \
 -D http.listen=127.0.0.1:$HP -D engine.claim_idle=2s -D engine.drain_timeout=10s \
--D carrier.primary.reconnect_max=1s -D quiet_hours.enabled=false ${EXTRA_D:-}"
+-D carrier.primary.reconnect_max=1s -D quiet_hours.enabled=false \
+-D engine.audit_log=$tmp/audit.log ${EXTRA_D:-}"
 ctl() { "$B/flexctl" $D "$@"; }
 stat() {
     v=$(ctl stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p")

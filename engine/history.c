@@ -1,0 +1,325 @@
+#include "history.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "e164.h"
+#include "job.h"
+#include "mem.h"
+#include "reply.h"
+#include "store.h"
+#include "str.h"
+
+#define DAY_MS 86400000LL
+#define HOUR_MS 3600000LL
+
+/* Field |k| ("s=") of a tab-separated log record, or NULL; |*len| its length. */
+static const char *rec_field(const char *rec, size_t len, const char *k, size_t *vlen)
+{
+    size_t kl = strlen(k);
+    for (size_t i = 0; i + kl <= len; i++) {
+        if ((i == 0 || rec[i - 1] == '\t') && memcmp(rec + i, k, kl) == 0) {
+            const char *v = rec + i + kl;
+            const char *e = kl == 2 && k[0] == 'x' ? NULL : memchr(v, '\t', len - i - kl);
+            *vlen = e ? (size_t)(e - v) : len - i - kl; /* the text runs to the end */
+            return v;
+        }
+    }
+    *vlen = 0;
+    return NULL;
+}
+
+static void copy_field(const char *rec, size_t len, const char *k, char *out, size_t outsz)
+{
+    size_t vl;
+    const char *v = rec_field(rec, len, k, &vl);
+    if (!v)
+        vl = 0;
+    if (vl >= outsz)
+        vl = outsz - 1;
+    memcpy(out, v ? v : "", vl);
+    out[vl] = '\0';
+}
+
+/* The number whose log to read: |who| itself when it is a number, else the
+ * number the patient was last texted at. */
+static int resolve(struct flex_store *st, const char *who, char phone[24], char *why, size_t whysz,
+                   bool *by_patient)
+{
+    char n[FLEX_E164_BUFSZ];
+    *by_patient = false;
+    int nl = flex_e164_normalize(who, strlen(who), n, NULL);
+    if (nl > 0) {
+        memcpy(phone, n, (size_t)nl + 1); /* at most FLEX_E164_BUFSZ, under 24 */
+        return 0;
+    }
+    *by_patient = true;
+    flex_store_appendf(st, "GET %s%s", FLEX_KEY_PCONV, who);
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0) {
+        snprintf(why, whysz, "redis: %s", flex_store_error(st));
+        return -1;
+    }
+    size_t len;
+    const char *p = flex_reply_str(r, &len);
+    snprintf(phone, 24, "%.*s", p && !flex_reply_is_error(r) ? (int)len : 0, p ? p : "");
+    flex_store_free_reply(r);
+    return 0;
+}
+
+/* The status of a text sent: its record's own (imported), else its job's
+ * history record in the hour it was sent (engine/writer.c), receipt first. */
+static void status_of(struct redisReply *hist, const char *rec, size_t len, char *out, size_t sz)
+{
+    copy_field(rec, len, "s=", out, sz);
+    if (out[0] || !hist)
+        return;
+    size_t hl;
+    const char *h = flex_reply_str(hist, &hl);
+    if (!h)
+        return;
+    const char *s = NULL;
+    size_t sl = 0;
+    for (size_t i = 0; i + 2 <= hl; i++) /* "s=delivered c=..." (space-separated) */
+        if ((i == 0 || h[i - 1] == ' ') && h[i] == 's' && h[i + 1] == '=') {
+            s = h + i + 2;
+            const char *e = memchr(s, ' ', hl - i - 2);
+            sl = e ? (size_t)(e - s) : hl - i - 2;
+            break;
+        }
+    snprintf(out, sz, "%.*s", s ? (int)sl : 0, s ? s : "");
+}
+
+static void print_line(FILE *out, const char *rec, size_t len, struct redisReply *hist)
+{
+    char t[24], d[4], l[65], k[65], st[24];
+    copy_field(rec, len, "t=", t, sizeof(t));
+    copy_field(rec, len, "d=", d, sizeof(d));
+    copy_field(rec, len, "l=", l, sizeof(l));
+    copy_field(rec, len, "k=", k, sizeof(k));
+    status_of(d[0] == 'o' ? hist : NULL, rec, len, st, sizeof(st));
+    if (!st[0])
+        snprintf(st, sizeof(st), "%s", d[0] == 'o' ? "sent" : "received");
+    long long ms = atoll(t);
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char when[32];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t xl;
+    const char *x = rec_field(rec, len, "x=", &xl);
+    fprintf(out, "%s\t%s\t%s\t%s\t%s\t%.*s\n", when, d[0] == 'o' ? "out" : "in", l[0] ? l : "-",
+            k[0] ? k : "-", st, x ? (int)xl : 0, x ? x : "");
+}
+
+long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
+                        FILE *out, char *why, size_t whysz)
+{
+    char phone[24];
+    bool by_patient;
+    if (resolve(st, who, phone, why, whysz, &by_patient) != 0)
+        return -1;
+    if (!phone[0])
+        return 0;
+    flex_store_appendf(st, "LRANGE %s%s 0 -1", FLEX_KEY_CONV, phone);
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0) {
+        snprintf(why, whysz, "redis: %s", flex_store_error(st));
+        return -1;
+    }
+    int64_t since = (int64_t)time(NULL) * 1000 - (int64_t)cfg->engine.history_days * DAY_MS;
+    size_t n = flex_reply_count(r);
+    /* Each text sent: its job's record, for the status (one pipeline). */
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
+        char t[24], j[112];
+        copy_field(rec ? rec : "", rec ? len : 0, "t=", t, sizeof(t));
+        copy_field(rec ? rec : "", rec ? len : 0, "j=", j, sizeof(j));
+        flex_store_appendf(st, "HGET flex:hist:%lld %s", atoll(t) / HOUR_MS, j[0] ? j : "-");
+    }
+    long lines = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct redisReply *h = NULL;
+        if (rc == 0 && flex_store_reply(st, &h) != 0) {
+            snprintf(why, whysz, "redis: %s", flex_store_error(st));
+            rc = -1;
+        }
+        size_t len;
+        const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
+        char t[24], p[65];
+        if (rc == 0 && rec) {
+            copy_field(rec, len, "t=", t, sizeof(t));
+            copy_field(rec, len, "p=", p, sizeof(p));
+            if (atoll(t) >= since && (!by_patient || strcmp(p, who) == 0)) {
+                print_line(out, rec, len, h);
+                lines++;
+            }
+        }
+        flex_store_free_reply(h);
+    }
+    flex_store_free_reply(r);
+    return rc == 0 ? lines : -1;
+}
+
+/* ---- import ------------------------------------------------------------ */
+
+/* KEYS: none.  ARGV: the log key, the record, its time (ms), keep (ms),
+ * the patient index key ('' none), the number.  Inserts the record in time
+ * order (a previous system's history is older than what Flex logged:
+ * usually the front), unless the same record is already there. */
+static const char import_lua[] =
+    "local k, rec, t = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local function ts(r) return tonumber(string.match(r, '^t=(%d+)')) or 0 end\n"
+    "local n = redis.call('LLEN', k)\n"
+    "local done = false\n"
+    "for i = n - 1, 0, -1 do\n"
+    "  local r = redis.call('LINDEX', k, i)\n"
+    "  if r == rec then return 0 end\n"
+    "  if ts(r) <= t then\n"
+    "    if i == n - 1 then redis.call('RPUSH', k, rec)\n"
+    "    else redis.call('LINSERT', k, 'AFTER', r, rec) end\n"
+    "    done = true\n"
+    "    break\n"
+    "  end\n"
+    "end\n"
+    "if not done then redis.call('LPUSH', k, rec) end\n"
+    "redis.call('PEXPIRE', k, ARGV[4])\n"
+    "if ARGV[5] ~= '' then redis.call('SET', ARGV[5], ARGV[6], 'PX', ARGV[4]) end\n"
+    "return 1\n";
+
+struct import_rec {
+    char phone[FLEX_E164_BUFSZ];
+    const char *patient, *location, *what, *status, *text;
+    bool out;
+    int64_t at_ms;
+};
+
+static const char *jstr(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Checks one line; NULL when good, else why not. */
+static const char *import_check(const struct flex_cfg *cfg, json_t *o, struct import_rec *r)
+{
+    if (!json_is_object(o))
+        return "not a JSON object";
+    const char *phone = jstr(o, "phone"), *dir = jstr(o, "direction"), *at = jstr(o, "at");
+    json_t *atms = json_object_get(o, "at_ms");
+    r->text = jstr(o, "text");
+    r->patient = jstr(o, "patient") ? jstr(o, "patient") : "";
+    r->location = jstr(o, "location") ? jstr(o, "location") : "";
+    r->status = jstr(o, "status") ? jstr(o, "status") : "";
+    if (!phone || flex_e164_normalize(phone, strlen(phone), r->phone, NULL) <= 0)
+        return "missing or invalid phone";
+    if (!dir || (strcmp(dir, "out") != 0 && strcmp(dir, "in") != 0))
+        return "direction must be \"out\" or \"in\"";
+    r->out = dir[0] == 'o';
+    r->what = jstr(o, r->out ? "template" : "intent");
+    if (!r->what)
+        r->what = "-";
+    if (!r->text)
+        return "missing text";
+    if (json_is_integer(atms))
+        r->at_ms = (int64_t)json_integer_value(atms);
+    else if (!at || flex_job_parse_time(at, &r->at_ms) != 0)
+        return "missing or invalid at (RFC 3339) / at_ms";
+    if (r->at_ms < (int64_t)time(NULL) * 1000 - (int64_t)cfg->engine.history_days * DAY_MS)
+        return "older than engine.history_days: not kept";
+    if (strlen(r->text) > 4096 || strlen(r->patient) > 64 || strlen(r->location) > 64 ||
+        strlen(r->what) > 64 || strlen(r->status) > 23)
+        return "a field is too long (text 4096 bytes, ids 64)";
+    if (strpbrk(r->patient, "\t\n") || strpbrk(r->location, "\t\n") || strpbrk(r->what, "\t\n") ||
+        strpbrk(r->status, "\t\n"))
+        return "a tab or line break in an id";
+    return NULL;
+}
+
+static void import_append(struct flex_store *st, const char *sha, const struct flex_cfg *cfg,
+                          const struct import_rec *r)
+{
+    size_t tl = strlen(r->text);
+    char *rec = flex_malloc(tl + 512);
+    int h =
+        snprintf(rec, 512, "t=%lld\td=%c\tl=%s\tp=%s\ta=\tj=-\tk=%s\ts=%s\tx=", (long long)r->at_ms,
+                 r->out ? 'o' : 'i', r->location, r->patient, r->what, r->status);
+    for (size_t i = 0; i < tl; i++)
+        rec[h + (int)i] =
+            r->text[i] == '\t' || r->text[i] == '\n' || r->text[i] == '\r' ? ' ' : r->text[i];
+    char key[64], idx[128], t[24], keep[24];
+    snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, r->phone);
+    snprintf(idx, sizeof(idx), "%s%s", r->patient[0] ? FLEX_KEY_PCONV : "", r->patient);
+    snprintf(t, sizeof(t), "%lld", (long long)r->at_ms);
+    uint32_t days = cfg->engine.history_days > cfg->engine.reply_context_days
+                        ? cfg->engine.history_days
+                        : cfg->engine.reply_context_days;
+    snprintf(keep, sizeof(keep), "%lld", (long long)days * DAY_MS);
+    const char *argv[] = {"EVALSHA", sha, "0", key, rec, t, keep, idx, r->phone};
+    size_t lens[] = {7,         40,           1,           strlen(key),     (size_t)h + tl,
+                     strlen(t), strlen(keep), strlen(idx), strlen(r->phone)};
+    flex_store_append(st, 9, argv, lens);
+    flex_free(rec);
+}
+
+/* Reads |pending| replies; counts what was new. */
+static int import_settle(struct flex_store *st, int pending, long *imported)
+{
+    for (int i = 0; i < pending; i++) {
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0)
+            return -1;
+        bool bad = flex_reply_is_error(r);
+        *imported += !bad && flex_reply_integer(r) == 1;
+        flex_store_free_reply(r);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
+int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE *in, FILE *errs,
+                        long *imported, long *rejected)
+{
+    char sha[41];
+    *imported = *rejected = 0;
+    if (flex_store_script_load(st, import_lua, sha) != 0)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int pending = 0, rc = 0;
+    ssize_t n;
+    while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        json_error_t jerr;
+        json_t *o = json_loadb(line, (size_t)n, 0, &jerr);
+        struct import_rec r;
+        const char *why = o ? import_check(cfg, o, &r) : "not JSON";
+        if (why) {
+            fprintf(errs, "%ld: %s\n", lineno, why);
+            (*rejected)++;
+        } else {
+            import_append(st, sha, cfg, &r);
+            pending++;
+        }
+        json_decref(o);
+        if (pending == 512) {
+            rc = import_settle(st, pending, imported);
+            pending = 0;
+        }
+    }
+    if (rc == 0)
+        rc = import_settle(st, pending, imported);
+    free(line);
+    return rc;
+}

@@ -1,0 +1,608 @@
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+#include "flex.pb-c.h"
+#include "hash.h"
+#include "intent.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "schedq.h"
+#include "store.h"
+#include "str.h"
+
+#define DAY_MS 86400000LL
+
+/* ARGV: now (ms), keep (ms), max records, then (phone, patient, record)
+ * per text.  Records start "t=<ms>": older than |keep| are dropped from the
+ * front (a few per call: the list is in time order). */
+static const char conv_lua[] =
+    "local now, keep, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "for i = 4, #ARGV, 3 do\n"
+    "  local k = 'flex:conv:' .. ARGV[i]\n"
+    "  local n = redis.call('RPUSH', k, ARGV[i + 2])\n"
+    "  if n > max then redis.call('LTRIM', k, -max, -1) end\n"
+    "  for _ = 1, 4 do\n"
+    "    local h = n > 1 and redis.call('LINDEX', k, 0)\n"
+    "    local t = h and tonumber(string.match(h, '^t=(%d+)'))\n"
+    "    if not t or t >= now - keep then break end\n"
+    "    redis.call('LPOP', k)\n"
+    "  end\n"
+    "  redis.call('PEXPIRE', k, keep)\n"
+    "  if ARGV[i + 1] ~= '' then\n"
+    "    redis.call('SET', 'flex:pconv:' .. ARGV[i + 1], ARGV[i], 'PX', keep)\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: 1 the copy key, 2 its TTL (s), 3 op (+ opt out, - opt in, . none),
+ * 4 the number, 5 the auto-reply counter key, 6 the daily cap, 7 its TTL,
+ * 8 the parent key of a confirmed appointment ('' none), 9 the reminder
+ * tags it drops (",72h,24h,"), then commands: condition, argc, args.
+ * Conditions: A always, F a fresh text (not a carrier's copy), C the
+ * opt-out set changed, R a fresh text within the auto-reply cap.  An
+ * argument '$IN' is the id of the flex:inbound entry written before it. */
+static const char inbound_lua[] =
+    "local fresh = redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) and true or false\n"
+    "local changed = false\n"
+    "if ARGV[3] == '+' then\n"
+    "  changed = redis.call('SADD', 'flex:optout', ARGV[4]) == 1\n"
+    "elseif ARGV[3] == '-' and fresh then\n"
+    "  changed = redis.call('SREM', 'flex:optout', ARGV[4]) == 1\n"
+    "end\n"
+    "local replied, capok = 0, nil\n"
+    "local function reply_ok()\n"
+    "  if not fresh then return false end\n"
+    "  if capok == nil then\n"
+    "    local n = redis.call('INCR', ARGV[5])\n"
+    "    if n == 1 then redis.call('EXPIRE', ARGV[5], ARGV[7]) end\n"
+    "    capok = n <= tonumber(ARGV[6])\n"
+    "    replied = capok and 1 or 2\n"
+    "  end\n"
+    "  return capok\n"
+    "end\n"
+    "if fresh and ARGV[8] ~= '' then\n"
+    "  local m = redis.call('HGET', ARGV[8], 'm')\n"
+    "  if m then\n"
+    "    for id in string.gmatch(m, '[^,]+') do\n"
+    "      local tag = string.match(id, '/([^/]+)/[^/]+$')\n"
+    "      if tag and string.find(ARGV[9], ',' .. tag .. ',', 1, true) then\n"
+    "        redis.call('ZREM', 'flex:sched', id)\n"
+    "        redis.call('HDEL', 'flex:sched:jobs', id)\n"
+    "      end\n"
+    "    end\n"
+    "    redis.call('HSET', ARGV[8], 'c', ARGV[9])\n"
+    "  end\n"
+    "end\n"
+    "local inid, i = '', 10\n"
+    "while i <= #ARGV do\n"
+    "  local cond, argc = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "  if cond == 'A' or (cond == 'F' and fresh) or (cond == 'C' and changed) or\n"
+    "     (cond == 'R' and reply_ok()) then\n"
+    "    local a = {}\n"
+    "    for k = 1, argc do\n"
+    "      local v = ARGV[i + 1 + k]\n"
+    "      if v == '$IN' then v = inid end\n"
+    "      a[k] = v\n"
+    "    end\n"
+    "    local r = redis.call(unpack(a))\n"
+    "    if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
+    "  end\n"
+    "  i = i + 2 + argc\n"
+    "end\n"
+    "return {fresh and 1 or 0, changed and 1 or 0, replied}\n";
+
+int flex_reply_load(struct flex_store *st, struct flex_reply *q)
+{
+    if (flex_store_script_load(st, conv_lua, q->conv) != 0 ||
+        flex_store_script_load(st, inbound_lua, q->inbound) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- building a command's arguments ------------------------------------ */
+
+/* Arguments built in |bytes|, which never moves: pointers stay valid.  A
+ * value that does not fit sets |full| and is left out (explicit bounds,
+ * not a size that happens to be large enough). */
+struct plan {
+    const char **argv;
+    size_t *lens;
+    size_t n, used, maxargs, cap;
+    bool full;
+    char *bytes;
+};
+
+static void plan_init(struct plan *p, size_t maxargs, size_t cap)
+{
+    if (!p->bytes) { /* once per thread's plan: reused for every command */
+        p->argv = flex_malloc(maxargs * sizeof(*p->argv));
+        p->lens = flex_malloc(maxargs * sizeof(*p->lens));
+        p->bytes = flex_malloc(cap);
+        p->maxargs = maxargs;
+        p->cap = cap;
+    }
+    p->n = p->used = 0;
+    p->full = false;
+}
+
+/* Reserves |len| + 1 bytes for the next argument, or NULL (|full|). */
+static char *reserve(struct plan *p, size_t len)
+{
+    if (p->n == p->maxargs || len + 1 > p->cap - p->used) {
+        p->full = true;
+        return NULL;
+    }
+    return p->bytes + p->used;
+}
+
+static void commit(struct plan *p, char *d, size_t len)
+{
+    d[len] = '\0';
+    p->argv[p->n] = d;
+    p->lens[p->n++] = len;
+    p->used += len + 1;
+}
+
+static void put(struct plan *p, const char *s, size_t len)
+{
+    char *d = reserve(p, len);
+    if (d) {
+        memcpy(d, s, len);
+        commit(p, d, len);
+    }
+}
+
+static void puts_(struct plan *p, const char *s)
+{
+    put(p, s, strlen(s));
+}
+
+static void putf(struct plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct plan *p, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        p->full = true;
+    else
+        put(p, buf, (size_t)n);
+}
+
+/* A log record: "t=.. d=o|i l=.. p=.. a=.. j=.. k=.. x=<text>", fields
+ * separated by tabs; the text last, its tabs and line breaks made spaces so
+ * that the record stays one line of fields. */
+static void put_record(struct plan *p, int64_t at, char dir, const char *loc, const char *patient,
+                       const char *appt, const char *job, const char *what, const char *text)
+{
+    char head[512];
+    int h = snprintf(head, sizeof(head),
+                     "t=%lld\td=%c\tl=%s\tp=%s\ta=%s\tj=%s\tk=%s\tx=", (long long)at, dir, loc,
+                     patient, appt, job, what);
+    size_t tl = strlen(text);
+    char *d = h >= 0 && (size_t)h < sizeof(head) ? reserve(p, (size_t)h + tl) : NULL;
+    if (!d) {
+        p->full = true;
+        return;
+    }
+    memcpy(d, head, (size_t)h);
+    for (size_t i = 0; i < tl; i++) {
+        char c = text[i];
+        d[(size_t)h + i] = c == '\t' || c == '\n' || c == '\r' ? ' ' : c;
+    }
+    commit(p, d, (size_t)h + tl);
+}
+
+/* ---- the outbound log ---------------------------------------------------- */
+
+static int64_t keep_ms(const struct flex_cfg *cfg)
+{
+    uint32_t d = cfg->engine.history_days > cfg->engine.reply_context_days
+                     ? cfg->engine.history_days
+                     : cfg->engine.reply_context_days;
+    return (int64_t)d * DAY_MS;
+}
+
+/* One writer thread calls these: its plans are kept between calls. */
+static __thread struct plan conv_plan, in_plan;
+
+#define CONV_ARGS (6 + 3 * 512)
+#define CONV_BYTES (1024 * 1024)
+
+size_t flex_reply_append_conv(struct flex_store *st, const struct flex_reply *q,
+                              const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
+                              int64_t now_ms)
+{
+    struct plan *p = &conv_plan;
+    size_t done = 0, cmds = 0;
+    while (done < n) {
+        plan_init(p, CONV_ARGS, CONV_BYTES);
+        puts_(p, "EVALSHA");
+        puts_(p, q->conv);
+        puts_(p, "0");
+        putf(p, "%lld", (long long)now_ms);
+        putf(p, "%lld", (long long)keep_ms(cfg));
+        putf(p, "%d", FLEX_CONV_MAX);
+        size_t start = done;
+        for (; done < n; done++) {
+            size_t mark_n = p->n, mark_used = p->used;
+            puts_(p, o[done].phone);
+            puts_(p, o[done].patient);
+            put_record(p, o[done].at_ms, 'o', o[done].location, o[done].patient,
+                       o[done].appointment, o[done].job, o[done].template_name, o[done].text);
+            if (p->full) { /* this one goes in the next command */
+                p->n = mark_n, p->used = mark_used, p->full = false;
+                break;
+            }
+        }
+        if (done == start) { /* cannot happen: one record fits an empty plan */
+            done++;
+            continue;
+        }
+        flex_store_append(st, (int)p->n, p->argv, p->lens);
+        cmds++;
+    }
+    return cmds;
+}
+
+/* ---- the reply context --------------------------------------------------- */
+
+void flex_reply_append_context(struct flex_store *st, const char *from)
+{
+    flex_store_appendf(st, "LRANGE %s%s -%d -1", FLEX_KEY_CONV, from, FLEX_REPLY_CONTEXT);
+}
+
+/* Field |k| ("l=") of a log record into |out| (empty when absent). */
+static void field(const char *rec, size_t len, const char *k, char *out, size_t outsz)
+{
+    size_t kl = strlen(k);
+    out[0] = '\0';
+    for (size_t i = 0; i + kl <= len; i++) {
+        if ((i == 0 || rec[i - 1] == '\t') && memcmp(rec + i, k, kl) == 0) {
+            const char *v = rec + i + kl;
+            const char *e = memchr(v, '\t', len - (size_t)(v - rec));
+            size_t vl = e ? (size_t)(e - v) : len - (size_t)(v - rec);
+            if (vl >= outsz)
+                vl = outsz - 1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return;
+        }
+    }
+}
+
+static void add_patient(struct flex_reply_ctx *ctx, const char *patient)
+{
+    size_t pl = strlen(patient), have = strlen(ctx->patients);
+    if (!pl)
+        return;
+    for (const char *s = ctx->patients; (s = strstr(s, patient)) != NULL; s += pl)
+        if ((s == ctx->patients || s[-1] == ',') && (s[pl] == ',' || s[pl] == '\0'))
+            return; /* already listed */
+    if (have + pl + 2 > sizeof(ctx->patients))
+        return;
+    if (have)
+        ctx->patients[have++] = ',';
+    memcpy(ctx->patients + have, patient, pl + 1);
+}
+
+void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, const char *loc,
+                              int64_t now_ms, struct flex_reply_ctx *ctx)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    int64_t since = now_ms - (int64_t)cfg->engine.reply_context_days * DAY_MS;
+    bool best_here = false;
+    for (size_t i = flex_reply_count(r); i-- > 0;) { /* newest first */
+        size_t len;
+        const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
+        char v[112];
+        if (!rec)
+            continue;
+        field(rec, len, "t=", v, sizeof(v));
+        if (strtoll(v, NULL, 10) < since)
+            break;
+        field(rec, len, "d=", v, sizeof(v));
+        if (strcmp(v, "o") != 0)
+            continue;
+        char l[65], pt[65];
+        field(rec, len, "l=", l, sizeof(l));
+        field(rec, len, "p=", pt, sizeof(pt));
+        add_patient(ctx, pt);
+        bool here = loc && strcmp(l, loc) == 0;
+        if (ctx->found && (best_here || !here))
+            continue; /* a newer one, or one from the location texted, won */
+        ctx->found = true;
+        best_here = here;
+        flex_strlcpy(ctx->location, l, sizeof(ctx->location));
+        flex_strlcpy(ctx->patient, pt, sizeof(ctx->patient));
+        field(rec, len, "a=", ctx->appointment, sizeof(ctx->appointment));
+    }
+}
+
+/* ---- applying an inbound text ------------------------------------------ */
+
+/* One command of the plan: its condition, then |argc| arguments. */
+static void cmd(struct plan *p, const char *cond, int argc)
+{
+    puts_(p, cond);
+    putf(p, "%d", argc);
+}
+
+/* The automatic reply: a message job with |template| for |loc|, marked
+ * reply_to so that quiet hours and pauses do not hold it. */
+static void reply_job(struct plan *p, const char *cond, const struct flex_inbound *in,
+                      const char *loc, const struct flex_reply_ctx *ctx, const char *template_name,
+                      uint64_t mo_hash)
+{
+    char id[96], mark[64];
+    /* unique per text: two texts of one batch share their receipt time */
+    /* (no phone number in an id: ids reach logs, statuses and the audit) */
+    snprintf(id, sizeof(id), "auto/%s/%lld-%016llx", template_name, (long long)in->at_ms,
+             (unsigned long long)mo_hash);
+    snprintf(mark, sizeof(mark), "mo:%lld-%016llx", (long long)in->at_ms,
+             (unsigned long long)mo_hash);
+    Flex__V1__Job j = FLEX__V1__JOB__INIT;
+    j.type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+    j.id = id;
+    j.location = (char *)loc;
+    j.patient = (char *)(ctx->patient[0] ? ctx->patient : "-");
+    j.phone = (char *)in->from;
+    j.template_ = (char *)template_name;
+    j.reply_to = mark;
+    j.enqueued_at_ms = in->at_ms;
+    uint8_t buf[1024];
+    size_t n = flex__v1__job__get_packed_size(&j);
+    if (n > sizeof(buf)) {
+        p->full = true;
+        return;
+    }
+    flex__v1__job__pack(&j, buf);
+    cmd(p, cond, 7);
+    puts_(p, "XADD");
+    puts_(p, FLEX_KEY_JOBS);
+    puts_(p, "*");
+    puts_(p, "job");
+    put(p, (const char *)buf, n);
+    puts_(p, "id");
+    puts_(p, id);
+}
+
+/* The stream entry staff and other stages read: who, about what, the text. */
+static void staff_entry(struct plan *p, const char *stream, const struct flex_inbound *in,
+                        const char *loc, const struct flex_reply_ctx *ctx, const char *kind,
+                        bool urgent)
+{
+    cmd(p, "F", 23);
+    puts_(p, "XADD");
+    puts_(p, stream);
+    puts_(p, "*");
+    puts_(p, "kind");
+    puts_(p, kind);
+    puts_(p, "urgent");
+    puts_(p, urgent ? "1" : "0");
+    puts_(p, "location");
+    puts_(p, loc);
+    puts_(p, "patient");
+    puts_(p, ctx->patient);
+    puts_(p, "patients");
+    puts_(p, ctx->patients);
+    puts_(p, "appointment");
+    puts_(p, ctx->appointment);
+    puts_(p, "phone");
+    puts_(p, in->from);
+    puts_(p, "text");
+    puts_(p, in->text);
+    puts_(p, "at_ms");
+    putf(p, "%lld", (long long)in->at_ms);
+    puts_(p, "inbound_id");
+    puts_(p, "$IN");
+}
+
+/* The texts of an opt-out, opt-in or help: each once per change, the help
+ * within the daily cap; only with a location to send from and the
+ * template configured. */
+static void auto_replies(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                         const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it,
+                         uint64_t mo_hash)
+{
+    const char *t = it == FLEX_INTENT_STOP    ? "optout_confirm"
+                    : it == FLEX_INTENT_START ? "optin_confirm"
+                    : it == FLEX_INTENT_HELP  ? "help"
+                                              : NULL;
+    if (it == FLEX_INTENT_STOP || it == FLEX_INTENT_START) {
+        cmd(p, "C", 7);
+        puts_(p, "XADD");
+        puts_(p, FLEX_KEY_OPTOUT_LOG);
+        puts_(p, "*");
+        puts_(p, "op");
+        puts_(p, it == FLEX_INTENT_STOP ? "+" : "-");
+        puts_(p, "numbers");
+        puts_(p, in->from);
+        cmd(p, "C", 4);
+        puts_(p, "HINCRBY");
+        puts_(p, FLEX_KEY_STATS);
+        puts_(p, it == FLEX_INTENT_STOP ? "optouts" : "optins");
+        puts_(p, "1");
+    }
+    if (t && loc[0] && flex_cfg_template_find(cfg, t) && cfg->engine.autoreply_per_day > 0)
+        reply_job(p, it == FLEX_INTENT_HELP ? "R" : "C", in, loc, ctx, t, mo_hash);
+    else if (t && loc[0] && flex_cfg_template_find(cfg, t) && it != FLEX_INTENT_HELP)
+        reply_job(p, "C", in, loc, ctx, t, mo_hash); /* answers to a change: not chatter */
+}
+
+static void inbound_entry(struct plan *p, const struct flex_inbound *in, const char *loc,
+                          const struct flex_reply_ctx *ctx, enum flex_intent it)
+{
+    Flex__V1__InboundMessage m = FLEX__V1__INBOUND_MESSAGE__INIT;
+    m.from = (char *)in->from;
+    m.to = (char *)in->to;
+    m.text = (char *)in->text;
+    m.carrier = (char *)in->carrier;
+    m.intent = (Flex__V1__Intent)it;
+    m.received_at_ms = in->at_ms;
+    m.location = (char *)loc;
+    size_t n = flex__v1__inbound_message__get_packed_size(&m);
+    cmd(p, "F", 13);
+    puts_(p, "XADD");
+    puts_(p, FLEX_KEY_INBOUND);
+    puts_(p, "*");
+    puts_(p, "msg");
+    char *d = reserve(p, n);
+    if (!d)
+        return;
+    flex__v1__inbound_message__pack(&m, (uint8_t *)d);
+    commit(p, d, n);
+    puts_(p, "intent");
+    puts_(p, flex_intent_name(it));
+    puts_(p, "location");
+    puts_(p, loc);
+    puts_(p, "patient");
+    puts_(p, ctx->patient);
+    puts_(p, "truncated");
+    puts_(p, in->truncated ? "1" : "0");
+}
+
+/* The sender's log, the counters. */
+static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                          const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
+{
+    char key[64], mo[64];
+    snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, in->from);
+    snprintf(mo, sizeof(mo), "mo:%lld", (long long)in->at_ms);
+    cmd(p, "F", 3);
+    puts_(p, "RPUSH");
+    puts_(p, key);
+    put_record(p, in->at_ms, 'i', loc, ctx->patient, ctx->appointment, mo, flex_intent_name(it),
+               in->text);
+    cmd(p, "F", 4);
+    puts_(p, "LTRIM");
+    puts_(p, key);
+    putf(p, "%d", -FLEX_CONV_MAX);
+    puts_(p, "-1");
+    cmd(p, "F", 3);
+    puts_(p, "PEXPIRE");
+    puts_(p, key);
+    putf(p, "%lld", (long long)keep_ms(cfg));
+    cmd(p, "F", 4);
+    puts_(p, "HINCRBY");
+    puts_(p, FLEX_KEY_STATS);
+    puts_(p, "inbound");
+    puts_(p, "1");
+    cmd(p, "F", 4);
+    puts_(p, "HINCRBY");
+    puts_(p, FLEX_KEY_STATS);
+    putf(p, "inbound_%s", flex_intent_name(it));
+    puts_(p, "1");
+}
+
+static void confirmation(struct plan *p, const struct flex_inbound *in, const char *loc,
+                         const struct flex_reply_ctx *ctx)
+{
+    cmd(p, "F", 15);
+    puts_(p, "XADD");
+    puts_(p, FLEX_KEY_CONFIRMATIONS);
+    puts_(p, "*");
+    puts_(p, "patient");
+    puts_(p, ctx->patient);
+    puts_(p, "appointment");
+    puts_(p, ctx->appointment);
+    puts_(p, "location");
+    puts_(p, loc);
+    puts_(p, "phone");
+    puts_(p, in->from);
+    puts_(p, "at_ms");
+    putf(p, "%lld", (long long)in->at_ms);
+    puts_(p, "inbound_id");
+    puts_(p, "$IN");
+}
+
+/* ARGV 1-9 of the script (see inbound_lua). */
+/* Sender, number texted and text: what a carrier's copy has in common. */
+static uint64_t mo_hash_of(const struct flex_inbound *in)
+{
+    static const struct flex_hash_key mo_key = {0x666c65782d6d6f31ULL, 0x6475702d6b657931ULL};
+    uint64_t h = flex_siphash13(&mo_key, in->from, strlen(in->from));
+    h = flex_siphash13(&mo_key, in->to, strlen(in->to)) ^ flex_mix64(h);
+    return flex_siphash13(&mo_key, in->text, strlen(in->text)) ^ flex_mix64(h);
+}
+
+static void head(struct plan *p, const struct flex_reply *q, const struct flex_cfg *cfg,
+                 const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
+                 enum flex_intent it, uint64_t h)
+{
+    static const char *const kinds[][2] = {
+        {"reminder_72h", "72h"}, {"reminder_24h", "24h"}, {"reminder_2h", "2h"}};
+    puts_(p, "EVALSHA");
+    puts_(p, q->inbound);
+    puts_(p, "0");
+    putf(p, "flex:mo:%016llx", (unsigned long long)h);
+    putf(p, "%d", FLEX_REPLY_DUP_S);
+    puts_(p, it == FLEX_INTENT_STOP ? "+" : it == FLEX_INTENT_START ? "-" : ".");
+    puts_(p, in->from);
+    putf(p, "flex:auto:%s:%lld", in->from, (long long)(in->at_ms / DAY_MS));
+    putf(p, "%u", cfg->engine.autoreply_per_day);
+    puts_(p, "172800");
+    char tags[32] = ",";
+    for (size_t i = 0; i < 3; i++)
+        if (flex_cfg_confirm_drops(cfg, kinds[i][0]))
+            snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags), "%s,", kinds[i][1]);
+    if (it == FLEX_INTENT_CONFIRM && ctx->appointment[0])
+        putf(p, "%sappointment:%s", FLEX_KEY_PARENT, ctx->appointment);
+    else
+        puts_(p, "");
+    puts_(p, tags);
+}
+
+int flex_reply_append_inbound(struct flex_store *st, const struct flex_reply *q,
+                              const struct flex_cfg *cfg, const struct flex_inbound *in,
+                              const struct flex_reply_ctx *ctx, struct flex_reply_done *done)
+{
+    struct flex_intent_result ir;
+    flex_intent_classify(cfg->keywords, in->text, strlen(in->text), &ir);
+    enum flex_intent it = ir.intent;
+    memset(done, 0, sizeof(*done));
+    done->intent = (int)it;
+    /* The location texted; else the one the patient last heard from. */
+    const struct flex_cfg_location *l = flex_cfg_location_by_phone(cfg, in->to);
+    if (!l && ctx->found)
+        l = flex_cfg_location_find(cfg, ctx->location);
+    const char *loc = l ? l->id : "";
+    char desk[160];
+    snprintf(desk, sizeof(desk), "%s%s%s", FLEX_KEY_FRONTDESK, loc[0] ? ":" : "", loc);
+    struct plan *p = &in_plan;
+    plan_init(p, 256, 8 * FLEX_TEXT_MAX + 16384);
+    uint64_t h = mo_hash_of(in);
+    head(p, q, cfg, in, ctx, it, h);
+    inbound_entry(p, in, loc, ctx, it);
+    inbound_books(p, cfg, in, loc, ctx, it);
+    auto_replies(p, cfg, in, loc, ctx, it, h);
+    if (it == FLEX_INTENT_CONFIRM)
+        confirmation(p, in, loc, ctx);
+    if (it == FLEX_INTENT_EMERGENCY)
+        staff_entry(p, FLEX_KEY_ESCALATIONS, in, loc, ctx, "emergency", true);
+    if (it == FLEX_INTENT_RESCHEDULE || it == FLEX_INTENT_OTHER || it == FLEX_INTENT_EMERGENCY ||
+        (it == FLEX_INTENT_CONFIRM && !ctx->appointment[0]) || ir.frontdesk)
+        staff_entry(p, desk, in, loc, ctx, flex_intent_name(it), ir.urgent);
+    if (p->full)
+        return FLEX_E_NOSPACE;
+    flex_store_append(st, (int)p->n, p->argv, p->lens);
+    return 0;
+}
+
+int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done)
+{
+    if (!r || flex_reply_is_error(r) || flex_reply_count(r) < 3)
+        return -1;
+    done->fresh = flex_reply_integer(flex_reply_at(r, 0)) == 1;
+    done->changed = flex_reply_integer(flex_reply_at(r, 1)) == 1;
+    done->replied = (int)flex_reply_integer(flex_reply_at(r, 2));
+    return 0;
+}

@@ -1,0 +1,115 @@
+/*
+ * Patients' replies and the conversation log, in Redis (docs/schemas.md).
+ *
+ * Every text sent and received is kept per phone number in
+ * flex:conv:{phone} (a list, oldest first, engine.history_days), which is
+ * both the patient's message history (flexctl history) and the reply
+ * context: the number a patient answers from tells, through its last
+ * messages, which patient, location and appointment the answer is about.
+ *
+ * An inbound text costs the writer two pipelined round trips per batch:
+ * the context (LRANGE of the sender's log), then one script per text that
+ * applies what the text means atomically, whichever flexd runs it:
+ *
+ *   opt-out   SADD flex:optout; only when that added it: the opt-out log
+ *             (every flexd's bloom filter and waiting jobs within a
+ *             round), the counter, and one optout_confirm job
+ *   opt-in    (a fresh text only) SREM; only when that removed it: the log,
+ *             one optin_confirm job
+ *   help      the help job, within engine.autoreply_per_day per number
+ *   confirm   flex:confirmations; the appointment's remaining reminders of
+ *             the engine.confirm_drops kinds are dropped
+ *   reschedule, other, CANCEL: flex:frontdesk:{location}
+ *   emergency flex:escalations (urgent) and the front desk
+ *
+ * A carrier that delivers the same text twice (same sender, number and
+ * text within FLEX_REPLY_DUP_S) gets one set of actions: the first sets
+ * flex:mo:{hash}; a copy only re-applies an opt-out (idempotent).  So a
+ * batch written again after a lost reply is not applied twice either.
+ */
+#ifndef FLEX_REPLY_H
+#define FLEX_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct flex_store;
+struct flex_cfg;
+struct redisReply;
+
+#define FLEX_KEY_CONV "flex:conv:"   /* + phone: list of k=v records */
+#define FLEX_KEY_PCONV "flex:pconv:" /* + patient: the phone of its log */
+#define FLEX_KEY_CONFIRMATIONS "flex:confirmations"
+#define FLEX_KEY_FRONTDESK "flex:frontdesk" /* + ":" location; alone: unknown location */
+#define FLEX_KEY_ESCALATIONS "flex:escalations"
+#define FLEX_REPLY_DUP_S 120  /* the same text again within this is a carrier's copy */
+#define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
+#define FLEX_CONV_MAX 500     /* records kept per number */
+
+/* SHA-1 of each script, as loaded into the server. */
+struct flex_reply {
+    char conv[41], inbound[41];
+};
+
+/* Loads the scripts (SCRIPT LOAD): after every (re)connect.  Returns 0, or
+ * -1 when Redis failed. */
+int flex_reply_load(struct flex_store *st, struct flex_reply *q);
+
+/* One text sent, for the log.  Strings borrowed until the command is
+ * appended. */
+struct flex_conv_out {
+    const char *phone, *patient, *location, *appointment, *job, *template_name, *text;
+    int64_t at_ms;
+};
+
+/* Appends the commands adding |n| texts sent to their logs, dropping
+ * records older than engine.history_days; returns how many (one reply
+ * each: usually one per batch). */
+size_t flex_reply_append_conv(struct flex_store *st, const struct flex_reply *q,
+                              const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
+                              int64_t now_ms);
+
+/* A text received, its sender normalized. */
+struct flex_inbound {
+    const char *from, *to, *text, *carrier;
+    int64_t at_ms;
+    bool truncated; /* longer than the adapter keeps */
+};
+
+/* Who a text is about, from the sender's log. */
+struct flex_reply_ctx {
+    bool found;
+    char patient[65], location[65], appointment[97];
+    char patients[4 * 66]; /* every patient texted from this number lately, comma-separated */
+};
+
+/* Appends the context lookup of |from| (one reply). */
+void flex_reply_append_context(struct flex_store *st, const char *from);
+
+/* Reads |r| (the lookup's reply, borrowed) into |ctx|: the latest text
+ * sent within engine.reply_context_days, preferring those sent from
+ * location |loc| (NULL: any). */
+void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, const char *loc,
+                              int64_t now_ms, struct flex_reply_ctx *ctx);
+
+/* What the script did. */
+struct flex_reply_done {
+    bool fresh;   /* not a carrier's copy */
+    bool changed; /* the opt-out set changed */
+    int replied;  /* 1 an automatic reply queued, 2 none: the daily cap */
+    int intent;   /* enum flex_intent */
+};
+
+/* Appends the script applying |in| (one reply); |done->intent| gets the
+ * classification.  Returns 0, or FLEX_E_TOOBIG when its command would not
+ * fit (never for texts the adapters deliver; nothing is appended). */
+int flex_reply_append_inbound(struct flex_store *st, const struct flex_reply *q,
+                              const struct flex_cfg *cfg, const struct flex_inbound *in,
+                              const struct flex_reply_ctx *ctx, struct flex_reply_done *done);
+
+/* Reads the script's reply |r| (borrowed) into |done|.  Returns 0, or -1
+ * when it is an error (NOSCRIPT after a flush, a refused write). */
+int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done);
+
+#endif
