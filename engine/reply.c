@@ -211,17 +211,43 @@ static int64_t keep_ms(const struct flex_cfg *cfg)
     return (int64_t)d * DAY_MS;
 }
 
-/* One writer thread calls these: its plans are kept between calls. */
-static __thread struct plan conv_plan, in_plan;
+/* Kept between calls: one batch's log entries, one text's script. */
+struct flex_reply_plans {
+    struct plan conv, in;
+};
+
+static struct flex_reply_plans *plans(struct flex_reply *q)
+{
+    if (!q->_plans)
+        q->_plans = flex_calloc(1, sizeof(*q->_plans));
+    return q->_plans;
+}
+
+static void plan_free(struct plan *p)
+{
+    flex_free(p->argv);
+    flex_free(p->lens);
+    flex_free(p->bytes);
+}
+
+void flex_reply_free(struct flex_reply *q)
+{
+    if (!q->_plans)
+        return;
+    plan_free(&q->_plans->conv);
+    plan_free(&q->_plans->in);
+    flex_free(q->_plans);
+    q->_plans = NULL;
+}
 
 #define CONV_ARGS (6 + 3 * 512)
 #define CONV_BYTES (1024 * 1024)
 
-size_t flex_reply_append_conv(struct flex_store *st, const struct flex_reply *q,
+size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
                               int64_t now_ms)
 {
-    struct plan *p = &conv_plan;
+    struct plan *p = &plans(q)->conv;
     size_t done = 0, cmds = 0;
     while (done < n) {
         plan_init(p, CONV_ARGS, CONV_BYTES);
@@ -375,35 +401,32 @@ static void reply_job(struct plan *p, const char *cond, const struct flex_inboun
     puts_(p, id);
 }
 
+/* XADD |stream| * with the |n| strings of |kv| (names and values) under
+ * |cond|: the argument count follows from the table. */
+static void xadd(struct plan *p, const char *cond, const char *stream, const char *const *kv,
+                 size_t n)
+{
+    cmd(p, cond, (int)(3 + n));
+    puts_(p, "XADD");
+    puts_(p, stream);
+    puts_(p, "*");
+    for (size_t i = 0; i < n; i++)
+        puts_(p, kv[i]);
+}
+
 /* The stream entry staff and other stages read: who, about what, the text. */
 static void staff_entry(struct plan *p, const char *stream, const struct flex_inbound *in,
                         const char *loc, const struct flex_reply_ctx *ctx, const char *kind,
                         bool urgent)
 {
-    cmd(p, "F", 23);
-    puts_(p, "XADD");
-    puts_(p, stream);
-    puts_(p, "*");
-    puts_(p, "kind");
-    puts_(p, kind);
-    puts_(p, "urgent");
-    puts_(p, urgent ? "1" : "0");
-    puts_(p, "location");
-    puts_(p, loc);
-    puts_(p, "patient");
-    puts_(p, ctx->patient);
-    puts_(p, "patients");
-    puts_(p, ctx->patients);
-    puts_(p, "appointment");
-    puts_(p, ctx->appointment);
-    puts_(p, "phone");
-    puts_(p, in->from);
-    puts_(p, "text");
-    puts_(p, in->text);
-    puts_(p, "at_ms");
-    putf(p, "%lld", (long long)in->at_ms);
-    puts_(p, "inbound_id");
-    puts_(p, "$IN");
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)in->at_ms);
+    const char *kv[] = {
+        "kind",       kind,         "urgent",   urgent ? "1" : "0", "location",    loc,
+        "patient",    ctx->patient, "patients", ctx->patients,      "appointment", ctx->appointment,
+        "phone",      in->from,     "text",     in->text,           "at_ms",       at,
+        "inbound_id", "$IN"};
+    xadd(p, "F", stream, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
 /* The texts of an opt-out, opt-in or help: each once per change, the help
@@ -418,14 +441,8 @@ static void auto_replies(struct plan *p, const struct flex_cfg *cfg, const struc
                     : it == FLEX_INTENT_HELP  ? "help"
                                               : NULL;
     if (it == FLEX_INTENT_STOP || it == FLEX_INTENT_START) {
-        cmd(p, "C", 7);
-        puts_(p, "XADD");
-        puts_(p, FLEX_KEY_OPTOUT_LOG);
-        puts_(p, "*");
-        puts_(p, "op");
-        puts_(p, it == FLEX_INTENT_STOP ? "+" : "-");
-        puts_(p, "numbers");
-        puts_(p, in->from);
+        const char *kv[] = {"op", it == FLEX_INTENT_STOP ? "+" : "-", "numbers", in->from};
+        xadd(p, "C", FLEX_KEY_OPTOUT_LOG, kv, 4);
         cmd(p, "C", 4);
         puts_(p, "HINCRBY");
         puts_(p, FLEX_KEY_STATS);
@@ -506,25 +523,14 @@ static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const stru
 static void confirmation(struct plan *p, const struct flex_inbound *in, const char *loc,
                          const struct flex_reply_ctx *ctx)
 {
-    cmd(p, "F", 15);
-    puts_(p, "XADD");
-    puts_(p, FLEX_KEY_CONFIRMATIONS);
-    puts_(p, "*");
-    puts_(p, "patient");
-    puts_(p, ctx->patient);
-    puts_(p, "appointment");
-    puts_(p, ctx->appointment);
-    puts_(p, "location");
-    puts_(p, loc);
-    puts_(p, "phone");
-    puts_(p, in->from);
-    puts_(p, "at_ms");
-    putf(p, "%lld", (long long)in->at_ms);
-    puts_(p, "inbound_id");
-    puts_(p, "$IN");
+    char at[24];
+    snprintf(at, sizeof(at), "%lld", (long long)in->at_ms);
+    const char *kv[] = {"patient",  ctx->patient, "appointment", ctx->appointment,
+                        "location", loc,          "phone",       in->from,
+                        "at_ms",    at,           "inbound_id",  "$IN"};
+    xadd(p, "F", FLEX_KEY_CONFIRMATIONS, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
-/* ARGV 1-9 of the script (see inbound_lua). */
 /* Sender, number texted and text: what a carrier's copy has in common. */
 static uint64_t mo_hash_of(const struct flex_inbound *in)
 {
@@ -534,6 +540,7 @@ static uint64_t mo_hash_of(const struct flex_inbound *in)
     return flex_siphash13(&mo_key, in->text, strlen(in->text)) ^ flex_mix64(h);
 }
 
+/* ARGV 1-9 of the script (see inbound_lua). */
 static void head(struct plan *p, const struct flex_reply *q, const struct flex_cfg *cfg,
                  const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
                  enum flex_intent it, uint64_t h)
@@ -561,7 +568,7 @@ static void head(struct plan *p, const struct flex_reply *q, const struct flex_c
     puts_(p, tags);
 }
 
-int flex_reply_append_inbound(struct flex_store *st, const struct flex_reply *q,
+int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_inbound *in,
                               const struct flex_reply_ctx *ctx, struct flex_reply_done *done)
 {
@@ -577,7 +584,7 @@ int flex_reply_append_inbound(struct flex_store *st, const struct flex_reply *q,
     const char *loc = l ? l->id : "";
     char desk[160];
     snprintf(desk, sizeof(desk), "%s%s%s", FLEX_KEY_FRONTDESK, loc[0] ? ":" : "", loc);
-    struct plan *p = &in_plan;
+    struct plan *p = &plans(q)->in;
     plan_init(p, 256, 8 * FLEX_TEXT_MAX + 16384);
     uint64_t h = mo_hash_of(in);
     head(p, q, cfg, in, ctx, it, h);

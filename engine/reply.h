@@ -47,10 +47,17 @@ struct redisReply;
 #define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
 #define FLEX_CONV_MAX 500     /* records kept per number */
 
-/* SHA-1 of each script, as loaded into the server. */
+struct flex_reply_plans;
+
+/* SHA-1 of each script, as loaded into the server, and the buffers the
+ * commands are built in (allocated on first use; one thread's). */
 struct flex_reply {
     char conv[41], inbound[41];
+    struct flex_reply_plans *_plans;
 };
+
+/* Frees the buffers (the scripts stay loaded in the server). */
+void flex_reply_free(struct flex_reply *q);
 
 /* Loads the scripts (SCRIPT LOAD): after every (re)connect.  Returns 0, or
  * -1 when Redis failed. */
@@ -66,7 +73,7 @@ struct flex_conv_out {
 /* Appends the commands adding |n| texts sent to their logs, dropping
  * records older than engine.history_days; returns how many (one reply
  * each: usually one per batch). */
-size_t flex_reply_append_conv(struct flex_store *st, const struct flex_reply *q,
+size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
                               int64_t now_ms);
 
@@ -104,7 +111,7 @@ struct flex_reply_done {
 /* Appends the script applying |in| (one reply); |done->intent| gets the
  * classification.  Returns 0, or FLEX_E_TOOBIG when its command would not
  * fit (never for texts the adapters deliver; nothing is appended). */
-int flex_reply_append_inbound(struct flex_store *st, const struct flex_reply *q,
+int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_inbound *in,
                               const struct flex_reply_ctx *ctx, struct flex_reply_done *done);
 

@@ -1037,6 +1037,7 @@ void *flex_writer_main(void *arg)
     flex_free(w.recent);
     flex_free(w.dup);
     flex_free(w.conv);
+    flex_reply_free(&w.rq);
     flex_store_del(w.st);
     flex_qsbr_unregister(&flex_cfg_qsbr, &qr);
     return NULL;
