@@ -146,6 +146,13 @@ bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie)
     return true;
 }
 
+void flex_idmap_each(const struct flex_idmap *m, flex_idmap_each_cb fn, void *arg)
+{
+    for (size_t i = 0; i <= m->mask; i++)
+        if (m->slots[i].hash)
+            fn(arg, m->slots[i].key, m->slots[i].cookie);
+}
+
 size_t flex_idmap_count(const struct flex_idmap *m)
 {
     return m->used;

@@ -33,6 +33,11 @@ bool flex_idmap_get(const struct flex_idmap *m, const char *key, uint64_t *cooki
 /* Removes |key|; true with its cookie when it was there. */
 bool flex_idmap_take(struct flex_idmap *m, const char *key, uint64_t *cookie);
 
+/* Calls |fn|(|arg|, key, cookie) for every entry, in no order; |fn| must
+ * not change |m|. */
+typedef void (*flex_idmap_each_cb)(void *arg, const char *key, uint64_t cookie);
+void flex_idmap_each(const struct flex_idmap *m, flex_idmap_each_cb fn, void *arg);
+
 /* Live entries, and slots in the table (for tests and metrics). */
 size_t flex_idmap_count(const struct flex_idmap *m);
 size_t flex_idmap_capacity(const struct flex_idmap *m);

@@ -417,7 +417,7 @@ static int64_t quiet_until(struct dispatch *d, const struct flex_cfg_location *l
         q->until_ms = flex_timing_quiet_until(d->cfg, loc, now);
         q->checked_ms = now;
     }
-    return q->until_ms;
+    return q->until_ms > now ? q->until_ms : 0; /* (ended since it was computed) */
 }
 
 /* The rules that can change while a job waits, checked again just before
@@ -464,7 +464,12 @@ static void take_news(struct dispatch *d)
     int64_t now = clock_ms(d);
     if (now - d->last_prune_ms >= 1000) {
         d->last_prune_ms = now;
-        flex_live_prune(d->live, now - d->horizon_ms - 1000);
+        /* at least the default validity: a job still in the ring may have
+         * been read before the oldest news and not be counted yet */
+        int64_t keep = d->horizon_ms > (int64_t)d->cfg->engine.message_validity_ms
+                           ? d->horizon_ms
+                           : (int64_t)d->cfg->engine.message_validity_ms;
+        flex_live_prune(d->live, now - keep - 1000);
     }
 }
 

@@ -336,8 +336,8 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     sd_notifyf(0, "READY=1\nSTATUS=running as consumer %s", p->consumer);
     serve(p, path, ov, nov, &sigs);
     atomic_store_explicit(&p->stop_intake, true, memory_order_relaxed);
+    atomic_store_explicit(&p->stop_all, true, memory_order_relaxed); /* the intake too */
     pthread_join(th[2], NULL);
-    atomic_store_explicit(&p->stop_all, true, memory_order_relaxed);
     pthread_join(th[1], NULL);
     pthread_join(th[0], NULL);
     flex_http_stop(http);

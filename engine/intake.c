@@ -70,6 +70,7 @@ struct intake {
     bool releasing;            /* checking held records again (give_back) */
     struct flex_statusbuf *sb; /* status events until the round's writes go */
     bool reread;               /* after a reconnect: read our own pending entries again */
+    bool reconnect;            /* a callback's read failed: end the round as failed */
     char pel_cursor[48];       /* ... from after this id */
     struct flex_arena pbarena; /* each job's decoded protobuf, reset per job */
     ProtobufCAllocator pba;
@@ -317,15 +318,32 @@ static void news(struct intake *in, enum flex_news_kind kind, const char *text, 
         flex_news_del(item); /* stopping */
 }
 
-static void load_paused(struct intake *in)
+/* The paused set, read again.  An error keeps the set in force (a pause
+ * is never lifted by a failed read); more ids than FLEX_PAUSED_MAX pause
+ * everything rather than letting some of them send.  Returns 0, or -1
+ * when Redis failed. */
+static int load_paused(struct intake *in)
 {
+    if (settle_writes(in) != 0)
+        return -1;
     flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_PAUSED);
     struct redisReply *r;
-    in->npaused = 0;
     if (flex_store_reply(in->st, &r) != 0)
-        return;
+        return -1;
+    if (flex_reply_is_error(r)) {
+        flex_store_free_reply(r);
+        return -1;
+    }
     char all[FLEX_PAUSED_MAX * 66];
     size_t o = 0;
+    in->npaused = 0;
+    if (flex_reply_count(r) > FLEX_PAUSED_MAX) {
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "more than %d paused locations: pausing every one",
+                 FLEX_PAUSED_MAX);
+        snprintf(in->paused[in->npaused++], 65, "*");
+        all[o++] = '*';
+        all[o++] = ',';
+    }
     for (size_t i = 0; i < flex_reply_count(r) && in->npaused < FLEX_PAUSED_MAX; i++) {
         size_t len;
         const char *s = flex_reply_str(flex_reply_at(r, i), &len);
@@ -338,6 +356,7 @@ static void load_paused(struct intake *in)
     }
     flex_store_free_reply(r);
     news(in, FLEX_NEWS_PAUSED, all, o ? o - 1 : 0, 0);
+    return 0;
 }
 
 /* Paused by the set in Redis (flexctl location pause, "*" for --all) or by
@@ -434,7 +453,8 @@ static void on_control(struct intake *in, struct redisReply *fields)
         /* relaxed: a request flag polled by the main thread. */
         atomic_store_explicit(&in->p->reload_requested, true, memory_order_relaxed);
     } else if (arg && (strncmp(cmd, "pause", clen) == 0 || strncmp(cmd, "resume", clen) == 0)) {
-        load_paused(in); /* the set is the truth; the stream only says when */
+        if (load_paused(in) != 0) /* the set is the truth; the stream only says when */
+            in->reconnect = true; /* (connecting reads it again) */
         flex_log(FLEX_LOG_INFO, &lctx, 0, "location %.*s %sd", (int)alen, arg, cmd);
         if (strncmp(cmd, "resume", clen) == 0 && in->nspilled > 0) {
             flex_log(FLEX_LOG_INFO, &lctx, 0, "reading %zu held jobs again from the stream",
@@ -641,8 +661,12 @@ static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char 
     flex_strlcpy(rec->template_name, job->template_ ? job->template_ : "",
                  sizeof(rec->template_name));
     flex_strlcpy(rec->job_kind, job->kind ? job->kind : "", sizeof(rec->job_kind));
-    rec->parent_key[0] = '\0';
+    memset(rec->parent_key, 0, sizeof(rec->parent_key)); /* a reused record: nothing left over */
     rec->parent_version = job->parent_version;
+    rec->nparts = 0;
+    rec->part_ids[0][0] = '\0';
+    rec->status = 0;
+    rec->temporary = false;
     if (job->parent_id && *job->parent_id)
         snprintf(rec->parent_key, sizeof(rec->parent_key), "%s%s:%s", FLEX_KEY_PARENT,
                  strncmp(rec->job_kind, "recall", 6) == 0 ? "recall" : "appointment",
@@ -1013,7 +1037,8 @@ static int defer_quiet(struct intake *in, struct wbatch *w, struct flex_rec *r)
     } else {
         Flex__V1__Job j = FLEX__V1__JOB__INIT;
         char parent[sizeof(r->parent_key)];
-        const char *colon = strchr(r->parent_key + sizeof(FLEX_KEY_PARENT) - 1, ':');
+        const char *colon =
+            r->parent_key[0] ? strchr(r->parent_key + sizeof(FLEX_KEY_PARENT) - 1, ':') : NULL;
         flex_strlcpy(parent, colon ? colon + 1 : "", sizeof(parent));
         j.type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
         j.id = r->id;
@@ -1130,7 +1155,11 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
         last_id(in, FLEX_KEY_CHANGES, in->chg_id, sizeof(in->chg_id));
     }
-    load_paused(in);
+    if (load_paused(in) != 0) {
+        flex_store_del(in->st);
+        in->st = NULL;
+        return -1;
+    }
     /* After a reconnect, and at start too: entries pending under our name
      * then are a previous run's (a stable engine.consumer, or a container
      * restarted with the same host name and pid), and nobody else claims
@@ -1247,10 +1276,10 @@ static const char *read_from(struct intake *in)
     return in->pel_cursor;
 }
 
-static int one_round(struct intake *in, struct wbatch *w)
+static int one_round(struct intake *in, struct wbatch *w, bool stopping)
 {
     reclaim(in); /* before sizing the read: records come back between rounds */
-    int count = in->nfree > 16 ? (int)(in->nfree - 16) : 0;
+    int count = in->nfree > 16 && !stopping ? (int)(in->nfree - 16) : 0;
     if (count > BATCH)
         count = BATCH;
     const char *from = read_from(in);
@@ -1279,6 +1308,14 @@ static int one_round(struct intake *in, struct wbatch *w)
     each_entry(opt, in->optlog_id, sizeof(in->optlog_id), on_optout, in);
     each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), on_control, in);
     each_entry(chg, in->chg_id, sizeof(in->chg_id), on_change, in);
+    if (in->reconnect) {
+        in->reconnect = false;
+        flex_store_free_reply(jobs);
+        flex_store_free_reply(opt);
+        flex_store_free_reply(ctl);
+        flex_store_free_reply(chg);
+        return -1;
+    }
     int rc = 0;
     struct redisReply *stream = jobs ? flex_reply_at(jobs, 0) : NULL;
     struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
@@ -1297,7 +1334,7 @@ static int one_round(struct intake *in, struct wbatch *w)
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);
     flex_store_free_reply(chg);
-    if (count == 0)
+    if (count == 0 && !stopping)
         usleep(1000); /* backpressure: every record is in flight */
     return rc;
 }
@@ -1354,56 +1391,64 @@ static int claim(struct intake *in, struct wbatch *w)
     return rc;
 }
 
-/* Our pending entries whose jobs are still with us (waiting for a rate
- * limit or a carrier, or held for a pause) are claimed again by us every
- * engine.claim_idle / 3, which resets their idle time: without it another
- * flexd takes a job that waited here longer than engine.claim_idle for a
- * dead consumer's and sends it a second time.  Entries not in memory (in
+/* Our pending entries whose jobs are still with us (waiting in the
+ * dispatcher for a rate limit or a carrier, or held for a pause) are
+ * claimed again by us every engine.claim_idle / 3, which resets their idle
+ * time: without it another flexd takes a job that waited here longer than
+ * engine.claim_idle for a dead consumer's and sends it a second time.  The
+ * ids come from memory (the in-flight set and the held list), in chunks;
+ * min-idle half of claim_idle, so an entry another flexd claimed meanwhile
+ * (its idle time reset) is not taken back.  Entries not in memory (in
  * doubt after a reconnect, spilled holds) are left to age as before. */
+struct touch {
+    const char **argv;
+    size_t *lens;
+    size_t n;
+};
+
+#define TOUCH_CHUNK 1000
+
+static void touch_add(void *arg, const char *entry, uint64_t cookie)
+{
+    struct touch *t = arg;
+    (void)cookie;
+    t->argv[t->n] = entry; /* the id map's key: valid until the map changes */
+    t->lens[t->n++] = strlen(entry);
+}
+
+static int touch_send(struct intake *in, struct touch *t, size_t from, size_t to, const char *ms)
+{
+    const char *argv[TOUCH_CHUNK + 6] = {"XCLAIM", FLEX_KEY_JOBS, FLEX_KEY_GROUP, in->p->consumer,
+                                         ms};
+    size_t lens[TOUCH_CHUNK + 6];
+    size_t n = 5;
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    for (size_t i = from; i < to; i++, n++)
+        argv[n] = t->argv[i], lens[n] = t->lens[i];
+    argv[n] = "JUSTID"; /* no delivery counted, no entries sent back */
+    lens[n++] = 6;
+    flex_store_append(in->st, (int)n, argv, lens);
+    return flex_store_drain(in->st, 1) < 0 ? -1 : 0;
+}
+
 static int touch_own(struct intake *in)
 {
-    long long idle = (long long)in->cfg->engine.claim_idle_ms / 2;
     if (settle_writes(in) != 0)
         return -1;
-    flex_store_appendf(in->st, "XPENDING %s %s IDLE %lld - + %d %s", FLEX_KEY_JOBS, FLEX_KEY_GROUP,
-                       idle, FLEX_POOL_SIZE, in->p->consumer);
-    struct redisReply *r;
-    if (flex_store_reply(in->st, &r) != 0)
-        return -1;
-    struct flex_idmap *held = flex_idmap_new(UINT64_MAX, 2);
+    size_t max = flex_idmap_count(in->flying) + in->nheld;
+    struct touch t = {flex_malloc((max + 1) * sizeof(char *)),
+                      flex_malloc((max + 1) * sizeof(size_t)), 0};
+    flex_idmap_each(in->flying, touch_add, &t);
     for (size_t i = 0; i < in->nheld; i++)
-        flex_idmap_put(held, in->held[i]->entry, 1, 0);
-    size_t ne = flex_reply_count(r), n = 5;
-    const char **argv = flex_malloc((ne + 6) * sizeof(*argv));
-    size_t *lens = flex_malloc((ne + 6) * sizeof(*lens));
-    argv[0] = "XCLAIM", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
-    argv[3] = in->p->consumer, argv[4] = "0";
-    for (size_t i = 0; i < ne; i++) {
-        size_t len;
-        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(r, i), 0), &len);
-        char e[48];
-        if (!id || len >= sizeof(e))
-            continue;
-        memcpy(e, id, len);
-        e[len] = '\0';
-        if (flex_idmap_has(in->flying, e) || flex_idmap_has(held, e)) {
-            argv[n] = id;
-            lens[n++] = len;
-        }
-    }
+        touch_add(&t, in->held[i]->entry, 0);
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)in->cfg->engine.claim_idle_ms / 2);
     int rc = 0;
-    if (n > 5) {
-        argv[n] = "JUSTID"; /* no delivery counted, no entries sent back */
-        lens[n++] = 6;
-        for (int i = 0; i < 5; i++)
-            lens[i] = strlen(argv[i]);
-        flex_store_append(in->st, (int)n, argv, lens);
-        rc = flex_store_drain(in->st, 1) < 0 ? -1 : 0;
-    }
-    flex_free(argv);
-    flex_free(lens);
-    flex_idmap_free(held);
-    flex_store_free_reply(r);
+    for (size_t i = 0; rc == 0 && i < t.n; i += TOUCH_CHUNK)
+        rc = touch_send(in, &t, i, i + TOUCH_CHUNK < t.n ? i + TOUCH_CHUNK : t.n, ms);
+    flex_free(t.argv);
+    flex_free(t.lens);
     return rc;
 }
 
@@ -1422,8 +1467,13 @@ void *flex_intake_main(void *arg)
     in.pbarena._chunk_size = 16384;
     in.pba = (ProtobufCAllocator){pb_alloc, pb_free, &in.pbarena};
     unsigned backoff = 50, fails = 0; /* failed rounds in a row */
-    /* relaxed: stop flags are polled; the rings carry the data. */
-    while (!atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed)) {
+    /* relaxed: stop flags are polled; the rings carry the data.  After
+     * SIGTERM (stop_intake) no job is read any more, but the news still is
+     * until the drain ends (stop_all): the jobs still waiting in the
+     * dispatcher must see an opt-out or a pause that comes meanwhile, and
+     * jobs it hands back are held here. */
+    while (!atomic_load_explicit(&in.p->stop_all, memory_order_relaxed)) {
+        bool stopping = atomic_load_explicit(&in.p->stop_intake, memory_order_relaxed);
         flex_qsbr_quiescent(&flex_cfg_qsbr, &in.qr);
         in.cfg = flex_cfg_acquire();
         if (!in.st && connect_store(&in) != 0) {
@@ -1436,10 +1486,16 @@ void *flex_intake_main(void *arg)
         }
         atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
         int rc = take_back(&in, w);
-        if (rc == 0)
+        if (rc == 0 && !stopping)
             rc = release_held(&in, w);
         if (rc == 0)
-            rc = one_round(&in, w);
+            rc = one_round(&in, w, stopping);
+        if (rc == 0 && stopping) {
+            rc = flush_writes(&in, w);
+            usleep(20000);
+            if (rc == 0)
+                continue;
+        }
         if (rc == 0 && flex_now_ms() - in.last_claim_ms > CLAIM_EVERY_MS) {
             in.last_claim_ms = flex_now_ms();
             rc = claim(&in, w);

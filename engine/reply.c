@@ -17,6 +17,7 @@
 #include "str.h"
 
 #define DAY_MS 86400000LL
+#define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
 /* ARGV: now (ms), keep (ms), max records, then (phone, patient, record)
  * per text.  Records start "t=<ms>": older than |keep| are dropped from the
@@ -46,7 +47,9 @@ static const char conv_lua[] =
  * tags it drops (",72h,24h,"), then commands: condition, argc, args.
  * Conditions: A always, F a fresh text (not a carrier's copy), C the
  * opt-out set changed, R a fresh text within the auto-reply cap.  An
- * argument '$IN' is the id of the flex:inbound entry written before it. */
+ * argument "\x1b$IN" is the id of the flex:inbound entry written before it
+ * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
+ * control characters are not texts). */
 static const char inbound_lua[] =
     "local fresh = redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) and true or false\n"
     "local changed = false\n"
@@ -54,6 +57,15 @@ static const char inbound_lua[] =
     "  changed = redis.call('SADD', 'flex:optout', ARGV[4]) == 1\n"
     "elseif ARGV[3] == '-' and fresh then\n"
     "  changed = redis.call('SREM', 'flex:optout', ARGV[4]) == 1\n"
+    "end\n"
+    /* The log every flexd follows, right behind the set (nothing that may
+     * fail between them); again for a fresh STOP already in the set, so
+     * that a log entry lost once is written by the next STOP. */
+    "if changed or (ARGV[3] == '+' and fresh) then\n"
+    "  redis.call('XADD', 'flex:optout:log', '*', 'op', ARGV[3], 'numbers', ARGV[4])\n"
+    "end\n"
+    "if changed then\n"
+    "  redis.call('HINCRBY', 'flex:stats', ARGV[3] == '+' and 'optouts' or 'optins', 1)\n"
     "end\n"
     "local replied, capok = 0, nil\n"
     "local function reply_ok()\n"
@@ -87,7 +99,7 @@ static const char inbound_lua[] =
     "    local a = {}\n"
     "    for k = 1, argc do\n"
     "      local v = ARGV[i + 1 + k]\n"
-    "      if v == '$IN' then v = inid end\n"
+    "      if v == '\\27$IN' then v = inid end\n"
     "      a[k] = v\n"
     "    end\n"
     "    local r = redis.call(unpack(a))\n"
@@ -384,6 +396,9 @@ static void reply_job(struct plan *p, const char *cond, const struct flex_inboun
     j.template_ = (char *)template_name;
     j.reply_to = mark;
     j.enqueued_at_ms = in->at_ms;
+    /* The opt-out confirmation is due within 5 minutes of the STOP (CTIA);
+     * later it would be a text to someone who asked for none: it expires. */
+    j.expires_at_ms = in->at_ms + (strcmp(template_name, "optout_confirm") == 0 ? 300000 : 3600000);
     uint8_t buf[1024];
     size_t n = flex__v1__job__get_packed_size(&j);
     if (n > sizeof(buf)) {
@@ -425,7 +440,7 @@ static void staff_entry(struct plan *p, const char *stream, const struct flex_in
         "kind",       kind,         "urgent",   urgent ? "1" : "0", "location",    loc,
         "patient",    ctx->patient, "patients", ctx->patients,      "appointment", ctx->appointment,
         "phone",      in->from,     "text",     in->text,           "at_ms",       at,
-        "inbound_id", "$IN"};
+        "inbound_id", MARK_IN};
     xadd(p, "F", stream, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
@@ -440,15 +455,6 @@ static void auto_replies(struct plan *p, const struct flex_cfg *cfg, const struc
                     : it == FLEX_INTENT_START ? "optin_confirm"
                     : it == FLEX_INTENT_HELP  ? "help"
                                               : NULL;
-    if (it == FLEX_INTENT_STOP || it == FLEX_INTENT_START) {
-        const char *kv[] = {"op", it == FLEX_INTENT_STOP ? "+" : "-", "numbers", in->from};
-        xadd(p, "C", FLEX_KEY_OPTOUT_LOG, kv, 4);
-        cmd(p, "C", 4);
-        puts_(p, "HINCRBY");
-        puts_(p, FLEX_KEY_STATS);
-        puts_(p, it == FLEX_INTENT_STOP ? "optouts" : "optins");
-        puts_(p, "1");
-    }
     if (t && loc[0] && flex_cfg_template_find(cfg, t) && cfg->engine.autoreply_per_day > 0)
         reply_job(p, it == FLEX_INTENT_HELP ? "R" : "C", in, loc, ctx, t, mo_hash);
     else if (t && loc[0] && flex_cfg_template_find(cfg, t) && it != FLEX_INTENT_HELP)
@@ -527,7 +533,7 @@ static void confirmation(struct plan *p, const struct flex_inbound *in, const ch
     snprintf(at, sizeof(at), "%lld", (long long)in->at_ms);
     const char *kv[] = {"patient",  ctx->patient, "appointment", ctx->appointment,
                         "location", loc,          "phone",       in->from,
-                        "at_ms",    at,           "inbound_id",  "$IN"};
+                        "at_ms",    at,           "inbound_id",  MARK_IN};
     xadd(p, "F", FLEX_KEY_CONFIRMATIONS, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
@@ -574,6 +580,8 @@ int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
 {
     struct flex_intent_result ir;
     flex_intent_classify(cfg->keywords, in->text, strlen(in->text), &ir);
+    if (in->intent) /* decided before (a text too long for the command: sent without it) */
+        ir.intent = (enum flex_intent)in->intent;
     enum flex_intent it = ir.intent;
     memset(done, 0, sizeof(*done));
     done->intent = (int)it;

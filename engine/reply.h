@@ -82,6 +82,7 @@ struct flex_inbound {
     const char *from, *to, *text, *carrier;
     int64_t at_ms;
     bool truncated; /* longer than the adapter keeps */
+    int intent;     /* 0: classify |text|; else this enum flex_intent */
 };
 
 /* Who a text is about, from the sender's log. */

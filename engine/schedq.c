@@ -20,6 +20,8 @@ static const char replace_lua[] =
     "if oldv and oldv ~= ARGV[1] then\n"
     "  redis.call('XADD', 'flex:changes', 'MAXLEN', '~', '100000', '*', 'k', KEYS[3], 'v', "
     "ARGV[1])\n"
+    /* a confirmation was of the old time: the new one's reminders go */
+    "  redis.call('HDEL', KEYS[3], 'c')\n"
     "end\n"
     "local old = redis.call('HGET', KEYS[3], 'm')\n"
     "if old then\n"

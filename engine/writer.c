@@ -769,7 +769,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     static struct flex_reply_ctx ctx[BATCH];
     static char from[BATCH][21], to[BATCH][21];
     static struct flex_reply_done done[BATCH];
-    size_t m = 0;
+    const char *stops[BATCH];
+    size_t m = 0, nstops = 0;
     int64_t now = flex_now_ms();
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_INBOUND)
@@ -797,6 +798,7 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         if (flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]) != 0) {
             ib.text = ""; /* cannot happen for texts a record holds; the opt-out still counts */
             ib.truncated = true;
+            ib.intent = done[k].intent;
             flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]);
         }
     }
@@ -817,10 +819,16 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound text not applied: %s",
                      flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "bad reply");
             metric(&w->p->m.redis_errors, 1);
+            if (done[k].intent == FLEX_INTENT_STOP) /* whatever failed, the opt-out holds */
+                stops[nstops++] = from[k];
         }
         flex_store_free_reply(r);
     }
-    return 0;
+    for (size_t k = 0; k < nstops; k++) {
+        flex_store_appendf(w->st, "SADD %s %s", FLEX_KEY_OPTOUT, stops[k]);
+        flex_store_appendf(w->st, "XADD %s * op + numbers %s", FLEX_KEY_OPTOUT_LOG, stops[k]);
+    }
+    return nstops && flex_store_drain(w->st, (int)nstops * 2) != 0 ? -1 : 0;
 }
 
 /* Writes one batch (see the top of the file).  Returns 0, or -1 when
@@ -961,7 +969,7 @@ void *flex_writer_main(void *arg)
             continue;
         }
         if (!w.st) {
-            char why[256];
+            char why[256] = "cannot load the reply scripts";
             if (flex_store_connect(&w.st, flex_cfg_acquire()->redis.url, 2000, why, sizeof(why)) !=
                     0 ||
                 flex_reply_load(w.st, &w.rq) != 0) {
