@@ -479,7 +479,8 @@ static bool mo_line(char *line, char **from, char **to, char **text)
 }
 
 /* --mo-rate: patients' replies at a steady rate to the bound receivers in
- * turn, from --mo-senders numbers (+1303555xxxx: not flexbench's patients)
+ * turn, from --mo-senders numbers (+1{303,202,...}555xxxx: among
+ * flexbench's patients, so their reply context is found)
  * and texts that need no automatic answer (confirmations, reschedules,
  * other, emergencies), so that they load the inbound path alone.  A
  * session whose socket is not drained (flexd behind) gets none until it
@@ -508,9 +509,13 @@ static void flood_mo(struct smsc *s, uint64_t now)
     for (int k = 0; k < 4000 && due >= 1; k++, due--) {
         char from[24];
         uint64_t i = s->flood_sent++;
-        snprintf(from, sizeof(from), "1303555%04u", (unsigned)(i % s->o->mo_senders) % 10000u);
+        static const char *const areas[] = {"303", "202", "312", "415", "602",
+                                            "212", "213", "305", "404", "503"};
+        unsigned who = (unsigned)(i % s->o->mo_senders);
+        snprintf(from, sizeof(from), "1%s555%04u", areas[(who / 10000u) % 10u], who % 10000u);
         struct conn *c = rx[i % n];
-        send_one_mo(s, c, from, NULL, texts[i % (sizeof(texts) / sizeof(texts[0]))]);
+        send_one_mo(s, c, from, NULL,
+                    texts[(i / s->o->mo_senders) % (sizeof(texts) / sizeof(texts[0]))]);
     }
     for (unsigned i = 0; i < n; i++)
         arm_send(s, rx[i], (uint32_t)(rx[i] - s->conns));

@@ -111,7 +111,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         }
     }
     if (optind != argc || o->fail_rate < 0 || o->fail_rate > 1 || o->throttle_mps < 0 ||
-        o->mo_rate < 0 || o->mo_senders < 1 || o->mo_senders > 10000) {
+        o->mo_rate < 0 || o->mo_senders < 1 || o->mo_senders > 100000) {
         fputs(usage_text, stderr);
         return -1;
     }
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
         .system_id = "flex",
         .password = "flexpass",
         .mo_to = "12025550100",
-        .mo_senders = 5000,
+        .mo_senders = 100000,
     };
     if (parse_args(argc, argv, &o) != 0)
         return 2;

@@ -212,10 +212,25 @@ static int64_t parse_day(const char *s)
 /* JSON string content for |len| bytes at |s|, written to |dst| unless NULL;
  * returns its length.  Invalid UTF-8 becomes \ufffd, so that every line is
  * JSON a parser accepts. */
+static bool plain_ascii(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 static size_t json_escape(char *dst, const char *s, size_t len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len;) {
+        size_t run = i; /* ids and names are plain ASCII: copied a run at a time */
+        while (run < len && plain_ascii((unsigned char)s[run]))
+            run++;
+        if (run > i) {
+            if (dst)
+                memcpy(dst + n, s + i, run - i);
+            n += run - i;
+            i = run;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         char tmp[8];
         size_t k = 1, adv = 1;

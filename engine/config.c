@@ -117,7 +117,7 @@ static const struct row rows[] = {
     {K_ENGINE, "number_mps", T_DOUBLE, E(engine.number_mps), "0", 0, 1e6, F_RELOAD},
     {K_ENGINE, "consumer", T_NAME, E(engine.consumer), "", 0, 40, F_IMMUT},
     {K_ENGINE, "reply_context_days", T_UINT, E(engine.reply_context_days), "30", 1, 3650, F_RELOAD},
-    {K_ENGINE, "history_days", T_UINT, E(engine.history_days), "30", 1, 3650, F_RELOAD},
+    {K_ENGINE, "history_days", T_UINT, E(engine.history_days), "30", 0, 3650, F_RELOAD},
     {K_ENGINE, "autoreply_per_day", T_UINT, E(engine.autoreply_per_day), "3", 0, 100, F_RELOAD},
     {K_ENGINE, "confirm_drops", T_LIST, E(engine.confirm_drops), "reminder_72h, reminder_24h", 0, 0,
      F_RELOAD},

@@ -555,8 +555,13 @@ static bool pump(struct dispatch *d)
             if (r->expires_ms - r->checked_ms > d->horizon_ms)
                 d->horizon_ms = r->expires_ms - r->checked_ms;
             int rc = stop ? 2 : try_send(d, r, now);
-            if (rc)
+            if (rc && r->auto_reply && d->nwait > 0) { /* ahead of the campaign's jobs */
+                memmove(d->wait + 1, d->wait, d->nwait * sizeof(d->wait[0]));
+                d->wait[0] = r;
+                d->nwait++;
+            } else if (rc) {
                 d->wait[d->nwait++] = items[k];
+            }
             stop |= rc == 2;
         }
     }

@@ -510,6 +510,14 @@ static int cmd_location(struct ctl *c, int argc, char **argv)
     }
     ctl_audit(c, pause ? "pause" : "resume", "loc", all ? "*" : argv[1], NULL);
     printf("%s %s\n", all ? "every location" : argv[1], pause ? "paused" : "resumed");
+    if (!pause && !all) { /* a single resume does not lift pause --all */
+        flex_store_appendf(c->st, "SISMEMBER %s *", FLEX_KEY_PAUSED);
+        struct redisReply *r = NULL;
+        if (flex_store_reply(c->st, &r) == 0 && flex_reply_integer(r) == 1)
+            fprintf(stderr, "flexctl: note: every location is still paused (pause --all): "
+                            "resume --all lifts it\n");
+        flex_store_free_reply(r);
+    }
     return 0;
 }
 

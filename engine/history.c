@@ -44,32 +44,6 @@ static void copy_field(const char *rec, size_t len, const char *k, char *out, si
     out[vl] = '\0';
 }
 
-/* The number whose log to read: |who| itself when it is a number, else the
- * number the patient was last texted at. */
-static int resolve(struct flex_store *st, const char *who, char phone[24], char *why, size_t whysz,
-                   bool *by_patient)
-{
-    char n[FLEX_E164_BUFSZ];
-    *by_patient = false;
-    int nl = flex_e164_normalize(who, strlen(who), n, NULL);
-    if (nl > 0) {
-        memcpy(phone, n, (size_t)nl + 1); /* at most FLEX_E164_BUFSZ, under 24 */
-        return 0;
-    }
-    *by_patient = true;
-    flex_store_appendf(st, "GET %s%s", FLEX_KEY_PCONV, who);
-    struct redisReply *r;
-    if (flex_store_reply(st, &r) != 0) {
-        snprintf(why, whysz, "redis: %s", flex_store_error(st));
-        return -1;
-    }
-    size_t len;
-    const char *p = flex_reply_str(r, &len);
-    snprintf(phone, 24, "%.*s", p && !flex_reply_is_error(r) ? (int)len : 0, p ? p : "");
-    flex_store_free_reply(r);
-    return 0;
-}
-
 /* The status of a text sent: its record's own (imported), else its job's
  * history record in the hour it was sent (engine/writer.c), receipt first. */
 static void status_of(struct redisReply *hist, const char *rec, size_t len, char *out, size_t sz)
@@ -115,15 +89,10 @@ static void print_line(FILE *out, const char *rec, size_t len, struct redisReply
             k[0] ? k : "-", st, x ? (int)xl : 0, x ? x : "");
 }
 
-long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
-                        FILE *out, char *why, size_t whysz)
+/* The lines of one number's log (of |patient| only, when not NULL). */
+static long print_log(struct flex_store *st, const struct flex_cfg *cfg, const char *phone,
+                      const char *patient, FILE *out, char *why, size_t whysz)
 {
-    char phone[24];
-    bool by_patient;
-    if (resolve(st, who, phone, why, whysz, &by_patient) != 0)
-        return -1;
-    if (!phone[0])
-        return 0;
     flex_store_appendf(st, "LRANGE %s%s 0 -1", FLEX_KEY_CONV, phone);
     struct redisReply *r;
     if (flex_store_reply(st, &r) != 0) {
@@ -155,7 +124,7 @@ long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const
         if (rc == 0 && rec) {
             copy_field(rec, len, "t=", t, sizeof(t));
             copy_field(rec, len, "p=", p, sizeof(p));
-            if (atoll(t) >= since && (!by_patient || strcmp(p, who) == 0)) {
+            if (atoll(t) >= since && (!patient || strcmp(p, patient) == 0)) {
                 print_line(out, rec, len, h);
                 lines++;
             }
@@ -166,10 +135,56 @@ long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const
     return rc == 0 ? lines : -1;
 }
 
+/* A patient id: every number's log is looked through (SCAN): no index is
+ * written per message for this (Redis time per message is flexd's limit);
+ * an operator's query over 200,000 numbers takes a few seconds. */
+static long print_patient(struct flex_store *st, const struct flex_cfg *cfg, const char *patient,
+                          FILE *out, char *why, size_t whysz)
+{
+    char cursor[32] = "0";
+    long lines = 0;
+    do {
+        flex_store_appendf(st, "SCAN %s MATCH %s* COUNT 1000", cursor, FLEX_KEY_CONV);
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0 || flex_reply_count(r) != 2) {
+            snprintf(why, whysz, "redis: %s", flex_store_error(st));
+            flex_store_free_reply(r);
+            return -1;
+        }
+        size_t cl;
+        const char *c = flex_reply_str(flex_reply_at(r, 0), &cl);
+        snprintf(cursor, sizeof(cursor), "%.*s", c ? (int)cl : 1, c ? c : "0");
+        struct redisReply *keys = flex_reply_at(r, 1);
+        for (size_t i = 0; i < flex_reply_count(keys) && lines >= 0; i++) {
+            size_t kl;
+            const char *k = flex_reply_str(flex_reply_at(keys, i), &kl);
+            char phone[24];
+            size_t pl = k && kl > sizeof(FLEX_KEY_CONV) - 1 ? kl - (sizeof(FLEX_KEY_CONV) - 1) : 0;
+            if (pl == 0 || pl >= sizeof(phone))
+                continue;
+            memcpy(phone, k + sizeof(FLEX_KEY_CONV) - 1, pl);
+            phone[pl] = '\0';
+            long n = print_log(st, cfg, phone, patient, out, why, whysz);
+            lines = n < 0 ? -1 : lines + n;
+        }
+        flex_store_free_reply(r);
+    } while (lines >= 0 && strcmp(cursor, "0") != 0);
+    return lines;
+}
+
+long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
+                        FILE *out, char *why, size_t whysz)
+{
+    char n[FLEX_E164_BUFSZ];
+    if (flex_e164_normalize(who, strlen(who), n, NULL) > 0)
+        return print_log(st, cfg, n, NULL, out, why, whysz);
+    return print_patient(st, cfg, who, out, why, whysz);
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 /* KEYS: none.  ARGV: the log key, the record, its time (ms), keep (ms),
- * the patient index key ('' none), the number.  Inserts the record in time
+ * Inserts the record in time
  * order (a previous system's history is older than what Flex logged:
  * usually the front), unless the same record is already there. */
 static const char import_lua[] =
@@ -197,7 +212,7 @@ static const char import_lua[] =
     "end\n"
     "if not done then redis.call('LPUSH', k, rec) end\n"
     "redis.call('PEXPIRE', k, ARGV[4])\n"
-    "if ARGV[5] ~= '' then redis.call('SET', ARGV[5], ARGV[6], 'PX', ARGV[4]) end\n"
+
     "return 1\n";
 
 struct import_rec {
@@ -260,18 +275,16 @@ static void import_append(struct flex_store *st, const char *sha, const struct f
     for (size_t i = 0; i < tl; i++)
         rec[h + (int)i] =
             r->text[i] == '\t' || r->text[i] == '\n' || r->text[i] == '\r' ? ' ' : r->text[i];
-    char key[64], idx[128], t[24], keep[24];
+    char key[64], t[24], keep[24];
     snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, r->phone);
-    snprintf(idx, sizeof(idx), "%s%s", r->patient[0] ? FLEX_KEY_PCONV : "", r->patient);
     snprintf(t, sizeof(t), "%lld", (long long)r->at_ms);
     uint32_t days = cfg->engine.history_days > cfg->engine.reply_context_days
                         ? cfg->engine.history_days
                         : cfg->engine.reply_context_days;
     snprintf(keep, sizeof(keep), "%lld", (long long)days * DAY_MS);
-    const char *argv[] = {"EVALSHA", sha, "0", key, rec, t, keep, idx, r->phone};
-    size_t lens[] = {7,         40,           1,           strlen(key),     (size_t)h + tl,
-                     strlen(t), strlen(keep), strlen(idx), strlen(r->phone)};
-    flex_store_append(st, 9, argv, lens);
+    const char *argv[] = {"EVALSHA", sha, "0", key, rec, t, keep};
+    size_t lens[] = {7, 40, 1, strlen(key), (size_t)h + tl, strlen(t), strlen(keep)};
+    flex_store_append(st, 7, argv, lens);
     flex_free(rec);
 }
 

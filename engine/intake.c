@@ -55,7 +55,8 @@ struct intake {
     struct flex_store *st;
     struct flex_qsbr_reader qr;
     struct flex_bloom *bloom;
-    char optlog_id[48], ctl_id[48], chg_id[48];
+    char optlog_id[48], ctl_id[48], chg_id[48], urg_id[48];
+    char urg_prefix[16]; /* "u:" and this process's tag: the entries of urgent jobs */
     struct flex_rec **free_list;
     size_t nfree;
     struct flex_rec **held;
@@ -124,6 +125,8 @@ static void wbatch_reset(struct wbatch *w)
 
 static void ack_later(struct wbatch *w, const char *entry)
 {
+    if (strncmp(entry, FLEX_URGENT_PREFIX, 2) == 0)
+        return; /* urgent jobs are read without a group: nothing to acknowledge */
     if (w->nacks == ACKS_MAX)
         return; /* stays pending; claimed and settled again later */
     char *copy = w->ackids[w->nacks];
@@ -1093,7 +1096,7 @@ static int take_back(struct intake *in, struct wbatch *w)
  * before any record comes back, so a job written meanwhile is not taken
  * for one never sent). */
 static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries,
-                           bool from_pel)
+                           bool from_pel, const char *prefix)
 {
     struct flex_rec *recs[BATCH * 2];
     size_t n = 0, ne = flex_reply_count(entries);
@@ -1106,8 +1109,12 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         const char *id = flex_reply_str(flex_reply_at(flex_reply_at(entries, i), 0), &len);
         if (len >= sizeof(entry[0]))
             len = sizeof(entry[0]) - 1;
-        memcpy(entry[i], id ? id : "", id ? len : 0);
-        entry[i][id ? len : 0] = '\0';
+        size_t pl = strlen(prefix); /* under 16: entry ids are under 32 */
+        if (len + pl >= sizeof(entry[0]))
+            len = sizeof(entry[0]) - 1 - pl;
+        memcpy(entry[i], prefix, pl);
+        memcpy(entry[i] + pl, id ? id : "", id ? len : 0);
+        entry[i][pl + (id ? len : 0)] = '\0';
         flying[i] = from_pel && flex_idmap_has(in->flying, entry[i]);
     }
     count(&in->p->m.jobs_read, (long)ne);
@@ -1133,6 +1140,24 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     return n ? admit(in, w, recs, n, true) : 0;
 }
 
+/* The urgent lane (FLEX_KEY_URGENT): every flexd reads every entry, in the
+ * same round trip as its jobs, and the idempotency key lets one of them
+ * send it (its value names the process: another one's is a duplicate).
+ * Best effort by design: an entry a flexd took and then died with is not
+ * sent by another (a confirmation, not a reminder). */
+static int take_urgent(struct intake *in, struct wbatch *w, struct redisReply *urg)
+{
+    struct redisReply *stream = flex_reply_at(urg, 0);
+    struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
+    size_t ne = flex_reply_count(entries), len;
+    if (ne == 0)
+        return 0;
+    const char *last = flex_reply_str(flex_reply_at(flex_reply_at(entries, ne - 1), 0), &len);
+    if (last && len < sizeof(in->urg_id))
+        snprintf(in->urg_id, sizeof(in->urg_id), "%.*s", (int)len, last);
+    return process_entries(in, w, entries, false, in->urg_prefix);
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
 static int connect_store(struct intake *in)
@@ -1154,6 +1179,10 @@ static int connect_store(struct intake *in)
         last_id(in, FLEX_KEY_OPTOUT_LOG, in->optlog_id, sizeof(in->optlog_id));
         last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
         last_id(in, FLEX_KEY_CHANGES, in->chg_id, sizeof(in->chg_id));
+        /* The urgent lane from 5 minutes back (an optout_confirm's life):
+         * a reply written while this flexd was starting is not missed; one
+         * another flexd sent is a duplicate to us (its key names it). */
+        snprintf(in->urg_id, sizeof(in->urg_id), "%lld-0", (long long)(flex_now_ms() - 300000));
     }
     if (load_paused(in) != 0) {
         flex_store_del(in->st);
@@ -1294,10 +1323,15 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
                        in->optlog_id);
     flex_store_appendf(in->st, "XREAD COUNT 100 STREAMS %s %s", FLEX_KEY_CONTROL, in->ctl_id);
     flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_CHANGES, in->chg_id);
-    struct redisReply *jobs = NULL, *opt = NULL, *ctl = NULL, *chg = NULL;
+    bool read_urg = !stopping && in->nfree > (size_t)count + 8;
+    if (read_urg)
+        flex_store_appendf(in->st, "XREAD COUNT 8 STREAMS %s %s", FLEX_KEY_URGENT, in->urg_id);
+    struct redisReply *jobs = NULL, *opt = NULL, *ctl = NULL, *chg = NULL, *urg = NULL;
     if ((count > 0 && flex_store_reply(in->st, &jobs) != 0) ||
         flex_store_reply(in->st, &opt) != 0 || flex_store_reply(in->st, &ctl) != 0 ||
-        flex_store_reply(in->st, &chg) != 0 || (jobs && flex_reply_is_error(jobs))) {
+        flex_store_reply(in->st, &chg) != 0 || (read_urg && flex_store_reply(in->st, &urg) != 0) ||
+        (jobs && flex_reply_is_error(jobs))) {
+        flex_store_free_reply(urg);
         /* (an error reading jobs: e.g. the group is gone: try again anew) */
         flex_store_free_reply(jobs);
         flex_store_free_reply(opt);
@@ -1310,6 +1344,7 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     each_entry(chg, in->chg_id, sizeof(in->chg_id), on_change, in);
     if (in->reconnect) {
         in->reconnect = false;
+        flex_store_free_reply(urg);
         flex_store_free_reply(jobs);
         flex_store_free_reply(opt);
         flex_store_free_reply(ctl);
@@ -1329,11 +1364,14 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
             in->reread = false; /* all read again */
     }
     if (entries)
-        rc = process_entries(in, w, entries, from_pel);
+        rc = process_entries(in, w, entries, from_pel, "");
+    if (rc == 0 && urg)
+        rc = take_urgent(in, w, urg);
     flex_store_free_reply(jobs);
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);
     flex_store_free_reply(chg);
+    flex_store_free_reply(urg);
     if (count == 0 && !stopping)
         usleep(1000); /* backpressure: every record is in flight */
     return rc;
@@ -1383,7 +1421,7 @@ static int claim(struct intake *in, struct wbatch *w)
             flex_log(FLEX_LOG_INFO, &lctx, 0, "claimed %zu jobs of a stopped consumer",
                      flex_reply_count(c));
             if (!flex_reply_is_error(c))
-                rc = process_entries(in, w, c, false);
+                rc = process_entries(in, w, c, false, "");
             flex_store_free_reply(c);
         }
     }
@@ -1412,6 +1450,8 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
 {
     struct touch *t = arg;
     (void)cookie;
+    if (strncmp(entry, FLEX_URGENT_PREFIX, 2) == 0)
+        return;            /* not in the group's pending list */
     t->argv[t->n] = entry; /* the id map's key: valid until the map changes */
     t->lens[t->n++] = strlen(entry);
 }
@@ -1466,6 +1506,14 @@ void *flex_intake_main(void *arg)
     in.sb = flex_statusbuf_new();
     in.pbarena._chunk_size = 16384;
     in.pba = (ProtobufCAllocator){pb_alloc, pb_free, &in.pbarena};
+    /* FNV-1a of the consumer name and the pid: this run's urgent entries
+     * (a restart under a stable name is another run: what it sent before
+     * is a duplicate to it). */
+    uint32_t tag = 2166136261u;
+    for (const char *c = in.p->consumer; *c; c++)
+        tag = (tag ^ (uint8_t)*c) * 16777619u;
+    tag = (tag ^ (uint32_t)getpid()) * 16777619u;
+    snprintf(in.urg_prefix, sizeof(in.urg_prefix), "%s%08x:", FLEX_URGENT_PREFIX, tag);
     unsigned backoff = 50, fails = 0; /* failed rounds in a row */
     /* relaxed: stop flags are polled; the rings carry the data.  After
      * SIGTERM (stop_intake) no job is read any more, but the news still is

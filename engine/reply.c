@@ -19,25 +19,27 @@
 #define DAY_MS 86400000LL
 #define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
-/* ARGV: now (ms), keep (ms), max records, then (phone, patient, record)
+/* ARGV: now (ms), keep (ms), max records, then (phone, record)
  * per text.  Records start "t=<ms>": older than |keep| are dropped from the
  * front (a few per call: the list is in time order). */
 static const char conv_lua[] =
     "local now, keep, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "for i = 4, #ARGV, 3 do\n"
+    "for i = 4, #ARGV, 2 do\n"
     "  local k = 'flex:conv:' .. ARGV[i]\n"
-    "  local n = redis.call('RPUSH', k, ARGV[i + 2])\n"
-    "  if n > max then redis.call('LTRIM', k, -max, -1) end\n"
-    "  for _ = 1, 4 do\n"
-    "    local h = n > 1 and redis.call('LINDEX', k, 0)\n"
-    "    local t = h and tonumber(string.match(h, '^t=(%d+)'))\n"
-    "    if not t or t >= now - keep then break end\n"
-    "    redis.call('LPOP', k)\n"
+    "  local n = redis.call('RPUSH', k, ARGV[i + 1])\n"
+    /* Every message pays the push and the TTL (the Redis time a message
+     * costs is most of flexd's limit); every 16th record also trims the
+     * log by length and by age (readers skip older records anyway). */
+    "  if n % 16 == 0 then\n"
+    "    if n > max then redis.call('LTRIM', k, -max, -1) end\n"
+    "    for _ = 1, 16 do\n"
+    "      local h = redis.call('LINDEX', k, 0)\n"
+    "      local t = h and tonumber(string.match(h, '^t=(%d+)'))\n"
+    "      if not t or t >= now - keep then break end\n"
+    "      redis.call('LPOP', k)\n"
+    "    end\n"
     "  end\n"
     "  redis.call('PEXPIRE', k, keep)\n"
-    "  if ARGV[i + 1] ~= '' then\n"
-    "    redis.call('SET', 'flex:pconv:' .. ARGV[i + 1], ARGV[i], 'PX', keep)\n"
-    "  end\n"
     "end\n"
     "return 1\n";
 
@@ -273,7 +275,6 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
         for (; done < n; done++) {
             size_t mark_n = p->n, mark_used = p->used;
             puts_(p, o[done].phone);
-            puts_(p, o[done].patient);
             put_record(p, o[done].at_ms, 'o', o[done].location, o[done].patient,
                        o[done].appointment, o[done].job, o[done].template_name, o[done].text);
             if (p->full) { /* this one goes in the next command */
@@ -406,9 +407,15 @@ static void reply_job(struct plan *p, const char *cond, const struct flex_inboun
         return;
     }
     flex__v1__job__pack(&j, buf);
-    cmd(p, cond, 7);
+    /* The urgent lane (engine/store.h): read by every flexd in its next
+     * round, ahead of any backlog on flex:jobs, so that the opt-out
+     * confirmation goes within minutes whatever the campaign queue holds. */
+    cmd(p, cond, 10);
     puts_(p, "XADD");
-    puts_(p, FLEX_KEY_JOBS);
+    puts_(p, FLEX_KEY_URGENT);
+    puts_(p, "MAXLEN");
+    puts_(p, "~");
+    puts_(p, "10000");
     puts_(p, "*");
     puts_(p, "job");
     put(p, (const char *)buf, n);
@@ -493,9 +500,8 @@ static void inbound_entry(struct plan *p, const struct flex_inbound *in, const c
     puts_(p, in->truncated ? "1" : "0");
 }
 
-/* The sender's log, the counters. */
-static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
-                          const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
+static void inbound_log(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                        const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
 {
     char key[64], mo[64];
     snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, in->from);
@@ -514,6 +520,14 @@ static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const stru
     puts_(p, "PEXPIRE");
     puts_(p, key);
     putf(p, "%lld", (long long)keep_ms(cfg));
+}
+
+/* The sender's log (unless engine.history_days = 0), the counters. */
+static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                          const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
+{
+    if (cfg->engine.history_days > 0)
+        inbound_log(p, cfg, in, loc, ctx, it);
     cmd(p, "F", 4);
     puts_(p, "HINCRBY");
     puts_(p, FLEX_KEY_STATS);

@@ -38,8 +38,7 @@ struct flex_store;
 struct flex_cfg;
 struct redisReply;
 
-#define FLEX_KEY_CONV "flex:conv:"   /* + phone: list of k=v records */
-#define FLEX_KEY_PCONV "flex:pconv:" /* + patient: the phone of its log */
+#define FLEX_KEY_CONV "flex:conv:" /* + phone: list of k=v records */
 #define FLEX_KEY_CONFIRMATIONS "flex:confirmations"
 #define FLEX_KEY_FRONTDESK "flex:frontdesk" /* + ":" location; alone: unknown location */
 #define FLEX_KEY_ESCALATIONS "flex:escalations"

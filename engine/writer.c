@@ -398,6 +398,8 @@ static size_t append_conv(struct writer *w, struct flex_rec **recs, size_t n)
 {
     static const char appt[] = FLEX_KEY_PARENT "appointment:";
     size_t k = 0;
+    if (w->cfg->engine.history_days == 0) /* no message log (docs/config.md) */
+        return 0;
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
         if (r->kind != FLEX_REC_RESULT || !r->carrier[0] ||
@@ -457,8 +459,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     arg(a, "XACK", 4);
     arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
     arg(a, FLEX_KEY_GROUP, strlen(FLEX_KEY_GROUP));
-    for (size_t i = 0; i < n; i++)
-        if (recs[i]->kind == FLEX_REC_RESULT)
+    for (size_t i = 0; i < n; i++) /* (urgent jobs were read without a group) */
+        if (recs[i]->kind == FLEX_REC_RESULT && strncmp(recs[i]->entry, FLEX_URGENT_PREFIX, 2) != 0)
             arg(a, recs[i]->entry, strlen(recs[i]->entry));
     if (a->n > 3)
         args_send(w);
