@@ -543,10 +543,13 @@ static bool pump(struct dispatch *d)
     /* Backpressure from the writer: a job the SMSC accepted but whose
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
      * backlog short rather than running ahead of Redis. */
-    if (stop || flex_ring_count(&d->p->results) > RESULTS_AHEAD)
-        return true;
+    if (flex_ring_count(&d->p->results) > RESULTS_AHEAD)
+        stop = true;
+    /* New jobs join the waiting ones even when nothing can go now (tried
+     * later, in order): an automatic reply among them then goes to the
+     * front at once instead of waiting in the ring behind the campaign. */
     void *items[256];
-    while (!stop && d->nwait + 256 <= WAIT_MAX) {
+    while (d->nwait + 256 <= WAIT_MAX) {
         size_t n = flex_ring_pop_batch(&d->p->jobs, items, 256);
         if (n == 0)
             break;
