@@ -8,12 +8,7 @@ B=${BUILD:-build}
 [ -x "$B/tests/test_audit" ] || { echo "$B/tests/test_audit not built"; exit 77; }
 tmp=$(mktemp -d /tmp/flex-audit.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() { # description, then a command that must succeed
-    d=$1
-    shift
-    if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
+. tests/integ/lib/check.sh
 log=$tmp/audit.log
 old=$tmp/audit.log.2026-11-30
 K="-D engine.audit_key=audit-test-key"

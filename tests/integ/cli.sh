@@ -6,12 +6,7 @@ set -u
 B=${BUILD:-build}
 tmp=$(mktemp -d /tmp/flex-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() { # description, then a command that must succeed
-    d=$1
-    shift
-    if "$@"; then echo "ok   $d"; else echo "FAIL $d"; fails=$((fails + 1)); fi
-}
+. tests/integ/lib/check.sh
 
 "$B/flexd" -c deploy/flexd.conf --check-config >"$tmp/out" 2>"$tmp/err"
 check "shipped config is valid (exit 0)" test $? -eq 0
