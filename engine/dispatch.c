@@ -530,7 +530,11 @@ static bool pump(struct dispatch *d)
     take_news(d);
     uint64_t now = mono_ns();
     size_t keep = 0, i = 0;
-    bool stop = false;
+    /* Backpressure from the writer: a job the SMSC accepted but whose
+     * outcome is not in Redis yet is sent again if flexd dies, so keep that
+     * backlog short rather than running ahead of Redis (waiting jobs too:
+     * every new job joins them). */
+    bool stop = flex_ring_count(&d->p->results) > RESULTS_AHEAD;
     for (; i < d->nwait && !stop; i++) {
         int rc = try_send(d, d->wait[i], now);
         if (rc)
@@ -540,11 +544,6 @@ static bool pump(struct dispatch *d)
     for (; i < d->nwait; i++)
         d->wait[keep++] = d->wait[i];
     d->nwait = keep;
-    /* Backpressure from the writer: a job the SMSC accepted but whose
-     * outcome is not in Redis yet is sent again if flexd dies, so keep that
-     * backlog short rather than running ahead of Redis. */
-    if (flex_ring_count(&d->p->results) > RESULTS_AHEAD)
-        stop = true;
     /* New jobs join the waiting ones even when nothing can go now (tried
      * later, in order): an automatic reply among them then goes to the
      * front at once instead of waiting in the ring behind the campaign. */
