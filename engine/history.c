@@ -16,39 +16,11 @@
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
 
-/* Field |k| ("s=") of a tab-separated log record, or NULL; |*len| its length. */
-static const char *rec_field(const char *rec, size_t len, const char *k, size_t *vlen)
-{
-    size_t kl = strlen(k);
-    for (size_t i = 0; i + kl <= len; i++) {
-        if ((i == 0 || rec[i - 1] == '\t') && memcmp(rec + i, k, kl) == 0) {
-            const char *v = rec + i + kl;
-            const char *e = kl == 2 && k[0] == 'x' ? NULL : memchr(v, '\t', len - i - kl);
-            *vlen = e ? (size_t)(e - v) : len - i - kl; /* the text runs to the end */
-            return v;
-        }
-    }
-    *vlen = 0;
-    return NULL;
-}
-
-static void copy_field(const char *rec, size_t len, const char *k, char *out, size_t outsz)
-{
-    size_t vl;
-    const char *v = rec_field(rec, len, k, &vl);
-    if (!v)
-        vl = 0;
-    if (vl >= outsz)
-        vl = outsz - 1;
-    memcpy(out, v ? v : "", vl);
-    out[vl] = '\0';
-}
-
 /* The status of a text sent: its record's own (imported), else its job's
  * history record in the hour it was sent (engine/writer.c), receipt first. */
 static void status_of(struct redisReply *hist, const char *rec, size_t len, char *out, size_t sz)
 {
-    copy_field(rec, len, "s=", out, sz);
+    flex_conv_field_copy(rec, len, "s=", out, sz);
     if (out[0] || !hist)
         return;
     size_t hl;
@@ -70,10 +42,10 @@ static void status_of(struct redisReply *hist, const char *rec, size_t len, char
 static void print_line(FILE *out, const char *rec, size_t len, struct redisReply *hist)
 {
     char t[24], d[4], l[65], k[65], st[24];
-    copy_field(rec, len, "t=", t, sizeof(t));
-    copy_field(rec, len, "d=", d, sizeof(d));
-    copy_field(rec, len, "l=", l, sizeof(l));
-    copy_field(rec, len, "k=", k, sizeof(k));
+    flex_conv_field_copy(rec, len, "t=", t, sizeof(t));
+    flex_conv_field_copy(rec, len, "d=", d, sizeof(d));
+    flex_conv_field_copy(rec, len, "l=", l, sizeof(l));
+    flex_conv_field_copy(rec, len, "k=", k, sizeof(k));
     status_of(d[0] == 'o' ? hist : NULL, rec, len, st, sizeof(st));
     if (!st[0])
         snprintf(st, sizeof(st), "%s", d[0] == 'o' ? "sent" : "received");
@@ -84,7 +56,7 @@ static void print_line(FILE *out, const char *rec, size_t len, struct redisReply
     char when[32];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t xl;
-    const char *x = rec_field(rec, len, "x=", &xl);
+    const char *x = flex_conv_field(rec, len, "x=", &xl);
     fprintf(out, "%s\t%s\t%s\t%s\t%s\t%.*s\n", when, d[0] == 'o' ? "out" : "in", l[0] ? l : "-",
             k[0] ? k : "-", st, x ? (int)xl : 0, x ? x : "");
 }
@@ -106,8 +78,8 @@ static long print_log(struct flex_store *st, const struct flex_cfg *cfg, const c
         size_t len;
         const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
         char t[24], j[112];
-        copy_field(rec ? rec : "", rec ? len : 0, "t=", t, sizeof(t));
-        copy_field(rec ? rec : "", rec ? len : 0, "j=", j, sizeof(j));
+        flex_conv_field_copy(rec ? rec : "", rec ? len : 0, "t=", t, sizeof(t));
+        flex_conv_field_copy(rec ? rec : "", rec ? len : 0, "j=", j, sizeof(j));
         flex_store_appendf(st, "HGET flex:hist:%lld %s", atoll(t) / HOUR_MS, j[0] ? j : "-");
     }
     long lines = 0;
@@ -122,8 +94,8 @@ static long print_log(struct flex_store *st, const struct flex_cfg *cfg, const c
         const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
         char t[24], p[65];
         if (rc == 0 && rec) {
-            copy_field(rec, len, "t=", t, sizeof(t));
-            copy_field(rec, len, "p=", p, sizeof(p));
+            flex_conv_field_copy(rec, len, "t=", t, sizeof(t));
+            flex_conv_field_copy(rec, len, "p=", p, sizeof(p));
             if (atoll(t) >= since && (!patient || strcmp(p, patient) == 0)) {
                 print_line(out, rec, len, h);
                 lines++;
@@ -267,23 +239,16 @@ static const char *import_check(const struct flex_cfg *cfg, json_t *o, struct im
 static void import_append(struct flex_store *st, const char *sha, const struct flex_cfg *cfg,
                           const struct import_rec *r)
 {
-    size_t tl = strlen(r->text);
-    char *rec = flex_malloc(tl + 512);
-    int h =
-        snprintf(rec, 512, "t=%lld\td=%c\tl=%s\tp=%s\ta=\tj=-\tk=%s\ts=%s\tx=", (long long)r->at_ms,
-                 r->out ? 'o' : 'i', r->location, r->patient, r->what, r->status);
-    for (size_t i = 0; i < tl; i++)
-        rec[h + (int)i] =
-            r->text[i] == '\t' || r->text[i] == '\n' || r->text[i] == '\r' ? ' ' : r->text[i];
+    size_t cap = strlen(r->text) + 512;
+    char *rec = flex_malloc(cap);
+    long h = flex_conv_record(rec, cap, r->at_ms, r->out ? 'o' : 'i', r->location, r->patient, "",
+                              "-", r->what, r->status, r->text);
     char key[64], t[24], keep[24];
     snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, r->phone);
     snprintf(t, sizeof(t), "%lld", (long long)r->at_ms);
-    uint32_t days = cfg->engine.history_days > cfg->engine.reply_context_days
-                        ? cfg->engine.history_days
-                        : cfg->engine.reply_context_days;
-    snprintf(keep, sizeof(keep), "%lld", (long long)days * DAY_MS);
+    snprintf(keep, sizeof(keep), "%lld", (long long)flex_conv_keep_ms(cfg));
     const char *argv[] = {"EVALSHA", sha, "0", key, rec, t, keep};
-    size_t lens[] = {7, 40, 1, strlen(key), (size_t)h + tl, strlen(t), strlen(keep)};
+    size_t lens[] = {7, 40, 1, strlen(key), h > 0 ? (size_t)h : 0, strlen(t), strlen(keep)};
     flex_store_append(st, 7, argv, lens);
     flex_free(rec);
 }

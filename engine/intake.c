@@ -125,7 +125,7 @@ static void wbatch_reset(struct wbatch *w)
 
 static void ack_later(struct wbatch *w, const char *entry)
 {
-    if (strncmp(entry, FLEX_URGENT_PREFIX, 2) == 0)
+    if (flex_entry_urgent(entry))
         return; /* urgent jobs are read without a group: nothing to acknowledge */
     if (w->nacks == ACKS_MAX)
         return; /* stays pending; claimed and settled again later */
@@ -1450,7 +1450,7 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
 {
     struct touch *t = arg;
     (void)cookie;
-    if (strncmp(entry, FLEX_URGENT_PREFIX, 2) == 0)
+    if (flex_entry_urgent(entry))
         return;            /* not in the group's pending list */
     t->argv[t->n] = entry; /* the id map's key: valid until the map changes */
     t->lens[t->n++] = strlen(entry);

@@ -191,33 +191,69 @@ static void putf(struct plan *p, const char *fmt, ...)
         put(p, buf, (size_t)n);
 }
 
-/* A log record: "t=.. d=o|i l=.. p=.. a=.. j=.. k=.. x=<text>", fields
- * separated by tabs; the text last, its tabs and line breaks made spaces so
- * that the record stays one line of fields. */
-static void put_record(struct plan *p, int64_t at, char dir, const char *loc, const char *patient,
-                       const char *appt, const char *job, const char *what, const char *text)
+long flex_conv_record(char *out, size_t outsz, int64_t at_ms, char dir, const char *loc,
+                      const char *patient, const char *appt, const char *job, const char *what,
+                      const char *status, const char *text)
 {
     char head[512];
     int h = snprintf(head, sizeof(head),
-                     "t=%lld\td=%c\tl=%s\tp=%s\ta=%s\tj=%s\tk=%s\tx=", (long long)at, dir, loc,
-                     patient, appt, job, what);
+                     "t=%lld\td=%c\tl=%s\tp=%s\ta=%s\tj=%s\tk=%s%s%s\tx=", (long long)at_ms, dir,
+                     loc, patient, appt, job, what, status ? "\ts=" : "", status ? status : "");
     size_t tl = strlen(text);
-    char *d = h >= 0 && (size_t)h < sizeof(head) ? reserve(p, (size_t)h + tl) : NULL;
-    if (!d) {
-        p->full = true;
-        return;
-    }
-    memcpy(d, head, (size_t)h);
+    if (h < 0 || (size_t)h >= sizeof(head) || (size_t)h + tl > outsz)
+        return -1;
+    memcpy(out, head, (size_t)h);
     for (size_t i = 0; i < tl; i++) {
         char c = text[i];
-        d[(size_t)h + i] = c == '\t' || c == '\n' || c == '\r' ? ' ' : c;
+        out[(size_t)h + i] = c == '\t' || c == '\n' || c == '\r' ? ' ' : c;
     }
-    commit(p, d, (size_t)h + tl);
+    return (long)((size_t)h + tl);
+}
+
+const char *flex_conv_field(const char *rec, size_t len, const char *k, size_t *vlen)
+{
+    size_t kl = strlen(k);
+    bool text = kl == 2 && k[0] == 'x';
+    for (size_t i = 0; i + kl <= len; i++) {
+        if ((i == 0 || rec[i - 1] == '\t') && memcmp(rec + i, k, kl) == 0) {
+            const char *v = rec + i + kl;
+            const char *e = text ? NULL : memchr(v, '\t', len - i - kl);
+            *vlen = e ? (size_t)(e - v) : len - i - kl;
+            return v;
+        }
+    }
+    *vlen = 0;
+    return NULL;
+}
+
+void flex_conv_field_copy(const char *rec, size_t len, const char *k, char *out, size_t outsz)
+{
+    size_t vl;
+    const char *v = flex_conv_field(rec, len, k, &vl);
+    if (!v)
+        vl = 0;
+    if (vl >= outsz)
+        vl = outsz - 1;
+    memcpy(out, v ? v : "", vl);
+    out[vl] = '\0';
+}
+
+/* The record into the command's next argument. */
+static void put_record(struct plan *p, int64_t at, char dir, const char *loc, const char *patient,
+                       const char *appt, const char *job, const char *what, const char *text)
+{
+    size_t cap = strlen(text) + 512;
+    char *d = reserve(p, cap);
+    long n = d ? flex_conv_record(d, cap, at, dir, loc, patient, appt, job, what, NULL, text) : -1;
+    if (n < 0)
+        p->full = true;
+    else
+        commit(p, d, (size_t)n);
 }
 
 /* ---- the outbound log ---------------------------------------------------- */
 
-static int64_t keep_ms(const struct flex_cfg *cfg)
+int64_t flex_conv_keep_ms(const struct flex_cfg *cfg)
 {
     uint32_t d = cfg->engine.history_days > cfg->engine.reply_context_days
                      ? cfg->engine.history_days
@@ -269,7 +305,7 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
         puts_(p, q->conv);
         puts_(p, "0");
         putf(p, "%lld", (long long)now_ms);
-        putf(p, "%lld", (long long)keep_ms(cfg));
+        putf(p, "%lld", (long long)flex_conv_keep_ms(cfg));
         putf(p, "%d", FLEX_CONV_MAX);
         size_t start = done;
         for (; done < n; done++) {
@@ -299,25 +335,6 @@ void flex_reply_append_context(struct flex_store *st, const char *from)
     flex_store_appendf(st, "LRANGE %s%s -%d -1", FLEX_KEY_CONV, from, FLEX_REPLY_CONTEXT);
 }
 
-/* Field |k| ("l=") of a log record into |out| (empty when absent). */
-static void field(const char *rec, size_t len, const char *k, char *out, size_t outsz)
-{
-    size_t kl = strlen(k);
-    out[0] = '\0';
-    for (size_t i = 0; i + kl <= len; i++) {
-        if ((i == 0 || rec[i - 1] == '\t') && memcmp(rec + i, k, kl) == 0) {
-            const char *v = rec + i + kl;
-            const char *e = memchr(v, '\t', len - (size_t)(v - rec));
-            size_t vl = e ? (size_t)(e - v) : len - (size_t)(v - rec);
-            if (vl >= outsz)
-                vl = outsz - 1;
-            memcpy(out, v, vl);
-            out[vl] = '\0';
-            return;
-        }
-    }
-}
-
 static void add_patient(struct flex_reply_ctx *ctx, const char *patient)
 {
     size_t pl = strlen(patient), have = strlen(ctx->patients);
@@ -345,15 +362,15 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
         char v[112];
         if (!rec)
             continue;
-        field(rec, len, "t=", v, sizeof(v));
+        flex_conv_field_copy(rec, len, "t=", v, sizeof(v));
         if (strtoll(v, NULL, 10) < since)
             break;
-        field(rec, len, "d=", v, sizeof(v));
+        flex_conv_field_copy(rec, len, "d=", v, sizeof(v));
         if (strcmp(v, "o") != 0)
             continue;
         char l[65], pt[65];
-        field(rec, len, "l=", l, sizeof(l));
-        field(rec, len, "p=", pt, sizeof(pt));
+        flex_conv_field_copy(rec, len, "l=", l, sizeof(l));
+        flex_conv_field_copy(rec, len, "p=", pt, sizeof(pt));
         add_patient(ctx, pt);
         bool here = loc && strcmp(l, loc) == 0;
         if (ctx->found && (best_here || !here))
@@ -362,7 +379,7 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
         best_here = here;
         flex_strlcpy(ctx->location, l, sizeof(ctx->location));
         flex_strlcpy(ctx->patient, pt, sizeof(ctx->patient));
-        field(rec, len, "a=", ctx->appointment, sizeof(ctx->appointment));
+        flex_conv_field_copy(rec, len, "a=", ctx->appointment, sizeof(ctx->appointment));
     }
 }
 
@@ -519,7 +536,7 @@ static void inbound_log(struct plan *p, const struct flex_cfg *cfg, const struct
     cmd(p, "F", 3);
     puts_(p, "PEXPIRE");
     puts_(p, key);
-    putf(p, "%lld", (long long)keep_ms(cfg));
+    putf(p, "%lld", (long long)flex_conv_keep_ms(cfg));
 }
 
 /* The sender's log (unless engine.history_days = 0), the counters. */
@@ -604,6 +621,7 @@ int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
     if (!l && ctx->found)
         l = flex_cfg_location_find(cfg, ctx->location);
     const char *loc = l ? l->id : "";
+    done->location = loc;
     char desk[160];
     snprintf(desk, sizeof(desk), "%s%s%s", FLEX_KEY_FRONTDESK, loc[0] ? ":" : "", loc);
     struct plan *p = &plans(q)->in;

@@ -62,6 +62,29 @@ void flex_reply_free(struct flex_reply *q);
  * -1 when Redis failed. */
 int flex_reply_load(struct flex_store *st, struct flex_reply *q);
 
+/* The records of a number's log (docs/schemas.md, flex:conv:{phone}):
+ * tab-separated "t= d= l= p= a= j= k= [s=] x=", the text last. */
+
+/* Formats a record into |out| (|outsz| bytes, not NUL-terminated);
+ * |status| NULL: none (a text Flex sent takes its own from its job).  The
+ * text's tabs and line breaks become spaces.  Returns the length, or -1
+ * when it does not fit. */
+long flex_conv_record(char *out, size_t outsz, int64_t at_ms, char dir, const char *loc,
+                      const char *patient, const char *appt, const char *job, const char *what,
+                      const char *status, const char *text);
+
+/* Field |k| ("l=") of the record |rec| (|len| bytes): its value and
+ * |*vlen|, or NULL.  The text ("x=") runs to the record's end. */
+const char *flex_conv_field(const char *rec, size_t len, const char *k, size_t *vlen);
+
+/* The same, copied into |out| (|outsz| bytes, cut to fit, NUL-terminated;
+ * empty when absent). */
+void flex_conv_field_copy(const char *rec, size_t len, const char *k, char *out, size_t outsz);
+
+/* How long a log is kept: engine.history_days, or reply_context_days if
+ * longer, in ms. */
+int64_t flex_conv_keep_ms(const struct flex_cfg *cfg);
+
 /* One text sent, for the log.  Strings borrowed until the command is
  * appended. */
 struct flex_conv_out {
@@ -102,10 +125,11 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
 
 /* What the script did. */
 struct flex_reply_done {
-    bool fresh;   /* not a carrier's copy */
-    bool changed; /* the opt-out set changed */
-    int replied;  /* 1 an automatic reply queued, 2 none: the daily cap */
-    int intent;   /* enum flex_intent */
+    bool fresh;           /* not a carrier's copy */
+    bool changed;         /* the opt-out set changed */
+    int replied;          /* 1 an automatic reply queued, 2 none: the daily cap */
+    int intent;           /* enum flex_intent */
+    const char *location; /* the one it was applied for ("" none): the config's */
 };
 
 /* Appends the script applying |in| (one reply); |done->intent| gets the

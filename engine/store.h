@@ -18,10 +18,17 @@ struct redisReply;
 struct flex_store;
 
 /* Every key Flex uses.  {...} parts are appended by the caller. */
-#define FLEX_KEY_JOBS "flex:jobs"             /* stream: field job = Job protobuf */
-#define FLEX_KEY_GROUP "flexd"                /* its consumer group */
-#define FLEX_KEY_URGENT "flex:jobs:urgent"    /* stream: automatic replies, read by every flexd */
-#define FLEX_URGENT_PREFIX "u:"               /* record entries of urgent jobs (no XACK) */
+#define FLEX_KEY_JOBS "flex:jobs"          /* stream: field job = Job protobuf */
+#define FLEX_KEY_GROUP "flexd"             /* its consumer group */
+#define FLEX_KEY_URGENT "flex:jobs:urgent" /* stream: automatic replies, read by every flexd */
+#define FLEX_URGENT_PREFIX "u:"            /* record entries of urgent jobs (no XACK) */
+
+/* Whether a record's |entry| is an urgent job's (read without a group:
+ * nothing to acknowledge or claim). */
+static inline bool flex_entry_urgent(const char *entry)
+{
+    return entry[0] == 'u' && entry[1] == ':';
+}
 #define FLEX_KEY_STATUS "flex:status"         /* stream: field ev = StatusEvent */
 #define FLEX_KEY_INBOUND "flex:inbound"       /* stream: field msg = InboundMessage */
 #define FLEX_KEY_DEADLETTER "flex:deadletter" /* stream: field dl = DeadLetter */

@@ -460,7 +460,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
     arg(a, FLEX_KEY_GROUP, strlen(FLEX_KEY_GROUP));
     for (size_t i = 0; i < n; i++) /* (urgent jobs were read without a group) */
-        if (recs[i]->kind == FLEX_REC_RESULT && strncmp(recs[i]->entry, FLEX_URGENT_PREFIX, 2) != 0)
+        if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry))
             arg(a, recs[i]->entry, strlen(recs[i]->entry));
     if (a->n > 3)
         args_send(w);
@@ -809,10 +809,9 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         if (flex_store_reply(w->st, &r) != 0)
             return -1;
         if (flex_reply_parse_done(r, &done[k]) == 0) {
-            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
-            inbound_done(w, in[k], l ? l->id : ctx[k].location, &done[k]);
+            inbound_done(w, in[k], done[k].location, &done[k]);
             if (done[k].fresh || done[k].changed)
-                audit_inbound(w, from[k], l ? l->id : ctx[k].location, &ctx[k], &done[k]);
+                audit_inbound(w, from[k], done[k].location, &ctx[k], &done[k]);
         } else if (transient(r)) {
             flex_store_free_reply(r);
             flex_store_drain(w->st, (int)(m - k - 1));
