@@ -61,131 +61,256 @@ static void print_line(FILE *out, const char *rec, size_t len, struct redisReply
             k[0] ? k : "-", st, x ? (int)xl : 0, x ? x : "");
 }
 
-/* The lines of one number's log (of |patient| only, when not NULL). */
-static long print_log(struct flex_store *st, const struct flex_cfg *cfg, const char *phone,
-                      const char *patient, FILE *out, char *why, size_t whysz)
-{
-    flex_store_appendf(st, "LRANGE %s%s 0 -1", FLEX_KEY_CONV, phone);
-    struct redisReply *r;
-    if (flex_store_reply(st, &r) != 0) {
-        snprintf(why, whysz, "redis: %s", flex_store_error(st));
-        return -1;
-    }
-    int64_t since = (int64_t)time(NULL) * 1000 - (int64_t)cfg->engine.history_days * DAY_MS;
-    size_t n = flex_reply_count(r);
-    /* Each text sent: its job's record, for the status (one pipeline). */
-    for (size_t i = 0; i < n; i++) {
+/* Records gathered from the log, copied (their replies are freed as the
+ * search goes), then sorted by time. */
+struct recs {
+    struct rec {
+        char *s;
         size_t len;
-        const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
-        char t[24], j[112];
-        flex_conv_field_copy(rec ? rec : "", rec ? len : 0, "t=", t, sizeof(t));
-        flex_conv_field_copy(rec ? rec : "", rec ? len : 0, "j=", j, sizeof(j));
-        flex_store_appendf(st, "HGET flex:hist:%lld %s", atoll(t) / HOUR_MS, j[0] ? j : "-");
+        int64_t t;
+    } *v;
+    size_t n, cap;
+};
+
+static void recs_add(struct recs *rs, const char *s, size_t len)
+{
+    char t[24];
+    flex_conv_field_copy(s, len, "t=", t, sizeof(t));
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 64;
+        rs->v = flex_realloc(rs->v, rs->cap * sizeof(*rs->v));
     }
-    long lines = 0;
+    char *c = flex_malloc(len + 1);
+    memcpy(c, s, len);
+    c[len] = '\0';
+    rs->v[rs->n++] = (struct rec){c, len, atoll(t)};
+}
+
+static void recs_free(struct recs *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        flex_free(rs->v[i].s);
+    flex_free(rs->v);
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+    const struct rec *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Adds the strings of the array reply |r| (every other one from |first|,
+ * stepping |step|: ZSCAN's replies pair a member with its score). */
+static void recs_take(struct recs *rs, struct redisReply *r, size_t first, size_t step)
+{
+    for (size_t i = first; i < flex_reply_count(r); i += step) {
+        size_t len;
+        const char *s = flex_reply_str(flex_reply_at(r, i), &len);
+        if (s)
+            recs_add(rs, s, len);
+    }
+}
+
+/* Prints the records of |rs| within engine.history_days (of |patient|
+ * only when not NULL), oldest first, each sent text with its job's status
+ * (one pipeline of HGETs).  Duplicates (the same record from two keys) are
+ * printed once. */
+static long print_recs(struct flex_store *st, const struct flex_cfg *cfg, struct recs *rs,
+                       const char *patient, FILE *out, char *why, size_t whysz)
+{
+    int64_t since = (int64_t)time(NULL) * 1000 - (int64_t)cfg->engine.history_days * DAY_MS;
+    qsort(rs->v, rs->n, sizeof(*rs->v), rec_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rec *r = &rs->v[i];
+        char p[65];
+        flex_conv_field_copy(r->s, r->len, "p=", p, sizeof(p));
+        bool dup = k > 0 && rec_cmp(&rs->v[k - 1], r) == 0;
+        if (dup || r->t < since || (patient && strcmp(p, patient) != 0)) {
+            flex_free(r->s);
+            continue;
+        }
+        rs->v[k++] = *r;
+    }
+    rs->n = k;
+    for (size_t i = 0; i < rs->n; i++) {
+        char j[112];
+        flex_conv_field_copy(rs->v[i].s, rs->v[i].len, "j=", j, sizeof(j));
+        flex_store_appendf(st, "HGET flex:hist:%lld %s", (long long)(rs->v[i].t / HOUR_MS),
+                           j[0] ? j : "-");
+    }
     int rc = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < rs->n; i++) {
         struct redisReply *h = NULL;
         if (rc == 0 && flex_store_reply(st, &h) != 0) {
             snprintf(why, whysz, "redis: %s", flex_store_error(st));
             rc = -1;
         }
-        size_t len;
-        const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
-        char t[24], p[65];
-        if (rc == 0 && rec) {
-            flex_conv_field_copy(rec, len, "t=", t, sizeof(t));
-            flex_conv_field_copy(rec, len, "p=", p, sizeof(p));
-            if (atoll(t) >= since && (!patient || strcmp(p, patient) == 0)) {
-                print_line(out, rec, len, h);
-                lines++;
-            }
+        if (rc == 0) {
+            char d[4];
+            flex_conv_field_copy(rs->v[i].s, rs->v[i].len, "d=", d, sizeof(d));
+            print_line(out, rs->v[i].s, rs->v[i].len, d[0] == 'o' ? h : NULL);
         }
         flex_store_free_reply(h);
     }
-    flex_store_free_reply(r);
-    return rc == 0 ? lines : -1;
+    return rc == 0 ? (long)rs->n : -1;
 }
 
-/* A patient id: every number's log is looked through (SCAN): no index is
- * written per message for this (Redis time per message is flexd's limit);
- * an operator's query over 200,000 numbers takes a few seconds. */
-static long print_patient(struct flex_store *st, const struct flex_cfg *cfg, const char *patient,
-                          FILE *out, char *why, size_t whysz)
+/* The days of the log within engine.history_days: first and last. */
+static void log_days(const struct flex_cfg *cfg, int64_t *first, int64_t *last)
+{
+    int64_t now = (int64_t)time(NULL) * 1000;
+    *last = now / DAY_MS;
+    *first = (now - (int64_t)cfg->engine.history_days * DAY_MS) / DAY_MS;
+}
+
+static long redis_failed(struct flex_store *st, char *why, size_t whysz)
+{
+    snprintf(why, whysz, "redis: %s", flex_store_error(st));
+    return -1;
+}
+
+/* One number: a ZRANGEBYSCORE per day (one pipeline), and the list older
+ * versions kept per number (flex:conv:{phone}) until it expires. */
+static long print_phone(struct flex_store *st, const struct flex_cfg *cfg, const char *phone,
+                        FILE *out, char *why, size_t whysz)
+{
+    char score[24];
+    int64_t first, last;
+    struct recs rs = {0};
+    log_days(cfg, &first, &last);
+    bool scored = flex_conv_score(phone, score, sizeof(score)) == 0;
+    size_t pending = 0;
+    for (int64_t d = first; scored && d <= last; d++, pending++)
+        flex_store_appendf(st, "ZRANGEBYSCORE %s%lld %s %s", FLEX_KEY_LOG, (long long)d, score,
+                           score);
+    flex_store_appendf(st, "LRANGE %s%s 0 -1", FLEX_KEY_CONV, phone);
+    pending++;
+    int rc = 0;
+    for (size_t i = 0; i < pending; i++) {
+        struct redisReply *r = NULL;
+        if (rc == 0 && flex_store_reply(st, &r) != 0)
+            rc = -1;
+        if (rc == 0)
+            recs_take(&rs, r, 0, 1);
+        flex_store_free_reply(r);
+    }
+    long n = rc == 0 ? print_recs(st, cfg, &rs, NULL, out, why, whysz)
+                     : redis_failed(st, why, whysz);
+    recs_free(&rs);
+    return n;
+}
+
+/* A glob matching a record of |patient| (its "\tp=...\t" field), the
+ * id's own glob characters escaped. */
+static void patient_glob(const char *patient, char *out, size_t outsz)
+{
+    size_t o = 0;
+    out[o++] = '*';
+    for (const char *s = "\tp="; *s; s++)
+        out[o++] = *s;
+    for (const char *s = patient; *s && o + 4 < outsz; s++) {
+        if (strchr("*?[]\\", *s))
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o++] = '\t';
+    out[o++] = '*';
+    out[o] = '\0';
+}
+
+/* Every key a SCAN or ZSCAN walks, cursor by cursor: |take| gets each
+ * page's array.  Returns 0, or -1 when Redis failed. */
+static int scan_all(struct flex_store *st, const char *cmd, const char *key, const char *match,
+                    void (*take)(void *, struct flex_store *, struct redisReply *), void *arg)
 {
     char cursor[32] = "0";
-    long lines = 0;
     do {
-        flex_store_appendf(st, "SCAN %s MATCH %s* COUNT 1000", cursor, FLEX_KEY_CONV);
+        if (key)
+            flex_store_appendf(st, "%s %s %s MATCH %s COUNT 1000", cmd, key, cursor, match);
+        else
+            flex_store_appendf(st, "%s %s MATCH %s COUNT 1000", cmd, cursor, match);
         struct redisReply *r;
         if (flex_store_reply(st, &r) != 0 || flex_reply_count(r) != 2) {
-            snprintf(why, whysz, "redis: %s", flex_store_error(st));
             flex_store_free_reply(r);
             return -1;
         }
         size_t cl;
         const char *c = flex_reply_str(flex_reply_at(r, 0), &cl);
         snprintf(cursor, sizeof(cursor), "%.*s", c ? (int)cl : 1, c ? c : "0");
-        struct redisReply *keys = flex_reply_at(r, 1);
-        for (size_t i = 0; i < flex_reply_count(keys) && lines >= 0; i++) {
-            size_t kl;
-            const char *k = flex_reply_str(flex_reply_at(keys, i), &kl);
-            char phone[24];
-            size_t pl = k && kl > sizeof(FLEX_KEY_CONV) - 1 ? kl - (sizeof(FLEX_KEY_CONV) - 1) : 0;
-            if (pl == 0 || pl >= sizeof(phone))
-                continue;
-            memcpy(phone, k + sizeof(FLEX_KEY_CONV) - 1, pl);
-            phone[pl] = '\0';
-            long n = print_log(st, cfg, phone, patient, out, why, whysz);
-            lines = n < 0 ? -1 : lines + n;
-        }
+        take(arg, st, flex_reply_at(r, 1));
         flex_store_free_reply(r);
-    } while (lines >= 0 && strcmp(cursor, "0") != 0);
-    return lines;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+static void take_members(void *arg, struct flex_store *st, struct redisReply *page)
+{
+    (void)st;
+    recs_take(arg, page, 0, 2);
+}
+
+/* Older versions' lists: each flex:conv:{phone} whole (its records are
+ * filtered by patient afterwards). */
+static void take_lists(void *arg, struct flex_store *st, struct redisReply *keys)
+{
+    size_t n = flex_reply_count(keys);
+    for (size_t i = 0; i < n; i++) {
+        size_t kl;
+        const char *k = flex_reply_str(flex_reply_at(keys, i), &kl);
+        flex_store_appendf(st, "LRANGE %b 0 -1", k ? k : "", k ? kl : 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0)
+            return; /* the next SCAN reports it */
+        recs_take(arg, r, 0, 1);
+        flex_store_free_reply(r);
+    }
+}
+
+/* A patient id: each day's log is looked through on the server (ZSCAN
+ * with a MATCH on the record's patient field): no index is written per
+ * message for this (Redis time per message is flexd's limit). */
+static long print_patient(struct flex_store *st, const struct flex_cfg *cfg, const char *patient,
+                          FILE *out, char *why, size_t whysz)
+{
+    char glob[4 * 64 + 16], key[48];
+    int64_t first, last;
+    struct recs rs = {0};
+    log_days(cfg, &first, &last);
+    patient_glob(patient, glob, sizeof(glob));
+    int rc = 0;
+    for (int64_t d = first; rc == 0 && d <= last; d++) {
+        snprintf(key, sizeof(key), "%s%lld", FLEX_KEY_LOG, (long long)d);
+        rc = scan_all(st, "ZSCAN", key, glob, take_members, &rs);
+    }
+    if (rc == 0)
+        rc = scan_all(st, "SCAN", NULL, FLEX_KEY_CONV "*", take_lists, &rs);
+    long n = rc == 0 ? print_recs(st, cfg, &rs, patient, out, why, whysz)
+                     : redis_failed(st, why, whysz);
+    recs_free(&rs);
+    return n;
 }
 
 long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
                         FILE *out, char *why, size_t whysz)
 {
     char n[FLEX_E164_BUFSZ];
+    if (strlen(who) > 64) {
+        snprintf(why, whysz, "a patient id or number is at most 64 characters");
+        return -1;
+    }
     if (flex_e164_normalize(who, strlen(who), n, NULL) > 0)
-        return print_log(st, cfg, n, NULL, out, why, whysz);
+        return print_phone(st, cfg, n, out, why, whysz);
     return print_patient(st, cfg, who, out, why, whysz);
 }
 
 /* ---- import ------------------------------------------------------------ */
-
-/* KEYS: none.  ARGV: the log key, the record, its time (ms), keep (ms),
- * Inserts the record in time
- * order (a previous system's history is older than what Flex logged:
- * usually the front), unless the same record is already there. */
-static const char import_lua[] =
-    "local k, rec, t = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
-    "local function ts(r) return tonumber(string.match(r, '^t=(%d+)')) or 0 end\n"
-    "local n = redis.call('LLEN', k)\n"
-    "local done = false\n"
-    /* from the newest back: past every record of the same time (one of
-     * them may be this one), then in after the first older one */
-    "local at = -1\n"
-    "for i = n - 1, 0, -1 do\n"
-    "  local r = redis.call('LINDEX', k, i)\n"
-    "  if r == rec then return 0 end\n"
-    "  local rt = ts(r)\n"
-    "  if rt <= t and at < 0 then at = i end\n"
-    "  if rt < t then break end\n"
-    "end\n"
-    "if at == n - 1 then redis.call('RPUSH', k, rec); done = true\n"
-    "elseif at >= 0 then\n"
-    /* LINSERT finds its pivot by value: rebuild the tail instead */
-    "  local tail = redis.call('LRANGE', k, at + 1, -1)\n"
-    "  redis.call('LTRIM', k, 0, at)\n"
-    "  redis.call('RPUSH', k, rec, unpack(tail))\n"
-    "  done = true\n"
-    "end\n"
-    "if not done then redis.call('LPUSH', k, rec) end\n"
-    "redis.call('PEXPIRE', k, ARGV[4])\n"
-
-    "return 1\n";
 
 struct import_rec {
     char phone[FLEX_E164_BUFSZ];
@@ -236,46 +361,45 @@ static const char *import_check(const struct flex_cfg *cfg, json_t *o, struct im
     return NULL;
 }
 
-static void import_append(struct flex_store *st, const char *sha, const struct flex_cfg *cfg,
+/* The record's ZADD and its day's PEXPIREAT (two replies). */
+static void import_append(struct flex_store *st, const struct flex_cfg *cfg,
                           const struct import_rec *r)
 {
     size_t cap = strlen(r->text) + 512;
     char *rec = flex_malloc(cap);
     long h = flex_conv_record(rec, cap, r->at_ms, r->out ? 'o' : 'i', r->location, r->patient, "",
                               "-", r->what, r->status, r->text);
-    char key[64], t[24], keep[24];
-    snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, r->phone);
-    snprintf(t, sizeof(t), "%lld", (long long)r->at_ms);
-    snprintf(keep, sizeof(keep), "%lld", (long long)flex_conv_keep_ms(cfg));
-    const char *argv[] = {"EVALSHA", sha, "0", key, rec, t, keep};
-    size_t lens[] = {7, 40, 1, strlen(key), h > 0 ? (size_t)h : 0, strlen(t), strlen(keep)};
-    flex_store_append(st, 7, argv, lens);
+    char key[48], score[24];
+    flex_conv_key(r->at_ms, key, sizeof(key));
+    (void)flex_conv_score(r->phone, score, sizeof(score)); /* a normalized number has one */
+    flex_store_appendf(st, "ZADD %s %s %b", key, score, rec, h > 0 ? (size_t)h : 0);
+    flex_store_appendf(st, "PEXPIREAT %s %lld", key,
+                       (long long)flex_conv_expire_at(cfg, r->at_ms));
     flex_free(rec);
 }
 
-/* Reads |pending| replies; counts what was new. */
+/* Reads the replies of |pending| records; counts what was new (ZADD: 1;
+ * the same record imported before: 0). */
 static int import_settle(struct flex_store *st, int pending, long *imported)
 {
-    for (int i = 0; i < pending; i++) {
+    int rc = 0;
+    for (int i = 0; i < 2 * pending; i++) {
         struct redisReply *r;
         if (flex_store_reply(st, &r) != 0)
             return -1;
-        bool bad = flex_reply_is_error(r);
-        *imported += !bad && flex_reply_integer(r) == 1;
+        if (flex_reply_is_error(r))
+            rc = -1;
+        else if (i % 2 == 0)
+            *imported += flex_reply_integer(r) == 1;
         flex_store_free_reply(r);
-        if (bad)
-            return -1;
     }
-    return 0;
+    return rc;
 }
 
 int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE *in, FILE *errs,
                         long *imported, long *rejected)
 {
-    char sha[41];
     *imported = *rejected = 0;
-    if (flex_store_script_load(st, import_lua, sha) != 0)
-        return -1;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -295,7 +419,7 @@ int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE 
             fprintf(errs, "%ld: %s\n", lineno, why);
             (*rejected)++;
         } else {
-            import_append(st, sha, cfg, &r);
+            import_append(st, cfg, &r);
             pending++;
         }
         json_decref(o);

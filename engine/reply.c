@@ -19,36 +19,35 @@
 #define DAY_MS 86400000LL
 #define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
-/* ARGV: now (ms), keep (ms), max records, then (phone, record)
- * per text.  Records start "t=<ms>": older than |keep| are dropped from the
- * front (a few per call: the list is in time order). */
-static const char conv_lua[] =
-    "local now, keep, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "for i = 4, #ARGV, 2 do\n"
-    "  local k = 'flex:conv:' .. ARGV[i]\n"
-    "  local n = redis.call('RPUSH', k, ARGV[i + 1])\n"
-    /* Every message pays the push and the TTL (the Redis time a message
-     * costs is most of flexd's limit); every 16th record also trims the
-     * log by length and by age (readers skip older records anyway). */
-    "  if n % 16 == 0 then\n"
-    "    if n > max then redis.call('LTRIM', k, -max, -1) end\n"
-    "    for _ = 1, 16 do\n"
-    "      local h = redis.call('LINDEX', k, 0)\n"
-    "      local t = h and tonumber(string.match(h, '^t=(%d+)'))\n"
-    "      if not t or t >= now - keep then break end\n"
-    "      redis.call('LPOP', k)\n"
-    "    end\n"
+/* ARGV: the sender's score, today (UTC day number), days back, the
+ * location texted ('' none), how many records.  The newest records first,
+ * day by day back; a day holding a text sent from the location texted
+ * ends the search (nothing older can be a better context). */
+static const char context_lua[] =
+    "local s, day, days, loc, lim = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],\n"
+    "  tonumber(ARGV[5])\n"
+    "local here = loc ~= '' and ('\\tl=' .. loc .. '\\t') or nil\n"
+    "local out = {}\n"
+    "for d = day, day - days, -1 do\n"
+    "  local found = false\n"
+    "  local r = redis.call('ZREVRANGEBYSCORE', 'flex:log:' .. d, s, s, 'LIMIT', 0, lim - #out)\n"
+    "  for _, rec in ipairs(r) do\n"
+    "    out[#out + 1] = rec\n"
+    "    if here and not found and string.find(rec, '\\td=o\\t', 1, true) and\n"
+    "       string.find(rec, here, 1, true) then found = true end\n"
     "  end\n"
-    "  redis.call('PEXPIRE', k, keep)\n"
+    "  if found or #out >= lim then break end\n"
     "end\n"
-    "return 1\n";
+    "return out\n";
 
 /* ARGV: 1 the copy key, 2 its TTL (s), 3 op (+ opt out, - opt in, . none),
  * 4 the number, 5 the auto-reply counter key, 6 the daily cap, 7 its TTL,
  * 8 the parent key of a confirmed appointment ('' none), 9 the reminder
- * tags it drops (",72h,24h,"), then commands: condition, argc, args.
- * Conditions: A always, F a fresh text (not a carrier's copy), C the
- * opt-out set changed, R a fresh text within the auto-reply cap.  An
+ * tags it drops (",72h,24h,"), 10 the log key ('' no log), 11 the
+ * sender's score, 12 the texts logged per number and day, then commands:
+ * condition, argc, args.  Conditions: A always, F a fresh text (not a
+ * carrier's copy), C the opt-out set changed, R a fresh text within the
+ * auto-reply cap, L a fresh text within the log's cap.  An
  * argument "\x1b$IN" is the id of the flex:inbound entry written before it
  * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
  * control characters are not texts). */
@@ -93,11 +92,19 @@ static const char inbound_lua[] =
     "    redis.call('HSET', ARGV[8], 'c', ARGV[9])\n"
     "  end\n"
     "end\n"
-    "local inid, i = '', 10\n"
+    "local logok = nil\n"
+    "local function log_ok()\n"
+    "  if not fresh or ARGV[10] == '' then return false end\n"
+    "  if logok == nil then\n"
+    "    logok = redis.call('ZCOUNT', ARGV[10], ARGV[11], ARGV[11]) < tonumber(ARGV[12])\n"
+    "  end\n"
+    "  return logok\n"
+    "end\n"
+    "local inid, i = '', 13\n"
     "while i <= #ARGV do\n"
     "  local cond, argc = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  if cond == 'A' or (cond == 'F' and fresh) or (cond == 'C' and changed) or\n"
-    "     (cond == 'R' and reply_ok()) then\n"
+    "     (cond == 'R' and reply_ok()) or (cond == 'L' and log_ok()) then\n"
     "    local a = {}\n"
     "    for k = 1, argc do\n"
     "      local v = ARGV[i + 1 + k]\n"
@@ -113,7 +120,7 @@ static const char inbound_lua[] =
 
 int flex_reply_load(struct flex_store *st, struct flex_reply *q)
 {
-    if (flex_store_script_load(st, conv_lua, q->conv) != 0 ||
+    if (flex_store_script_load(st, context_lua, q->context) != 0 ||
         flex_store_script_load(st, inbound_lua, q->inbound) != 0)
         return -1;
     return 0;
@@ -261,6 +268,28 @@ int64_t flex_conv_keep_ms(const struct flex_cfg *cfg)
     return (int64_t)d * DAY_MS;
 }
 
+int flex_conv_score(const char *phone, char *out, size_t outsz)
+{
+    bool plus = phone[0] == '+';
+    const char *d = phone + plus;
+    size_t n = strlen(d);
+    /* 15 digits at most: below 2^53, so the double Redis keeps is exact */
+    if (n == 0 || n > 15 || strspn(d, "0123456789") != n || outsz < n + 2)
+        return -1;
+    snprintf(out, outsz, "%s%s", plus ? "" : "-", d);
+    return 0;
+}
+
+void flex_conv_key(int64_t at_ms, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s%lld", FLEX_KEY_LOG, (long long)(at_ms / DAY_MS));
+}
+
+int64_t flex_conv_expire_at(const struct flex_cfg *cfg, int64_t at_ms)
+{
+    return (at_ms / DAY_MS + 1) * DAY_MS + flex_conv_keep_ms(cfg);
+}
+
 /* Kept between calls: one batch's log entries, one text's script. */
 struct flex_reply_plans {
     struct plan conv, in;
@@ -290,8 +319,16 @@ void flex_reply_free(struct flex_reply *q)
     q->_plans = NULL;
 }
 
-#define CONV_ARGS (6 + 3 * 512)
+#define CONV_ARGS (2 + 2 * 512)
 #define CONV_BYTES (1024 * 1024)
+
+/* The PEXPIREAT of the day key |key| holding |at_ms| (one reply). */
+static void conv_expire(struct flex_store *st, const struct flex_cfg *cfg, const char *key,
+                        int64_t at_ms)
+{
+    flex_store_appendf(st, "PEXPIREAT %s %lld", key,
+                       (long long)flex_conv_expire_at(cfg, at_ms));
+}
 
 size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
@@ -299,18 +336,21 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
 {
     struct plan *p = &plans(q)->conv;
     size_t done = 0, cmds = 0;
+    (void)now_ms;
     while (done < n) {
+        /* One ZADD per day (a batch spans midnight at most) and plan. */
+        int64_t day = o[done].at_ms / DAY_MS;
+        char key[48], score[24];
+        flex_conv_key(o[done].at_ms, key, sizeof(key));
         plan_init(p, CONV_ARGS, CONV_BYTES);
-        puts_(p, "EVALSHA");
-        puts_(p, q->conv);
-        puts_(p, "0");
-        putf(p, "%lld", (long long)now_ms);
-        putf(p, "%lld", (long long)flex_conv_keep_ms(cfg));
-        putf(p, "%d", FLEX_CONV_MAX);
+        puts_(p, "ZADD");
+        puts_(p, key);
         size_t start = done;
-        for (; done < n; done++) {
+        for (; done < n && o[done].at_ms / DAY_MS == day; done++) {
+            if (flex_conv_score(o[done].phone, score, sizeof(score)) != 0)
+                continue; /* a sender id of letters: cannot be looked up, not logged */
             size_t mark_n = p->n, mark_used = p->used;
-            puts_(p, o[done].phone);
+            puts_(p, score);
             put_record(p, o[done].at_ms, 'o', o[done].location, o[done].patient,
                        o[done].appointment, o[done].job, o[done].template_name, o[done].text);
             if (p->full) { /* this one goes in the next command */
@@ -318,21 +358,29 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                 break;
             }
         }
-        if (done == start) { /* cannot happen: one record fits an empty plan */
-            done++;
+        if (p->n == 2) { /* nothing to log here (or, never, one record too big) */
+            done += done == start;
             continue;
         }
         flex_store_append(st, (int)p->n, p->argv, p->lens);
-        cmds++;
+        conv_expire(st, cfg, key, o[start].at_ms);
+        cmds += 2;
     }
     return cmds;
 }
 
 /* ---- the reply context --------------------------------------------------- */
 
-void flex_reply_append_context(struct flex_store *st, const char *from)
+void flex_reply_append_context(struct flex_store *st, const struct flex_reply *q,
+                               const struct flex_cfg *cfg, const char *from, const char *loc,
+                               int64_t now_ms)
 {
-    flex_store_appendf(st, "LRANGE %s%s -%d -1", FLEX_KEY_CONV, from, FLEX_REPLY_CONTEXT);
+    char score[24];
+    if (flex_conv_score(from, score, sizeof(score)) != 0)
+        snprintf(score, sizeof(score), "0.5"); /* no number's: an empty context */
+    flex_store_appendf(st, "EVALSHA %s 0 %s %lld %u %s %d", q->context, score,
+                       (long long)(now_ms / DAY_MS), cfg->engine.reply_context_days,
+                       loc ? loc : "", FLEX_REPLY_CONTEXT);
 }
 
 static void add_patient(struct flex_reply_ctx *ctx, const char *patient)
@@ -356,7 +404,7 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
     memset(ctx, 0, sizeof(*ctx));
     int64_t since = now_ms - (int64_t)cfg->engine.reply_context_days * DAY_MS;
     bool best_here = false;
-    for (size_t i = flex_reply_count(r); i-- > 0;) { /* newest first */
+    for (size_t i = 0; i < flex_reply_count(r); i++) { /* newest first */
         size_t len;
         const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
         char v[112];
@@ -520,31 +568,28 @@ static void inbound_entry(struct plan *p, const struct flex_inbound *in, const c
 static void inbound_log(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
                         const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
 {
-    char key[64], mo[64];
-    snprintf(key, sizeof(key), "%s%s", FLEX_KEY_CONV, in->from);
+    char key[48], score[24], mo[64];
+    if (cfg->engine.history_days == 0 || flex_conv_score(in->from, score, sizeof(score)) != 0)
+        return;
+    flex_conv_key(in->at_ms, key, sizeof(key));
     snprintf(mo, sizeof(mo), "mo:%lld", (long long)in->at_ms);
-    cmd(p, "F", 3);
-    puts_(p, "RPUSH");
+    cmd(p, "L", 4);
+    puts_(p, "ZADD");
     puts_(p, key);
+    puts_(p, score);
     put_record(p, in->at_ms, 'i', loc, ctx->patient, ctx->appointment, mo, flex_intent_name(it),
                in->text);
-    cmd(p, "F", 4);
-    puts_(p, "LTRIM");
+    cmd(p, "L", 3);
+    puts_(p, "PEXPIREAT");
     puts_(p, key);
-    putf(p, "%d", -FLEX_CONV_MAX);
-    puts_(p, "-1");
-    cmd(p, "F", 3);
-    puts_(p, "PEXPIRE");
-    puts_(p, key);
-    putf(p, "%lld", (long long)flex_conv_keep_ms(cfg));
+    putf(p, "%lld", (long long)flex_conv_expire_at(cfg, in->at_ms));
 }
 
 /* The sender's log (unless engine.history_days = 0), the counters. */
 static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
                           const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
 {
-    if (cfg->engine.history_days > 0)
-        inbound_log(p, cfg, in, loc, ctx, it);
+    inbound_log(p, cfg, in, loc, ctx, it);
     cmd(p, "F", 4);
     puts_(p, "HINCRBY");
     puts_(p, FLEX_KEY_STATS);
@@ -577,7 +622,7 @@ static uint64_t mo_hash_of(const struct flex_inbound *in)
     return flex_siphash13(&mo_key, in->text, strlen(in->text)) ^ flex_mix64(h);
 }
 
-/* ARGV 1-9 of the script (see inbound_lua). */
+/* ARGV 1-12 of the script (see inbound_lua). */
 static void head(struct plan *p, const struct flex_reply *q, const struct flex_cfg *cfg,
                  const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
                  enum flex_intent it, uint64_t h)
@@ -603,6 +648,12 @@ static void head(struct plan *p, const struct flex_reply *q, const struct flex_c
     else
         puts_(p, "");
     puts_(p, tags);
+    char key[48] = "", score[24] = "0.5";
+    if (cfg->engine.history_days > 0 && flex_conv_score(in->from, score, sizeof(score)) == 0)
+        flex_conv_key(in->at_ms, key, sizeof(key));
+    puts_(p, key);
+    puts_(p, score);
+    putf(p, "%d", FLEX_CONV_MAX);
 }
 
 int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,

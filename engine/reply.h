@@ -1,14 +1,18 @@
 /*
  * Patients' replies and the conversation log, in Redis (docs/schemas.md).
  *
- * Every text sent and received is kept per phone number in
- * flex:conv:{phone} (a list, oldest first, engine.history_days), which is
+ * Every text sent and received is kept in flex:log:{day} (a sorted set per
+ * UTC day, kept engine.history_days after it): each record is a member
+ * scored by its number, so one number's records of a day are one
+ * ZRANGEBYSCORE, in time order (a record starts "t=<ms>").  That log is
  * both the patient's message history (flexctl history) and the reply
  * context: the number a patient answers from tells, through its last
  * messages, which patient, location and appointment the answer is about.
+ * No key per number: a text sent costs one member of a ZADD per batch
+ * (docs/benchmarks.md has what the layouts tried cost).
  *
  * An inbound text costs the writer two pipelined round trips per batch:
- * the context (LRANGE of the sender's log), then one script per text that
+ * the context (a script reading the sender's last days), then one script per text that
  * applies what the text means atomically, whichever flexd runs it:
  *
  *   opt-out   SADD flex:optout; only when that added it: the opt-out log
@@ -38,20 +42,21 @@ struct flex_store;
 struct flex_cfg;
 struct redisReply;
 
-#define FLEX_KEY_CONV "flex:conv:" /* + phone: list of k=v records */
+#define FLEX_KEY_LOG "flex:log:"   /* + UTC day number: the message log */
+#define FLEX_KEY_CONV "flex:conv:" /* + phone: the log of versions before flex:log (read only) */
 #define FLEX_KEY_CONFIRMATIONS "flex:confirmations"
 #define FLEX_KEY_FRONTDESK "flex:frontdesk" /* + ":" location; alone: unknown location */
 #define FLEX_KEY_ESCALATIONS "flex:escalations"
 #define FLEX_REPLY_DUP_S 120  /* the same text again within this is a carrier's copy */
 #define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
-#define FLEX_CONV_MAX 500     /* records kept per number */
+#define FLEX_CONV_MAX 500     /* texts received logged per number and day */
 
 struct flex_reply_plans;
 
 /* SHA-1 of each script, as loaded into the server, and the buffers the
  * commands are built in (allocated on first use; one thread's). */
 struct flex_reply {
-    char conv[41], inbound[41];
+    char context[41], inbound[41];
     struct flex_reply_plans *_plans;
 };
 
@@ -62,8 +67,21 @@ void flex_reply_free(struct flex_reply *q);
  * -1 when Redis failed. */
 int flex_reply_load(struct flex_store *st, struct flex_reply *q);
 
-/* The records of a number's log (docs/schemas.md, flex:conv:{phone}):
- * tab-separated "t= d= l= p= a= j= k= [s=] x=", the text last. */
+/* The records of the log (docs/schemas.md, flex:log:{day}): tab-separated
+ * "t= d= l= p= a= j= k= [s=] x=", the text last. */
+
+/* A number's score in the log into |out| (|outsz| bytes): its digits
+ * (E.164 "+12025550143" is 12025550143, exact in a double up to 15 digits),
+ * negated for a number without "+" (a short code).  Returns 0, or -1 for a
+ * sender that has no score (letters: no log). */
+int flex_conv_score(const char *phone, char *out, size_t outsz);
+
+/* The log key of the day holding |at_ms| into |out|. */
+void flex_conv_key(int64_t at_ms, char *out, size_t outsz);
+
+/* When the key of the day holding |at_ms| expires (Unix ms): that day's
+ * end plus flex_conv_keep_ms. */
+int64_t flex_conv_expire_at(const struct flex_cfg *cfg, int64_t at_ms);
 
 /* Formats a record into |out| (|outsz| bytes, not NUL-terminated);
  * |status| NULL: none (a text Flex sent takes its own from its job).  The
@@ -92,9 +110,9 @@ struct flex_conv_out {
     int64_t at_ms;
 };
 
-/* Appends the commands adding |n| texts sent to their logs, dropping
- * records older than engine.history_days; returns how many (one reply
- * each: usually one per batch). */
+/* Appends the commands adding |n| texts sent to the log (a ZADD and a
+ * PEXPIREAT per day the texts fall on); returns how many (one reply
+ * each: usually two per batch). */
 size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
                               int64_t now_ms);
@@ -114,8 +132,13 @@ struct flex_reply_ctx {
     char patients[4 * 66]; /* every patient texted from this number lately, comma-separated */
 };
 
-/* Appends the context lookup of |from| (one reply). */
-void flex_reply_append_context(struct flex_store *st, const char *from);
+/* Appends the context lookup of |from| (one reply): the sender's last
+ * FLEX_REPLY_CONTEXT records, newest first, from the days back to
+ * engine.reply_context_days, stopping after the first day holding a text
+ * sent from location |loc| (NULL: any). */
+void flex_reply_append_context(struct flex_store *st, const struct flex_reply *q,
+                               const struct flex_cfg *cfg, const char *from, const char *loc,
+                               int64_t now_ms);
 
 /* Reads |r| (the lookup's reply, borrowed) into |ctx|: the latest text
  * sent within engine.reply_context_days, preferring those sent from

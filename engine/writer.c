@@ -780,12 +780,20 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     for (size_t k = 0; k < m; k++) {
         e164_or_raw(in[k]->from, from[k], sizeof(from[k]));
         e164_or_raw(in[k]->to, to[k], sizeof(to[k]));
-        flex_reply_append_context(w->st, from[k]);
+        const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
+        flex_reply_append_context(w->st, &w->rq, w->cfg, from[k], l ? l->id : NULL, now);
     }
     for (size_t k = 0; k < m; k++) {
         struct redisReply *r;
         if (flex_store_reply(w->st, &r) != 0)
             return -1;
+        if (flex_reply_is_error(r)) { /* NOSCRIPT after a flush: reloaded, tried again */
+            flex_store_free_reply(r);
+            for (size_t rest = k + 1; rest < m; rest++)
+                if (flex_store_reply(w->st, &r) == 0)
+                    flex_store_free_reply(r);
+            return -1;
+        }
         const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
         flex_reply_parse_context(w->cfg, r, l ? l->id : NULL, now, &ctx[k]);
         flex_store_free_reply(r);
