@@ -149,4 +149,13 @@ void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_s
 void flex_smpp_session_stats(const struct flex_smpp_client *c, unsigned i,
                              struct flex_smpp_stats *out);
 
+/* The client behind the carrier interface (adapters/smpp_carrier.c). */
+struct flex_cfg;
+struct flex_cfg_carrier;
+struct flex_carrier;
+struct flex_carrier_event;
+struct flex_carrier *flex_smpp_carrier_new(
+    const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc,
+    void (*cb)(void *arg, struct flex_carrier *c, const struct flex_carrier_event *ev), void *arg);
+
 #endif

@@ -9,7 +9,7 @@
 #include "hash.h"
 #include "log.h"
 #include "mem.h"
-#include "smpp_idmap.h"
+#include "idmap.h"
 #include "smpp_int.h"
 #include "smpp_msg.h"
 #include "smpp_session.h"

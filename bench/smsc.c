@@ -1,5 +1,6 @@
 #include "smsc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -342,6 +343,12 @@ static void dlr_push(struct smsc *s, const struct dlr *d)
 static struct conn *receiver_for(struct smsc *s, uint32_t slot, uint32_t gen, uint32_t *out)
 {
     struct conn *c = &s->conns[slot];
+    for (uint32_t i = 0; s->o->dlr_other && i < MAX_CONNS; i++) /* another session first */
+        if (i != slot && s->conns[i].used && s->conns[i].bound && s->conns[i].rx &&
+            !s->conns[i].closing) {
+            *out = i;
+            return &s->conns[i];
+        }
     if (c->used && c->gen == gen && c->bound && c->rx && !c->closing) {
         *out = slot;
         return c;
@@ -368,17 +375,39 @@ static void receipt_date(time_t t, char out[16])
     out[10] = '\0';
 }
 
+/* The id of |id| (hex) as the receipt's text and TLV name it under
+ * |form| (enum smsc_ids); an empty |tlv|: no TLV. */
+static void receipt_ids(int form, const char *id, char tid[32], char tlv[32])
+{
+    unsigned long long v = strtoull(id, NULL, 16);
+    char up[32];
+    size_t n = 0;
+    up[n++] = '0';
+    up[n++] = '0';
+    for (const char *c = id; *c && n < sizeof(up) - 1; c++)
+        up[n++] = (char)toupper((unsigned char)*c);
+    up[n] = '\0';
+    switch (form) {
+    case SMSC_IDS_NOTLV: snprintf(tid, 32, "%s", id), tlv[0] = '\0'; break;
+    case SMSC_IDS_DEC: snprintf(tid, 32, "%llu", v), tlv[0] = '\0'; break;
+    case SMSC_IDS_DEC_TLV: snprintf(tid, 32, "%llu", v), snprintf(tlv, 32, "%s", id); break;
+    case SMSC_IDS_UPPER: snprintf(tid, 32, "%s", up), snprintf(tlv, 32, "%s", up); break;
+    default: snprintf(tid, 32, "%s", id), snprintf(tlv, 32, "%s", id); break;
+    }
+}
+
 /* A receipt for |d| in |state| (|stat|: its name in the text). */
 static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d, uint8_t state,
                          const char *stat)
 {
-    char text[200], sub[16], done[16];
+    char text[200], sub[16], done[16], tid[32], tlv[32];
+    receipt_ids(s->o->receipt_ids, d->id, tid, tlv);
     receipt_date(d->submitted, sub);
     receipt_date(time(NULL), done);
     int n = snprintf(text, sizeof(text),
                      "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s "
                      "err:000 text:",
-                     d->id, state == FLEX_SMPP_STATE_DELIVERED ? "001" : "000", sub, done, stat);
+                     tid, state == FLEX_SMPP_STATE_DELIVERED ? "001" : "000", sub, done, stat);
     struct flex_smpp_pdu p = {0};
     p.command_id = FLEX_SMPP_DELIVER_SM;
     p.sequence = ++c->seq;
@@ -389,8 +418,11 @@ static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d, ui
     p.esm_class = FLEX_SMPP_ESM_RECEIPT;
     p.short_message = (const uint8_t *)text;
     p.sm_length = (uint8_t)n;
-    p.tlv_mask = FLEX_SMPP_HAS_RECEIPTED_ID | FLEX_SMPP_HAS_MESSAGE_STATE;
-    memcpy(p.receipted_message_id, d->id, sizeof(d->id));
+    p.tlv_mask = FLEX_SMPP_HAS_MESSAGE_STATE;
+    if (tlv[0]) {
+        p.tlv_mask |= FLEX_SMPP_HAS_RECEIPTED_ID;
+        snprintf(p.receipted_message_id, sizeof(p.receipted_message_id), "%s", tlv);
+    }
     p.message_state = state;
     queue_pdu(c, &p);
     s->st.receipts_sent++;

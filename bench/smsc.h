@@ -7,6 +7,10 @@
 #include <signal.h>
 #include <stdint.h>
 
+/* How a receipt names its message (--receipt-ids); the submit_sm_resp
+ * always has the id in hex. */
+enum smsc_ids { SMSC_IDS_SAME, SMSC_IDS_NOTLV, SMSC_IDS_DEC, SMSC_IDS_DEC_TLV, SMSC_IDS_UPPER };
+
 struct smsc_opts {
     const char *listen;
     const char *system_id;
@@ -26,6 +30,8 @@ struct smsc_opts {
     int dlr_before_resp;       /* tests: the receipt overtakes its submit_sm_resp */
     int dlr_enroute;           /* tests: an intermediate ENROUTE receipt before the final */
     int dlr_twice;             /* tests: the final receipt sent twice (some carriers do) */
+    int dlr_other;             /* tests: receipts on another bound session when there is one */
+    int receipt_ids;           /* enum smsc_ids: how a receipt names its message */
 };
 
 struct smsc;

@@ -5,6 +5,7 @@
  *           [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]
  *           [--log FILE] [--stats FILE] [--mo-to NUMBER] [--mo-follow FILE] [--max-seconds N]
  *           [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]
+ *           [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]
  *
  * Beyond the contract: --mo-to sets the destination of inbound texts (a
  * line "FROM<TAB>TO<TAB>TEXT" sets its own); --mo-follow FILE sends each
@@ -16,7 +17,14 @@
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
  * command_status of --fail-rate answers (0x0B: a permanent rejection);
  * --dlr-enroute sends an intermediate ENROUTE receipt before each final one
- * and --dlr-twice sends each final receipt twice, as some carriers do.
+ * and --dlr-twice sends each final receipt twice, as some carriers do;
+ * --receipt-ids sets how a receipt names its message, as carriers differ:
+ * same (the submit_sm_resp's hex id in the text and the
+ * receipted_message_id TLV), notlv (the text only), dec (the same number
+ * in decimal in the text, no TLV), dec-tlv (decimal text, hex TLV), upper
+ * (upper case with two leading zeros, in both); --dlr-other-session sends
+ * each receipt on another bound session than its submit's when there is
+ * one (with two flexd: the other process receives it).
  *
  * One thread, one io_uring: multishot accept, one outstanding recv and at
  * most one outstanding send per session, all PDUs of a read decoded at once
@@ -59,7 +67,8 @@ static const char usage_text[] =
     "               [--dlr-delay-ms N] [--throttle-mps N] [--fail-rate P] [--mo-file FILE]\n"
     "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--mo-follow FILE]\n"
     "               [--mo-rate N] [--mo-senders N] [--max-seconds N]\n"
-    "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n";
+    "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n"
+    "               [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -83,6 +92,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"fail-status", required_argument, NULL, 'F'},
         {"dlr-enroute", no_argument, NULL, 'E'},
         {"dlr-twice", no_argument, NULL, 'W'},
+        {"receipt-ids", required_argument, NULL, 'I'},
+        {"dlr-other-session", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -106,6 +117,19 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'F': o->fail_status = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'E': o->dlr_enroute = 1; break;
         case 'W': o->dlr_twice = 1; break;
+        case 'O': o->dlr_other = 1; break;
+        case 'I':
+            o->receipt_ids = strcmp(optarg, "same") == 0      ? SMSC_IDS_SAME
+                             : strcmp(optarg, "notlv") == 0   ? SMSC_IDS_NOTLV
+                             : strcmp(optarg, "dec") == 0     ? SMSC_IDS_DEC
+                             : strcmp(optarg, "dec-tlv") == 0 ? SMSC_IDS_DEC_TLV
+                             : strcmp(optarg, "upper") == 0   ? SMSC_IDS_UPPER
+                                                              : -1;
+            if (o->receipt_ids < 0) {
+                fprintf(stderr, "smscsim: --receipt-ids: same, notlv, dec, dec-tlv or upper\n");
+                return -1;
+            }
+            break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); return -1;
         }

@@ -4,9 +4,12 @@
  * (each on its own io_uring, polled in turn).  Outcomes, receipts and
  * inbound texts go to the writer.
  *
+ * Every carrier is an engine/carrier.h: the adapters normalize ids,
+ * states and failures, so nothing here knows a protocol.
+ *
  * Routing: the location's route or [route] default, in order.  A carrier
- * is skipped when it is disabled, has no bound session, or is of a type
- * not built yet (http).  A temporary failure moves the job to the next
+ * is skipped when it is disabled, not ready (no session bound, its circuit
+ * open), or of a type this build has no adapter for.  A temporary failure moves the job to the next
  * carrier of its route; when none is left it fails with its last reason.
  * A job with no usable carrier at all waits (it is not failed) until one
  * binds or the job expires.
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "carrier.h"
 #include "config.h"
 #include "err.h"
 #include "live.h"
@@ -24,7 +28,6 @@
 #include "pipeline.h"
 #include "qsbr.h"
 #include "ratelimit.h"
-#include "smpp.h"
 #include "str.h"
 #include "timing.h"
 
@@ -37,7 +40,7 @@
 
 struct carrier {
     char name[65];
-    struct flex_smpp_client *smpp;
+    struct flex_carrier *car;
     char sig[768];         /* what the client was built from (carrier_sig) */
     bool retiring;         /* removed or changed by a reload: no new jobs */
     uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
@@ -57,7 +60,6 @@ struct dispatch {
     size_t nwait;
     struct flex_rec **dfree; /* records for receipts and inbound texts */
     size_t ndfree;
-    struct carrier *current; /* the carrier whose events are being delivered */
     uint64_t last_gauges_ns;
     bool limit_loc, limit_num, limit_car; /* any such limit set: else no lookups */
     int64_t now_ms;                       /* wall clock, read once per batch of events */
@@ -114,10 +116,10 @@ static void finish(struct dispatch *d, struct flex_rec *r, enum flex_outcome out
     to_writer(d, r);
 }
 
-static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_smpp_event *ev)
+static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_carrier_event *ev)
 {
     flex_strlcpy(r->reason, ev->reason ? ev->reason : "failed", sizeof(r->reason));
-    r->status = ev->status;
+    r->status = ev->code;
     r->temporary = ev->temporary;
     const struct flex_cfg_route *route =
         flex_cfg_route_for(d->cfg, flex_cfg_location_find(d->cfg, r->location));
@@ -168,60 +170,83 @@ static void inbound_text(struct flex_rec *r, const char *text)
     r->text[n] = '\0';
 }
 
-static void on_event(void *arg, const struct flex_smpp_event *ev)
+/* The dispatcher's entry of |car| (at most MAX_CARRIERS to look through;
+ * entries move when retired ones are reaped, so no pointer is kept). */
+static struct carrier *entry_of(struct dispatch *d, const struct flex_carrier *car)
+{
+    for (size_t i = 0; i < d->ncarriers; i++)
+        if (d->carriers[i].car == car)
+            return &d->carriers[i];
+    return NULL;
+}
+
+/* A receipt or an inbound text into a record of the dispatcher's pool. */
+static void on_report(struct dispatch *d, struct carrier *c, const struct flex_carrier_event *ev)
+{
+    struct flex_rec *r = drec_get(d);
+    if (!r) {
+        /* The writer is more than DPOOL_SIZE events behind.  A receipt
+         * cannot be asked to wait (the carrier has sent it), and losing it
+         * loses a delivery: allocate, off the fast path; the writer frees
+         * it.  Counted, so an operator sees the writer lagging. */
+        r = flex_malloc(sizeof(*r));
+        r->heap = true;
+        /* relaxed: a metrics counter. */
+        atomic_fetch_add_explicit(&d->p->m.events_overflow, 1, memory_order_relaxed);
+    } else {
+        r->heap = false;
+    }
+    flex_mem_zero(r, offsetof(struct flex_rec, text));
+    r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
+    flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
+    r->at_ms = clock_ms(d);
+    if (r->kind == FLEX_REC_RECEIPT) {
+        r->nparts = ev->nkeys < FLEX_CARRIER_KEYS ? ev->nkeys : FLEX_CARRIER_KEYS;
+        for (unsigned k = 0; k < r->nparts; k++)
+            flex_strlcpy(r->part_ids[k], ev->keys[k], sizeof(r->part_ids[k]));
+        r->delivered = ev->delivered;
+        flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
+        r->receipt_err = ev->err;
+    } else {
+        inbound_text(r, ev->text ? ev->text : "");
+        r->truncated |= ev->truncated;
+        memcpy(r->from, ev->from, sizeof(r->from));
+        memcpy(r->to, ev->to, sizeof(r->to));
+    }
+    to_writer(d, r);
+}
+
+static void on_event(void *arg, struct flex_carrier *car, const struct flex_carrier_event *ev)
 {
     struct dispatch *d = arg;
+    struct carrier *c = entry_of(d, car);
     struct flex_rec *r;
+    if (!c)
+        return; /* cannot happen: events come from a carrier of d->carriers */
     switch (ev->kind) {
-    case FLEX_SMPP_EV_ACCEPTED:
+    case FLEX_CEV_ACCEPTED:
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
-        r->nparts = ev->nparts;
-        memcpy(r->part_ids, ev->part_ids, sizeof(r->part_ids));
-        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
-        d->current->temp_fails = 0;
+        r->nparts = ev->nkeys < FLEX_SMS_MAX_PARTS ? ev->nkeys : FLEX_SMS_MAX_PARTS;
+        for (unsigned k = 0; k < r->nparts; k++)
+            memcpy(r->part_ids[k], ev->keys[k], sizeof(r->part_ids[k]));
+        flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
+        c->temp_fails = 0;
         finish(d, r, FLEX_OUT_ACCEPTED);
         break;
-    case FLEX_SMPP_EV_FAILED:
+    case FLEX_CEV_FAILED:
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
-        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
+        flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
         if (ev->temporary)
-            circuit_failure(d, d->current);
+            circuit_failure(d, c);
         on_failed(d, r, ev);
         break;
-    case FLEX_SMPP_EV_RECEIPT:
-    case FLEX_SMPP_EV_INBOUND:
-        r = drec_get(d);
-        if (!r) {
-            /* The writer is more than DPOOL_SIZE events behind.  A receipt
-             * cannot be asked to wait (the SMSC has sent it), and losing it
-             * loses a delivery: allocate, off the fast path; the writer
-             * frees it.  Counted, so an operator sees the writer lagging. */
-            r = flex_malloc(sizeof(*r));
-            r->heap = true;
-            /* relaxed: a metrics counter. */
-            atomic_fetch_add_explicit(&d->p->m.events_overflow, 1, memory_order_relaxed);
-        } else {
-            r->heap = false;
-        }
-        flex_mem_zero(r, offsetof(struct flex_rec, text));
-        r->kind = ev->kind == FLEX_SMPP_EV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
-        flex_strlcpy(r->carrier, d->current->name, sizeof(r->carrier));
-        r->at_ms = clock_ms(d);
-        if (r->kind == FLEX_REC_RECEIPT) {
-            flex_strlcpy(r->part_ids[0], ev->receipt_id, sizeof(r->part_ids[0]));
-            r->receipt_state = ev->receipt_state;
-            r->receipt_err = ev->receipt_err;
-        } else {
-            inbound_text(r, ev->text);
-            r->truncated |= ev->truncated;
-            memcpy(r->from, ev->from, sizeof(r->from));
-            memcpy(r->to, ev->to, sizeof(r->to));
-        }
-        to_writer(d, r);
+    case FLEX_CEV_RECEIPT:
+    case FLEX_CEV_INBOUND:
+        on_report(d, c, ev);
         break;
-    case FLEX_SMPP_EV_SESSION:
-        d->bound += ev->bound ? 1 : -1;
-        d->current->bound += ev->bound ? 1 : -1;
+    case FLEX_CEV_SESSION:
+        d->bound += ev->up ? 1 : -1;
+        c->bound += ev->up ? 1 : -1;
         /* relaxed: a health gauge for /readyz. */
         atomic_store_explicit(&d->p->carriers_bound, d->bound, memory_order_relaxed);
         break;
@@ -257,41 +282,7 @@ static uint64_t limit_take(struct dispatch *d, char kind, const char *name, uint
 
 static bool usable(const struct flex_cfg_carrier *cc)
 {
-    return cc->type == FLEX_CARRIER_SMPP && cc->enabled;
-}
-
-/* Everything a client is built from: when it changes, a new client. */
-static void carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
-                        size_t sz)
-{
-    snprintf(buf, sz, "%s|%u|%s|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u", cc->host, cc->port,
-             cc->system_id, cc->password, cc->tls, cc->tls_verify, cc->tls_ca ? cc->tls_ca : "",
-             cc->window, cc->binds, (unsigned long long)cc->connect_timeout_ms,
-             (unsigned long long)cc->response_timeout_ms, (unsigned long long)cc->enquire_link_ms,
-             (unsigned long long)cc->reconnect_max_ms, cc->ambiguous_retry, cfg->engine.max_parts);
-}
-
-static struct flex_smpp_client *client_new(struct dispatch *d, const struct flex_cfg_carrier *cc)
-{
-    struct flex_smpp_config sc;
-    flex_smpp_config_defaults(&sc);
-    sc.name = cc->name;
-    sc.host = cc->host;
-    sc.port = (uint16_t)cc->port;
-    sc.system_id = cc->system_id;
-    sc.password = cc->password;
-    sc.tls = cc->tls;
-    sc.tls_verify = cc->tls_verify;
-    sc.tls_ca = cc->tls_ca;
-    sc.window = cc->window;
-    sc.binds = cc->binds;
-    sc.connect_timeout_ms = (uint32_t)cc->connect_timeout_ms;
-    sc.response_timeout_ms = (uint32_t)cc->response_timeout_ms;
-    sc.enquire_link_ms = (uint32_t)cc->enquire_link_ms;
-    sc.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
-    sc.ambiguous_retry = cc->ambiguous_retry;
-    sc.max_parts = d->cfg->engine.max_parts;
-    return flex_smpp_client_new(&sc, on_event, d);
+    return cc->enabled && flex_carrier_supported(cc);
 }
 
 /* A carrier removed, disabled or changed by a reload takes no new jobs;
@@ -327,16 +318,18 @@ static void reconcile(struct dispatch *d)
             retire(d, c, "removed or disabled");
             continue;
         }
-        carrier_sig(d->cfg, cc, sig, sizeof(sig));
+        flex_carrier_sig(d->cfg, cc, sig, sizeof(sig));
         if (strcmp(sig, c->sig) != 0)
             retire(d, c, "changed");
     }
     for (size_t i = 0; i < d->cfg->ncarriers; i++) {
         const struct flex_cfg_carrier *cc = &d->cfg->carriers[i];
         limit_set(d, 'c', cc->name, cc->mps);
-        if (cc->type == FLEX_CARRIER_HTTP && cc->enabled)
-            flex_log(FLEX_LOG_WARN, &lctx, 0,
-                     "carrier %s: the HTTP adapter is not built yet; skipped in routes", cc->name);
+        if (cc->enabled && !flex_carrier_supported(cc)) {
+            char why[128];
+            (void)flex_carrier_new(d->cfg, cc, on_event, d, why, sizeof(why));
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "carrier %s: %s; skipped in routes", cc->name, why);
+        }
         if (!usable(cc) || active_named(d, cc->name))
             continue;
         if (d->ncarriers == MAX_CARRIERS) {
@@ -344,11 +337,17 @@ static void reconcile(struct dispatch *d)
                      MAX_CARRIERS);
             continue;
         }
+        char why[128];
+        struct flex_carrier *car = flex_carrier_new(d->cfg, cc, on_event, d, why, sizeof(why));
+        if (!car) {
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "carrier %s: %s", cc->name, why);
+            continue;
+        }
         struct carrier *c = &d->carriers[d->ncarriers++];
         memset(c, 0, sizeof(*c));
         snprintf(c->name, sizeof(c->name), "%s", cc->name);
-        carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
-        c->smpp = client_new(d, cc);
+        flex_carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
+        c->car = car;
     }
     flex_free(d->quiet); /* location indices change with the config */
     d->quiet = flex_calloc(d->cfg->nlocations + 1, sizeof(*d->quiet));
@@ -372,10 +371,9 @@ static void reap(struct dispatch *d)
     size_t keep = 0;
     for (size_t i = 0; i < d->ncarriers; i++) {
         struct carrier *c = &d->carriers[i];
-        if (c->retiring && (flex_smpp_client_pending(c->smpp) == 0 || now > c->retire_at_ns)) {
-            d->current = c;
-            flex_smpp_client_shutdown(c->smpp, 500);
-            flex_smpp_client_del(c->smpp);
+        if (c->retiring && (flex_carrier_in_flight(c->car) == 0 || now > c->retire_at_ns)) {
+            flex_carrier_drain(c->car, 500);
+            flex_carrier_destroy(c->car);
             flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %s unbound", c->name);
             continue;
         }
@@ -484,7 +482,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
         struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
-        if (!c || !c->smpp || !flex_smpp_client_ready(c->smpp) || now_ns < c->open_until)
+        if (!c || !flex_carrier_ready(c->car) || now_ns < c->open_until)
             continue;
         /* Narrowest first: a token taken from a wider limit is lost when
          * a narrower one then says wait. */
@@ -494,13 +492,13 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
             return 1;
         if (d->limit_car && limit_take(d, 'c', c->name, now_ns))
             return 2;
-        struct flex_smpp_msg m = {.cookie = (uintptr_t)r,
-                                  .src = loc ? loc->phone : "",
-                                  .dst = r->phone,
-                                  .text = r->text,
-                                  .len = strlen(r->text),
-                                  .receipt = true};
-        int rc = flex_smpp_submit(c->smpp, &m);
+        struct flex_carrier_msg m = {.cookie = (uintptr_t)r,
+                                     .src = loc ? loc->phone : "",
+                                     .dst = r->phone,
+                                     .text = r->text,
+                                     .len = strlen(r->text),
+                                     .receipt = true};
+        int rc = flex_carrier_submit(c->car, &m);
         if (rc == FLEX_E_FULL)
             return 2;
         r->route_pos = (uint8_t)k;
@@ -576,11 +574,8 @@ static bool pump(struct dispatch *d)
 static void run_carriers(struct dispatch *d, int timeout_ms)
 {
     for (size_t i = 0; i < d->ncarriers; i++) {
-        if (!d->carriers[i].smpp)
-            continue;
-        d->current = &d->carriers[i];
         d->now_fresh = false; /* it may wait: events after it read the clock again */
-        flex_smpp_client_run(d->carriers[i].smpp, timeout_ms);
+        flex_carrier_run(d->carriers[i].car, timeout_ms);
         timeout_ms = 0;
     }
 }
@@ -597,7 +592,7 @@ static void gauges(struct dispatch *d)
         if (c->retiring)
             continue;
         flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_WINDOW,
-                        flex_smpp_client_pending(c->smpp));
+                        flex_carrier_in_flight(c->car));
         flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_BOUND,
                         (uint64_t)(c->bound > 0 ? c->bound : 0));
         flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_CIRCUIT, now < c->open_until);
@@ -608,8 +603,7 @@ static size_t pending(struct dispatch *d)
 {
     size_t n = d->nwait;
     for (size_t i = 0; i < d->ncarriers; i++)
-        if (d->carriers[i].smpp)
-            n += flex_smpp_client_pending(d->carriers[i].smpp);
+        n += flex_carrier_in_flight(d->carriers[i].car);
     return n;
 }
 
@@ -646,13 +640,10 @@ void *flex_dispatch_main(void *arg)
     }
     /* Drain: what is in a window gets its answer or becomes ambiguous. */
     for (size_t i = 0; i < d.ncarriers; i++)
-        if (d.carriers[i].smpp) {
-            d.current = &d.carriers[i];
-            flex_smpp_client_shutdown(d.carriers[i].smpp, 2000);
-        }
+        flex_carrier_drain(d.carriers[i].car, 2000);
     (void)pending;
     for (size_t i = 0; i < d.ncarriers; i++)
-        flex_smpp_client_del(d.carriers[i].smpp);
+        flex_carrier_destroy(d.carriers[i].car);
     flex_ratelimit_del(d.rl);
     flex_live_del(d.live);
     flex_free(d.quiet);

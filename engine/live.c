@@ -5,7 +5,7 @@
 
 #include "hash.h"
 #include "mem.h"
-#include "smpp_idmap.h"
+#include "idmap.h"
 #include "str.h"
 
 #define KEY_MAX 64 /* the id map's keys are shorter than 65 bytes */

@@ -82,15 +82,15 @@ struct flex_rec {
     /* outcome */
     enum flex_outcome outcome;
     char carrier[65];
-    unsigned nparts;
-    char part_ids[FLEX_SMS_MAX_PARTS][65];
+    unsigned nparts; /* accepted: parts; a receipt: its candidate keys */
+    char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/carrier.h) */
     uint32_t status;
     bool temporary;
     char reason[96];
     int64_t at_ms;
     /* receipts and inbound */
-    uint8_t receipt_state;
-    uint16_t receipt_err;
+    bool delivered; /* a receipt: final and delivered (its state name in reason) */
+    uint32_t receipt_err;
     char from[21], to[21];
     bool truncated; /* inbound: longer than the adapter keeps */
     bool heap;      /* a receipt/inbound record allocated because the pool was empty */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "carrier.h"
 #include "config.h"
 #include "e164.h"
 #include "err.h"
@@ -41,8 +42,6 @@
 #include "qsbr.h"
 #include "reply.h"
 #include "schedq.h"
-#include "smpp_msg.h"
-#include "smpp_pdu.h"
 #include "statusbuf.h"
 #include "store.h"
 #include "str.h"
@@ -58,6 +57,10 @@
 #define MAX_CARRIERS 32
 #define ARGS_MAX (16 + BATCH * FLEX_SMS_MAX_PARTS * 2 + BATCH + RETRY_MAX)
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 512)
+/* A batch's receipt lookups: up to FLEX_CARRIER_KEYS keys of 64 bytes per
+ * receipt, within the bounds above. */
+_Static_assert(ARGS_MAX >= 4 + (BATCH + RETRY_MAX) * FLEX_CARRIER_KEYS, "lookup args");
+_Static_assert(BYTES_MAX >= 256 + (BATCH + RETRY_MAX) * FLEX_CARRIER_KEYS * 65, "lookup bytes");
 
 /* One command's arguments, built in place: pointers into |bytes| stay valid
  * because |bytes| never grows (sized for the largest batch). */
@@ -299,9 +302,7 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
             strcmp(r->carrier, carrier) != 0)
             continue;
         for (unsigned k = 0; k < r->nparts; k++) {
-            char key[65];
-            flex_smpp_id_key(r->part_ids[k], key);
-            arg_copy(a, key);
+            arg_copy(a, r->part_ids[k]); /* canonical already (engine/carrier.h) */
             char *p = cat(arg_at(a), r->id);
             if (k == 0) { /* "job accepted_ms location enqueued_ms parts": what the
                            * receipt needs to rewrite the job's history record */
@@ -499,12 +500,10 @@ static size_t append_lookups(struct writer *w, struct flex_rec **rc, size_t m, l
             args_reset(a);
             arg(a, "HMGET", 5);
             argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carriers[k], h);
-            for (size_t i = 0; i < m; i++)
-                if (strcmp(rc[i]->carrier, carriers[k]) == 0) {
-                    char key[65];
-                    flex_smpp_id_key(rc[i]->part_ids[0], key);
-                    arg_copy(a, key);
-                }
+            for (size_t i = 0; i < m; i++) /* every candidate key of each receipt */
+                if (strcmp(rc[i]->carrier, carriers[k]) == 0)
+                    for (unsigned c = 0; c < rc[i]->nparts; c++)
+                        arg_copy(a, rc[i]->part_ids[c]);
             flex_store_append(w->st, (int)a->n, a->argv, a->lens);
             plan[np++] = (struct lookup){carriers[k], h};
         }
@@ -525,14 +524,18 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
     for (size_t p = 0; p < np; p++) {
         if (flex_store_reply(w->st, &reps[p]) != 0)
             return -1;
-        size_t j = 0; /* position among this carrier's receipts */
+        size_t j = 0; /* position among this carrier's receipts' candidates */
         for (size_t i = 0; i < m; i++) {
             if (strcmp(rc[i]->carrier, plan[p].carrier) != 0)
                 continue;
-            struct redisReply *e = flex_reply_at(reps[p], j++);
-            if (!vals[i] && e && !flex_reply_is_nil(e)) {
+            for (unsigned c = 0; c < rc[i]->nparts; c++) {
+                struct redisReply *e = flex_reply_at(reps[p], j++);
+                if (vals[i] || !e || flex_reply_is_nil(e))
+                    continue;
                 vals[i] = flex_reply_str(e, &lens[i]);
                 hours[i] = plan[p].hour; /* where the job's history record is too */
+                if (c > 0) /* the key that matched names the message from now on */
+                    memcpy(rc[i]->part_ids[0], rc[i]->part_ids[c], sizeof(rc[i]->part_ids[0]));
             }
         }
     }
@@ -576,8 +579,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
             continue;
         undo[nundo++] = (struct undo){slot, *slot}; /* catches a copy later in this batch */
         *slot = h;
-        bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
-        flex_strlcpy(r->reason, flex_smpp_stat_name(r->receipt_state), sizeof(r->reason));
+        bool ok = r->delivered; /* r->reason: the carrier's state name */
         status_event(w, r, ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                      acc[i]);
         ok ? nd++ : nf++;
@@ -603,7 +605,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
             struct flex_rec *r = rc[j];
             if (!receipt_matched(vals[j], lens[j]) || w->dup[j] || hours[j] != hours[i])
                 continue;
-            bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+            bool ok = r->delivered;
             arg(a, r->id, strlen(r->id));
             char *p = hist_accepted(arg_at(a), r, ok ? "delivered" : "failed", acc[j]);
             p = cat(cat(p, " r="), r->reason);
@@ -673,7 +675,7 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
         }
         uint64_t h = recent_hash(w, r->id);
         w->recent[h % RECENT_SLOTS] = h;
-        bool ok = r->receipt_state == FLEX_SMPP_STATE_DELIVERED;
+        bool ok = r->delivered;
         struct flex_audit_job aj = {.job = r->id,
                                     .location = r->location,
                                     .carrier = r->carrier,

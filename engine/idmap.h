@@ -1,14 +1,15 @@
 /*
- * The ESME's map from a carrier's message id (its matching key, see
- * flex_smpp_id_key) to the submit it answered, so that a receipt on this
- * client finds its message without asking Redis.  Ids come and go at the
+ * A map from a string key to a number, with a TTL: the ESME's map from a
+ * carrier's message id (its matching key) to the submit it answered, so
+ * that a receipt on this client finds its message without asking Redis,
+ * and the intake's set of stream entries in flight.  Ids come and go at the
  * message rate: an id is put when its submit_sm_resp arrives and taken
  * when its receipt does, usually within seconds.  Entries whose receipt
  * never comes are dropped after a TTL when the map next grows (the engine's
  * Redis map still matches their receipts).  One thread only.
  */
-#ifndef FLEX_SMPP_IDMAP_H
-#define FLEX_SMPP_IDMAP_H
+#ifndef FLEX_IDMAP_H
+#define FLEX_IDMAP_H
 
 #include <stdbool.h>
 #include <stddef.h>

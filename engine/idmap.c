@@ -5,7 +5,7 @@
  * TTL, only when the live ids fill half of it.  Each slot keeps its key's
  * hash: a probe compares it before the key, and a rebuild does not hash.
  */
-#include "smpp_idmap.h"
+#include "idmap.h"
 
 #include <string.h>
 

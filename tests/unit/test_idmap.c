@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "smpp_idmap.h"
+#include "idmap.h"
 
 #define NKEYS 5000
 
@@ -149,5 +149,5 @@ int main(void)
         cmocka_unit_test(test_idmap_ttl_on_growth),
         cmocka_unit_test(test_idmap_steady_rate_keeps_size),
     };
-    return cmocka_run_group_tests_name("smpp_idmap", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("idmap", tests, NULL, NULL);
 }

@@ -1,0 +1,165 @@
+/*
+ * The carrier interface: what the dispatcher knows of a carrier, whatever
+ * its protocol.  Every adapter (adapters/smpp_carrier.c for SMPP; HTTP
+ * next) implements the operations below and reports through one event
+ * type whose fields are already normalized: the engine (intake, dispatch,
+ * writer) includes nothing from adapters/.
+ *
+ * A carrier belongs to one thread (the dispatcher's): submit, run, drain
+ * and destroy are called there only, and events are delivered during run()
+ * and drain(), on that thread, with the carrier itself as their context.
+ *
+ * Normalization, the adapter's job:
+ *   - a message accepted carries the canonical key of each part's carrier
+ *     id (docs/schemas.md, flex:msgid: what the receipt is matched by, in
+ *     Redis, by whichever flexd receives it);
+ *   - a receipt carries its candidate keys, best first: the id as the
+ *     carrier wrote it in the receipt and the same number written the
+ *     other way (hex and decimal), so that a carrier answering a submit in
+ *     hex and reporting in decimal is matched; and whether it is final and
+ *     delivered, with the carrier's state name and error code;
+ *   - a failure says temporary or permanent, ambiguous (the carrier may
+ *     have it), throttled, and the carrier's own code and text.
+ */
+#ifndef FLEX_CARRIER_H
+#define FLEX_CARRIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sms.h"
+
+struct flex_cfg;
+struct flex_cfg_carrier;
+struct flex_carrier;
+
+#define FLEX_CARRIER_KEY_SZ 65 /* a canonical id key and its NUL */
+#define FLEX_CARRIER_KEYS 3    /* candidate keys of a receipt */
+
+enum flex_carrier_ev {
+    FLEX_CEV_ACCEPTED, /* the whole message taken: keys of its parts */
+    FLEX_CEV_FAILED,   /* not taken (see temporary, ambiguous) */
+    FLEX_CEV_RECEIPT,  /* a final delivery report for one part */
+    FLEX_CEV_INBOUND,  /* a patient's text (parts joined) */
+    FLEX_CEV_SESSION,  /* a connection up or down (health, readiness) */
+};
+
+struct flex_carrier_event {
+    enum flex_carrier_ev kind;
+    uint64_t cookie; /* the message's (submit's); 0 for receipts and inbound */
+    /* accepted: one key per part; receipt: the candidates, best first */
+    unsigned nkeys;
+    char keys[FLEX_SMS_MAX_PARTS > FLEX_CARRIER_KEYS ? FLEX_SMS_MAX_PARTS : FLEX_CARRIER_KEYS]
+             [FLEX_CARRIER_KEY_SZ];
+    /* failed */
+    uint32_t code;      /* the carrier's (SMPP command_status, HTTP error code); 0 local */
+    bool temporary;     /* worth trying again, here or on another carrier */
+    bool ambiguous;     /* no answer after the request went: the carrier may have it */
+    const char *reason; /* the carrier's text or a static one; valid during the call */
+    /* receipt */
+    bool delivered;    /* final and delivered; false: final and not */
+    const char *state; /* the carrier's state name ("DELIVRD", "undelivered") */
+    uint32_t err;      /* the carrier's error code in the receipt; 0 none */
+    /* inbound */
+    char from[21], to[21];
+    const char *text; /* UTF-8, valid during the call */
+    bool truncated;   /* cut to the adapter's caps */
+    /* session */
+    bool up;
+};
+
+typedef void (*flex_carrier_cb)(void *arg, struct flex_carrier *c,
+                                const struct flex_carrier_event *ev);
+
+/* One message to send; borrowed for the call (the adapter copies or
+ * encodes it at once). */
+struct flex_carrier_msg {
+    uint64_t cookie; /* non-zero, echoed in its ACCEPTED or FAILED event */
+    const char *src; /* the location's number (E.164) or a short code */
+    const char *dst; /* E.164 */
+    const char *text; /* UTF-8 */
+    size_t len;
+    bool receipt; /* ask for a delivery report */
+};
+
+/* What every adapter implements. */
+struct flex_carrier_ops {
+    /* Queues |m|: 0; FLEX_E_FULL when it has no room now (try again after
+     * run()); another FLEX_E_* when this message can never be sent here
+     * (the dispatcher fails it). */
+    int (*submit)(struct flex_carrier *c, const struct flex_carrier_msg *m);
+    /* Runs the adapter's I/O for at most |timeout_ms| (0: only what is
+     * ready), delivering events.  Returns events delivered or -errno. */
+    int (*run)(struct flex_carrier *c, int timeout_ms);
+    /* Whether a submit now could go out (a session bound, a circuit the
+     * adapter keeps closed). */
+    bool (*ready)(const struct flex_carrier *c);
+    /* Messages queued or awaiting the carrier's answer. */
+    size_t (*in_flight)(const struct flex_carrier *c);
+    /* Takes no new submits; waits up to |timeout_ms| for the answers of
+     * what is in flight (the rest fails as ambiguous), then closes. */
+    void (*drain)(struct flex_carrier *c, int timeout_ms);
+    void (*destroy)(struct flex_carrier *c);
+};
+
+/* The part every adapter's carrier starts with. */
+struct flex_carrier {
+    const struct flex_carrier_ops *ops;
+    char name[65];
+    flex_carrier_cb cb;
+    void *arg;
+};
+
+/* Builds the carrier |cc| of |cfg| (its type's adapter), reporting to
+ * |cb|; NULL when its type cannot be used here, with the reason in |why|.
+ * Defined by the adapters (adapters/carriers.c). */
+struct flex_carrier *flex_carrier_new(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc,
+                                      flex_carrier_cb cb, void *arg, char *why, size_t whysz);
+
+/* Everything |cc|'s carrier is built from, in |buf|: when it changes on a
+ * reload, the carrier is built again (the old one drains).  Secrets are
+ * hashed, never copied in clear. */
+void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
+                      size_t bufsz);
+
+/* Whether this build has an adapter for |cc|'s type. */
+bool flex_carrier_supported(const struct flex_cfg_carrier *cc);
+
+static inline void flex_carrier_emit(struct flex_carrier *c, const struct flex_carrier_event *ev)
+{
+    c->cb(c->arg, c, ev);
+}
+
+static inline int flex_carrier_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
+{
+    return c->ops->submit(c, m);
+}
+
+static inline int flex_carrier_run(struct flex_carrier *c, int timeout_ms)
+{
+    return c->ops->run(c, timeout_ms);
+}
+
+static inline bool flex_carrier_ready(const struct flex_carrier *c)
+{
+    return c->ops->ready(c);
+}
+
+static inline size_t flex_carrier_in_flight(const struct flex_carrier *c)
+{
+    return c->ops->in_flight(c);
+}
+
+static inline void flex_carrier_drain(struct flex_carrier *c, int timeout_ms)
+{
+    c->ops->drain(c, timeout_ms);
+}
+
+static inline void flex_carrier_destroy(struct flex_carrier *c)
+{
+    if (c)
+        c->ops->destroy(c);
+}
+
+#endif
