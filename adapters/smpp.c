@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "idmap.h"
 #include "mem.h"
 #include "smpp_int.h"
 #include "smpp_session.h"
@@ -52,6 +53,7 @@ void flex_smpp_config_defaults(struct flex_smpp_config *c)
     c->reconnect_max_ms = 30000;
     c->ambiguous_retry = false;
     c->max_parts = 6;
+    c->id_map_max = 65536;
 }
 
 void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev)
@@ -620,6 +622,7 @@ void flex_smpp_client_stats(const struct flex_smpp_client *c, struct flex_smpp_s
         out->bound += s.bound;
     }
     flex_smpp_inbound_stats(c->inbound, out); /* one reassembly per client */
+    out->ids_evicted = flex_idmap_evicted(c->ids);
 }
 
 void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms)

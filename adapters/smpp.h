@@ -53,6 +53,7 @@ struct flex_smpp_config {
     uint32_t reconnect_min_ms, reconnect_max_ms;
     bool ambiguous_retry; /* true: an ambiguous part fails as temporary */
     unsigned max_parts;
+    uint32_t id_map_max; /* message ids kept for local receipt matching (older evicted) */
 };
 
 /* Fills |c| with the defaults (timeouts, backoff, window 64, one bind). */
@@ -110,6 +111,11 @@ struct flex_smpp_stats {
      * not be decoded (delivered as U+FFFD). */
     uint64_t inbound_truncated, inbound_parts_cut, inbound_evicted, inbound_expired,
         inbound_decode_errors;
+    /* Local receipt matching (client only): ids dropped from the map for
+     * its cap; receipts held for their submit_sm_resp that were sent on
+     * unmatched for room or after the response timeout (the writer still
+     * matches them through Redis). */
+    uint64_t ids_evicted, early_evicted, early_expired;
     uint32_t in_window; /* parts awaiting a response now, all sessions */
     uint32_t bound;     /* sessions bound now */
 };

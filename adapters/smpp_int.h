@@ -85,13 +85,18 @@ struct session {
     size_t plain_len;
 };
 
-/* A receipt whose id is not known yet (its submit_sm_resp may still come). */
+/* A receipt whose id is not known yet (its submit_sm_resp may still come):
+ * held in arrival order (so expired from the front), indexed by each of
+ * its keys (early_ix: key -> position). */
 struct early {
-    char key[65];
+    char id[65];      /* as the receipt gave it */
+    char keys[3][65]; /* its key and alternates (flex_smpp_id_key, _alts) */
+    unsigned nkeys;
     uint8_t state;
     uint16_t err;
     uint64_t at_ns;
-    bool used;
+    uint64_t seq; /* position in the FIFO, for the index */
+    bool used;    /* false: matched since (its slot waits to leave the front) */
 };
 
 struct flex_idmap;
@@ -113,8 +118,11 @@ struct flex_smpp_client {
     uint8_t next_ref;
     struct flex_smpp_stats st;
     struct flex_idmap *ids; /* part id key -> cookie, for receipts */
-    struct early *early;
-    unsigned nearly;  /* early receipts held */
+    struct early *early;       /* EARLY_MAX slots: a FIFO from early_head */
+    uint64_t early_head;       /* seq of the oldest slot */
+    uint64_t early_tail;       /* seq the next one gets */
+    unsigned nearly;           /* early receipts held (used slots) */
+    struct flex_idmap *early_ix; /* key -> seq + 1 */
     uint64_t *recent; /* hashed keys of ids whose receipt came lately */
     struct flex_hash_key recent_key;
     struct flex_sms *scratch;

@@ -117,7 +117,9 @@ static void msg_maybe_release(struct flex_smpp_client *c, struct msg *m)
 void flex_smpp_msgs_init(struct flex_smpp_client *c)
 {
     c->ids = flex_idmap_new(IDMAP_TTL_NS, flex_smpp_now_ns());
+    flex_idmap_set_limit(c->ids, c->cfg.id_map_max);
     c->early = flex_calloc(EARLY_MAX, sizeof(struct early));
+    c->early_ix = flex_idmap_new(UINT64_MAX, flex_smpp_now_ns() ^ 0x5bd1e995ULL);
     c->recent = flex_calloc(RECENT_SLOTS, sizeof(*c->recent));
     c->recent_key.k0 = flex_smpp_now_ns() ^ 0x9e3779b97f4a7c15ULL;
 }
@@ -140,6 +142,7 @@ void flex_smpp_msgs_free(struct flex_smpp_client *c)
         flex_free(m);
     }
     flex_idmap_free(c->ids);
+    flex_idmap_free(c->early_ix);
     flex_free(c->early);
     flex_free(c->recent);
 }
@@ -490,6 +493,36 @@ static bool any_in_window(struct flex_smpp_client *c)
     return false;
 }
 
+/* Takes the held receipt |e| out of the index (its slot stays until it
+ * reaches the front). */
+static void early_unhold(struct flex_smpp_client *c, struct early *e)
+{
+    uint64_t v;
+    for (unsigned k = 0; k < e->nkeys; k++)
+        if (flex_idmap_get(c->early_ix, e->keys[k], &v) && v == e->seq + 1)
+            flex_idmap_take(c->early_ix, e->keys[k], &v);
+    e->used = false;
+    c->nearly--;
+}
+
+/* Drops slots from the front: matched ones, and held ones past |limit|
+ * (or all held ones while |room| is wanted), sent on unmatched. */
+static void early_trim(struct flex_smpp_client *c, uint64_t now, uint64_t limit, bool room)
+{
+    while (c->early_head != c->early_tail) {
+        struct early *e = &c->early[c->early_head % EARLY_MAX];
+        if (e->used) {
+            bool old = now - e->at_ns > limit;
+            if (!old && !(room && c->early_tail - c->early_head == EARLY_MAX))
+                return;
+            early_unhold(c, e);
+            old ? c->st.early_expired++ : c->st.early_evicted++;
+            emit_receipt(c, 0, e->id, e->state, e->err);
+        }
+        c->early_head++;
+    }
+}
+
 static void on_receipt(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p,
                        uint64_t now)
 {
@@ -510,59 +543,44 @@ static void on_receipt(struct flex_smpp_client *c, struct session *s, const stru
         emit_receipt(c, cookie, r.id, r.state, r.err);
         return;
     }
-    /* Its submit_sm_resp may still be on its way: hold it briefly. */
-    for (size_t i = 0; i < EARLY_MAX; i++) {
-        struct early *e = &c->early[i];
-        if (e->used)
-            continue;
-        e->used = true;
-        c->nearly++;
-        flex_strlcpy(e->key, r.id, sizeof(e->key));
-        e->state = r.state;
-        e->err = r.err;
-        e->at_ns = now;
-        return;
-    }
-    emit_receipt(c, 0, r.id, r.state, r.err);
+    /* Its submit_sm_resp may still be on its way: hold it briefly, at the
+     * back of the FIFO (the oldest goes on unmatched when it is full). */
+    early_trim(c, now, (uint64_t)c->cfg.response_timeout_ms * 1000000ULL, true);
+    struct early *e = &c->early[c->early_tail % EARLY_MAX];
+    flex_strlcpy(e->id, r.id, sizeof(e->id));
+    e->nkeys = (unsigned)id_keys(r.id, e->keys);
+    e->state = r.state;
+    e->err = r.err;
+    e->at_ns = now;
+    e->seq = c->early_tail++;
+    e->used = true;
+    c->nearly++;
+    for (unsigned k = 0; k < e->nkeys; k++)
+        flex_idmap_put(c->early_ix, e->keys[k], e->seq + 1, now);
 }
 
-/* Early receipts for the ids just accepted, and those held too long. */
-static void early_match(struct flex_smpp_client *c, const struct msg *m, uint64_t now)
+/* The held receipts of the parts of |m|, just accepted: one index lookup
+ * per part, whatever the table holds. */
+static void early_match(struct flex_smpp_client *c, const struct msg *m)
 {
-    /* Usually none is held: no scan of the table per accepted message
-     * (scanning it was the dispatcher's biggest cost under flexbench). */
-    if (c->nearly == 0)
-        return;
-    uint64_t limit = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
-    for (size_t i = 0; i < EARLY_MAX; i++) {
-        struct early *e = &c->early[i];
-        if (!e->used)
+    for (unsigned k = 0; k < m->nparts && c->nearly; k++) {
+        char pk[65];
+        uint64_t v;
+        flex_smpp_id_key(m->ids[k], pk);
+        if (!flex_idmap_take(c->early_ix, pk, &v))
             continue;
-        char keys[3][65];
-        int n = id_keys(e->key, keys);
-        for (unsigned k = 0; m && k < m->nparts && e->used; k++) {
-            char pk[65];
-            flex_smpp_id_key(m->ids[k], pk);
-            for (int j = 0; j < n; j++)
-                if (strcmp(pk, keys[j]) == 0) {
-                    idmap_take(c, m->ids[k]);
-                    emit_receipt(c, m->cookie, e->key, e->state, e->err);
-                    e->used = false;
-                    c->nearly--;
-                    break;
-                }
-        }
-        if (e->used && now - e->at_ns > limit) {
-            emit_receipt(c, 0, e->key, e->state, e->err);
-            e->used = false;
-            c->nearly--;
-        }
+        struct early *e = &c->early[(v - 1) % EARLY_MAX];
+        if (!e->used || e->seq != v - 1)
+            continue; /* a stale index entry (cannot happen: unhold takes them) */
+        idmap_take(c, m->ids[k]);
+        emit_receipt(c, m->cookie, e->id, e->state, e->err);
+        early_unhold(c, e);
     }
 }
 
 void flex_smpp_early_expire(struct flex_smpp_client *c, uint64_t now)
 {
-    early_match(c, NULL, now);
+    early_trim(c, now, (uint64_t)c->cfg.response_timeout_ms * 1000000ULL, false);
 }
 
 /* ---- responses and requests from the SMSC ------------------------------ */
@@ -575,7 +593,9 @@ static void accepted(struct flex_smpp_client *c, struct msg *m, uint64_t now)
     for (unsigned k = 0; k < m->nparts; k++)
         memcpy(ev.part_ids[k], m->ids[k], sizeof(ev.part_ids[k]));
     flex_smpp_emit(c, &ev);
-    early_match(c, m, now);
+    if (c->nearly)
+        early_match(c, m);
+    (void)now;
 }
 
 static void on_submit_resp(struct flex_smpp_client *c, struct session *s,

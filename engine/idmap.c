@@ -7,6 +7,7 @@
  */
 #include "idmap.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "hash.h"
@@ -27,7 +28,12 @@ struct flex_idmap {
     size_t mask, used;
     uint64_t ttl_ns;
     struct flex_hash_key hk;
+    size_t max;       /* live entries at most (0: no cap) */
+    size_t cursor;    /* where the next eviction sample starts */
+    uint64_t evicted; /* entries dropped for the cap */
 };
+
+#define EVICT_SAMPLE 16 /* occupied slots compared per eviction */
 
 struct flex_idmap *flex_idmap_new(uint64_t ttl_ns, uint64_t seed)
 {
@@ -89,12 +95,46 @@ static void grow(struct flex_idmap *m, uint64_t now)
     flex_free(old);
 }
 
+static void remove_at(struct flex_idmap *m, size_t i);
+
+void flex_idmap_set_limit(struct flex_idmap *m, size_t max)
+{
+    m->max = max;
+}
+
+uint64_t flex_idmap_evicted(const struct flex_idmap *m)
+{
+    return m->evicted;
+}
+
+/* Drops the oldest of the next EVICT_SAMPLE live entries from the cursor on
+ * (the map is not empty: the caller holds |max| >= 1 of them). */
+static void evict_one(struct flex_idmap *m)
+{
+    size_t best = SIZE_MAX, seen = 0, i = m->cursor & m->mask;
+    for (size_t n = 0; n <= m->mask && seen < EVICT_SAMPLE; n++, i = (i + 1) & m->mask)
+        if (m->slots[i].hash != 0) {
+            if (best == SIZE_MAX || m->slots[i].at_ns < m->slots[best].at_ns)
+                best = i;
+            seen++;
+        }
+    m->cursor = i;
+    if (best != SIZE_MAX) {
+        remove_at(m, best);
+        m->evicted++;
+    }
+}
+
 void flex_idmap_put(struct flex_idmap *m, const char *key, uint64_t cookie, uint64_t now_ns)
 {
     if ((m->used + 1) * 2 > m->mask + 1)
         grow(m, now_ns);
     uint64_t h = key_hash(m, key);
     struct idslot *e = slot_of(m, key, h);
+    if (e->hash == 0 && m->max > 0 && m->used >= m->max) {
+        evict_one(m); /* entries move: look the key's slot up again */
+        e = slot_of(m, key, h);
+    }
     if (e->hash == 0)
         m->used++;
     e->hash = h;

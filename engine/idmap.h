@@ -21,6 +21,12 @@ struct flex_idmap;
 struct flex_idmap *flex_idmap_new(uint64_t ttl_ns, uint64_t seed);
 void flex_idmap_free(struct flex_idmap *m);
 
+/* Caps the live entries at |max| (0: no cap, the default): a put of a new
+ * key into a full map first evicts an old entry (the oldest of a sample of
+ * slots, Redis-style), counted in flex_idmap_evicted. */
+void flex_idmap_set_limit(struct flex_idmap *m, size_t max);
+uint64_t flex_idmap_evicted(const struct flex_idmap *m);
+
 /* Maps |key| (a NUL-terminated string under 65 bytes) to |cookie| at time
  * |now_ns|, replacing an earlier mapping of the same key. */
 void flex_idmap_put(struct flex_idmap *m, const char *key, uint64_t cookie, uint64_t now_ns);

@@ -123,6 +123,8 @@ static void sim_start(struct sim *s, const char *const *extra)
     sim_start_on(s, tc_free_port(), extra);
 }
 
+static uint32_t id_map_max = 65536; /* for the next client() */
+
 static struct flex_smpp_client *client(int port, unsigned window, unsigned binds, struct seen *s)
 {
     struct flex_smpp_config cfg;
@@ -136,6 +138,7 @@ static struct flex_smpp_client *client(int port, unsigned window, unsigned binds
     cfg.reconnect_min_ms = 50;
     cfg.reconnect_max_ms = 400;
     cfg.response_timeout_ms = 2000;
+    cfg.id_map_max = id_map_max;
     struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, s);
     assert_non_null(c);
     return c;
@@ -367,6 +370,60 @@ static void test_smpp_receipt_before_response(void **state)
     assert_int_equal(s.accepted, 500);
     assert_int_equal(s.receipts, 500); /* matched although they came first */
     assert_int_equal(s.receipts_unmatched, 0);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+/* Receipts that overtake their submit_sm_resp and name the message in
+ * decimal (no TLV) while the response gives it in hex: held, indexed by
+ * both forms, and matched when the response comes. */
+static void test_smpp_early_receipt_other_form(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--dlr-before-resp", "--receipt-ids", "dec", NULL};
+    sim_start(&sim, opts);
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 500, reminder);
+    assert_true(run_until(c, all_settled, NULL, 20));
+    struct want_receipts w = {&s, 500};
+    assert_true(run_until(c, got_receipts, &w, 5));
+    assert_int_equal(s.receipts, 500);
+    assert_int_equal(s.receipts_unmatched, 0);
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    assert_int_equal(st.early_expired + st.early_evicted, 0);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+/* The id map's cap: ids whose receipt has not come yet are evicted beyond
+ * it, counted; their receipts still come, unmatched here (the engine's
+ * writer matches them through Redis). */
+static void test_smpp_id_map_cap(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct sim sim;
+    const char *opts[] = {"--dlr-delay-ms", "1500", NULL};
+    sim_start(&sim, opts);
+    id_map_max = 100;
+    struct flex_smpp_client *c = client(sim.port, 64, 1, &s);
+    id_map_max = 65536;
+    assert_true(run_until(c, is_ready, NULL, 5));
+    submit_n(c, 1, 500, reminder);
+    assert_true(run_until(c, all_settled, NULL, 20));
+    struct want_receipts w = {&s, 500};
+    assert_true(run_until(c, got_receipts, &w, 10));
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(c, &st);
+    assert_int_equal(st.ids_evicted, 400);
+    assert_int_equal(s.receipts, 100);
+    assert_int_equal(s.receipts_unmatched, 400);
     flex_smpp_client_del(c);
     tc_stop(sim.pid);
 }
@@ -622,6 +679,8 @@ int main(void)
         cmocka_unit_test(test_smpp_throttling_slows_down),
         cmocka_unit_test(test_smpp_random_failures_are_temporary),
         cmocka_unit_test(test_smpp_receipt_before_response),
+        cmocka_unit_test(test_smpp_early_receipt_other_form),
+        cmocka_unit_test(test_smpp_id_map_cap),
         cmocka_unit_test(test_smpp_long_ucs2_emoji_arrives_intact),
         cmocka_unit_test(test_smpp_smsc_dies_mid_window),
         cmocka_unit_test(test_smpp_enquire_link_timeout),

@@ -141,6 +141,36 @@ static void test_idmap_steady_rate_keeps_size(void **state)
     flex_idmap_free(m);
 }
 
+/* A cap holds the count whatever the flow; evictions are counted and take
+ * old entries (a sample's oldest), so the newest are all still there. */
+static void test_idmap_limit_evicts_old(void **state)
+{
+    (void)state;
+    struct flex_idmap *m = flex_idmap_new(UINT64_MAX, 7);
+    flex_idmap_set_limit(m, 1000);
+    char key[32];
+    for (uint64_t i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "%llx", (unsigned long long)i);
+        flex_idmap_put(m, key, i + 1, i);
+        assert_true(flex_idmap_count(m) <= 1000);
+    }
+    assert_int_equal(flex_idmap_count(m), 1000);
+    assert_int_equal(flex_idmap_evicted(m), 99000);
+    /* the last 100 put are never the oldest of a sample of 16 */
+    for (uint64_t i = 99900; i < 100000; i++) {
+        uint64_t c;
+        snprintf(key, sizeof(key), "%llx", (unsigned long long)i);
+        assert_true(flex_idmap_get(m, key, &c));
+        assert_int_equal(c, i + 1);
+    }
+    /* a key already there is replaced, not counted as new */
+    snprintf(key, sizeof(key), "%llx", 99999ULL);
+    flex_idmap_put(m, key, 5, 100000);
+    assert_int_equal(flex_idmap_evicted(m), 99000);
+    assert_true(flex_idmap_capacity(m) <= 4096);
+    flex_idmap_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_idmap_remove_in_runs),
         cmocka_unit_test(test_idmap_ttl_on_growth),
         cmocka_unit_test(test_idmap_steady_rate_keeps_size),
+        cmocka_unit_test(test_idmap_limit_evicts_old),
     };
     return cmocka_run_group_tests_name("idmap", tests, NULL, NULL);
 }
