@@ -1,13 +1,1344 @@
-/* httpsim, the Twilio-style HTTP carrier simulator.  Built in the HTTP
- * adapter issue. */
-#include "version.h"
+/*
+ * httpsim: a Twilio-style HTTP SMS carrier simulator for tests and benchmarks.
+ *
+ *   httpsim [--listen 127.0.0.1:8085] [--account-sid ACtest] [--auth-token testtoken]
+ *           [--callback-delay-ms N] [--throttle-mps N] [--fail-rate P] [--log FILE]
+ *           [--stats FILE] [--mo-file FILE] [--mo-url URL] [--max-seconds N]
+ *           [--callback-sent] [--undelivered-rate P] [--callback-retries N]
+ *           [--mo-to NUMBER] [--threads N]
+ *
+ * The Messages API: POST {base}/2010-04-01/Accounts/{sid}/Messages.json with
+ * form fields To, From, Body and StatusCallback, under HTTP basic auth
+ * (account sid : auth token).  Answers as Twilio does: 201 and the message
+ * as JSON (sid "SM" + 32 hex digits, status "queued"); 401 (20003) for
+ * wrong credentials; 404 (20404) for another account's path; 400 for bad
+ * input (21604 no To, 21211 invalid To, 21603 no From, 21212 invalid
+ * From, 21602 no Body, 21617 a Body over 1,600 characters, 21609 a bad
+ * StatusCallback; 20001, this simulator's own, for a malformed form or a
+ * Body that is not UTF-8); 429 (20429) with Retry-After above
+ * --throttle-mps (GCRA, burst 1% of the rate); 500 (20500) for a
+ * --fail-rate fraction; 413 for a body over 16 KiB.
+ *
+ * Status callbacks: --callback-delay-ms after a message is accepted, a
+ * POST to its StatusCallback with MessageSid, MessageStatus "delivered"
+ * (--undelivered-rate P: "undelivered" with ErrorCode 30003 for that
+ * fraction), To, From, AccountSid (and SmsSid, SmsStatus, ApiVersion, as
+ * Twilio sends), signed with X-Twilio-Signature (engine/webhook.h: key the
+ * auth token, URL the callback URL exactly).  --callback-sent sends
+ * "sent" at once before the final one.  One thread sends them with
+ * libcurl multi: at most 64 in flight over kept-alive connections, the
+ * rest in a timer heap ordered by due time.  A callback answered with a
+ * non-2xx status or lost to a network error is tried again after 0.1 s,
+ * 0.2 s, 0.4 s ... (--callback-retries, default 4), then counted failed.
+ *
+ * --mo-file: lines FROM<TAB>TEXT or FROM<TAB>TO<TAB>TEXT (TO default
+ * --mo-to, +12025550100), each POSTed once, signed like a callback, as an
+ * inbound message (From, To, Body, MessageSid, AccountSid, NumMedia=0) to
+ * --mo-url; without --mo-url, to the first StatusCallback seen with its
+ * trailing "/status" replaced by "/inbound", once it is seen.
+ *
+ * --log: one line per message accepted, as smscsim's:
+ *   TO <TAB> FROM <TAB> utf8 <TAB> TEXT <TAB> SID
+ * TEXT with \t, \n, \r and \\ escaped.  --stats: a JSON object rewritten
+ * every second and at exit (received, unique_destinations, throttled,
+ * failed, receipts_sent, callbacks_sent, callbacks_failed, inbound_sent,
+ * connections: TCP connections accepted so far, which shows keep-alive
+ * reuse; and more).  SIGTERM or SIGINT: stop, write the stats, exit 0.
+ *
+ * libmicrohttpd serves the API with keep-alive: --threads 2 (default) is a
+ * pool of two epoll threads, --threads 1 one epoll thread.  Ceiling,
+ * measured with bench/bench_httpsim.c (libcurl multi in one thread, 16
+ * kept-alive connections, 150,000 POSTs, 201s counted) on the 2-core
+ * development VM, 2026-11-30, four alternating runs each:
+ *   build/bench/bench_httpsim 150000 16 build/httpsim --threads 2
+ *     29,968 / 37,090 / 37,792 / 34,331 req/s, 13.3-15.4 us CPU a request
+ *   build/bench/bench_httpsim 150000 16 build/httpsim --threads 1
+ *     25,783 / 36,208 / 35,673 / 34,486 req/s, 13.3-14.7 us CPU a request
+ * Over ten alternating pairs in three sessions the pool was the faster in
+ * eight, by up to 20% (about the noise of this VM), for the same CPU a
+ * request (while another build ran, both spent 15-25 us): hence the
+ * default.  httpsim used about half a core: the load generator is the
+ * limit, and at ~14 us a request httpsim alone would take ~70,000 req/s a
+ * core.  17 TCP
+ * connections were counted for 150,000 requests (16 and the bench's
+ * readiness probe).
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "e164.h"
+#include "hash.h"
+#include "mem.h"
+#include "ratelimit.h"
+#include "sms.h"
+#include "str.h"
+#include "utf.h"
+#include "webhook.h"
+
+#define INFLIGHT 64         /* callbacks in flight at once */
+#define MAX_NUMBER 32       /* To and From bytes kept */
+#define MAX_URL 2048        /* a StatusCallback */
+#define MAX_BODY_CHARS 1600 /* Twilio's cap on a message body */
+#define RESP_CAP (32 * 1024)
+
+struct opts {
+    const char *listen, *account_sid, *auth_token;
+    unsigned long callback_delay_ms, max_seconds;
+    double throttle_mps, fail_rate, undelivered_rate;
+    const char *log_path, *stats_path, *mo_file, *mo_url, *mo_to;
+    bool callback_sent;
+    unsigned callback_retries, threads;
+};
+
+enum job_kind { JOB_STATUS, JOB_INBOUND };
+
+/* One webhook to POST: a status callback or an inbound text. */
+struct job {
+    uint64_t due_ns;
+    enum job_kind kind;
+    unsigned attempt;
+    bool final;         /* a status callback that ends the message */
+    bool error;         /* ... with ErrorCode 30003 */
+    const char *status; /* static: "sent", "delivered", "undelivered" */
+    char sid[35];
+    char to[MAX_NUMBER + 1], from[MAX_NUMBER + 1];
+    const char *text; /* inbound: the --mo-file line's (lives as long as the sim) */
+    char *url;        /* owned */
+};
+
+struct heap_ent {
+    uint64_t due_ns, seq; /* seq: FIFO among equal due times */
+    struct job *job;
+};
+
+/* One callback in flight: its easy handle (kept, with its options, from
+ * one request to the next) and the body it points to. */
+struct slot {
+    CURL *easy;
+    struct job *job;
+    struct curl_slist *hdrs;
+    struct slot *next_free;
+    char body[FLEX_WEBHOOK_MAX_BODY]; /* what a receiver takes (ours: 16 KiB) */
+};
+
+struct mo {
+    char *from, *to, *text;
+};
+
+/* Counters: written by the API threads and the sender, read by the stats
+ * writer; each stands alone, so relaxed throughout. */
+struct stats {
+    _Atomic uint64_t requests, received, throttled, failed, rejected, unauthorized, connections;
+    _Atomic uint64_t callbacks_sent, receipts_sent, callbacks_failed, callbacks_retried;
+    _Atomic uint64_t inbound_sent, inbound_failed, pending;
+};
+
+/* A request's body, per TCP connection (requests on one connection come
+ * one after another). */
+struct conn_ctx {
+    char *buf;
+    size_t len, cap;
+    bool too_big;
+};
+
+struct sim {
+    struct opts o;
+    struct MHD_Daemon *mhd;
+    char auth[512]; /* "ACtest:testtoken" in Base64, as the Authorization header has it */
+    size_t auth_len;
+    uint64_t sid_prefix;
+    _Atomic uint64_t sid_next;
+    struct stats st;
+
+    pthread_mutex_t lock; /* everything below, up to the sender's own part */
+    struct flex_gcra gcra;
+    uint64_t gcra_tat, rng;
+    FILE *log;
+    uint64_t *dest_set; /* open addressing set of destination hashes */
+    size_t dest_mask, dest_count;
+    struct flex_hash_key dest_key;
+    struct job **incoming; /* handed to the sender */
+    size_t nincoming, incoming_cap;
+    bool mo_derive;           /* no --mo-url: from the first StatusCallback */
+    char mo_url[MAX_URL + 1]; /* known: where inbound texts go */
+
+    /* The sender's (its thread only, but for |multi| and |stop|). */
+    CURLM *multi;
+    atomic_bool stop;
+    pthread_t thread;
+    struct slot *slots, *free_slots;
+    struct job **spare; /* the sender's half of |incoming| */
+    size_t spare_cap;
+    struct heap_ent *heap;
+    size_t nheap, heap_cap;
+    uint64_t heap_seq;
+    struct mo *mo;
+    size_t nmo;
+    bool mo_queued;
+    struct flex_webhook_form form; /* the one being sent */
+};
+
+/* ---- small helpers --------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed); /* a counter alone */
+}
+
+static uint64_t get(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed); /* a counter alone */
+}
+
+/* A bounded output buffer: appends stop at |cap| - 1 and set |over|. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool over;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->over || b->cap - b->len <= n) {
+        b->over = true;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s)); /* our own constant strings only */
+}
+
+/* |n| bytes at |s| as a JSON string, quotes included. */
+static void sb_json(struct sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        sb_put(b, s + i, run - i);
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        if (c == '"' || c == '\\')
+            sb_put(b, (const char[]){'\\', (char)c}, 2);
+        else if (c == '\n')
+            sb_put(b, "\\n", 2);
+        else if (c == '\r')
+            sb_put(b, "\\r", 2);
+        else if (c == '\t')
+            sb_put(b, "\\t", 2);
+        else
+            sb_put(b, (const char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+        i = run + 1;
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* ---- the message log and the destinations seen ------------------------ */
+
+static void log_text(FILE *f, const char *text, size_t len)
+{
+    /* Plain runs in one write each, as smscsim does. */
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && text[run] != '\t' && text[run] != '\n' && text[run] != '\r' &&
+               text[run] != '\\')
+            run++;
+        fwrite(text + i, 1, run - i, f);
+        if (run == len)
+            break;
+        char c = text[run];
+        fputs(c == '\t' ? "\\t" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\\\", f);
+        i = run + 1;
+    }
+}
+
+/* Under |lock|. */
+static void dest_add(struct sim *s, const char *dst, size_t len)
+{
+    uint64_t h = flex_siphash13(&s->dest_key, dst, len) | 1;
+    if ((s->dest_count + 1) * 2 > s->dest_mask + 1) {
+        size_t nmask = s->dest_mask * 2 + 1;
+        uint64_t *n = flex_calloc(nmask + 1, sizeof(uint64_t));
+        for (size_t i = 0; i <= s->dest_mask; i++)
+            if (s->dest_set[i]) {
+                size_t j = s->dest_set[i] & nmask;
+                while (n[j])
+                    j = (j + 1) & nmask;
+                n[j] = s->dest_set[i];
+            }
+        flex_free(s->dest_set);
+        s->dest_set = n;
+        s->dest_mask = nmask;
+    }
+    size_t j = h & s->dest_mask;
+    while (s->dest_set[j]) {
+        if (s->dest_set[j] == h)
+            return;
+        j = (j + 1) & s->dest_mask;
+    }
+    s->dest_set[j] = h;
+    s->dest_count++;
+}
+
+/* ---- the timer heap (sender thread) ------------------------------------ */
+
+static bool ent_before(const struct heap_ent *a, const struct heap_ent *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static void heap_push(struct sim *s, struct job *j, uint64_t due_ns)
+{
+    if (s->nheap == s->heap_cap) {
+        s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
+        s->heap = flex_realloc(s->heap, s->heap_cap * sizeof(*s->heap));
+    }
+    struct heap_ent e = {due_ns, s->heap_seq++, j};
+    size_t i = s->nheap++;
+    while (i > 0 && ent_before(&e, &s->heap[(i - 1) / 2])) {
+        s->heap[i] = s->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->heap[i] = e;
+}
+
+static struct job *heap_pop(struct sim *s)
+{
+    struct job *top = s->heap[0].job;
+    struct heap_ent last = s->heap[--s->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->nheap)
+            break;
+        if (c + 1 < s->nheap && ent_before(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ent_before(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->nheap > 0)
+        s->heap[i] = last;
+    return top;
+}
+
+static void job_free(struct job *j)
+{
+    flex_free(j->url);
+    flex_free(j);
+}
+
+/* ---- the Messages API (libmicrohttpd's threads) ------------------------ */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+                             size_t len, const char *hname, const char *hval)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    if (hname)
+        MHD_add_response_header(r, hname, hval);
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Twilio's error shape: {"code", "message", "more_info", "status"}. */
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, unsigned code,
+                                   const char *msg, const char *hname, const char *hval)
+{
+    char buf[1024], tmp[160];
+    struct sbuf b = {buf, 0, sizeof(buf), false};
+    snprintf(tmp, sizeof(tmp), "{\"code\": %u, \"message\": ", code);
+    sb_str(&b, tmp);
+    sb_json(&b, msg, strlen(msg));
+    snprintf(tmp, sizeof(tmp),
+             ", \"more_info\": \"https://www.twilio.com/docs/errors/%u\", \"status\": %u}", code,
+             status);
+    sb_str(&b, tmp);
+    return reply(c, status, buf, b.len, hname, hval);
+}
+
+static enum MHD_Result bad_request(struct sim *s, struct MHD_Connection *c, unsigned code,
+                                   const char *msg)
+{
+    add(&s->st.rejected, 1);
+    return reply_error(c, 400, code, msg, NULL, NULL);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct sim *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        add(&s->st.connections, 1);
+        *socket_ctx = flex_calloc(1, sizeof(struct conn_ctx));
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_ctx) {
+        struct conn_ctx *x = *socket_ctx;
+        flex_free(x->buf);
+        flex_free(x);
+        *socket_ctx = NULL;
+    }
+}
+
+/* "Authorization: Basic base64(sid:token)", the scheme in any case. */
+static bool authorized(struct sim *s, struct MHD_Connection *c)
+{
+    const char *v;
+    size_t n;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &v, &n) != MHD_YES ||
+        n < 6 || strncasecmp(v, "Basic ", 6) != 0)
+        return false;
+    for (v += 6, n -= 6; n > 0 && *v == ' '; v++, n--)
+        ;
+    return n == s->auth_len && memcmp(v, s->auth, n) == 0;
+}
+
+/* Whether |url| (MHD's path, no query) is {base}/2010-04-01/Accounts/
+ * {our sid}/Messages.json; |*other| when it is another account's. */
+static bool route(struct sim *s, const char *url, bool *other)
+{
+    static const char head[] = "/2010-04-01/Accounts/", tail[] = "/Messages.json";
+    const char *p = strstr(url, head);
+    *other = false;
+    if (!p)
+        return false;
+    p += sizeof(head) - 1;
+    const char *slash = strchr(p, '/');
+    if (!slash || strcmp(slash, tail) != 0)
+        return false;
+    size_t n = strlen(s->o.account_sid);
+    *other = (size_t)(slash - p) != n || memcmp(p, s->o.account_sid, n) != 0;
+    return !*other;
+}
+
+static void body_append(struct conn_ctx *x, const char *data, size_t n)
+{
+    if (x->too_big || n > FLEX_WEBHOOK_MAX_BODY - x->len) {
+        x->too_big = true; /* the rest is read and dropped; 413 at the end */
+        return;
+    }
+    if (x->len + n > x->cap) {
+        x->cap = x->len + n < 1024 ? 1024 : FLEX_WEBHOOK_MAX_BODY;
+        x->buf = flex_realloc(x->buf, x->cap);
+    }
+    memcpy(x->buf + x->len, data, n);
+    x->len += n;
+}
+
+/* What a valid request carries (pointers into the parsed form). */
+struct msg {
+    const struct flex_webhook_param *to, *from, *body, *cb;
+    unsigned segments;
+};
+
+static bool valid_from(const struct flex_webhook_param *p)
+{
+    if (p->value_len > MAX_NUMBER)
+        return false;
+    if (flex_e164_is_normal(p->value, p->value_len))
+        return true;
+    size_t digits = strspn(p->value, "0123456789"), alnum = 0;
+    if (digits == p->value_len) /* a short code */
+        return digits >= 3 && digits <= 8;
+    for (size_t i = 0; i < p->value_len; i++) /* an alphanumeric sender id */
+        alnum += (p->value[i] >= 'A' && p->value[i] <= 'Z') ||
+                 (p->value[i] >= 'a' && p->value[i] <= 'z') || p->value[i] == ' ' ||
+                 (p->value[i] >= '0' && p->value[i] <= '9');
+    return alnum == p->value_len && p->value_len <= 11 && digits < p->value_len;
+}
+
+/* Segments as Twilio counts them: the engine's own splitter, or for a
+ * text beyond its 10 parts, 67 characters a part. */
+static unsigned count_segments(const char *text, size_t len, size_t chars)
+{
+    struct flex_sms sms;
+    struct flex_text_error terr;
+    if (flex_sms_encode(&sms, text, len, FLEX_SMS_MAX_PARTS, &terr) == 0)
+        return sms.nparts;
+    return (unsigned)((chars + 66) / 67);
+}
+
+static unsigned refuse(char *why, size_t whysz, unsigned code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Returns |code| with the message in |why|. */
+static unsigned refuse(char *why, size_t whysz, unsigned code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static unsigned validate_numbers(struct msg *m, char *why, size_t whysz)
+{
+    if (!m->to || m->to->value_len == 0)
+        return refuse(why, whysz, 21604, "A 'To' phone number is required.");
+    if (m->to->value_len > MAX_NUMBER || !flex_e164_is_normal(m->to->value, m->to->value_len))
+        return refuse(why, whysz, 21211, "The 'To' number %.32s is not a valid phone number.",
+                      m->to->value);
+    if (!m->from || m->from->value_len == 0)
+        return refuse(why, whysz, 21603, "A 'From' phone number is required.");
+    if (!valid_from(m->from))
+        return refuse(why, whysz, 21212,
+                      "The 'From' number %.32s is not a valid phone number, shortcode, or "
+                      "alphanumeric sender ID.",
+                      m->from->value);
+    return 0;
+}
+
+/* Twilio's checks, in its order.  Returns 0 or the error code with |why|. */
+static unsigned validate(const struct flex_webhook_form *f, struct msg *m, char *why, size_t whysz)
+{
+    m->to = flex_webhook_form_get(f, "To");
+    m->from = flex_webhook_form_get(f, "From");
+    m->body = flex_webhook_form_get(f, "Body");
+    m->cb = flex_webhook_form_get(f, "StatusCallback");
+    unsigned code = validate_numbers(m, why, whysz);
+    if (code)
+        return code;
+    if (!m->body || m->body->value_len == 0)
+        return refuse(why, whysz, 21602, "Message body is required.");
+    struct flex_text_error terr;
+    if (flex_utf8_validate(m->body->value, m->body->value_len, &terr) != 0)
+        return refuse(why, whysz, 20001, "Body is not valid UTF-8 (byte %zu).", terr.offset);
+    size_t chars = 0;
+    for (size_t i = 0; i < m->body->value_len; i++)
+        chars += ((unsigned char)m->body->value[i] & 0xC0) != 0x80;
+    if (chars > MAX_BODY_CHARS)
+        return refuse(why, whysz, 21617,
+                      "The concatenated message body exceeds the 1600 character limit.");
+    if (m->cb && m->cb->value_len == 0)
+        m->cb = NULL;
+    if (m->cb && (m->cb->value_len > MAX_URL || (strncmp(m->cb->value, "http://", 7) != 0 &&
+                                                 strncmp(m->cb->value, "https://", 8) != 0)))
+        return refuse(why, whysz, 21609, "The StatusCallback URL is not a valid URL.");
+    m->segments = count_segments(m->body->value, m->body->value_len, chars);
+    return 0;
+}
+
+static double rand01(struct sim *s)
+{
+    return (double)(xorshift(&s->rng) >> 11) * 0x1.0p-53; /* under |lock| */
+}
+
+static void new_sid(struct sim *s, char sid[35])
+{
+    /* relaxed: only uniqueness matters. */
+    uint64_t n = atomic_fetch_add_explicit(&s->sid_next, 1, memory_order_relaxed);
+    snprintf(sid, 35, "SM%016llx%016llx", (unsigned long long)s->sid_prefix, (unsigned long long)n);
+}
+
+static struct job *status_job(const struct msg *m, const char *sid, const char *status, bool final,
+                              uint64_t due_ns)
+{
+    struct job *j = flex_calloc(1, sizeof(*j));
+    j->due_ns = due_ns;
+    j->kind = JOB_STATUS;
+    j->status = status;
+    j->final = final;
+    memcpy(j->sid, sid, sizeof(j->sid));
+    flex_strlcpy(j->to, m->to->value, sizeof(j->to));
+    flex_strlcpy(j->from, m->from->value, sizeof(j->from));
+    j->url = flex_strndup(m->cb->value, m->cb->value_len);
+    return j;
+}
+
+/* Under |lock|: gives |j| to the sender.  True when the sender must be
+ * woken (the queue was empty: it has taken everything before). */
+static bool hand_over(struct sim *s, struct job *j)
+{
+    if (s->nincoming == s->incoming_cap) {
+        s->incoming_cap = s->incoming_cap ? s->incoming_cap * 2 : 1024;
+        s->incoming = flex_realloc(s->incoming, s->incoming_cap * sizeof(*s->incoming));
+    }
+    s->incoming[s->nincoming++] = j;
+    return s->nincoming == 1;
+}
+
+/* Under |lock|: without --mo-url, inbound texts go to the first
+ * StatusCallback ending in "/status", with "/inbound" in its place. */
+static bool derive_mo_url(struct sim *s, const struct flex_webhook_param *cb)
+{
+    static const char st[] = "/status", in[] = "/inbound";
+    size_t base = cb->value_len - (sizeof(st) - 1);
+    if (!s->mo_derive || cb->value_len < sizeof(st) - 1 || memcmp(cb->value + base, st, 7) != 0 ||
+        base + sizeof(in) > sizeof(s->mo_url))
+        return false;
+    memcpy(s->mo_url, cb->value, base);
+    memcpy(s->mo_url + base, in, sizeof(in));
+    s->mo_derive = false;
+    return true;
+}
+
+/* Under |lock|. */
+static void log_message(struct sim *s, const struct msg *m, const char *sid)
+{
+    fwrite(m->to->value, 1, m->to->value_len, s->log);
+    fputc('\t', s->log);
+    fwrite(m->from->value, 1, m->from->value_len, s->log);
+    fputs("\tutf8\t", s->log);
+    log_text(s->log, m->body->value, m->body->value_len);
+    fputc('\t', s->log);
+    fputs(sid, s->log);
+    fputc('\n', s->log);
+}
+
+/* 201 and the message, as Twilio's JSON has it. */
+static enum MHD_Result reply_created(struct sim *s, struct MHD_Connection *c, const struct msg *m,
+                                     const char *sid)
+{
+    char buf[RESP_CAP], date[48], tmp[512];
+    struct tm tm;
+    time_t t = time(NULL);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", gmtime_r(&t, &tm));
+    struct sbuf b = {buf, 0, sizeof(buf), false};
+    const char *acct = s->o.account_sid; /* checked: letters and digits */
+    snprintf(tmp, sizeof(tmp),
+             "{\"account_sid\": \"%s\", \"api_version\": \"2010-04-01\", \"body\": ", acct);
+    sb_str(&b, tmp);
+    sb_json(&b, m->body->value, m->body->value_len);
+    snprintf(tmp, sizeof(tmp),
+             ", \"date_created\": \"%s\", \"date_sent\": null, \"date_updated\": \"%s\", "
+             "\"direction\": \"outbound-api\", \"error_code\": null, \"error_message\": null, "
+             "\"from\": ",
+             date, date);
+    sb_str(&b, tmp);
+    sb_json(&b, m->from->value, m->from->value_len);
+    snprintf(
+        tmp, sizeof(tmp),
+        ", \"messaging_service_sid\": null, \"num_media\": \"0\", \"num_segments\": \"%u\", "
+        "\"price\": null, \"price_unit\": \"USD\", \"sid\": \"%s\", \"status\": \"queued\", "
+        "\"subresource_uris\": {\"media\": \"/2010-04-01/Accounts/%s/Messages/%s/Media.json\"}, "
+        "\"to\": ",
+        m->segments, sid, acct, sid);
+    sb_str(&b, tmp);
+    sb_json(&b, m->to->value, m->to->value_len);
+    snprintf(tmp, sizeof(tmp), ", \"uri\": \"/2010-04-01/Accounts/%s/Messages/%s.json\"}", acct,
+             sid);
+    sb_str(&b, tmp);
+    return reply(c, 201, buf, b.len, NULL, NULL);
+}
+
+static enum MHD_Result accept_message(struct sim *s, struct MHD_Connection *c, const struct msg *m)
+{
+    char sid[35];
+    new_sid(s, sid);
+    struct job *sent = NULL, *fin = NULL;
+    if (m->cb) {
+        uint64_t now = now_ns();
+        if (s->o.callback_sent)
+            sent = status_job(m, sid, "sent", false, now);
+        fin = status_job(m, sid, "delivered", true, now + s->o.callback_delay_ms * 1000000ULL);
+    }
+    bool wake = false;
+    pthread_mutex_lock(&s->lock);
+    if (fin && s->o.undelivered_rate > 0 && rand01(s) < s->o.undelivered_rate) {
+        fin->status = "undelivered";
+        fin->error = true;
+    }
+    dest_add(s, m->to->value, m->to->value_len);
+    if (s->log)
+        log_message(s, m, sid);
+    if (sent)
+        wake |= hand_over(s, sent);
+    if (fin)
+        wake |= hand_over(s, fin);
+    if (m->cb)
+        wake |= derive_mo_url(s, m->cb);
+    pthread_mutex_unlock(&s->lock);
+    if (wake)
+        curl_multi_wakeup(s->multi);
+    add(&s->st.received, 1);
+    return reply_created(s, c, m, sid);
+}
+
+/* A complete, authorized POST to our Messages resource. */
+static enum MHD_Result submit(struct sim *s, struct MHD_Connection *c, const struct conn_ctx *x)
+{
+    struct flex_webhook_form f; /* ~18 KiB: MHD's threads have the default 8 MiB stacks */
+    struct flex_webhook_error err;
+    char why[256];
+    if (flex_webhook_form_parse(&f, x->buf ? x->buf : "", x->len, &err) < 0)
+        return bad_request(s, c, 20001, err.reason);
+    struct msg m;
+    unsigned code = validate(&f, &m, why, sizeof(why));
+    if (code)
+        return bad_request(s, c, code, why);
+    uint64_t wait = 0;
+    bool fail = false;
+    pthread_mutex_lock(&s->lock);
+    if (s->o.throttle_mps > 0)
+        wait = flex_gcra_take(&s->gcra, &s->gcra_tat, now_ns(), 1);
+    if (!wait && s->o.fail_rate > 0)
+        fail = rand01(s) < s->o.fail_rate;
+    pthread_mutex_unlock(&s->lock);
+    if (wait) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((wait + 999999999) / 1000000000));
+        add(&s->st.throttled, 1);
+        return reply_error(c, 429, 20429, "Too Many Requests", MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
+    if (fail) {
+        add(&s->st.failed, 1);
+        return reply_error(c, 500, 20500, "Internal Server Error", NULL, NULL);
+    }
+    return accept_message(s, c, &m);
+}
+
+static enum MHD_Result respond(struct sim *s, struct MHD_Connection *c, const struct conn_ctx *x,
+                               const char *url, const char *method)
+{
+    bool other;
+    if (!authorized(s, c)) {
+        add(&s->st.unauthorized, 1);
+        return reply_error(c, 401, 20003, "Authenticate", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                           "Basic realm=\"Twilio API\"");
+    }
+    if (!route(s, url, &other)) {
+        add(&s->st.rejected, 1);
+        return reply_error(c, 404, 20404,
+                           other ? "The requested resource belongs to another account"
+                                 : "The requested resource was not found",
+                           NULL, NULL);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        add(&s->st.rejected, 1);
+        return reply_error(c, 405, 20004, "Method not allowed", MHD_HTTP_HEADER_ALLOW, "POST");
+    }
+    if (x->too_big) {
+        add(&s->st.rejected, 1);
+        return reply_error(c, 413, 20001, "Request body over 16 KiB", NULL, NULL);
+    }
+    return submit(s, c, x);
+}
+
+/* libmicrohttpd's access handler: called once with the headers, once per
+ * piece of body, and once more at its end (|*upload_size| 0). */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_ctx)
+{
+    struct sim *s = cls;
+    (void)version;
+    if (!*req_ctx) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_ctx *x = ci ? ci->socket_context : NULL;
+        if (!x)
+            return MHD_NO;
+        x->len = 0;
+        x->too_big = false;
+        *req_ctx = x;
+        add(&s->st.requests, 1);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > FLEX_WEBHOOK_MAX_BODY) {
+            add(&s->st.rejected, 1); /* answered before the body: MHD closes after */
+            return reply_error(c, 413, 20001, "Request body over 16 KiB", NULL, NULL);
+        }
+        return MHD_YES;
+    }
+    struct conn_ctx *x = *req_ctx;
+    if (*upload_size) {
+        body_append(x, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return respond(s, c, x, url, method);
+}
+
+/* ---- webhooks out (the sender thread) ----------------------------------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+/* The job's fields in |s->form|, as Twilio posts them.  Returns 0 or a
+ * FLEX_E_* code (a field over the form's caps). */
+static int build_form(struct sim *s, const struct job *j)
+{
+    const char *kv[12][2];
+    unsigned n = 0;
+#define KV(k, v) (kv[n][0] = (k), kv[n][1] = (v), n++)
+    if (j->kind == JOB_STATUS) {
+        KV("SmsSid", j->sid), KV("SmsStatus", j->status), KV("MessageStatus", j->status);
+        KV("To", j->to), KV("MessageSid", j->sid), KV("AccountSid", s->o.account_sid);
+        KV("From", j->from), KV("ApiVersion", "2010-04-01");
+        if (j->error)
+            KV("ErrorCode", "30003");
+    } else {
+        KV("SmsMessageSid", j->sid), KV("NumMedia", "0"), KV("SmsSid", j->sid);
+        KV("SmsStatus", "received"), KV("Body", j->text), KV("To", j->to);
+        KV("NumSegments", "1"), KV("MessageSid", j->sid), KV("AccountSid", s->o.account_sid);
+        KV("From", j->from), KV("ApiVersion", "2010-04-01");
+    }
+#undef KV
+    flex_webhook_form_init(&s->form);
+    for (unsigned i = 0; i < n; i++) {
+        int rc =
+            flex_webhook_form_add(&s->form, kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Starts |j| on |sl|: signed, encoded, handed to curl.  False when its
+ * body cannot be built. */
+static bool start(struct sim *s, struct slot *sl, struct job *j)
+{
+    char sig[FLEX_WEBHOOK_SIG_BUFSZ], hdr[64];
+    const char *tok = s->o.auth_token;
+    int n = -1;
+    if (build_form(s, j) == 0 &&
+        flex_webhook_sign(tok, strlen(tok), j->url, strlen(j->url), &s->form, sig) > 0)
+        n = flex_webhook_form_encode(&s->form, sl->body, sizeof(sl->body));
+    if (n < 0)
+        return false;
+    snprintf(hdr, sizeof(hdr), "X-Twilio-Signature: %s", sig);
+    curl_slist_free_all(sl->hdrs);
+    sl->hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    sl->hdrs = curl_slist_append(sl->hdrs, "Expect:"); /* no 100-continue round trip */
+    sl->hdrs = curl_slist_append(sl->hdrs, hdr);
+    curl_easy_setopt(sl->easy, CURLOPT_URL, j->url);
+    curl_easy_setopt(sl->easy, CURLOPT_POSTFIELDSIZE, (long)n);
+    curl_easy_setopt(sl->easy, CURLOPT_POSTFIELDS, sl->body);
+    curl_easy_setopt(sl->easy, CURLOPT_HTTPHEADER, sl->hdrs);
+    sl->job = j;
+    curl_multi_add_handle(s->multi, sl->easy);
+    return true;
+}
+
+static void give_up(struct sim *s, struct job *j, const char *why)
+{
+    uint64_t n = j->kind == JOB_INBOUND
+                     ? atomic_fetch_add_explicit(&s->st.inbound_failed, 1, memory_order_relaxed)
+                     : atomic_fetch_add_explicit(&s->st.callbacks_failed, 1, memory_order_relaxed);
+    if (n < 5) /* the first few say why; the counters tell the rest */
+        fprintf(stderr, "httpsim: POST %s given up after %u tries: %s\n", j->url, j->attempt + 1,
+                why);
+    job_free(j);
+}
+
+/* A request done: counted, or tried again after 0.1 s, 0.2 s, 0.4 s ... */
+static void finish(struct sim *s, CURL *easy, CURLcode result)
+{
+    struct slot *sl = NULL;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&sl);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(s->multi, easy);
+    struct job *j = sl->job;
+    sl->job = NULL;
+    sl->next_free = s->free_slots;
+    s->free_slots = sl;
+    if (result == CURLE_OK && status >= 200 && status < 300) {
+        add(j->kind == JOB_INBOUND ? &s->st.inbound_sent : &s->st.callbacks_sent, 1);
+        if (j->final)
+            add(&s->st.receipts_sent, 1);
+        job_free(j);
+    } else if (j->attempt < s->o.callback_retries) {
+        unsigned shift = j->attempt < 6 ? j->attempt : 6;
+        j->attempt++;
+        add(&s->st.callbacks_retried, 1);
+        heap_push(s, j, now_ns() + (100000000ULL << shift));
+    } else {
+        char why[64];
+        snprintf(why, sizeof(why), "HTTP %ld", status);
+        give_up(s, j, result != CURLE_OK ? curl_easy_strerror(result) : why);
+    }
+}
+
+/* Every --mo-file line, to |url| (the sender's own copy). */
+static void queue_mo(struct sim *s, const char *url)
+{
+    uint64_t now = now_ns();
+    for (size_t i = 0; i < s->nmo; i++) {
+        struct job *j = flex_calloc(1, sizeof(*j));
+        j->due_ns = now;
+        j->kind = JOB_INBOUND;
+        new_sid(s, j->sid);
+        flex_strlcpy(j->from, s->mo[i].from, sizeof(j->from));
+        flex_strlcpy(j->to, s->mo[i].to, sizeof(j->to));
+        j->text = s->mo[i].text;
+        j->url = flex_strdup(url);
+        heap_push(s, j, now);
+    }
+}
+
+/* Takes what the API threads handed over (swapping the two arrays, so the
+ * lock is held for a few stores), and the inbound URL once known. */
+static void drain(struct sim *s)
+{
+    char url[MAX_URL + 1] = "";
+    pthread_mutex_lock(&s->lock);
+    struct job **batch = s->incoming;
+    size_t n = s->nincoming, cap = s->incoming_cap;
+    s->incoming = s->spare;
+    s->incoming_cap = s->spare_cap;
+    s->nincoming = 0;
+    if (!s->mo_queued && s->mo_url[0]) {
+        memcpy(url, s->mo_url, sizeof(url));
+        s->mo_queued = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++)
+        heap_push(s, batch[i], batch[i]->due_ns);
+    s->spare = batch;
+    s->spare_cap = cap;
+    if (url[0] && s->nmo > 0)
+        queue_mo(s, url);
+}
+
+/* How long curl may wait: until the next due job if a slot is free. */
+static int next_timeout_ms(const struct sim *s)
+{
+    if (s->nheap == 0 || !s->free_slots)
+        return 1000;
+    uint64_t now = now_ns(), due = s->heap[0].due_ns;
+    if (due <= now)
+        return 0;
+    uint64_t ms = (due - now + 999999) / 1000000;
+    return ms > 1000 ? 1000 : (int)ms;
+}
+
+static void *sender_main(void *arg)
+{
+    struct sim *s = arg;
+    /* relaxed: the flag orders nothing; pthread_join() does. */
+    while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        drain(s);
+        uint64_t now = now_ns();
+        while (s->nheap > 0 && s->free_slots && s->heap[0].due_ns <= now) {
+            struct job *j = heap_pop(s);
+            struct slot *sl = s->free_slots;
+            s->free_slots = sl->next_free;
+            if (!start(s, sl, j)) {
+                sl->next_free = s->free_slots;
+                s->free_slots = sl;
+                give_up(s, j, "the body does not fit the form's caps");
+            }
+        }
+        int running, left;
+        curl_multi_perform(s->multi, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(s->multi, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                finish(s, msg->easy_handle, msg->data.result);
+        /* relaxed: a gauge for the stats file. */
+        atomic_store_explicit(&s->st.pending, s->nheap + (size_t)running, memory_order_relaxed);
+        curl_multi_poll(s->multi, NULL, 0, next_timeout_ms(s), NULL);
+    }
+    return NULL;
+}
+
+static void sender_init(struct sim *s)
+{
+    s->multi = curl_multi_init();
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)INFLIGHT);
+    s->slots = flex_calloc(INFLIGHT, sizeof(struct slot));
+    for (unsigned i = 0; i < INFLIGHT; i++) {
+        struct slot *sl = &s->slots[i];
+        sl->easy = curl_easy_init();
+        curl_easy_setopt(sl->easy, CURLOPT_PRIVATE, sl);
+        curl_easy_setopt(sl->easy, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(sl->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(sl->easy, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(sl->easy, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+        curl_easy_setopt(sl->easy, CURLOPT_USERAGENT, "TwilioProxy/1.1");
+        sl->next_free = s->free_slots;
+        s->free_slots = sl;
+    }
+}
+
+static void sender_free(struct sim *s)
+{
+    for (unsigned i = 0; s->slots && i < INFLIGHT; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->job) {
+            curl_multi_remove_handle(s->multi, sl->easy);
+            job_free(sl->job);
+        }
+        curl_easy_cleanup(sl->easy);
+        curl_slist_free_all(sl->hdrs);
+    }
+    flex_free(s->slots);
+    while (s->nheap > 0)
+        job_free(heap_pop(s));
+    flex_free(s->heap);
+    for (size_t i = 0; i < s->nincoming; i++)
+        job_free(s->incoming[i]);
+    flex_free(s->incoming);
+    flex_free(s->spare);
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
+}
+
+/* ---- --mo-file ----------------------------------------------------------- */
+
+/* |num| with a '+' in front if it has none, into |out|; false if too long. */
+static bool plus_number(const char *num, char *out, size_t outsz)
+{
+    int n = snprintf(out, outsz, "%s%s", num[0] == '+' ? "" : "+", num);
+    return n > 1 && (size_t)n < outsz && n <= MAX_NUMBER;
+}
+
+/* "FROM<TAB>TEXT" or "FROM<TAB>TO<TAB>TEXT" (TO: digits, '+' first
+ * allowed), as smscsim reads them. */
+static int mo_line(struct sim *s, char *line)
+{
+    char from[MAX_NUMBER + 2], to[MAX_NUMBER + 2];
+    line[strcspn(line, "\r\n")] = '\0';
+    char *tab = strchr(line, '\t');
+    if (!tab || tab == line)
+        return 0;
+    *tab = '\0';
+    char *text = tab + 1, *tab2 = strchr(text, '\t'), *t = text + (text[0] == '+');
+    const char *dst = s->o.mo_to;
+    if (tab2 && tab2 > t && strspn(t, "0123456789") == (size_t)(tab2 - t)) {
+        *tab2 = '\0';
+        dst = text;
+        text = tab2 + 1;
+    }
+    if (!plus_number(line, from, sizeof(from)) || !plus_number(dst, to, sizeof(to)))
+        return -1;
+    s->mo = flex_realloc(s->mo, (s->nmo + 1) * sizeof(*s->mo));
+    s->mo[s->nmo++] = (struct mo){flex_strdup(from), flex_strdup(to), flex_strdup(text)};
+    return 0;
+}
+
+static int load_mo(struct sim *s, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "httpsim: cannot open --mo-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    unsigned lineno = 0;
+    while (fgets(line, sizeof(line), f))
+        if (++lineno, mo_line(s, line) != 0)
+            fprintf(stderr, "httpsim: --mo-file %s:%u: number too long, line skipped\n", path,
+                    lineno);
+    fclose(f);
+    return 0;
+}
+
+/* ---- stats, options, main -------------------------------------------------- */
+
+static void write_stats(struct sim *s)
+{
+    if (!s->o.stats_path)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", s->o.stats_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    pthread_mutex_lock(&s->lock);
+    size_t dests = s->dest_count;
+    pthread_mutex_unlock(&s->lock);
+    struct stats *st = &s->st;
+    fprintf(f,
+            "{\"received\":%llu,\"unique_destinations\":%zu,\"throttled\":%llu,\"failed\":%llu,"
+            "\"receipts_sent\":%llu,\"callbacks_sent\":%llu,\"callbacks_failed\":%llu,"
+            "\"inbound_sent\":%llu,\"connections\":%llu,\"requests\":%llu,\"rejected\":%llu,"
+            "\"unauthorized\":%llu,\"callbacks_retried\":%llu,\"callbacks_pending\":%llu,"
+            "\"inbound_failed\":%llu}\n",
+            (unsigned long long)get(&st->received), dests, (unsigned long long)get(&st->throttled),
+            (unsigned long long)get(&st->failed), (unsigned long long)get(&st->receipts_sent),
+            (unsigned long long)get(&st->callbacks_sent),
+            (unsigned long long)get(&st->callbacks_failed),
+            (unsigned long long)get(&st->inbound_sent), (unsigned long long)get(&st->connections),
+            (unsigned long long)get(&st->requests), (unsigned long long)get(&st->rejected),
+            (unsigned long long)get(&st->unauthorized),
+            (unsigned long long)get(&st->callbacks_retried), (unsigned long long)get(&st->pending),
+            (unsigned long long)get(&st->inbound_failed));
+    fclose(f);
+    rename(tmp, s->o.stats_path);
+}
+
+static const char usage_text[] =
+    "usage: httpsim [--listen 127.0.0.1:8085] [--account-sid ACtest] [--auth-token testtoken]\n"
+    "               [--callback-delay-ms N] [--throttle-mps N] [--fail-rate P] [--log FILE]\n"
+    "               [--stats FILE] [--mo-file FILE] [--mo-url URL] [--max-seconds N]\n"
+    "               [--callback-sent] [--undelivered-rate P] [--callback-retries N]\n"
+    "               [--mo-to NUMBER] [--threads N]\n";
+
+static bool opts_valid(const struct opts *o)
+{
+    size_t sid = strlen(o->account_sid), tok = strlen(o->auth_token);
+    bool ok = sid > 0 && sid <= 64 &&
+              strspn(o->account_sid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789") == sid;
+    ok = ok && tok > 0 && tok <= 128 && o->fail_rate >= 0 && o->fail_rate <= 1 &&
+         o->undelivered_rate >= 0 && o->undelivered_rate <= 1 && o->throttle_mps >= 0 &&
+         o->threads >= 1 && o->threads <= 64 && o->callback_retries <= 20;
+    if (ok && o->mo_url)
+        ok = strlen(o->mo_url) <= MAX_URL &&
+             (strncmp(o->mo_url, "http://", 7) == 0 || strncmp(o->mo_url, "https://", 8) == 0);
+    return ok && strlen(o->mo_to) < MAX_NUMBER;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"account-sid", required_argument, NULL, 'a'},
+        {"auth-token", required_argument, NULL, 'k'},
+        {"callback-delay-ms", required_argument, NULL, 'd'},
+        {"throttle-mps", required_argument, NULL, 't'},
+        {"fail-rate", required_argument, NULL, 'f'},
+        {"log", required_argument, NULL, 'L'},
+        {"stats", required_argument, NULL, 'S'},
+        {"mo-file", required_argument, NULL, 'm'},
+        {"mo-url", required_argument, NULL, 'u'},
+        {"mo-to", required_argument, NULL, 'T'},
+        {"max-seconds", required_argument, NULL, 'x'},
+        {"callback-sent", no_argument, NULL, 's'},
+        {"undelivered-rate", required_argument, NULL, 'U'},
+        {"callback-retries", required_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o->listen = optarg; break;
+        case 'a': o->account_sid = optarg; break;
+        case 'k': o->auth_token = optarg; break;
+        case 'd': o->callback_delay_ms = strtoul(optarg, NULL, 10); break;
+        case 't': o->throttle_mps = strtod(optarg, NULL); break;
+        case 'f': o->fail_rate = strtod(optarg, NULL); break;
+        case 'L': o->log_path = optarg; break;
+        case 'S': o->stats_path = optarg; break;
+        case 'm': o->mo_file = optarg; break;
+        case 'u': o->mo_url = optarg; break;
+        case 'T': o->mo_to = optarg; break;
+        case 'x': o->max_seconds = strtoul(optarg, NULL, 10); break;
+        case 's': o->callback_sent = true; break;
+        case 'U': o->undelivered_rate = strtod(optarg, NULL); break;
+        case 'r': o->callback_retries = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'j': o->threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        default: fputs(usage_text, stderr); return -1;
+        }
+    }
+    if (optind != argc || !opts_valid(o)) {
+        fputs(usage_text, stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_on(const char *hostport)
+{
+    char host[64];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
+        fprintf(stderr, "httpsim: --listen expects HOST:PORT, got '%s'\n", hostport);
+        return -1;
+    }
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "httpsim: bad listen address '%s'\n", host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        fprintf(stderr, "httpsim: cannot listen on %s: %s\n", hostport, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Everything but the threads: the log, --mo-file, the credentials. */
+static int sim_init(struct sim *s)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    s->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    s->rng = flex_mix64(s->rng) | 1;
+    s->sid_prefix = xorshift(&s->rng);
+    s->dest_key.k0 = xorshift(&s->rng);
+    s->dest_key.k1 = xorshift(&s->rng);
+    s->dest_mask = 1023;
+    s->dest_set = flex_calloc(s->dest_mask + 1, sizeof(uint64_t));
+    flex_gcra_init(&s->gcra, s->o.throttle_mps,
+                   s->o.throttle_mps > 100 ? (uint32_t)(s->o.throttle_mps / 100) : 1);
+    char creds[200];
+    int n = snprintf(creds, sizeof(creds), "%s:%s", s->o.account_sid, s->o.auth_token);
+    s->auth_len = (size_t)EVP_EncodeBlock((unsigned char *)s->auth, (unsigned char *)creds, n);
+    if (s->o.log_path) {
+        if (!(s->log = fopen(s->o.log_path, "w"))) {
+            fprintf(stderr, "httpsim: cannot open --log %s: %s\n", s->o.log_path, strerror(errno));
+            return -1;
+        }
+        setvbuf(s->log, NULL, _IOFBF, 1 << 20);
+    }
+    if (s->o.mo_file && load_mo(s, s->o.mo_file) != 0)
+        return -1;
+    if (s->o.mo_url)
+        flex_strlcpy(s->mo_url, s->o.mo_url, sizeof(s->mo_url));
+    s->mo_derive = !s->o.mo_url && s->nmo > 0;
+    sender_init(s);
+    return 0;
+}
+
+static void sim_free(struct sim *s)
+{
+    sender_free(s);
+    for (size_t i = 0; i < s->nmo; i++) {
+        flex_free(s->mo[i].from);
+        flex_free(s->mo[i].to);
+        flex_free(s->mo[i].text);
+    }
+    flex_free(s->mo);
+    flex_free(s->dest_set);
+    if (s->log)
+        fclose(s->log);
+    pthread_mutex_destroy(&s->lock);
+    flex_free(s);
+}
+
+static struct MHD_Daemon *start_mhd(struct sim *s, int lfd)
+{
+    /* The pool option only when there is a pool: MHD warns about a size
+     * of 0 or 1. */
+    struct MHD_OptionItem pool[] = {
+        {s->o.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, s->o.threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_ARRAY,
+        pool, MHD_OPTION_END);
+    if (!d)
+        fprintf(stderr, "httpsim: MHD_start_daemon() failed on %s\n", s->o.listen);
+    return d;
+}
+
+/* Until SIGTERM, SIGINT or --max-seconds: the stats and the log each
+ * second. */
+static void run(struct sim *s, const sigset_t *sigs)
+{
+    uint64_t start = now_ns(), limit = s->o.max_seconds * 1000000000ULL;
+    for (;;) {
+        struct timespec ts = {1, 0};
+        uint64_t now = now_ns();
+        if (limit && now - start + 1000000000ULL > limit) {
+            uint64_t left = limit > now - start ? limit - (now - start) : 0;
+            ts = (struct timespec){(time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL)};
+        }
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT)
+            return;
+        write_stats(s);
+        pthread_mutex_lock(&s->lock);
+        if (s->log)
+            fflush(s->log); /* readers follow it while we run */
+        pthread_mutex_unlock(&s->lock);
+        if (limit && now_ns() - start >= limit)
+            return;
+    }
+}
 
 int main(int argc, char **argv)
 {
-    return flex_prog_not_built(
-        "httpsim",
-        "httpsim [--listen 127.0.0.1:8085] [--account-sid ACtest] [--auth-token testtoken]\n"
-        "        [--callback-delay-ms N] [--throttle-mps N] [--fail-rate P] [--log FILE]\n"
-        "        [--stats FILE]",
-        "the HTTP carrier simulator comes with the HTTP adapter", argc, argv);
+    struct sim *s = flex_calloc(1, sizeof(*s));
+    s->o = (struct opts){.listen = "127.0.0.1:8085",
+                         .account_sid = "ACtest",
+                         .auth_token = "testtoken",
+                         .mo_to = "+12025550100",
+                         .callback_retries = 4,
+                         .threads = 2};
+    if (parse_args(argc, argv, &s->o) != 0) {
+        flex_free(s);
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int lfd = -1;
+    if (sim_init(s) != 0 || (lfd = listen_on(s->o.listen)) < 0) {
+        sim_free(s);
+        return 1;
+    }
+    /* Signals go to this thread alone: the others inherit the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_create(&s->thread, NULL, sender_main, s);
+    s->mhd = start_mhd(s, lfd);
+    if (s->mhd)
+        run(s, &sigs);
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd); /* no API thread runs after this */
+    else
+        close(lfd);
+    /* relaxed: pthread_join() orders the rest. */
+    atomic_store_explicit(&s->stop, true, memory_order_relaxed);
+    curl_multi_wakeup(s->multi);
+    pthread_join(s->thread, NULL);
+    write_stats(s);
+    int rc = s->mhd ? 0 : 1;
+    sim_free(s);
+    curl_global_cleanup();
+    return rc;
 }
