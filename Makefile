@@ -185,7 +185,7 @@ build/fuzz/obj/gen/flex.pb-c.o: $(GEN)/flex.pb-c.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(E) FUZZ $@
 	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu17 $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ \
-	  $(shell $(PKG_CONFIG) --libs liburing openssl hiredis jansson libprotobuf-c libmicrohttpd) -lm -lpthread
+	  $(shell $(PKG_CONFIG) --libs liburing openssl hiredis jansson libprotobuf-c libmicrohttpd libcurl) -lm -lpthread
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -7,12 +7,14 @@
 
 #include "carrier.h"
 #include "config.h"
+#include "err.h"
 #include "hash.h"
+#include "http_carrier.h"
 #include "smpp.h"
 
 bool flex_carrier_supported(const struct flex_cfg_carrier *cc)
 {
-    return cc->type == FLEX_CARRIER_SMPP;
+    return cc->type == FLEX_CARRIER_SMPP || cc->type == FLEX_CARRIER_HTTP;
 }
 
 struct flex_carrier *flex_carrier_new(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc,
@@ -21,11 +23,21 @@ struct flex_carrier *flex_carrier_new(const struct flex_cfg *cfg, const struct f
     switch (cc->type) {
     case FLEX_CARRIER_SMPP:
         return flex_smpp_carrier_new(cfg, cc, cb, arg);
+    case FLEX_CARRIER_HTTP:
+        return flex_http_carrier_new(cfg, cc, cb, arg);
     default:
         snprintf(why, whysz, "the %s adapter is not built yet",
                  cc->type == FLEX_CARRIER_HTTP ? "HTTP" : "carrier type's");
         return NULL;
     }
+}
+
+int flex_carrier_webhook(const struct flex_cfg_carrier *cc, bool inbound,
+                         const struct flex_webhook_form *f, struct flex_carrier_event *ev)
+{
+    if (cc->type != FLEX_CARRIER_HTTP)
+        return FLEX_E_NOTFOUND;
+    return flex_http_webhook_event(inbound, f, ev);
 }
 
 /* A secret in a signature: a keyed hash (a change is seen; the secret is
@@ -39,9 +51,12 @@ static unsigned long long secret_tag(const char *s)
 void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
                       size_t bufsz)
 {
-    snprintf(buf, bufsz, "%d|%s|%u|%s|%016llx|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u", cc->type,
-             cc->host ? cc->host : "", cc->port, cc->system_id ? cc->system_id : "",
-             secret_tag(cc->password), cc->tls, cc->tls_verify, cc->tls_ca ? cc->tls_ca : "",
+    snprintf(buf, bufsz, "%d|%s|%u|%s|%016llx|%s|%s|%016llx|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u",
+             cc->type, cc->host ? cc->host : "", cc->port, cc->system_id ? cc->system_id : "",
+             secret_tag(cc->password), cc->url ? cc->url : "",
+             cc->account_sid ? cc->account_sid : "", secret_tag(cc->auth_token),
+             cc->status_callback ? cc->status_callback : "", cc->tls, cc->tls_verify,
+             cc->tls_ca ? cc->tls_ca : "",
              cc->window, cc->binds, (unsigned long long)cc->connect_timeout_ms,
              (unsigned long long)cc->response_timeout_ms, (unsigned long long)cc->enquire_link_ms,
              (unsigned long long)cc->reconnect_max_ms, cc->ambiguous_retry, cfg->engine.max_parts);

@@ -75,6 +75,7 @@ struct run {
     } threads[16]; /* flexd's threads, read before it stops */
     int nthreads;
     double redis_cpu0, redis_cpu1, sim_cpu_s;
+    long sim_connections; /* httpsim: TCP connections it accepted */
     long long redis_mem0, redis_mem1; /* used_memory before the jobs, after the run */
     FILE *samples;
 };
@@ -205,6 +206,13 @@ static void common_args(struct run *r, char **argv, int *n, char (*buf)[128], in
     } while (0)
     DARG("redis.url=%s", r->redis_url);
     DARG("carrier.primary.port=%d", r->sim_port);
+    if (strcmp(r->o.carrier, "http") == 0) { /* httpsim on the SMSC's port, the backup carrier */
+        DARG("route.default=backup");
+        DARG("carrier.primary.enabled=false"); /* its port is httpsim's */
+        DARG("carrier.backup.url=http://127.0.0.1:%d", r->sim_port);
+        DARG("carrier.backup.status_callback=http://127.0.0.1:%d/webhooks/backup/status",
+             r->http_port);
+    }
     DARG("http.listen=127.0.0.1:%d", r->http_port);
     DARG("quiet_hours.enabled=false");
     DARG("engine.log_level=warn");
@@ -628,7 +636,14 @@ static void read_status(struct run *r, struct proof *pf)
         pf->lost = 0;
 }
 
-/* smscsim's log: each patient's number once, none of the opted-out ones. */
+/* The carrier simulator of the run: smscsim, or httpsim for --carrier http. */
+static const char *sim_name(const struct run *r)
+{
+    return strcmp(r->o.carrier, "http") == 0 ? "httpsim" : "smscsim";
+}
+
+/* The simulator's log: each patient's number once, none of the opted-out
+ * ones. */
 static void read_sim_log(struct run *r, struct proof *pf)
 {
     struct cset seen, opt;
@@ -638,7 +653,7 @@ static void read_sim_log(struct run *r, struct proof *pf)
         if (opted_out(r, i))
             cset_add(&opt, r->phones[i] + 1, strlen(r->phones[i] + 1), 1); /* log: no '+' */
     char path[PATH_MAX], line[4096];
-    snprintf(path, sizeof(path), "%s/smscsim.log", r->o.out);
+    snprintf(path, sizeof(path), "%s/%s.log", r->o.out, sim_name(r));
     FILE *f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f)) {
         const char *dst = line[0] == '+' ? line + 1 : line;
@@ -683,7 +698,9 @@ static json_t *report_json(struct run *r, struct proof *pf)
                         json_pack("{s:f,s:f,s:f}", "flexd",
                                   msgs ? r->flexd_cpu_s * 1e5 / (double)msgs : 0.0, "redis",
                                   msgs ? (r->redis_cpu1 - r->redis_cpu0) * 1e5 / (double)msgs : 0.0,
-                                  "smscsim", msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
+                                  sim_name(r), msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
+    if (strcmp(r->o.carrier, "http") == 0) /* keep-alive shows as few connections */
+        json_object_set_new(j, "http_connections", json_integer(r->sim_connections));
     json_object_set_new(j, "redis_by_command", redis_by_command(r, msgs));
     /* --mo-rate: patients' replies applied (classified, routed, counted in
      * flex:stats) while the campaign ran, per second of it. */
@@ -806,17 +823,19 @@ static void start_servers(struct run *r)
     } else {
         snprintf(r->redis_url, sizeof(r->redis_url), "%s", r->o.redis);
     }
-    prog(r, "smscsim", path, sizeof(path));
+    prog(r, sim_name(r), path, sizeof(path));
     snprintf(a, sizeof(a), "127.0.0.1:%d", r->sim_port);
-    snprintf(log, sizeof(log), "%s/smscsim.log", r->o.out);
-    snprintf(stats, sizeof(stats), "%s/smscsim.json", r->o.out);
+    snprintf(log, sizeof(log), "%s/%s.log", r->o.out, sim_name(r));
+    snprintf(stats, sizeof(stats), "%s/%s.json", r->o.out, sim_name(r));
     snprintf(dlr, sizeof(dlr), "%ld", r->o.dlr_delay_ms);
     char mo[32];
     snprintf(mo, sizeof(mo), "%.0f", r->o.mo_rate);
-    char *argv[] = {
+    char *sargv[] = {
         path, "--listen",      a,      "--log",     log, "--stats", stats, "--dlr-delay-ms",
         dlr,  "--max-seconds", "3600", "--mo-rate", mo,  NULL};
-    r->sim_pid = spawn(argv, NULL);
+    char *hargv[] = {path,  "--listen", a, "--log", log, "--stats", stats, "--callback-delay-ms",
+                     dlr,   "--max-seconds", "3600", NULL};
+    r->sim_pid = spawn(strcmp(r->o.carrier, "http") == 0 ? hargv : sargv, NULL);
     if (wait_redis(r) != 0)
         die("redis did not come up");
 }
@@ -832,6 +851,12 @@ static void stop_sim(struct run *r)
         r->sim_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                        (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     r->sim_pid = 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s.json", r->o.out, sim_name(r));
+    json_t *st = json_load_file(path, 0, NULL); /* written at its exit */
+    json_t *c = st ? json_object_get(st, "connections") : NULL;
+    r->sim_connections = json_is_integer(c) ? (long)json_integer_value(c) : 0;
+    json_decref(st);
 }
 
 static void stop_all(struct run *r)
@@ -935,9 +960,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (strcmp(r.o.carrier, "http") == 0) {
-        fputs("flexbench: --carrier http needs the HTTP adapter and httpsim, not built yet\n",
-              stderr);
+    if (strcmp(r.o.carrier, "http") == 0 && r.o.mo_rate > 0) {
+        fputs("flexbench: --mo-rate needs --carrier smpp (smscsim sends the replies)\n", stderr);
         return 2;
     }
     find_bindir(&r, argv[0]);

@@ -56,6 +56,7 @@ struct flex_carrier_event {
     uint32_t code;      /* the carrier's (SMPP command_status, HTTP error code); 0 local */
     bool temporary;     /* worth trying again, here or on another carrier */
     bool ambiguous;     /* no answer after the request went: the carrier may have it */
+    bool opted_out;     /* the carrier says the recipient unsubscribed (Twilio 21610) */
     const char *reason; /* the carrier's text or a static one; valid during the call */
     /* receipt */
     bool delivered;    /* final and delivered; false: final and not */
@@ -122,6 +123,17 @@ struct flex_carrier *flex_carrier_new(const struct flex_cfg *cfg, const struct f
  * hashed, never copied in clear. */
 void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
                       size_t bufsz);
+
+struct flex_webhook_form;
+
+/* A webhook of carrier |cc| (a status callback, or an |inbound| text) whose
+ * signature has been checked, normalized into |ev| (strings point into
+ * |f|).  Returns 1 with |ev| set, 0 when there is nothing to do (a status
+ * that is not final), FLEX_E_INVAL for a form its type cannot read, or
+ * FLEX_E_NOTFOUND when the type takes no webhooks.  Thread-safe (no carrier
+ * instance: the HTTP listener's thread calls it). */
+int flex_carrier_webhook(const struct flex_cfg_carrier *cc, bool inbound,
+                         const struct flex_webhook_form *f, struct flex_carrier_event *ev);
 
 /* Whether this build has an adapter for |cc|'s type. */
 bool flex_carrier_supported(const struct flex_cfg_carrier *cc);

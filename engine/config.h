@@ -78,6 +78,7 @@ struct flex_cfg_carrier {
     const char *account_sid;
     const char *auth_token;
     const char *status_callback;
+    const char *webhook_url; /* the public base of /webhooks/NAME (a proxy in front) */
     unsigned _line; /* section header line, for messages */
 };
 

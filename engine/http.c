@@ -8,14 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "carrier.h"
+#include "config.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 #include "pipeline.h"
+#include "qsbr.h"
+#include "str.h"
+#include "webhook.h"
 
 struct flex_http {
     struct MHD_Daemon *d;
     struct flex_pipeline *p;
+    struct flex_qsbr_reader qr; /* the listener thread's, registered on first use */
+    bool registered;
+    struct flex_webhook_form form; /* one request at a time: one thread */
 };
+
+/* A POST body being received: bounded by FLEX_WEBHOOK_MAX_BODY. */
+struct upload {
+    size_t len;
+    bool too_big;
+    char body[FLEX_WEBHOOK_MAX_BODY];
+};
+
+static const struct flex_log_ctx hlog = {NULL, "http", NULL};
 
 static uint64_t rd(_Atomic uint64_t *c)
 {
@@ -54,6 +72,10 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_inbound_optins_total", "Numbers opted back in by their own text (START...)."},
         {"flex_autoreply_capped_total",
          "Automatic replies not sent: the number had its engine.autoreply_per_day."},
+        {"flex_webhooks_accepted_total", "Carrier webhooks taken (signed, well formed)."},
+        {"flex_webhooks_refused_total",
+         "Carrier webhooks refused: bad or missing signature, unknown carrier, malformed."},
+        {"flex_webhooks_busy_total", "Carrier webhooks answered 503: the writer far behind."},
     };
     uint64_t vals[] = {
         rd(&p->m.jobs_read),       rd(&p->m.dead_letter),     rd(&p->m.suppressed),
@@ -62,7 +84,9 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         rd(&p->m.redis_errors),    rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate),
         rd(&p->m.send_suppressed), rd(&p->m.send_held),       rd(&p->m.send_deferred),
         rd(&p->m.inbound_copies),  rd(&p->m.optouts),         rd(&p->m.optins),
-        rd(&p->m.autoreply_capped)};
+        rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),     rd(&p->m.webhooks_refused),
+        rd(&p->m.webhooks_busy),
+    };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
@@ -152,12 +176,168 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return rc;
 }
 
+static void count(_Atomic uint64_t *c)
+{
+    /* relaxed: a metrics counter. */
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* "/webhooks/NAME/status" or ".../inbound": the carrier's name into |name|
+ * and whether it is inbound; false for any other path. */
+static bool webhook_path(const char *url, char *name, size_t namesz, bool *inbound)
+{
+    static const char pre[] = "/webhooks/";
+    if (strncmp(url, pre, sizeof(pre) - 1) != 0)
+        return false;
+    const char *n = url + sizeof(pre) - 1, *slash = strchr(n, '/');
+    if (!slash || slash == n || (size_t)(slash - n) >= namesz)
+        return false;
+    if (strcmp(slash, "/status") == 0)
+        *inbound = false;
+    else if (strcmp(slash, "/inbound") == 0)
+        *inbound = true;
+    else
+        return false;
+    memcpy(name, n, (size_t)(slash - n));
+    name[slash - n] = '\0';
+    return true;
+}
+
+/* The URL the carrier signed: [carrier] webhook_url + "/status|/inbound"
+ * when set (flexd behind a proxy), else http://HOST/PATH as the request
+ * came. */
+static int signed_url(struct MHD_Connection *c, const struct flex_cfg_carrier *cc,
+                      const char *url, bool inbound, char *out, size_t outsz)
+{
+    int n;
+    if (cc->webhook_url) {
+        size_t bl = strlen(cc->webhook_url);
+        while (bl > 0 && cc->webhook_url[bl - 1] == '/')
+            bl--;
+        n = snprintf(out, outsz, "%.*s/%s", (int)bl, cc->webhook_url,
+                     inbound ? "inbound" : "status");
+    } else {
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        if (!host)
+            return -1;
+        n = snprintf(out, outsz, "http://%s%s", host, url);
+    }
+    return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+/* A checked webhook's event into a record for the writer. */
+static int hand_to_writer(struct flex_http *h, const char *carrier,
+                          const struct flex_carrier_event *ev)
+{
+    struct flex_rec *r = flex_malloc(sizeof(*r));
+    flex_mem_zero(r, offsetof(struct flex_rec, text));
+    r->heap = true; /* the writer frees it */
+    r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
+    flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
+    r->at_ms = flex_now_ms();
+    if (r->kind == FLEX_REC_RECEIPT) {
+        r->nparts = 1;
+        flex_strlcpy(r->part_ids[0], ev->keys[0], sizeof(r->part_ids[0]));
+        r->delivered = ev->delivered;
+        flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
+        r->receipt_err = ev->err;
+    } else {
+        size_t n = strlen(ev->text);
+        r->truncated = n >= sizeof(r->text);
+        if (r->truncated) {
+            n = sizeof(r->text) - 1;
+            while (n > 0 && ((unsigned char)ev->text[n] & 0xc0) == 0x80)
+                n--; /* cut before a character */
+        }
+        memcpy(r->text, ev->text, n);
+        r->text[n] = '\0';
+        memcpy(r->from, ev->from, sizeof(r->from));
+        memcpy(r->to, ev->to, sizeof(r->to));
+    }
+    void *item = r;
+    if (flex_ring_push_batch(&h->p->hooks, &item, 1) == 1)
+        return 0;
+    flex_free(r);
+    return -1;
+}
+
+/* Checks and takes one webhook whose body is whole.  Answers 200 (taken,
+ * or nothing to do), 403 (unknown carrier, bad or missing signature), 400
+ * (malformed), 413 (too big) or 503 (the writer far behind: the carrier
+ * sends it again). */
+static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, const char *url,
+                               const char *name, bool inbound, struct upload *u)
+{
+    if (!h->registered) {
+        flex_qsbr_register(&flex_cfg_qsbr, &h->qr);
+        h->registered = true;
+    } else {
+        flex_qsbr_online(&flex_cfg_qsbr, &h->qr);
+    }
+    const struct flex_cfg *cfg = flex_cfg_acquire();
+    const struct flex_cfg_carrier *cc = flex_cfg_carrier_find(cfg, name);
+    unsigned status = 200;
+    const char *why = NULL;
+    char surl[1024];
+    struct flex_webhook_error err;
+    struct flex_carrier_event ev;
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
+    if (u->too_big) {
+        status = 413, why = "body too large";
+    } else if (!cc || cc->type != FLEX_CARRIER_HTTP || !cc->auth_token) {
+        status = 403, why = "no such HTTP carrier";
+    } else if (flex_webhook_form_parse(&h->form, u->body, u->len, &err) < 0) {
+        status = 400, why = err.reason;
+    } else if (signed_url(c, cc, url, inbound, surl, sizeof(surl)) != 0 ||
+               !flex_webhook_verify(cc->auth_token, strlen(cc->auth_token), surl, strlen(surl),
+                                    &h->form, sig, sig ? strlen(sig) : 0)) {
+        status = 403, why = sig ? "signature does not match" : "no X-Twilio-Signature";
+    } else {
+        int rc = flex_carrier_webhook(cc, inbound, &h->form, &ev);
+        if (rc < 0)
+            status = 400, why = "fields missing or unknown status";
+        else if (rc == 1 && hand_to_writer(h, cc->name, &ev) != 0)
+            status = 503, why = "busy";
+    }
+    flex_qsbr_offline(&h->qr); /* nothing of the snapshot is kept past here */
+    if (status == 200) {
+        count(&h->p->m.webhooks_ok);
+        return reply(c, 200, "text/xml", "<Response/>", 11);
+    }
+    count(status == 503 ? &h->p->m.webhooks_busy : &h->p->m.webhooks_refused);
+    if (status != 503) /* no field of the request in the log: it may carry a patient's text */
+        flex_log(FLEX_LOG_WARN, &hlog, 0, "webhook for carrier '%.64s' refused (%u): %s", name,
+                 status, why);
+    return reply(c, status, "text/plain", why, strlen(why));
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
 {
-    (void)version, (void)upload, (void)upload_size, (void)con_cls;
+    (void)version;
     struct flex_http *h = cls;
+    char name[65];
+    bool inbound;
+    if (strcmp(method, "POST") == 0 && webhook_path(url, name, sizeof(name), &inbound)) {
+        struct upload *u = *con_cls;
+        if (!u) { /* the headers: the body follows */
+            *con_cls = u = flex_malloc(sizeof(*u));
+            u->len = 0;
+            u->too_big = false;
+            return MHD_YES;
+        }
+        if (*upload_size > 0) { /* a piece of the body, kept within its bound */
+            if (*upload_size > sizeof(u->body) - u->len)
+                u->too_big = true;
+            else
+                memcpy(u->body + u->len, upload, *upload_size);
+            u->len += u->too_big ? 0 : *upload_size;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return webhook(h, c, url, name, inbound, u);
+    }
     if (strcmp(method, "GET") != 0)
         return reply(c, 405, "text/plain", "method not allowed\n", 19);
     if (strcmp(url, "/healthz") == 0)
@@ -183,6 +363,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
+/* Frees a request's upload state when MHD is done with it. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    flex_free(*con_cls);
+    *con_cls = NULL;
+}
+
 int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pipeline *p)
 {
     char host[64];
@@ -198,7 +387,8 @@ int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pi
     h->p = p;
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, h,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     if (!h->d) {
         flex_free(h);
         return -EADDRINUSE;
@@ -212,5 +402,7 @@ void flex_http_stop(struct flex_http *h)
     if (!h)
         return;
     MHD_stop_daemon(h->d);
+    if (h->registered)
+        flex_qsbr_unregister(&flex_cfg_qsbr, &h->qr);
     flex_free(h);
 }

@@ -107,6 +107,8 @@ struct flex_pipeline {
     struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
     struct flex_ring news;          /* intake -> dispatch: struct flex_news * (engine/live.h) */
     struct flex_ring back;          /* dispatch -> intake: jobs to hold or schedule again */
+    struct flex_ring hooks;         /* http listener -> writer: webhooks' receipts and texts
+                                     * (heap records: the writer frees them) */
     struct flex_rec *pool;          /* FLEX_POOL_SIZE records for jobs */
     struct flex_rec *dpool;         /* records the dispatch thread fills */
     _Atomic bool stop_intake;       /* SIGTERM: take no new jobs */
@@ -128,6 +130,8 @@ struct flex_pipeline {
         _Atomic uint64_t send_suppressed, send_held, send_deferred;
         /* inbound (writer) */
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
+        /* webhooks (http listener) */
+        _Atomic uint64_t webhooks_ok, webhooks_refused, webhooks_busy;
     } m;
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */

@@ -967,8 +967,10 @@ void *flex_writer_main(void *arg)
     for (;;) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
         w.cfg = flex_cfg_acquire();
-        if (n == 0)
+        if (n == 0) {
             n = flex_ring_pop_batch(&w.p->results, (void **)recs, BATCH);
+            n += flex_ring_pop_batch(&w.p->hooks, (void **)recs + n, BATCH - n);
+        }
         bool retry_due = nretry && flex_now_ms() - last_retry > 100;
         if (w.in_doubt) /* a batch tried again takes the same receipts */
             retry_due = w.redo_retry_due;

@@ -200,7 +200,7 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[carrier h]\ntype = http\nurl = http://127.0.0.1:8085\naccount_sid = A\n", L,
                  "missing required key 'auth_token' (http)");
     expect_error("[carrier h]\ntype = http\nurl = http://x\naccount_sid = A\nauth_token = t\n"
-                 "window = 5\n",
+                 "binds = 5\n",
                  L + 5, "does not apply to an http carrier");
     expect_error("[carrier s]\nhost = h\n", L, "missing required key 'type'");
     expect_error("[carrier s]\ntype = smpp\nhost = h\nsystem_id = sixteencharslong\n"

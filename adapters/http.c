@@ -1,0 +1,749 @@
+/*
+ * The HTTP carrier: a Twilio-style Messages API behind the carrier
+ * interface (engine/carrier.h), over libcurl's multi interface.
+ *
+ * It runs on the dispatcher's thread, like the SMPP clients: run() drives
+ * curl_multi_perform and waits in curl_multi_poll, so requests, their
+ * answers and the events they become stay on the one thread that owns the
+ * carrier (no locks, no handoff; libcurl keeps the connections alive and
+ * reuses them, multiplexing over HTTP/2 where the server offers it).
+ *
+ *   POST {url}/2010-04-01/Accounts/{sid}/Messages.json
+ *        To, From, Body[, StatusCallback]      (basic auth sid:token)
+ *
+ * Answers, normalized:
+ *   2xx           accepted; the key is the message's "sid", lower case
+ *   429, 503      throttled: the message waits (not failed) and the carrier
+ *                 sends nothing until Retry-After (1 s when absent)
+ *   other 5xx     sent again after a backoff with jitter (3 tries), then
+ *                 failed as temporary (the dispatcher fails over)
+ *   401, 403      temporary (another carrier may take it): credentials
+ *   other 4xx     permanent, with the carrier's "code" and "message";
+ *                 21610 (recipient unsubscribed) says opted out
+ *   no connection temporary, not ambiguous; the carrier counts as down
+ *                 (not ready) for a backoff up to reconnect_max
+ *   no answer     after the request went (timeout, reset): ambiguous, by
+ *                 [carrier] ambiguous (docs/smpp.md)
+ *
+ * Webhooks (status callbacks and inbound texts) are read by the HTTP
+ * listener and normalized here too: flex_http_webhook_event.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "carrier.h"
+#include "config.h"
+#include "err.h"
+#include "http_carrier.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "mem.h"
+#include "str.h"
+#include "version.h"
+#include "webhook.h"
+
+#define RESP_MAX 4096       /* of an answer kept (the rest is dropped) */
+#define TRIES_5XX 3         /* tries of a message answered 5xx */
+#define BACKOFF_BASE_MS 200 /* first retry after a 5xx; doubles */
+#define THROTTLE_DEFAULT_MS 1000
+#define QUEUE_FACTOR 4 /* messages held (queued + in flight) per unit of window */
+
+struct hreq {
+    struct hreq *next;         /* in the queue */
+    struct hreq *fprev, *fnext; /* in flight */
+    uint64_t cookie;
+    char *body;
+    size_t len;
+    unsigned tries;
+    uint64_t due_ns; /* not sent before */
+    CURL *easy;
+    char resp[RESP_MAX];
+    size_t resp_len;
+};
+
+struct http_carrier {
+    struct flex_carrier base; /* first: the interface's pointer is ours */
+    CURLM *multi;
+    char *messages_url; /* {url}/2010-04-01/Accounts/{sid}/Messages.json */
+    char *sid, *token;  /* basic auth (the token is a secret: never logged) */
+    char *status_callback;
+    char *ca;
+    bool verify;
+    unsigned window;
+    long connect_ms, timeout_ms;
+    uint64_t reconnect_max_ns;
+    bool ambiguous_retry;
+    struct hreq *head, *tail; /* waiting to be sent, in order */
+    struct hreq *flying;      /* sent, awaiting their answers */
+    size_t queued, inflight;
+    uint64_t paused_until; /* Retry-After, mono ns */
+    /* Adaptive rate, as for SMPP throttling (adapters/smpp_msgs.c): a 429
+     * sets it to 70% of what was accepted lately; every 100 ms without one
+     * it grows 20%; far above anything seen it is lifted (0). */
+    double rate;
+    struct flex_gcra gcra;
+    uint64_t tat, last_throttle, rate_checked, rate_probed;
+    unsigned acks_this_sec, acks_last_sec;
+    uint64_t down_until;   /* no connection: not ready until then */
+    uint64_t backoff_ns;
+    bool up, draining;
+    uint64_t rng;
+    CURL **spare; /* easy handles of finished requests, for the next ones */
+    size_t nspare;
+    struct flex_webhook_form form; /* scratch for encoding bodies */
+    struct curl_slist *headers;
+    struct flex_log_ctx log;
+};
+
+static const struct flex_log_ctx *lctx(const struct http_carrier *h)
+{
+    return &h->log;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static struct http_carrier *hc_of(struct flex_carrier *c)
+{
+    return (struct http_carrier *)c;
+}
+
+static const struct http_carrier *chc_of(const struct flex_carrier *c)
+{
+    return (const struct http_carrier *)c;
+}
+
+void flex_http_id_key(const char *id, size_t len, char out[FLEX_CARRIER_KEY_SZ])
+{
+    size_t n = len < FLEX_CARRIER_KEY_SZ - 1 ? len : FLEX_CARRIER_KEY_SZ - 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    out[n] = '\0';
+}
+
+/* ---- the queue -------------------------------------------------------------- */
+
+static void q_push(struct http_carrier *h, struct hreq *r, bool front)
+{
+    r->next = NULL;
+    if (front) {
+        r->next = h->head;
+        h->head = r;
+        if (!h->tail)
+            h->tail = r;
+    } else if (h->tail) {
+        h->tail->next = r;
+        h->tail = r;
+    } else {
+        h->head = h->tail = r;
+    }
+    h->queued++;
+}
+
+static struct hreq *q_pop(struct http_carrier *h)
+{
+    struct hreq *r = h->head;
+    if (!r)
+        return NULL;
+    h->head = r->next;
+    if (!h->head)
+        h->tail = NULL;
+    h->queued--;
+    return r;
+}
+
+static void req_free(struct hreq *r)
+{
+    flex_free(r->body);
+    flex_free(r);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+static void emit_session(struct http_carrier *h, bool up)
+{
+    if (h->up == up)
+        return;
+    h->up = up;
+    struct flex_carrier_event ev;
+    memset(&ev, 0, offsetof(struct flex_carrier_event, keys));
+    ev.kind = FLEX_CEV_SESSION;
+    ev.up = up;
+    flex_carrier_emit(&h->base, &ev);
+}
+
+static void emit_failed(struct http_carrier *h, struct hreq *r, uint32_t code, bool temporary,
+                        bool ambiguous, bool opted_out, const char *reason)
+{
+    struct flex_carrier_event ev;
+    memset(&ev, 0, offsetof(struct flex_carrier_event, keys));
+    ev.kind = FLEX_CEV_FAILED;
+    ev.cookie = r->cookie;
+    ev.code = code;
+    ev.temporary = temporary;
+    ev.ambiguous = ambiguous;
+    ev.opted_out = opted_out;
+    ev.reason = reason;
+    flex_carrier_emit(&h->base, &ev);
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct hreq *r = arg;
+    size_t len = size * n, room = RESP_MAX - 1 - r->resp_len;
+    size_t take = len < room ? len : room; /* bounded: the rest is dropped */
+    memcpy(r->resp + r->resp_len, data, take);
+    r->resp_len += take;
+    r->resp[r->resp_len] = '\0';
+    return len;
+}
+
+/* The answer's JSON |key| as a string into |out| (empty when absent). */
+static void json_str(const struct hreq *r, const char *key, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    json_t *j = json_loadb(r->resp, r->resp_len, 0, NULL);
+    json_t *v = j ? json_object_get(j, key) : NULL;
+    if (json_is_string(v))
+        flex_strlcpy(out, json_string_value(v), outsz);
+    else if (json_is_integer(v))
+        snprintf(out, outsz, "%lld", (long long)json_integer_value(v));
+    json_decref(j);
+}
+
+static void throttle_hit(struct http_carrier *h, uint64_t now, uint64_t retry_after_ns)
+{
+    if (now - h->last_throttle <= 100000000ULL)
+        return; /* once per burst of refusals: the window's other answers */
+    double secs = (double)(now - h->rate_checked) * 1e-9;
+    double est = secs > 0.05 ? (double)h->acks_this_sec / secs : 0;
+    double base = h->rate > 0 ? h->rate : est;
+    if (base < (double)h->acks_last_sec)
+        base = (double)h->acks_last_sec;
+    if (base < 20)
+        base = 20;
+    h->rate = base * 0.7;
+    flex_gcra_init(&h->gcra, h->rate, (uint32_t)(h->rate / 100) + 1);
+    h->last_throttle = now;
+    if (now + retry_after_ns > h->paused_until)
+        h->paused_until = now + retry_after_ns;
+}
+
+static void throttle_probe(struct http_carrier *h, uint64_t now)
+{
+    if (now - h->rate_checked >= 1000000000ULL) {
+        h->rate_checked = now;
+        h->acks_last_sec = h->acks_this_sec;
+        h->acks_this_sec = 0;
+    }
+    if (h->rate > 0 && now - h->last_throttle > 100000000ULL &&
+        now - h->rate_probed > 100000000ULL) {
+        h->rate_probed = now;
+        h->rate *= 1.2;
+        if (h->rate > 1e6)
+            h->rate = 0;
+        else
+            flex_gcra_init(&h->gcra, h->rate, (uint32_t)(h->rate / 100) + 1);
+    }
+}
+
+/* The answer's "sid" without a JSON parser (a 2xx answer is ~800 bytes
+ * and parsing it whole showed in profiles): the member "sid" followed by
+ * a string of letters and digits.  Anything else: the parser decides. */
+static bool quick_sid(const struct hreq *r, char *out, size_t outsz)
+{
+    const char *p = r->resp, *end = r->resp + r->resp_len;
+    while ((p = memmem(p, (size_t)(end - p), "\"sid\"", 5)) != NULL) {
+        const char *v = p + 5;
+        p += 5;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
+            v++;
+        if (v >= end || *v != ':')
+            continue;
+        for (v++; v < end && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'); v++)
+            ;
+        if (v >= end || *v != '"')
+            return false;
+        size_t n = 0;
+        for (v++; v < end && n + 1 < outsz && ((*v >= '0' && *v <= '9') ||
+                                                (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z'));
+             v++)
+            out[n++] = *v;
+        out[n] = '\0';
+        return n > 0 && v < end && *v == '"';
+    }
+    return false;
+}
+
+static void requeue(struct http_carrier *h, struct hreq *r, uint64_t due, bool front)
+{
+    r->due_ns = due;
+    q_push(h, r, front);
+}
+
+static void answered(struct http_carrier *h, struct hreq *r, long status, uint64_t now)
+{
+    char sid[FLEX_CARRIER_KEY_SZ], code[24], msg[160];
+    if (status >= 200 && status < 300) {
+        if (!quick_sid(r, sid, sizeof(sid)))
+            json_str(r, "sid", sid, sizeof(sid));
+        h->acks_this_sec++;
+        emit_session(h, true);
+        h->backoff_ns = 0;
+        if (!sid[0]) { /* taken, but with nothing to match its receipt by */
+            emit_failed(h, r, (uint32_t)status, false, true, false, "answer without a sid");
+            req_free(r);
+            return;
+        }
+        struct flex_carrier_event ev;
+        memset(&ev, 0, offsetof(struct flex_carrier_event, keys));
+        ev.kind = FLEX_CEV_ACCEPTED;
+        ev.cookie = r->cookie;
+        ev.nkeys = 1;
+        flex_http_id_key(sid, strlen(sid), ev.keys[0]);
+        flex_carrier_emit(&h->base, &ev);
+        req_free(r);
+        return;
+    }
+    emit_session(h, true); /* it answered */
+    if (status == 429 || status == 503) {
+        curl_off_t ra = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
+        uint64_t wait = ra > 0 && ra < 3600 ? (uint64_t)ra * 1000000000ULL
+                                            : THROTTLE_DEFAULT_MS * 1000000ULL;
+        throttle_hit(h, now, wait);
+        requeue(h, r, 0, true); /* first again once the carrier takes more */
+        return;
+    }
+    json_str(r, "code", code, sizeof(code));
+    json_str(r, "message", msg, sizeof(msg));
+    uint32_t c = code[0] ? (uint32_t)strtoul(code, NULL, 10) : (uint32_t)status;
+    if (status >= 500) {
+        if (++r->tries < TRIES_5XX) {
+            h->rng = h->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint64_t backoff = (uint64_t)BACKOFF_BASE_MS << (r->tries - 1);
+            uint64_t jitter = (h->rng >> 33) % (backoff / 2 + 1);
+            requeue(h, r, now + (backoff + jitter) * 1000000ULL, false);
+            return;
+        }
+        emit_failed(h, r, c, true, false, false, msg[0] ? msg : "server error");
+    } else if (status == 401 || status == 403) {
+        flex_log(FLEX_LOG_ERROR, lctx(h), 0, "carrier refused our credentials (HTTP %ld)", status);
+        emit_failed(h, r, c, true, false, false, "credentials refused");
+    } else {
+        emit_failed(h, r, c, false, false, c == 21610, msg[0] ? msg : "refused");
+    }
+    req_free(r);
+}
+
+/* No answer.  Before the request went out (no connection): temporary, and
+ * the carrier is down for a while; after: ambiguous. */
+static void unanswered(struct http_carrier *h, struct hreq *r, CURLcode rc, uint64_t now)
+{
+    long sent = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
+    const char *why = curl_easy_strerror(rc);
+    if (sent == 0 || rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION) {
+        h->backoff_ns = h->backoff_ns ? h->backoff_ns * 2 : 100000000ULL;
+        if (h->backoff_ns > h->reconnect_max_ns)
+            h->backoff_ns = h->reconnect_max_ns;
+        if (h->up || h->down_until == 0)
+            flex_log(FLEX_LOG_WARN, lctx(h), 0, "carrier unreachable: %s; retried in %llu ms",
+                     why, (unsigned long long)(h->backoff_ns / 1000000ULL));
+        h->down_until = now + h->backoff_ns;
+        emit_session(h, false);
+        emit_failed(h, r, 0, true, false, false, why);
+    } else {
+        emit_failed(h, r, 0, h->ambiguous_retry, true, false, why);
+    }
+    req_free(r);
+}
+
+static void fly(struct http_carrier *h, struct hreq *r)
+{
+    r->fprev = NULL;
+    r->fnext = h->flying;
+    if (h->flying)
+        h->flying->fprev = r;
+    h->flying = r;
+    h->inflight++;
+}
+
+static void land(struct http_carrier *h, struct hreq *r)
+{
+    if (r->fprev)
+        r->fprev->fnext = r->fnext;
+    else
+        h->flying = r->fnext;
+    if (r->fnext)
+        r->fnext->fprev = r->fprev;
+    h->inflight--;
+    curl_multi_remove_handle(h->multi, r->easy);
+}
+
+/* A finished request's handle, kept (its options stay set) for the next. */
+static void easy_done(struct http_carrier *h, CURL *e)
+{
+    if (h->nspare < h->window)
+        h->spare[h->nspare++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+static void finished(struct http_carrier *h, CURLMsg *m, uint64_t now)
+{
+    struct hreq *r = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    land(h, r);
+    long status = 0;
+    if (m->data.result == CURLE_OK)
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+    CURL *e = m->easy_handle; /* |m| is not valid once another handle is removed */
+    if (m->data.result == CURLE_OK)
+        answered(h, r, status, now);
+    else
+        unanswered(h, r, m->data.result, now);
+    easy_done(h, e);
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+static CURL *easy_for(struct http_carrier *h, struct hreq *r)
+{
+    r->resp_len = 0;
+    r->resp[0] = '\0';
+    if (h->nspare > 0) { /* everything else is set already */
+        CURL *e = h->spare[--h->nspare];
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->len);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+        return e;
+    }
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_URL, h->messages_url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->len);
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, h->sid);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, h->token);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (h->ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->ca);
+    return e;
+}
+
+/* Sends what may go now: the window has room, the carrier is neither
+ * throttling nor down, and the head's backoff has passed. */
+static void start_requests(struct http_carrier *h, uint64_t now)
+{
+    while (h->head && h->inflight < h->window && now >= h->paused_until &&
+           now >= h->down_until && now >= h->head->due_ns &&
+           (h->rate == 0 || flex_gcra_take(&h->gcra, &h->tat, now, 1) == 0)) {
+        struct hreq *r = q_pop(h);
+        CURL *e = easy_for(h, r);
+        if (!e || curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+            if (e)
+                curl_easy_cleanup(e);
+            emit_failed(h, r, 0, true, false, false, "cannot start a request");
+            req_free(r);
+            continue;
+        }
+        r->easy = e;
+        fly(h, r);
+    }
+}
+
+static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
+{
+    struct http_carrier *h = hc_of(c);
+    if (h->draining || h->queued + h->inflight >= (size_t)h->window * QUEUE_FACTOR)
+        return FLEX_E_FULL;
+    struct flex_webhook_form *f = &h->form;
+    flex_webhook_form_init(f);
+    int rc = flex_webhook_form_add(f, "To", 2, m->dst, strlen(m->dst));
+    if (rc == 0)
+        rc = flex_webhook_form_add(f, "From", 4, m->src, strlen(m->src));
+    if (rc == 0)
+        rc = flex_webhook_form_add(f, "Body", 4, m->text, m->len);
+    if (rc == 0 && h->status_callback && m->receipt)
+        rc = flex_webhook_form_add(f, "StatusCallback", 14, h->status_callback,
+                                   strlen(h->status_callback));
+    if (rc != 0)
+        return rc == FLEX_E_NOSPACE ? FLEX_E_TOOLONG : rc;
+    char buf[3 * FLEX_WEBHOOK_MAX_VALUE + 512];
+    int n = flex_webhook_form_encode(f, buf, sizeof(buf));
+    if (n < 0)
+        return FLEX_E_TOOLONG;
+    struct hreq *r = flex_calloc(1, sizeof(*r));
+    r->cookie = m->cookie;
+    r->body = flex_malloc((size_t)n + 1);
+    memcpy(r->body, buf, (size_t)n + 1);
+    r->len = (size_t)n;
+    q_push(h, r, false);
+    return 0;
+}
+
+static int drive(struct http_carrier *h, int timeout_ms)
+{
+    uint64_t now = mono_ns();
+    throttle_probe(h, now);
+    start_requests(h, now);
+    int running = 0, events = 0;
+    curl_multi_perform(h->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left)))
+        if (m->msg == CURLMSG_DONE) {
+            finished(h, m, now);
+            events++;
+        }
+    if (events == 0 && timeout_ms > 0) {
+        /* Wait for an answer, or until the next request may go. */
+        int wait = timeout_ms;
+        uint64_t next = h->head ? h->head->due_ns : 0;
+        if (h->paused_until > next)
+            next = h->paused_until;
+        if (h->down_until > next)
+            next = h->down_until;
+        if (h->head && next > now && (next - now) / 1000000ULL < (uint64_t)wait)
+            wait = (int)((next - now) / 1000000ULL) + 1;
+        if (h->head && h->rate > 0 && wait > 5)
+            wait = 5; /* paced: the next token is near */
+        curl_multi_poll(h->multi, NULL, 0, wait, NULL);
+        curl_multi_perform(h->multi, &running);
+        now = mono_ns();
+        while ((m = curl_multi_info_read(h->multi, &left)))
+            if (m->msg == CURLMSG_DONE) {
+                finished(h, m, now);
+                events++;
+            }
+        start_requests(h, now);
+    }
+    return events;
+}
+
+static int http_run(struct flex_carrier *c, int timeout_ms)
+{
+    return drive(hc_of(c), timeout_ms);
+}
+
+static bool http_ready(const struct flex_carrier *c)
+{
+    const struct http_carrier *h = chc_of(c);
+    uint64_t now = mono_ns();
+    return !h->draining && now >= h->down_until && now >= h->paused_until &&
+           h->queued + h->inflight < (size_t)h->window * QUEUE_FACTOR;
+}
+
+static size_t http_in_flight(const struct flex_carrier *c)
+{
+    const struct http_carrier *h = chc_of(c);
+    return h->queued + h->inflight;
+}
+
+static void http_drain(struct flex_carrier *c, int timeout_ms)
+{
+    struct http_carrier *h = hc_of(c);
+    h->draining = true;
+    struct hreq *r;
+    while ((r = q_pop(h))) { /* never sent: another carrier or process may take them */
+        emit_failed(h, r, 0, true, false, false, "shutting down");
+        req_free(r);
+    }
+    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    while (h->inflight > 0 && mono_ns() < end)
+        drive(h, 10);
+    /* What is still out has no answer: ambiguous, as the policy says. */
+    while ((r = h->flying)) {
+        land(h, r);
+        curl_easy_cleanup(r->easy);
+        emit_failed(h, r, 0, h->ambiguous_retry, true, false, "no answer before the drain ended");
+        req_free(r);
+    }
+}
+
+static void http_destroy(struct flex_carrier *c)
+{
+    struct http_carrier *h = hc_of(c);
+    struct hreq *r;
+    while ((r = q_pop(h)))
+        req_free(r);
+    while ((r = h->flying)) { /* destroyed without a drain: no events any more */
+        land(h, r);
+        curl_easy_cleanup(r->easy);
+        req_free(r);
+    }
+    while (h->nspare > 0)
+        curl_easy_cleanup(h->spare[--h->nspare]);
+    flex_free(h->spare);
+    curl_multi_cleanup(h->multi);
+    curl_slist_free_all(h->headers);
+    flex_free(h->messages_url);
+    flex_free(h->sid);
+    if (h->token) {
+        flex_mem_zero(h->token, strlen(h->token));
+        flex_free(h->token);
+    }
+    flex_free(h->status_callback);
+    flex_free(h->ca);
+    flex_free(h);
+}
+
+static const struct flex_carrier_ops http_ops = {
+    .submit = http_submit,
+    .run = http_run,
+    .ready = http_ready,
+    .in_flight = http_in_flight,
+    .drain = http_drain,
+    .destroy = http_destroy,
+};
+
+static char *dup_or_null(const char *s)
+{
+    if (!s || !*s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = flex_malloc(n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
+                                           const struct flex_cfg_carrier *cc, flex_carrier_cb cb,
+                                           void *arg)
+{
+    (void)cfg;
+    static bool global;
+    if (!global) { /* once per process, on the dispatcher's thread before any other use */
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        global = true;
+    }
+    struct http_carrier *h = flex_calloc(1, sizeof(*h));
+    h->base.ops = &http_ops;
+    flex_strlcpy(h->base.name, cc->name, sizeof(h->base.name));
+    h->base.cb = cb;
+    h->base.arg = arg;
+    h->log = (struct flex_log_ctx){NULL, "http", h->base.name};
+    size_t ul = strlen(cc->url);
+    while (ul > 0 && cc->url[ul - 1] == '/')
+        ul--;
+    size_t need = ul + strlen(cc->account_sid) + 64;
+    h->messages_url = flex_malloc(need);
+    snprintf(h->messages_url, need, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)ul, cc->url,
+             cc->account_sid);
+    h->sid = dup_or_null(cc->account_sid);
+    h->token = dup_or_null(cc->auth_token);
+    h->status_callback = dup_or_null(cc->status_callback);
+    h->ca = dup_or_null(cc->tls_ca);
+    h->verify = cc->tls_verify;
+    h->window = cc->window ? cc->window : 64;
+    h->connect_ms = (long)cc->connect_timeout_ms;
+    h->timeout_ms = (long)cc->response_timeout_ms;
+    h->reconnect_max_ns = cc->reconnect_max_ms * 1000000ULL;
+    h->ambiguous_retry = cc->ambiguous_retry;
+    h->rng = mono_ns() | 1;
+    h->spare = flex_calloc(h->window, sizeof(*h->spare));
+    h->multi = curl_multi_init();
+    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->window);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)h->window);
+    h->headers = curl_slist_append(NULL, "Accept: application/json");
+    h->headers = curl_slist_append(h->headers, "User-Agent: flexd/" FLEX_VERSION);
+    h->headers = curl_slist_append(h->headers, "Expect:"); /* no 100-continue round trip */
+    if (!h->verify && strncmp(cc->url, "https:", 6) == 0)
+        flex_log(FLEX_LOG_WARN, lctx(h), 0,
+                 "tls_verify = false: the carrier's certificate is not checked");
+    return &h->base;
+}
+
+/* ---- webhooks --------------------------------------------------------------- */
+
+static const char *field(const struct flex_webhook_form *f, const char *k, size_t *len)
+{
+    const struct flex_webhook_param *p = flex_webhook_form_get(f, k);
+    *len = p ? p->value_len : 0;
+    return p ? p->value : NULL;
+}
+
+static void copy_number(char out[21], const char *v, size_t len)
+{
+    size_t n = len < 20 ? len : 20;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+int flex_http_webhook_event(bool inbound, const struct flex_webhook_form *f,
+                            struct flex_carrier_event *ev)
+{
+    memset(ev, 0, offsetof(struct flex_carrier_event, keys));
+    size_t n;
+    const char *sid = field(f, "MessageSid", &n);
+    if (!inbound) {
+        size_t sl;
+        const char *st = field(f, "MessageStatus", &sl);
+        if (!sid || n == 0 || n >= FLEX_CARRIER_KEY_SZ || !st)
+            return FLEX_E_INVAL;
+        static const struct {
+            const char *name;
+            int final; /* 1 delivered, 2 not delivered, 0 on its way */
+        } states[] = {{"delivered", 1}, {"undelivered", 2}, {"failed", 2},   {"canceled", 2},
+                      {"queued", 0},    {"accepted", 0},    {"sending", 0},  {"sent", 0},
+                      {"scheduled", 0}, {"receiving", 0},   {"received", 0}, {"read", 0}};
+        int final = -1;
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+            if (strlen(states[i].name) == sl && memcmp(states[i].name, st, sl) == 0)
+                final = states[i].final;
+        if (final < 0)
+            return FLEX_E_INVAL;
+        if (final == 0)
+            return 0; /* not final: the job waits for the final one */
+        ev->kind = FLEX_CEV_RECEIPT;
+        ev->nkeys = 1;
+        flex_http_id_key(sid, n, ev->keys[0]);
+        ev->delivered = final == 1;
+        ev->state = final == 1 ? "delivered" : "undelivered";
+        size_t el;
+        const char *e = field(f, "ErrorCode", &el);
+        ev->err = e && el > 0 && el < 10 ? (uint32_t)strtoul(e, NULL, 10) : 0;
+        return 1;
+    }
+    size_t fl, tl, bl;
+    const char *from = field(f, "From", &fl), *to = field(f, "To", &tl), *body = field(f, "Body", &bl);
+    if (!from || fl == 0 || fl > 20 || !to || tl > 20 || !body)
+        return FLEX_E_INVAL;
+    ev->kind = FLEX_CEV_INBOUND;
+    copy_number(ev->from, from, fl);
+    copy_number(ev->to, to, tl);
+    ev->text = body; /* NUL-terminated in the form's arena */
+    return 1;
+}

@@ -1,0 +1,130 @@
+#!/bin/sh
+# flexd through the HTTP carrier (adapters/http.c) against httpsim and a
+# real redis-server: every message accepted and every status callback
+# matched; inbound texts by signed webhook into the reply path (a STOP opts
+# out); forged, unsigned and replayed-to-another-URL callbacks refused
+# without effect; throttling (429, Retry-After) and 500s with nothing lost;
+# failover from a dead SMPP carrier to HTTP, and the HTTP carrier down at
+# start (jobs go by SMPP).  Exit 0 pass, 77 skip.
+NAME=http
+HT=$((20000 + ($$ % 5000) * 2 + 10000)) # httpsim's port
+. tests/integ/lib/env.sh
+command -v openssl >/dev/null || { echo "openssl missing"; exit 77; }
+D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
+-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
+-D carrier.backup.reconnect_max=1s"
+MOF=$tmp/mo.txt
+printf '+12025550177\tSTOP\n' >"$MOF"
+start_httpsim() { # extra httpsim flags
+    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 20 --log "$tmp/http.log" \
+        --stats "$tmp/http.json" --max-seconds 300 "$@" &
+    hs=$!
+    pids="$pids $hs"
+    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
+}
+hstat() { v=$(sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$tmp/http.json" 2>/dev/null); echo "${v:-0}"; }
+metric() { curl -s "http://127.0.0.1:$HP/metrics" | sed -n "s/^$1 //p"; }
+jobs() { # FIRST COUNT
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+first, count = int(sys.argv[1]), int(sys.argv[2])
+for i in range(first, first + count):
+    print(json.dumps({"type": "message", "id": f"h-{i}", "location": f"loc-{i % 5 + 1}",
+                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
+                      "body": "Your cleaning is tomorrow at 9:30. Reply C to confirm."}))
+PY
+}
+# post PATH SIGNATURE FORM: a webhook as a carrier would send it; prints the status
+post() {
+    curl -s -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $2" \
+        --data "$3" "http://127.0.0.1:$HP$1"
+}
+# sign URL k v k v ...: the Twilio signature (params sorted by key)
+sign() {
+    url=$1
+    shift
+    python3 - "$url" "$@" <<'PY'
+import base64, hashlib, hmac, sys
+url, kv = sys.argv[1], sys.argv[2:]
+pairs = sorted(zip(kv[0::2], kv[1::2]))
+msg = url + "".join(k + v for k, v in pairs)
+print(base64.b64encode(hmac.new(b"testtoken", msg.encode(), hashlib.sha1).digest()).decode())
+PY
+}
+
+# --- HTTP only --------------------------------------------------------------
+start_httpsim --mo-file "$MOF" --mo-url "http://127.0.0.1:$HP/webhooks/backup/inbound"
+"$B/flexd" $D -D route.default=backup >/dev/null 2>>"$tmp/flexd.log" &
+f1=$!
+pids="$pids $f1"
+check "flexd up" wait_for 'curl -sf http://127.0.0.1:$HP/healthz >/dev/null' 10
+jobs 0 300 >"$tmp/a.jsonl"
+ctl enqueue "$tmp/a.jsonl" >/dev/null
+check "300 accepted by the HTTP carrier" wait_for '[ "$(stat sent)" = 300 ]' 20
+check "every status callback matched (delivered = 300)" wait_for '[ "$(stat delivered)" = 300 ]' 20
+check "httpsim received exactly 300" wait_for '[ "$(hstat received)" = 300 ]' 5
+check "connections reused (at most the window's 64 for 300 messages)" \
+    test "$(hstat connections)" -le 65
+check "a job's record: delivered, with its sid" \
+    sh -c "\"$B/flexctl\" $D status h-7 | grep -q '\"state\":\"delivered\",\"carrier\":\"backup\",\"msgid\":\"sm[0-9a-f]*\"'"
+check "inbound STOP by signed webhook opts the number out" \
+    wait_for '[ "$(ctl optout check +12025550177)" = opted-out ]' 10
+
+# --- webhooks that must change nothing -------------------------------------
+sid=$(sed -n '1p' "$tmp/http.log" | awk -F'\t' '{print $5}')
+cb="http://127.0.0.1:$HP/webhooks/backup/status"
+good=$(sign "$cb" MessageSid "$sid" MessageStatus undelivered)
+refused0=$(metric flex_webhooks_refused_total)
+check "unsigned callback: 403" test "$(post /webhooks/backup/status '' "MessageSid=$sid&MessageStatus=undelivered")" = 403
+check "forged signature: 403" test "$(post /webhooks/backup/status 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' "MessageSid=$sid&MessageStatus=undelivered")" = 403
+other=$(sign "http://127.0.0.1:$HP/webhooks/other/status" MessageSid "$sid" MessageStatus undelivered)
+check "signed for another URL: 403" test "$(post /webhooks/backup/status "$other" "MessageSid=$sid&MessageStatus=undelivered")" = 403
+check "unknown carrier: 403" test "$(post /webhooks/nosuch/status "$good" "MessageSid=$sid&MessageStatus=undelivered")" = 403
+check "malformed form: 400" test "$(post /webhooks/backup/status "$good" "MessageSid=%zz")" = 400
+check "refusals counted" test "$(metric flex_webhooks_refused_total)" = $((refused0 + 5))
+check "nothing changed: still 300 delivered, none failed" \
+    sh -c "[ \"\$(\"$B/flexctl\" $D stats | sed -n 's/.*\"delivered\":\([0-9]*\).*/\1/p')\" = 300 ]"
+check "a valid duplicate final callback counts once" \
+    test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid "$sid" MessageStatus delivered)" "MessageSid=$sid&MessageStatus=delivered")" = 200
+sleep 0.5
+check "... still 300 delivered" test "$(stat delivered)" = 300
+check "an intermediate status (sent) is taken and ends nothing" \
+    test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid SMffff MessageStatus sent)" "MessageSid=SMffff&MessageStatus=sent")" = 200
+
+# --- throttling and 500s -----------------------------------------------------
+kill "$hs"; wait "$hs" 2>/dev/null
+start_httpsim --throttle-mps 200 --fail-rate 0.1
+jobs 300 400 >"$tmp/b.jsonl"
+ctl enqueue "$tmp/b.jsonl" >/dev/null
+check "throttled and 500s: all 700 accepted in the end" wait_for '[ "$(stat sent)" = 700 ]' 40
+check "... and delivered" wait_for '[ "$(stat delivered)" = 700 ]' 20
+check "... none failed" test "$(stat failed)" = 0
+check "httpsim throttled some (429)" test "$(hstat throttled)" -gt 0
+check "httpsim failed some (500)" test "$(hstat failed)" -gt 0
+kill "$f1"; wait "$f1" 2>/dev/null
+
+# --- failover SMPP -> HTTP, and HTTP down at start -----------------------------
+"$B/flexd" $D >/dev/null 2>>"$tmp/flexd.log" & # route: primary, backup
+f2=$!
+pids="$pids $f2"
+check "flexd (primary, backup) ready" wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+kill "$sim"; wait "$sim" 2>/dev/null
+sleep 0.5
+r0=$(hstat received)
+jobs 700 100 >"$tmp/c.jsonl"
+ctl enqueue "$tmp/c.jsonl" >/dev/null
+check "SMPP carrier dead: the 100 go by HTTP" wait_for '[ "$(stat sent)" = 800 ]' 20
+check "... httpsim got them" wait_for '[ "$(hstat received)" -ge $((r0 + 100)) ]' 5
+kill "$hs"; wait "$hs" 2>/dev/null
+"$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --stats "$tmp/sim2.json" --max-seconds 300 &
+sim=$!
+pids="$pids $sim"
+sleep 2
+jobs 800 100 >"$tmp/d.jsonl"
+ctl enqueue "$tmp/d.jsonl" >/dev/null
+check "SMPP back, HTTP down: the next 100 go by SMPP" wait_for '[ "$(stat sent)" = 900 ]' 20
+check "... smscsim got them" wait_for \
+    '[ "$(sed -n "s/.*\"received\":\([0-9]*\).*/\1/p" "$tmp/sim2.json")" = 100 ]' 5
+check "nothing failed along the way" test "$(stat failed)" = 0
+echo "$fails failed"
+[ "$fails" -eq 0 ]
