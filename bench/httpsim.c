@@ -103,6 +103,7 @@ struct opts {
     unsigned long callback_delay_ms, max_seconds;
     double throttle_mps, fail_rate, undelivered_rate;
     const char *log_path, *stats_path, *mo_file, *mo_url, *mo_to;
+    const char *unsubscribed; /* a To answered 21610 (the recipient replied STOP to us) */
     bool callback_sent;
     unsigned callback_retries, threads;
 };
@@ -709,6 +710,9 @@ static enum MHD_Result submit(struct sim *s, struct MHD_Connection *c, const str
         return bad_request(s, c, 20001, err.reason);
     struct msg m;
     unsigned code = validate(&f, &m, why, sizeof(why));
+    if (!code && s->o.unsubscribed && strlen(s->o.unsubscribed) == m.to->value_len &&
+        memcmp(s->o.unsubscribed, m.to->value, m.to->value_len) == 0)
+        code = refuse(why, sizeof(why), 21610, "Attempt to send to unsubscribed recipient");
     if (code)
         return bad_request(s, c, code, why);
     uint64_t wait = 0;
@@ -1112,7 +1116,7 @@ static const char usage_text[] =
     "               [--callback-delay-ms N] [--throttle-mps N] [--fail-rate P] [--log FILE]\n"
     "               [--stats FILE] [--mo-file FILE] [--mo-url URL] [--max-seconds N]\n"
     "               [--callback-sent] [--undelivered-rate P] [--callback-retries N]\n"
-    "               [--mo-to NUMBER] [--threads N]\n";
+    "               [--mo-to NUMBER] [--threads N] [--unsubscribed NUMBER]\n";
 
 static bool opts_valid(const struct opts *o)
 {
@@ -1143,6 +1147,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"mo-file", required_argument, NULL, 'm'},
         {"mo-url", required_argument, NULL, 'u'},
         {"mo-to", required_argument, NULL, 'T'},
+        {"unsubscribed", required_argument, NULL, 'O'},
         {"max-seconds", required_argument, NULL, 'x'},
         {"callback-sent", no_argument, NULL, 's'},
         {"undelivered-rate", required_argument, NULL, 'U'},
@@ -1165,6 +1170,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'm': o->mo_file = optarg; break;
         case 'u': o->mo_url = optarg; break;
         case 'T': o->mo_to = optarg; break;
+        case 'O': o->unsubscribed = optarg; break;
         case 'x': o->max_seconds = strtoul(optarg, NULL, 10); break;
         case 's': o->callback_sent = true; break;
         case 'U': o->undelivered_rate = strtod(optarg, NULL); break;

@@ -120,6 +120,7 @@ static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_
 {
     flex_strlcpy(r->reason, ev->reason ? ev->reason : "failed", sizeof(r->reason));
     r->status = ev->code;
+    r->carrier_optout = ev->opted_out;
     r->temporary = ev->temporary;
     const struct flex_cfg_route *route =
         flex_cfg_route_for(d->cfg, flex_cfg_location_find(d->cfg, r->location));

@@ -86,6 +86,7 @@ struct flex_rec {
     char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/carrier.h) */
     uint32_t status;
     bool temporary;
+    bool carrier_optout; /* failed: the carrier says the recipient unsubscribed */
     char reason[96];
     int64_t at_ms;
     /* receipts and inbound */

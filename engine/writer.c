@@ -455,6 +455,25 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     stat_incr(w, "failed", cnt[FLEX_OUT_FAILED]);
     stat_incr(w, "expired", cnt[FLEX_OUT_EXPIRED]);
     stat_incr(w, "suppressed_optout", optouts);
+    /* A carrier that says the recipient unsubscribed (Twilio 21610: a STOP
+     * it took itself) is believed: the number joins the opt-out set and
+     * its log, which every flexd follows, as a patient's STOP does. */
+    for (size_t i = 0; i < n; i++) {
+        struct flex_rec *r = recs[i];
+        if (r->kind != FLEX_REC_RESULT || r->outcome != FLEX_OUT_FAILED || !r->carrier_optout)
+            continue;
+        flex_store_appendf(w->st, "SADD %s %s", FLEX_KEY_OPTOUT, r->phone);
+        flex_store_appendf(w->st, "XADD %s * op + numbers %s source carrier", FLEX_KEY_OPTOUT_LOG,
+                           r->phone);
+        w->cmds += 2;
+        metric(&w->p->m.optouts, 1);
+        struct flex_audit_job aj = {.job = r->id,
+                                    .location = r->location,
+                                    .carrier = r->carrier,
+                                    .phone = r->phone,
+                                    .state = "optout"};
+        flex_audit_job(w->p->audit, "optout", &aj);
+    }
     stat_incr(w, "suppressed_other", cnt[FLEX_OUT_SUPPRESSED] - optouts);
     args_reset(a);
     arg(a, "XACK", 4);
