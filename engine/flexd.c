@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
@@ -360,6 +361,15 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
 
 int main(int argc, char **argv)
 {
+    /* The listener may hold FLEX_HTTP_MAX_CONNECTIONS sockets beside the
+     * carriers' and Redis's: the soft descriptor limit up to the hard one
+     * (often 1,024 soft). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max &&
+        nofile.rlim_cur < 8192) {
+        nofile.rlim_cur = nofile.rlim_max < 8192 ? nofile.rlim_max : 8192;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     static const struct option longopts[] = {
         {"check-config", no_argument, NULL, 'k'},
         {"preview", no_argument, NULL, 'p'},

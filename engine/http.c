@@ -385,9 +385,15 @@ int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pi
         return FLEX_E_INVAL;
     struct flex_http *h = flex_calloc(1, sizeof(*h));
     h->p = p;
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, h,
+    /* The listener faces carriers: epoll (no FD_SETSIZE ceiling), a bound
+     * on connections in all and per client address, and a timeout on idle
+     * or slow ones, so that slow or many clients of one address cannot
+     * take /healthz and /readyz away from the others. */
+    h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, handler, h,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FLEX_HTTP_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_PER_ADDRESS,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     if (!h->d) {
         flex_free(h);

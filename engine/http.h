@@ -1,12 +1,17 @@
 /*
  * flexd's HTTP listener on [http] listen: /metrics (Prometheus text),
- * /healthz (the process answers) and /readyz (Redis reachable and at least
- * one carrier session bound).  libmicrohttpd runs it on its own thread;
- * it only reads atomics of the pipeline.  Carrier webhooks will be served
- * here too (HTTP carrier issue).
+ * /healthz (the process answers), /readyz (Redis reachable and at least
+ * one carrier session bound) and the carriers' webhooks (POST
+ * /webhooks/NAME/status|inbound, docs/operations.md).  libmicrohttpd runs
+ * it on its own thread (epoll); it reads atomics of the pipeline and the
+ * config snapshot, and hands webhooks to the writer through a ring.
  */
 #ifndef FLEX_HTTP_H
 #define FLEX_HTTP_H
+
+#define FLEX_HTTP_MAX_CONNECTIONS 2048 /* open at once, all clients */
+#define FLEX_HTTP_MAX_PER_ADDRESS 256  /* ... from one client address */
+#define FLEX_HTTP_TIMEOUT_S 10         /* idle or slow connections closed after it */
 
 struct flex_pipeline;
 struct flex_http;

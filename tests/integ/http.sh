@@ -94,6 +94,30 @@ check "... still 299 delivered" test "$(stat delivered)" = 299
 check "an intermediate status (sent) is taken and ends nothing" \
     test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid SMffff MessageStatus sent)" "MessageSid=SMffff&MessageStatus=sent")" = 200
 
+# --- 1,100 slow clients of one address do not take /healthz away -------
+python3 - "$HP" "$tmp/slow.ready" <<'PY' &
+import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+socks = []
+for i in range(1100):
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+        s.send(b"POST /webhooks/backup/status HTTP/1.1\r\nHost: x\r\n") # never finished
+    except OSError:
+        pass
+    socks.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(6)
+PY
+pids="$pids $!"
+wait_for '[ -e "$tmp/slow.ready" ]' 20
+check "1,100 slow connections from one address: /healthz still answers" \
+    sh -c "curl -sf -m 2 http://127.0.0.1:$HP/healthz >/dev/null"
+check "... and /metrics" sh -c "curl -sf -m 2 http://127.0.0.1:$HP/metrics | grep -q flex_jobs_read_total"
+
 # --- throttling and 500s -----------------------------------------------------
 kill "$hs"; wait "$hs" 2>/dev/null
 start_httpsim --throttle-mps 200 --fail-rate 0.1
