@@ -60,4 +60,13 @@ void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier 
              cc->window, cc->binds, (unsigned long long)cc->connect_timeout_ms,
              (unsigned long long)cc->response_timeout_ms, (unsigned long long)cc->enquire_link_ms,
              (unsigned long long)cc->reconnect_max_ms, cc->ambiguous_retry, cfg->engine.max_parts);
+    size_t n = strlen(buf);
+    if (cc->type == FLEX_CARRIER_HTTP && n < bufsz)
+        snprintf(buf + n, bufsz - n, "|%d|%016llx|%s|%s|%s|%s|%s|%s|%s|%s", cc->profile,
+                 secret_tag(cc->auth_header), cc->json_to ? cc->json_to : "",
+                 cc->json_from ? cc->json_from : "", cc->json_body ? cc->json_body : "",
+                 cc->json_callback ? cc->json_callback : "", cc->json_id ? cc->json_id : "",
+                 cc->json_error_code ? cc->json_error_code : "",
+                 cc->json_error_message ? cc->json_error_message : "",
+                 cc->webhook_url ? cc->webhook_url : "");
 }

@@ -25,6 +25,11 @@
  *   no answer     after the request went (timeout, reset): ambiguous, by
  *                 [carrier] ambiguous (docs/smpp.md)
  *
+ * Profile json (docs/config.md): the same answers, but the request is a
+ * JSON object {json_to, json_from, json_body[, json_callback]} POSTed to
+ * url as it is, with the auth_header line, and the id, the error code and
+ * its text are read from the answer at the configured dotted paths.
+ *
  * Webhooks (status callbacks and inbound texts) are read by the HTTP
  * listener and normalized here too: flex_http_webhook_event.
  */
@@ -72,6 +77,9 @@ struct http_carrier {
     char *sid, *token;  /* basic auth (the token is a secret: never logged) */
     char *status_callback;
     char *ca;
+    bool json; /* profile json */
+    char *auth_header;
+    char *j_to, *j_from, *j_body, *j_callback, *j_id, *j_code, *j_message;
     bool verify;
     unsigned window;
     long connect_ms, timeout_ms;
@@ -210,12 +218,29 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* The answer's JSON |key| as a string into |out| (empty when absent). */
-static void json_str(const struct hreq *r, const char *key, char *out, size_t outsz)
+/* The member at dotted |path| ("error.code") of |j|, or NULL. */
+static json_t *json_at(json_t *j, const char *path)
+{
+    char part[129];
+    while (j && *path) {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof(part))
+            return NULL;
+        memcpy(part, path, n);
+        part[n] = '\0';
+        j = json_object_get(j, part);
+        path += n + (path[n] == '.');
+    }
+    return j;
+}
+
+/* The answer's JSON member at |path| as a string into |out| (empty when
+ * absent; a number is written out). */
+static void json_str(const struct hreq *r, const char *path, char *out, size_t outsz)
 {
     out[0] = '\0';
     json_t *j = json_loadb(r->resp, r->resp_len, 0, NULL);
-    json_t *v = j ? json_object_get(j, key) : NULL;
+    json_t *v = json_at(j, path);
     if (json_is_string(v))
         flex_strlcpy(out, json_string_value(v), outsz);
     else if (json_is_integer(v))
@@ -297,7 +322,9 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
 {
     char sid[FLEX_CARRIER_KEY_SZ], code[24], msg[160];
     if (status >= 200 && status < 300) {
-        if (!quick_sid(r, sid, sizeof(sid)))
+        if (h->json)
+            json_str(r, h->j_id, sid, sizeof(sid));
+        else if (!quick_sid(r, sid, sizeof(sid)))
             json_str(r, "sid", sid, sizeof(sid));
         h->acks_this_sec++;
         emit_session(h, true);
@@ -327,9 +354,15 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
         requeue(h, r, 0, true); /* first again once the carrier takes more */
         return;
     }
-    json_str(r, "code", code, sizeof(code));
-    json_str(r, "message", msg, sizeof(msg));
-    uint32_t c = code[0] ? (uint32_t)strtoul(code, NULL, 10) : (uint32_t)status;
+    json_str(r, h->json ? h->j_code : "code", code, sizeof(code));
+    json_str(r, h->json ? h->j_message : "message", msg, sizeof(msg));
+    uint32_t c = code[0] >= '0' && code[0] <= '9' ? (uint32_t)strtoul(code, NULL, 10)
+                                                  : (uint32_t)status;
+    if (h->json && code[0] && !(code[0] >= '0' && code[0] <= '9') && msg[0]) {
+        char both[200]; /* a code that is not a number stays in the reason */
+        snprintf(both, sizeof(both), "%s: %s", code, msg);
+        flex_strlcpy(msg, both, sizeof(msg));
+    }
     if (status >= 500) {
         if (++r->tries < TRIES_5XX) {
             h->rng = h->rng * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -440,9 +473,11 @@ static CURL *easy_for(struct http_carrier *h, struct hreq *r)
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->len);
-    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_USERNAME, h->sid);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, h->token);
+    if (!h->json) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, h->sid);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, h->token);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -483,11 +518,44 @@ static void start_requests(struct http_carrier *h, uint64_t now)
     }
 }
 
+/* The json profile's request body, or NULL when |m| cannot be written. */
+static char *json_body(const struct http_carrier *h, const struct flex_carrier_msg *m,
+                       size_t *len)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, h->j_to, json_string(m->dst));
+    json_object_set_new(o, h->j_from, json_string(m->src));
+    json_object_set_new(o, h->j_body, json_stringn(m->text, m->len));
+    if (h->j_callback && h->status_callback && m->receipt)
+        json_object_set_new(o, h->j_callback, json_string(h->status_callback));
+    char *s = json_object_size(o) >= 3 ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s)
+        return NULL;
+    *len = strlen(s);
+    char *d = flex_malloc(*len + 1);
+    memcpy(d, s, *len + 1);
+    free(s); /* jansson's allocation */
+    return d;
+}
+
 static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
 {
     struct http_carrier *h = hc_of(c);
     if (h->draining || h->queued + h->inflight >= (size_t)h->window * QUEUE_FACTOR)
         return FLEX_E_FULL;
+    if (h->json) {
+        size_t len;
+        char *body = json_body(h, m, &len);
+        if (!body)
+            return FLEX_E_UTF8; /* jansson takes UTF-8 only */
+        struct hreq *r = flex_calloc(1, sizeof(*r));
+        r->cookie = m->cookie;
+        r->body = body;
+        r->len = len;
+        q_push(h, r, false);
+        return 0;
+    }
     struct flex_webhook_form *f = &h->form;
     flex_webhook_form_init(f);
     int rc = flex_webhook_form_add(f, "To", 2, m->dst, strlen(m->dst));
@@ -616,6 +684,13 @@ static void http_destroy(struct flex_carrier *c)
     }
     flex_free(h->status_callback);
     flex_free(h->ca);
+    if (h->auth_header) {
+        flex_mem_zero(h->auth_header, strlen(h->auth_header));
+        flex_free(h->auth_header);
+    }
+    char *names[] = {h->j_to, h->j_from, h->j_body, h->j_callback, h->j_id, h->j_code, h->j_message};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        flex_free(names[i]);
     flex_free(h);
 }
 
@@ -654,13 +729,26 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     h->base.cb = cb;
     h->base.arg = arg;
     h->log = (struct flex_log_ctx){NULL, "http", h->base.name};
-    size_t ul = strlen(cc->url);
-    while (ul > 0 && cc->url[ul - 1] == '/')
-        ul--;
-    size_t need = ul + strlen(cc->account_sid) + 64;
-    h->messages_url = flex_malloc(need);
-    snprintf(h->messages_url, need, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)ul, cc->url,
-             cc->account_sid);
+    h->json = cc->profile == FLEX_HTTP_JSON;
+    if (h->json) { /* the URL as it is, the names and paths of the config */
+        h->messages_url = dup_or_null(cc->url);
+        h->auth_header = dup_or_null(cc->auth_header);
+        h->j_to = dup_or_null(cc->json_to);
+        h->j_from = dup_or_null(cc->json_from);
+        h->j_body = dup_or_null(cc->json_body);
+        h->j_callback = dup_or_null(cc->json_callback);
+        h->j_id = dup_or_null(cc->json_id);
+        h->j_code = dup_or_null(cc->json_error_code);
+        h->j_message = dup_or_null(cc->json_error_message);
+    } else {
+        size_t ul = strlen(cc->url);
+        while (ul > 0 && cc->url[ul - 1] == '/')
+            ul--;
+        size_t need = ul + strlen(cc->account_sid) + 64;
+        h->messages_url = flex_malloc(need);
+        snprintf(h->messages_url, need, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)ul,
+                 cc->url, cc->account_sid);
+    }
     h->sid = dup_or_null(cc->account_sid);
     h->token = dup_or_null(cc->auth_token);
     h->status_callback = dup_or_null(cc->status_callback);
@@ -680,6 +768,10 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     h->headers = curl_slist_append(NULL, "Accept: application/json");
     h->headers = curl_slist_append(h->headers, "User-Agent: flexd/" FLEX_VERSION);
     h->headers = curl_slist_append(h->headers, "Expect:"); /* no 100-continue round trip */
+    if (h->json)
+        h->headers = curl_slist_append(h->headers, "Content-Type: application/json");
+    if (h->auth_header) /* a secret: in the request only, never logged */
+        h->headers = curl_slist_append(h->headers, h->auth_header);
     if (!h->verify && strncmp(cc->url, "https:", 6) == 0)
         flex_log(FLEX_LOG_WARN, lctx(h), 0,
                  "tls_verify = false: the carrier's certificate is not checked");

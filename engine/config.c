@@ -68,6 +68,7 @@ enum vtype {
     T_HOSTPORT,
     T_TMPL,
     T_AMBIGUOUS,
+    T_PROFILE,
     T_NAME,     /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
     T_KEYWORDS, /* one [keywords] list: engine/intent.h syntax */
     T_LIST,     /* comma-separated names (template kinds) -> struct flex_cfg_list */
@@ -83,6 +84,8 @@ enum vtype {
 #define F_SENS 0x08
 #define F_RELOAD 0x10
 #define F_IMMUT 0x20
+#define F_TWILIO 0x40 /* http: profile twilio only */
+#define F_JSONP 0x80  /* http: profile json only */
 
 struct row {
     uint8_t kind;
@@ -158,11 +161,26 @@ static const struct row rows[] = {
      F_RELOAD},
     {K_CARRIER, "ambiguous", T_AMBIGUOUS, C(ambiguous_retry), "fail", 0, 0, F_RELOAD},
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
-    {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64, F_REQ | F_HTTP | F_RELOAD},
+    {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64,
+     F_REQ | F_HTTP | F_TWILIO | F_RELOAD},
     {K_CARRIER, "auth_token", T_STR, C(auth_token), NULL, 1, 128,
-     F_REQ | F_HTTP | F_SENS | F_RELOAD},
+     F_REQ | F_HTTP | F_TWILIO | F_SENS | F_RELOAD},
     {K_CARRIER, "status_callback", T_HTTPURL, C(status_callback), NULL, 0, 0, F_HTTP | F_RELOAD},
-    {K_CARRIER, "webhook_url", T_HTTPURL, C(webhook_url), NULL, 0, 0, F_HTTP | F_RELOAD},
+    {K_CARRIER, "webhook_url", T_HTTPURL, C(webhook_url), NULL, 0, 0,
+     F_HTTP | F_TWILIO | F_RELOAD},
+    {K_CARRIER, "profile", T_PROFILE, C(profile), "twilio", 0, 0, F_HTTP | F_RELOAD},
+    {K_CARRIER, "auth_header", T_SECRET, C(auth_header), NULL, 0, 1024,
+     F_HTTP | F_JSONP | F_SENS | F_RELOAD},
+    {K_CARRIER, "json_to", T_STR, C(json_to), "to", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_from", T_STR, C(json_from), "from", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_body", T_STR, C(json_body), "body", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_callback", T_STR, C(json_callback), NULL, 0, 64,
+     F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_id", T_STR, C(json_id), "id", 1, 128, F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_error_code", T_STR, C(json_error_code), "error.code", 1, 128,
+     F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_error_message", T_STR, C(json_error_message), "error.message", 1, 128,
+     F_HTTP | F_JSONP | F_RELOAD},
     {K_LOCATION, "name", T_STR, L(name), NULL, 1, 80, F_REQ | F_RELOAD},
     {K_LOCATION, "timezone", T_TZ, L(timezone), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_LOCATION, "phone", T_PHONE, L(phone), NULL, 0, 0, F_REQ | F_RELOAD},
@@ -173,7 +191,9 @@ static const struct row rows[] = {
      F_REQ | F_RELOAD},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
-_Static_assert(NROWS <= 64, "row masks are 64 bits");
+_Static_assert(NROWS <= 128, "row masks are 128 bits");
+#define ROW_BIT(r) (1ULL << ((r) % 64))
+#define ROW_WORD(r) ((r) / 64)
 
 /* Templates the engine itself sends; a config without them cannot run. */
 static const char *const required_templates[] = {
@@ -192,7 +212,7 @@ struct sect {
     const char *file;
     unsigned line;
     size_t index; /* into the kind's array (named kinds) */
-    uint64_t set; /* rows given a value */
+    uint64_t set[2]; /* rows given a value (a bit per row) */
 };
 
 /* One "key = value", from the file or a -D option. */
@@ -749,6 +769,13 @@ static int set_simple(struct parser *p, const struct row *r, const char *v, void
         }
         snprintf(why, whysz, "expected fail or retry");
         return FLEX_E_INVAL;
+    case T_PROFILE:
+        if (strcmp(v, "twilio") == 0 || strcmp(v, "json") == 0) {
+            *(enum flex_http_profile *)dst = v[0] == 't' ? FLEX_HTTP_TWILIO : FLEX_HTTP_JSON;
+            return 0;
+        }
+        snprintf(why, whysz, "expected twilio or json");
+        return FLEX_E_INVAL;
     case T_CTYPE:
         if (strcmp(v, "smpp") == 0 || strcmp(v, "http") == 0) {
             *(enum flex_carrier_type *)dst = v[0] == 's' ? FLEX_CARRIER_SMPP : FLEX_CARRIER_HTTP;
@@ -834,7 +861,7 @@ static void apply_one(struct parser *p, struct sect *s, const struct row *r, con
     if (v[0] == '\0' && !empty_sets(r)) {
         if (!empty_allowed(r))
             diag(p, file, line, "%s %s must not be empty", sect_label(s, lab), r->key);
-        s->set |= 1ULL << (r - rows);
+        s->set[ROW_WORD((size_t)(r - rows))] |= ROW_BIT((size_t)(r - rows));
         return;
     }
     if (set_value(p, r, sect_base(p, s), v, file, line, why, sizeof(why)) != 0) {
@@ -843,7 +870,7 @@ static void apply_one(struct parser *p, struct sect *s, const struct row *r, con
         else
             diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(v, sh), why);
     }
-    s->set |= 1ULL << (r - rows);
+    s->set[ROW_WORD((size_t)(r - rows))] |= ROW_BIT((size_t)(r - rows));
 }
 
 static void alloc_items(struct parser *p)
@@ -909,7 +936,13 @@ static bool row_applies(const struct row *r, const struct flex_cfg_carrier *c)
         return true;
     if (!c || c->type == 0)
         return false;
-    return (r->flags & F_SMPP) ? c->type == FLEX_CARRIER_SMPP : c->type == FLEX_CARRIER_HTTP;
+    if (r->flags & F_SMPP)
+        return c->type == FLEX_CARRIER_SMPP;
+    if (c->type != FLEX_CARRIER_HTTP)
+        return false;
+    return (r->flags & F_TWILIO)  ? c->profile == FLEX_HTTP_TWILIO
+           : (r->flags & F_JSONP) ? c->profile == FLEX_HTTP_JSON
+                                  : true;
 }
 
 static void check_required(struct parser *p)
@@ -921,7 +954,7 @@ static void check_required(struct parser *p)
             s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
         for (size_t r = 0; r < NROWS; r++) {
             const struct row *row = &rows[r];
-            if (row->kind != s->kind || !(row->flags & F_REQ) || (s->set & (1ULL << r)))
+            if (row->kind != s->kind || !(row->flags & F_REQ) || (s->set[ROW_WORD(r)] & ROW_BIT(r)))
                 continue;
             if (s->kind == K_CARRIER && !row_applies(row, c))
                 continue;
@@ -934,16 +967,31 @@ static void check_required(struct parser *p)
                      c && c->type ? (c->type == FLEX_CARRIER_SMPP ? " (smpp)" : " (http)") : "");
         }
     }
+    /* A header line is one line, "Name: value" (the value is a secret: not
+     * quoted back). */
+    for (size_t i = 0; i < p->nsects; i++) {
+        struct sect *s = &p->sects[i];
+        const struct flex_cfg_carrier *c =
+            s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
+        const char *h = c && c->type == FLEX_CARRIER_HTTP ? c->auth_header : NULL;
+        if (h && h[0] && (strpbrk(h, "\r\n") || !strchr(h, ':') || h[0] == ':'))
+            diag(p, s->file, s->line, "%s: auth_header must be one header line 'Name: value'",
+                 sect_label(s, lab));
+    }
     /* Keys given to a carrier of the other type are mistakes, not noise. */
     for (size_t i = 0; i < p->nkvs; i++) {
         struct sect *s = &p->sects[p->kvs[i].sect];
         const struct row *r = row_find(s->kind, p->kvs[i].key);
         const struct flex_cfg_carrier *c =
             s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
+        bool by_profile = r && (r->flags & (F_TWILIO | F_JSONP)) && c &&
+                          c->type == FLEX_CARRIER_HTTP;
         if (c && c->type && r && !row_applies(r, c))
-            diag(p, p->kvs[i].file, p->kvs[i].line, "%s: key '%s' does not apply to a%s carrier",
-                 sect_label(s, lab), r->key,
-                 p->cfg->carriers[s->index].type == FLEX_CARRIER_SMPP ? "n smpp" : "n http");
+            diag(p, p->kvs[i].file, p->kvs[i].line, "%s: key '%s' does not apply to a%s carrier%s",
+                 sect_label(s, lab), r->key, c->type == FLEX_CARRIER_SMPP ? "n smpp" : "n http",
+                 !by_profile                       ? ""
+                 : c->profile == FLEX_HTTP_TWILIO ? " of profile twilio"
+                                                  : " of profile json");
     }
 }
 

@@ -39,6 +39,10 @@ struct flex_cfg_list {
 
 enum flex_carrier_type { FLEX_CARRIER_SMPP = 1, FLEX_CARRIER_HTTP = 2 };
 
+/* What an http carrier speaks: Twilio's Messages API, or a JSON API
+ * described by keys (docs/config.md, "The json profile"). */
+enum flex_http_profile { FLEX_HTTP_TWILIO = 0, FLEX_HTTP_JSON = 1 };
+
 /* Where a value came from, for values resolved after the whole file is read
  * (routes name carriers that may be defined further down). */
 struct flex_cfg_src {
@@ -79,6 +83,12 @@ struct flex_cfg_carrier {
     const char *auth_token;
     const char *status_callback;
     const char *webhook_url; /* the public base of /webhooks/NAME (a proxy in front) */
+    enum flex_http_profile profile;
+    /* profile json: the request's header and field names, and where the
+     * answer keeps the id, the error code and its text (dotted paths) */
+    const char *auth_header;
+    const char *json_to, *json_from, *json_body, *json_callback;
+    const char *json_id, *json_error_code, *json_error_message;
     unsigned _line; /* section header line, for messages */
 };
 

@@ -41,7 +41,7 @@
 struct carrier {
     char name[65];
     struct flex_carrier *car;
-    char sig[768];         /* what the client was built from (carrier_sig) */
+    char sig[2048];        /* what the carrier was built from (flex_carrier_sig) */
     bool retiring;         /* removed or changed by a reload: no new jobs */
     uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
     int bound;             /* its sessions bound now */

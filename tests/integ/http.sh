@@ -153,5 +153,66 @@ check "SMPP back, HTTP down: the next 100 go by SMPP" wait_for '[ "$(stat sent)"
 check "... smscsim got them" wait_for \
     '[ "$(sed -n "s/.*\"received\":\([0-9]*\).*/\1/p" "$tmp/sim2.json")" = 100 ]' 5
 check "nothing failed along the way (but the 21610)" test "$(stat failed)" = 1
+kill "$f2"; wait "$f2" 2>/dev/null
+
+# --- profile json: another API by config --------------------------------------
+JP=$((HT + 1))
+python3 - "$JP" "$tmp/json.log" <<'PY' &
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+out, lock, n = open(sys.argv[2], "a"), threading.Lock(), [0]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with lock:
+            n[0] += 1
+            out.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
+                                  "type": self.headers.get("Content-Type"), "body": body}) + "\n")
+            out.flush()
+            if body.get("recipient") == "+12025550960":
+                code, ans = 400, {"error": {"code": "E_BLOCKED", "message": "recipient blocked"}}
+            else:
+                code, ans = 201, {"data": {"id": "MSG-%05d" % n[0]}}
+        b = json.dumps(ans).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+pids="$pids $!"
+cp deploy/flexd.conf "$tmp/json.conf"
+cat >>"$tmp/json.conf" <<EOF
+
+[carrier jsonc]
+type = http
+profile = json
+url = http://127.0.0.1:$JP/v1/messages
+auth_header = Authorization: Bearer k-123
+json_to = recipient
+json_body = text
+json_id = data.id
+EOF
+D2=$(echo "$D" | sed "s|-c deploy/flexd.conf|-c $tmp/json.conf|")
+"$B/flexd" $D2 -D route.default=jsonc >/dev/null 2>>"$tmp/flexd.log" &
+f3=$!
+pids="$pids $f3"
+s0=$(stat sent)
+jobs 950 50 >"$tmp/e.jsonl"
+ctl enqueue "$tmp/e.jsonl" >/dev/null
+check "json profile: 49 accepted" wait_for '[ "$(stat sent)" = $((s0 + 49)) ]' 20
+check "... one refused for good, with the API's code and text" wait_for \
+    "\"$B/flexctl\" $D status h-960 | grep -q 'E_BLOCKED: recipient blocked'" 5
+check "... the request: JSON, the auth header, the configured field names" python3 -c "
+import json, sys
+l = [json.loads(x) for x in open('$tmp/json.log')]
+ok = len(l) == 50 and all(x['auth'] == 'Bearer k-123' and x['type'] == 'application/json' and
+    x['path'] == '/v1/messages' and set(x['body']) == {'recipient', 'from', 'text'} for x in l)
+sys.exit(0 if ok else 1)"
+check "... the id read at data.id (lower case)" \
+    sh -c "\"$B/flexctl\" $D status h-951 | grep -q '\"carrier\":\"jsonc\",\"msgid\":\"msg-[0-9]*\"'"
 echo "$fails failed"
 [ "$fails" -eq 0 ]

@@ -202,6 +202,16 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[carrier h]\ntype = http\nurl = http://x\naccount_sid = A\nauth_token = t\n"
                  "binds = 5\n",
                  L + 5, "does not apply to an http carrier");
+    expect_error("[carrier j]\ntype = http\nurl = http://x\nprofile = xml\n", L + 3,
+                 "expected twilio or json");
+    expect_error("[carrier j]\ntype = http\nurl = http://x\nprofile = json\naccount_sid = A\n",
+                 L + 4, "does not apply to an http carrier of profile json");
+    expect_error("[carrier j]\ntype = http\nurl = http://x\nauth_token = t\naccount_sid = A\n"
+                 "json_to = recipient\n",
+                 L + 5, "does not apply to an http carrier of profile twilio");
+    expect_error("[carrier j]\ntype = http\nurl = http://x\nprofile = json\n"
+                 "auth_header = Bearer-without-a-name\n",
+                 L, "auth_header must be one header line");
     expect_error("[carrier s]\nhost = h\n", L, "missing required key 'type'");
     expect_error("[carrier s]\ntype = smpp\nhost = h\nsystem_id = sixteencharslong\n"
                  "password = p\n",
