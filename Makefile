@@ -66,7 +66,7 @@ endif
 # --- sources ---------------------------------------------------------------
 MAINS := engine/flexd.c engine/flexctl.c bench/flexbench.c bench/smscsim.c bench/httpsim.c
 # The simulators' engines: linked into their programs, not into libflex.
-SIM_OBJS := $(BUILD)/obj/bench/smsc.o
+SIM_OBJS := $(BUILD)/obj/bench/smsc.o $(BUILD)/obj/bench/simcommon.o
 LIB_SRCS := $(filter-out $(MAINS),$(wildcard engine/*.c adapters/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(GEN)/flex.pb-c.o
 PROGS := $(addprefix $(BUILD)/,flexd flexctl flexbench smscsim httpsim)
@@ -124,7 +124,12 @@ $(BUILD)/%: $(BUILD)/obj/engine/%.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -Wl,--no-as-needed $(DEP_LIBS)
 
-$(BUILD)/smscsim: $(BUILD)/obj/bench/smscsim.o $(BUILD)/obj/bench/smsc.o $(BUILD)/libflex.a
+$(BUILD)/smscsim: $(BUILD)/obj/bench/smscsim.o $(BUILD)/obj/bench/smsc.o \
+                  $(BUILD)/obj/bench/simcommon.o $(BUILD)/libflex.a
+	$(E) LINK $@
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
+
+$(BUILD)/httpsim: $(BUILD)/obj/bench/httpsim.o $(BUILD)/obj/bench/simcommon.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
 

@@ -87,6 +87,7 @@
 #include "hash.h"
 #include "mem.h"
 #include "ratelimit.h"
+#include "simcommon.h"
 #include "sms.h"
 #include "str.h"
 #include "utf.h"
@@ -172,9 +173,7 @@ struct sim {
     struct flex_gcra gcra;
     uint64_t gcra_tat, rng;
     FILE *log;
-    uint64_t *dest_set; /* open addressing set of destination hashes */
-    size_t dest_mask, dest_count;
-    struct flex_hash_key dest_key;
+    struct sim_destset dests; /* distinct destinations */
     struct job **incoming; /* handed to the sender */
     size_t nincoming, incoming_cap;
     bool mo_derive;           /* no --mo-url: from the first StatusCallback */
@@ -198,21 +197,6 @@ struct sim {
 
 /* ---- small helpers --------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static void add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -296,32 +280,6 @@ static void log_text(FILE *f, const char *text, size_t len)
 }
 
 /* Under |lock|. */
-static void dest_add(struct sim *s, const char *dst, size_t len)
-{
-    uint64_t h = flex_siphash13(&s->dest_key, dst, len) | 1;
-    if ((s->dest_count + 1) * 2 > s->dest_mask + 1) {
-        size_t nmask = s->dest_mask * 2 + 1;
-        uint64_t *n = flex_calloc(nmask + 1, sizeof(uint64_t));
-        for (size_t i = 0; i <= s->dest_mask; i++)
-            if (s->dest_set[i]) {
-                size_t j = s->dest_set[i] & nmask;
-                while (n[j])
-                    j = (j + 1) & nmask;
-                n[j] = s->dest_set[i];
-            }
-        flex_free(s->dest_set);
-        s->dest_set = n;
-        s->dest_mask = nmask;
-    }
-    size_t j = h & s->dest_mask;
-    while (s->dest_set[j]) {
-        if (s->dest_set[j] == h)
-            return;
-        j = (j + 1) & s->dest_mask;
-    }
-    s->dest_set[j] = h;
-    s->dest_count++;
-}
 
 /* ---- the timer heap (sender thread) ------------------------------------ */
 
@@ -566,7 +524,7 @@ static unsigned validate(const struct flex_webhook_form *f, struct msg *m, char 
 
 static double rand01(struct sim *s)
 {
-    return (double)(xorshift(&s->rng) >> 11) * 0x1.0p-53; /* under |lock| */
+    return (double)(sim_xorshift(&s->rng) >> 11) * 0x1.0p-53; /* under |lock| */
 }
 
 static void new_sid(struct sim *s, char sid[35])
@@ -673,7 +631,7 @@ static enum MHD_Result accept_message(struct sim *s, struct MHD_Connection *c, c
     new_sid(s, sid);
     struct job *sent = NULL, *fin = NULL;
     if (m->cb) {
-        uint64_t now = now_ns();
+        uint64_t now = sim_now_ns();
         if (s->o.callback_sent)
             sent = status_job(m, sid, "sent", false, now);
         fin = status_job(m, sid, "delivered", true, now + s->o.callback_delay_ms * 1000000ULL);
@@ -684,7 +642,7 @@ static enum MHD_Result accept_message(struct sim *s, struct MHD_Connection *c, c
         fin->status = "undelivered";
         fin->error = true;
     }
-    dest_add(s, m->to->value, m->to->value_len);
+    sim_destset_add(&s->dests, m->to->value, m->to->value_len);
     if (s->log)
         log_message(s, m, sid);
     if (sent)
@@ -719,7 +677,7 @@ static enum MHD_Result submit(struct sim *s, struct MHD_Connection *c, const str
     bool fail = false;
     pthread_mutex_lock(&s->lock);
     if (s->o.throttle_mps > 0)
-        wait = flex_gcra_take(&s->gcra, &s->gcra_tat, now_ns(), 1);
+        wait = flex_gcra_take(&s->gcra, &s->gcra_tat, sim_now_ns(), 1);
     if (!wait && s->o.fail_rate > 0)
         fail = rand01(s) < s->o.fail_rate;
     pthread_mutex_unlock(&s->lock);
@@ -894,7 +852,7 @@ static void finish(struct sim *s, CURL *easy, CURLcode result)
         unsigned shift = j->attempt < 6 ? j->attempt : 6;
         j->attempt++;
         add(&s->st.callbacks_retried, 1);
-        heap_push(s, j, now_ns() + (100000000ULL << shift));
+        heap_push(s, j, sim_now_ns() + (100000000ULL << shift));
     } else {
         char why[64];
         snprintf(why, sizeof(why), "HTTP %ld", status);
@@ -905,7 +863,7 @@ static void finish(struct sim *s, CURL *easy, CURLcode result)
 /* Every --mo-file line, to |url| (the sender's own copy). */
 static void queue_mo(struct sim *s, const char *url)
 {
-    uint64_t now = now_ns();
+    uint64_t now = sim_now_ns();
     for (size_t i = 0; i < s->nmo; i++) {
         struct job *j = flex_calloc(1, sizeof(*j));
         j->due_ns = now;
@@ -948,7 +906,7 @@ static int next_timeout_ms(const struct sim *s)
 {
     if (s->nheap == 0 || !s->free_slots)
         return 1000;
-    uint64_t now = now_ns(), due = s->heap[0].due_ns;
+    uint64_t now = sim_now_ns(), due = s->heap[0].due_ns;
     if (due <= now)
         return 0;
     uint64_t ms = (due - now + 999999) / 1000000;
@@ -961,7 +919,7 @@ static void *sender_main(void *arg)
     /* relaxed: the flag orders nothing; pthread_join() does. */
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         drain(s);
-        uint64_t now = now_ns();
+        uint64_t now = sim_now_ns();
         while (s->nheap > 0 && s->free_slots && s->heap[0].due_ns <= now) {
             struct job *j = heap_pop(s);
             struct slot *sl = s->free_slots;
@@ -1089,7 +1047,7 @@ static void write_stats(struct sim *s)
     if (!f)
         return;
     pthread_mutex_lock(&s->lock);
-    size_t dests = s->dest_count;
+    size_t dests = s->dests.count;
     pthread_mutex_unlock(&s->lock);
     struct stats *st = &s->st;
     fprintf(f,
@@ -1187,43 +1145,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static int listen_on(const char *hostport)
-{
-    char host[64];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
-        fprintf(stderr, "httpsim: --listen expects HOST:PORT, got '%s'\n", hostport);
-        return -1;
-    }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "httpsim: bad listen address '%s'\n", host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
-        fprintf(stderr, "httpsim: cannot listen on %s: %s\n", hostport, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Everything but the threads: the log, --mo-file, the credentials. */
 static int sim_init(struct sim *s)
 {
     pthread_mutex_init(&s->lock, NULL);
-    s->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    s->rng = sim_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
     s->rng = flex_mix64(s->rng) | 1;
-    s->sid_prefix = xorshift(&s->rng);
-    s->dest_key.k0 = xorshift(&s->rng);
-    s->dest_key.k1 = xorshift(&s->rng);
-    s->dest_mask = 1023;
-    s->dest_set = flex_calloc(s->dest_mask + 1, sizeof(uint64_t));
+    s->sid_prefix = sim_xorshift(&s->rng);
+    uint64_t k0 = sim_xorshift(&s->rng);
+    sim_destset_init(&s->dests, k0, sim_xorshift(&s->rng));
     flex_gcra_init(&s->gcra, s->o.throttle_mps,
                    s->o.throttle_mps > 100 ? (uint32_t)(s->o.throttle_mps / 100) : 1);
     char creds[200];
@@ -1254,7 +1184,7 @@ static void sim_free(struct sim *s)
         flex_free(s->mo[i].text);
     }
     flex_free(s->mo);
-    flex_free(s->dest_set);
+    sim_destset_free(&s->dests);
     if (s->log)
         fclose(s->log);
     pthread_mutex_destroy(&s->lock);
@@ -1283,10 +1213,10 @@ static struct MHD_Daemon *start_mhd(struct sim *s, int lfd)
  * second. */
 static void run(struct sim *s, const sigset_t *sigs)
 {
-    uint64_t start = now_ns(), limit = s->o.max_seconds * 1000000000ULL;
+    uint64_t start = sim_now_ns(), limit = s->o.max_seconds * 1000000000ULL;
     for (;;) {
         struct timespec ts = {1, 0};
-        uint64_t now = now_ns();
+        uint64_t now = sim_now_ns();
         if (limit && now - start + 1000000000ULL > limit) {
             uint64_t left = limit > now - start ? limit - (now - start) : 0;
             ts = (struct timespec){(time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL)};
@@ -1299,7 +1229,7 @@ static void run(struct sim *s, const sigset_t *sigs)
         if (s->log)
             fflush(s->log); /* readers follow it while we run */
         pthread_mutex_unlock(&s->lock);
-        if (limit && now_ns() - start >= limit)
+        if (limit && sim_now_ns() - start >= limit)
             return;
     }
 }
@@ -1319,7 +1249,7 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int lfd = -1;
-    if (sim_init(s) != 0 || (lfd = listen_on(s->o.listen)) < 0) {
+    if (sim_init(s) != 0 || (lfd = sim_listen_on("httpsim", s->o.listen, SOCK_NONBLOCK, 1024)) < 0) {
         sim_free(s);
         return 1;
     }

@@ -1,5 +1,7 @@
 #include "smsc.h"
 
+#include "simcommon.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -78,30 +80,13 @@ struct smsc {
     uint64_t flood_start, flood_sent; /* --mo-rate */
     unsigned follow_rr;               /* the receiver session that gets the next one */
     struct part_set *pending;         /* MAX_PENDING_CONCAT */
-    uint64_t *dest_set;               /* open addressing set of destination hashes */
-    size_t dest_mask, dest_count;
-    struct flex_hash_key dest_key;
+    struct sim_destset dests;         /* distinct destinations */
     struct {
         uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
         uint64_t submit_sm, deliver_sm_resp, bound_total, unbinds;
     } st;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* ---- output ------------------------------------------------------- */
 
@@ -293,32 +278,6 @@ static void log_submit(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu
 
 /* ---- destinations seen (stats) ------------------------------------ */
 
-static void dest_add(struct smsc *s, const char *dst)
-{
-    uint64_t h = flex_siphash13(&s->dest_key, dst, strlen(dst)) | 1;
-    if ((s->dest_count + 1) * 2 > s->dest_mask + 1) {
-        size_t nmask = s->dest_mask * 2 + 1;
-        uint64_t *n = flex_calloc(nmask + 1, sizeof(uint64_t));
-        for (size_t i = 0; i <= s->dest_mask; i++)
-            if (s->dest_set[i]) {
-                size_t j = s->dest_set[i] & nmask;
-                while (n[j])
-                    j = (j + 1) & nmask;
-                n[j] = s->dest_set[i];
-            }
-        flex_free(s->dest_set);
-        s->dest_set = n;
-        s->dest_mask = nmask;
-    }
-    size_t j = h & s->dest_mask;
-    while (s->dest_set[j]) {
-        if (s->dest_set[j] == h)
-            return;
-        j = (j + 1) & s->dest_mask;
-    }
-    s->dest_set[j] = h;
-    s->dest_count++;
-}
 
 /* ---- receipts and inbound texts ------------------------------------ */
 
@@ -458,7 +417,7 @@ static void send_one_mo(struct smsc *s, struct conn *c, const char *from, const 
     struct flex_text_error err;
     if (flex_sms_encode(&sms, text, strlen(text), FLEX_SMS_MAX_PARTS, &err) != 0)
         return;
-    uint8_t ref = (uint8_t)xorshift(&s->rng);
+    uint8_t ref = (uint8_t)sim_xorshift(&s->rng);
     for (unsigned k = 0; k < sms.nparts; k++) {
         uint8_t sm[200];
         size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start, h = 0;
@@ -617,12 +576,12 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
         queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RINVBNDSTS, p->sequence, NULL);
         return;
     }
-    if (s->o->throttle_mps > 0 && flex_gcra_take(&s->throttle, &s->throttle_tat, now_ns(), 1)) {
+    if (s->o->throttle_mps > 0 && flex_gcra_take(&s->throttle, &s->throttle_tat, sim_now_ns(), 1)) {
         s->st.throttled++;
         queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RTHROTTLED, p->sequence, NULL);
         return;
     }
-    if (s->o->fail_rate > 0 && (double)(xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
+    if (s->o->fail_rate > 0 && (double)(sim_xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
         s->st.failed++;
         queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP,
                    s->o->fail_status ? s->o->fail_status : FLEX_SMPP_ESME_RSYSERR, p->sequence,
@@ -638,10 +597,10 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
           flex_smpp_udh_parse(p->short_message, p->sm_length, &cc) > 0 && cc.seq > 1) &&
         !((p->tlv_mask & FLEX_SMPP_HAS_SAR) && p->sar_segment_seqnum > 1))
         s->st.received++;
-    dest_add(s, p->destination_addr);
+    sim_destset_add(&s->dests, p->destination_addr, strlen(p->destination_addr));
     log_submit(s, slot, p, d.id);
     if (p->registered_delivery & 0x03) {
-        d.due_ns = now_ns() + s->o->dlr_delay_ms * 1000000ULL;
+        d.due_ns = sim_now_ns() + s->o->dlr_delay_ms * 1000000ULL;
         d.submitted = time(NULL);
         flex_strlcpy(d.src, p->source_addr, sizeof(d.src));
         flex_strlcpy(d.dst, p->destination_addr, sizeof(d.dst));
@@ -779,7 +738,7 @@ static void write_stats(struct smsc *s)
             "\"failed\":%llu,\"receipts_sent\":%llu,\"inbound_sent\":%llu,"
             "\"submit_sm\":%llu,\"binds_rejected\":%llu,\"bound_sessions\":%u,"
             "\"receipts_pending\":%zu,\"unbinds\":%llu}\n",
-            (unsigned long long)s->st.received, (unsigned long long)s->dest_count,
+            (unsigned long long)s->st.received, (unsigned long long)s->dests.count,
             (unsigned long long)s->st.throttled, (unsigned long long)s->st.failed,
             (unsigned long long)s->st.receipts_sent, (unsigned long long)s->st.inbound_sent,
             (unsigned long long)s->st.submit_sm, (unsigned long long)s->st.binds_rejected, bound,
@@ -809,7 +768,7 @@ static void dispatch(struct smsc *s, struct io_uring_cqe *cqe)
 
 int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
 {
-    uint64_t start = now_ns(), last_stats = 0;
+    uint64_t start = sim_now_ns(), last_stats = 0;
     arm_accept(s);
     while (!*stop) {
         /* The wait itself times out (no timer request to lose): 1 ms while
@@ -829,7 +788,7 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
             n++;
         }
         io_uring_cq_advance(&s->ring, n);
-        uint64_t now = now_ns();
+        uint64_t now = sim_now_ns();
         dlr_run(s, now);
         if (s->follow)
             follow_mo(s);
@@ -879,11 +838,9 @@ struct smsc *smsc_new(const struct smsc_opts *o, int listen_fd)
     struct smsc *s = flex_calloc(1, sizeof(*s));
     s->o = o;
     s->lfd = listen_fd;
-    s->rng = now_ns() | 1;
-    s->id_prefix = (uint32_t)(xorshift(&s->rng) >> 32);
-    s->dest_key.k0 = xorshift(&s->rng);
-    s->dest_mask = 1023;
-    s->dest_set = flex_calloc(s->dest_mask + 1, sizeof(uint64_t));
+    s->rng = sim_now_ns() | 1;
+    s->id_prefix = (uint32_t)(sim_xorshift(&s->rng) >> 32);
+    sim_destset_init(&s->dests, sim_xorshift(&s->rng), 0);
     s->pending = flex_calloc(MAX_PENDING_CONCAT, sizeof(struct part_set));
     flex_gcra_init(&s->throttle, o->throttle_mps,
                    o->throttle_mps > 100 ? (uint32_t)(o->throttle_mps / 100) : 1);
@@ -935,7 +892,7 @@ void smsc_del(struct smsc *s)
         fclose(s->follow);
     flex_free(s->mo_text);
     flex_free(s->pending);
-    flex_free(s->dest_set);
+    sim_destset_free(&s->dests);
     flex_free(s->dlrs);
     if (s->log)
         fclose(s->log);

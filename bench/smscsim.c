@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "simcommon.h"
 #include "smsc.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -142,32 +143,6 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
     return 0;
 }
 
-static int listen_on(const char *hostport)
-{
-    char host[64];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || (size_t)(colon - hostport) >= sizeof(host)) {
-        fprintf(stderr, "smscsim: --listen expects HOST:PORT, got '%s'\n", hostport);
-        return -1;
-    }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "smscsim: bad listen address '%s'\n", host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
-        fprintf(stderr, "smscsim: cannot listen on %s: %s\n", hostport, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 int main(int argc, char **argv)
 {
     struct smsc_opts o = {
@@ -179,7 +154,7 @@ int main(int argc, char **argv)
     };
     if (parse_args(argc, argv, &o) != 0)
         return 2;
-    int lfd = listen_on(o.listen);
+    int lfd = sim_listen_on("smscsim", o.listen, 0, 128);
     if (lfd < 0)
         return 1;
     struct sigaction sa = {.sa_handler = on_signal};
