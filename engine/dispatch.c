@@ -146,6 +146,8 @@ static uint64_t mono_ns(void);
  * reopens if it still fails). */
 static void circuit_failure(struct dispatch *d, struct carrier *c)
 {
+    if (mono_ns() < c->open_until)
+        return; /* open already: the answers of what was in flight when it opened */
     if (++c->temp_fails < CIRCUIT_FAILS)
         return;
     c->temp_fails = 0;

@@ -155,6 +155,26 @@ check "... smscsim got them" wait_for \
 check "nothing failed along the way (but the 21610)" test "$(stat failed)" = 1
 kill "$f2"; wait "$f2" 2>/dev/null
 
+# --- the reverse: HTTP first in the route, down when flexd starts -------------
+"$B/flexd" $D -D "route.default=backup,primary" >/dev/null 2>>"$tmp/flexd.log" &
+f4=$!
+pids="$pids $f4"
+check "flexd (backup, primary) up with httpsim down" wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+s1=$(stat sent)
+jobs 1000 50 >"$tmp/f.jsonl"
+ctl enqueue "$tmp/f.jsonl" >/dev/null
+check "HTTP down at start: its 50 go by SMPP" wait_for '[ "$(stat sent)" = $((s1 + 50)) ]' 20
+check "... smscsim got them" wait_for \
+    '[ "$(sed -n "s/.*\"received\":\([0-9]*\).*/\1/p" "$tmp/sim2.json")" = 150 ]' 5
+start_httpsim
+sleep 6 # its circuit (5 s after 20 failures in a row) and backoff (1 s) pass
+r1=$(hstat received)
+jobs 1050 50 >"$tmp/g.jsonl"
+ctl enqueue "$tmp/g.jsonl" >/dev/null
+check "HTTP back: the next 50 go by HTTP again (first in the route)" \
+    wait_for '[ "$(stat sent)" = $((s1 + 100)) ] && [ "$(hstat received)" -ge $((r1 + 40)) ]' 20
+kill "$f4"; wait "$f4" 2>/dev/null
+
 # --- profile json: another API by config --------------------------------------
 JP=$((HT + 1))
 python3 - "$JP" "$tmp/json.log" <<'PY' &
