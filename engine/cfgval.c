@@ -227,6 +227,27 @@ int flex_cfgval_redis_url(const char *v, char *why, size_t whysz)
     return 0;
 }
 
+void flex_cfgval_redact_url(const char *url, char *out, size_t outsz)
+{
+    if (outsz == 0)
+        return;
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : NULL;
+    const char *end = auth ? auth + strcspn(auth, "/?#") : NULL;
+    const char *at = NULL;
+    for (const char *q = auth; q && q < end; q++)
+        if (*q == '@')
+            at = q; /* the last one: a password may hold '@' */
+    if (!at) {
+        snprintf(out, outsz, "%s", url);
+        return;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    const char *user_end = colon ? colon : auth; /* no ':': it is all password */
+    snprintf(out, outsz, "%.*s%.*s%s****%s", (int)(auth - url), url, (int)(user_end - auth), auth,
+             colon ? ":" : "", at);
+}
+
 int flex_cfgval_http_url(const char *v, char *why, size_t whysz)
 {
     const char *p;

@@ -28,6 +28,12 @@ int flex_cfgval_timezone(const char *v, char *why, size_t whysz);
 int flex_cfgval_hostport(const char *v, char *why, size_t whysz);
 /* "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]". */
 int flex_cfgval_redis_url(const char *v, char *why, size_t whysz);
+
+/* |url| with the password of its user part ("scheme://user:PASSWORD@" or
+ * "scheme://PASSWORD@") replaced by "****", into |out| (cut to fit,
+ * NUL-terminated): what may be logged or printed of a URL.  Every message
+ * that names a Redis URL goes through this. */
+void flex_cfgval_redact_url(const char *url, char *out, size_t outsz);
 /* "http://host..." or "https://host...". */
 int flex_cfgval_http_url(const char *v, char *why, size_t whysz);
 /* A section name: 1-64 of [A-Za-z0-9_-]. */

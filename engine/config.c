@@ -865,8 +865,13 @@ static void apply_one(struct parser *p, struct sect *s, const struct row *r, con
         return;
     }
     if (set_value(p, r, sect_base(p, s), v, file, line, why, sizeof(why)) != 0) {
+        char red[256];
+        if (r->type == T_REDISURL) /* a password in it: never quoted */
+            flex_cfgval_redact_url(v, red, sizeof(red));
         if (r->flags & F_SENS)
             diag(p, file, line, "%s %s: %s", sect_label(s, lab), r->key, why);
+        else if (r->type == T_REDISURL)
+            diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(red, sh), why);
         else
             diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(v, sh), why);
     }

@@ -451,19 +451,26 @@ static void on_control(struct intake *in, struct redisReply *fields)
     const char *arg = entry_field(fields, "arg", &alen);
     if (!cmd)
         return;
-    if (strncmp(cmd, "reload", clen) == 0) {
+#define IS(word) (clen == sizeof(word) - 1 && memcmp(cmd, word, clen) == 0)
+    if (!IS("reload") && !IS("pause") && !IS("resume")) { /* exactly, not a prefix */
+        flex_log(FLEX_LOG_WARN, &lctx, 0, "unknown control command '%.*s' ignored",
+                 (int)(clen < 32 ? clen : 32), cmd);
+        return;
+    }
+    if (IS("reload")) {
         /* relaxed: a request flag polled by the main thread. */
         atomic_store_explicit(&in->p->reload_requested, true, memory_order_relaxed);
-    } else if (arg && (strncmp(cmd, "pause", clen) == 0 || strncmp(cmd, "resume", clen) == 0)) {
+    } else if (arg) { /* pause or resume */
         if (load_paused(in) != 0) /* the set is the truth; the stream only says when */
             in->reconnect = true; /* (connecting reads it again) */
         flex_log(FLEX_LOG_INFO, &lctx, 0, "location %.*s %sd", (int)alen, arg, cmd);
-        if (strncmp(cmd, "resume", clen) == 0 && in->nspilled > 0) {
+        if (IS("resume") && in->nspilled > 0) {
             flex_log(FLEX_LOG_INFO, &lctx, 0, "reading %zu held jobs again from the stream",
                      in->nspilled);
             reread_pending(in);
         }
     }
+#undef IS
 }
 
 /* ---- jobs ------------------------------------------------------------- */

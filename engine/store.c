@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgval.h"
 #include "err.h"
 #include "mem.h"
 
@@ -22,6 +23,7 @@ struct flex_store {
 struct url {
     char host[256];
     int port;
+    char user[128]; /* a Redis 6 ACL user ("" the default user) */
     char password[256];
     int db;
     bool unix_socket;
@@ -45,11 +47,16 @@ static int parse_url(const char *u, struct url *out)
     if (strncmp(u, "redis://", 8) != 0)
         return FLEX_E_INVAL;
     const char *p = u + 8, *at = strchr(p, '@'), *slash;
+    for (const char *q = at; q && (q = strchr(q + 1, '@')) != NULL && q < p + strcspn(p, "/");)
+        at = q; /* the last '@' before the path: a password may hold one */
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon ? colon + 1 : p;
-        if ((size_t)(at - pw) >= sizeof(out->password))
+        if ((size_t)(at - pw) >= sizeof(out->password) ||
+            (colon && (size_t)(colon - p) >= sizeof(out->user)))
             return FLEX_E_INVAL;
+        if (colon)
+            memcpy(out->user, p, (size_t)(colon - p));
         memcpy(out->password, pw, (size_t)(at - pw));
         p = at + 1;
     }
@@ -70,15 +77,18 @@ static int parse_url(const char *u, struct url *out)
 static int setup(struct flex_store *s, const struct url *u, char *why, size_t whysz)
 {
     redisReply *r;
-    if (u->password[0]) {
-        r = redisCommand(s->ctx, "AUTH %s", u->password);
+    if (u->password[0]) { /* AUTH user password: a Redis 6 ACL user */
+        r = u->user[0] ? redisCommand(s->ctx, "AUTH %s %s", u->user, u->password)
+                       : redisCommand(s->ctx, "AUTH %s", u->password);
         bool bad = !r || r->type == REDIS_REPLY_ERROR;
+        /* Redis's own reason (WRONGPASS...) names no secret */
+        snprintf(why, whysz, "redis AUTH%s%s failed: %.100s", u->user[0] ? " as " : "", u->user,
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
         if (r)
             freeReplyObject(r);
-        if (bad) {
-            snprintf(why, whysz, "redis AUTH failed");
+        if (bad)
             return FLEX_E_INVAL;
-        }
+        why[0] = '\0';
     }
     if (u->db) {
         r = redisCommand(s->ctx, "SELECT %d", u->db);
@@ -105,7 +115,9 @@ int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms,
     redisContext *ctx = u.unix_socket ? redisConnectUnixWithTimeout(u.host, tv)
                                       : redisConnectWithTimeout(u.host, u.port, tv);
     if (!ctx || ctx->err) {
-        snprintf(why, whysz, "cannot connect to redis at %s: %s", url,
+        char shown[512];
+        flex_cfgval_redact_url(url, shown, sizeof(shown));
+        snprintf(why, whysz, "cannot connect to redis at %s: %s", shown,
                  ctx ? ctx->errstr : "out of memory");
         int rc = ctx && ctx->err == REDIS_ERR_IO ? -ECONNREFUSED : FLEX_E_INVAL;
         if (ctx)

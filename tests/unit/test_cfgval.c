@@ -107,6 +107,30 @@ static void test_cfgval_addresses(void **state)
     assert_false(flex_cfgval_name_ok("", 0));
 }
 
+/* What may be shown of a Redis URL: never its password. */
+static void test_cfgval_redact_url(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"redis://:S3cret@10.0.0.5:6379/0", "redis://:****@10.0.0.5:6379/0"},
+        {"redis://flexuser:S3cret@10.0.0.5:6379/0", "redis://flexuser:****@10.0.0.5:6379/0"},
+        {"redis://S3cret@10.0.0.5", "redis://****@10.0.0.5"},
+        {"redis://u:p@ss@w0rd@h:1/2", "redis://u:****@h:1/2"}, /* '@' in the password */
+        {"rediss://u:S3cret@h:6380", "rediss://u:****@h:6380"},
+        {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+        {"unix:///run/redis.sock", "unix:///run/redis.sock"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[128];
+        flex_cfgval_redact_url(cases[i][0], out, sizeof(out));
+        assert_string_equal(out, cases[i][1]);
+        assert_null(strstr(out, "S3cret"));
+    }
+    char small[12];
+    flex_cfgval_redact_url("redis://:S3cret@h:1", small, sizeof(small));
+    assert_null(strstr(small, "S3c"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_cfgval_numbers_and_bools),
         cmocka_unit_test(test_cfgval_times_and_zones),
         cmocka_unit_test(test_cfgval_addresses),
+        cmocka_unit_test(test_cfgval_redact_url),
     };
     return cmocka_run_group_tests_name("cfgval", tests, NULL, NULL);
 }

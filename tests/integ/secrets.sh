@@ -1,0 +1,71 @@
+#!/bin/sh
+# Secrets and Redis access: a password-protected redis-server and a Redis 6
+# ACL user (AUTH user password), Redis lost five times while flexd runs
+# (its reconnects, one refused for an unknown user), flexctl with a wrong
+# password, --check-config with a bad URL holding a password: the job flow
+# survives and no secret appears in any log line or output.  Also control
+# commands matched exactly (a truncated "reload" is ignored).
+# Exit 0 pass, 77 skip (no redis-server).
+NAME=secrets
+DEFPW=S3cret-default-pw
+USERPW=Us3r-pw-abc7
+REDIS_ARGS="--requirepass $DEFPW --appendonly no"
+export REDISCLI_AUTH=$DEFPW # the helpers' redis-cli calls
+. tests/integ/lib/env.sh
+adduser() { redis-cli -p "$RP" ACL SETUSER flexuser on ">$USERPW" '~*' '&*' '+@all' >/dev/null 2>&1; }
+adduser
+D="$D -D redis.url=redis://flexuser:$USERPW@127.0.0.1:$RP/0"
+jobs() { # FIRST COUNT
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+first, count = int(sys.argv[1]), int(sys.argv[2])
+for i in range(first, first + count):
+    print(json.dumps({"type": "message", "id": f"s-{i}", "location": f"loc-{i % 5 + 1}",
+                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
+                      "body": "See you tomorrow at 9:30."}))
+PY
+}
+start_flexd
+check "flexd up with an ACL user (AUTH user password)" \
+    wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+jobs 0 100 >"$tmp/a.jsonl"
+ctl enqueue "$tmp/a.jsonl" >"$tmp/ctl.out" 2>&1
+check "100 sent and delivered" wait_for '[ "$(stat delivered)" = 100 ]' 20
+for i in 1 2 3 4 5; do # Redis lost five times; the user comes back a moment later
+    redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
+    sleep 0.7
+    start_redis
+    [ "$i" = 3 ] && sleep 1.5 # a while without the user: reconnects refused (WRONGPASS)
+    adduser
+done
+check "flexd ready again after Redis came back five times" \
+    wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 20
+jobs 100 50 >"$tmp/b.jsonl"
+ctl enqueue "$tmp/b.jsonl" >>"$tmp/ctl.out" 2>&1
+check "the next 50 go (Redis was emptied: counted from 0)" wait_for '[ "$(stat delivered)" = 50 ]' 30
+check "a refused reconnect says why, without the password" \
+    grep -q 'AUTH as flexuser failed: WRONGPASS' "$tmp/flexd.log"
+"$B/flexctl" $D -D "redis.url=redis://flexuser:WrongPw-9x@127.0.0.1:$RP/0" stats >>"$tmp/ctl.out" 2>&1
+check "flexctl with a wrong password exits 1" test $? -eq 1
+check "... saying WRONGPASS" grep -q WRONGPASS "$tmp/ctl.out"
+"$B/flexd" -c deploy/flexd.conf -D "redis.url=redis://:Bad-S3cret-1@127.0.0.1:99999/0" \
+    --check-config >>"$tmp/ctl.out" 2>&1
+check "--check-config refuses a bad URL" test $? -eq 2
+check "... quoting it without its password" grep -q "redis://:\*\*\*\*@127.0.0.1:99999/0" "$tmp/ctl.out"
+"$B/flexctl" -c deploy/flexd.conf -D "redis.url=redis://:Unreach-S3cret@127.0.0.1:1/0" stats \
+    >>"$tmp/ctl.out" 2>&1
+check "flexctl to an unreachable Redis names it without the password" \
+    grep -q "redis://:\*\*\*\*@127.0.0.1:1/0" "$tmp/ctl.out"
+# flex:control: exact commands only
+redis-cli -p "$RP" XADD flex:control '*' cmd re >/dev/null
+redis-cli -p "$RP" XADD flex:control '*' cmd '' >/dev/null
+check "a truncated or empty control command is logged and ignored" \
+    wait_for "[ \"\$(grep -c 'unknown control command' '$tmp/flexd.log')\" -ge 2 ]" 5
+check "... and does not reload" sh -c "! grep -q 'configuration reloaded' '$tmp/flexd.log'"
+curl -s "http://127.0.0.1:$HP/metrics" >"$tmp/metrics.txt"
+for s in "$DEFPW" "$USERPW" WrongPw-9x Bad-S3cret-1 Unreach-S3cret; do
+    check "the secret $s... is in no log line, output or metric" \
+        sh -c "! grep -rqF '$s' '$tmp/flexd.log' '$tmp/ctl.out' '$tmp/metrics.txt' '$tmp/audit.log'"
+done
+echo "$fails failed"
+[ "$fails" -eq 0 ]
