@@ -145,7 +145,7 @@ static const struct row rows[] = {
     {K_CARRIER, "host", T_STR, C(host), NULL, 0, 0, F_REQ | F_SMPP | F_RELOAD},
     {K_CARRIER, "port", T_UINT, C(port), "2775", 1, 65535, F_SMPP | F_RELOAD},
     {K_CARRIER, "system_id", T_STR, C(system_id), NULL, 1, 15, F_REQ | F_SMPP | F_RELOAD},
-    {K_CARRIER, "password", T_STR, C(password), NULL, 0, 8, F_REQ | F_SMPP | F_SENS | F_RELOAD},
+    {K_CARRIER, "password", T_SECRET, C(password), NULL, 0, 8, F_REQ | F_SMPP | F_SENS | F_RELOAD},
     {K_CARRIER, "tls", T_BOOL, C(tls), "false", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "tls_verify", T_BOOL, C(tls_verify), "true", 0, 0, F_RELOAD},
     {K_CARRIER, "window", T_UINT, C(window), "64", 1, 4096, F_RELOAD},
@@ -163,7 +163,7 @@ static const struct row rows[] = {
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64,
      F_REQ | F_HTTP | F_TWILIO | F_RELOAD},
-    {K_CARRIER, "auth_token", T_STR, C(auth_token), NULL, 1, 128,
+    {K_CARRIER, "auth_token", T_SECRET, C(auth_token), NULL, 1, 128,
      F_REQ | F_HTTP | F_TWILIO | F_SENS | F_RELOAD},
     {K_CARRIER, "status_callback", T_HTTPURL, C(status_callback), NULL, 0, 0, F_HTTP | F_RELOAD},
     {K_CARRIER, "webhook_url", T_HTTPURL, C(webhook_url), NULL, 0, 0,
@@ -578,6 +578,11 @@ static const char *read_secret(struct parser *p, const char *path, char *why, si
         snprintf(why, whysz, "cannot open secret file: %s", strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & S_IRWXO)) /* the path is no secret */
+        flex_log(FLEX_LOG_WARN, NULL, 0,
+                 "secret file %s can be read by other users (mode %03o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 0777));
     char *buf = flex_arena_alloc(p->a, SECRET_MAX + 1);
     ssize_t n = read(fd, buf, SECRET_MAX + 1);
     close(fd);
@@ -594,6 +599,24 @@ static const char *read_secret(struct parser *p, const char *path, char *why, si
         return NULL;
     }
     return buf;
+}
+
+/* A secret's value: "@/path" (its file's content), "env:NAME" (that
+ * environment variable), else the value itself.  NULL with |why| when
+ * it cannot be read. */
+static const char *secret_value(struct parser *p, const char *v, char *why, size_t whysz)
+{
+    if (v[0] == '@')
+        return read_secret(p, v + 1, why, whysz);
+    if (strncmp(v, "env:", 4) == 0) {
+        const char *e = getenv(v + 4);
+        if (!e || !e[0]) {
+            snprintf(why, whysz, "environment variable %.64s is not set", v + 4);
+            return NULL;
+        }
+        return e;
+    }
+    return v;
 }
 
 static int set_phone(const char *v, const char **dst, struct parser *p, char *why, size_t whysz)
@@ -801,17 +824,23 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
             return FLEX_E_INVAL;
         }
         return set_string(p, r, v, dst, why, whysz);
-    case T_SECRET:
-        if (v[0] != '@')
-            return set_string(p, r, v, dst, why, whysz);
-        *(const char **)dst = read_secret(p, v + 1, why, whysz);
-        return *(const char **)dst ? 0 : FLEX_E_INVAL;
+    case T_SECRET: {
+        const char *s = secret_value(p, v, why, whysz);
+        return s ? set_string(p, r, s, dst, why, whysz) : FLEX_E_INVAL;
+    }
+    case T_REDISURL: { /* it may hold a password: a file or the environment too */
+        const char *s = secret_value(p, v, why, whysz);
+        if (!s)
+            return FLEX_E_INVAL;
+        rc = flex_cfgval_redis_url(s, why, whysz);
+        if (rc == 0)
+            *(const char **)dst = flex_arena_strdup(p->a, s);
+        return rc;
+    }
     case T_TZ:
-    case T_REDISURL:
     case T_HTTPURL:
     case T_HOSTPORT:
         rc = r->type == T_TZ         ? flex_cfgval_timezone(v, why, whysz)
-             : r->type == T_REDISURL ? flex_cfgval_redis_url(v, why, whysz)
              : r->type == T_HTTPURL  ? flex_cfgval_http_url(v, why, whysz)
                                      : flex_cfgval_hostport(v, why, whysz);
         if (rc == 0)

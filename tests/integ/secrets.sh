@@ -35,7 +35,7 @@ for i in 1 2 3 4 5; do # Redis lost five times; the user comes back a moment lat
     redis-cli -p "$RP" shutdown nosave >/dev/null 2>&1
     sleep 0.7
     start_redis
-    [ "$i" = 3 ] && sleep 1.5 # a while without the user: reconnects refused (WRONGPASS)
+    [ "$i" = 3 ] && sleep 4 # a while without the user: reconnects refused (WRONGPASS)
     adduser
 done
 check "flexd ready again after Redis came back five times" \
@@ -56,6 +56,23 @@ check "... quoting it without its password" grep -q "redis://:\*\*\*\*@127.0.0.1
     >>"$tmp/ctl.out" 2>&1
 check "flexctl to an unreachable Redis names it without the password" \
     grep -q "redis://:\*\*\*\*@127.0.0.1:1/0" "$tmp/ctl.out"
+# Secrets from a file or the environment
+FLEX_TEST_URL="redis://flexuser:$USERPW@127.0.0.1:$RP/0" "$B/flexctl" $D -D redis.url=env:FLEX_TEST_URL \
+    stats >>"$tmp/ctl.out" 2>&1
+check "redis.url from the environment (env:NAME)" test $? -eq 0
+printf 'flexpass\n' >"$tmp/smpp.pw"
+chmod 644 "$tmp/smpp.pw"
+"$B/flexd" $D -D "carrier.primary.password=@$tmp/smpp.pw" --check-config >"$tmp/pw.out" 2>&1
+check "a carrier password from a file (@path)" test $? -eq 0
+check "... a file others can read is warned about" grep -q "can be read by other users" "$tmp/pw.out"
+chmod 600 "$tmp/smpp.pw"
+"$B/flexd" $D -D "carrier.primary.password=@$tmp/smpp.pw" --check-config >"$tmp/pw.out" 2>&1
+check "... and not once it is 600" sh -c "! grep -q 'can be read by other users' '$tmp/pw.out'"
+"$B/flexd" $D -D "carrier.backup.auth_token=env:FLEX_NO_SUCH_VAR" --check-config >"$tmp/pw.out" 2>&1
+check "an auth token from an unset variable is an error naming it" \
+    grep -q "environment variable FLEX_NO_SUCH_VAR is not set" "$tmp/pw.out"
+cat "$tmp/pw.out" >>"$tmp/ctl.out"
+
 # flex:control: exact commands only
 redis-cli -p "$RP" XADD flex:control '*' cmd re >/dev/null
 redis-cli -p "$RP" XADD flex:control '*' cmd '' >/dev/null
