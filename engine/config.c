@@ -36,6 +36,7 @@ enum kind {
     K_CARRIER,
     K_LOCATION,
     K_TEMPLATE,
+    K_RETENTION,
     K_NKINDS
 };
 
@@ -47,7 +48,7 @@ static const struct {
     [K_HTTP] = {"http", false},         [K_ROUTE] = {"route", false},
     [K_QUIET] = {"quiet_hours", false}, [K_KEYWORDS] = {"keywords", false},
     [K_CARRIER] = {"carrier", true},    [K_LOCATION] = {"location", true},
-    [K_TEMPLATE] = {"template", true},
+    [K_TEMPLATE] = {"template", true},  [K_RETENTION] = {"retention", false},
 };
 
 enum vtype {
@@ -126,6 +127,12 @@ static const struct row rows[] = {
      F_RELOAD},
     {K_ENGINE, "allow_only", T_ALLOW, E(engine.allow_only), "", 0, 0, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
+    {K_RETENTION, "inbound_days", T_UINT, E(retention.inbound_days), "30", 1, 3650, F_RELOAD},
+    {K_RETENTION, "deadletter_days", T_UINT, E(retention.deadletter_days), "14", 1, 3650,
+     F_RELOAD},
+    {K_RETENTION, "optout_log_days", T_UINT, E(retention.optout_log_days), "90", 1, 3650,
+     F_RELOAD},
+    {K_RETENTION, "staff_days", T_UINT, E(retention.staff_days), "30", 1, 3650, F_RELOAD},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_QUIET, "enabled", T_BOOL, E(quiet_hours.enabled), "true", 0, 0, F_RELOAD},

@@ -140,6 +140,14 @@ struct flex_cfg {
     struct {
         const char *url;
     } redis;
+    /* How long streams that hold PHI are kept, in days (docs/operations.md,
+     * "What Flex keeps in Redis"): trimmed by the intake every minute. */
+    struct {
+        uint32_t inbound_days;    /* flex:inbound */
+        uint32_t deadletter_days; /* flex:deadletter (whole raw jobs) */
+        uint32_t optout_log_days; /* flex:optout:log (the set itself is kept) */
+        uint32_t staff_days;      /* flex:frontdesk*, flex:confirmations, flex:escalations */
+    } retention;
     struct {
         const char *listen;
     } http;

@@ -26,6 +26,7 @@
 #include "mem.h"
 #include "pipeline.h"
 #include "qsbr.h"
+#include "reply.h"
 #include "schedq.h"
 #include "idmap.h"
 #include "sms.h"
@@ -45,6 +46,7 @@
  * others. */
 #define HELD_MAX (FLEX_POOL_SIZE / 4)
 #define PROMOTE_EVERY_MS 250
+#define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
 #define FLEX_PAUSED_MAX 256
@@ -64,7 +66,7 @@ struct intake {
     struct flex_idmap *flying;        /* entries of the jobs in the dispatcher or writer */
     char paused[FLEX_PAUSED_MAX][65]; /* the paused set ("*": every location) */
     int npaused;
-    int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms;
+    int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms, last_trim_ms;
     struct flex_schedq sq;
     struct flex_rec *scratch;  /* renders templates to check them */
     bool releasing;            /* checking held records again (give_back) */
@@ -1225,6 +1227,35 @@ static long long info_int(struct redisReply *r, const char *name)
  * the entries every flexd is done with (all below the oldest pending
  * entry, or below the last one handed out when none is pending), so that
  * flex:jobs does not grow forever. */
+/* [retention]: the streams that hold PHI and that nobody trims as they are
+ * read, cut to their age (MINID), by
+ * every flexd every RETENTION_EVERY_MS (the same cut twice is a no-op).
+ * Exact, not approximate: a small stream is one node, which "~" never
+ * cuts; once a minute the exact cut costs what it removes. */
+static int trim_streams(struct intake *in)
+{
+    const struct flex_cfg *cfg = in->cfg;
+    int64_t now = flex_now_ms();
+    struct {
+        const char *key;
+        uint32_t days;
+    } cut[] = {{FLEX_KEY_INBOUND, cfg->retention.inbound_days},
+               {FLEX_KEY_DEADLETTER, cfg->retention.deadletter_days},
+               {FLEX_KEY_OPTOUT_LOG, cfg->retention.optout_log_days},
+               {FLEX_KEY_CONFIRMATIONS, cfg->retention.staff_days},
+               {FLEX_KEY_ESCALATIONS, cfg->retention.staff_days},
+               {FLEX_KEY_FRONTDESK, cfg->retention.staff_days}};
+    int n = 0;
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++, n++)
+        flex_store_appendf(in->st, "XTRIM %s MINID %lld-0", cut[i].key,
+                           (long long)(now - (int64_t)cut[i].days * 86400000LL));
+    for (size_t i = 0; i < cfg->nlocations; i++, n++) /* each location's front desk */
+        flex_store_appendf(in->st, "XTRIM %s:%s MINID %lld-0", FLEX_KEY_FRONTDESK,
+                           cfg->locations[i].id,
+                           (long long)(now - (int64_t)cfg->retention.staff_days * 86400000LL));
+    return flex_store_drain(in->st, n) < 0 ? -1 : 0;
+}
+
 static int sample_queue(struct intake *in)
 {
     if (settle_writes(in) != 0)
@@ -1568,6 +1599,10 @@ void *flex_intake_main(void *arg)
         if (rc == 0 && flex_now_ms() - in.last_sample_ms > 1000) {
             in.last_sample_ms = flex_now_ms();
             rc = sample_queue(&in);
+        }
+        if (rc == 0 && flex_now_ms() - in.last_trim_ms > RETENTION_EVERY_MS) {
+            in.last_trim_ms = flex_now_ms();
+            rc = trim_streams(&in);
         }
         if (rc != 0) {
             /* A lost connection or a refusal (maxmemory, a read-only
