@@ -36,6 +36,9 @@ static const char usage_text[] =
     "  location pause ID|--all | location resume ID|--all\n"
     "  history PHONE|PATIENT       the patient's messages out and in, oldest first\n"
     "  history import [FILE|-]     a previous system's history, JSON lines\n"
+    "  patient forget PHONE|PATIENT   a deletion request: the patient's history, reply\n"
+    "                              context, scheduled texts and inbound entries (the\n"
+    "                              opt-out record is kept)\n"
     "  reload                      ask every flexd to reload its config\n"
     "  audit verify [FILE...]      check the audit chain (default: engine.audit_log and its\n"
     "                              rotated files); exit 0 intact, 4 broken, 1 unreadable\n";
@@ -551,6 +554,32 @@ static int cmd_history(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* patient forget PHONE|PATIENT: a deletion request (docs/operations.md). */
+static int cmd_patient(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "forget") != 0)
+        return 2;
+    char why[256];
+    struct flex_forget f;
+    if (flex_history_forget(c->st, c->cfg, argv[1], &f, why, sizeof(why)) != 0) {
+        fprintf(stderr, "flexctl: %s\n", why);
+        return 1;
+    }
+    printf("removed: %ld message-log records (history and reply context), %ld scheduled "
+           "texts, %ld inbound texts, %ld front-desk, confirmation and escalation entries\n",
+           f.log, f.scheduled, f.inbound, f.staff);
+    if (f.opted_out)
+        printf("kept: the opt-out record of this number (the law requires it; it holds the "
+               "number only)\n");
+    printf("not in Redis: the audit log keeps ids and masked numbers, no texts "
+           "(docs/operations.md)\n");
+    /* the deletion itself, by ids only: a patient id, or the masked number */
+    char num[FLEX_E164_BUFSZ];
+    bool phone = flex_e164_normalize(argv[1], strlen(argv[1]), num, NULL) > 0;
+    ctl_audit(c, "forget", phone ? NULL : "patient", phone ? NULL : argv[1], phone ? num : NULL);
+    return 0;
+}
+
 /* audit verify [FILE...]: the chain of the FILEs (oldest first), else of
  * engine.audit_log and its rotated files, under engine.audit_key.  Exit 0
  * intact (the summary on stdout), 4 broken (the first bad line on stdout),
@@ -628,6 +657,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         return cmd_location(c, argc - 1, argv + 1);
     if (strcmp(cmd, "history") == 0)
         return cmd_history(c, argc - 1, argv + 1);
+    if (strcmp(cmd, "patient") == 0)
+        return cmd_patient(c, argc - 1, argv + 1);
     if (strcmp(cmd, "reload") == 0 && argc == 1) {
         flex_store_appendf(c->st, "XADD %s MAXLEN ~ 10000 * cmd reload arg -", FLEX_KEY_CONTROL);
         if (flex_store_drain(c->st, 1) != 0)

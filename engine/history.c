@@ -7,9 +7,11 @@
 
 #include "config.h"
 #include "e164.h"
+#include "flex.pb-c.h"
 #include "job.h"
 #include "mem.h"
 #include "reply.h"
+#include "schedq.h"
 #include "store.h"
 #include "str.h"
 
@@ -432,4 +434,195 @@ int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE 
         rc = import_settle(st, pending, imported);
     free(line);
     return rc;
+}
+
+/* ---- forget ------------------------------------------------------------ */
+
+/* Scans |key| (a hash or a stream) page by page with |cmd| ("HSCAN",
+ * "XRANGE"): see forget_sched and forget_stream. */
+
+/* Scheduled jobs of |phone| or |patient|: HSCAN of flex:sched:jobs, each
+ * Job decoded; matches leave the hash and the sorted set. */
+static long forget_sched(struct flex_store *st, const char *phone, const char *patient)
+{
+    char cursor[32] = "0";
+    long n = 0;
+    do {
+        flex_store_appendf(st, "HSCAN %s %s COUNT 1000", FLEX_KEY_SCHED_JOBS, cursor);
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0 || flex_reply_count(r) != 2) {
+            flex_store_free_reply(r);
+            return -1;
+        }
+        size_t cl;
+        const char *c = flex_reply_str(flex_reply_at(r, 0), &cl);
+        snprintf(cursor, sizeof(cursor), "%.*s", c ? (int)cl : 1, c ? c : "0");
+        struct redisReply *kv = flex_reply_at(r, 1);
+        int sent = 0;
+        for (size_t i = 0; i + 1 < flex_reply_count(kv); i += 2) {
+            size_t il, jl;
+            const char *id = flex_reply_str(flex_reply_at(kv, i), &il);
+            const char *pb = flex_reply_str(flex_reply_at(kv, i + 1), &jl);
+            Flex__V1__Job *j = pb ? flex__v1__job__unpack(NULL, jl, (const uint8_t *)pb) : NULL;
+            bool hit = j && ((phone && j->phone && strcmp(j->phone, phone) == 0) ||
+                             (patient && j->patient && strcmp(j->patient, patient) == 0));
+            if (j)
+                flex__v1__job__free_unpacked(j, NULL);
+            if (!hit || !id)
+                continue;
+            flex_store_appendf(st, "HDEL %s %b", FLEX_KEY_SCHED_JOBS, id, il);
+            flex_store_appendf(st, "ZREM %s %b", FLEX_KEY_SCHED, id, il);
+            sent += 2;
+            n++;
+        }
+        flex_store_free_reply(r);
+        if (sent && flex_store_drain(st, sent) < 0)
+            return -1;
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+/* Entries of the stream |key| about |phone| or |patient|: its field
+ * "phone"/"patient" (the staff streams), or the InboundMessage in "msg"
+ * (flex:inbound, whose sender is the phone).  XDEL'd page by page. */
+static long forget_stream(struct flex_store *st, const char *key, const char *phone,
+                          const char *patient)
+{
+    char start[48] = "-";
+    long n = 0;
+    for (;;) {
+        flex_store_appendf(st, "XRANGE %s %s + COUNT 1000", key, start);
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0 || flex_reply_is_error(r)) {
+            flex_store_free_reply(r);
+            return -1;
+        }
+        size_t cnt = flex_reply_count(r);
+        int sent = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            struct redisReply *e = flex_reply_at(r, i);
+            size_t idl;
+            const char *id = flex_reply_str(flex_reply_at(e, 0), &idl);
+            struct redisReply *f = flex_reply_at(e, 1);
+            bool hit = false;
+            for (size_t k = 0; k + 1 < flex_reply_count(f) && !hit; k += 2) {
+                size_t nl, vl;
+                const char *name = flex_reply_str(flex_reply_at(f, k), &nl);
+                const char *v = flex_reply_str(flex_reply_at(f, k + 1), &vl);
+                if (!name || !v)
+                    continue;
+                if (phone && nl == 5 && memcmp(name, "phone", 5) == 0)
+                    hit = strlen(phone) == vl && memcmp(v, phone, vl) == 0;
+                else if (patient && nl == 7 && memcmp(name, "patient", 7) == 0)
+                    hit = strlen(patient) == vl && memcmp(v, patient, vl) == 0;
+                else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
+                    Flex__V1__InboundMessage *m =
+                        flex__v1__inbound_message__unpack(NULL, vl, (const uint8_t *)v);
+                    hit = m && phone && m->from && strcmp(m->from, phone) == 0;
+                    if (m)
+                        flex__v1__inbound_message__free_unpacked(m, NULL);
+                }
+            }
+            if (hit && id) {
+                flex_store_appendf(st, "XDEL %s %b", key, id, idl);
+                sent++;
+                n++;
+            }
+            if (i + 1 == cnt && id) /* the next page starts after it */
+                snprintf(start, sizeof(start), "(%.*s", (int)idl, id);
+        }
+        flex_store_free_reply(r);
+        if (sent && flex_store_drain(st, sent) < 0)
+            return -1;
+        if (cnt < 1000)
+            return n;
+    }
+}
+
+/* The message-log records of |phone| (every record of the number) or
+ * |patient| (its records only): per day key, ZREMRANGEBYSCORE or ZSCAN
+ * then ZREM; the older versions' list of the number goes whole. */
+static long forget_log(struct flex_store *st, const struct flex_cfg *cfg, const char *phone,
+                       const char *patient)
+{
+    int64_t first, last, now = (int64_t)time(NULL) * 1000;
+    last = now / DAY_MS;
+    first = (now - flex_conv_keep_ms(cfg)) / DAY_MS - 1;
+    long n = 0;
+    char score[24], key[48];
+    for (int64_t d = first; d <= last; d++) {
+        snprintf(key, sizeof(key), "%s%lld", FLEX_KEY_LOG, (long long)d);
+        if (phone && flex_conv_score(phone, score, sizeof(score)) == 0) {
+            flex_store_appendf(st, "ZREMRANGEBYSCORE %s %s %s", key, score, score);
+            struct redisReply *r;
+            if (flex_store_reply(st, &r) != 0)
+                return -1;
+            n += flex_reply_integer(r);
+            flex_store_free_reply(r);
+        } else if (patient) {
+            struct recs rs = {0};
+            char glob[4 * 64 + 16];
+            patient_glob(patient, glob, sizeof(glob));
+            if (scan_all(st, "ZSCAN", key, glob, take_members, &rs) != 0) {
+                recs_free(&rs);
+                return -1;
+            }
+            for (size_t i = 0; i < rs.n; i++)
+                flex_store_appendf(st, "ZREM %s %b", key, rs.v[i].s, rs.v[i].len);
+            long got = flex_store_drain(st, (int)rs.n);
+            recs_free(&rs);
+            if (got < 0)
+                return -1;
+            n += (long)rs.n;
+        }
+    }
+    if (phone) {
+        flex_store_appendf(st, "DEL %s%s", FLEX_KEY_CONV, phone);
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) != 0)
+            return -1;
+        flex_store_free_reply(r);
+    }
+    return n;
+}
+
+int flex_history_forget(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
+                        struct flex_forget *out, char *why, size_t whysz)
+{
+    char num[FLEX_E164_BUFSZ];
+    memset(out, 0, sizeof(*out));
+    if (strlen(who) == 0 || strlen(who) > 64) {
+        snprintf(why, whysz, "a patient id or number is 1 to 64 characters");
+        return -1;
+    }
+    bool by_phone = flex_e164_normalize(who, strlen(who), num, NULL) > 0;
+    const char *phone = by_phone ? num : NULL, *patient = by_phone ? NULL : who;
+    static const char *const staff[] = {FLEX_KEY_CONFIRMATIONS, FLEX_KEY_ESCALATIONS,
+                                        FLEX_KEY_FRONTDESK};
+    out->log = forget_log(st, cfg, phone, patient);
+    out->scheduled = out->log < 0 ? -1 : forget_sched(st, phone, patient);
+    out->inbound = out->scheduled < 0 ? -1 : forget_stream(st, FLEX_KEY_INBOUND, phone, patient);
+    for (size_t i = 0; i < sizeof(staff) / sizeof(staff[0]) && out->staff >= 0; i++) {
+        long k = forget_stream(st, staff[i], phone, patient);
+        out->staff = k < 0 ? -1 : out->staff + k;
+    }
+    for (size_t i = 0; i < cfg->nlocations && out->staff >= 0; i++) {
+        char key[160];
+        snprintf(key, sizeof(key), "%s:%s", FLEX_KEY_FRONTDESK, cfg->locations[i].id);
+        long k = forget_stream(st, key, phone, patient);
+        out->staff = k < 0 ? -1 : out->staff + k;
+    }
+    if (out->log < 0 || out->scheduled < 0 || out->inbound < 0 || out->staff < 0) {
+        snprintf(why, whysz, "redis: %s", flex_store_error(st));
+        return -1;
+    }
+    if (phone) {
+        flex_store_appendf(st, "SISMEMBER %s %s", FLEX_KEY_OPTOUT, phone);
+        struct redisReply *r;
+        if (flex_store_reply(st, &r) == 0) {
+            out->opted_out = flex_reply_integer(r) == 1;
+            flex_store_free_reply(r);
+        }
+    }
+    return 0;
 }

@@ -33,4 +33,20 @@ long flex_history_print(struct flex_store *st, const struct flex_cfg *cfg, const
 int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE *in, FILE *errs,
                         long *imported, long *rejected);
 
+/* What flex_history_forget removed. */
+struct flex_forget {
+    long log;       /* message-log records (history and reply context) */
+    long scheduled; /* reminders and texts waiting for their time */
+    long inbound;   /* entries of flex:inbound */
+    long staff;     /* front-desk, confirmation and escalation entries */
+    bool opted_out; /* the number is in the opt-out set: kept (the law requires it) */
+};
+
+/* A patient's deletion request: removes from Redis what Flex keeps of
+ * |who| (a number: everything of that number; a patient id: that
+ * patient's records), the opt-out record excepted.  Returns 0 with the
+ * counts in |*out|, or -1 (|why|). */
+int flex_history_forget(struct flex_store *st, const struct flex_cfg *cfg, const char *who,
+                        struct flex_forget *out, char *why, size_t whysz);
+
 #endif
