@@ -21,10 +21,8 @@ struct flex_carrier *flex_carrier_new(const struct flex_cfg *cfg, const struct f
                                       flex_carrier_cb cb, void *arg, char *why, size_t whysz)
 {
     switch (cc->type) {
-    case FLEX_CARRIER_SMPP:
-        return flex_smpp_carrier_new(cfg, cc, cb, arg);
-    case FLEX_CARRIER_HTTP:
-        return flex_http_carrier_new(cfg, cc, cb, arg);
+    case FLEX_CARRIER_SMPP: return flex_smpp_carrier_new(cfg, cc, cb, arg);
+    case FLEX_CARRIER_HTTP: return flex_http_carrier_new(cfg, cc, cb, arg);
     default:
         snprintf(why, whysz, "the %s adapter is not built yet",
                  cc->type == FLEX_CARRIER_HTTP ? "HTTP" : "carrier type's");
@@ -51,15 +49,15 @@ static unsigned long long secret_tag(const char *s)
 void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier *cc, char *buf,
                       size_t bufsz)
 {
-    snprintf(buf, bufsz, "%d|%s|%u|%s|%016llx|%s|%s|%016llx|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u",
-             cc->type, cc->host ? cc->host : "", cc->port, cc->system_id ? cc->system_id : "",
-             secret_tag(cc->password), cc->url ? cc->url : "",
-             cc->account_sid ? cc->account_sid : "", secret_tag(cc->auth_token),
-             cc->status_callback ? cc->status_callback : "", cc->tls, cc->tls_verify,
-             cc->tls_ca ? cc->tls_ca : "",
-             cc->window, cc->binds, (unsigned long long)cc->connect_timeout_ms,
-             (unsigned long long)cc->response_timeout_ms, (unsigned long long)cc->enquire_link_ms,
-             (unsigned long long)cc->reconnect_max_ms, cc->ambiguous_retry, cfg->engine.max_parts);
+    snprintf(
+        buf, bufsz, "%d|%s|%u|%s|%016llx|%s|%s|%016llx|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u",
+        cc->type, cc->host ? cc->host : "", cc->port, cc->system_id ? cc->system_id : "",
+        secret_tag(cc->password), cc->url ? cc->url : "", cc->account_sid ? cc->account_sid : "",
+        secret_tag(cc->auth_token), cc->status_callback ? cc->status_callback : "", cc->tls,
+        cc->tls_verify, cc->tls_ca ? cc->tls_ca : "", cc->window, cc->binds,
+        (unsigned long long)cc->connect_timeout_ms, (unsigned long long)cc->response_timeout_ms,
+        (unsigned long long)cc->enquire_link_ms, (unsigned long long)cc->reconnect_max_ms,
+        cc->ambiguous_retry, cfg->engine.max_parts);
     size_t n = strlen(buf);
     if (cc->type == FLEX_CARRIER_HTTP && n < bufsz)
         snprintf(buf + n, bufsz - n, "|%d|%016llx|%s|%s|%s|%s|%s|%s|%s|%s", cc->profile,

@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "carrier.h"
+#include "cfgval.h"
 #include "config.h"
 #include "err.h"
 #include "http_carrier.h"
@@ -58,7 +59,7 @@
 #define QUEUE_FACTOR 4 /* messages held (queued + in flight) per unit of window */
 
 struct hreq {
-    struct hreq *next;         /* in the queue */
+    struct hreq *next;          /* in the queue */
     struct hreq *fprev, *fnext; /* in flight */
     uint64_t cookie;
     char *body;
@@ -96,7 +97,7 @@ struct http_carrier {
     struct flex_gcra gcra;
     uint64_t tat, last_throttle, rate_checked, rate_probed;
     unsigned acks_this_sec, acks_last_sec;
-    uint64_t down_until;   /* no connection: not ready until then */
+    uint64_t down_until; /* no connection: not ready until then */
     uint64_t backoff_ns;
     bool up, draining;
     uint64_t rng;
@@ -302,8 +303,9 @@ static bool quick_sid(const struct hreq *r, char *out, size_t outsz)
         if (v >= end || *v != '"')
             return false;
         size_t n = 0;
-        for (v++; v < end && n + 1 < outsz && ((*v >= '0' && *v <= '9') ||
-                                                (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z'));
+        for (v++;
+             v < end && n + 1 < outsz &&
+             ((*v >= '0' && *v <= '9') || (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z'));
              v++)
             out[n++] = *v;
         out[n] = '\0';
@@ -348,16 +350,16 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
     if (status == 429 || status == 503) {
         curl_off_t ra = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra);
-        uint64_t wait = ra > 0 && ra < 3600 ? (uint64_t)ra * 1000000000ULL
-                                            : THROTTLE_DEFAULT_MS * 1000000ULL;
+        uint64_t wait =
+            ra > 0 && ra < 3600 ? (uint64_t)ra * 1000000000ULL : THROTTLE_DEFAULT_MS * 1000000ULL;
         throttle_hit(h, now, wait);
         requeue(h, r, 0, true); /* first again once the carrier takes more */
         return;
     }
     json_str(r, h->json ? h->j_code : "code", code, sizeof(code));
     json_str(r, h->json ? h->j_message : "message", msg, sizeof(msg));
-    uint32_t c = code[0] >= '0' && code[0] <= '9' ? (uint32_t)strtoul(code, NULL, 10)
-                                                  : (uint32_t)status;
+    uint32_t c =
+        code[0] >= '0' && code[0] <= '9' ? (uint32_t)strtoul(code, NULL, 10) : (uint32_t)status;
     if (h->json && code[0] && !(code[0] >= '0' && code[0] <= '9') && msg[0]) {
         char both[200]; /* a code that is not a number stays in the reason */
         snprintf(both, sizeof(both), "%s: %s", code, msg);
@@ -394,8 +396,8 @@ static void unanswered(struct http_carrier *h, struct hreq *r, CURLcode rc, uint
         if (h->backoff_ns > h->reconnect_max_ns)
             h->backoff_ns = h->reconnect_max_ns;
         if (h->up || h->down_until == 0)
-            flex_log(FLEX_LOG_WARN, lctx(h), 0, "carrier unreachable: %s; retried in %llu ms",
-                     why, (unsigned long long)(h->backoff_ns / 1000000ULL));
+            flex_log(FLEX_LOG_WARN, lctx(h), 0, "carrier unreachable: %s; retried in %llu ms", why,
+                     (unsigned long long)(h->backoff_ns / 1000000ULL));
         h->down_until = now + h->backoff_ns;
         emit_session(h, false);
         emit_failed(h, r, 0, true, false, false, why);
@@ -501,8 +503,8 @@ static CURL *easy_for(struct http_carrier *h, struct hreq *r)
  * throttling nor down, and the head's backoff has passed. */
 static void start_requests(struct http_carrier *h, uint64_t now)
 {
-    while (h->head && h->inflight < h->window && now >= h->paused_until &&
-           now >= h->down_until && now >= h->head->due_ns &&
+    while (h->head && h->inflight < h->window && now >= h->paused_until && now >= h->down_until &&
+           now >= h->head->due_ns &&
            (h->rate == 0 || flex_gcra_take(&h->gcra, &h->tat, now, 1) == 0)) {
         struct hreq *r = q_pop(h);
         CURL *e = easy_for(h, r);
@@ -519,8 +521,7 @@ static void start_requests(struct http_carrier *h, uint64_t now)
 }
 
 /* The json profile's request body, or NULL when |m| cannot be written. */
-static char *json_body(const struct http_carrier *h, const struct flex_carrier_msg *m,
-                       size_t *len)
+static char *json_body(const struct http_carrier *h, const struct flex_carrier_msg *m, size_t *len)
 {
     json_t *o = json_object();
     json_object_set_new(o, h->j_to, json_string(m->dst));
@@ -688,7 +689,8 @@ static void http_destroy(struct flex_carrier *c)
         flex_mem_zero(h->auth_header, strlen(h->auth_header));
         flex_free(h->auth_header);
     }
-    char *names[] = {h->j_to, h->j_from, h->j_body, h->j_callback, h->j_id, h->j_code, h->j_message};
+    char *names[] = {h->j_to, h->j_from, h->j_body,   h->j_callback,
+                     h->j_id, h->j_code, h->j_message};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         flex_free(names[i]);
     flex_free(h);
@@ -772,6 +774,13 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
         h->headers = curl_slist_append(h->headers, "Content-Type: application/json");
     if (h->auth_header) /* a secret: in the request only, never logged */
         h->headers = curl_slist_append(h->headers, h->auth_header);
+    char host[256] = "";
+    const char *hb = strstr(cc->url, "://");
+    if (hb)
+        snprintf(host, sizeof(host), "%.*s", (int)strcspn(hb + 3, ":/?#"), hb + 3);
+    if (strncmp(cc->url, "http:", 5) == 0 && !flex_cfgval_is_loopback(host))
+        flex_log(FLEX_LOG_WARN, lctx(h), 0,
+                 "plain http to %s: credentials and every text cross the network in clear", host);
     if (!h->verify && strncmp(cc->url, "https:", 6) == 0)
         flex_log(FLEX_LOG_WARN, lctx(h), 0,
                  "tls_verify = false: the carrier's certificate is not checked");
@@ -830,7 +839,8 @@ int flex_http_webhook_event(bool inbound, const struct flex_webhook_form *f,
         return 1;
     }
     size_t fl, tl, bl;
-    const char *from = field(f, "From", &fl), *to = field(f, "To", &tl), *body = field(f, "Body", &bl);
+    const char *from = field(f, "From", &fl), *to = field(f, "To", &tl),
+               *body = field(f, "Body", &bl);
     if (!from || fl == 0 || fl > 20 || !to || tl > 20 || !body)
         return FLEX_E_INVAL;
     ev->kind = FLEX_CEV_INBOUND;

@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "cfgval.h"
 #include "idmap.h"
 #include "mem.h"
 #include "smpp_int.h"
@@ -206,8 +207,26 @@ void flex_smpp_session_close(struct flex_smpp_client *c, struct session *s)
     session_drop(c, s, "unbound", false);
 }
 
+/* A bind in clear, or without checking the SMSC's certificate, to another
+ * machine: said at the first connection and then at most once a minute. */
+static void warn_insecure(struct flex_smpp_client *c)
+{
+    uint64_t now = flex_smpp_now_ns();
+    if (flex_cfgval_is_loopback(c->host) || (c->cfg.tls && c->cfg.tls_verify) ||
+        (c->warned_ns && now - c->warned_ns < 60000000000ULL))
+        return;
+    c->warned_ns = now;
+    flex_log(FLEX_LOG_WARN, log_ctx(c), 0,
+             c->cfg.tls ? "TLS to %s without verifying its certificate (tls_verify = false): "
+                          "anyone on the path can pose as the SMSC"
+                        : "plaintext SMPP to %s: the bind password and every text cross the "
+                          "network in clear (tls = true)",
+             c->host);
+}
+
 static void start_connect(struct flex_smpp_client *c, struct session *s)
 {
+    warn_insecure(c);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         s->reconnect_at_ns = flex_smpp_now_ns() + 1000000000ULL;
@@ -323,7 +342,10 @@ static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
         int r = flex_smpp_tls_input(s, s->in, s->in_len);
         s->in_len = 0;
         if (r < 0) {
-            flex_smpp_session_reset(c, s, "TLS error (handshake or record)");
+            char why[200];
+            snprintf(why, sizeof(why), "TLS error: %s", s->tls_err[0] ? s->tls_err : "unknown");
+            s->tls_err[0] = '\0';
+            flex_smpp_session_reset(c, s, why);
             return;
         }
         if (r == 1 && s->state == S_HANDSHAKE)

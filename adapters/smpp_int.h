@@ -53,6 +53,7 @@ struct wentry {
 };
 
 struct session {
+    char tls_err[160]; /* OpenSSL's reason for the last TLS failure ("" none) */
     struct flex_smpp_client *cl;
     unsigned idx;
     enum sess_state state;
@@ -117,19 +118,20 @@ struct flex_smpp_client {
     uint64_t rng;
     uint8_t next_ref;
     struct flex_smpp_stats st;
-    struct flex_idmap *ids; /* part id key -> cookie, for receipts */
-    struct early *early;       /* EARLY_MAX slots: a FIFO from early_head */
-    uint64_t early_head;       /* seq of the oldest slot */
-    uint64_t early_tail;       /* seq the next one gets */
-    unsigned nearly;           /* early receipts held (used slots) */
+    struct flex_idmap *ids;      /* part id key -> cookie, for receipts */
+    struct early *early;         /* EARLY_MAX slots: a FIFO from early_head */
+    uint64_t early_head;         /* seq of the oldest slot */
+    uint64_t early_tail;         /* seq the next one gets */
+    unsigned nearly;             /* early receipts held (used slots) */
     struct flex_idmap *early_ix; /* key -> seq + 1 */
-    uint64_t *recent; /* hashed keys of ids whose receipt came lately */
+    uint64_t *recent;            /* hashed keys of ids whose receipt came lately */
     struct flex_hash_key recent_key;
     struct flex_sms *scratch;
     struct ssl_ctx_st *tls_ctx;
     struct __kernel_timespec tick;
     bool tick_pending;
-    int events; /* emitted during the current run() */
+    uint64_t warned_ns; /* the last warning about a bind in clear (warn_insecure) */
+    int events;         /* emitted during the current run() */
     struct inbound_set *inbound;
 };
 

@@ -13,6 +13,22 @@
 
 #define PLAIN_CAP (FLEX_SMPP_MAX_PDU * 4)
 
+/* Why the session's TLS failed, into s->tls_err: the certificate check's
+ * verdict when it failed (expired, wrong host, unknown CA), else OpenSSL's
+ * last error. */
+static void tls_reason(struct session *s)
+{
+    long v = SSL_get_verify_result(s->ssl);
+    unsigned long e = ERR_peek_last_error();
+    if (v != X509_V_OK)
+        snprintf(s->tls_err, sizeof(s->tls_err), "certificate: %s",
+                 X509_verify_cert_error_string(v));
+    else if (e)
+        ERR_error_string_n(e, s->tls_err, sizeof(s->tls_err));
+    else
+        snprintf(s->tls_err, sizeof(s->tls_err), "the connection closed during TLS");
+}
+
 int flex_smpp_tls_ctx(struct flex_smpp_client *c)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -89,6 +105,8 @@ int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len)
         int r = SSL_do_handshake(s->ssl);
         if (r != 1) {
             int e = SSL_get_error(s->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                tls_reason(s);
             ERR_clear_error();
             return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : FLEX_E_INVAL;
         }
@@ -103,6 +121,8 @@ int flex_smpp_tls_input(struct session *s, const uint8_t *buf, size_t len)
             continue;
         }
         int e = SSL_get_error(s->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            tls_reason(s);
         ERR_clear_error();
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             return done;
@@ -123,6 +143,8 @@ int flex_smpp_tls_output(struct session *s, const uint8_t *plain, size_t len,
         int r = SSL_do_handshake(s->ssl);
         if (r != 1) {
             int e = SSL_get_error(s->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                tls_reason(s);
             ERR_clear_error();
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
                 return FLEX_E_INVAL;

@@ -75,7 +75,7 @@ struct run {
     } threads[16]; /* flexd's threads, read before it stops */
     int nthreads;
     double redis_cpu0, redis_cpu1, sim_cpu_s;
-    long sim_connections; /* httpsim: TCP connections it accepted */
+    long sim_connections;             /* httpsim: TCP connections it accepted */
     long long redis_mem0, redis_mem1; /* used_memory before the jobs, after the run */
     FILE *samples;
 };
@@ -833,8 +833,9 @@ static void start_servers(struct run *r)
     char *sargv[] = {
         path, "--listen",      a,      "--log",     log, "--stats", stats, "--dlr-delay-ms",
         dlr,  "--max-seconds", "3600", "--mo-rate", mo,  NULL};
-    char *hargv[] = {path,  "--listen", a, "--log", log, "--stats", stats, "--callback-delay-ms",
-                     dlr,   "--max-seconds", "3600", NULL};
+    char *hargv[] = {path, "--listen",      a,      "--log",
+                     log,  "--stats",       stats,  "--callback-delay-ms",
+                     dlr,  "--max-seconds", "3600", NULL};
     r->sim_pid = spawn(strcmp(r->o.carrier, "http") == 0 ? hargv : sargv, NULL);
     if (wait_redis(r) != 0)
         die("redis did not come up");

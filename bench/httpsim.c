@@ -174,7 +174,7 @@ struct sim {
     uint64_t gcra_tat, rng;
     FILE *log;
     struct sim_destset dests; /* distinct destinations */
-    struct job **incoming; /* handed to the sender */
+    struct job **incoming;    /* handed to the sender */
     size_t nincoming, incoming_cap;
     bool mo_derive;           /* no --mo-url: from the first StatusCallback */
     char mo_url[MAX_URL + 1]; /* known: where inbound texts go */
@@ -196,7 +196,6 @@ struct sim {
 };
 
 /* ---- small helpers --------------------------------------------------- */
-
 
 static void add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -1249,7 +1248,8 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int lfd = -1;
-    if (sim_init(s) != 0 || (lfd = sim_listen_on("httpsim", s->o.listen, SOCK_NONBLOCK, 1024)) < 0) {
+    if (sim_init(s) != 0 ||
+        (lfd = sim_listen_on("httpsim", s->o.listen, SOCK_NONBLOCK, 1024)) < 0) {
         sim_free(s);
         return 1;
     }

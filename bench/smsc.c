@@ -87,7 +87,6 @@ struct smsc {
     } st;
 };
 
-
 /* ---- output ------------------------------------------------------- */
 
 static void queue_pdu(struct conn *c, const struct flex_smpp_pdu *p)
@@ -277,7 +276,6 @@ static void log_submit(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu
 }
 
 /* ---- destinations seen (stats) ------------------------------------ */
-
 
 /* ---- receipts and inbound texts ------------------------------------ */
 
@@ -581,7 +579,8 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
         queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP, FLEX_SMPP_ESME_RTHROTTLED, p->sequence, NULL);
         return;
     }
-    if (s->o->fail_rate > 0 && (double)(sim_xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
+    if (s->o->fail_rate > 0 &&
+        (double)(sim_xorshift(&s->rng) >> 11) * 0x1.0p-53 < s->o->fail_rate) {
         s->st.failed++;
         queue_resp(c, FLEX_SMPP_SUBMIT_SM_RESP,
                    s->o->fail_status ? s->o->fail_status : FLEX_SMPP_ESME_RSYSERR, p->sequence,

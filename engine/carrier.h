@@ -76,9 +76,9 @@ typedef void (*flex_carrier_cb)(void *arg, struct flex_carrier *c,
 /* One message to send; borrowed for the call (the adapter copies or
  * encodes it at once). */
 struct flex_carrier_msg {
-    uint64_t cookie; /* non-zero, echoed in its ACCEPTED or FAILED event */
-    const char *src; /* the location's number (E.164) or a short code */
-    const char *dst; /* E.164 */
+    uint64_t cookie;  /* non-zero, echoed in its ACCEPTED or FAILED event */
+    const char *src;  /* the location's number (E.164) or a short code */
+    const char *dst;  /* E.164 */
     const char *text; /* UTF-8 */
     size_t len;
     bool receipt; /* ask for a delivery report */

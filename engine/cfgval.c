@@ -227,6 +227,12 @@ int flex_cfgval_redis_url(const char *v, char *why, size_t whysz)
     return 0;
 }
 
+bool flex_cfgval_is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+}
+
 void flex_cfgval_redact_url(const char *url, char *out, size_t outsz)
 {
     if (outsz == 0)

@@ -29,6 +29,11 @@ int flex_cfgval_hostport(const char *v, char *why, size_t whysz);
 /* "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]". */
 int flex_cfgval_redis_url(const char *v, char *why, size_t whysz);
 
+/* Whether |host| (a name or an address) is this machine: localhost,
+ * 127.0.0.0/8, ::1.  Connections elsewhere without TLS, or without
+ * verification, are warned about. */
+bool flex_cfgval_is_loopback(const char *host);
+
 /* |url| with the password of its user part ("scheme://user:PASSWORD@" or
  * "scheme://PASSWORD@") replaced by "****", into |out| (cut to fit,
  * NUL-terminated): what may be logged or printed of a URL.  Every message

@@ -128,10 +128,8 @@ static const struct row rows[] = {
     {K_ENGINE, "allow_only", T_ALLOW, E(engine.allow_only), "", 0, 0, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
     {K_RETENTION, "inbound_days", T_UINT, E(retention.inbound_days), "30", 1, 3650, F_RELOAD},
-    {K_RETENTION, "deadletter_days", T_UINT, E(retention.deadletter_days), "14", 1, 3650,
-     F_RELOAD},
-    {K_RETENTION, "optout_log_days", T_UINT, E(retention.optout_log_days), "90", 1, 3650,
-     F_RELOAD},
+    {K_RETENTION, "deadletter_days", T_UINT, E(retention.deadletter_days), "14", 1, 3650, F_RELOAD},
+    {K_RETENTION, "optout_log_days", T_UINT, E(retention.optout_log_days), "90", 1, 3650, F_RELOAD},
     {K_RETENTION, "staff_days", T_UINT, E(retention.staff_days), "30", 1, 3650, F_RELOAD},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
@@ -158,14 +156,12 @@ static const struct row rows[] = {
     {K_CARRIER, "window", T_UINT, C(window), "64", 1, 4096, F_RELOAD},
     {K_CARRIER, "binds", T_UINT, C(binds), "1", 1, 16, F_SMPP | F_RELOAD},
     {K_CARRIER, "tls_ca", T_STR, C(tls_ca), NULL, 0, 0, F_RELOAD},
-    {K_CARRIER, "connect_timeout", T_DURATION, C(connect_timeout_ms), "5s", 100, 300e3,
-     F_RELOAD},
+    {K_CARRIER, "connect_timeout", T_DURATION, C(connect_timeout_ms), "5s", 100, 300e3, F_RELOAD},
     {K_CARRIER, "response_timeout", T_DURATION, C(response_timeout_ms), "10s", 100, 300e3,
      F_RELOAD},
     {K_CARRIER, "enquire_link", T_DURATION, C(enquire_link_ms), "30s", 1000, 3600e3,
      F_SMPP | F_RELOAD},
-    {K_CARRIER, "reconnect_max", T_DURATION, C(reconnect_max_ms), "30s", 1000, 3600e3,
-     F_RELOAD},
+    {K_CARRIER, "reconnect_max", T_DURATION, C(reconnect_max_ms), "30s", 1000, 3600e3, F_RELOAD},
     {K_CARRIER, "ambiguous", T_AMBIGUOUS, C(ambiguous_retry), "fail", 0, 0, F_RELOAD},
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64,
@@ -173,16 +169,14 @@ static const struct row rows[] = {
     {K_CARRIER, "auth_token", T_SECRET, C(auth_token), NULL, 1, 128,
      F_REQ | F_HTTP | F_TWILIO | F_SENS | F_RELOAD},
     {K_CARRIER, "status_callback", T_HTTPURL, C(status_callback), NULL, 0, 0, F_HTTP | F_RELOAD},
-    {K_CARRIER, "webhook_url", T_HTTPURL, C(webhook_url), NULL, 0, 0,
-     F_HTTP | F_TWILIO | F_RELOAD},
+    {K_CARRIER, "webhook_url", T_HTTPURL, C(webhook_url), NULL, 0, 0, F_HTTP | F_TWILIO | F_RELOAD},
     {K_CARRIER, "profile", T_PROFILE, C(profile), "twilio", 0, 0, F_HTTP | F_RELOAD},
     {K_CARRIER, "auth_header", T_SECRET, C(auth_header), NULL, 0, 1024,
      F_HTTP | F_JSONP | F_SENS | F_RELOAD},
     {K_CARRIER, "json_to", T_STR, C(json_to), "to", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
     {K_CARRIER, "json_from", T_STR, C(json_from), "from", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
     {K_CARRIER, "json_body", T_STR, C(json_body), "body", 1, 64, F_HTTP | F_JSONP | F_RELOAD},
-    {K_CARRIER, "json_callback", T_STR, C(json_callback), NULL, 0, 64,
-     F_HTTP | F_JSONP | F_RELOAD},
+    {K_CARRIER, "json_callback", T_STR, C(json_callback), NULL, 0, 64, F_HTTP | F_JSONP | F_RELOAD},
     {K_CARRIER, "json_id", T_STR, C(json_id), "id", 1, 128, F_HTTP | F_JSONP | F_RELOAD},
     {K_CARRIER, "json_error_code", T_STR, C(json_error_code), "error.code", 1, 128,
      F_HTTP | F_JSONP | F_RELOAD},
@@ -218,7 +212,7 @@ struct sect {
     const char *name;
     const char *file;
     unsigned line;
-    size_t index; /* into the kind's array (named kinds) */
+    size_t index;    /* into the kind's array (named kinds) */
     uint64_t set[2]; /* rows given a value (a bit per row) */
 };
 
@@ -847,9 +841,9 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
     case T_TZ:
     case T_HTTPURL:
     case T_HOSTPORT:
-        rc = r->type == T_TZ         ? flex_cfgval_timezone(v, why, whysz)
-             : r->type == T_HTTPURL  ? flex_cfgval_http_url(v, why, whysz)
-                                     : flex_cfgval_hostport(v, why, whysz);
+        rc = r->type == T_TZ        ? flex_cfgval_timezone(v, why, whysz)
+             : r->type == T_HTTPURL ? flex_cfgval_http_url(v, why, whysz)
+                                    : flex_cfgval_hostport(v, why, whysz);
         if (rc == 0)
             *(const char **)dst = flex_arena_strdup(p->a, v);
         return rc;
@@ -907,7 +901,8 @@ static void apply_one(struct parser *p, struct sect *s, const struct row *r, con
         if (r->flags & F_SENS)
             diag(p, file, line, "%s %s: %s", sect_label(s, lab), r->key, why);
         else if (r->type == T_REDISURL)
-            diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(red, sh), why);
+            diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(red, sh),
+                 why);
         else
             diag(p, file, line, "%s %s = '%s': %s", sect_label(s, lab), r->key, shown(v, sh), why);
     }
@@ -1025,12 +1020,12 @@ static void check_required(struct parser *p)
         const struct row *r = row_find(s->kind, p->kvs[i].key);
         const struct flex_cfg_carrier *c =
             s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
-        bool by_profile = r && (r->flags & (F_TWILIO | F_JSONP)) && c &&
-                          c->type == FLEX_CARRIER_HTTP;
+        bool by_profile =
+            r && (r->flags & (F_TWILIO | F_JSONP)) && c && c->type == FLEX_CARRIER_HTTP;
         if (c && c->type && r && !row_applies(r, c))
             diag(p, p->kvs[i].file, p->kvs[i].line, "%s: key '%s' does not apply to a%s carrier%s",
                  sect_label(s, lab), r->key, c->type == FLEX_CARRIER_SMPP ? "n smpp" : "n http",
-                 !by_profile                       ? ""
+                 !by_profile                      ? ""
                  : c->profile == FLEX_HTTP_TWILIO ? " of profile twilio"
                                                   : " of profile json");
     }

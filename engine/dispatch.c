@@ -244,9 +244,7 @@ static void on_event(void *arg, struct flex_carrier *car, const struct flex_carr
         on_failed(d, r, ev);
         break;
     case FLEX_CEV_RECEIPT:
-    case FLEX_CEV_INBOUND:
-        on_report(d, c, ev);
-        break;
+    case FLEX_CEV_INBOUND: on_report(d, c, ev); break;
     case FLEX_CEV_SESSION:
         d->bound += ev->up ? 1 : -1;
         c->bound += ev->up ? 1 : -1;

@@ -70,7 +70,7 @@ struct recs {
         char *s;
         size_t len;
         int64_t t;
-    } *v;
+    } * v;
     size_t n, cap;
 };
 
@@ -201,8 +201,8 @@ static long print_phone(struct flex_store *st, const struct flex_cfg *cfg, const
             recs_take(&rs, r, 0, 1);
         flex_store_free_reply(r);
     }
-    long n = rc == 0 ? print_recs(st, cfg, &rs, NULL, out, why, whysz)
-                     : redis_failed(st, why, whysz);
+    long n =
+        rc == 0 ? print_recs(st, cfg, &rs, NULL, out, why, whysz) : redis_failed(st, why, whysz);
     recs_free(&rs);
     return n;
 }
@@ -293,8 +293,8 @@ static long print_patient(struct flex_store *st, const struct flex_cfg *cfg, con
     }
     if (rc == 0)
         rc = scan_all(st, "SCAN", NULL, FLEX_KEY_CONV "*", take_lists, &rs);
-    long n = rc == 0 ? print_recs(st, cfg, &rs, patient, out, why, whysz)
-                     : redis_failed(st, why, whysz);
+    long n =
+        rc == 0 ? print_recs(st, cfg, &rs, patient, out, why, whysz) : redis_failed(st, why, whysz);
     recs_free(&rs);
     return n;
 }
@@ -375,8 +375,7 @@ static void import_append(struct flex_store *st, const struct flex_cfg *cfg,
     flex_conv_key(r->at_ms, key, sizeof(key));
     (void)flex_conv_score(r->phone, score, sizeof(score)); /* a normalized number has one */
     flex_store_appendf(st, "ZADD %s %s %b", key, score, rec, h > 0 ? (size_t)h : 0);
-    flex_store_appendf(st, "PEXPIREAT %s %lld", key,
-                       (long long)flex_conv_expire_at(cfg, r->at_ms));
+    flex_store_appendf(st, "PEXPIREAT %s %lld", key, (long long)flex_conv_expire_at(cfg, r->at_ms));
     flex_free(rec);
 }
 

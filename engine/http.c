@@ -78,12 +78,12 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_webhooks_busy_total", "Carrier webhooks answered 503: the writer far behind."},
     };
     uint64_t vals[] = {
-        rd(&p->m.jobs_read),       rd(&p->m.dead_letter),     rd(&p->m.suppressed),
-        rd(&p->m.duplicates),      rd(&p->m.expired),         rd(&p->m.accepted),
-        rd(&p->m.failed),          rd(&p->m.delivered),       rd(&p->m.inbound),
-        rd(&p->m.redis_errors),    rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate),
-        rd(&p->m.send_suppressed), rd(&p->m.send_held),       rd(&p->m.send_deferred),
-        rd(&p->m.inbound_copies),  rd(&p->m.optouts),         rd(&p->m.optins),
+        rd(&p->m.jobs_read),        rd(&p->m.dead_letter),     rd(&p->m.suppressed),
+        rd(&p->m.duplicates),       rd(&p->m.expired),         rd(&p->m.accepted),
+        rd(&p->m.failed),           rd(&p->m.delivered),       rd(&p->m.inbound),
+        rd(&p->m.redis_errors),     rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate),
+        rd(&p->m.send_suppressed),  rd(&p->m.send_held),       rd(&p->m.send_deferred),
+        rd(&p->m.inbound_copies),   rd(&p->m.optouts),         rd(&p->m.optins),
         rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),     rd(&p->m.webhooks_refused),
         rd(&p->m.webhooks_busy),
     };
@@ -206,8 +206,8 @@ static bool webhook_path(const char *url, char *name, size_t namesz, bool *inbou
 /* The URL the carrier signed: [carrier] webhook_url + "/status|/inbound"
  * when set (flexd behind a proxy), else http://HOST/PATH as the request
  * came. */
-static int signed_url(struct MHD_Connection *c, const struct flex_cfg_carrier *cc,
-                      const char *url, bool inbound, char *out, size_t outsz)
+static int signed_url(struct MHD_Connection *c, const struct flex_cfg_carrier *cc, const char *url,
+                      bool inbound, char *out, size_t outsz)
 {
     int n;
     if (cc->webhook_url) {

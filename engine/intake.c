@@ -462,7 +462,7 @@ static void on_control(struct intake *in, struct redisReply *fields)
     if (IS("reload")) {
         /* relaxed: a request flag polled by the main thread. */
         atomic_store_explicit(&in->p->reload_requested, true, memory_order_relaxed);
-    } else if (arg) { /* pause or resume */
+    } else if (arg) {             /* pause or resume */
         if (load_paused(in) != 0) /* the set is the truth; the stream only says when */
             in->reconnect = true; /* (connecting reads it again) */
         flex_log(FLEX_LOG_INFO, &lctx, 0, "location %.*s %sd", (int)alen, arg, cmd);

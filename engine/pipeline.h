@@ -82,7 +82,7 @@ struct flex_rec {
     /* outcome */
     enum flex_outcome outcome;
     char carrier[65];
-    unsigned nparts; /* accepted: parts; a receipt: its candidate keys */
+    unsigned nparts;                       /* accepted: parts; a receipt: its candidate keys */
     char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/carrier.h) */
     uint32_t status;
     bool temporary;

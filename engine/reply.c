@@ -326,8 +326,7 @@ void flex_reply_free(struct flex_reply *q)
 static void conv_expire(struct flex_store *st, const struct flex_cfg *cfg, const char *key,
                         int64_t at_ms)
 {
-    flex_store_appendf(st, "PEXPIREAT %s %lld", key,
-                       (long long)flex_conv_expire_at(cfg, at_ms));
+    flex_store_appendf(st, "PEXPIREAT %s %lld", key, (long long)flex_conv_expire_at(cfg, at_ms));
 }
 
 size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
@@ -379,8 +378,8 @@ void flex_reply_append_context(struct flex_store *st, const struct flex_reply *q
     if (flex_conv_score(from, score, sizeof(score)) != 0)
         snprintf(score, sizeof(score), "0.5"); /* no number's: an empty context */
     flex_store_appendf(st, "EVALSHA %s 0 %s %lld %u %s %d", q->context, score,
-                       (long long)(now_ms / DAY_MS), cfg->engine.reply_context_days,
-                       loc ? loc : "", FLEX_REPLY_CONTEXT);
+                       (long long)(now_ms / DAY_MS), cfg->engine.reply_context_days, loc ? loc : "",
+                       FLEX_REPLY_CONTEXT);
 }
 
 static void add_patient(struct flex_reply_ctx *ctx, const char *patient)

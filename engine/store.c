@@ -1,14 +1,17 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cfgval.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 
 struct flex_store {
@@ -103,6 +106,26 @@ static int setup(struct flex_store *s, const struct url *u, char *why, size_t wh
     return 0;
 }
 
+/* Redis in clear on another machine: the password and every patient's
+ * number and text cross the network readable.  Said at the first
+ * connection of the process and then at most once a minute. */
+static void warn_plaintext(const struct url *u)
+{
+    static _Atomic int64_t last_ms; /* relaxed: a rate limit, not an ordering */
+    if (u->unix_socket || flex_cfgval_is_loopback(u->host))
+        return;
+    int64_t now = (int64_t)time(NULL) * 1000,
+            was = atomic_load_explicit(&last_ms, memory_order_relaxed);
+    if (was && now - was < 60000)
+        return;
+    atomic_store_explicit(&last_ms, now, memory_order_relaxed);
+    static const struct flex_log_ctx ctx = {NULL, "store", NULL};
+    flex_log(FLEX_LOG_WARN, &ctx, 0,
+             "redis at %s without TLS: its password and every patient's number and text cross "
+             "the network in clear",
+             u->host);
+}
+
 int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms, char *why,
                        size_t whysz)
 {
@@ -111,6 +134,7 @@ int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms,
         snprintf(why, whysz, "bad redis url");
         return FLEX_E_INVAL;
     }
+    warn_plaintext(&u);
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *ctx = u.unix_socket ? redisConnectUnixWithTimeout(u.host, tv)
                                       : redisConnectWithTimeout(u.host, u.port, tv);

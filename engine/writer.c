@@ -553,7 +553,7 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
                     continue;
                 vals[i] = flex_reply_str(e, &lens[i]);
                 hours[i] = plan[p].hour; /* where the job's history record is too */
-                if (c > 0) /* the key that matched names the message from now on */
+                if (c > 0)               /* the key that matched names the message from now on */
                     memcpy(rc[i]->part_ids[0], rc[i]->part_ids[c], sizeof(rc[i]->part_ids[0]));
             }
         }

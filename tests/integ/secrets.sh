@@ -56,6 +56,14 @@ check "... quoting it without its password" grep -q "redis://:\*\*\*\*@127.0.0.1
     >>"$tmp/ctl.out" 2>&1
 check "flexctl to an unreachable Redis names it without the password" \
     grep -q "redis://:\*\*\*\*@127.0.0.1:1/0" "$tmp/ctl.out"
+# Redis in clear on a host that is not this machine's loopback (a name that
+# is not "localhost"): warned about (the test's traffic stays local: ::1)
+"$B/flexctl" $D -D "redis.url=redis://ip6-localhost:1/0" stats >"$tmp/clear.out" 2>&1
+check "redis without TLS to a non-loopback host name is warned about" \
+    grep -q "without TLS: its password and every patient's number" "$tmp/clear.out"
+"$B/flexctl" $D -D "redis.url=redis://127.0.0.1:1/0" stats >"$tmp/clear.out" 2>&1
+check "... not for 127.0.0.1" sh -c "! grep -q 'without TLS' '$tmp/clear.out'"
+
 # Secrets from a file or the environment
 FLEX_TEST_URL="redis://flexuser:$USERPW@127.0.0.1:$RP/0" "$B/flexctl" $D -D redis.url=env:FLEX_TEST_URL \
     stats >>"$tmp/ctl.out" 2>&1
