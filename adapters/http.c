@@ -316,6 +316,11 @@ static bool quick_sid(const struct hreq *r, char *out, size_t outsz)
 
 static void requeue(struct http_carrier *h, struct hreq *r, uint64_t due, bool front)
 {
+    if (h->draining) { /* nothing is sent again while draining: another carrier takes it */
+        emit_failed(h, r, 0, true, false, false, "carrier draining");
+        req_free(r);
+        return;
+    }
     r->due_ns = due;
     q_push(h, r, front);
 }
@@ -378,7 +383,9 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
         flex_log(FLEX_LOG_ERROR, lctx(h), 0, "carrier refused our credentials (HTTP %ld)", status);
         emit_failed(h, r, c, true, false, false, "credentials refused");
     } else {
-        emit_failed(h, r, c, false, false, c == 21610, msg[0] ? msg : "refused");
+        /* 21610: Twilio's "recipient unsubscribed" (another API's codes mean
+         * other things) */
+        emit_failed(h, r, c, false, false, !h->json && c == 21610, msg[0] ? msg : "refused");
     }
     req_free(r);
 }
@@ -440,17 +447,19 @@ static void easy_done(struct http_carrier *h, CURL *e)
 
 static void finished(struct http_carrier *h, CURLMsg *m, uint64_t now)
 {
+    /* |m| is not to be read once its handle leaves the multi handle */
+    CURL *e = m->easy_handle;
+    CURLcode result = m->data.result;
     struct hreq *r = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
     land(h, r);
     long status = 0;
-    if (m->data.result == CURLE_OK)
-        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-    CURL *e = m->easy_handle; /* |m| is not valid once another handle is removed */
-    if (m->data.result == CURLE_OK)
+    if (result == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (result == CURLE_OK)
         answered(h, r, status, now);
     else
-        unanswered(h, r, m->data.result, now);
+        unanswered(h, r, result, now);
     easy_done(h, e);
 }
 
@@ -659,6 +668,11 @@ static void http_drain(struct flex_carrier *c, int timeout_ms)
         emit_failed(h, r, 0, h->ambiguous_retry, true, false, "no answer before the drain ended");
         req_free(r);
     }
+    while ((r = q_pop(h))) { /* (cannot happen: nothing is queued again while draining) */
+        emit_failed(h, r, 0, true, false, false, "shutting down");
+        req_free(r);
+    }
+    emit_session(h, false); /* its sessions no longer count for readiness */
 }
 
 static void http_destroy(struct flex_carrier *c)

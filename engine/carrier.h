@@ -48,10 +48,7 @@ enum flex_carrier_ev {
 struct flex_carrier_event {
     enum flex_carrier_ev kind;
     uint64_t cookie; /* the message's (submit's); 0 for receipts and inbound */
-    /* accepted: one key per part; receipt: the candidates, best first */
-    unsigned nkeys;
-    char keys[FLEX_SMS_MAX_PARTS > FLEX_CARRIER_KEYS ? FLEX_SMS_MAX_PARTS : FLEX_CARRIER_KEYS]
-             [FLEX_CARRIER_KEY_SZ];
+    unsigned nkeys;  /* of keys[] below */
     /* failed */
     uint32_t code;      /* the carrier's (SMPP command_status, HTTP error code); 0 local */
     bool temporary;     /* worth trying again, here or on another carrier */
@@ -68,6 +65,11 @@ struct flex_carrier_event {
     bool truncated;   /* cut to the adapter's caps */
     /* session */
     bool up;
+    /* accepted: one key per part; receipt: the candidates, best first.
+     * Last, so that clearing up to offsetof(keys) clears every other field
+     * (an adapter sets what its kind of event uses). */
+    char keys[FLEX_SMS_MAX_PARTS > FLEX_CARRIER_KEYS ? FLEX_SMS_MAX_PARTS : FLEX_CARRIER_KEYS]
+             [FLEX_CARRIER_KEY_SZ];
 };
 
 typedef void (*flex_carrier_cb)(void *arg, struct flex_carrier *c,

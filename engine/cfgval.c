@@ -239,11 +239,10 @@ void flex_cfgval_redact_url(const char *url, char *out, size_t outsz)
         return;
     const char *scheme = strstr(url, "://");
     const char *auth = scheme ? scheme + 3 : NULL;
-    const char *end = auth ? auth + strcspn(auth, "/?#") : NULL;
     const char *at = NULL;
-    for (const char *q = auth; q && q < end; q++)
-        if (*q == '@')
-            at = q; /* the last one: a password may hold '@' */
+    for (const char *q = auth; q && *q; q++) /* the last '@' of all: a password may */
+        if (*q == '@')                       /* hold '@', '/', '?' or '#' (nothing */
+            at = q;                          /* after the host can hold '@') */
     if (!at) {
         snprintf(out, outsz, "%s", url);
         return;

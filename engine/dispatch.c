@@ -204,8 +204,8 @@ static void on_report(struct dispatch *d, struct carrier *c, const struct flex_c
     flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
     r->at_ms = clock_ms(d);
     if (r->kind == FLEX_REC_RECEIPT) {
-        r->nparts = ev->nkeys < FLEX_CARRIER_KEYS ? ev->nkeys : FLEX_CARRIER_KEYS;
-        for (unsigned k = 0; k < r->nparts; k++)
+        r->nkeys = ev->nkeys < FLEX_CARRIER_KEYS ? ev->nkeys : FLEX_CARRIER_KEYS;
+        for (unsigned k = 0; k < r->nkeys; k++)
             flex_strlcpy(r->part_ids[k], ev->keys[k], sizeof(r->part_ids[k]));
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
@@ -504,6 +504,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
             return 2;
         r->route_pos = (uint8_t)k;
         if (rc != 0) {
+            r->carrier_optout = false; /* (a record is reused: no earlier failure's flag) */
             snprintf(r->reason, sizeof(r->reason), "cannot encode: %s", flex_strerror(rc));
             snprintf(r->carrier, sizeof(r->carrier), "%s", c->name);
             finish(d, r, FLEX_OUT_FAILED);

@@ -236,7 +236,7 @@ static int hand_to_writer(struct flex_http *h, const char *carrier,
     flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
     r->at_ms = flex_now_ms();
     if (r->kind == FLEX_REC_RECEIPT) {
-        r->nparts = 1;
+        r->nkeys = 1;
         flex_strlcpy(r->part_ids[0], ev->keys[0], sizeof(r->part_ids[0]));
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
@@ -282,7 +282,11 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
     struct flex_webhook_error err;
     struct flex_carrier_event ev;
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
-    if (u->too_big) {
+    /* relaxed: a flag polled; once flexd drains, a webhook taken could
+     * be lost (the writer stops): the carrier sends it again later */
+    if (atomic_load_explicit(&h->p->stop_intake, memory_order_relaxed)) {
+        status = 503, why = "shutting down";
+    } else if (u->too_big) {
         status = 413, why = "body too large";
     } else if (!cc || cc->type != FLEX_CARRIER_HTTP || !cc->auth_token) {
         status = 403, why = "no such HTTP carrier";

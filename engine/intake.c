@@ -673,6 +673,7 @@ static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char 
                  sizeof(rec->template_name));
     flex_strlcpy(rec->job_kind, job->kind ? job->kind : "", sizeof(rec->job_kind));
     memset(rec->parent_key, 0, sizeof(rec->parent_key)); /* a reused record: nothing left over */
+    rec->carrier_optout = false;
     rec->parent_version = job->parent_version;
     rec->nparts = 0;
     rec->part_ids[0][0] = '\0';

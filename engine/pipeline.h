@@ -82,7 +82,8 @@ struct flex_rec {
     /* outcome */
     enum flex_outcome outcome;
     char carrier[65];
-    unsigned nparts;                       /* accepted: parts; a receipt: its candidate keys */
+    unsigned nparts; /* accepted: its parts; a receipt: the parts of its message, once matched */
+    unsigned nkeys;  /* a receipt: its candidate keys in part_ids[0..nkeys) */
     char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/carrier.h) */
     uint32_t status;
     bool temporary;

@@ -521,7 +521,7 @@ static size_t append_lookups(struct writer *w, struct flex_rec **rc, size_t m, l
             argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carriers[k], h);
             for (size_t i = 0; i < m; i++) /* every candidate key of each receipt */
                 if (strcmp(rc[i]->carrier, carriers[k]) == 0)
-                    for (unsigned c = 0; c < rc[i]->nparts; c++)
+                    for (unsigned c = 0; c < rc[i]->nkeys && c < FLEX_CARRIER_KEYS; c++)
                         arg_copy(a, rc[i]->part_ids[c]);
             flex_store_append(w->st, (int)a->n, a->argv, a->lens);
             plan[np++] = (struct lookup){carriers[k], h};
@@ -547,7 +547,7 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
         for (size_t i = 0; i < m; i++) {
             if (strcmp(rc[i]->carrier, plan[p].carrier) != 0)
                 continue;
-            for (unsigned c = 0; c < rc[i]->nparts; c++) {
+            for (unsigned c = 0; c < rc[i]->nkeys && c < FLEX_CARRIER_KEYS; c++) {
                 struct redisReply *e = flex_reply_at(reps[p], j++);
                 if (vals[i] || !e || flex_reply_is_nil(e))
                     continue;
@@ -808,13 +808,15 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         struct redisReply *r;
         if (flex_store_reply(w->st, &r) != 0)
             return -1;
-        if (flex_reply_is_error(r)) { /* NOSCRIPT after a flush: reloaded, tried again */
-            flex_store_free_reply(r);
+        if (flex_reply_is_error(r) && transient(r)) { /* NOSCRIPT after a flush... */
+            flex_store_free_reply(r);                 /* reloaded, tried again */
             for (size_t rest = k + 1; rest < m; rest++)
                 if (flex_store_reply(w->st, &r) == 0)
                     flex_store_free_reply(r);
             return -1;
         }
+        if (flex_reply_is_error(r)) /* this text's fault (a key of another type): no context */
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "reply context: %.120s", flex_reply_str(r, NULL));
         const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
         flex_reply_parse_context(w->cfg, r, l ? l->id : NULL, now, &ctx[k]);
         flex_store_free_reply(r);

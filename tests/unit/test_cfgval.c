@@ -115,7 +115,8 @@ static void test_cfgval_redact_url(void **state)
         {"redis://:S3cret@10.0.0.5:6379/0", "redis://:****@10.0.0.5:6379/0"},
         {"redis://flexuser:S3cret@10.0.0.5:6379/0", "redis://flexuser:****@10.0.0.5:6379/0"},
         {"redis://S3cret@10.0.0.5", "redis://****@10.0.0.5"},
-        {"redis://u:p@ss@w0rd@h:1/2", "redis://u:****@h:1/2"}, /* '@' in the password */
+        {"redis://u:p@ss@w0rd@h:1/2", "redis://u:****@h:1/2"},     /* '@' in the password */
+        {"redis://u:S3cret/ab?c#d@h:1/2", "redis://u:****@h:1/2"}, /* '/', '?', '#' in it */
         {"rediss://u:S3cret@h:6380", "rediss://u:****@h:6380"},
         {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
         {"unix:///run/redis.sock", "unix:///run/redis.sock"},
