@@ -89,12 +89,15 @@ check "return: none by the second" test "$(received "$tmp/sim2.json")" -eq "$sec
 
 # 3. A carrier that rejects every submit permanently.
 failed0=$(stat failed)
+optouts0=$(redis-cli -p "$RP" SCARD flex:optout)
 jobs c 200 loc-3 | ctl enqueue - >/dev/null
 check "permanent error: all 200 fail" wait_for '[ "$(stat failed)" -ge $((failed0 + 200)) ]' 20
 check "permanent error: with the carrier's reason" \
     reason_is c-7 ESME_RINVDSTADR
 sleep 1.2
 check "permanent error: no retries (200 submits)" test "$(received "$tmp/sim3.json" submit_sm)" -eq 200
+check "permanent error: nobody opted out by it (only a carrier's 21610 does that)" \
+    test "$(redis-cli -p "$RP" SCARD flex:optout)" = "$optouts0"
 
 # 4. Redis restarts mid-campaign (AOF, fsync always): nothing is lost.
 jobs d 3000 loc-1 | ctl enqueue - >/dev/null
