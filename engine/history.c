@@ -437,48 +437,44 @@ int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE 
 
 /* ---- forget ------------------------------------------------------------ */
 
-/* Scans |key| (a hash or a stream) page by page with |cmd| ("HSCAN",
- * "XRANGE"): see forget_sched and forget_stream. */
+/* Scheduled jobs of |phone| or |patient|: each page of flex:sched:jobs
+ * (scan_all) decoded; matches leave the hash and the sorted set. */
+struct forget_scan {
+    const char *phone, *patient;
+    long n;
+    bool failed;
+};
 
-/* Scheduled jobs of |phone| or |patient|: HSCAN of flex:sched:jobs, each
- * Job decoded; matches leave the hash and the sorted set. */
+static void take_sched(void *arg, struct flex_store *st, struct redisReply *kv)
+{
+    struct forget_scan *f = arg;
+    int sent = 0;
+    for (size_t i = 0; i + 1 < flex_reply_count(kv); i += 2) {
+        size_t il, jl;
+        const char *id = flex_reply_str(flex_reply_at(kv, i), &il);
+        const char *pb = flex_reply_str(flex_reply_at(kv, i + 1), &jl);
+        Flex__V1__Job *j = pb ? flex__v1__job__unpack(NULL, jl, (const uint8_t *)pb) : NULL;
+        bool hit = j && ((f->phone && j->phone && strcmp(j->phone, f->phone) == 0) ||
+                         (f->patient && j->patient && strcmp(j->patient, f->patient) == 0));
+        if (j)
+            flex__v1__job__free_unpacked(j, NULL);
+        if (!hit || !id)
+            continue;
+        flex_store_appendf(st, "HDEL %s %b", FLEX_KEY_SCHED_JOBS, id, il);
+        flex_store_appendf(st, "ZREM %s %b", FLEX_KEY_SCHED, id, il);
+        sent += 2;
+        f->n++;
+    }
+    if (sent && flex_store_drain(st, sent) < 0) /* before the next page's reply */
+        f->failed = true;
+}
+
 static long forget_sched(struct flex_store *st, const char *phone, const char *patient)
 {
-    char cursor[32] = "0";
-    long n = 0;
-    do {
-        flex_store_appendf(st, "HSCAN %s %s COUNT 1000", FLEX_KEY_SCHED_JOBS, cursor);
-        struct redisReply *r;
-        if (flex_store_reply(st, &r) != 0 || flex_reply_count(r) != 2) {
-            flex_store_free_reply(r);
-            return -1;
-        }
-        size_t cl;
-        const char *c = flex_reply_str(flex_reply_at(r, 0), &cl);
-        snprintf(cursor, sizeof(cursor), "%.*s", c ? (int)cl : 1, c ? c : "0");
-        struct redisReply *kv = flex_reply_at(r, 1);
-        int sent = 0;
-        for (size_t i = 0; i + 1 < flex_reply_count(kv); i += 2) {
-            size_t il, jl;
-            const char *id = flex_reply_str(flex_reply_at(kv, i), &il);
-            const char *pb = flex_reply_str(flex_reply_at(kv, i + 1), &jl);
-            Flex__V1__Job *j = pb ? flex__v1__job__unpack(NULL, jl, (const uint8_t *)pb) : NULL;
-            bool hit = j && ((phone && j->phone && strcmp(j->phone, phone) == 0) ||
-                             (patient && j->patient && strcmp(j->patient, patient) == 0));
-            if (j)
-                flex__v1__job__free_unpacked(j, NULL);
-            if (!hit || !id)
-                continue;
-            flex_store_appendf(st, "HDEL %s %b", FLEX_KEY_SCHED_JOBS, id, il);
-            flex_store_appendf(st, "ZREM %s %b", FLEX_KEY_SCHED, id, il);
-            sent += 2;
-            n++;
-        }
-        flex_store_free_reply(r);
-        if (sent && flex_store_drain(st, sent) < 0)
-            return -1;
-    } while (strcmp(cursor, "0") != 0);
-    return n;
+    struct forget_scan f = {phone, patient, 0, false};
+    if (scan_all(st, "HSCAN", FLEX_KEY_SCHED_JOBS, "*", take_sched, &f) != 0 || f.failed)
+        return -1;
+    return f.n;
 }
 
 /* Entries of the stream |key| about |phone| or |patient|: its field

@@ -24,16 +24,8 @@ start_httpsim() { # extra httpsim flags
 }
 hstat() { v=$(sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$tmp/http.json" 2>/dev/null); echo "${v:-0}"; }
 metric() { curl -s "http://127.0.0.1:$HP/metrics" | sed -n "s/^$1 //p"; }
-jobs() { # FIRST COUNT
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-first, count = int(sys.argv[1]), int(sys.argv[2])
-for i in range(first, first + count):
-    print(json.dumps({"type": "message", "id": f"h-{i}", "location": f"loc-{i % 5 + 1}",
-                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
-                      "body": "Your cleaning is tomorrow at 9:30. Reply C to confirm."}))
-PY
-}
+. tests/integ/lib/jobs.sh
+jobs() { message_jobs h "$1" "$2"; } # FIRST COUNT
 # post PATH SIGNATURE FORM: a webhook as a carrier would send it; prints the status
 post() {
     curl -s -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $2" \

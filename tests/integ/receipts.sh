@@ -10,16 +10,8 @@ NAME=receipts
 SIM_ARGS="--receipt-ids same --dlr-other-session"
 . tests/integ/lib/env.sh
 
-jobs() { # FIRST COUNT
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-first, count = int(sys.argv[1]), int(sys.argv[2])
-for i in range(first, first + count):
-    print(json.dumps({"type": "message", "id": f"r-{i}", "location": f"loc-{i % 5 + 1}",
-                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
-                      "body": "Your cleaning is tomorrow at 9:30. Reply C to confirm."}))
-PY
-}
+. tests/integ/lib/jobs.sh
+jobs() { message_jobs r "$1" "$2"; } # FIRST COUNT
 sent_total=0
 start_flexd
 f1=$FPID

@@ -15,16 +15,8 @@ export REDISCLI_AUTH=$DEFPW # the helpers' redis-cli calls
 adduser() { redis-cli -p "$RP" ACL SETUSER flexuser on ">$USERPW" '~*' '&*' '+@all' >/dev/null 2>&1; }
 adduser
 D="$D -D redis.url=redis://flexuser:$USERPW@127.0.0.1:$RP/0"
-jobs() { # FIRST COUNT
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-first, count = int(sys.argv[1]), int(sys.argv[2])
-for i in range(first, first + count):
-    print(json.dumps({"type": "message", "id": f"s-{i}", "location": f"loc-{i % 5 + 1}",
-                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
-                      "body": "See you tomorrow at 9:30."}))
-PY
-}
+. tests/integ/lib/jobs.sh
+jobs() { message_jobs s "$1" "$2"; } # FIRST COUNT
 start_flexd
 check "flexd up with an ACL user (AUTH user password)" \
     wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
