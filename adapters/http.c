@@ -542,10 +542,9 @@ static char *json_body(const struct http_carrier *h, const struct flex_carrier_m
     json_decref(o);
     if (!s)
         return NULL;
-    *len = strlen(s);
-    char *d = flex_malloc(*len + 1);
-    memcpy(d, s, *len + 1);
+    char *d = flex_strdup(s);
     free(s); /* jansson's allocation */
+    *len = strlen(d);
     return d;
 }
 
@@ -584,8 +583,7 @@ static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
         return FLEX_E_TOOLONG;
     struct hreq *r = flex_calloc(1, sizeof(*r));
     r->cookie = m->cookie;
-    r->body = flex_malloc((size_t)n + 1);
-    memcpy(r->body, buf, (size_t)n + 1);
+    r->body = flex_strndup(buf, (size_t)n);
     r->len = (size_t)n;
     q_push(h, r, false);
     return 0;
@@ -719,14 +717,10 @@ static const struct flex_carrier_ops http_ops = {
     .destroy = http_destroy,
 };
 
+/* A config string of its own, NULL when absent or empty. */
 static char *dup_or_null(const char *s)
 {
-    if (!s || !*s)
-        return NULL;
-    size_t n = strlen(s);
-    char *d = flex_malloc(n + 1);
-    memcpy(d, s, n + 1);
-    return d;
+    return s && *s ? flex_strdup(s) : NULL;
 }
 
 struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,

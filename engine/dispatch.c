@@ -157,22 +157,6 @@ static void circuit_failure(struct dispatch *d, struct carrier *c)
              CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
 }
 
-/* A patient's text into its record, cut (and flagged) on a character
- * boundary when longer than a record holds: the adapter's cap counts
- * source bytes, and UCS-2 decodes to up to 1.5 times as many. */
-static void inbound_text(struct flex_rec *r, const char *text)
-{
-    size_t n = strlen(text);
-    r->truncated = n >= sizeof(r->text);
-    if (r->truncated) {
-        n = sizeof(r->text) - 1;
-        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
-            n--; /* text[n] starts a character: cut before it */
-    }
-    memcpy(r->text, text, n);
-    r->text[n] = '\0';
-}
-
 /* The dispatcher's entry of |car| (at most MAX_CARRIERS to look through;
  * entries move when retired ones are reaped, so no pointer is kept). */
 static struct carrier *entry_of(struct dispatch *d, const struct flex_carrier *car)
@@ -199,10 +183,17 @@ static void on_report(struct dispatch *d, struct carrier *c, const struct flex_c
     } else {
         r->heap = false;
     }
+    flex_rec_report(r, c->name, ev, clock_ms(d));
+    to_writer(d, r);
+}
+
+void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_carrier_event *ev,
+                     int64_t at_ms)
+{
     flex_mem_zero(r, offsetof(struct flex_rec, text));
     r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
-    flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
-    r->at_ms = clock_ms(d);
+    flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
+    r->at_ms = at_ms;
     if (r->kind == FLEX_REC_RECEIPT) {
         r->nkeys = ev->nkeys < FLEX_CARRIER_KEYS ? ev->nkeys : FLEX_CARRIER_KEYS;
         for (unsigned k = 0; k < r->nkeys; k++)
@@ -210,13 +201,23 @@ static void on_report(struct dispatch *d, struct carrier *c, const struct flex_c
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
         r->receipt_err = ev->err;
-    } else {
-        inbound_text(r, ev->text ? ev->text : "");
-        r->truncated |= ev->truncated;
-        memcpy(r->from, ev->from, sizeof(r->from));
-        memcpy(r->to, ev->to, sizeof(r->to));
+        return;
     }
-    to_writer(d, r);
+    /* The text, cut (and flagged) on a character boundary when longer
+     * than a record holds: the adapter's cap counts source bytes, and
+     * UCS-2 decodes to up to 1.5 times as many. */
+    const char *text = ev->text ? ev->text : "";
+    size_t n = strlen(text);
+    r->truncated = ev->truncated || n >= sizeof(r->text);
+    if (n >= sizeof(r->text)) {
+        n = sizeof(r->text) - 1;
+        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+            n--; /* text[n] starts a character: cut before it */
+    }
+    memcpy(r->text, text, n);
+    r->text[n] = '\0';
+    memcpy(r->from, ev->from, sizeof(r->from));
+    memcpy(r->to, ev->to, sizeof(r->to));
 }
 
 static void on_event(void *arg, struct flex_carrier *car, const struct flex_carrier_event *ev)

@@ -230,30 +230,8 @@ static int hand_to_writer(struct flex_http *h, const char *carrier,
                           const struct flex_carrier_event *ev)
 {
     struct flex_rec *r = flex_malloc(sizeof(*r));
-    flex_mem_zero(r, offsetof(struct flex_rec, text));
     r->heap = true; /* the writer frees it */
-    r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
-    flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
-    r->at_ms = flex_now_ms();
-    if (r->kind == FLEX_REC_RECEIPT) {
-        r->nkeys = 1;
-        flex_strlcpy(r->part_ids[0], ev->keys[0], sizeof(r->part_ids[0]));
-        r->delivered = ev->delivered;
-        flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
-        r->receipt_err = ev->err;
-    } else {
-        size_t n = strlen(ev->text);
-        r->truncated = n >= sizeof(r->text);
-        if (r->truncated) {
-            n = sizeof(r->text) - 1;
-            while (n > 0 && ((unsigned char)ev->text[n] & 0xc0) == 0x80)
-                n--; /* cut before a character */
-        }
-        memcpy(r->text, ev->text, n);
-        r->text[n] = '\0';
-        memcpy(r->from, ev->from, sizeof(r->from));
-        memcpy(r->to, ev->to, sizeof(r->to));
-    }
+    flex_rec_report(r, carrier, ev, flex_now_ms());
     void *item = r;
     if (flex_ring_push_batch(&h->p->hooks, &item, 1) == 1)
         return 0;

@@ -150,6 +150,15 @@ struct flex_pipeline {
 
 int64_t flex_now_ms(void);
 
+struct flex_carrier_event;
+
+/* A carrier's receipt or inbound text |ev| (engine/carrier.h) into the
+ * record |r| for the writer, from carrier |carrier| at |at_ms|; |r->heap|
+ * is left as the caller set it.  The dispatcher's events and the HTTP
+ * listener's webhooks both go through it. */
+void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_carrier_event *ev,
+                     int64_t at_ms);
+
 /* What an audit line says about a job: ids, never its text (HIPAA's
  * minimum necessary); the phone is masked.  NULL members are left out. */
 struct flex_audit_job {
