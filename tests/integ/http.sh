@@ -196,6 +196,7 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
 pids="$pids $!"
+wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $JP), 1)' 2>/dev/null" 10
 cp deploy/flexd.conf "$tmp/json.conf"
 cat >>"$tmp/json.conf" <<EOF
 
@@ -207,6 +208,7 @@ auth_header = Authorization: Bearer k-123
 json_to = recipient
 json_body = text
 json_id = data.id
+reconnect_max = 1s
 EOF
 D2=$(echo "$D" | sed "s|-c deploy/flexd.conf|-c $tmp/json.conf|")
 "$B/flexd" $D2 -D route.default=jsonc >/dev/null 2>>"$tmp/flexd.log" &
