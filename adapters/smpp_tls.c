@@ -1,51 +1,31 @@
 /* SMPP over TLS: OpenSSL driven through memory BIOs, so the socket stays on
  * io_uring; ciphertext in through flex_smpp_tls_input(), out through
  * flex_smpp_tls_output(). */
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 #include "smpp_int.h"
 #include "smpp_session.h"
+#include "tls.h"
 
 #define PLAIN_CAP (FLEX_SMPP_MAX_PDU * 4)
 
-/* Why the session's TLS failed, into s->tls_err: the certificate check's
- * verdict when it failed (expired, wrong host, unknown CA), else OpenSSL's
- * last error. */
 static void tls_reason(struct session *s)
 {
-    long v = SSL_get_verify_result(s->ssl);
-    unsigned long e = ERR_peek_last_error();
-    if (v != X509_V_OK)
-        snprintf(s->tls_err, sizeof(s->tls_err), "certificate: %s",
-                 X509_verify_cert_error_string(v));
-    else if (e)
-        ERR_error_string_n(e, s->tls_err, sizeof(s->tls_err));
-    else
-        snprintf(s->tls_err, sizeof(s->tls_err), "the connection closed during TLS");
+    flex_tls_reason(s->ssl, s->tls_err, sizeof(s->tls_err));
 }
 
 int flex_smpp_tls_ctx(struct flex_smpp_client *c)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return FLEX_E_INVAL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (c->cfg.tls_verify) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        int ok = c->tls_ca ? SSL_CTX_load_verify_locations(ctx, c->tls_ca, NULL)
-                           : SSL_CTX_set_default_verify_paths(ctx);
-        if (ok != 1) {
-            SSL_CTX_free(ctx);
-            return FLEX_E_INVAL;
-        }
-    }
-    c->tls_ctx = ctx;
-    return 0;
+    char why[256];
+    c->tls_ctx = flex_tls_client_ctx(c->tls_ca, NULL, NULL, c->cfg.tls_verify, why, sizeof(why));
+    if (!c->tls_ctx)
+        flex_log(FLEX_LOG_ERROR, NULL, 0, "carrier %s: %s", c->name, why);
+    return c->tls_ctx ? 0 : FLEX_E_INVAL;
 }
 
 void flex_smpp_tls_ctx_free(struct flex_smpp_client *c)
@@ -66,17 +46,9 @@ int flex_smpp_tls_start(struct flex_smpp_client *c, struct session *s)
     }
     SSL_set_bio(ssl, rb, wb); /* the SSL owns both BIOs now */
     SSL_set_connect_state(ssl);
-    unsigned char tmp[16];
-    bool is_ip = inet_pton(AF_INET, c->host, tmp) == 1 || inet_pton(AF_INET6, c->host, tmp) == 1;
-    if (!is_ip)
-        SSL_set_tlsext_host_name(ssl, c->host);
-    if (c->cfg.tls_verify) {
-        /* Name or address checked against the certificate. */
-        X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-        if (is_ip)
-            X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
-        else
-            SSL_set1_host(ssl, c->host);
+    if (flex_tls_client_peer(ssl, c->host, c->cfg.tls_verify) != 0) {
+        SSL_free(ssl);
+        return FLEX_E_INVAL;
     }
     s->ssl = ssl;
     s->rbio = rb;

@@ -275,7 +275,9 @@ int main(void)
         _exit(127);
     }
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    for (int i = 0; i < 100 && flex_store_connect(&st, url, 1000, why, sizeof(why)) != 0; i++)
+    for (int i = 0; i < 100 && flex_store_connect(&st, &(struct flex_store_params){.url = url},
+                                                  1000, why, sizeof(why)) != 0;
+         i++)
         usleep(50000);
     if (!st) {
         kill(pid, SIGTERM);

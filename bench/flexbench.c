@@ -3,7 +3,7 @@
  *
  *   flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]
  *             [--carrier smpp|http] [--out DIR] [--redis URL]
- *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--keep]
+ *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--redis-tls] [--keep]
  *
  * Builds a synthetic DSO (N patients over L practices, one reminder each,
  * a fraction R of them opted out), loads it through the real paths
@@ -21,7 +21,11 @@
  * from the first job read to the last receipt written.  --rate MPS enqueues
  * MPS jobs a second while flexd runs.  Without --redis, a redis-server of
  * its own runs on a free loopback port (no persistence); with --redis the
- * database must be empty and dedicated to the run.
+ * database must be empty and dedicated to the run.  --redis-tls (with a
+ * redis-server of its own) gives it a TLS port too, with a throw-away CA
+ * made by bench/tls-certs.sh in DIR/tls, and flexd and flexctl reach Redis
+ * through rediss:// only (flexbench's own measuring connection stays in
+ * clear): the cost of TLS, against a run without it.
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -52,13 +56,13 @@ struct opts {
     double optout_ratio, rate, mo_rate;
     const char *carrier, *out, *redis, *config;
     long dlr_delay_ms, timeout_s;
-    int keep;
+    int keep, redis_tls;
 };
 
 struct run {
     struct opts o;
-    char bindir[PATH_MAX - 64], redis_url[100];
-    int redis_port, sim_port, http_port;
+    char bindir[PATH_MAX - 64], redis_url[100], flexd_url[100];
+    int redis_port, redis_tls_port, sim_port, http_port;
     pid_t redis_pid, sim_pid, flexd_pid;
     char (*phones)[17];
     long nopt;
@@ -204,7 +208,9 @@ static void common_args(struct run *r, char **argv, int *n, char (*buf)[128], in
         argv[(*n)++] = "-D";                                                                       \
         argv[(*n)++] = buf[(*nb)++];                                                               \
     } while (0)
-    DARG("redis.url=%s", r->redis_url);
+    DARG("redis.url=%s", r->flexd_url);
+    if (r->o.redis_tls)
+        DARG("redis.tls_ca=%.100s/tls/ca.crt", r->o.out);
     DARG("carrier.primary.port=%d", r->sim_port);
     if (strcmp(r->o.carrier, "http") == 0) { /* httpsim on the SMSC's port, the backup carrier */
         DARG("route.default=backup");
@@ -796,12 +802,27 @@ static int wait_redis(struct run *r)
 {
     char why[256];
     for (int i = 0; i < 100; i++) {
-        if (flex_store_connect(&r->st, r->redis_url, 1000, why, sizeof(why)) == 0)
+        if (flex_store_connect(&r->st, &(struct flex_store_params){.url = r->redis_url}, 1000, why,
+                               sizeof(why)) == 0)
             return 0;
         usleep(50000);
     }
     fprintf(stderr, "flexbench: %s\n", why);
     return -1;
+}
+
+/* A throw-away CA and a server certificate for 127.0.0.1 in DIR/tls. */
+static void make_certs(struct run *r)
+{
+    char script[PATH_MAX], dir[PATH_MAX];
+    snprintf(script, sizeof(script), "bench/tls-certs.sh");
+    if (access(script, R_OK) != 0)
+        snprintf(script, sizeof(script), "%s/../bench/tls-certs.sh", r->bindir);
+    snprintf(dir, sizeof(dir), "%s/tls", r->o.out);
+    char *argv[] = {"/bin/sh", script, dir, NULL};
+    if (access(script, R_OK) != 0 || run_cmd(argv, NULL) != 0)
+        die("--redis-tls: bench/tls-certs.sh failed (run from the source tree; openssl "
+            "installed?)");
 }
 
 static void start_servers(struct run *r)
@@ -813,15 +834,42 @@ static void start_servers(struct run *r)
     if (!r->o.redis) {
         r->redis_port = bench_free_port_from(r->http_port + 1);
         snprintf(a, sizeof(a), "%d", r->redis_port);
-        char *argv[] = {
+        char *argv[32] = {
             "/usr/bin/redis-server", "--port", a,       "--bind",         "127.0.0.1", "--save", "",
             "--appendonly",          "no",     "--dir", (char *)r->o.out, NULL};
+        char tp[16], crt[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+        if (r->o.redis_tls) {
+            make_certs(r);
+            r->redis_tls_port = bench_free_port_from(r->redis_port + 1);
+            snprintf(tp, sizeof(tp), "%d", r->redis_tls_port);
+            snprintf(crt, sizeof(crt), "%s/tls/redis.crt", r->o.out);
+            snprintf(key, sizeof(key), "%s/tls/redis.key", r->o.out);
+            snprintf(ca, sizeof(ca), "%s/tls/ca.crt", r->o.out);
+            char *tls[] = {"--tls-port",
+                           tp,
+                           "--tls-cert-file",
+                           crt,
+                           "--tls-key-file",
+                           key,
+                           "--tls-ca-cert-file",
+                           ca,
+                           "--tls-auth-clients",
+                           "no",
+                           NULL};
+            memcpy(argv + 11, tls, sizeof(tls));
+        }
         char rlog[PATH_MAX];
         snprintf(rlog, sizeof(rlog), "%s/redis.log", r->o.out);
         r->redis_pid = spawn(argv, rlog);
         snprintf(r->redis_url, sizeof(r->redis_url), "redis://127.0.0.1:%d/0", r->redis_port);
+        if (r->o.redis_tls)
+            snprintf(r->flexd_url, sizeof(r->flexd_url), "rediss://127.0.0.1:%d/0",
+                     r->redis_tls_port);
+        else
+            memcpy(r->flexd_url, r->redis_url, sizeof(r->flexd_url));
     } else {
         snprintf(r->redis_url, sizeof(r->redis_url), "%s", r->o.redis);
+        memcpy(r->flexd_url, r->redis_url, sizeof(r->flexd_url));
     }
     prog(r, sim_name(r), path, sizeof(path));
     snprintf(a, sizeof(a), "127.0.0.1:%d", r->sim_port);
@@ -877,6 +925,7 @@ static const char usage[] =
     "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
     "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
     "                 [--config FILE] [--dlr-delay-ms N] [--timeout S] [--mo-rate N]\n"
+    "                 [--redis-tls]\n"
     "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
     "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
 
@@ -894,10 +943,11 @@ static int parse(int argc, char **argv, struct opts *o)
                                        {"dlr-delay-ms", required_argument, NULL, 'd'},
                                        {"timeout", required_argument, NULL, 't'},
                                        {"mo-rate", required_argument, NULL, 'm'},
+                                       {"redis-tls", no_argument, NULL, 'T'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     *o = (struct opts){10000, 5,   0.02, 0, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
-                       50,    300, 0};
+                       50,    300, 0,    0};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -913,13 +963,14 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'd': o->dlr_delay_ms = atol(optarg); break;
         case 't': o->timeout_s = atol(optarg); break;
         case 'm': o->mo_rate = atof(optarg); break;
+        case 'T': o->redis_tls = 1; break;
         case 'h': fputs(usage, stdout); exit(0);
         default: return -1;
         }
     }
     if (optind != argc || o->patients < 1 || o->patients > 2000000 || o->locations < 1 ||
         o->locations > 25 || o->optout_ratio < 0 || o->optout_ratio > 0.5 || o->rate < 0 ||
-        o->mo_rate < 0 || o->timeout_s < 1 ||
+        o->mo_rate < 0 || o->timeout_s < 1 || (o->redis_tls && o->redis) ||
         (strcmp(o->carrier, "smpp") != 0 && strcmp(o->carrier, "http") != 0))
         return -1;
     return 0;

@@ -204,9 +204,13 @@ int flex_cfgval_redis_url(const char *v, char *why, size_t whysz)
             return WHY("unix socket URL needs an absolute path: unix:///run/redis.sock");
         return 0;
     }
-    if (strncmp(v, "redis://", 8) != 0)
-        return WHY("expected redis://host:port/db or unix:///path");
-    const char *p = v + 8;
+    const char *p;
+    if (strncmp(v, "redis://", 8) == 0)
+        p = v + 8;
+    else if (strncmp(v, "rediss://", 9) == 0)
+        p = v + 9;
+    else
+        return WHY("expected redis://host:port/db, rediss://host:port/db (TLS) or unix:///path");
     const char *slash = strchr(p, '/');
     const char *end = slash ? slash : p + strlen(p);
     const char *at = NULL;

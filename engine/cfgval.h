@@ -26,7 +26,8 @@ int flex_cfgval_hhmm(const char *v, uint32_t *out_min, char *why, size_t whysz);
 int flex_cfgval_timezone(const char *v, char *why, size_t whysz);
 /* "host:port" or "[v6]:port", port 1-65535. */
 int flex_cfgval_hostport(const char *v, char *why, size_t whysz);
-/* "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]". */
+/* "redis://[user:password@]host[:port][/db]", "rediss://..." (TLS) or
+ * "unix:///path[?db=N]". */
 int flex_cfgval_redis_url(const char *v, char *why, size_t whysz);
 
 /* Whether |host| (a name or an address) is this machine: localhost,

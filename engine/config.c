@@ -127,6 +127,9 @@ static const struct row rows[] = {
      F_RELOAD},
     {K_ENGINE, "allow_only", T_ALLOW, E(engine.allow_only), "", 0, 0, F_RELOAD},
     {K_REDIS, "url", T_REDISURL, E(redis.url), "redis://127.0.0.1:6379/0", 0, 0, F_IMMUT},
+    {K_REDIS, "tls_ca", T_STR, E(redis.tls_ca), "", 0, 0, F_IMMUT},
+    {K_REDIS, "tls_cert", T_STR, E(redis.tls_cert), "", 0, 0, F_IMMUT},
+    {K_REDIS, "tls_key", T_STR, E(redis.tls_key), "", 0, 0, F_IMMUT},
     {K_RETENTION, "inbound_days", T_UINT, E(retention.inbound_days), "30", 1, 3650, F_RELOAD},
     {K_RETENTION, "deadletter_days", T_UINT, E(retention.deadletter_days), "14", 1, 3650, F_RELOAD},
     {K_RETENTION, "optout_log_days", T_UINT, E(retention.optout_log_days), "90", 1, 3650, F_RELOAD},
@@ -1105,6 +1108,40 @@ static void check_engine(struct parser *p)
                  c->engine.confirm_drops.v[i]);
 }
 
+/* [redis] TLS files: only with rediss://, a certificate with its key, each
+ * readable now (a missing file would otherwise show only as failed
+ * connections), a private key not readable by others. */
+static void check_redis(struct parser *p)
+{
+    const struct flex_store_params *r = &p->cfg->redis;
+    static const char *const keys[] = {"tls_ca", "tls_cert", "tls_key"};
+    const char *vals[] = {r->tls_ca, r->tls_cert, r->tls_key};
+    bool tls = r->url && strncmp(r->url, "rediss://", 9) == 0;
+    for (int i = 0; i < 3; i++) {
+        const struct kv *kv = kv_get(p, K_REDIS, keys[i]);
+        if (!kv || !vals[i] || !vals[i][0])
+            continue;
+        if (!tls) {
+            diag(p, kv->file, kv->line, "redis.%s is set but redis.url is not rediss://", keys[i]);
+            continue;
+        }
+        struct stat st;
+        if (access(vals[i], R_OK) != 0)
+            diag(p, kv->file, kv->line, "redis.%s: cannot read %s: %s", keys[i], vals[i],
+                 strerror(errno));
+        else if (i == 2 && stat(vals[i], &st) == 0 && (st.st_mode & S_IRWXO))
+            flex_log(FLEX_LOG_WARN, NULL, 0,
+                     "key file %s can be read by other users (mode %03o): chmod 600 it", vals[i],
+                     (unsigned)(st.st_mode & 0777));
+    }
+    if (tls && !(r->tls_cert && r->tls_cert[0]) != !(r->tls_key && r->tls_key[0])) {
+        const struct kv *kv =
+            kv_get(p, K_REDIS, r->tls_cert && r->tls_cert[0] ? "tls_cert" : "tls_key");
+        if (kv)
+            diag(p, kv->file, kv->line, "redis.tls_cert and redis.tls_key go together");
+    }
+}
+
 static void keywords_free(void *kw)
 {
     flex_keywords_del(kw);
@@ -1138,6 +1175,7 @@ static void check_all(struct parser *p)
     struct flex_cfg *c = p->cfg;
     check_required(p);
     check_engine(p);
+    check_redis(p);
     check_keywords(p);
     resolve_route(p, &c->route._default_src, &c->route.def);
     for (size_t i = 0; i < c->nlocations; i++) {

@@ -23,6 +23,7 @@
 
 #include "mem.h"
 #include "qsbr.h"
+#include "store.h"
 
 struct flex_tmpl;
 struct flex_keywords;
@@ -137,9 +138,7 @@ struct flex_cfg {
         struct flex_cfg_list allow_only;    /* "+" and 1-15 digits: numbers or prefixes;
                                                n == 0: every number (flex_cfg_allowed) */
     } engine;
-    struct {
-        const char *url;
-    } redis;
+    struct flex_store_params redis; /* url, tls_ca, tls_cert, tls_key */
     /* How long streams that hold PHI are kept, in days (docs/operations.md,
      * "What Flex keeps in Redis"): trimmed by the intake every minute. */
     struct {

@@ -716,7 +716,7 @@ int main(int argc, char **argv)
         return 1;
     }
     char why[256];
-    if (flex_store_connect(&ctl.st, ctl.cfg->redis.url, 5000, why, sizeof(why)) != 0) {
+    if (flex_store_connect(&ctl.st, &ctl.cfg->redis, 5000, why, sizeof(why)) != 0) {
         fprintf(stderr, "flexctl: %s\n", why);
         flex_cfg_del(ctl.cfg);
         return 1;

@@ -204,7 +204,7 @@ static int wait_for_redis(const struct flex_cfg *cfg)
     char why[256];
     for (int i = 0; i < 20; i++) { /* the retry budget: about 10 s */
         struct flex_store *st;
-        if (flex_store_connect(&st, cfg->redis.url, 500, why, sizeof(why)) == 0) {
+        if (flex_store_connect(&st, &cfg->redis, 500, why, sizeof(why)) == 0) {
             flex_store_del(st);
             return 0;
         }

@@ -1175,7 +1175,7 @@ static int connect_store(struct intake *in)
     const struct flex_cfg *cfg = flex_cfg_acquire();
     flex_store_del(in->st);
     in->st = NULL;
-    if (flex_store_connect(&in->st, cfg->redis.url, 2000, why, sizeof(why)) != 0) {
+    if (flex_store_connect(&in->st, &cfg->redis, 2000, why, sizeof(why)) != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
         return -1;
     }

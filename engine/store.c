@@ -1,35 +1,68 @@
 #include "store.h"
 
 #include <errno.h>
-#include <stdatomic.h>
+#include <fcntl.h>
 #include <hiredis.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfgval.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
+
+/*
+ * The transport is Flex's own: a socket (TCP or unix), with OpenSSL on it
+ * for rediss://, and hiredis's RESP reader (redisReader) to parse what
+ * comes back.  hiredis 0.14, Debian's, has no TLS, and its redisContext
+ * owns the socket; keeping only its reader (and its printf-like command
+ * formatter, for flex_store_appendf) gives TLS without giving up the RESP
+ * code that hiredis does well.  The socket is non-blocking and every wait
+ * is a poll() bounded by the store's timeout.
+ */
+#define READ_CHUNK 65536
+#define IO_TIMEOUT_MS 30000 /* replies may be slow under load, never silent for long */
+#define OUT_KEEP (4u << 20) /* an output buffer larger than this is freed once sent */
 
 struct flex_store {
-    redisContext *ctx;
-    char *fmt; /* RESP of the command being appended (flex_store_append) */
-    size_t fmtcap;
+    int fd;
+    SSL *ssl; /* rediss://; NULL in clear */
+    redisReader *reader;
+    char *out; /* RESP of the commands appended and not yet sent */
+    size_t outlen, outoff, outcap;
+    int timeout_ms; /* one read or write waits at most this long */
+    bool failed;    /* the connection is unusable: reconnect */
+    char errstr[200];
     char reply_err[160];        /* the last error reply (EXECABORT aside: its cause) */
     uint64_t appended, replied; /* commands sent, replies read */
+    char where[300];            /* the URL without its password, for messages */
+    char rbuf[READ_CHUNK];
 };
 
-/* Splits a redis:// or unix:// URL. */
+/* Splits a redis://, rediss:// or unix:// URL (checked by
+ * flex_cfgval_redis_url). */
 struct url {
     char host[256];
     int port;
     char user[128]; /* a Redis 6 ACL user ("" the default user) */
     char password[256];
     int db;
-    bool unix_socket;
+    bool unix_socket, tls;
 };
 
 static int parse_url(const char *u, struct url *out)
@@ -47,9 +80,14 @@ static int parse_url(const char *u, struct url *out)
             out->db = atoi(q + 4);
         return 0;
     }
-    if (strncmp(u, "redis://", 8) != 0)
+    const char *p;
+    if (strncmp(u, "redis://", 8) == 0)
+        p = u + 8;
+    else if (strncmp(u, "rediss://", 9) == 0)
+        p = u + 9, out->tls = true;
+    else
         return FLEX_E_INVAL;
-    const char *p = u + 8, *at = strchr(p, '@'), *slash;
+    const char *at = strchr(p, '@'), *slash;
     for (const char *q = at; q && (q = strchr(q + 1, '@')) != NULL && q < p + strcspn(p, "/");)
         at = q; /* the last '@' before the path: a password may hold one */
     if (at) {
@@ -72,34 +110,328 @@ static int parse_url(const char *u, struct url *out)
     memcpy(out->host, p, hn);
     if (colon)
         out->port = atoi(colon + 1);
+    if (out->port < 1 || out->port > 65535)
+        return FLEX_E_INVAL;
     if (slash && slash[1])
         out->db = atoi(slash + 1);
     return 0;
 }
 
+/* ---- the connection ------------------------------------------------- */
+
+/* The first failure is the one reported; the store is unusable after it. */
+static void fail(struct flex_store *s, const char *fmt, ...)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errstr, sizeof(s->errstr), fmt, ap);
+    va_end(ap);
+}
+
+static void tls_fail(struct flex_store *s, const char *doing, int e)
+{
+    char why[160];
+    if (e == SSL_ERROR_ZERO_RETURN)
+        snprintf(why, sizeof(why), "the server closed the connection");
+    else if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0)
+        snprintf(why, sizeof(why), "%s", errno ? strerror(errno) : "the connection was closed");
+    else
+        flex_tls_reason(s->ssl, why, sizeof(why));
+    ERR_clear_error();
+    fail(s, "TLS %s redis at %s: %s", doing, s->where, why);
+}
+
+/* Waits until the socket is ready for |ev|, at most |ms|. */
+static int wait_fd(struct flex_store *s, short ev, int ms, const char *doing)
+{
+    struct pollfd pf = {.fd = s->fd, .events = ev};
+    int r;
+    do
+        r = poll(&pf, 1, ms);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        fail(s, "redis at %s: no %s in %d ms", s->where, doing, ms);
+        return -1;
+    }
+    if (r < 0) {
+        fail(s, "redis at %s: poll: %s", s->where, strerror(errno));
+        return -1;
+    }
+    return 0; /* POLLERR and POLLHUP: the next read or write says what */
+}
+
+/* One write of at most |n| bytes; the number written, or -1. */
+static ssize_t io_write(struct flex_store *s, const char *buf, size_t n)
+{
+    if (n > INT_MAX)
+        n = INT_MAX;
+    for (;;) {
+        if (s->ssl) {
+            ERR_clear_error();
+            errno = 0;
+            int r = SSL_write(s->ssl, buf, (int)n);
+            if (r > 0)
+                return r;
+            int e = SSL_get_error(s->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_fail(s, "write to", e);
+                return -1;
+            }
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, s->timeout_ms,
+                        "progress writing") != 0)
+                return -1;
+            continue;
+        }
+        ssize_t r = send(s->fd, buf, n, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            fail(s, "write to redis at %s: %s", s->where, strerror(errno));
+            return -1;
+        }
+        if (wait_fd(s, POLLOUT, s->timeout_ms, "progress writing") != 0)
+            return -1;
+    }
+}
+
+/* One read into s->rbuf; the number of bytes, or -1 (closed counts). */
+static ssize_t io_read(struct flex_store *s)
+{
+    for (;;) {
+        if (s->ssl) {
+            ERR_clear_error();
+            errno = 0;
+            int r = SSL_read(s->ssl, s->rbuf, (int)sizeof(s->rbuf));
+            if (r > 0)
+                return r;
+            int e = SSL_get_error(s->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_fail(s, "read from", e);
+                return -1;
+            }
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, s->timeout_ms, "reply") !=
+                0)
+                return -1;
+            continue;
+        }
+        ssize_t r = recv(s->fd, s->rbuf, sizeof(s->rbuf), 0);
+        if (r > 0)
+            return r;
+        if (r == 0) {
+            fail(s, "redis at %s closed the connection", s->where);
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            fail(s, "read from redis at %s: %s", s->where, strerror(errno));
+            return -1;
+        }
+        if (wait_fd(s, POLLIN, s->timeout_ms, "reply") != 0)
+            return -1;
+    }
+}
+
+/* Sends everything appended. */
+static int flush_out(struct flex_store *s)
+{
+    while (s->outoff < s->outlen) {
+        ssize_t w = io_write(s, s->out + s->outoff, s->outlen - s->outoff);
+        if (w < 0)
+            return -1;
+        s->outoff += (size_t)w;
+    }
+    s->outoff = s->outlen = 0;
+    if (s->outcap > OUT_KEEP) { /* one huge batch need not pin its buffer */
+        flex_free(s->out);
+        s->out = NULL;
+        s->outcap = 0;
+    }
+    return 0;
+}
+
+/* Room for |need| more bytes at the end of the output. */
+static char *out_reserve(struct flex_store *s, size_t need)
+{
+    if (s->outlen + need > s->outcap) {
+        size_t cap = s->outcap ? s->outcap : 16384;
+        while (cap < s->outlen + need)
+            cap *= 2;
+        s->out = flex_realloc(s->out, cap);
+        s->outcap = cap;
+    }
+    return s->out + s->outlen;
+}
+
+static void set_options(int fd, bool tcp)
+{
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    if (!tcp)
+        return;
+    int idle = 15, intvl = 5, cnt = 3; /* a dead peer found in about 30 s */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+/* A non-blocking connect of |fd| to |sa|, at most |ms|: 0 or an errno. */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int ms)
+{
+    if (connect(fd, sa, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EAGAIN)
+        return errno;
+    struct pollfd pf = {.fd = fd, .events = POLLOUT};
+    int r;
+    do
+        r = poll(&pf, 1, ms);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return ETIMEDOUT;
+    int err = 0;
+    socklen_t el = sizeof(err);
+    if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+        return errno;
+    return err;
+}
+
+/* Opens the socket; returns 0, or a negative errno with the reason. */
+static int dial(struct flex_store *s, const struct url *u, int ms, char *why, size_t whysz)
+{
+    if (u->unix_socket) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(u->host) >= sizeof(sa.sun_path)) {
+            snprintf(why, whysz, "redis socket path too long: %s", u->host);
+            return FLEX_E_INVAL;
+        }
+        memcpy(sa.sun_path, u->host, strlen(u->host) + 1);
+        s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int err = s->fd < 0 ? errno : connect_within(s->fd, (struct sockaddr *)&sa, sizeof(sa), ms);
+        if (err) {
+            snprintf(why, whysz, "cannot connect to redis at %s: %s", s->where, strerror(err));
+            return -err;
+        }
+        set_options(s->fd, false);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai, *a;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", u->port);
+    int gai = getaddrinfo(u->host, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(why, whysz, "cannot resolve redis host %s: %s", u->host, gai_strerror(gai));
+        return -EHOSTUNREACH;
+    }
+    int err = ECONNREFUSED;
+    for (a = ai; a; a = a->ai_next) {
+        s->fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (s->fd < 0) {
+            err = errno;
+            continue;
+        }
+        err = connect_within(s->fd, a->ai_addr, a->ai_addrlen, ms);
+        if (err == 0)
+            break;
+        close(s->fd);
+        s->fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (s->fd < 0) {
+        snprintf(why, whysz, "cannot connect to redis at %s: %s", s->where, strerror(err));
+        return -err;
+    }
+    set_options(s->fd, true);
+    return 0;
+}
+
+/* The TLS handshake, the certificate checked against |p|->tls_ca (or the
+ * system store) and the host name or address dialled. */
+static int tls_start(struct flex_store *s, const struct url *u, const struct flex_store_params *p,
+                     int ms, char *why, size_t whysz)
+{
+    char reason[256];
+    SSL_CTX *ctx =
+        flex_tls_client_ctx(p->tls_ca, p->tls_cert, p->tls_key, true, reason, sizeof(reason));
+    if (!ctx) {
+        snprintf(why, whysz, "redis TLS: %s", reason);
+        return FLEX_E_INVAL;
+    }
+    s->ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL holds its own reference */
+    if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1 ||
+        flex_tls_client_peer(s->ssl, u->host, true) != 0) {
+        snprintf(why, whysz, "redis TLS: cannot set up the connection");
+        return FLEX_E_INVAL;
+    }
+    SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_connect(s->ssl);
+        if (r == 1)
+            return 0;
+        int e = SSL_get_error(s->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, ms, "TLS handshake") != 0)
+                break;
+            continue;
+        }
+        tls_fail(s, "handshake with", e);
+        break;
+    }
+    /* A plain port reads the TLS hello as the start of a command and waits:
+     * the handshake times out */
+    snprintf(why, whysz, "%s%s", s->errstr,
+             strstr(s->errstr, "no TLS handshake") ? " (a port without TLS? use redis://)" : "");
+    return -ECONNREFUSED;
+}
+
+/* AUTH and SELECT, then PING: one round trip that proves the connection
+ * speaks RESP (a plain client on a TLS port is closed by Redis here, and
+ * said so, instead of at the caller's first command). */
 static int setup(struct flex_store *s, const struct url *u, char *why, size_t whysz)
 {
-    redisReply *r;
+    int n = 0;
     if (u->password[0]) { /* AUTH user password: a Redis 6 ACL user */
-        r = u->user[0] ? redisCommand(s->ctx, "AUTH %s %s", u->user, u->password)
-                       : redisCommand(s->ctx, "AUTH %s", u->password);
-        bool bad = !r || r->type == REDIS_REPLY_ERROR;
-        /* Redis's own reason (WRONGPASS...) names no secret */
-        snprintf(why, whysz, "redis AUTH%s%s failed: %.100s", u->user[0] ? " as " : "", u->user,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-        if (r)
-            freeReplyObject(r);
-        if (bad)
-            return FLEX_E_INVAL;
-        why[0] = '\0';
+        const char *argv[] = {"AUTH", u->user, u->password};
+        size_t lens[] = {4, strlen(u->user), strlen(u->password)};
+        bool user = u->user[0] != '\0';
+        flex_store_append(s, user ? 3 : 2, user ? argv : (const char *[]){"AUTH", u->password},
+                          user ? lens : (const size_t[]){4, lens[2]});
+        n++;
     }
     if (u->db) {
-        r = redisCommand(s->ctx, "SELECT %d", u->db);
-        bool bad = !r || r->type == REDIS_REPLY_ERROR;
-        if (r)
-            freeReplyObject(r);
+        flex_store_appendf(s, "SELECT %d", u->db);
+        n++;
+    }
+    flex_store_appendf(s, "PING");
+    for (int i = 0; i <= n; i++) {
+        redisReply *r;
+        if (flex_store_reply(s, &r) != 0) {
+            /* Redis closes or resets a connection that does not start
+             * with TLS on its TLS port */
+            bool hint = !u->tls && (strstr(s->errstr, "closed") || strstr(s->errstr, "reset"));
+            snprintf(why, whysz, "%s%s", s->errstr, hint ? " (a TLS port? use rediss://)" : "");
+            return -ECONNREFUSED;
+        }
+        bool bad = r->type == REDIS_REPLY_ERROR;
+        if (bad && i == 0 && u->password[0])
+            /* Redis's own reason (WRONGPASS...) names no secret */
+            snprintf(why, whysz, "redis AUTH%s%s failed: %.100s", u->user[0] ? " as " : "", u->user,
+                     r->str);
+        else if (bad)
+            snprintf(why, whysz, "redis at %s refused %s: %.100s", s->where,
+                     i < n ? "SELECT" : "PING", r->str);
+        freeReplyObject(r);
         if (bad) {
-            snprintf(why, whysz, "redis SELECT %d failed", u->db);
+            flex_store_settle(s);
             return FLEX_E_INVAL;
         }
     }
@@ -112,7 +444,7 @@ static int setup(struct flex_store *s, const struct url *u, char *why, size_t wh
 static void warn_plaintext(const struct url *u)
 {
     static _Atomic int64_t last_ms; /* relaxed: a rate limit, not an ordering */
-    if (u->unix_socket || flex_cfgval_is_loopback(u->host))
+    if (u->tls || u->unix_socket || flex_cfgval_is_loopback(u->host))
         return;
     int64_t now = (int64_t)time(NULL) * 1000,
             was = atomic_load_explicit(&last_ms, memory_order_relaxed);
@@ -122,43 +454,34 @@ static void warn_plaintext(const struct url *u)
     static const struct flex_log_ctx ctx = {NULL, "store", NULL};
     flex_log(FLEX_LOG_WARN, &ctx, 0,
              "redis at %s without TLS: its password and every patient's number and text cross "
-             "the network in clear",
+             "the network in clear (use rediss://)",
              u->host);
 }
 
-int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms, char *why,
-                       size_t whysz)
+int flex_store_connect(struct flex_store **out, const struct flex_store_params *p, int timeout_ms,
+                       char *why, size_t whysz)
 {
     struct url u;
-    if (parse_url(url, &u) != 0) {
+    if (!p->url || parse_url(p->url, &u) != 0) {
         snprintf(why, whysz, "bad redis url");
         return FLEX_E_INVAL;
     }
     warn_plaintext(&u);
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *ctx = u.unix_socket ? redisConnectUnixWithTimeout(u.host, tv)
-                                      : redisConnectWithTimeout(u.host, u.port, tv);
-    if (!ctx || ctx->err) {
-        char shown[512];
-        flex_cfgval_redact_url(url, shown, sizeof(shown));
-        snprintf(why, whysz, "cannot connect to redis at %s: %s", shown,
-                 ctx ? ctx->errstr : "out of memory");
-        int rc = ctx && ctx->err == REDIS_ERR_IO ? -ECONNREFUSED : FLEX_E_INVAL;
-        if (ctx)
-            redisFree(ctx);
-        return rc;
-    }
-    /* Replies may be slow under load, never silent for long. */
-    struct timeval rtv = {30, 0};
-    redisSetTimeout(ctx, rtv);
-    redisEnableKeepAlive(ctx);
     struct flex_store *s = flex_calloc(1, sizeof(*s));
-    s->ctx = ctx;
-    int rc = setup(s, &u, why, whysz);
-    if (rc) {
+    s->fd = -1;
+    s->timeout_ms = timeout_ms;
+    flex_cfgval_redact_url(p->url, s->where, sizeof(s->where));
+    s->reader = redisReaderCreate();
+    int rc = s->reader ? dial(s, &u, timeout_ms, why, whysz) : -ENOMEM;
+    if (rc == 0 && u.tls)
+        rc = tls_start(s, &u, p, timeout_ms, why, whysz);
+    if (rc == 0)
+        rc = setup(s, &u, why, whysz);
+    if (rc != 0) {
         flex_store_del(s);
         return rc;
     }
+    s->timeout_ms = IO_TIMEOUT_MS;
     *out = s;
     return 0;
 }
@@ -167,11 +490,21 @@ void flex_store_del(struct flex_store *s)
 {
     if (!s)
         return;
-    if (s->ctx)
-        redisFree(s->ctx);
-    flex_free(s->fmt);
+    if (s->ssl) {
+        if (!s->failed)
+            SSL_shutdown(s->ssl); /* close_notify, without waiting for the peer's */
+        SSL_free(s->ssl);
+        ERR_clear_error();
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->reader)
+        redisReaderFree(s->reader);
+    flex_free(s->out);
     flex_free(s);
 }
+
+/* ---- commands and replies ------------------------------------------- */
 
 static char *put_len(char *p, char tag, size_t v)
 {
@@ -196,11 +529,8 @@ void flex_store_append(struct flex_store *s, int argc, const char **argv, const 
     size_t need = 32;
     for (int i = 0; i < argc; i++)
         need += lens[i] + 32;
-    if (need > s->fmtcap) {
-        s->fmtcap = need * 2;
-        s->fmt = flex_realloc(s->fmt, s->fmtcap);
-    }
-    char *p = put_len(s->fmt, '*', (size_t)argc);
+    char *start = out_reserve(s, need);
+    char *p = put_len(start, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
         p = put_len(p, '$', lens[i]);
         memcpy(p, argv[i], lens[i]);
@@ -208,23 +538,47 @@ void flex_store_append(struct flex_store *s, int argc, const char **argv, const 
         *p++ = '\r';
         *p++ = '\n';
     }
-    if (redisAppendFormattedCommand(s->ctx, s->fmt, (size_t)(p - s->fmt)) == REDIS_OK)
-        s->appended++;
+    s->outlen += (size_t)(p - start);
+    s->appended++;
 }
 
 void flex_store_appendf(struct flex_store *s, const char *fmt, ...)
 {
     va_list ap;
+    char *cmd = NULL;
     va_start(ap, fmt);
-    if (redisvAppendCommand(s->ctx, fmt, ap) == REDIS_OK)
-        s->appended++;
+    int n = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
+    if (n <= 0 || !cmd) { /* a bad format is the caller's bug; out of memory aborts */
+        fail(s, "cannot format a redis command");
+        free(cmd);
+        return;
+    }
+    memcpy(out_reserve(s, (size_t)n), cmd, (size_t)n);
+    s->outlen += (size_t)n;
+    s->appended++;
+    free(cmd); /* hiredis allocates it with malloc */
 }
 
 int flex_store_reply(struct flex_store *s, struct redisReply **r)
 {
     void *reply = NULL;
-    if (redisGetReply(s->ctx, &reply) != REDIS_OK || !reply)
+    while (!s->failed) {
+        if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
+            fail(s, "bad reply from redis at %s: %s", s->where, s->reader->errstr);
+            break;
+        }
+        if (reply)
+            break;
+        if (flush_out(s) != 0)
+            break;
+        ssize_t n = io_read(s);
+        if (n < 0)
+            break;
+        if (redisReaderFeed(s->reader, s->rbuf, (size_t)n) != REDIS_OK)
+            fail(s, "redis reader: %s", s->reader->errstr);
+    }
+    if (!reply)
         return -1;
     *r = reply;
     s->replied++;
@@ -280,7 +634,7 @@ int flex_store_script_load(struct flex_store *s, const char *src, char sha[41])
 
 const char *flex_store_error(const struct flex_store *s)
 {
-    return s->ctx->err ? s->ctx->errstr : s->reply_err[0] ? s->reply_err : "no error";
+    return s->failed ? s->errstr : s->reply_err[0] ? s->reply_err : "no error";
 }
 
 bool flex_reply_is_error(const struct redisReply *r)

@@ -1,7 +1,8 @@
 /*
  * Redis: connections and the key layout (docs/schemas.md).
  *
- * A struct flex_store is one hiredis connection, used by one thread.
+ * A struct flex_store is one connection (TCP, TLS or a unix socket), used
+ * by one thread; hiredis parses its replies.
  * Commands are appended and their replies read in order (pipelining): a
  * batch of N commands costs one round trip, which is what keeps Flex far
  * from the ~70k/s ceiling of one command per round trip
@@ -42,11 +43,23 @@ static inline bool flex_entry_urgent(const char *entry)
 #define FLEX_KEY_SEEN "flex:seen:"            /* + id: stream entry that carried it */
 #define FLEX_KEY_MSGID "flex:msgid:"          /* + carrier:id -> job id (TTL) */
 
-/* Connects to |url| (redis://[:password@]host[:port][/db] or
- * unix:///path[?db=N]) within |timeout_ms|.  Returns 0 and |*out|, or
- * -errno / FLEX_E_INVAL with a one-line reason in |why|. */
-int flex_store_connect(struct flex_store **out, const char *url, int timeout_ms, char *why,
-                       size_t whysz);
+/* Where Redis is and how to reach it: the [redis] section of the config
+ * (engine/config.h holds one). */
+struct flex_store_params {
+    const char *url;      /* redis://[user:password@]host[:port][/db], rediss://... (TLS),
+                             unix:///path[?db=N] */
+    const char *tls_ca;   /* rediss://: CA file to verify the server with; NULL the system's */
+    const char *tls_cert; /* rediss://: a client certificate and its key (both or neither) */
+    const char *tls_key;
+};
+
+/* Connects within |timeout_ms| (connect, TLS handshake, AUTH, SELECT, PING;
+ * after that one read or write waits at most 30 s).  Returns 0 and |*out|,
+ * or -errno / FLEX_E_INVAL with a one-line reason in |why| that never
+ * holds the password.  rediss:// always verifies the server's certificate
+ * and that it names the host dialled. */
+int flex_store_connect(struct flex_store **out, const struct flex_store_params *p, int timeout_ms,
+                       char *why, size_t whysz);
 void flex_store_del(struct flex_store *s);
 
 /* Appends one command (|argc| arguments, binary-safe).  No I/O. */

@@ -1004,7 +1004,7 @@ void *flex_writer_main(void *arg)
         }
         if (!w.st) {
             char why[256] = "cannot load the reply scripts";
-            if (flex_store_connect(&w.st, flex_cfg_acquire()->redis.url, 2000, why, sizeof(why)) !=
+            if (flex_store_connect(&w.st, &flex_cfg_acquire()->redis, 2000, why, sizeof(why)) !=
                     0 ||
                 flex_reply_load(w.st, &w.rq) != 0) {
                 flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);

@@ -97,6 +97,9 @@ static void test_cfgval_addresses(void **state)
     assert_int_equal(flex_cfgval_redis_url("unix:///run/redis.sock", why, 200), 0);
     assert_int_equal(flex_cfgval_redis_url("redis://127.0.0.1:6379/99", why, 200), FLEX_E_INVAL);
     assert_int_equal(flex_cfgval_redis_url("http://127.0.0.1", why, 200), FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_redis_url("rediss://u:p@redis.internal:6380/2", why, 200), 0);
+    assert_int_equal(flex_cfgval_redis_url("rediss://", why, 200), FLEX_E_INVAL);
+    assert_int_equal(flex_cfgval_redis_url("redisss://127.0.0.1", why, 200), FLEX_E_INVAL);
     assert_int_equal(flex_cfgval_http_url("http://127.0.0.1:8085", why, 200), 0);
     assert_int_equal(flex_cfgval_http_url("https://api.example.com/x?y", why, 200), 0);
     assert_int_equal(flex_cfgval_http_url("ftp://x", why, 200), FLEX_E_INVAL);
