@@ -1017,7 +1017,12 @@ int main(int argc, char **argv)
         return 2;
     }
     find_bindir(&r, argv[0]);
+    signal(SIGPIPE, SIG_IGN);
     mkdir(r.o.out, 0755);
+    static char outdir[PATH_MAX]; /* absolute: redis-server's --dir moves it before it reads
+                                     the --redis-tls files */
+    if (realpath(r.o.out, outdir))
+        r.o.out = outdir;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/samples.dat", r.o.out);
     if (!(r.samples = fopen(path, "w")))

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,6 +672,7 @@ static int dispatch(struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* Redis gone mid-write is EPIPE, said as such (store.h) */
     if (argc > 1 && strcmp(argv[1], "--help") == 0) {
         fputs(usage_text, stdout);
         return 0;

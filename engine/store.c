@@ -45,8 +45,9 @@ struct flex_store {
     redisReader *reader;
     char *out; /* RESP of the commands appended and not yet sent */
     size_t outlen, outoff, outcap;
-    int timeout_ms; /* one read or write waits at most this long */
-    bool failed;    /* the connection is unusable: reconnect */
+    int timeout_ms;      /* one read or write waits at most this long... */
+    int64_t deadline_ms; /* ...or, while connecting, until this (monotonic; 0 none) */
+    bool failed;         /* the connection is unusable: reconnect */
     char errstr[200];
     char reply_err[160];        /* the last error reply (EXECABORT aside: its cause) */
     uint64_t appended, replied; /* commands sent, replies read */
@@ -103,11 +104,22 @@ static int parse_url(const char *u, struct url *out)
     }
     slash = strchr(p, '/');
     size_t hl = slash ? (size_t)(slash - p) : strlen(p);
-    const char *colon = memchr(p, ':', hl);
-    size_t hn = colon ? (size_t)(colon - p) : hl;
+    const char *colon, *host = p;
+    size_t hn;
+    if (*p == '[') { /* an IPv6 address: [::1]:6380 */
+        const char *close = memchr(p, ']', hl);
+        if (!close)
+            return FLEX_E_INVAL;
+        host = p + 1;
+        hn = (size_t)(close - host);
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', hl);
+        hn = colon ? (size_t)(colon - p) : hl;
+    }
     if (hn == 0 || hn >= sizeof(out->host))
         return FLEX_E_INVAL;
-    memcpy(out->host, p, hn);
+    memcpy(out->host, host, hn);
     if (colon)
         out->port = atoi(colon + 1);
     if (out->port < 1 || out->port > 65535)
@@ -120,6 +132,8 @@ static int parse_url(const char *u, struct url *out)
 /* ---- the connection ------------------------------------------------- */
 
 /* The first failure is the one reported; the store is unusable after it. */
+static void fail(struct flex_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void fail(struct flex_store *s, const char *fmt, ...)
 {
     if (s->failed)
@@ -144,16 +158,34 @@ static void tls_fail(struct flex_store *s, const char *doing, int e)
     fail(s, "TLS %s redis at %s: %s", doing, s->where, why);
 }
 
-/* Waits until the socket is ready for |ev|, at most |ms|. */
-static int wait_fd(struct flex_store *s, short ev, int ms, const char *doing)
+static int64_t mono_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long the next wait may take: what is left of the connect's deadline,
+ * else the store's timeout. */
+static int wait_budget(const struct flex_store *s)
+{
+    if (!s->deadline_ms)
+        return s->timeout_ms;
+    int64_t left = s->deadline_ms - mono_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+/* Waits until the socket is ready for |ev|, within the budget. */
+static int wait_fd(struct flex_store *s, short ev, const char *doing)
+{
+    int ms = wait_budget(s);
     struct pollfd pf = {.fd = s->fd, .events = ev};
     int r;
     do
         r = poll(&pf, 1, ms);
     while (r < 0 && errno == EINTR);
     if (r == 0) {
-        fail(s, "redis at %s: no %s in %d ms", s->where, doing, ms);
+        fail(s, "redis at %s: no %s in %d ms", s->where, doing, s->timeout_ms);
         return -1;
     }
     if (r < 0) {
@@ -180,8 +212,7 @@ static ssize_t io_write(struct flex_store *s, const char *buf, size_t n)
                 tls_fail(s, "write to", e);
                 return -1;
             }
-            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, s->timeout_ms,
-                        "progress writing") != 0)
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, "progress writing") != 0)
                 return -1;
             continue;
         }
@@ -194,7 +225,7 @@ static ssize_t io_write(struct flex_store *s, const char *buf, size_t n)
             fail(s, "write to redis at %s: %s", s->where, strerror(errno));
             return -1;
         }
-        if (wait_fd(s, POLLOUT, s->timeout_ms, "progress writing") != 0)
+        if (wait_fd(s, POLLOUT, "progress writing") != 0)
             return -1;
     }
 }
@@ -214,8 +245,7 @@ static ssize_t io_read(struct flex_store *s)
                 tls_fail(s, "read from", e);
                 return -1;
             }
-            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, s->timeout_ms, "reply") !=
-                0)
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, "reply") != 0)
                 return -1;
             continue;
         }
@@ -232,7 +262,7 @@ static ssize_t io_read(struct flex_store *s)
             fail(s, "read from redis at %s: %s", s->where, strerror(errno));
             return -1;
         }
-        if (wait_fd(s, POLLIN, s->timeout_ms, "reply") != 0)
+        if (wait_fd(s, POLLIN, "reply") != 0)
             return -1;
     }
 }
@@ -286,7 +316,7 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int 
 {
     if (connect(fd, sa, len) == 0)
         return 0;
-    if (errno != EINPROGRESS && errno != EAGAIN)
+    if (errno != EINPROGRESS) /* EAGAIN: a full unix backlog, no ports left: not in progress */
         return errno;
     struct pollfd pf = {.fd = fd, .events = POLLOUT};
     int r;
@@ -303,7 +333,7 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int 
 }
 
 /* Opens the socket; returns 0, or a negative errno with the reason. */
-static int dial(struct flex_store *s, const struct url *u, int ms, char *why, size_t whysz)
+static int dial(struct flex_store *s, const struct url *u, char *why, size_t whysz)
 {
     if (u->unix_socket) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -313,7 +343,9 @@ static int dial(struct flex_store *s, const struct url *u, int ms, char *why, si
         }
         memcpy(sa.sun_path, u->host, strlen(u->host) + 1);
         s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int err = s->fd < 0 ? errno : connect_within(s->fd, (struct sockaddr *)&sa, sizeof(sa), ms);
+        int err = s->fd < 0
+                      ? errno
+                      : connect_within(s->fd, (struct sockaddr *)&sa, sizeof(sa), wait_budget(s));
         if (err) {
             snprintf(why, whysz, "cannot connect to redis at %s: %s", s->where, strerror(err));
             return -err;
@@ -336,7 +368,7 @@ static int dial(struct flex_store *s, const struct url *u, int ms, char *why, si
             err = errno;
             continue;
         }
-        err = connect_within(s->fd, a->ai_addr, a->ai_addrlen, ms);
+        err = connect_within(s->fd, a->ai_addr, a->ai_addrlen, wait_budget(s));
         if (err == 0)
             break;
         close(s->fd);
@@ -354,7 +386,7 @@ static int dial(struct flex_store *s, const struct url *u, int ms, char *why, si
 /* The TLS handshake, the certificate checked against |p|->tls_ca (or the
  * system store) and the host name or address dialled. */
 static int tls_start(struct flex_store *s, const struct url *u, const struct flex_store_params *p,
-                     int ms, char *why, size_t whysz)
+                     char *why, size_t whysz)
 {
     char reason[256];
     SSL_CTX *ctx =
@@ -379,7 +411,7 @@ static int tls_start(struct flex_store *s, const struct url *u, const struct fle
             return 0;
         int e = SSL_get_error(s->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, ms, "TLS handshake") != 0)
+            if (wait_fd(s, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, "TLS handshake") != 0)
                 break;
             continue;
         }
@@ -396,7 +428,8 @@ static int tls_start(struct flex_store *s, const struct url *u, const struct fle
 /* AUTH and SELECT, then PING: one round trip that proves the connection
  * speaks RESP (a plain client on a TLS port is closed by Redis here, and
  * said so, instead of at the caller's first command). */
-static int setup(struct flex_store *s, const struct url *u, char *why, size_t whysz)
+static int setup(struct flex_store *s, const struct url *u, bool no_client_cert, char *why,
+                 size_t whysz)
 {
     int n = 0;
     if (u->password[0]) { /* AUTH user password: a Redis 6 ACL user */
@@ -416,16 +449,31 @@ static int setup(struct flex_store *s, const struct url *u, char *why, size_t wh
         redisReply *r;
         if (flex_store_reply(s, &r) != 0) {
             /* Redis closes or resets a connection that does not start
-             * with TLS on its TLS port */
-            bool hint = !u->tls && (strstr(s->errstr, "closed") || strstr(s->errstr, "reset"));
-            snprintf(why, whysz, "%s%s", s->errstr, hint ? " (a TLS port? use rediss://)" : "");
+             * with TLS on its TLS port; with TLS 1.3 it refuses a client
+             * without a certificate after the handshake, with an alert
+             * or, if we write first, a reset */
+            const char *hint = "";
+            if (!u->tls && (strstr(s->errstr, "closed") || strstr(s->errstr, "reset")))
+                hint = " (a TLS port? use rediss://)";
+            else if (u->tls && no_client_cert)
+                hint = " (if Redis requires client certificates: [redis] tls_cert and tls_key)";
+            snprintf(why, whysz, "%s%s", s->errstr, hint);
             return -ECONNREFUSED;
         }
         bool bad = r->type == REDIS_REPLY_ERROR;
+        /* A PING answered by an error still proves the connection speaks
+         * RESP: Redis loading its data (or busy with a script, or a replica
+         * without its master) takes commands later, and the callers treat
+         * those errors as passing. */
+        if (bad && i == n &&
+            (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY", 4) == 0 ||
+             strncmp(r->str, "MASTERDOWN", 10) == 0))
+            bad = false;
         if (bad && i == 0 && u->password[0])
-            /* Redis's own reason (WRONGPASS...) names no secret */
+            /* Redis's own reason (WRONGPASS...) names no secret; something
+             * else answering AUTH might quote it */
             snprintf(why, whysz, "redis AUTH%s%s failed: %.100s", u->user[0] ? " as " : "", u->user,
-                     r->str);
+                     strstr(r->str, u->password) ? "refused" : r->str);
         else if (bad)
             snprintf(why, whysz, "redis at %s refused %s: %.100s", s->where,
                      i < n ? "SELECT" : "PING", r->str);
@@ -471,17 +519,21 @@ int flex_store_connect(struct flex_store **out, const struct flex_store_params *
     s->fd = -1;
     s->timeout_ms = timeout_ms;
     flex_cfgval_redact_url(p->url, s->where, sizeof(s->where));
+    s->deadline_ms = mono_ms() + timeout_ms;
     s->reader = redisReaderCreate();
-    int rc = s->reader ? dial(s, &u, timeout_ms, why, whysz) : -ENOMEM;
+    int rc = s->reader ? dial(s, &u, why, whysz) : -ENOMEM;
+    if (!s->reader)
+        snprintf(why, whysz, "out of memory");
     if (rc == 0 && u.tls)
-        rc = tls_start(s, &u, p, timeout_ms, why, whysz);
+        rc = tls_start(s, &u, p, why, whysz);
     if (rc == 0)
-        rc = setup(s, &u, why, whysz);
+        rc = setup(s, &u, !(p->tls_cert && p->tls_cert[0]), why, whysz);
     if (rc != 0) {
         flex_store_del(s);
         return rc;
     }
     s->timeout_ms = IO_TIMEOUT_MS;
+    s->deadline_ms = 0;
     *out = s;
     return 0;
 }
@@ -551,13 +603,13 @@ void flex_store_appendf(struct flex_store *s, const char *fmt, ...)
     va_end(ap);
     if (n <= 0 || !cmd) { /* a bad format is the caller's bug; out of memory aborts */
         fail(s, "cannot format a redis command");
-        free(cmd);
+        redisFreeCommand(cmd);
         return;
     }
     memcpy(out_reserve(s, (size_t)n), cmd, (size_t)n);
     s->outlen += (size_t)n;
     s->appended++;
-    free(cmd); /* hiredis allocates it with malloc */
+    redisFreeCommand(cmd);
 }
 
 int flex_store_reply(struct flex_store *s, struct redisReply **r)

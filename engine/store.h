@@ -58,6 +58,7 @@ struct flex_store_params {
  * or -errno / FLEX_E_INVAL with a one-line reason in |why| that never
  * holds the password.  rediss:// always verifies the server's certificate
  * and that it names the host dialled. */
+/* The process must ignore SIGPIPE: OpenSSL writes with write(). */
 int flex_store_connect(struct flex_store **out, const struct flex_store_params *p, int timeout_ms,
                        char *why, size_t whysz);
 void flex_store_del(struct flex_store *s);

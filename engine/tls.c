@@ -74,6 +74,7 @@ int flex_tls_client_peer(SSL *ssl, const char *host, bool verify)
     /* The name or address dialled, checked against the certificate. */
     if (is_ip)
         return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS); /* "f*.example.com" no */
     return SSL_set1_host(ssl, host) == 1 ? 0 : -1;
 }
 
