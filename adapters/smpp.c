@@ -57,10 +57,17 @@ void flex_smpp_config_defaults(struct flex_smpp_config *c)
     c->id_map_max = 65536;
 }
 
+static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c);
+
 void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev)
 {
     c->events++;
     c->cb(c->cb_arg, ev);
+}
+
+const struct flex_log_ctx *flex_smpp_log_ctx(struct flex_smpp_client *c)
+{
+    return log_ctx(c);
 }
 
 static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c)

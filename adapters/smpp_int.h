@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct flex_log_ctx;
+
 #include "ratelimit.h"
 #include "sendbuf.h"
 #include "hash.h"
@@ -54,6 +56,7 @@ struct wentry {
 
 struct session {
     char tls_err[160]; /* OpenSSL's reason for the last TLS failure ("" none) */
+    bool was_bound;    /* bound before: the next bind is a recovery, logged as one */
     struct flex_smpp_client *cl;
     unsigned idx;
     enum sess_state state;
@@ -137,6 +140,9 @@ struct flex_smpp_client {
 
 uint64_t flex_smpp_now_ns(void);
 void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev);
+
+/* The log context of the carrier's lines (component smpp, id its name). */
+const struct flex_log_ctx *flex_smpp_log_ctx(struct flex_smpp_client *c);
 
 /* smpp_tls.c */
 int flex_smpp_tls_ctx(struct flex_smpp_client *c);

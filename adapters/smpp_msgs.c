@@ -647,11 +647,19 @@ static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
     if (s->state != S_BINDING)
         return;
     if (p->command_status != 0) {
-        char why[96];
-        snprintf(why, sizeof(why), "bind refused: %s", flex_smpp_status_name(p->command_status));
+        char why[200];
+        /* 0x0D bind failed, 0x0E password, 0x0F system_id: the SMSC says
+         * who we are is wrong, which no retry fixes */
+        bool creds = p->command_status >= 0x0D && p->command_status <= 0x0F;
+        snprintf(why, sizeof(why), "bind refused by %s:%u for system_id %s: %s%s", c->host,
+                 c->cfg.port, c->system_id, flex_smpp_status_name(p->command_status),
+                 creds ? " (the SMSC refused the credentials: check system_id and password)" : "");
         flex_smpp_session_reset(c, s, why);
         return;
     }
+    flex_log(FLEX_LOG_INFO, flex_smpp_log_ctx(c), 0, "session %u bound to %s:%u as %s%s", s->idx,
+             c->host, c->cfg.port, c->system_id, s->was_bound ? " again" : "");
+    s->was_bound = true;
     s->state = S_BOUND;
     s->backoff_ms = 0;
     s->rate = 0;

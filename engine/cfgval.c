@@ -157,6 +157,124 @@ int flex_cfgval_timezone(const char *v, char *why, size_t whysz)
     return 0;
 }
 
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Levenshtein distance, case-insensitive, both at most 64 bytes (else a
+ * large number). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return 1000;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static size_t near_enough(const char *word)
+{
+    size_t len = strlen(word);
+    return len < 6 ? 1 : len / 3;
+}
+
+const char *flex_cfgval_nearest(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = near_enough(word) + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = cands[i] ? distance(word, cands[i]) : 1000;
+        if (d < bd)
+            bd = d, best = cands[i];
+    }
+    return best;
+}
+
+bool flex_cfgval_zone_suggest(const char *name, char *out, size_t outsz)
+{
+    const char *dir = getenv("TZDIR");
+    char path[512], line[256];
+    snprintf(path, sizeof(path), "%s/zone1970.tab", dir && *dir ? dir : "/usr/share/zoneinfo");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t bd = near_enough(name) + 1;
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f)) { /* codes TAB coordinates TAB zone [TAB comment] */
+        if (line[0] == '#')
+            continue;
+        char *z = strchr(line, '\t');
+        z = z ? strchr(z + 1, '\t') : NULL;
+        if (!z)
+            continue;
+        z++;
+        z[strcspn(z, "\t\n")] = '\0';
+        size_t d = distance(name, z);
+        if (d < bd && strlen(z) < outsz) {
+            bd = d;
+            memcpy(out, z, strlen(z) + 1);
+        }
+    }
+    fclose(f);
+    return out[0] != '\0';
+}
+
+const char *flex_cfgval_zone_legacy(const char *name, const char **why)
+{
+    static const char *const fixed = "a fixed offset without daylight saving time: quiet hours "
+                                     "and send times an hour off half of the year";
+    static const char *const old = "a legacy name kept for compatibility";
+    static const struct {
+        const char *name, *use, *why;
+    } zones[] = {
+        {"EST", "America/New_York", NULL},
+        {"MST", "America/Denver or America/Phoenix", NULL},
+        {"HST", "Pacific/Honolulu", NULL},
+        {"EST5EDT", "America/New_York", ""},
+        {"CST6CDT", "America/Chicago", ""},
+        {"MST7MDT", "America/Denver", ""},
+        {"PST8PDT", "America/Los_Angeles", ""},
+        {"US/Eastern", "America/New_York", ""},
+        {"US/Central", "America/Chicago", ""},
+        {"US/Mountain", "America/Denver", ""},
+        {"US/Pacific", "America/Los_Angeles", ""},
+        {"US/Alaska", "America/Anchorage", ""},
+        {"US/Hawaii", "Pacific/Honolulu", ""},
+        {"US/Arizona", "America/Phoenix", ""},
+        {"US/East-Indiana", "America/Indiana/Indianapolis", ""},
+        {"US/Michigan", "America/Detroit", ""},
+        {"Canada/Eastern", "America/Toronto", ""},
+        {"Canada/Central", "America/Winnipeg", ""},
+        {"Canada/Mountain", "America/Edmonton", ""},
+        {"Canada/Pacific", "America/Vancouver", ""},
+        {"UTC", NULL, NULL},
+        {"GMT", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
+        if (strcmp(name, zones[i].name) == 0) {
+            *why = zones[i].why ? old : fixed;
+            return zones[i].use ? zones[i].use : "the practice's own zone (America/...)";
+        }
+    if (strncmp(name, "Etc/", 4) == 0 || strncmp(name, "SystemV/", 8) == 0) {
+        *why = fixed;
+        return "the practice's own zone (America/...)";
+    }
+    return NULL;
+}
+
 /* Checks "host:port" starting at |p|; |end| is the end of the authority. */
 static int check_hostport(const char *p, const char *end, bool port_required, char *why,
                           size_t whysz)

@@ -30,6 +30,18 @@ int flex_cfgval_hostport(const char *v, char *why, size_t whysz);
  * "unix:///path[?db=N]". */
 int flex_cfgval_redis_url(const char *v, char *why, size_t whysz);
 
+/* The candidate nearest |word| by edit distance (case-insensitive), if near
+ * enough to be a typo of it (at most 1 edit for short words, a third of the
+ * length for longer ones); NULL otherwise.  For "did you mean". */
+const char *flex_cfgval_nearest(const char *word, const char *const *cands, size_t n);
+/* The zone of the tz database nearest |name| (a typo such as
+ * "America/NewYork"), into |out|; false when none is near. */
+bool flex_cfgval_zone_suggest(const char *name, char *out, size_t outsz);
+/* A zone that exists but should not be used for a practice, with what to
+ * use instead ("EST": fixed UTC-5 all year, "America/New_York"); NULL for a
+ * good zone.  |*why| says what is wrong with it. */
+const char *flex_cfgval_zone_legacy(const char *name, const char **why);
+
 /* Whether |host| (a name or an address) is this machine: localhost,
  * 127.0.0.0/8, ::1.  Connections elsewhere without TLS, or without
  * verification, are warned about. */

@@ -12,6 +12,7 @@
 #include "cfgval.h"
 #include "e164.h"
 #include "err.h"
+#include "hash.h"
 #include "intent.h"
 #include "log.h"
 #include "tmpl.h"
@@ -134,6 +135,11 @@ static const struct row rows[] = {
     {K_RETENTION, "deadletter_days", T_UINT, E(retention.deadletter_days), "14", 1, 3650, F_RELOAD},
     {K_RETENTION, "optout_log_days", T_UINT, E(retention.optout_log_days), "90", 1, 3650, F_RELOAD},
     {K_RETENTION, "staff_days", T_UINT, E(retention.staff_days), "30", 1, 3650, F_RELOAD},
+    {K_RETENTION, "status_days", T_UINT, E(retention.status_days), "3", 1, 30, F_RELOAD},
+    {K_RETENTION, "job_history_days", T_UINT, E(retention.job_history_days), "30", 1, 3650,
+     F_RELOAD},
+    {K_RETENTION, "idempotency_days", T_UINT, E(retention.idempotency_days), "30", 1, 3650,
+     F_RELOAD},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_QUIET, "enabled", T_BOOL, E(quiet_hours.enabled), "true", 0, 0, F_RELOAD},
@@ -273,6 +279,22 @@ static void diag(struct parser *p, const char *file, unsigned line, const char *
     p->ndiags++;
 }
 
+/* A diagnostic that does not refuse the configuration: "warning: ..." */
+static void warn(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void warn(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    unsigned nerr = p->nerr;
+    diag(p, file, line, "warning: %s", msg);
+    p->nerr = nerr;
+}
+
 static int diag_cmp(const void *a, const void *b)
 {
     const struct diagnostic *x = a, *y = b;
@@ -404,6 +426,25 @@ static long lex_header_kind(struct parser *p, int kind, const char *nm, const ch
     return (long)sect_add(p, (uint8_t)kind, name, p->file, line);
 }
 
+static const char *nearest_kind(const char *word)
+{
+    const char *names[K_NKINDS];
+    for (int k = 0; k < K_NKINDS; k++)
+        names[k] = kinds[k].name;
+    return flex_cfgval_nearest(word, names, K_NKINDS);
+}
+
+/* The key of |kind| nearest |key|, for "did you mean". */
+static const char *nearest_key(int kind, const char *key)
+{
+    const char *names[NROWS];
+    size_t n = 0;
+    for (size_t r = 0; r < NROWS; r++)
+        if (rows[r].kind == kind)
+            names[n++] = rows[r].key;
+    return flex_cfgval_nearest(key, names, n);
+}
+
 /* "[kind]" or "[kind NAME]"; returns the section index or -1. */
 static long lex_header(struct parser *p, const char *s, const char *e, unsigned line)
 {
@@ -425,7 +466,11 @@ static long lex_header(struct parser *p, const char *s, const char *e, unsigned 
             memcmp(in, kinds[k].name, (size_t)(sp - in)) == 0)
             kind = k;
     if (kind < 0) {
-        diag(p, p->file, line, "unknown section [%.*s]", (int)(sp - in > 40 ? 40 : sp - in), in);
+        char word[48];
+        snprintf(word, sizeof(word), "%.*s", (int)(sp - in > 40 ? 40 : sp - in), in);
+        const char *near = nearest_kind(word);
+        diag(p, p->file, line, "unknown section [%.*s]%s%s%s", (int)(ie - in > 60 ? 60 : ie - in),
+             in, near ? " (did you mean [" : "", near ? near : "", near ? "]?)" : "");
         return -1;
     }
     return lex_header_kind(p, kind, nm, ne, line);
@@ -537,8 +582,11 @@ static void lex_override(struct parser *p, const char *text, unsigned pos)
             memcmp(text, kinds[k].name, (size_t)(dot - text)) == 0)
             kind = k;
     if (kind < 0) {
-        diag(p, "-D", pos, "unknown section '%.*s'", (int)(dot - text > 40 ? 40 : dot - text),
-             text);
+        char word[48];
+        snprintf(word, sizeof(word), "%.*s", (int)(dot - text > 40 ? 40 : dot - text), text);
+        const char *near = nearest_kind(word);
+        diag(p, "-D", pos, "unknown section '%s'%s%s%s", word, near ? " (did you mean " : "",
+             near ? near : "", near ? "?)" : "");
         return;
     }
     const char *key = dot + 1;
@@ -847,6 +895,9 @@ static int set_value(struct parser *p, const struct row *r, void *base, const ch
         rc = r->type == T_TZ        ? flex_cfgval_timezone(v, why, whysz)
              : r->type == T_HTTPURL ? flex_cfgval_http_url(v, why, whysz)
                                     : flex_cfgval_hostport(v, why, whysz);
+        char near[80];
+        if (rc != 0 && r->type == T_TZ && flex_cfgval_zone_suggest(v, near, sizeof(near)))
+            snprintf(why + strlen(why), whysz - strlen(why), " (did you mean %s?)", near);
         if (rc == 0)
             *(const char **)dst = flex_arena_strdup(p->a, v);
         return rc;
@@ -958,8 +1009,10 @@ static void apply_all(struct parser *p)
         struct sect *s = &p->sects[kv->sect];
         const struct row *r = row_find(s->kind, kv->key);
         char lab[96];
+        const char *near = r ? NULL : nearest_key(s->kind, kv->key);
         if (!r)
-            diag(p, kv->file, kv->line, "unknown key '%s' in %s", kv->key, sect_label(s, lab));
+            diag(p, kv->file, kv->line, "unknown key '%s' in %s%s%s%s", kv->key, sect_label(s, lab),
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         else
             apply_one(p, s, r, kv->val, kv->file, kv->line);
     }
@@ -984,6 +1037,40 @@ static bool row_applies(const struct row *r, const struct flex_cfg_carrier *c)
                                   : true;
 }
 
+/* A -D option naming a carrier or location the file does not have makes a
+ * new section: fine when it gives the whole section (flexbench adds
+ * locations so), a typo when keys are missing.  Says so once, with the
+ * nearest name the file has; true when it did. */
+static bool check_added(struct parser *p, const struct sect *s)
+{
+    if (!kinds[s->kind].named || strcmp(s->file, "-D") != 0)
+        return false;
+    const struct flex_cfg_carrier *c = s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
+    char missing[200] = "";
+    size_t o = 0;
+    for (size_t r = 0; r < NROWS; r++)
+        if (rows[r].kind == s->kind && (rows[r].flags & F_REQ) &&
+            !(s->set[ROW_WORD(r)] & ROW_BIT(r)) &&
+            (!c || (c->type ? row_applies(&rows[r], c) : !(rows[r].flags & (F_SMPP | F_HTTP)))) &&
+            o < sizeof(missing))
+            o += (size_t)snprintf(missing + o, sizeof(missing) - o, "%s%s", o ? ", " : "",
+                                  rows[r].key);
+    if (!o)
+        return false;
+    const char *names[MAX_SECTIONS];
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsects; i++)
+        if (p->sects[i].kind == s->kind && strcmp(p->sects[i].file, "-D") != 0)
+            names[n++] = p->sects[i].name;
+    const char *near = flex_cfgval_nearest(s->name, names, n);
+    diag(p, "-D", s->line,
+         "[%s %s] is not in %s: a -D option can add one only with all its required keys "
+         "(missing: %s)%s%s%s",
+         kinds[s->kind].name, s->name, p->file, missing, near ? "; did you mean " : "",
+         near ? near : "", near ? "?" : "");
+    return true;
+}
+
 static void check_required(struct parser *p)
 {
     char lab[96];
@@ -991,6 +1078,8 @@ static void check_required(struct parser *p)
         struct sect *s = &p->sects[i];
         const struct flex_cfg_carrier *c =
             s->kind == K_CARRIER ? &p->cfg->carriers[s->index] : NULL;
+        if (check_added(p, s))
+            continue;
         for (size_t r = 0; r < NROWS; r++) {
             const struct row *row = &rows[r];
             if (row->kind != s->kind || !(row->flags & F_REQ) || (s->set[ROW_WORD(r)] & ROW_BIT(r)))
@@ -1185,6 +1274,16 @@ static void check_all(struct parser *p)
         if (l->timezone && !(l->tz = flex_tz_get(l->timezone)))
             diag(p, p->file, l->_line, "[location %s]: cannot read time zone '%s'", l->id,
                  l->timezone);
+        const char *why, *use = l->timezone ? flex_cfgval_zone_legacy(l->timezone, &why) : NULL;
+        if (use)
+            warn(p, p->file, l->_line, "[location %s] timezone = %s is %s; use %s", l->id,
+                 l->timezone, why, use);
+        for (size_t j = 0; j < i; j++) /* replies to a shared number cannot be told apart */
+            if (l->phone && c->locations[j].phone && strcmp(l->phone, c->locations[j].phone) == 0)
+                warn(p, p->file, l->_line,
+                     "[location %s] phone %s is also [location %s]'s: replies to it are "
+                     "matched to the practice by what was last sent to the patient",
+                     l->id, l->phone, c->locations[j].id);
     }
     for (size_t i = 0; i < sizeof(required_templates) / sizeof(required_templates[0]); i++)
         if (sect_find(p, K_TEMPLATE, required_templates[i]) < 0)
@@ -1322,6 +1421,167 @@ bool flex_cfg_confirm_drops(const struct flex_cfg *cfg, const char *kind)
         if (strcmp(cfg->engine.confirm_drops.v[i], kind) == 0)
             return true;
     return false;
+}
+
+/* ---- what a reload changes ----------------------------------------- */
+
+static const struct flex_hash_key secret_key; /* a fixed key: the hash only compares */
+
+/* A row's value as text, for comparing two snapshots.  Secrets become a
+ * hash: equal values compare equal, and the text is never shown. */
+static void row_text(const struct row *r, const void *base, char *out, size_t n)
+{
+    const void *v = (const char *)base + r->off;
+    const char *str = NULL;
+    switch (r->type) {
+    case T_STR:
+    case T_SECRET:
+    case T_REDISURL:
+    case T_HOSTPORT:
+    case T_HTTPURL:
+    case T_TZ:
+    case T_NAME:
+    case T_PHONE:
+    case T_KEYWORDS: str = *(const char *const *)v; break;
+    case T_TMPL: str = ((const struct flex_cfg_template *)base)->body; break;
+    case T_ROUTE: str = ((const struct flex_cfg_src *)v)->text; break;
+    case T_BOOL:
+    case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "true" : "false"); return;
+    case T_UINT: snprintf(out, n, "%u", *(const uint32_t *)v); return;
+    case T_HHMM:
+        snprintf(out, n, "%02u:%02u", *(const uint32_t *)v / 60, *(const uint32_t *)v % 60);
+        return;
+    case T_LOGLEVEL:
+        snprintf(out, n, "%s", flex_log_level_name((enum flex_log_level) * (const uint32_t *)v));
+        return;
+    case T_DOUBLE: snprintf(out, n, "%g", *(const double *)v); return;
+    case T_DURATION: snprintf(out, n, "%llums", (unsigned long long)*(const uint64_t *)v); return;
+    case T_PROFILE:
+        snprintf(out, n, "%s",
+                 *(const enum flex_http_profile *)v == FLEX_HTTP_JSON ? "json" : "twilio");
+        return;
+    case T_CTYPE:
+        snprintf(out, n, "%s",
+                 *(const enum flex_carrier_type *)v == FLEX_CARRIER_HTTP ? "http" : "smpp");
+        return;
+    case T_LIST:
+    case T_ALLOW: {
+        const struct flex_cfg_list *l = v;
+        size_t o = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < l->n && o < n; i++)
+            o += (size_t)snprintf(out + o, n - o, "%s%s", i ? ", " : "", l->v[i]);
+        return;
+    }
+    default: snprintf(out, n, "?"); return;
+    }
+    if (r->flags & F_SENS || r->type == T_REDISURL)
+        snprintf(
+            out, n, "#%016llx", /* compared here, never shown */
+            (unsigned long long)flex_siphash24(&secret_key, str ? str : "", str ? strlen(str) : 0));
+    else
+        snprintf(out, n, "%s", str ? str : "");
+}
+
+/* What a reader is told of a changed value: the new one when it is short
+ * and no secret, else only that it changed. */
+static void row_change(const struct row *r, const char *sect, const char *was, const char *now,
+                       flex_cfg_change_cb cb, void *arg)
+{
+    char line[400];
+    bool restart = r->flags & F_IMMUT;
+    if (r->flags & F_SENS || r->type == T_REDISURL || strlen(was) > 60 || strlen(now) > 60)
+        snprintf(line, sizeof(line), "%s %s changed", sect, r->key);
+    else
+        snprintf(line, sizeof(line), "%s %s: %s -> %s", sect, r->key, was[0] ? was : "(empty)",
+                 now[0] ? now : "(empty)");
+    if (restart)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                 " needs a restart: the running value stays");
+    cb(arg, line, restart);
+}
+
+static const void *item_base(const struct flex_cfg *c, int kind, size_t i)
+{
+    switch (kind) {
+    case K_CARRIER: return &c->carriers[i];
+    case K_LOCATION: return &c->locations[i];
+    case K_TEMPLATE: return &c->templates[i];
+    default: return c;
+    }
+}
+
+static size_t item_count(const struct flex_cfg *c, int kind)
+{
+    return kind == K_CARRIER    ? c->ncarriers
+           : kind == K_LOCATION ? c->nlocations
+           : kind == K_TEMPLATE ? c->ntemplates
+                                : 1;
+}
+
+static const char *item_name(const struct flex_cfg *c, int kind, size_t i)
+{
+    return kind == K_CARRIER    ? c->carriers[i].name
+           : kind == K_LOCATION ? c->locations[i].id
+           : kind == K_TEMPLATE ? c->templates[i].name
+                                : NULL;
+}
+
+static long item_find(const struct flex_cfg *c, int kind, const char *name)
+{
+    for (size_t i = 0; i < item_count(c, kind); i++)
+        if (!name || strcmp(item_name(c, kind, i), name) == 0)
+            return (long)i;
+    return -1;
+}
+
+size_t flex_cfg_diff(struct flex_cfg *now, const struct flex_cfg *was, flex_cfg_change_cb cb,
+                     void *arg)
+{
+    size_t changes = 0;
+    char a[512], b[512], sect[96], line[160];
+    for (int k = 0; k < K_NKINDS; k++) {
+        for (size_t i = 0; i < item_count(now, k); i++) { /* changed or added */
+            const char *name = item_name(now, k, i);
+            long j = item_find(was, k, name);
+            if (name)
+                snprintf(sect, sizeof(sect), "[%s %s]", kinds[k].name, name);
+            else
+                snprintf(sect, sizeof(sect), "[%s]", kinds[k].name);
+            if (j < 0) {
+                snprintf(line, sizeof(line), "%s added", sect);
+                cb(arg, line, false);
+                changes++;
+                continue;
+            }
+            for (size_t r = 0; r < NROWS; r++) {
+                if (rows[r].kind != k)
+                    continue;
+                row_text(&rows[r], item_base(now, k, i), a, sizeof(a));
+                row_text(&rows[r], item_base(was, k, (size_t)j), b, sizeof(b));
+                if (strcmp(a, b) == 0)
+                    continue;
+                changes++;
+                row_change(&rows[r], sect, b, a, cb, arg);
+                /* Redis, the audit log, the listener and the consumer name
+                 * are set up once: the snapshot keeps what runs (each such
+                 * key is a string of a singleton section) */
+                if (rows[r].flags & F_IMMUT) {
+                    const char *old = *(const char *const *)((const char *)was + rows[r].off);
+                    *(const char **)((char *)now + rows[r].off) =
+                        old ? flex_arena_strdup(&now->_arena, old) : NULL;
+                }
+            }
+        }
+        for (size_t j = 0; kinds[k].named && j < item_count(was, k); j++) /* removed */
+            if (item_find(now, k, item_name(was, k, j)) < 0) {
+                snprintf(line, sizeof(line), "[%s %s] removed", kinds[k].name,
+                         item_name(was, k, j));
+                cb(arg, line, false);
+                changes++;
+            }
+    }
+    return changes;
 }
 
 static void cfg_free_cb(void *ptr)

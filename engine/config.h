@@ -142,10 +142,13 @@ struct flex_cfg {
     /* How long streams that hold PHI are kept, in days (docs/operations.md,
      * "What Flex keeps in Redis"): trimmed by the intake every minute. */
     struct {
-        uint32_t inbound_days;    /* flex:inbound */
-        uint32_t deadletter_days; /* flex:deadletter (whole raw jobs) */
-        uint32_t optout_log_days; /* flex:optout:log (the set itself is kept) */
-        uint32_t staff_days;      /* flex:frontdesk*, flex:confirmations, flex:escalations */
+        uint32_t inbound_days;     /* flex:inbound */
+        uint32_t deadletter_days;  /* flex:deadletter (whole raw jobs) */
+        uint32_t optout_log_days;  /* flex:optout:log (the set itself is kept) */
+        uint32_t staff_days;       /* flex:frontdesk*, flex:confirmations, flex:escalations */
+        uint32_t status_days;      /* flex:status (status events: ids, no phone or text) */
+        uint32_t job_history_days; /* flex:hist:{hour}, flex:job:{id} (flexctl status) */
+        uint32_t idempotency_days; /* flex:seen:{id}: a job id sent is refused again this long */
     } retention;
     struct {
         const char *listen;
@@ -199,6 +202,17 @@ int flex_cfg_parse(struct flex_cfg **out, const char *name, const char *text, si
                    const struct flex_cfg_override *ov, size_t nov, flex_cfg_diag_cb cb, void *arg);
 void flex_cfg_del(struct flex_cfg *cfg);
 
+/* One change a reload makes, in words ("[carrier primary] mps: 100 -> 200",
+ * "[location loc-9] added"); |restart|: a key only a restart applies. */
+typedef void (*flex_cfg_change_cb)(void *arg, const char *line, bool restart);
+/* Compares the snapshot about to be published, |now|, with the running one,
+ * |was|, key by key: calls |cb| once per section added or removed and per
+ * key changed (secrets said to have changed, never shown).  A restart-only
+ * key that changed is set back to |was|'s value in |now| (it keeps running
+ * as started).  Returns the number of changes. */
+size_t flex_cfg_diff(struct flex_cfg *now, const struct flex_cfg *was, flex_cfg_change_cb cb,
+                     void *arg);
+
 const struct flex_cfg_carrier *flex_cfg_carrier_find(const struct flex_cfg *cfg, const char *name);
 const struct flex_cfg_location *flex_cfg_location_find(const struct flex_cfg *cfg, const char *id);
 const struct flex_cfg_template *flex_cfg_template_find(const struct flex_cfg *cfg,
@@ -234,5 +248,11 @@ static inline const struct flex_cfg *flex_cfg_acquire(void)
 /* Writer (one thread): makes |cfg| current (takes ownership) and retires the
  * previous one. */
 void flex_cfg_publish(struct flex_cfg *cfg);
+
+/* The time |days| days before |now_ms|: a [retention] cut. */
+static inline int64_t flex_cfg_days_before(int64_t now_ms, uint32_t days)
+{
+    return now_ms - (int64_t)days * 86400000LL;
+}
 
 #endif

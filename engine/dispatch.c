@@ -404,6 +404,7 @@ static void suppress(struct dispatch *d, struct flex_rec *r, const char *why)
     r->carrier[0] = '\0';
     /* relaxed: a metrics counter. */
     atomic_fetch_add_explicit(&d->p->m.send_suppressed, 1, memory_order_relaxed);
+    flex_count_suppressed(d->p, why);
     finish(d, r, FLEX_OUT_SUPPRESSED);
 }
 
@@ -590,15 +591,31 @@ static void gauges(struct dispatch *d)
     if (now - d->last_gauges_ns < 100000000ULL)
         return;
     d->last_gauges_ns = now;
+    struct flex_labels *t = &d->p->carrier_gauges;
     for (size_t i = 0; i < d->ncarriers; i++) {
         struct carrier *c = &d->carriers[i];
         if (c->retiring)
             continue;
-        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_WINDOW,
-                        flex_carrier_in_flight(c->car));
-        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_BOUND,
-                        (uint64_t)(c->bound > 0 ? c->bound : 0));
-        flex_labels_set(&d->p->carrier_gauges, c->name, FLEX_MG_CIRCUIT, now < c->open_until);
+        bool open = now < c->open_until;
+        if (c->open_until && !open) {
+            c->open_until = 0;
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %s: circuit closed, back in the routes",
+                     c->name);
+        }
+        flex_labels_set(t, c->name, FLEX_MG_WINDOW, flex_carrier_in_flight(c->car));
+        flex_labels_set(t, c->name, FLEX_MG_BOUND, (uint64_t)(c->bound > 0 ? c->bound : 0));
+        flex_labels_set(t, c->name, FLEX_MG_CIRCUIT, open);
+        flex_labels_set(t, c->name, FLEX_MG_UP, flex_carrier_ready(c->car) && !open);
+    }
+    /* A carrier removed, disabled or retiring by a reload reads 0, not its
+     * last value. */
+    uint32_t n = atomic_load_explicit(&t->n, memory_order_relaxed); /* this thread writes it */
+    for (uint32_t s = 0; s < n; s++) {
+        bool running = false;
+        for (size_t i = 0; i < d->ncarriers && !running; i++)
+            running = !d->carriers[i].retiring && strcmp(d->carriers[i].name, t->names[s]) == 0;
+        for (unsigned k = 0; !running && k <= FLEX_MG_UP; k++)
+            atomic_store_explicit(&t->v[s][k], 0, memory_order_relaxed);
     }
 }
 

@@ -149,7 +149,9 @@ static const struct flex_log_ctx lctx = {NULL, "flexd", NULL};
 static void log_diag(void *arg, const char *file, unsigned line, const char *msg)
 {
     (void)arg;
-    flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s:%u: %s", file, line, msg);
+    bool warning = strncmp(msg, "warning: ", 9) == 0;
+    flex_log(warning ? FLEX_LOG_WARN : FLEX_LOG_ERROR, &lctx, 0, "%s:%u: %s", file, line,
+             warning ? msg + 9 : msg);
 }
 
 /* SIGHUP or flexctl reload: a whole new snapshot, or the old one stays. */
@@ -178,6 +180,13 @@ static void audit_self(struct flex_audit *a, const char *ev, const char *result)
         flex_audit_add(a, flex_now_ms(), ev, f, n);
 }
 
+/* One line per change a reload makes; a restart-only key as a warning. */
+static void log_change(void *arg, const char *line, bool restart)
+{
+    (void)arg;
+    flex_log(restart ? FLEX_LOG_WARN : FLEX_LOG_INFO, &lctx, 0, "reload: %s", line);
+}
+
 static void reload(struct flex_pipeline *p, const char *path, const struct flex_cfg_override *ov,
                    size_t nov)
 {
@@ -193,9 +202,12 @@ static void reload(struct flex_pipeline *p, const char *path, const struct flex_
         sd_notify(0, "READY=1\nSTATUS=reload refused: the running configuration stays");
         return;
     }
+    /* main publishes every snapshot: the current one stays valid here */
+    size_t nchanges = flex_cfg_diff(cfg, flex_cfg_acquire(), log_change, NULL);
     flex_log_default()->level = (int)cfg->engine.log_level;
     flex_cfg_publish(cfg);
-    flex_log(FLEX_LOG_INFO, &lctx, 0, "configuration reloaded from %s", path);
+    flex_log(FLEX_LOG_INFO, &lctx, 0, "configuration reloaded from %s: %zu change%s", path,
+             nchanges, nchanges == 1 ? "" : "s");
     sd_notify(0, "READY=1\nSTATUS=running (configuration reloaded)");
 }
 
@@ -210,7 +222,7 @@ static int wait_for_redis(const struct flex_cfg *cfg)
         }
         usleep(500000);
     }
-    fprintf(stderr, "flexd: %s (gave up after 10 s)\n", why);
+    flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s (gave up after 10 s)", why);
     return -1;
 }
 
@@ -232,6 +244,21 @@ static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
         snprintf(p->consumer, sizeof(p->consumer), "%s", cfg->engine.consumer);
     else
         snprintf(p->consumer, sizeof(p->consumer), "%.40s-%d", host, (int)getpid());
+    /* Every configured carrier's and location's series exists from the
+     * start, at 0 (a rate() over a series that appears at its first event
+     * misses that event).  Before the threads: they write these tables
+     * later, each its own (engine/metrics.h). */
+    for (size_t i = 0; i < cfg->ncarriers; i++)
+        if (cfg->carriers[i].enabled) {
+            flex_labels_slot(&p->by_carrier, cfg->carriers[i].name);
+            flex_labels_slot(&p->carrier_gauges, cfg->carriers[i].name);
+        }
+    for (size_t i = 0; i < cfg->nlocations; i++) {
+        flex_labels_slot(&p->by_location, cfg->locations[i].id);
+        flex_labels_slot(&p->loc_intake, cfg->locations[i].id);
+        flex_labels_slot(&p->held_by, cfg->locations[i].id);
+        flex_labels_slot(&p->inbound_by, cfg->locations[i].id);
+    }
     return p;
 }
 
@@ -291,17 +318,20 @@ static void serve(struct flex_pipeline *p, const char *path, const struct flex_c
 static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
 {
     struct flex_cfg *cfg;
-    int rc = flex_cfg_load(&cfg, path, ov, nov, print_diag, NULL);
+    /* A daemon's every line is JSON, the fatal ones too (--check-config
+     * prints FILE:LINE: for people). */
+    int rc = flex_cfg_load(&cfg, path, ov, nov, log_diag, NULL);
     if (rc != 0) {
         if (rc != FLEX_E_CONFIG)
-            fprintf(stderr, "flexd: cannot read %s: %s\n", path, flex_strerror(rc));
+            flex_log(FLEX_LOG_ERROR, &lctx, rc, "cannot read %s", path);
         else
-            fprintf(stderr, "flexd: %s is not valid (see above)\n", path);
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s is not valid (see above); not started", path);
         return 1;
     }
     flex_log_default()->level = (int)cfg->engine.log_level;
     flex_qsbr_init(&flex_cfg_qsbr);
     flex_cfg_publish(cfg);
+    signal(SIGPIPE, SIG_IGN); /* a peer gone shows as EPIPE (OpenSSL writes with write()) */
     if (wait_for_redis(cfg) != 0)
         return 1;
     sigset_t sigs;
@@ -310,14 +340,13 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it: main takes them */
-    signal(SIGPIPE, SIG_IGN);
     struct flex_pipeline *p = pipeline_new(cfg);
     char err[256];
     mkdir_parents(cfg->engine.audit_log);
     rc = flex_audit_open(&p->audit, cfg->engine.audit_log, cfg->engine.audit_key,
                          strlen(cfg->engine.audit_key), err, sizeof(err));
     if (rc != 0) { /* an audit log asked for and not writable: no sending unaudited */
-        fprintf(stderr, "flexd: engine.audit_log: %s\n", err);
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "engine.audit_log: %s; not started", err);
         pipeline_del(p);
         return 1;
     }

@@ -150,18 +150,61 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
     flex_histogram_render(&p->receipt_ms, "flex_receipt_latency_seconds",
                           "From the carrier accepting a message to its delivery receipt.", buf, cap,
                           &n);
-    /* relaxed: gauges sampled by the intake every second. */
+    static const char *const up[FLEX_METRICS_VALUES] = {NULL, NULL, NULL, "x", NULL, NULL};
+    flex_labels_render(&p->carrier_gauges, "flex_carrier_up",
+                       "1 while a carrier can take messages (bound or reachable, circuit closed); "
+                       "0 down, disabled or removed.",
+                       "gauge", "carrier", NULL, up, buf, cap, &n);
+    static const char *const held[FLEX_METRICS_VALUES] = {"x", NULL, NULL, NULL, NULL, NULL};
+    flex_labels_render(&p->held_by, "flex_location_held",
+                       "Jobs held in this process for a paused location.", "gauge", "location",
+                       NULL, held, buf, cap, &n);
+    if (n < cap)
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "# HELP flex_suppressed_total Jobs not sent, by the rule that "
+                              "stopped them (when read or just before the carrier).\n"
+                              "# TYPE flex_suppressed_total counter\n");
+    for (unsigned k = 0; k < FLEX_SUP_N && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "flex_suppressed_total{reason=\"%s\"} %llu\n",
+                              flex_suppress_names[k],
+                              (unsigned long long)rd(&p->m.suppressed_by[k]));
     if (n < cap)
         n += (size_t)snprintf(
             buf + n, cap - n,
-            "# HELP flex_queue_depth Jobs in Redis by where they wait (all flexd processes).\n"
+            "# HELP flex_parts_sent_total SMS parts carriers accepted, by coding (UCS-2 parts "
+            "hold 70 characters, GSM-7 ones 160).\n"
+            "# TYPE flex_parts_sent_total counter\n"
+            "flex_parts_sent_total{encoding=\"gsm7\"} %llu\n"
+            "flex_parts_sent_total{encoding=\"ucs2\"} %llu\n",
+            (unsigned long long)rd(&p->m.parts_gsm7), (unsigned long long)rd(&p->m.parts_ucs2));
+    /* relaxed: gauges sampled by the intake every second; a sample older
+     * than 5 s (Redis unreachable) is stale and shown as NaN, not frozen. */
+    int64_t sampled = atomic_load_explicit(&p->queue_sampled_ms, memory_order_relaxed),
+            oldest = atomic_load_explicit(&p->queue_oldest_ms, memory_order_relaxed),
+            now = flex_now_ms();
+    bool fresh = sampled && now - sampled < 5000;
+    char v[4][32];
+    long long q[3] = {(long long)atomic_load_explicit(&p->queue_lag, memory_order_relaxed),
+                      (long long)atomic_load_explicit(&p->queue_pending, memory_order_relaxed),
+                      (long long)atomic_load_explicit(&p->queue_scheduled, memory_order_relaxed)};
+    for (int i = 0; i < 3; i++)
+        snprintf(v[i], sizeof(v[i]), fresh ? "%lld" : "NaN", q[i]);
+    snprintf(v[3], sizeof(v[3]), fresh ? "%.3f" : "NaN",
+             oldest && oldest < now ? (double)(now - oldest) / 1000.0 : 0.0);
+    if (n < cap)
+        n += (size_t)snprintf(
+            buf + n, cap - n,
+            "# HELP flex_queue_depth Jobs in Redis by where they wait (all flexd processes); NaN "
+            "while Redis cannot be read.\n"
             "# TYPE flex_queue_depth gauge\n"
-            "flex_queue_depth{queue=\"unread\"} %lld\n"
-            "flex_queue_depth{queue=\"pending\"} %lld\n"
-            "flex_queue_depth{queue=\"scheduled\"} %lld\n",
-            (long long)atomic_load_explicit(&p->queue_lag, memory_order_relaxed),
-            (long long)atomic_load_explicit(&p->queue_pending, memory_order_relaxed),
-            (long long)atomic_load_explicit(&p->queue_scheduled, memory_order_relaxed));
+            "flex_queue_depth{queue=\"unread\"} %s\n"
+            "flex_queue_depth{queue=\"pending\"} %s\n"
+            "flex_queue_depth{queue=\"scheduled\"} %s\n"
+            "# HELP flex_queue_oldest_age_seconds Age of the oldest job of flex:jobs not yet "
+            "settled (unread or pending), 0 when none; NaN while Redis cannot be read.\n"
+            "# TYPE flex_queue_oldest_age_seconds gauge\n"
+            "flex_queue_oldest_age_seconds %s\n",
+            v[0], v[1], v[2], v[3]);
     return n < cap ? n : cap - 1;
 }
 

@@ -38,8 +38,6 @@
 
 #define BATCH 256
 #define CLAIM_EVERY_MS 1000
-#define SEEN_TTL_S 2592000 /* a job id is remembered for 30 days */
-#define SEEN_TTL_STR "2592000"
 /* Records kept for held jobs (paused locations).  More held jobs give their
  * records back and stay pending in the stream, read again on a resume:
  * one location with a long queue must not take every record and stop the
@@ -190,19 +188,23 @@ static void job_status(struct intake *in, struct wbatch *w, const char *entry, c
     ev.location = (char *)loc;
     ev.send_at_ms = send_at;
     const char *sname = state_name(state);
+    if (state == FLEX__V1__STATE__STATE_SUPPRESSED)
+        flex_count_suppressed(in->p, reason);
     flex_labels_add(&in->p->loc_intake, loc,
                     state == FLEX__V1__STATE__STATE_SUPPRESSED ? FLEX_MV_SUPPRESSED
                     : state == FLEX__V1__STATE__STATE_EXPIRED  ? FLEX_MV_EXPIRED
                                                                : FLEX_MV_SCHEDULED,
                     1);
     if (flex_statusbuf_add(in->sb, &ev) != 0) { /* full: this entry now, then a new one */
-        flex_statusbuf_append(in->sb, in->st, ev.at_ms);
+        flex_statusbuf_append(in->sb, in->st,
+                              flex_cfg_days_before(ev.at_ms, in->cfg->retention.status_days));
         flex_statusbuf_add(in->sb, &ev);
     }
     flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
                        FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
                        (long long)send_at);
-    flex_store_appendf(in->st, "EXPIRE %s%s %d", FLEX_KEY_JOB, id, SEEN_TTL_S);
+    flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, id,
+                       (long long)in->cfg->retention.job_history_days * 86400);
     if (entry)
         ack_later(w, entry);
     struct flex_audit_job aj = {.job = id, .location = loc, .state = sname, .reason = reason};
@@ -235,7 +237,8 @@ static int flush_writes(struct intake *in, struct wbatch *w)
     count(&in->p->m.expired, w->expired);
     count(&in->p->m.duplicates, w->dups);
     /* The status events before the acknowledgements, in the same pipeline. */
-    flex_statusbuf_append(in->sb, in->st, flex_now_ms());
+    flex_statusbuf_append(in->sb, in->st,
+                          flex_cfg_days_before(flex_now_ms(), in->cfg->retention.status_days));
     if (w->dead)
         flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead);
     if (w->suppressed)
@@ -776,13 +779,16 @@ static struct flex_rec *take_entry(struct intake *in, struct wbatch *w, const ch
  * with the same id is a duplicate enqueue. */
 static void dedup_ask(struct intake *in, struct flex_rec **recs, size_t n)
 {
+    char ttl[16]; /* [retention] idempotency_days */
+    int tl =
+        snprintf(ttl, sizeof(ttl), "%lld", (long long)in->cfg->retention.idempotency_days * 86400);
     for (size_t i = 0; i < n; i++) {
         char key[sizeof(FLEX_KEY_SEEN) + sizeof(recs[0]->id)];
         size_t kl = sizeof(FLEX_KEY_SEEN) - 1;
         memcpy(key, FLEX_KEY_SEEN, kl);
         kl += flex_strlcpy(key + kl, recs[i]->id, sizeof(key) - kl);
-        const char *argv[] = {"SET", key, recs[i]->entry, "NX", "GET", "EX", SEEN_TTL_STR};
-        size_t lens[] = {3, kl, strlen(recs[i]->entry), 2, 3, 2, sizeof(SEEN_TTL_STR) - 1};
+        const char *argv[] = {"SET", key, recs[i]->entry, "NX", "GET", "EX", ttl};
+        size_t lens[] = {3, kl, strlen(recs[i]->entry), 2, 3, 2, (size_t)tl};
         flex_store_append(in->st, 7, argv, lens);
     }
 }
@@ -967,6 +973,26 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
     return kept;
 }
 
+/* flex_jobs_held, and flex_location_held{location} for the held records in
+ * memory (those beyond HELD_MAX wait in the stream, location unknown). */
+static void publish_held(struct intake *in)
+{
+    /* relaxed: gauges for metrics; not used to order data. */
+    atomic_store_explicit(&in->p->held, (uint64_t)(in->nheld + in->nspilled), memory_order_relaxed);
+    struct flex_labels *t = &in->p->held_by;
+    uint64_t per[FLEX_METRICS_LABELS] = {0};
+    const char *last = NULL;
+    unsigned slot = 0;
+    for (size_t i = 0; i < in->nheld; i++) { /* runs of one location are the usual case */
+        if (!last || strcmp(last, in->held[i]->location) != 0)
+            slot = flex_labels_slot(t, last = in->held[i]->location);
+        per[slot]++;
+    }
+    uint32_t n = atomic_load_explicit(&t->n, memory_order_relaxed); /* this thread writes it */
+    for (uint32_t s = 0; s < n; s++)
+        atomic_store_explicit(&t->v[s][0], per[s], memory_order_relaxed);
+}
+
 /* Jobs of paused locations are held here, unacknowledged (durable in the
  * stream's pending list); the others stay in |recs|.  Returns how many. */
 static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
@@ -982,8 +1008,8 @@ static size_t hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
             rec_put(in, recs[i]);
         }
     }
-    /* relaxed: a gauge for metrics; not used to order data. */
-    atomic_store_explicit(&in->p->held, (uint64_t)(in->nheld + in->nspilled), memory_order_relaxed);
+    if (in->nheld || in->nspilled || go < n)
+        publish_held(in);
     return go;
 }
 
@@ -1022,8 +1048,8 @@ static int release_held(struct intake *in, struct wbatch *w)
             in->held[keep++] = in->held[i];
     }
     in->nheld = keep;
-    /* relaxed: a gauge for metrics; not used to order data. */
-    atomic_store_explicit(&in->p->held, in->nheld, memory_order_relaxed);
+    if (go)
+        publish_held(in);
     if (go == 0)
         return 0;
     in->releasing = true;
@@ -1095,8 +1121,7 @@ static int take_back(struct intake *in, struct wbatch *w)
             }
         }
     }
-    /* relaxed: a gauge for metrics; not used to order data. */
-    atomic_store_explicit(&in->p->held, (uint64_t)(in->nheld + in->nspilled), memory_order_relaxed);
+    publish_held(in);
     return rc;
 }
 
@@ -1301,6 +1326,22 @@ static int sample_queue(struct intake *in)
     flex_store_free_reply(groups);
     flex_store_free_reply(pend);
     flex_store_free_reply(zc);
+    /* The oldest job not settled: the first pending one, else the first
+     * unread (the entry after the group's last delivered one). */
+    int64_t oldest = pmin ? strtoll(minid, NULL, 10) : 0;
+    if (!pmin) {
+        flex_store_appendf(in->st, "XRANGE %s (%s + COUNT 1", FLEX_KEY_JOBS,
+                           minid[0] ? minid : "0-0");
+        struct redisReply *first;
+        if (flex_store_reply(in->st, &first) != 0)
+            return -1;
+        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(first, 0), 0), NULL);
+        oldest = id ? strtoll(id, NULL, 10) : 0;
+        flex_store_free_reply(first);
+    }
+    /* relaxed: gauges for /metrics. */
+    atomic_store_explicit(&in->p->queue_oldest_ms, oldest, memory_order_relaxed);
+    atomic_store_explicit(&in->p->queue_sampled_ms, flex_now_ms(), memory_order_relaxed);
     if (minid[0] && strcmp(minid, "0-0") != 0) {
         flex_store_appendf(in->st, "XTRIM %s MINID ~ %s", FLEX_KEY_JOBS, minid);
         if (flex_store_drain(in->st, 1) < 0)
@@ -1339,7 +1380,10 @@ static const char *read_from(struct intake *in)
         return ">";
     for (size_t i = 0; i < in->nheld; i++)
         rec_put(in, in->held[i]);
-    in->nheld = 0;
+    if (in->nheld) {
+        in->nheld = 0;
+        publish_held(in);
+    }
     return in->pel_cursor;
 }
 
@@ -1564,6 +1608,8 @@ void *flex_intake_main(void *arg)
         in.cfg = flex_cfg_acquire();
         if (!in.st && connect_store(&in) != 0) {
             atomic_store_explicit(&in.p->redis_ok, false, memory_order_relaxed);
+            count(&in.p->m.redis_errors, 1); /* every try counts */
+            fails++;
             flex_qsbr_offline(&in.qr);
             usleep(backoff * 1000);
             flex_qsbr_online(&flex_cfg_qsbr, &in.qr);

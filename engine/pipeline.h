@@ -47,7 +47,21 @@ enum {
     FLEX_MV_SUPPRESSED,
     FLEX_MV_SCHEDULED
 };
-enum { FLEX_MG_WINDOW, FLEX_MG_BOUND, FLEX_MG_CIRCUIT };
+enum { FLEX_MG_WINDOW, FLEX_MG_BOUND, FLEX_MG_CIRCUIT, FLEX_MG_UP };
+
+/* Why a job was not sent although nothing was wrong with it
+ * (flex_suppressed_total{reason}); the names are the reasons written to
+ * the job's status. */
+enum flex_suppress {
+    FLEX_SUP_OPTOUT,
+    FLEX_SUP_SANDBOX,
+    FLEX_SUP_CANCELLED,
+    FLEX_SUP_RESCHEDULED,
+    FLEX_SUP_CAP,
+    FLEX_SUP_OTHER,
+    FLEX_SUP_N
+};
+extern const char *const flex_suppress_names[FLEX_SUP_N];
 
 /* SUPPRESSED: a rule that changed while the job waited in the dispatcher
  * (opt-out, sandbox, its appointment changed) stopped it; |reason| says
@@ -99,6 +113,11 @@ struct flex_rec {
 };
 
 struct flex_audit;
+struct flex_pipeline;
+
+/* Counts a suppression by its reason ("optout", "sandbox", "cancelled",
+ * "rescheduled", "frequency_cap"; others as "other").  Any thread. */
+void flex_count_suppressed(struct flex_pipeline *p, const char *reason);
 
 /* Shared by the threads; everything mutable is an atomic or a ring. */
 struct flex_pipeline {
@@ -134,7 +153,16 @@ struct flex_pipeline {
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
         /* webhooks (http listener) */
         _Atomic uint64_t webhooks_ok, webhooks_refused, webhooks_busy;
+        /* intake and dispatcher (multi-writer: atomic adds) */
+        _Atomic uint64_t suppressed_by[FLEX_SUP_N];
+        /* SMS parts carriers accepted, by coding (writer) */
+        _Atomic uint64_t parts_gsm7, parts_ucs2;
     } m;
+    /* The queue in Redis, sampled by the intake every second (relaxed
+     * gauges): the oldest unsettled job's enqueue time, and when the last
+     * sample worked (older than 5 s: the gauges are shown as NaN, stale). */
+    _Atomic int64_t queue_oldest_ms, queue_sampled_ms;
+    struct flex_labels held_by; /* writer: intake; value 0: jobs held per location */
     /* Labelled metrics (engine/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */
     struct flex_labels by_location;    /* writer: accepted, failed, delivered, expired */

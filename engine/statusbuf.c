@@ -85,7 +85,7 @@ void flex_statusbuf_clear(struct flex_statusbuf *b)
     b->used = 0;
 }
 
-int flex_statusbuf_append(struct flex_statusbuf *b, struct flex_store *st, int64_t now_ms)
+int flex_statusbuf_append(struct flex_statusbuf *b, struct flex_store *st, int64_t keep_from_ms)
 {
     if (b->n == 0)
         return 0;
@@ -99,7 +99,7 @@ int flex_statusbuf_append(struct flex_statusbuf *b, struct flex_store *st, int64
     }
     flex__v1__status_batch__pack(&batch, b->packed);
     char minid[32], count[24];
-    snprintf(minid, sizeof(minid), "%lld", (long long)(now_ms - FLEX_STATUS_RETENTION_MS));
+    snprintf(minid, sizeof(minid), "%lld", (long long)keep_from_ms);
     int cn = snprintf(count, sizeof(count), "%zu", b->n);
     const char *argv[] = {"XADD", FLEX_KEY_STATUS,         "MINID", "~",  minid, "*",
                           "evs",  (const char *)b->packed, "n",     count};

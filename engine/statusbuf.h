@@ -16,8 +16,7 @@
 struct flex_store;
 struct Flex__V1__StatusEvent;
 
-#define FLEX_STATUSBUF_MAX 4096                   /* events per entry */
-#define FLEX_STATUS_RETENTION_MS (3 * 86400000LL) /* entries older are trimmed */
+#define FLEX_STATUSBUF_MAX 4096 /* events per entry */
 
 struct flex_statusbuf;
 
@@ -37,10 +36,10 @@ int flex_statusbuf_add_borrowed(struct flex_statusbuf *b, const struct Flex__V1_
 size_t flex_statusbuf_count(const struct flex_statusbuf *b);
 
 /* Appends the XADD of the buffered events to |st| (no I/O; one reply to
- * read) and empties the buffer.  Trims the stream to the last
- * FLEX_STATUS_RETENTION_MS, measured from |now_ms|.  Returns the number of
- * commands appended: 0 (empty) or 1. */
-int flex_statusbuf_append(struct flex_statusbuf *b, struct flex_store *st, int64_t now_ms);
+ * read) and empties the buffer.  Trims the stream (approximately) to
+ * entries from |keep_from_ms| on ([retention] status_days before now).
+ * Returns the number of commands appended: 0 (empty) or 1. */
+int flex_statusbuf_append(struct flex_statusbuf *b, struct flex_store *st, int64_t keep_from_ms);
 
 /* Empties the buffer without writing (a batch given up). */
 void flex_statusbuf_clear(struct flex_statusbuf *b);

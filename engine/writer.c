@@ -33,6 +33,7 @@
 #include "config.h"
 #include "e164.h"
 #include "err.h"
+#include "gsm7.h"
 #include "flex.pb-c.h"
 #include "hash.h"
 #include "intent.h"
@@ -49,7 +50,6 @@
 #define BATCH 512
 #define RECEIPT_WAIT_MS 10000 /* a receipt waits this long for its msgid map */
 #define RETRY_MAX 4096
-#define JOB_TTL_S 2592000  /* job history: 30 days */
 #define MSGID_TTL_S 259200 /* msgid -> job: 3 days of late receipts */
 #define HOUR_MS 3600000LL  /* the history and msgid buckets */
 #define RECENT_SLOTS 65536 /* jobs whose final receipt was written lately */
@@ -210,7 +210,8 @@ static void status_event(struct writer *w, const struct flex_rec *r, Flex__V1__S
     ev.temporary = r->temporary;
     ev.patient = (char *)r->patient;
     if (flex_statusbuf_add_borrowed(w->sb, &ev) != 0) { /* full: this entry now, then anew */
-        w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
+        w->cmds += flex_statusbuf_append(
+            w->sb, w->st, flex_cfg_days_before(flex_now_ms(), w->cfg->retention.status_days));
         flex_statusbuf_add_borrowed(w->sb, &ev);
     }
 }
@@ -340,6 +341,11 @@ static void outcome_metrics(struct writer *w, const struct flex_rec *r)
         flex_labels_add(&w->p->by_location, r->location, FLEX_MV_ACCEPTED, 1);
         flex_histogram_observe(&w->p->accept_ms, r->at_ms - r->enqueued_ms);
         metric(&w->p->m.accepted, 1);
+        /* one character outside GSM-7 (the "ë" of "Zoë", an emoji) makes
+         * every part UCS-2: 70 characters a part instead of 160 */
+        metric(flex_gsm7_count(r->text, strlen(r->text)) < 0 ? &w->p->m.parts_ucs2
+                                                             : &w->p->m.parts_gsm7,
+               r->nparts ? r->nparts : 1);
         return;
     }
     unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED      ? FLEX_MV_EXPIRED
@@ -370,7 +376,8 @@ static void hist_send(struct writer *w, long long hour)
     if (w->a.n <= 2)
         return;
     args_send(w);
-    flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %d", hour, JOB_TTL_S);
+    flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %lld", hour,
+                       (long long)w->cfg->retention.job_history_days * 86400);
     w->cmds++;
 }
 
@@ -447,7 +454,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         if (st == FLEX__V1__STATE__STATE_ACCEPTED && !known && ncar < MAX_CARRIERS)
             carriers[ncar++] = r->carrier;
     }
-    w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
+    w->cmds += flex_statusbuf_append(
+        w->sb, w->st, flex_cfg_days_before(flex_now_ms(), w->cfg->retention.status_days));
     hist_send(w, hour);
     for (size_t k = 0; k < ncar; k++)
         append_maps(w, recs, n, carriers[k], hour);
@@ -607,7 +615,8 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         nundo--;
         *undo[nundo].slot = undo[nundo].was;
     }
-    w->cmds += flex_statusbuf_append(w->sb, w->st, flex_now_ms());
+    w->cmds += flex_statusbuf_append(
+        w->sb, w->st, flex_cfg_days_before(flex_now_ms(), w->cfg->retention.status_days));
     for (size_t i = 0; i < m; i++) { /* one HSET per hour the jobs were accepted in */
         if (!receipt_matched(vals[i], lens[i]) || w->dup[i])
             continue;
@@ -1008,6 +1017,8 @@ void *flex_writer_main(void *arg)
                     0 ||
                 flex_reply_load(w.st, &w.rq) != 0) {
                 flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
+                metric(&w.p->m.redis_errors, 1); /* every try counts */
+                fails++;
                 flex_store_del(w.st);
                 w.st = NULL;
                 usleep(backoff * 1000);

@@ -61,6 +61,29 @@ if [ -z "${SAN:-}" ]; then
     check "flexd links jemalloc" sh -c "ldd '$B/flexd' | grep -q libjemalloc"
 fi
 
+# --check-config helps with the usual mistakes (issue 12).
+cc() { "$B/flexd" -c deploy/flexd.conf "$@" --check-config >"$tmp/cc" 2>&1; echo $? >>"$tmp/cc"; }
+cc -D location.loc-1.timezone=EST
+check "timezone = EST passes with a warning naming America/New_York" \
+    sh -c "grep -q 'warning: \[location loc-1\] timezone = EST is a fixed offset without daylight saving.*use America/New_York' '$tmp/cc' && tail -1 '$tmp/cc' | grep -qx 0"
+cc -D location.loc-1.timezone=US/Eastern
+check "a legacy link (US/Eastern) is warned about too" grep -q "timezone = US/Eastern is a legacy name.*America/New_York" "$tmp/cc"
+cc -D location.loc-1.timezone=America/NewYork
+check "an unknown zone suggests the near one" grep -q "unknown time zone 'America/NewYork'.*did you mean America/New_York?" "$tmp/cc"
+cc -D engine.log_levl=info
+check "an unknown key suggests the near one" grep -q "unknown key 'log_levl' in \[engine\] (did you mean log_level?)" "$tmp/cc"
+printf '[carier primary]\nport = 1\n' >"$tmp/typo.conf"
+"$B/flexd" -c "$tmp/typo.conf" --check-config >"$tmp/cc" 2>&1
+check "an unknown section keeps its name and suggests one" grep -q "unknown section \[carier primary\] (did you mean \[carrier\]?)" "$tmp/cc"
+cc -D location.loc-l.paused=true
+check "-D naming a location the file lacks is an error, with the near name" \
+    sh -c "grep -q '\[location loc-l\] is not in deploy/flexd.conf.*missing: name, timezone, phone.*did you mean loc-1?' '$tmp/cc' && tail -1 '$tmp/cc' | grep -qx 2"
+cc -D location.loc-9.name=New -D location.loc-9.timezone=America/Chicago -D location.loc-9.phone=+13125550109
+check "... but a -D that gives a whole new location is fine" sh -c "tail -1 '$tmp/cc' | grep -qx 0"
+cc -D location.loc-2.phone=+12025550100
+check "a phone shared by two locations is warned about" \
+    grep -q "warning: \[location loc-2\] phone +12025550100 is also \[location loc-1\]'s" "$tmp/cc"
+
 "$B/smscsim" --help >"$tmp/out"
 check "smscsim --help exits 0" test $? -eq 0
 check "smscsim --help shows usage" grep -q "^usage: smscsim" "$tmp/out"
