@@ -8,7 +8,8 @@
 #   make fuzz       every fuzzer for FUZZ_TIME seconds (default 60)
 #   make bench      build and run the microbenchmarks (release flags)
 #   make demo       install, build and run the demo
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (install-tools: the test tools;
+#                   uninstall; deb: a Debian package; see docs/install.md)
 #   make format-check
 #
 # V=1 shows full commands; ERR=0 drops -Werror.
@@ -212,10 +213,152 @@ demo:
 	@sh deploy/demo.sh $(BUILD)
 
 # --- install -------------------------------------------------------------------
-install: $(PROGS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/flex
-	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 deploy/flexd.conf $(DESTDIR)$(PREFIX)/share/flex/flexd.conf.example
+# make install [PREFIX=/usr/local] [DESTDIR=]: flexd in SBINDIR, flexctl in
+# BINDIR, the systemd unit (its paths set for SBINDIR, DOCDIR and SYSCONFDIR),
+# the sysusers.d entry (the user flex) and the tmpfiles.d entry (SYSCONFDIR/flex
+# for root and flex only), the man pages, the documentation with a sample
+# redis.conf, and deploy/flexd.conf as SYSCONFDIR/flex/flexd.conf, mode 0640
+# (an existing one is kept).  The test tools only with make install-tools.
+# NOBUILD=1 installs the programs already in $(BUILD) as they are, without
+# asking make whether they are up to date (`sudo make install` after `make`,
+# a test while sources change).  make deb: the same tree as a Debian package
+# in DEBDIR.  What goes where, and the steps after: docs/install.md.
+VERSION := $(shell sed -n 's/.*FLEX_VERSION "\(.*\)".*/\1/p' engine/version.h)
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/flex
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+TOOLS := flexbench smscsim httpsim
+DOCS := $(wildcard docs/*.md)
+ifeq ($(NOBUILD),1)
+INSTALL_NEEDS :=
+TOOLS_NEEDS :=
+else
+INSTALL_NEEDS := $(BUILD)/flexd $(BUILD)/flexctl
+TOOLS_NEEDS := $(addprefix $(BUILD)/,$(TOOLS))
+endif
+# The paths written in deploy/ are those of PREFIX=/usr/local, SYSCONFDIR=/etc.
+INSTALL_SED = -e 's|/usr/local/sbin/|$(SBINDIR)/|g' -e 's|/usr/local/share/doc/flex/|$(DOCDIR)/|g' \
+              -e 's|/etc/flex|$(SYSCONFDIR)/flex|g'
+
+.PHONY: install-tools uninstall deb
+
+# The install commands, shared by install and deb (whose target-specific
+# variables set the directories): one make run, no second parse.
+define INSTALL_CMDS
+@for p in $(BUILD)/flexd $(BUILD)/flexctl; do [ -x $$p ] || \
+  { echo "install: $$p is missing: run make first" >&2; exit 1; }; done
+install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man1 \
+  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples
+install -m 0755 $(BUILD)/flexd $(DESTDIR)$(SBINDIR)/flexd
+install -m 0755 $(BUILD)/flexctl $(DESTDIR)$(BINDIR)/flexctl
+sed $(INSTALL_SED) deploy/flexd.service >$(DESTDIR)$(UNITDIR)/flexd.service
+sed $(INSTALL_SED) deploy/flex.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/flex.conf
+chmod 0644 $(DESTDIR)$(UNITDIR)/flexd.service $(DESTDIR)$(TMPFILESDIR)/flex.conf
+install -m 0644 deploy/flex.sysusers $(DESTDIR)$(SYSUSERSDIR)/flex.conf
+install -m 0644 docs/man/flexctl.1 $(DESTDIR)$(MANDIR)/man1/flexctl.1
+install -m 0644 docs/man/flexd.8 $(DESTDIR)$(MANDIR)/man8/flexd.8
+install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/docs/
+install -m 0644 deploy/redis.conf $(DESTDIR)$(DOCDIR)/examples/redis.conf
+install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/flex
+@if [ -e $(DESTDIR)$(SYSCONFDIR)/flex/flexd.conf ]; then \
+  echo "kept $(DESTDIR)$(SYSCONFDIR)/flex/flexd.conf (the new default: deploy/flexd.conf)"; \
+else echo "install -m 0640 deploy/flexd.conf $(DESTDIR)$(SYSCONFDIR)/flex/flexd.conf"; \
+  install -m 0640 deploy/flexd.conf $(DESTDIR)$(SYSCONFDIR)/flex/flexd.conf; fi
+endef
+
+install: $(INSTALL_NEEDS)
+	$(INSTALL_CMDS)
+
+install-tools: $(TOOLS_NEEDS)
+	@for p in $(addprefix $(BUILD)/,$(TOOLS)); do [ -x $$p ] || \
+	  { echo "install-tools: $$p is missing: run make first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(addprefix $(BUILD)/,$(TOOLS)) $(DESTDIR)$(BINDIR)/
+
+# Removes what install and install-tools put in place, except the
+# configuration (it may hold the site's settings) and what flexd wrote.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/flexd $(DESTDIR)$(BINDIR)/flexctl \
+	  $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS)) $(DESTDIR)$(UNITDIR)/flexd.service \
+	  $(DESTDIR)$(SYSUSERSDIR)/flex.conf $(DESTDIR)$(TMPFILESDIR)/flex.conf \
+	  $(DESTDIR)$(MANDIR)/man1/flexctl.1 $(DESTDIR)$(MANDIR)/man8/flexd.8 \
+	  $(DESTDIR)$(DOCDIR)/README.md $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS)) \
+	  $(DESTDIR)$(DOCDIR)/examples/redis.conf
+	@rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/flex, /var/lib/flex (the audit log) and the user flex"
+
+# --- Debian package --------------------------------------------------------------
+# make deb [NOBUILD=1] [DEBDIR=$(BUILD)/deb]: the install tree for PREFIX=/usr
+# with stripped programs, gzipped man pages, changelog and copyright, and the
+# maintainer scripts of deploy/debian/, built by dpkg-deb as root or not
+# (--root-owner-group: every file root's).  Depends: from dpkg-shlibdeps.
+# The name is not "flex": Debian's archive has a flex (the lexer generator,
+# 2.6.4) that apt would take for a newer version of this one and install
+# over it at the next upgrade.
+DEB_PACKAGE ?= flex-sms
+DEB_REVISION ?= 1
+DEB_VERSION = $(VERSION)-$(DEB_REVISION)
+DEB_MAINTAINER ?= Flex maintainers <flex-maintainers@example.org>
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEBDIR ?= $(BUILD)/deb
+DEB_ROOT = $(DEBDIR)/root
+DEB_DOC = $(DEB_ROOT)/usr/share/doc/$(DEB_PACKAGE)
+STRIP ?= strip
+
+# The directories of PREFIX=/usr, whatever the command line says.
+deb: override DESTDIR = $(DEB_ROOT)
+deb: override PREFIX = /usr
+deb: override BINDIR = /usr/bin
+deb: override SBINDIR = /usr/sbin
+deb: override SYSCONFDIR = /etc
+deb: override DATADIR = /usr/share
+deb: override MANDIR = /usr/share/man
+deb: override DOCDIR = /usr/share/doc/$(DEB_PACKAGE)
+deb: override UNITDIR = /usr/lib/systemd/system
+deb: override SYSUSERSDIR = /usr/lib/sysusers.d
+deb: override TMPFILESDIR = /usr/lib/tmpfiles.d
+deb: $(INSTALL_NEEDS)
+	@for t in dpkg-deb dpkg-shlibdeps $(STRIP); do command -v $$t >/dev/null || \
+	  { echo "deb: $$t is missing: sh deploy/install-deps.sh" >&2; exit 1; }; done
+	@v=$$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' deploy/debian/changelog); \
+	  [ "$$v" = "$(DEB_VERSION)" ] || { echo "deb: deploy/debian/changelog is at $$v," \
+	  "the package would be $(DEB_VERSION): add an entry" >&2; exit 1; }
+	rm -rf $(DEB_ROOT) $(DEBDIR)/shlibs
+	$(INSTALL_CMDS)
+	$(STRIP) --remove-section=.comment --remove-section=.note \
+	  $(DEB_ROOT)/usr/sbin/flexd $(DEB_ROOT)/usr/bin/flexctl
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/flexctl.1 $(DEB_ROOT)/usr/share/man/man8/flexd.8
+	sed '1s/^[^ ]*/$(DEB_PACKAGE)/' deploy/debian/changelog | gzip -9n >$(DEB_DOC)/changelog.Debian.gz
+	install -m 0644 deploy/debian/copyright $(DEB_DOC)/copyright
+	install -d $(DEB_ROOT)/usr/share/lintian/overrides $(DEB_ROOT)/DEBIAN
+	install -m 0644 deploy/debian/lintian-overrides \
+	  $(DEB_ROOT)/usr/share/lintian/overrides/$(DEB_PACKAGE)
+	install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm \
+	  $(DEB_ROOT)/DEBIAN/
+	install -m 0644 deploy/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	find $(DEB_ROOT) -type d -exec chmod 0755 {} +
+	chmod 0750 $(DEB_ROOT)/etc/flex
+	cd $(DEB_ROOT) && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | \
+	  LC_ALL=C sort -z | xargs -0 md5sum >DEBIAN/md5sums
+	mkdir -p $(DEBDIR)/shlibs/debian && : >$(DEBDIR)/shlibs/debian/control
+	deps=$$(cd $(DEBDIR)/shlibs && dpkg-shlibdeps -O --warnings=0 -e../root/usr/sbin/flexd \
+	  -e../root/usr/bin/flexctl | sed -n 's/^shlibs:Depends=//p'); \
+	[ -n "$$deps" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }; \
+	size=$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1); \
+	sed -e 's|@PACKAGE@|$(DEB_PACKAGE)|' -e 's|@VERSION@|$(DEB_VERSION)|' \
+	  -e 's|@ARCH@|$(DEB_ARCH)|' -e 's|@MAINTAINER@|$(DEB_MAINTAINER)|' \
+	  -e "s|@SIZE@|$$size|" -e "s|@DEPENDS@|$$deps|" deploy/debian/control \
+	  >$(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(DEB_ROOT) \
+	  $(DEBDIR)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 # --- style -----------------------------------------------------------------------
 FORMAT_SRCS = $(wildcard engine/*.[ch] adapters/*.[ch] bench/*.[ch] tests/unit/*.[ch] \
@@ -234,3 +377,6 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) build/fuzz -name '*.d' 2>/dev/null)
+# Dependency files are made by the compiler, never by a rule: without this,
+# make tries to remake each of them first (seconds at every start).
+%.d: ;

@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 liburing-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
 libcurl4-openssl-dev libssl-dev libjemalloc-dev libinih-dev libjansson-dev
 libcmocka-dev libmicrohttpd-dev libsystemd-dev liburcu-dev
-redis-server redis-tools openssl socat tzdata gnuplot-nox python3 curl"
+dpkg-dev lintian man-db
+redis-server redis-tools openssl socat tzdata gnuplot-nox python3 curl prometheus"
 
 missing=""
 for p in $PKGS; do
