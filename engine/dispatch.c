@@ -485,7 +485,8 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
         struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
-        if (!c || !flex_carrier_ready(c->car) || now_ns < c->open_until)
+        if (!c || !flex_carrier_ready(c->car) || now_ns < c->open_until ||
+            flex_live_drained(d->live, c->name))
             continue;
         /* Narrowest first: a token taken from a wider limit is lost when
          * a narrower one then says wait. */
@@ -606,6 +607,7 @@ static void gauges(struct dispatch *d)
         flex_labels_set(t, c->name, FLEX_MG_BOUND, (uint64_t)(c->bound > 0 ? c->bound : 0));
         flex_labels_set(t, c->name, FLEX_MG_CIRCUIT, open);
         flex_labels_set(t, c->name, FLEX_MG_UP, flex_carrier_ready(c->car) && !open);
+        flex_labels_set(t, c->name, FLEX_MG_DRAINED, flex_live_drained(d->live, c->name));
     }
     /* A carrier removed, disabled or retiring by a reload reads 0, not its
      * last value. */
@@ -614,7 +616,7 @@ static void gauges(struct dispatch *d)
         bool running = false;
         for (size_t i = 0; i < d->ncarriers && !running; i++)
             running = !d->carriers[i].retiring && strcmp(d->carriers[i].name, t->names[s]) == 0;
-        for (unsigned k = 0; !running && k <= FLEX_MG_UP; k++)
+        for (unsigned k = 0; !running && k <= FLEX_MG_DRAINED; k++)
             atomic_store_explicit(&t->v[s][k], 0, memory_order_relaxed);
     }
 }

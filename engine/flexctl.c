@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +19,10 @@
 #include "e164.h"
 #include "err.h"
 #include "history.h"
+#include "cfgval.h"
+#include "deadletter.h"
 #include "job.h"
+#include "jobstatus.h"
 #include "mem.h"
 #include "store.h"
 #include "version.h"
@@ -35,6 +37,11 @@ static const char usage_text[] =
     "  stats                       counters across all flexd, as JSON\n"
     "  status ID [ID...]           a job's history, as JSON (one line per job)\n"
     "  location pause ID|--all | location resume ID|--all\n"
+    "  carrier drain NAME | carrier undrain NAME   no new message to that carrier, on\n"
+    "                              every flexd within a second (in-flight ones finish)\n"
+    "  carrier list                every carrier of the config, enabled or not, drained or not\n"
+    "  deadletter list [--since 2h|2026-11-30T08:00:00Z]   refused jobs, one JSON line each\n"
+    "  deadletter replay ENTRY|JOB_ID|--all   send refused jobs through again (after a fix)\n"
     "  history PHONE|PATIENT       the patient's messages out and in, oldest first\n"
     "  history import [FILE|-]     a previous system's history, JSON lines\n"
     "  patient forget PHONE|PATIENT   a deletion request: the patient's history, reply\n"
@@ -379,113 +386,96 @@ static int cmd_hash(struct ctl *c, const char *key, const char *const *defaults,
     return rc;
 }
 
-/* Sets |k| = |v| in |o|, as a number when |v| is all digits. */
-static void set_field(json_t *o, const char *k, size_t klen, const char *v, size_t vlen)
+/* --since: a duration back from now ("2h", "30m", "1d") or a UTC time
+ * ("2026-11-30T08:00:00Z"); 0 on a bad value. */
+static int64_t since_ms(const char *v)
 {
-    char key[64], val[256];
-    snprintf(key, sizeof(key), "%.*s", (int)klen, k);
-    snprintf(val, sizeof(val), "%.*s", (int)vlen, v);
-    bool num = vlen && vlen < 19 && strspn(val, "0123456789") == vlen;
-    json_object_set_new(o, key, num ? json_integer(atoll(val)) : json_string(val));
+    uint64_t ms;
+    char why[128];
+    if (flex_cfgval_duration(v, 1000, 1, 3650ULL * 86400000ULL, &ms, why, sizeof(why)) == 0)
+        return (int64_t)time(NULL) * 1000 - (int64_t)ms;
+    struct tm tm = {0};
+    const char *end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || (end[0] != 'Z' && end[0] != '\0') || (end[0] == 'Z' && end[1]))
+        return 0;
+    return (int64_t)timegm(&tm) * 1000;
 }
 
-/* The one-letter keys of history records (engine/writer.c), spelled out;
- * "t" is the time of the record's state ("delivered_at"...). */
-static const char *const record_keys[][2] = {
-    {"s", "state"},    {"c", "carrier"},     {"m", "msgid"},       {"p", "parts"},
-    {"l", "location"}, {"e", "enqueued_at"}, {"a", "accepted_at"}, {"r", "receipt"},
-};
-
-/* A history record of flex:hist:{hour}: "k=v k=v ... [reason=the rest]";
- * records of older versions spell their keys out. */
-static void apply_record(json_t *o, const char *rec, size_t len)
+static int cmd_deadletter(struct ctl *c, int argc, char **argv)
 {
-    const char *p = rec, *end = rec + len;
-    char state[24] = "";
-    while (p < end) {
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq)
-            return;
-        bool rest = eq - p == 6 && memcmp(p, "reason", 6) == 0;
-        const char *ve = rest ? end : memchr(eq + 1, ' ', (size_t)(end - eq - 1));
-        if (!ve)
-            ve = end;
-        const char *k = p;
-        size_t kl = (size_t)(eq - p), vl = (size_t)(ve - eq - 1);
-        char tkey[40];
-        for (size_t i = 0; kl == 1 && i < sizeof(record_keys) / sizeof(record_keys[0]); i++)
-            if (*k == record_keys[i][0][0]) {
-                k = record_keys[i][1];
-                kl = strlen(k);
-                break;
-            }
-        if (kl == 1 && *k == 't') { /* the state's time */
-            kl = (size_t)snprintf(tkey, sizeof(tkey), "%s_at", state[0] ? state : "state");
-            k = tkey;
+    char why[256];
+    if (argc >= 1 && strcmp(argv[0], "list") == 0 && (argc == 1 || argc == 3)) {
+        int64_t since = 0;
+        if (argc == 3 && (strcmp(argv[1], "--since") != 0 || (since = since_ms(argv[2])) <= 0)) {
+            fprintf(stderr, "flexctl: --since takes a duration (2h) or a UTC time "
+                            "(2026-11-30T08:00:00Z)\n");
+            return 2;
         }
-        if (kl == 5 && memcmp(k, "state", 5) == 0)
-            snprintf(state, sizeof(state), "%.*s", (int)vl, eq + 1);
-        set_field(o, k, kl, eq + 1, vl);
-        p = ve + 1;
+        long n = flex_deadletter_list(c->st, since, stdout, why, sizeof(why));
+        if (n < 0)
+            fprintf(stderr, "flexctl: %s\n", why);
+        return n < 0;
     }
+    if (argc == 2 && strcmp(argv[0], "replay") == 0) {
+        bool all = strcmp(argv[1], "--all") == 0;
+        long n = flex_deadletter_replay(c->st, all ? NULL : argv[1], stdout, why, sizeof(why));
+        if (n < 0) {
+            fprintf(stderr, "flexctl: %s\n", why);
+            return 1;
+        }
+        if (n > 0)
+            ctl_audit(c, "replay", "dead_letters", all ? "*" : argv[1], NULL);
+        printf("%ld replayed\n", n);
+        if (n == 0 && !all) {
+            fprintf(stderr, "flexctl: no dead letter %s\n", argv[1]);
+            return 1;
+        }
+        return 0;
+    }
+    return 2;
 }
 
-/* A job's history: flex:job:{id} (what the intake decided), then its
- * record in the hourly buckets from the hour it was read (the stream entry
- * id in flex:seen:{id} is that time) to now: accepted, failed or expired,
- * rewritten by its receipt (older versions wrote the receipt as a second
- * field, "{id}|r", still read).  Returns 0, or 1 when the job is unknown or
- * Redis failed. */
-static int status_one(struct ctl *c, const char *id)
+/* Drained carriers are a set in Redis, like paused locations: every flexd
+ * reads it at connect and again on each drain/undrain control entry. */
+static int cmd_carrier(struct ctl *c, int argc, char **argv)
 {
-    flex_store_appendf(c->st, "GET %s%s", FLEX_KEY_SEEN, id);
-    flex_store_appendf(c->st, "HGETALL %s%s", FLEX_KEY_JOB, id);
-    struct redisReply *seen = NULL, *h = NULL;
-    if (flex_store_reply(c->st, &seen) != 0 || flex_store_reply(c->st, &h) != 0) {
-        flex_store_free_reply(seen);
+    if (argc == 1 && strcmp(argv[0], "list") == 0) {
+        flex_store_appendf(c->st, "SMEMBERS %s", FLEX_KEY_DRAINED);
+        struct redisReply *r;
+        if (flex_store_reply(c->st, &r) != 0) {
+            fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
+            return 1;
+        }
+        for (size_t i = 0; i < c->cfg->ncarriers; i++) {
+            const struct flex_cfg_carrier *k = &c->cfg->carriers[i];
+            bool drained = false;
+            for (size_t j = 0; j < flex_reply_count(r); j++)
+                drained |= strcmp(flex_reply_str(flex_reply_at(r, j), NULL), k->name) == 0;
+            printf("%s\t%s\t%s\t%s\n", k->name, k->type == FLEX_CARRIER_HTTP ? "http" : "smpp",
+                   k->enabled ? "enabled" : "disabled", drained ? "drained" : "in routes");
+        }
+        flex_store_free_reply(r);
+        return 0;
+    }
+    if (argc != 2 || (strcmp(argv[0], "drain") != 0 && strcmp(argv[0], "undrain") != 0))
+        return 2;
+    if (!flex_cfg_carrier_find(c->cfg, argv[1])) {
+        fprintf(stderr, "flexctl: unknown carrier '%s'\n", argv[1]);
+        return 1;
+    }
+    bool drain = argv[0][0] == 'd';
+    flex_store_appendf(c->st, "%s %s %s", drain ? "SADD" : "SREM", FLEX_KEY_DRAINED, argv[1]);
+    flex_store_appendf(c->st, "XADD %s MAXLEN ~ 10000 * cmd %s arg %s", FLEX_KEY_CONTROL, argv[0],
+                       argv[1]);
+    if (flex_store_drain(c->st, 2) != 0) {
         fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
         return 1;
     }
-    json_t *o = json_object();
-    for (size_t k = 0; k + 1 < flex_reply_count(h); k += 2) {
-        size_t kl, vl;
-        const char *key = flex_reply_str(flex_reply_at(h, k), &kl);
-        const char *val = flex_reply_str(flex_reply_at(h, k + 1), &vl);
-        set_field(o, key, kl, val, vl);
-    }
-    const char *entry = flex_reply_str(seen, NULL);
-    long long from = entry ? atoll(entry) / 3600000 : 0, now = (long long)time(NULL) / 3600;
-    if (from && now - from > 24 * 31)
-        from = now - 24 * 31;
-    for (long long hr = from; from && hr <= now; hr++)
-        flex_store_appendf(c->st, "HMGET flex:hist:%lld %s %s|r", hr, id, id);
-    int rc = 0;
-    for (long long hr = from; from && hr <= now; hr++) {
-        struct redisReply *r;
-        if (flex_store_reply(c->st, &r) != 0) {
-            rc = 1;
-            break;
-        }
-        for (size_t k = 0; k < 2; k++) {
-            size_t len;
-            const char *rec = flex_reply_str(flex_reply_at(r, k), &len);
-            if (rec)
-                apply_record(o, rec, len);
-        }
-        flex_store_free_reply(r);
-    }
-    if (rc == 0 && json_object_size(o) == 0) {
-        fprintf(stderr, "flexctl: no such job: %s\n", id);
-        rc = 1;
-    } else if (rc == 0) {
-        char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        puts(text);
-        free(text);
-    }
-    json_decref(o);
-    flex_store_free_reply(seen);
-    flex_store_free_reply(h);
-    return rc;
+    ctl_audit(c, argv[0], "carrier", argv[1], NULL);
+    printf(drain ? "%s drained: no new message goes to it (what it has in flight finishes)\n"
+                 : "%s back in the routes\n",
+           argv[1]);
+    return 0;
 }
 
 /* "--all" is the member "*" of the paused set: every location, including
@@ -630,6 +620,8 @@ static int cmd_audit(const char *cfgpath, const struct flex_cfg_override *ov, si
 
 static int dispatch(struct ctl *c, int argc, char **argv)
 {
+    /* every counter flexd keeps in flex:stats, printed at 0 until it counts
+     * (docs/operations.md) */
     static const char *const stats[] = {"enqueued",
                                         "sent",
                                         "delivered",
@@ -640,7 +632,16 @@ static int dispatch(struct ctl *c, int argc, char **argv)
                                         "optouts",
                                         "duplicates_suppressed",
                                         "expired",
-                                        "optins"};
+                                        "optins",
+                                        "scheduled",
+                                        "suppressed_other",
+                                        "inbound_stop",
+                                        "inbound_start",
+                                        "inbound_help",
+                                        "inbound_confirm",
+                                        "inbound_reschedule",
+                                        "inbound_emergency",
+                                        "inbound_other"};
     const char *cmd = argv[0];
     if (strcmp(cmd, "enqueue") == 0 && argc <= 2)
         return cmd_enqueue(c, argc == 2 ? argv[1] : NULL);
@@ -650,12 +651,21 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         return cmd_hash(c, FLEX_KEY_STATS, stats, sizeof(stats) / sizeof(stats[0]), false);
     if (strcmp(cmd, "status") == 0 && argc >= 2) {
         int rc = 0; /* extension: several ids, one JSON line each */
-        for (int i = 1; i < argc; i++)
-            rc |= status_one(c, argv[i]);
+        for (int i = 1; i < argc; i++) {
+            char why[256];
+            int r = flex_job_status(c->st, c->cfg, argv[i], stdout, why, sizeof(why));
+            if (r != 0)
+                fprintf(stderr, "flexctl: %s\n", why);
+            rc |= r != 0;
+        }
         return rc;
     }
     if (strcmp(cmd, "location") == 0)
         return cmd_location(c, argc - 1, argv + 1);
+    if (strcmp(cmd, "carrier") == 0)
+        return cmd_carrier(c, argc - 1, argv + 1);
+    if (strcmp(cmd, "deadletter") == 0)
+        return cmd_deadletter(c, argc - 1, argv + 1);
     if (strcmp(cmd, "history") == 0)
         return cmd_history(c, argc - 1, argv + 1);
     if (strcmp(cmd, "patient") == 0)

@@ -155,6 +155,11 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
                        "1 while a carrier can take messages (bound or reachable, circuit closed); "
                        "0 down, disabled or removed.",
                        "gauge", "carrier", NULL, up, buf, cap, &n);
+    static const char *const drained[FLEX_METRICS_VALUES] = {NULL, NULL, NULL, NULL, "x", NULL};
+    flex_labels_render(&p->carrier_gauges, "flex_carrier_drained",
+                       "1 while an operator drains the carrier (flexctl carrier drain): no new "
+                       "message goes to it.",
+                       "gauge", "carrier", NULL, drained, buf, cap, &n);
     static const char *const held[FLEX_METRICS_VALUES] = {"x", NULL, NULL, NULL, NULL, NULL};
     flex_labels_render(&p->held_by, "flex_location_held",
                        "Jobs held in this process for a paused location.", "gauge", "location",

@@ -160,6 +160,18 @@ static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, 
     size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
     flex_store_append(in->st, 7, argv, lens);
     w->dead++;
+    /* `flexctl status ID` answers for it too; its id may be anything the
+     * producer wrote, so only an id fit for a key is recorded */
+    if (job_id && job_id[0] && strlen(job_id) <= FLEX_JOB_DERIVED_ID_MAX &&
+        !strpbrk(job_id, " \t\r\n")) {
+        flex_store_appendf(in->st, "HSET %s%s state dead_letter reason %s dead_letter_at %lld",
+                           FLEX_KEY_JOB, job_id, reason, (long long)dl.at_ms);
+        flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, job_id,
+                           (long long)in->cfg->retention.job_history_days * 86400);
+    }
+    /* no PHI: the id and why (a reason never quotes a phone or a body) */
+    flex_log(FLEX_LOG_WARN, &lctx, 0, "job %s dead-lettered: %s (entry %s)",
+             job_id && job_id[0] ? job_id : "(no id)", reason, entry);
     struct flex_audit_job aj = {.job = job_id, .state = "dead_lettered", .reason = reason};
     flex_audit_job(in->p->audit, "status", &aj);
     ack_later(w, entry);
@@ -449,6 +461,36 @@ static void reread_pending(struct intake *in)
     snprintf(in->pel_cursor, sizeof(in->pel_cursor), "0");
 }
 
+/* The drained set (flexctl carrier drain), read again and given to the
+ * dispatcher.  Returns 0, or -1 when Redis failed. */
+static int load_drained(struct intake *in)
+{
+    if (settle_writes(in) != 0)
+        return -1;
+    flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_DRAINED);
+    struct redisReply *r;
+    if (flex_store_reply(in->st, &r) != 0)
+        return -1;
+    if (flex_reply_is_error(r)) {
+        flex_store_free_reply(r);
+        return -1;
+    }
+    char all[64 * 66]; /* carriers: at most 64 with a name of 1-64 bytes */
+    size_t o = 0;
+    for (size_t i = 0; i < flex_reply_count(r) && i < 64; i++) {
+        size_t len;
+        const char *s = flex_reply_str(flex_reply_at(r, i), &len);
+        if (!s || len == 0 || len > 64)
+            continue;
+        memcpy(all + o, s, len);
+        o += len;
+        all[o++] = ',';
+    }
+    flex_store_free_reply(r);
+    news(in, FLEX_NEWS_DRAINED, all, o ? o - 1 : 0, 0);
+    return 0;
+}
+
 static void on_control(struct intake *in, struct redisReply *fields)
 {
     size_t clen, alen;
@@ -457,7 +499,8 @@ static void on_control(struct intake *in, struct redisReply *fields)
     if (!cmd)
         return;
 #define IS(word) (clen == sizeof(word) - 1 && memcmp(cmd, word, clen) == 0)
-    if (!IS("reload") && !IS("pause") && !IS("resume")) { /* exactly, not a prefix */
+    if (!IS("reload") && !IS("pause") && !IS("resume") && !IS("drain") &&
+        !IS("undrain")) { /* exactly, not a prefix */
         flex_log(FLEX_LOG_WARN, &lctx, 0, "unknown control command '%.*s' ignored",
                  (int)(clen < 32 ? clen : 32), cmd);
         return;
@@ -465,6 +508,10 @@ static void on_control(struct intake *in, struct redisReply *fields)
     if (IS("reload")) {
         /* relaxed: a request flag polled by the main thread. */
         atomic_store_explicit(&in->p->reload_requested, true, memory_order_relaxed);
+    } else if (IS("drain") || IS("undrain")) {
+        if (load_drained(in) != 0) /* the set is the truth, as for pauses */
+            in->reconnect = true;
+        flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %.*s %sed", (int)alen, arg ? arg : "", cmd);
     } else if (arg) {             /* pause or resume */
         if (load_paused(in) != 0) /* the set is the truth; the stream only says when */
             in->reconnect = true; /* (connecting reads it again) */
@@ -658,9 +705,13 @@ static void expand_entry(struct intake *in, struct wbatch *w, const char *entry,
     }
     w->scheduled += plan.nsteps;
     snprintf(why, sizeof(why), "expanded:%u skipped:%u", plan.nsteps, plan.skipped);
+    int64_t first = 0; /* the appointment's own send time: its first text's */
+    for (unsigned i = 0; i < plan.nsteps; i++)
+        if (!first || m[i].at_ms < first)
+            first = m[i].at_ms;
     job_status(in, w, entry, job->id, job->location,
                cancelled ? FLEX__V1__STATE__STATE_SUPPRESSED : FLEX__V1__STATE__STATE_SCHEDULED,
-               cancelled ? "cancelled" : why, 0);
+               cancelled ? "cancelled" : why, cancelled ? 0 : first);
 }
 
 static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char *entry,
@@ -1218,7 +1269,7 @@ static int connect_store(struct intake *in)
          * another flexd sent is a duplicate to us (its key names it). */
         snprintf(in->urg_id, sizeof(in->urg_id), "%lld-0", (long long)(flex_now_ms() - 300000));
     }
-    if (load_paused(in) != 0) {
+    if (load_paused(in) != 0 || load_drained(in) != 0) {
         flex_store_del(in->st);
         in->st = NULL;
         return -1;

@@ -20,14 +20,20 @@ struct aged {
     char key[KEY_MAX + 1];
 };
 
+/* A set of names from a news item: NUL-separated, few (a linear scan). */
+struct names {
+    char *v;
+    size_t n;
+    bool all; /* "*" among them */
+};
+
 struct flex_live {
     struct flex_idmap *optouts; /* phone -> at_ms */
     struct flex_idmap *parents; /* hash of the parent key -> version + 1 */
     struct aged *fifo;          /* a ring of |cap| entries, |head| first, |n| held */
     size_t cap, head, n;
-    char *paused; /* the ids, NUL-separated (a copy of the news) */
-    size_t npaused;
-    bool all_paused;
+    struct names paused;  /* location ids ("*": all) */
+    struct names drained; /* carrier names */
     struct flex_hash_key hk;
 };
 
@@ -66,7 +72,8 @@ void flex_live_del(struct flex_live *l)
     flex_idmap_free(l->optouts);
     flex_idmap_free(l->parents);
     flex_free(l->fifo);
-    flex_free(l->paused);
+    flex_free(l->paused.v);
+    flex_free(l->drained.v);
     flex_free(l);
 }
 
@@ -128,26 +135,39 @@ static void optin(struct flex_live *l, const char *phone, const struct flex_news
     flex_idmap_take(l->optouts, phone, &c);
 }
 
-static void set_paused(struct flex_live *l, const struct flex_news *n)
+static void names_set(struct names *s, const struct flex_news *n)
 {
-    flex_free(l->paused);
-    l->paused = flex_malloc(n->len + 1);
-    l->npaused = 0;
-    l->all_paused = false;
+    flex_free(s->v);
+    s->v = flex_malloc(n->len + 1);
+    s->n = 0;
+    s->all = false;
     size_t o = 0;
     for (size_t i = 0; i < n->len;) {
         size_t j = i;
         while (j < n->len && n->text[j] != ',')
             j++;
         if (j > i) {
-            memcpy(l->paused + o, n->text + i, j - i);
-            l->paused[o + (j - i)] = '\0';
-            l->all_paused |= j - i == 1 && n->text[i] == '*';
+            memcpy(s->v + o, n->text + i, j - i);
+            s->v[o + (j - i)] = '\0';
+            s->all |= j - i == 1 && n->text[i] == '*';
             o += j - i + 1;
-            l->npaused++;
+            s->n++;
         }
         i = j + 1;
     }
+}
+
+static bool names_has(const struct names *s, const char *name)
+{
+    if (s->all)
+        return true;
+    const char *p = s->v;
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(p, name) == 0)
+            return true;
+        p += strlen(p) + 1;
+    }
+    return false;
 }
 
 void flex_live_apply(struct flex_live *l, const struct flex_news *n)
@@ -156,7 +176,8 @@ void flex_live_apply(struct flex_live *l, const struct flex_news *n)
     switch (n->kind) {
     case FLEX_NEWS_OPTOUT: each_item(l, n, optout_add); break;
     case FLEX_NEWS_OPTIN: each_item(l, n, optin); break;
-    case FLEX_NEWS_PAUSED: set_paused(l, n); break;
+    case FLEX_NEWS_PAUSED: names_set(&l->paused, n); break;
+    case FLEX_NEWS_DRAINED: names_set(&l->drained, n); break;
     case FLEX_NEWS_PARENT:
         parent_id(l, n->text, n->len, id);
         flex_idmap_put(l->parents, id, (uint64_t)n->version + 1, 0);
@@ -187,15 +208,12 @@ bool flex_live_opted_out(const struct flex_live *l, const char *phone)
 
 bool flex_live_paused(const struct flex_live *l, const char *location)
 {
-    if (l->all_paused)
-        return true;
-    const char *p = l->paused;
-    for (size_t i = 0; i < l->npaused; i++) {
-        if (strcmp(p, location) == 0)
-            return true;
-        p += strlen(p) + 1;
-    }
-    return false;
+    return names_has(&l->paused, location);
+}
+
+bool flex_live_drained(const struct flex_live *l, const char *carrier)
+{
+    return names_has(&l->drained, carrier);
 }
 
 bool flex_live_parent_changed(const struct flex_live *l, const char *key, int64_t version,

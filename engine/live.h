@@ -33,7 +33,8 @@ enum flex_news_kind {
     FLEX_NEWS_OPTOUT = 1, /* |text|: E.164 numbers, comma-separated */
     FLEX_NEWS_OPTIN,      /* ... numbers no longer opted out */
     FLEX_NEWS_PAUSED,     /* |text|: every paused location id, comma-separated ("*": all) */
-    FLEX_NEWS_PARENT      /* |text|: a parent key (flex:parent:...); |version| now (0 cancelled) */
+    FLEX_NEWS_PARENT,     /* |text|: a parent key (flex:parent:...); |version| now (0 cancelled) */
+    FLEX_NEWS_DRAINED     /* |text|: every drained carrier's name, comma-separated */
 };
 
 struct flex_news {
@@ -66,6 +67,9 @@ bool flex_live_opted_out(const struct flex_live *l, const char *phone);
 
 /* Whether |location| is paused (the paused set last read from Redis). */
 bool flex_live_paused(const struct flex_live *l, const char *location);
+/* Whether |carrier| is drained (flexctl carrier drain): no new message goes
+ * to it; what it has in flight finishes. */
+bool flex_live_drained(const struct flex_live *l, const char *carrier);
 
 /* Whether the parent at |key| changed to a version other than |version|
  * since the news began; |*now| gets the new one (0: cancelled). */

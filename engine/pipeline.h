@@ -47,7 +47,7 @@ enum {
     FLEX_MV_SUPPRESSED,
     FLEX_MV_SCHEDULED
 };
-enum { FLEX_MG_WINDOW, FLEX_MG_BOUND, FLEX_MG_CIRCUIT, FLEX_MG_UP };
+enum { FLEX_MG_WINDOW, FLEX_MG_BOUND, FLEX_MG_CIRCUIT, FLEX_MG_UP, FLEX_MG_DRAINED };
 
 /* Why a job was not sent although nothing was wrong with it
  * (flex_suppressed_total{reason}); the names are the reasons written to

@@ -36,12 +36,13 @@ static inline bool flex_entry_urgent(const char *entry)
 #define FLEX_KEY_OPTOUT "flex:optout"         /* set of E.164 numbers */
 #define FLEX_KEY_OPTOUT_LOG "flex:optout:log" /* stream: op (+/-), number */
 #define FLEX_KEY_PAUSED "flex:paused"         /* set of location ids */
-#define FLEX_KEY_CONTROL "flex:control"       /* stream: cmd (reload/pause/resume), arg */
-#define FLEX_KEY_CHANGES "flex:changes"       /* stream: k (parent key), v (its version now) */
-#define FLEX_KEY_STATS "flex:stats"           /* hash of counters */
-#define FLEX_KEY_JOB "flex:job:"              /* + id: hash, the job's history */
-#define FLEX_KEY_SEEN "flex:seen:"            /* + id: stream entry that carried it */
-#define FLEX_KEY_MSGID "flex:msgid:"          /* + carrier:id -> job id (TTL) */
+#define FLEX_KEY_DRAINED "flex:drained"       /* set of carrier names (flexctl carrier drain) */
+#define FLEX_KEY_CONTROL "flex:control" /* stream: cmd (reload/pause/resume/drain/undrain), arg */
+#define FLEX_KEY_CHANGES "flex:changes" /* stream: k (parent key), v (its version now) */
+#define FLEX_KEY_STATS "flex:stats"     /* hash of counters */
+#define FLEX_KEY_JOB "flex:job:"        /* + id: hash, the job's history */
+#define FLEX_KEY_SEEN "flex:seen:"      /* + id: stream entry that carried it */
+#define FLEX_KEY_MSGID "flex:msgid:"    /* + carrier:id -> job id (TTL) */
 
 /* Where Redis is and how to reach it: the [redis] section of the config
  * (engine/config.h holds one). */

@@ -41,6 +41,23 @@ ctl enqueue "$tmp/a.jsonl" >/dev/null
 check "40 of 51 go (one opted out); loc-2's 10 are held (paused = true in the file)" \
     wait_for '[ "$(stat delivered)" = 40 ] && [ "$(metric flex_jobs_held)" = 10 ]' 20
 check "flex_location_held{loc-2} 10" test "$(metric 'flex_location_held{location="loc-2"}')" = 10
+check "status of a held job: held, with its entry, location and times in RFC 3339" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status t-1 | grep -q '^{\"id\":\"t-1\",\"entry\":\"[0-9-]*\",\"read_at\":\"20[0-9-]*T[0-9:.]*Z\",\"read_at_ms\":[0-9]*,\"location\":\"loc-2\",\"state\":\"held\"'"
+check "status of a delivered and an opted-out job: one line each, with the id" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status t-0 t-7 | grep -c '^{\"id\":\"t-[07]\",\"state\":\"\(delivered\|suppressed\)\"' | grep -qx 2"
+# A job flexd refuses (a location only flexctl was told of) is dead-lettered:
+# logged and answered by status with its reason.
+echo '{"type":"message","id":"x-1","location":"loc-9","patient":"p","phone":"+12025550123","body":"hi"}' |
+    "$B/flexctl" $D -D location.loc-9.name=Nine -D location.loc-9.timezone=America/Chicago \
+        -D location.loc-9.phone=+13125550199 enqueue - >/dev/null
+check "status of a dead-lettered job: dead_letter with its reason" \
+    wait_for 'ctl status x-1 2>/dev/null | grep -q "\"state\":\"dead_letter\",\"reason\":\"[a-z]"' 10
+check "... and a log line for it, without PHI" grep -q '"msg":"job x-1 dead-lettered: ' "$log"
+starts=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc)+d.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
+echo '{"type":"appointment","id":"ap-1","location":"loc-1","patient":"p-a","phone":"+12025550177","first_name":"Ana","provider":"Dr. Lee","starts_at":"'"$starts"'","status":"scheduled"}' |
+    ctl enqueue - >/dev/null
+check "status of an appointment: scheduled, with the send time of its first text" \
+    wait_for 'ctl status ap-1 | grep -q "\"state\":\"scheduled\",.*\"send_at\":\"20[0-9-]*T[0-9:.]*Z\",\"send_at_ms\":[1-9]"' 10
 check "the opted-out one is counted by reason" test "$(metric 'flex_suppressed_total{reason="optout"}')" = 1
 check "the text with an ë went as UCS-2, the others as GSM-7" \
     sh -c "[ \"$(metric 'flex_parts_sent_total{encoding="ucs2"}')\" = 1 ] &&
@@ -73,6 +90,32 @@ check "... and a count" grep -q 'configuration reloaded from .*: 4 changes' "$lo
 check "the restart-only consumer name still runs (no consumer renamed-by-reload)" \
     sh -c "! redis-cli -p $RP xinfo consumers flex:jobs flexd | grep -q renamed-by-reload"
 
+# Dead letters: listed with their reason and the job without its body;
+# replayed once the cause (a location flexd did not know) is fixed.
+ctl deadletter list >"$tmp/dl.out"
+check "deadletter list: x-1 with its reason, location and no body" \
+    sh -c "grep -q '\"job_id\":\"x-1\",\"reason\":\"[a-z]' '$tmp/dl.out' &&
+           grep -q '\"job\":{\"type\":\"message\",\"id\":\"x-1\",\"location\":\"loc-9\"' '$tmp/dl.out' &&
+           grep -q '\"body_length\":2' '$tmp/dl.out' && ! grep -q '\"hi\"' '$tmp/dl.out'"
+check "deadletter list --since 1h has it, --since a future time not" \
+    sh -c "\"$B/flexctl\" $D deadletter list --since 1h | grep -q x-1 &&
+           ! \"$B/flexctl\" $D deadletter list --since 2099-01-01T00:00:00Z | grep -q x-1"
+cat >>"$conf" <<'CONF'
+
+[location loc-9]
+name = Nine
+timezone = America/Chicago
+phone = +13125550199
+CONF
+kill -HUP "$FPID"
+wait_for 'grep -q "reload: \[location loc-9\] added" "$log"' 5
+d0=$(stat delivered)
+ctl deadletter replay x-1 >"$tmp/replay.out"
+check "deadletter replay x-1: replayed, and delivered this time" \
+    sh -c "grep -q 'job x-1 replayed' '$tmp/replay.out'"
+check "... sent" wait_for '[ "$(stat delivered)" = $((d0 + 1)) ] && ctl status x-1 | grep -q "\"state\":\"delivered\""' 10
+check "... and gone from the dead letters" sh -c "! \"$B/flexctl\" $D deadletter list | grep -q x-1"
+
 # Pause by file again, while jobs wait: held, then sent after the reload.
 sed -i '/^\[location loc-3\]/,/^paused/s/^paused = false/paused = true/' "$conf"
 kill -HUP "$FPID"
@@ -80,16 +123,38 @@ wait_for 'grep -q "reload: \[location loc-3\] paused: false -> true" "$log"' 5
 message_jobs u 100 10 >"$tmp/b.jsonl" # 2 for loc-3
 ctl enqueue "$tmp/b.jsonl" >/dev/null
 check "paused = true by reload: loc-3's 2 new jobs held, the other 8 go" \
-    wait_for '[ "$(stat delivered)" = 58 ] && [ "$(metric "flex_location_held{location=\"loc-3\"}")" = 2 ]' 20
+    wait_for '[ "$(stat delivered)" = 59 ] && [ "$(metric "flex_location_held{location=\"loc-3\"}")" = 2 ]' 20
 sed -i '/^\[location loc-3\]/,/^paused/s/^paused = true/paused = false/' "$conf"
 kill -HUP "$FPID"
-check "... and released by the next" wait_for '[ "$(stat delivered)" = 60 ]' 20
+check "... and released by the next" wait_for '[ "$(stat delivered)" = 61 ]' 20
+
+# Drain a carrier without editing files: nothing new goes to it (the other
+# carrier of the route, backup, is down: the jobs wait), undrain sends them.
+ctl carrier drain primary >"$tmp/drain.out"
+check "carrier drain: said" grep -q 'primary drained: no new message' "$tmp/drain.out"
+check "... flex_carrier_drained{primary} 1" \
+    wait_for '[ "$(metric "flex_carrier_drained{carrier=\"primary\"}")" = 1 ]' 2
+check "... carrier list says so" sh -c "\"$B/flexctl\" $D carrier list | grep -q '^primary	smpp	enabled	drained$'"
+message_jobs g 200 5 >"$tmp/g.jsonl"
+ctl enqueue "$tmp/g.jsonl" >/dev/null
+sleep 2
+check "... 5 jobs enqueued while drained: none sent" test "$(stat delivered)" = 61
+ctl carrier undrain primary >/dev/null
+check "carrier undrain: the 5 go" wait_for '[ "$(stat delivered)" = 66 ]' 10
+check "... drain and undrain logged" \
+    sh -c "grep -q 'carrier primary drained' '$log' && grep -q 'carrier primary undrained' '$log'"
+ctl carrier drain nosuch 2>"$tmp/drain.err"
+check "... an unknown carrier is refused" grep -q "unknown carrier 'nosuch'" "$tmp/drain.err"
 
 # A carrier disabled by reload: its gauges drop to 0.
 sed -i '/^\[carrier primary\]/,/^\[/s/^enabled = .*/enabled = false/' "$conf"
 kill -HUP "$FPID"
 check "a carrier disabled by reload reads 0 (up and sessions)" \
     wait_for '[ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 0 ] && [ "$(metric "flex_carrier_sessions{carrier=\"primary\"}")" = 0 ]' 10
+message_jobs d 300 1 >"$tmp/d.jsonl" # no carrier can take it now: it waits in flexd
+ctl enqueue "$tmp/d.jsonl" >/dev/null
+check "status of a job waiting for a carrier: in_flight, with its consumer" \
+    wait_for 'ctl status d-300 | grep -q "\"state\":\"in_flight\",\"consumer\":\"[^\"]*\",\"idle_ms\":[0-9]*"' 10
 
 # Redis away for 8 s: queue gauges stale, every failed try counted, recovery logged.
 e0=$(metric flex_redis_errors_total)
@@ -101,5 +166,15 @@ check "flex_redis_errors_total counts every failed try ($e0 -> $e1 in 8 s)" test
 start_redis
 check "redis back, logged" wait_for 'grep -q "redis back (" "$log"' 10
 check "queue gauges fresh again" wait_for '[ "$(metric flex_queue_oldest_age_seconds)" != NaN ]' 10
+kill -TERM "$FPID"
+wait "$FPID"
+message_jobs q 400 1 >"$tmp/q.jsonl"
+ctl enqueue "$tmp/q.jsonl" >/dev/null
+check "status of a job nobody read yet: queued, with its entry" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status q-400 | grep -q '^{\"id\":\"q-400\",\"state\":\"queued\",\"entry\":\"[0-9-]*\",\"enqueued_at\":\"20'"
+ctl status nope-1 >/dev/null 2>"$tmp/nope"
+echo "rc=$?" >>"$tmp/nope"
+check "status of an unknown id exits 1 saying so" \
+    sh -c "grep -q 'no such job: nope-1' '$tmp/nope' && grep -qx rc=1 '$tmp/nope'"
 echo "$fails failed"
 [ "$fails" -eq 0 ]

@@ -58,13 +58,13 @@ check "suppressed_optout = 40" test "$(stat suppressed_optout)" = 40
 # A job's history: one record, rewritten by its receipt; records of older
 # versions (keys spelled out, the receipt a second field) still read.
 check "status: accepted record rewritten by its receipt" \
-    wait_for 'ctl status m-1 | grep -q "\"state\":\"delivered\",\"carrier\":\"primary\",\"msgid\":\"[0-9a-f]*\",\"parts\":1,\"location\":\"loc-2\",\"enqueued_at\":[0-9]*,\"accepted_at\":[0-9]*,\"receipt\":\"DELIVRD\",\"delivered_at\":[0-9]*}"' 5
+    wait_for 'ctl status m-1 | grep -q "^{\"id\":\"m-1\",\"state\":\"delivered\",\"carrier\":\"primary\",\"msgid\":\"[0-9a-f]*\",\"parts\":1,\"location\":\"loc-2\",\"enqueued_at\":\"20[0-9-]*T[0-9:.]*Z\",\"enqueued_at_ms\":[0-9]*,\"accepted_at\":\"20[0-9-]*T[0-9:.]*Z\",\"accepted_at_ms\":[0-9]*,\"receipt\":\"DELIVRD\",\"delivered_at\":\"20[0-9-]*T[0-9:.]*Z\",\"delivered_at_ms\":[0-9]*}"' 5
 hr=$(($(date +%s) / 3600))
 redis-cli -p "$RP" SET flex:seen:old-1 "$((hr * 3600000))-0" >/dev/null
 redis-cli -p "$RP" HSET "flex:hist:$hr" old-1 "state=accepted carrier=primary msgid=abc parts=1 location=loc-1 enqueued_at=1 accepted_at=2" \
     'old-1|r' "state=delivered receipt=DELIVRD delivered_at=3" >/dev/null
 check "status: an older version's two records merged" \
-    test "$(ctl status old-1)" = '{"state":"delivered","carrier":"primary","msgid":"abc","parts":1,"location":"loc-1","enqueued_at":1,"accepted_at":2,"receipt":"DELIVRD","delivered_at":3}'
+    test "$(ctl status old-1)" = '{"id":"old-1","state":"delivered","carrier":"primary","msgid":"abc","parts":1,"location":"loc-1","enqueued_at":"1970-01-01T00:00:00.001Z","enqueued_at_ms":1,"accepted_at":"1970-01-01T00:00:00.002Z","accepted_at_ms":2,"receipt":"DELIVRD","delivered_at":"1970-01-01T00:00:00.003Z","delivered_at_ms":3}'
 # http PATH: prints the status line, then the body.
 http() {
     python3 - "$HP" "$1" <<'PY'
