@@ -1263,6 +1263,12 @@ static void check_all(struct parser *p)
 {
     struct flex_cfg *c = p->cfg;
     check_required(p);
+    size_t enabled = 0;
+    for (size_t i = 0; i < c->ncarriers; i++)
+        enabled += c->carriers[i].enabled;
+    if (enabled > FLEX_CFG_MAX_CARRIERS)
+        diag(p, p->file, p->last_line, "%zu carriers enabled: at most %d", enabled,
+             FLEX_CFG_MAX_CARRIERS);
     check_engine(p);
     check_redis(p);
     check_keywords(p);

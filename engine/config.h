@@ -29,6 +29,7 @@ struct flex_tmpl;
 struct flex_keywords;
 
 #define FLEX_CFG_MAX_ROUTE 8
+#define FLEX_CFG_MAX_CARRIERS 32 /* [carrier] sections enabled at once (one flexd) */
 #define FLEX_CFG_NAME_MAX 64
 #define FLEX_CFG_KW_LISTS 7 /* FLEX_KW_N of engine/intent.h */
 

@@ -31,7 +31,7 @@
 #include "str.h"
 #include "timing.h"
 
-#define MAX_CARRIERS 32
+#define MAX_CARRIERS FLEX_CFG_MAX_CARRIERS
 #define WAIT_MAX FLEX_POOL_SIZE
 #define DPOOL_SIZE 8192
 #define RESULTS_AHEAD 1024

@@ -180,6 +180,23 @@ static void audit_self(struct flex_audit *a, const char *ev, const char *result)
         flex_audit_add(a, flex_now_ms(), ev, f, n);
 }
 
+/* [engine] log_level and log_unmasked, at start and on every reload; the
+ * unmasked state is itself logged (docs/operations.md, "Logging"). */
+static void apply_logging(const struct flex_cfg *cfg)
+{
+    struct flex_logger *l = flex_log_default();
+    l->level = (int)cfg->engine.log_level;
+    bool was = atomic_load_explicit(&l->unmasked, memory_order_relaxed);
+    /* relaxed: a flag each log line reads on its own */
+    atomic_store_explicit(&l->unmasked, cfg->engine.log_unmasked, memory_order_relaxed);
+    if (cfg->engine.log_unmasked && !was)
+        flex_log(FLEX_LOG_WARN, &lctx, 0,
+                 "engine.log_unmasked = true: phone numbers are written to the log in full "
+                 "(PHI); turn it off once done");
+    else if (!cfg->engine.log_unmasked && was)
+        flex_log(FLEX_LOG_INFO, &lctx, 0, "engine.log_unmasked = false: numbers masked again");
+}
+
 /* One line per change a reload makes; a restart-only key as a warning. */
 static void log_change(void *arg, const char *line, bool restart)
 {
@@ -204,7 +221,7 @@ static void reload(struct flex_pipeline *p, const char *path, const struct flex_
     }
     /* main publishes every snapshot: the current one stays valid here */
     size_t nchanges = flex_cfg_diff(cfg, flex_cfg_acquire(), log_change, NULL);
-    flex_log_default()->level = (int)cfg->engine.log_level;
+    apply_logging(cfg);
     flex_cfg_publish(cfg);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "configuration reloaded from %s: %zu change%s", path,
              nchanges, nchanges == 1 ? "" : "s");
@@ -328,7 +345,7 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
             flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s is not valid (see above); not started", path);
         return 1;
     }
-    flex_log_default()->level = (int)cfg->engine.log_level;
+    apply_logging(cfg);
     flex_qsbr_init(&flex_cfg_qsbr);
     flex_cfg_publish(cfg);
     signal(SIGPIPE, SIG_IGN); /* a peer gone shows as EPIPE (OpenSSL writes with write()) */

@@ -44,6 +44,7 @@
  * others. */
 #define HELD_MAX (FLEX_POOL_SIZE / 4)
 #define PROMOTE_EVERY_MS 250
+#define DEADLETTER_RAW_MAX 7168  /* bytes of a refused payload kept in its dead letter */
 #define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
@@ -146,19 +147,23 @@ static void dead_letter(struct intake *in, struct wbatch *w, const char *entry, 
     snprintf(src, sizeof(src), "%s %s", FLEX_KEY_JOBS, entry);
     dl.source = src;
     dl.at_ms = flex_now_ms();
-    dl.job_id = (char *)(job_id ? job_id : "");
-    uint8_t buf[8192];
+    /* Every part bounded by an explicit cut: an id or a payload of any
+     * size from the stream must not decide the record's size.  The reason
+     * is Flex's own text (bounded by its callers). */
+    char idcut[FLEX_JOB_DERIVED_ID_MAX + 1];
+    flex_strlcpy(idcut, job_id ? job_id : "", sizeof(idcut));
+    dl.job_id = idcut;
+    job_id = idcut;
+    if (dl.raw.len > DEADLETTER_RAW_MAX) /* keep the reason, cut the payload */
+        dl.raw.len = DEADLETTER_RAW_MAX;
     size_t n = flex__v1__dead_letter__get_packed_size(&dl);
-    if (n > sizeof(buf)) { /* keep the reason, cut the payload */
-        dl.raw.len = sizeof(buf) - 1024;
-        n = flex__v1__dead_letter__pack(&dl, buf);
-    } else {
-        flex__v1__dead_letter__pack(&dl, buf);
-    }
+    uint8_t *buf = flex_malloc(n);
+    flex__v1__dead_letter__pack(&dl, buf);
     const char *argv[] = {"XADD", FLEX_KEY_DEADLETTER, "*", "dl", (const char *)buf, "reason",
                           reason};
     size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
     flex_store_append(in->st, 7, argv, lens);
+    flex_free(buf);
     w->dead++;
     /* `flexctl status ID` answers for it too; its id may be anything the
      * producer wrote, so only an id fit for a key is recorded */

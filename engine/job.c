@@ -196,6 +196,8 @@ int flex_job_validate(const struct flex_cfg *cfg, Flex__V1__Job *job, char *phon
         return job_fail(err, FLEX_E_INVAL, "unknown location '%.60s'", job->location);
     if (is_empty(job->patient))
         return job_fail(err, FLEX_E_INVAL, "missing field: patient");
+    if (strlen(job->patient) > 64) /* kept whole everywhere (a cap is per patient id) */
+        return job_fail(err, FLEX_E_INVAL, "patient id longer than 64 bytes");
     if (is_empty(job->phone))
         return job_fail(err, FLEX_E_INVAL, "missing field: phone");
     struct flex_e164_error perr;

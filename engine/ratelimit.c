@@ -31,7 +31,7 @@ uint64_t flex_gcra_take(const struct flex_gcra *g, uint64_t *tat, uint64_t now, 
     return 0;
 }
 
-#define KEY_MAX 64
+#define KEY_MAX 68 /* "c:" / "l:" / "n:" and a name of up to 64 bytes, NUL */
 
 struct entry {
     uint64_t hash; /* 0 = empty slot */

@@ -54,7 +54,8 @@
 #define HOUR_MS 3600000LL  /* the history and msgid buckets */
 #define RECENT_SLOTS 65536 /* jobs whose final receipt was written lately */
 #define DEEP_HOURS (MSGID_TTL_S / 3600 + 1)
-#define MAX_CARRIERS 32
+#define PLAN_MAX (MAX_CARRIERS * (DEEP_HOURS + 2)) /* lookups of one batch, at most */
+#define MAX_CARRIERS FLEX_CFG_MAX_CARRIERS
 #define ARGS_MAX (16 + BATCH * FLEX_SMS_MAX_PARTS * 2 + BATCH + RETRY_MAX)
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 512)
 /* A batch's receipt lookups: up to FLEX_CARRIER_KEYS keys of 64 bytes per
@@ -902,9 +903,11 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     if (!done_o)
         append_outcomes(w, recs, n, hour);
     int tx = w->cmds;
-    struct lookup plan[MAX_CARRIERS * 4];
-    struct redisReply *reps[MAX_CARRIERS * 4] = {0};
-    size_t np = m ? append_lookups(w, rc, m, hour, plan, MAX_CARRIERS * 4) : 0;
+    /* room for every carrier's deepest look back (a late receipt's last
+     * try), all in one batch */
+    struct lookup plan[PLAN_MAX];
+    struct redisReply *reps[PLAN_MAX] = {0};
+    size_t np = m ? append_lookups(w, rc, m, hour, plan, PLAN_MAX) : 0;
     w->in_doubt = true;
     int rc1 = tx ? read_tx(w, tx) : 0;
     if (rc1 == 0)

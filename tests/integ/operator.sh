@@ -90,6 +90,30 @@ check "... and a count" grep -q 'configuration reloaded from .*: 4 changes' "$lo
 check "the restart-only consumer name still runs (no consumer renamed-by-reload)" \
     sh -c "! redis-cli -p $RP xinfo consumers flex:jobs flexd | grep -q renamed-by-reload"
 
+# A job written straight to the stream with a 2 KB id and a 9 KB body and
+# no location: dead-lettered with its id and payload cut, flexd unharmed.
+python3 - "$RP" <<'PY'
+import socket, sys
+def field(num, data):
+    n, out = len(data), bytearray([num << 3 | 2])
+    while n >= 0x80:
+        out.append(n & 0x7f | 0x80); n >>= 7
+    out.append(n)
+    return bytes(out) + data
+job = b"\x08\x01" + field(2, b"big-" + b"i" * 2044) + field(8, b"b" * 9000)
+args = [b"XADD", b"flex:jobs", b"*", b"job", job]
+cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(cmd)
+s.recv(100)
+PY
+check "a 2 KB id with a 9 KB body: dead-lettered, flexd still up" \
+    wait_for 'ctl deadletter list | grep -q "\"job_id\":\"big-iii" && curl -sf http://127.0.0.1:$HP/healthz >/dev/null' 10
+check "... its id cut to 96 bytes" sh -c "\"$B/flexctl\" $D deadletter list | grep -q '\"job_id\":\"big-i\{92\}\"'"
+printf '{"type":"message","id":"lp-1","location":"loc-1","patient":"%s","phone":"+12025550170","body":"hi"}\n' \
+    "$(python3 -c 'print("p" * 65)')" | ctl enqueue - >"$tmp/lp.out" 2>&1
+check "a patient id over 64 bytes is refused, not cut" grep -q "patient id longer than 64 bytes" "$tmp/lp.out"
+
 # Dead letters: listed with their reason and the job without its body;
 # replayed once the cause (a location flexd did not know) is fixed.
 ctl deadletter list >"$tmp/dl.out"
@@ -127,6 +151,15 @@ check "paused = true by reload: loc-3's 2 new jobs held, the other 8 go" \
 sed -i '/^\[location loc-3\]/,/^paused/s/^paused = true/paused = false/' "$conf"
 kill -HUP "$FPID"
 check "... and released by the next" wait_for '[ "$(stat delivered)" = 61 ]' 20
+
+# engine.log_unmasked does what it says, and says it.
+sed -i '0,/^\[engine\]/s//[engine]\nlog_unmasked = true/' "$conf"
+kill -HUP "$FPID"
+check "log_unmasked = true by reload: warned about" \
+    wait_for 'grep -q "\"level\":\"warn\".*engine.log_unmasked = true: phone numbers are written to the log in full" "$log"' 5
+sed -i '/^log_unmasked = true$/d' "$conf"
+kill -HUP "$FPID"
+check "... and masked again by the next" wait_for 'grep -q "engine.log_unmasked = false: numbers masked again" "$log"' 5
 
 # Drain a carrier without editing files: nothing new goes to it (the other
 # carrier of the route, backup, is down: the jobs wait), undrain sends them.
