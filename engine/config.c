@@ -262,15 +262,17 @@ struct parser {
 
 static void diag(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static void vdiag(struct parser *p, bool error, const char *file, unsigned line, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 5, 0)));
 
-static void diag(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
+/* One diagnostic, an error ("warning: " first when |error| is false). */
+static void vdiag(struct parser *p, bool error, const char *file, unsigned line, const char *fmt,
+                  va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    p->nerr++;
+    int o = error ? 0 : snprintf(msg, sizeof(msg), "warning: ");
+    vsnprintf(msg + o, sizeof(msg) - (size_t)o, fmt, ap);
+    p->nerr += error;
     if (p->ndiags == p->capdiags) {
         p->capdiags = p->capdiags ? p->capdiags * 2 : 16;
         p->diags = flex_realloc(p->diags, p->capdiags * sizeof(*p->diags));
@@ -279,20 +281,24 @@ static void diag(struct parser *p, const char *file, unsigned line, const char *
     p->ndiags++;
 }
 
+static void diag(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vdiag(p, true, file, line, fmt, ap);
+    va_end(ap);
+}
+
 /* A diagnostic that does not refuse the configuration: "warning: ..." */
 static void warn(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void warn(struct parser *p, const char *file, unsigned line, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vdiag(p, false, file, line, fmt, ap);
     va_end(ap);
-    unsigned nerr = p->nerr;
-    diag(p, file, line, "warning: %s", msg);
-    p->nerr = nerr;
 }
 
 static int diag_cmp(const void *a, const void *b)

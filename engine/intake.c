@@ -342,22 +342,32 @@ static void news(struct intake *in, enum flex_news_kind kind, const char *text, 
         flex_news_del(item); /* stopping */
 }
 
+/* The members of the set |key| (the writes queued so far settled first),
+ * or NULL when Redis failed or refused. */
+static struct redisReply *read_set(struct intake *in, const char *key)
+{
+    if (settle_writes(in) != 0)
+        return NULL;
+    flex_store_appendf(in->st, "SMEMBERS %s", key);
+    struct redisReply *r;
+    if (flex_store_reply(in->st, &r) != 0)
+        return NULL;
+    if (flex_reply_is_error(r)) {
+        flex_store_free_reply(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* The paused set, read again.  An error keeps the set in force (a pause
  * is never lifted by a failed read); more ids than FLEX_PAUSED_MAX pause
  * everything rather than letting some of them send.  Returns 0, or -1
  * when Redis failed. */
 static int load_paused(struct intake *in)
 {
-    if (settle_writes(in) != 0)
+    struct redisReply *r = read_set(in, FLEX_KEY_PAUSED);
+    if (!r)
         return -1;
-    flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_PAUSED);
-    struct redisReply *r;
-    if (flex_store_reply(in->st, &r) != 0)
-        return -1;
-    if (flex_reply_is_error(r)) {
-        flex_store_free_reply(r);
-        return -1;
-    }
     char all[FLEX_PAUSED_MAX * 66];
     size_t o = 0;
     in->npaused = 0;
@@ -470,16 +480,9 @@ static void reread_pending(struct intake *in)
  * dispatcher.  Returns 0, or -1 when Redis failed. */
 static int load_drained(struct intake *in)
 {
-    if (settle_writes(in) != 0)
+    struct redisReply *r = read_set(in, FLEX_KEY_DRAINED);
+    if (!r)
         return -1;
-    flex_store_appendf(in->st, "SMEMBERS %s", FLEX_KEY_DRAINED);
-    struct redisReply *r;
-    if (flex_store_reply(in->st, &r) != 0)
-        return -1;
-    if (flex_reply_is_error(r)) {
-        flex_store_free_reply(r);
-        return -1;
-    }
     char all[64 * 66]; /* carriers: at most 64 with a name of 1-64 bytes */
     size_t o = 0;
     for (size_t i = 0; i < flex_reply_count(r) && i < 64; i++) {

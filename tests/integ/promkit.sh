@@ -16,17 +16,7 @@ command -v promtool >/dev/null || { echo "promtool missing (Debian package prome
 command -v python3 >/dev/null || { echo "python3 missing: sh deploy/install-deps.sh"; exit 77; }
 tmp=$(mktemp -d /tmp/flex-promkit.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() {
-    d=$1
-    shift
-    if "$@"; then
-        echo "ok   $d"
-    else
-        echo "FAIL $d"
-        fails=$((fails + 1))
-    fi
-}
+. tests/integ/lib/check.sh
 # Runs a command, its output shown only when it fails.
 quiet() {
     "$@" >"$tmp/out" 2>&1 && return 0
