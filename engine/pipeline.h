@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "metrics.h"
 #include "ring.h"
 #include "sms.h"
@@ -176,8 +177,6 @@ struct flex_pipeline {
     _Atomic int64_t queue_scheduled;   /* ... in the scheduled set */
 };
 
-int64_t flex_now_ms(void);
-
 struct flex_carrier_event;
 
 /* A carrier's receipt or inbound text |ev| (engine/carrier.h) into the
@@ -201,9 +200,5 @@ void flex_audit_job(struct flex_audit *a, const char *ev, const struct flex_audi
 void *flex_intake_main(void *p);
 void *flex_dispatch_main(void *p);
 void *flex_writer_main(void *p);
-
-/* Pushes |n| records into |r|, waiting (yielding) while it is full, unless
- * |stop| becomes true.  Returns how many were pushed. */
-size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _Atomic bool *stop);
 
 #endif

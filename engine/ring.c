@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "mem.h"
@@ -106,4 +107,20 @@ size_t flex_ring_count(const struct flex_ring *r)
 size_t flex_ring_capacity(const struct flex_ring *r)
 {
     return r->_mask + 1;
+}
+
+size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _Atomic bool *stop)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t k = flex_ring_push_batch(r, items + done, n - done);
+        done += k;
+        if (k == 0) {
+            /* relaxed: a stop flag, polled; nothing is published through it. */
+            if (stop && atomic_load_explicit(stop, memory_order_relaxed))
+                break;
+            usleep(200);
+        }
+    }
+    return done;
 }

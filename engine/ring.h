@@ -31,6 +31,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define FLEX_CACHELINE 64
@@ -69,5 +70,10 @@ void *flex_ring_pop(struct flex_ring *r);
 /* Any thread: approximate fill level, for metrics. */
 size_t flex_ring_count(const struct flex_ring *r);
 size_t flex_ring_capacity(const struct flex_ring *r);
+
+/* Pushes |n| items into |r|, waiting (200 us sleeps) while it is full,
+ * until all are in or |stop| (may be NULL) becomes true.  Returns how many
+ * were pushed.  Single producer, as flex_ring_push_batch. */
+size_t flex_ring_push_all(struct flex_ring *r, void *const *items, size_t n, _Atomic bool *stop);
 
 #endif

@@ -1,0 +1,150 @@
+/*
+ * The intake thread's parts (engine/intake*.c), private to them: its state,
+ * the writes it batches per round, and the functions one part calls in
+ * another.  The thread itself is flex_intake_main (engine/pipeline.h).
+ *
+ *   intake.c         the read/claim loop: XREADGROUP, claims, the queue
+ *                    sample, stream trims, promotion of due scheduled jobs
+ *   intake_writes.c  the round's own writes: statuses, dead letters, acks
+ *   intake_news.c    opt-outs, pauses, drains and control commands read
+ *                    from Redis, and passed to the dispatcher as news
+ *   intake_jobs.c    a stream entry into a record: decode, render, expand
+ *                    appointments and recalls, schedule
+ *   intake_checks.c  the checks before the dispatcher: dedup, opt-outs, the
+ *                    gate (cap, parent version), pauses, quiet hours
+ */
+#ifndef FLEX_INTAKE_INT_H
+#define FLEX_INTAKE_INT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bloom.h"
+#include "config.h"
+#include "e164.h"
+#include "err.h"
+#include "flex.pb-c.h"
+#include "job.h"
+#include "live.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "qsbr.h"
+#include "reply.h"
+#include "schedq.h"
+#include "idmap.h"
+#include "sms.h"
+#include "statusbuf.h"
+#include "store.h"
+#include "str.h"
+#include "timing.h"
+#include "tmpl.h"
+
+#define BATCH 256
+#define CLAIM_EVERY_MS 1000
+/* Records kept for held jobs (paused locations).  More held jobs give their
+ * records back and stay pending in the stream, read again on a resume:
+ * one location with a long queue must not take every record and stop the
+ * others. */
+#define HELD_MAX (FLEX_POOL_SIZE / 4)
+#define PROMOTE_EVERY_MS 250
+#define DEADLETTER_RAW_MAX 7168  /* bytes of a refused payload kept in its dead letter */
+#define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
+#define PROMOTE_BATCH 2000
+#define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
+#define FLEX_PAUSED_MAX 256
+
+struct intake {
+    struct flex_pipeline *p;
+    struct flex_store *st;
+    struct flex_qsbr_reader qr;
+    struct flex_bloom *bloom;
+    char optlog_id[48], ctl_id[48], chg_id[48], urg_id[48];
+    char urg_prefix[16]; /* "u:" and this process's tag: the entries of urgent jobs */
+    struct flex_rec **free_list;
+    size_t nfree;
+    struct flex_rec **held;
+    size_t nheld;
+    size_t nspilled;                  /* held jobs beyond HELD_MAX: pending, not in memory */
+    struct flex_idmap *flying;        /* entries of the jobs in the dispatcher or writer */
+    char paused[FLEX_PAUSED_MAX][65]; /* the paused set ("*": every location) */
+    int npaused;
+    int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms, last_trim_ms;
+    struct flex_schedq sq;
+    struct flex_rec *scratch;  /* renders templates to check them */
+    bool releasing;            /* checking held records again (give_back) */
+    struct flex_statusbuf *sb; /* status events until the round's writes go */
+    bool reread;               /* after a reconnect: read our own pending entries again */
+    bool reconnect;            /* a callback's read failed: end the round as failed */
+    char pel_cursor[48];       /* ... from after this id */
+    struct flex_arena pbarena; /* each job's decoded protobuf, reset per job */
+    ProtobufCAllocator pba;
+    const struct flex_cfg *cfg;
+};
+
+static const struct flex_log_ctx lctx = {NULL, "intake", NULL};
+
+/* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
+
+#define ACKS_MAX (BATCH * 4)
+
+struct wbatch {
+    long dead, suppressed, expired, dups, scheduled, gated;
+    const char *acks[ACKS_MAX + 3];
+    size_t acklens[ACKS_MAX + 3];
+    char ackids[ACKS_MAX][48]; /* copies: the callers' buffers do not live
+                                * until the batch is flushed */
+    int nacks;
+};
+
+/* intake_writes.c */
+void in_ack_later(struct wbatch *w, const char *entry);
+void in_count(_Atomic uint64_t *c, long n);
+void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
+                    size_t rawlen, const char *job_id, const char *reason);
+int in_flush_writes(struct intake *in, struct wbatch *w);
+void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                   const char *loc, Flex__V1__State state, const char *reason, int64_t send_at);
+int in_settle_writes(struct intake *in);
+void in_wbatch_reset(struct wbatch *w);
+
+/* intake_news.c */
+void in_bloom_load(struct intake *in);
+const char *in_entry_field(struct redisReply *fields, const char *name, size_t *len);
+bool in_is_paused(const struct intake *in, const struct flex_rec *r);
+void in_last_id(struct intake *in, const char *key, char *out, size_t outsz);
+int in_load_drained(struct intake *in);
+int in_load_paused(struct intake *in);
+void in_reread_pending(struct intake *in);
+
+void in_each_entry(struct redisReply *r, char *last, size_t lastsz,
+                   void (*fn)(struct intake *, struct redisReply *), struct intake *in);
+void in_on_optout(struct intake *in, struct redisReply *fields);
+void in_on_change(struct intake *in, struct redisReply *fields);
+void in_on_control(struct intake *in, struct redisReply *fields);
+
+/* intake_jobs.c */
+/* The protobuf allocator of a job: the intake's arena, reset per job. */
+void *in_pb_alloc(void *arena, size_t size);
+void in_pb_free(void *arena, void *p);
+void in_give_back_all(struct intake *in, struct flex_rec **recs, size_t kept, size_t i, size_t n);
+void in_rec_put(struct intake *in, struct flex_rec *r);
+void in_reclaim(struct intake *in);
+void in_schedule_job(struct intake *in, struct wbatch *w, const char *entry, Flex__V1__Job *job,
+                     int64_t at, int64_t base, int64_t exp, const char *reason);
+struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *entry,
+                               struct redisReply *fields);
+
+/* intake_checks.c */
+int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
+             bool optouts_checked);
+size_t in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n);
+size_t in_hold_paused(struct intake *in, struct flex_rec **recs, size_t n);
+void in_publish_held(struct intake *in);
+int in_release_held(struct intake *in, struct wbatch *w);
+int in_take_back(struct intake *in, struct wbatch *w);
+
+#endif

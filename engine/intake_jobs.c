@@ -1,0 +1,304 @@
+/* A stream entry into a record: decode, render, expand, schedule
+ * (engine/intake_int.h). */
+#include "intake_int.h"
+
+/* ---- jobs ------------------------------------------------------------- */
+
+/* Takes back the records the writer is done with. */
+void in_reclaim(struct intake *in)
+{
+    void *items[256];
+    size_t n;
+    uint64_t one;
+    while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            struct flex_rec *r = items[i];
+            flex_idmap_take(in->flying, r->entry, &one); /* written (or handed back) */
+            in->free_list[in->nfree++] = r;
+        }
+}
+
+static struct flex_rec *rec_get(struct intake *in)
+{
+    in_reclaim(in);
+    return in->nfree ? in->free_list[--in->nfree] : NULL;
+}
+
+void in_rec_put(struct intake *in, struct flex_rec *r)
+{
+    in->free_list[in->nfree++] = r;
+}
+
+void *in_pb_alloc(void *arena, size_t size)
+{
+    return flex_arena_alloc(arena, size);
+}
+
+void in_pb_free(void *arena, void *p)
+{
+    (void)arena, (void)p; /* the arena is reset per job */
+}
+
+/* A record whose checks Redis failed: it goes back to the pool (its entry
+ * stays pending, to be read again), or back to the held list when it was
+ * being released, so that it is checked again on the next try. */
+static void give_back(struct intake *in, struct flex_rec *r)
+{
+    if (in->releasing && in->nheld < HELD_MAX)
+        in->held[in->nheld++] = r;
+    else
+        in_rec_put(in, r);
+}
+
+/* Gives back the records a check kept (|recs[0..kept)|) and those it had
+ * not reached (|recs[i..n)|) when Redis failed in the middle. */
+void in_give_back_all(struct intake *in, struct flex_rec **recs, size_t kept, size_t i, size_t n)
+{
+    for (size_t k = 0; k < kept; k++)
+        give_back(in, recs[k]);
+    for (size_t k = i; k < n; k++)
+        give_back(in, recs[k]);
+}
+
+/* The text as the patient will read it. */
+static int render(const struct flex_cfg *cfg, const Flex__V1__Job *job, struct flex_rec *rec,
+                  char *why, size_t whysz)
+{
+    const struct flex_cfg_location *loc = flex_cfg_location_find(cfg, job->location);
+    if (job->body && *job->body) {
+        snprintf(rec->text, sizeof(rec->text), "%s", job->body);
+        return 0;
+    }
+    const struct flex_cfg_template *t = flex_cfg_template_find(cfg, job->template_);
+    struct flex_tmpl_vars v = {0};
+    v.v[FLEX_TMPL_LOCATION_NAME] = loc->name;
+    v.v[FLEX_TMPL_LOCATION_PHONE] = loc->phone;
+    for (size_t i = 0; i < job->n_vars; i++) {
+        int k = flex_tmpl_var_lookup(job->vars[i]->key, strlen(job->vars[i]->key));
+        if (k >= 0 && k != FLEX_TMPL_LOCATION_NAME && k != FLEX_TMPL_LOCATION_PHONE)
+            v.v[k] = job->vars[i]->value;
+    }
+    for (int k = 0; k < FLEX_TMPL_NVARS; k++)
+        v.len[k] = v.v[k] ? strlen(v.v[k]) : 0;
+    enum flex_tmpl_var missing;
+    if (!t || flex_tmpl_render(t->tmpl, &v, rec->text, sizeof(rec->text), &missing) < 0) {
+        snprintf(why, whysz, "cannot render template '%.60s'", job->template_);
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts |job| (already validated) into the scheduled queue, due at |at|,
+ * with its clock fields filled in so that a promoted copy expires when
+ * this one would have. */
+void in_schedule_job(struct intake *in, struct wbatch *w, const char *entry, Flex__V1__Job *job,
+                     int64_t at, int64_t base, int64_t exp, const char *reason)
+{
+    job->enqueued_at_ms = base;
+    job->expires_at_ms = exp;
+    job->send_at_ms = at;
+    size_t n = flex__v1__job__get_packed_size(job);
+    uint8_t *buf = flex_malloc(n ? n : 1);
+    flex__v1__job__pack(job, buf);
+    flex_schedq_append_add(in->st, &in->sq, job->id, at, buf, n);
+    flex_free(buf); /* hiredis copied it */
+    w->scheduled++;
+    in_job_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_SCHEDULED, reason,
+                  at);
+}
+
+/* The job a step of an appointment or recall becomes; |ents| and |ptrs|
+ * hold its vars (first_name, provider, date, time). */
+static void step_job(const Flex__V1__Job *parent, const struct flex_timing_plan *plan,
+                     const struct flex_timing_step *st, int64_t base, Flex__V1__Job *j,
+                     Flex__V1__Job__VarsEntry *ents, Flex__V1__Job__VarsEntry **ptrs)
+{
+    flex__v1__job__init(j);
+    j->type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+    j->id = (char *)st->id;
+    j->location = parent->location;
+    j->patient = parent->patient;
+    j->phone = parent->phone;
+    j->template_ = (char *)st->kind;
+    j->kind = (char *)st->kind;
+    j->parent_id = parent->id;
+    j->parent_version = plan->version;
+    j->enqueued_at_ms = base;
+    j->send_at_ms = st->send_at_ms;
+    j->expires_at_ms = st->expires_at_ms;
+    const char *k[] = {"first_name", "provider", "date", "time"};
+    const char *v[] = {parent->first_name, parent->provider, st->date, st->time};
+    for (int i = 0; i < 4; i++) {
+        if (!v[i] || !*v[i])
+            continue;
+        flex__v1__job__vars_entry__init(&ents[j->n_vars]);
+        ents[j->n_vars].key = (char *)k[i];
+        ents[j->n_vars].value = (char *)v[i];
+        ptrs[j->n_vars] = &ents[j->n_vars];
+        j->n_vars++;
+    }
+    j->vars = ptrs;
+}
+
+/* An appointment or recall: its reminders replace whatever the same id
+ * planned before (a reschedule), or are all removed (a cancellation). */
+static void expand_entry(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
+                         size_t len, const Flex__V1__Job *job, int64_t now)
+{
+    struct flex_timing_plan plan;
+    flex_timing_expand(in->cfg, job, now, &plan);
+    bool appt = job->type == FLEX__V1__JOB_TYPE__JOB_TYPE_APPOINTMENT;
+    bool cancelled = job->status == FLEX__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_CANCELLED;
+    int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
+    struct flex_schedq_member m[FLEX_TIMING_MAX_STEPS];
+    uint8_t *bufs[FLEX_TIMING_MAX_STEPS] = {0};
+    char why[160];
+    for (unsigned i = 0; i < plan.nsteps; i++) {
+        Flex__V1__Job j;
+        Flex__V1__Job__VarsEntry ents[4], *ptrs[4];
+        step_job(job, &plan, &plan.steps[i], base, &j, ents, ptrs);
+        if (render(in->cfg, &j, in->scratch, why, sizeof(why)) != 0) {
+            for (unsigned k = 0; k < i; k++)
+                flex_free(bufs[k]);
+            in_dead_letter(in, w, entry, raw, len, job->id, why);
+            return;
+        }
+        m[i].len = flex__v1__job__get_packed_size(&j);
+        bufs[i] = flex_malloc(m[i].len ? m[i].len : 1);
+        flex__v1__job__pack(&j, bufs[i]);
+        m[i].payload = bufs[i];
+        m[i].id = plan.steps[i].id;
+        m[i].at_ms = plan.steps[i].send_at_ms;
+    }
+    char pkey[160];
+    snprintf(pkey, sizeof(pkey), "%s%s:%s", FLEX_KEY_PARENT, appt ? "appointment" : "recall",
+             job->id);
+    flex_schedq_append_replace(in->st, &in->sq, pkey, cancelled ? 0 : plan.version,
+                               plan.keep_until_ms, m, plan.nsteps);
+    for (unsigned i = 0; i < plan.nsteps; i++) {
+        in_job_status(in, w, NULL, m[i].id, job->location, FLEX__V1__STATE__STATE_SCHEDULED,
+                      plan.steps[i].kind, m[i].at_ms);
+        flex_free(bufs[i]);
+    }
+    w->scheduled += plan.nsteps;
+    snprintf(why, sizeof(why), "expanded:%u skipped:%u", plan.nsteps, plan.skipped);
+    int64_t first = 0; /* the appointment's own send time: its first text's */
+    for (unsigned i = 0; i < plan.nsteps; i++)
+        if (!first || m[i].at_ms < first)
+            first = m[i].at_ms;
+    in_job_status(in, w, entry, job->id, job->location,
+                  cancelled ? FLEX__V1__STATE__STATE_SUPPRESSED : FLEX__V1__STATE__STATE_SCHEDULED,
+                  cancelled ? "cancelled" : why, cancelled ? 0 : first);
+}
+
+static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char *entry,
+                     int64_t base, int64_t exp)
+{
+    rec->kind = FLEX_REC_JOB;
+    flex_strlcpy(rec->id, job->id, sizeof(rec->id));
+    flex_strlcpy(rec->entry, entry, sizeof(rec->entry));
+    flex_strlcpy(rec->location, job->location, sizeof(rec->location));
+    flex_strlcpy(rec->patient, job->patient, sizeof(rec->patient));
+    flex_strlcpy(rec->phone, job->phone, sizeof(rec->phone));
+    flex_strlcpy(rec->template_name, job->template_ ? job->template_ : "",
+                 sizeof(rec->template_name));
+    flex_strlcpy(rec->job_kind, job->kind ? job->kind : "", sizeof(rec->job_kind));
+    memset(rec->parent_key, 0, sizeof(rec->parent_key)); /* a reused record: nothing left over */
+    rec->carrier_optout = false;
+    rec->parent_version = job->parent_version;
+    rec->nparts = 0;
+    rec->part_ids[0][0] = '\0';
+    rec->status = 0;
+    rec->temporary = false;
+    if (job->parent_id && *job->parent_id)
+        snprintf(rec->parent_key, sizeof(rec->parent_key), "%s%s:%s", FLEX_KEY_PARENT,
+                 strncmp(rec->job_kind, "recall", 6) == 0 ? "recall" : "appointment",
+                 job->parent_id);
+    rec->enqueued_ms = base;
+    rec->expires_ms = exp;
+    rec->route_pos = 0;
+    rec->outcome = 0;
+    rec->carrier[0] = '\0';
+    rec->reason[0] = '\0';
+    rec->back = 0;
+    rec->auto_reply = job->reply_to && job->reply_to[0];
+    /* optout_confirm is the one text a number that just opted out gets */
+    rec->to_optout = rec->auto_reply && strcmp(rec->template_name, "optout_confirm") == 0;
+}
+
+/* A message job: now, later (send_at, quiet hours) or never (expired). */
+static struct flex_rec *take_message(struct intake *in, struct wbatch *w, const char *entry,
+                                     const char *raw, size_t len, Flex__V1__Job *job, int64_t now)
+{
+    int64_t base = job->enqueued_at_ms ? job->enqueued_at_ms : now;
+    int64_t exp = job->expires_at_ms ? job->expires_at_ms
+                                     : base + (int64_t)in->cfg->engine.message_validity_ms;
+    const struct flex_cfg_location *loc = flex_cfg_location_find(in->cfg, job->location);
+    int64_t quiet = 0;
+    const char *late = NULL;
+    if (now > exp) {
+        late = "expired before it could be sent";
+    } else if (job->send_at_ms > now + SEND_AT_SLACK_MS) {
+        if (job->send_at_ms >= exp)
+            late = "expires before its send time";
+        else
+            in_schedule_job(in, w, entry, job, job->send_at_ms, base, exp, "send_at");
+    } else if (!(job->reply_to && job->reply_to[0]) &&
+               (quiet = flex_timing_quiet_until(in->cfg, loc, now)) != 0) {
+        if (quiet >= exp)
+            late = "quiet hours last past its expiry";
+        else
+            in_schedule_job(in, w, entry, job, quiet, base, exp, "quiet_hours");
+    } else {
+        struct flex_rec *rec = rec_get(in); /* reads are sized to the free records */
+        char why[128];
+        if (rec && render(in->cfg, job, rec, why, sizeof(why)) != 0) {
+            in_dead_letter(in, w, entry, raw, len, job->id, why);
+            in_rec_put(in, rec);
+            return NULL;
+        }
+        if (rec)
+            fill_rec(rec, job, entry, base, exp);
+        return rec;
+    }
+    if (late) {
+        in_job_status(in, w, entry, job->id, job->location, FLEX__V1__STATE__STATE_EXPIRED, late,
+                      0);
+        w->expired++;
+    }
+    return NULL;
+}
+
+/* Checks one job entry; returns a record ready to go, or NULL when the
+ * entry was dealt with here (dead-lettered, scheduled, expanded, expired). */
+struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *entry,
+                               struct redisReply *fields)
+{
+    size_t len;
+    const char *raw = in_entry_field(fields, "job", &len);
+    if (!raw) {
+        in_dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
+        return NULL;
+    }
+    /* Decoded into an arena reset after each job: no malloc per job. */
+    Flex__V1__Job *job = flex__v1__job__unpack(&in->pba, len, (const uint8_t *)raw);
+    if (!job) {
+        flex_arena_reset(&in->pbarena);
+        in_dead_letter(in, w, entry, raw, len, NULL, "undecodable protobuf");
+        return NULL;
+    }
+    struct flex_rec *rec = NULL;
+    char phone[FLEX_E164_BUFSZ];
+    char *orig_phone = job->phone; /* validate points it at |phone|: restore before free */
+    struct flex_job_error err;
+    int64_t now = flex_now_ms();
+    if (flex_job_validate(in->cfg, job, phone, &err) != 0)
+        in_dead_letter(in, w, entry, raw, len, job->id, err.reason);
+    else if (job->type != FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE)
+        expand_entry(in, w, entry, raw, len, job, now);
+    else
+        rec = take_message(in, w, entry, raw, len, job, now);
+    job->phone = orig_phone;
+    flex_arena_reset(&in->pbarena); /* the job (its frees are no-ops) */
+    return rec;
+}

@@ -1,0 +1,173 @@
+/* The intake's own writes of a round (engine/intake_int.h). */
+#include "intake_int.h"
+
+/* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
+
+/* Empty again (its arrays are 60 KB: only the counts are reset). */
+void in_wbatch_reset(struct wbatch *w)
+{
+    w->dead = w->suppressed = w->expired = w->dups = w->scheduled = w->gated = 0;
+    w->nacks = 0;
+}
+
+void in_ack_later(struct wbatch *w, const char *entry)
+{
+    if (flex_entry_urgent(entry))
+        return; /* urgent jobs are read without a group: nothing to acknowledge */
+    if (w->nacks == ACKS_MAX)
+        return; /* stays pending; claimed and settled again later */
+    char *copy = w->ackids[w->nacks];
+    flex_strlcpy(copy, entry, sizeof(w->ackids[0]));
+    w->acks[3 + w->nacks] = copy;
+    w->acklens[3 + w->nacks] = strlen(copy);
+    w->nacks++;
+}
+
+void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
+                    size_t rawlen, const char *job_id, const char *reason)
+{
+    Flex__V1__DeadLetter dl = FLEX__V1__DEAD_LETTER__INIT;
+    dl.raw.data = (uint8_t *)raw;
+    dl.raw.len = rawlen;
+    dl.reason = (char *)reason;
+    char src[80];
+    snprintf(src, sizeof(src), "%s %s", FLEX_KEY_JOBS, entry);
+    dl.source = src;
+    dl.at_ms = flex_now_ms();
+    /* Every part bounded by an explicit cut: an id or a payload of any
+     * size from the stream must not decide the record's size.  The reason
+     * is Flex's own text (bounded by its callers). */
+    char idcut[FLEX_JOB_DERIVED_ID_MAX + 1];
+    flex_strlcpy(idcut, job_id ? job_id : "", sizeof(idcut));
+    dl.job_id = idcut;
+    job_id = idcut;
+    if (dl.raw.len > DEADLETTER_RAW_MAX) /* keep the reason, cut the payload */
+        dl.raw.len = DEADLETTER_RAW_MAX;
+    size_t n = flex__v1__dead_letter__get_packed_size(&dl);
+    uint8_t *buf = flex_malloc(n);
+    flex__v1__dead_letter__pack(&dl, buf);
+    const char *argv[] = {"XADD", FLEX_KEY_DEADLETTER, "*", "dl", (const char *)buf, "reason",
+                          reason};
+    size_t lens[] = {4, strlen(FLEX_KEY_DEADLETTER), 1, 2, n, 6, strlen(reason)};
+    flex_store_append(in->st, 7, argv, lens);
+    flex_free(buf);
+    w->dead++;
+    /* `flexctl status ID` answers for it too; its id may be anything the
+     * producer wrote, so only an id fit for a key is recorded */
+    if (job_id && job_id[0] && strlen(job_id) <= FLEX_JOB_DERIVED_ID_MAX &&
+        !strpbrk(job_id, " \t\r\n")) {
+        flex_store_appendf(in->st, "HSET %s%s state dead_letter reason %s dead_letter_at %lld",
+                           FLEX_KEY_JOB, job_id, reason, (long long)dl.at_ms);
+        flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, job_id,
+                           (long long)in->cfg->retention.job_history_days * 86400);
+    }
+    /* no PHI: the id and why (a reason never quotes a phone or a body) */
+    flex_log(FLEX_LOG_WARN, &lctx, 0, "job %s dead-lettered: %s (entry %s)",
+             job_id && job_id[0] ? job_id : "(no id)", reason, entry);
+    struct flex_audit_job aj = {.job = job_id, .state = "dead_lettered", .reason = reason};
+    flex_audit_job(in->p->audit, "status", &aj);
+    in_ack_later(w, entry);
+}
+
+static const char *state_name(Flex__V1__State state)
+{
+    switch (state) {
+    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
+    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
+    case FLEX__V1__STATE__STATE_SCHEDULED: return "scheduled";
+    default: return "failed";
+    }
+}
+
+/* Writes a state the intake decided (suppressed, expired, scheduled: due
+ * at |send_at|) and acknowledges |entry| (NULL: none). */
+void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                   const char *loc, Flex__V1__State state, const char *reason, int64_t send_at)
+{
+    Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
+    ev.job_id = (char *)id;
+    ev.state = state;
+    ev.reason = (char *)reason;
+    ev.at_ms = flex_now_ms();
+    ev.location = (char *)loc;
+    ev.send_at_ms = send_at;
+    const char *sname = state_name(state);
+    if (state == FLEX__V1__STATE__STATE_SUPPRESSED)
+        flex_count_suppressed(in->p, reason);
+    flex_labels_add(&in->p->loc_intake, loc,
+                    state == FLEX__V1__STATE__STATE_SUPPRESSED ? FLEX_MV_SUPPRESSED
+                    : state == FLEX__V1__STATE__STATE_EXPIRED  ? FLEX_MV_EXPIRED
+                                                               : FLEX_MV_SCHEDULED,
+                    1);
+    if (flex_statusbuf_add(in->sb, &ev) != 0) { /* full: this entry now, then a new one */
+        flex_statusbuf_append(in->sb, in->st,
+                              flex_cfg_days_before(ev.at_ms, in->cfg->retention.status_days));
+        flex_statusbuf_add(in->sb, &ev);
+    }
+    flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
+                       FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
+                       (long long)send_at);
+    flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, id,
+                       (long long)in->cfg->retention.job_history_days * 86400);
+    if (entry)
+        in_ack_later(w, entry);
+    struct flex_audit_job aj = {.job = id, .location = loc, .state = sname, .reason = reason};
+    flex_audit_job(in->p->audit, "status", &aj);
+}
+
+void in_count(_Atomic uint64_t *c, long n)
+{
+    /* relaxed: a metrics counter, read by the HTTP thread only. */
+    if (n > 0)
+        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
+}
+
+/* Reads the replies of the writes queued so far (dead letters, statuses,
+ * deferrals): a check that reads its replies right after its commands
+ * must come after them, or it takes their replies for its own. */
+int in_settle_writes(struct intake *in)
+{
+    /* The store counts what was appended.  A refused write (an error reply)
+     * fails the round like a lost connection: the entries are read again
+     * (and their writes made again) after the backoff, rather than left
+     * unacknowledged or without their status. */
+    return flex_store_settle(in->st) != 0 ? -1 : 0;
+}
+
+int in_flush_writes(struct intake *in, struct wbatch *w)
+{
+    in_count(&in->p->m.dead_letter, w->dead);
+    in_count(&in->p->m.suppressed, w->suppressed);
+    in_count(&in->p->m.expired, w->expired);
+    in_count(&in->p->m.duplicates, w->dups);
+    /* The status events before the acknowledgements, in the same pipeline. */
+    flex_statusbuf_append(in->sb, in->st,
+                          flex_cfg_days_before(flex_now_ms(), in->cfg->retention.status_days));
+    if (w->dead)
+        flex_store_appendf(in->st, "HINCRBY %s dead_letter %ld", FLEX_KEY_STATS, w->dead);
+    if (w->suppressed)
+        flex_store_appendf(in->st, "HINCRBY %s suppressed_optout %ld", FLEX_KEY_STATS,
+                           w->suppressed);
+    if (w->expired)
+        flex_store_appendf(in->st, "HINCRBY %s expired %ld", FLEX_KEY_STATS, w->expired);
+    if (w->dups)
+        flex_store_appendf(in->st, "HINCRBY %s duplicates_suppressed %ld", FLEX_KEY_STATS, w->dups);
+    if (w->scheduled)
+        flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled);
+    if (w->gated)
+        flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated);
+    if (w->nacks) {
+        w->acks[0] = "XACK";
+        w->acks[1] = FLEX_KEY_JOBS;
+        w->acks[2] = FLEX_KEY_GROUP;
+        w->acklens[0] = 4;
+        w->acklens[1] = strlen(FLEX_KEY_JOBS);
+        w->acklens[2] = strlen(FLEX_KEY_GROUP);
+        flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
+    }
+    int rc = in_settle_writes(in);
+    in_wbatch_reset(w);
+    return rc;
+}
+
+/* ---- opt-outs and control -------------------------------------------- */
