@@ -40,7 +40,7 @@ for form in same notlv dec dec-tlv upper; do
     check "$form: every receipt matched (delivered = sent)" \
         wait_for '[ "$(stat delivered)" = $sent_total ]' 20
     check "$form: a job's record names the message the way its submit did" \
-        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status r-$first | grep -q '\"state\":\"delivered\",\"carrier\":\"primary\",\"msgid\":\"[0-9a-f]*\"'"
+        wait_for "ctl status r-$first | grep -q '\"state\":\"delivered\",\"carrier\":\"primary\",\"msgid\":\"[0-9a-f]*\"'" 5
 done
 check "each flexd matched receipts of the other's messages" \
     sh -c "[ \"\$(curl -s http://127.0.0.1:$HP/metrics | sed -n 's/^flex_jobs_delivered_total //p')\" -gt 0 ] &&
