@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "carrier.h"
 #include "cfgval.h"
 #include "config.h"
@@ -111,13 +112,6 @@ struct http_carrier {
 static const struct flex_log_ctx *lctx(const struct http_carrier *h)
 {
     return &h->log;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static struct http_carrier *hc_of(struct flex_carrier *c)
@@ -591,7 +585,7 @@ static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
 
 static int drive(struct http_carrier *h, int timeout_ms)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = flex_mono_ns();
     throttle_probe(h, now);
     start_requests(h, now);
     int running = 0, events = 0;
@@ -617,7 +611,7 @@ static int drive(struct http_carrier *h, int timeout_ms)
             wait = 5; /* paced: the next token is near */
         curl_multi_poll(h->multi, NULL, 0, wait, NULL);
         curl_multi_perform(h->multi, &running);
-        now = mono_ns();
+        now = flex_mono_ns();
         while ((m = curl_multi_info_read(h->multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 finished(h, m, now);
@@ -636,7 +630,7 @@ static int http_run(struct flex_carrier *c, int timeout_ms)
 static bool http_ready(const struct flex_carrier *c)
 {
     const struct http_carrier *h = chc_of(c);
-    uint64_t now = mono_ns();
+    uint64_t now = flex_mono_ns();
     return !h->draining && now >= h->down_until && now >= h->paused_until &&
            h->queued + h->inflight < (size_t)h->window * QUEUE_FACTOR;
 }
@@ -656,8 +650,8 @@ static void http_drain(struct flex_carrier *c, int timeout_ms)
         emit_failed(h, r, 0, true, false, false, "shutting down");
         req_free(r);
     }
-    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
-    while (h->inflight > 0 && mono_ns() < end)
+    uint64_t end = flex_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    while (h->inflight > 0 && flex_mono_ns() < end)
         drive(h, 10);
     /* What is still out has no answer: ambiguous, as the policy says. */
     while ((r = h->flying)) {
@@ -769,7 +763,7 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     h->timeout_ms = (long)cc->response_timeout_ms;
     h->reconnect_max_ns = cc->reconnect_max_ms * 1000000ULL;
     h->ambiguous_retry = cc->ambiguous_retry;
-    h->rng = mono_ns() | 1;
+    h->rng = flex_mono_ns() | 1;
     h->spare = flex_calloc(h->window, sizeof(*h->spare));
     h->multi = curl_multi_init();
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);

@@ -2,6 +2,7 @@
  * The SMPP client: sessions, io_uring I/O, timers and the window.  Message
  * handling (submit responses, receipts, inbound) is in smpp_msgs.c.
  */
+#include "clock.h"
 #include "smpp.h"
 
 #include <arpa/inet.h>
@@ -31,9 +32,7 @@ enum { UD_CONNECT = 1, UD_RECV, UD_SEND, UD_TICK, UD_CANCEL };
 
 uint64_t flex_smpp_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    return flex_mono_ns();
 }
 
 void flex_smpp_config_defaults(struct flex_smpp_config *c)

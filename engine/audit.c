@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "audit.h"
 
 #include <dirent.h>
@@ -105,13 +106,6 @@ static void buf_put(struct buf *b, const void *s, size_t n)
     buf_reserve(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- UTC calendar (H. Hinnant's algorithms: no gmtime, no locale) ---- */
@@ -777,7 +771,7 @@ static int sync_maybe(struct flex_audit *a, bool force)
 {
     if (!a->dirty || a->fd < 0)
         return 0;
-    int64_t now = mono_ns();
+    int64_t now = (int64_t)flex_mono_ns();
     if (!force && now - a->synced_ns < 1000000000)
         return 0;
     if (fdatasync(a->fd) < 0)

@@ -25,4 +25,25 @@ static inline int64_t flex_mono_ms(void)
     return (int64_t)(flex_mono_ns() / 1000000ULL);
 }
 
+/* A retry delay that doubles from |min| to |max| (ms) with each failure in
+ * a row and starts again from |min| after a success: the Redis reconnects
+ * of the intake and the writer (carriers have their own, with jitter and
+ * a configured maximum). */
+struct flex_backoff {
+    unsigned min_ms, max_ms, cur_ms;
+};
+
+/* The delay to wait now; the next one is doubled, up to max_ms. */
+static inline unsigned flex_backoff_next(struct flex_backoff *b)
+{
+    unsigned now = b->cur_ms ? b->cur_ms : b->min_ms;
+    b->cur_ms = now < b->max_ms / 2 ? now * 2 : b->max_ms;
+    return now;
+}
+
+static inline void flex_backoff_reset(struct flex_backoff *b)
+{
+    b->cur_ms = 0;
+}
+
 #endif

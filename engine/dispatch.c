@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "carrier.h"
 #include "config.h"
 #include "err.h"
@@ -137,8 +138,6 @@ static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_
     finish(d, r, FLEX_OUT_FAILED);
 }
 
-static uint64_t mono_ns(void);
-
 /* A carrier that answers every submit with a temporary error (bound, but
  * broken) is taken out of the routes for CIRCUIT_OPEN_NS after
  * CIRCUIT_FAILS in a row, so new jobs go to the next carrier at once
@@ -146,12 +145,12 @@ static uint64_t mono_ns(void);
  * reopens if it still fails). */
 static void circuit_failure(struct dispatch *d, struct carrier *c)
 {
-    if (mono_ns() < c->open_until)
+    if (flex_mono_ns() < c->open_until)
         return; /* open already: the answers of what was in flight when it opened */
     if (++c->temp_fails < CIRCUIT_FAILS)
         return;
     c->temp_fails = 0;
-    c->open_until = mono_ns() + CIRCUIT_OPEN_NS;
+    c->open_until = flex_mono_ns() + CIRCUIT_OPEN_NS;
     flex_log(FLEX_LOG_WARN, &lctx, 0,
              "carrier %s: %d temporary failures in a row; circuit open for %llu s", c->name,
              CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
@@ -293,7 +292,7 @@ static bool usable(const struct flex_cfg_carrier *cc)
 static void retire(struct dispatch *d, struct carrier *c, const char *why)
 {
     c->retiring = true;
-    c->retire_at_ns = mono_ns() + d->cfg->engine.drain_timeout_ms * 1000000ULL;
+    c->retire_at_ns = flex_mono_ns() + d->cfg->engine.drain_timeout_ms * 1000000ULL;
     flex_log(FLEX_LOG_INFO, &lctx, 0, "carrier %s %s: unbinding once its window is empty", c->name,
              why);
 }
@@ -369,7 +368,7 @@ static void reconcile(struct dispatch *d)
 /* Unbinds and frees retired carriers whose windows are empty. */
 static void reap(struct dispatch *d)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = flex_mono_ns();
     size_t keep = 0;
     for (size_t i = 0; i < d->ncarriers; i++) {
         struct carrier *c = &d->carriers[i];
@@ -517,13 +516,6 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
     return 2; /* no usable carrier now */
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Waiting jobs first, in order; new ones from the ring only when none is
  * left waiting.  Stops at the first job that no carrier can take now, so a
  * full window costs one try per loop, not one per waiting job. */
@@ -531,7 +523,7 @@ static bool pump(struct dispatch *d)
 {
     d->now_fresh = false;
     take_news(d);
-    uint64_t now = mono_ns();
+    uint64_t now = flex_mono_ns();
     size_t keep = 0, i = 0;
     /* Backpressure from the writer: a job the SMSC accepted but whose
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
@@ -588,7 +580,7 @@ static void run_carriers(struct dispatch *d, int timeout_ms)
 /* Per-carrier gauges for /metrics, ten times a second. */
 static void gauges(struct dispatch *d)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = flex_mono_ns();
     if (now - d->last_gauges_ns < 100000000ULL)
         return;
     d->last_gauges_ns = now;

@@ -37,7 +37,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         entry[i][pl + (id ? len : 0)] = '\0';
         flying[i] = from_pel && flex_idmap_has(in->flying, entry[i]);
     }
-    in_count(&in->p->m.jobs_read, (long)ne);
+    flex_metric_add(&in->p->m.jobs_read, (long)ne);
     for (size_t i = 0; i < ne && n < BATCH * 2; i++) {
         struct redisReply *fields = flex_reply_at(flex_reply_at(entries, i), 1);
         if (!entry[i][0] || !fields || flying[i])
@@ -460,6 +460,14 @@ static int touch_own(struct intake *in)
     return rc;
 }
 
+/* Sleeps |ms| outside the config's read side (a reload need not wait). */
+static void wait_offline(struct intake *in, unsigned ms)
+{
+    flex_qsbr_offline(&in->qr);
+    usleep(ms * 1000);
+    flex_qsbr_online(&flex_cfg_qsbr, &in->qr);
+}
+
 void *flex_intake_main(void *arg)
 {
     struct intake in = {.p = arg};
@@ -482,7 +490,10 @@ void *flex_intake_main(void *arg)
         tag = (tag ^ (uint8_t)*c) * 16777619u;
     tag = (tag ^ (uint32_t)getpid()) * 16777619u;
     snprintf(in.urg_prefix, sizeof(in.urg_prefix), "%s%08x:", FLEX_URGENT_PREFIX, tag);
-    unsigned backoff = 50, fails = 0; /* failed rounds in a row */
+    /* Redis retried after a pause doubling from 50 ms to 2 s, so that a
+     * refusal that lasts (maxmemory, a read-only replica) is no busy loop */
+    struct flex_backoff bo = {.min_ms = 50, .max_ms = 2000};
+    unsigned fails = 0; /* failed rounds in a row */
     /* relaxed: stop flags are polled; the rings carry the data.  After
      * SIGTERM (stop_intake) no job is read any more, but the news still is
      * until the drain ends (stop_all): the jobs still waiting in the
@@ -494,12 +505,9 @@ void *flex_intake_main(void *arg)
         in.cfg = flex_cfg_acquire();
         if (!in.st && connect_store(&in) != 0) {
             atomic_store_explicit(&in.p->redis_ok, false, memory_order_relaxed);
-            in_count(&in.p->m.redis_errors, 1); /* every try counts */
+            flex_metric_add(&in.p->m.redis_errors, 1); /* every try counts */
             fails++;
-            flex_qsbr_offline(&in.qr);
-            usleep(backoff * 1000);
-            flex_qsbr_online(&flex_cfg_qsbr, &in.qr);
-            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            wait_offline(&in, flex_backoff_next(&bo));
             continue;
         }
         atomic_store_explicit(&in.p->redis_ok, true, memory_order_relaxed);
@@ -537,28 +545,23 @@ void *flex_intake_main(void *arg)
             in.last_trim_ms = flex_now_ms();
             rc = trim_streams(&in);
         }
-        if (rc != 0) {
-            /* A lost connection or a refusal (maxmemory, a read-only
-             * replica): anew after a pause doubling up to 2 s, so that a
-             * refusal that lasts is not a busy loop. */
+        if (rc != 0) { /* a lost connection or a refusal: anew after the backoff */
+            unsigned ms = flex_backoff_next(&bo);
             fails++;
             if (fails <= 3 || fails % 30 == 0)
                 flex_log(FLEX_LOG_WARN, &lctx, 0,
                          "redis connection lost: %s (%u in a row); reconnecting in %u ms",
-                         flex_store_error(in.st), fails, backoff);
-            in_count(&in.p->m.redis_errors, 1);
+                         flex_store_error(in.st), fails, ms);
+            flex_metric_add(&in.p->m.redis_errors, 1);
             in_wbatch_reset(w);
             flex_statusbuf_clear(in.sb); /* their entries are read again */
             flex_store_del(in.st);
             in.st = NULL;
-            flex_qsbr_offline(&in.qr);
-            usleep(backoff * 1000);
-            flex_qsbr_online(&flex_cfg_qsbr, &in.qr);
-            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            wait_offline(&in, ms);
         } else if (fails) {
             flex_log(FLEX_LOG_INFO, &lctx, 0, "redis back (%u failed tries before)", fails);
             fails = 0;
-            backoff = 50;
+            flex_backoff_reset(&bo);
         }
     }
     flex_qsbr_unregister(&flex_cfg_qsbr, &in.qr);

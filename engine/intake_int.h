@@ -102,7 +102,6 @@ struct wbatch {
 
 /* intake_writes.c */
 void in_ack_later(struct wbatch *w, const char *entry);
-void in_count(_Atomic uint64_t *c, long n);
 void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
                     size_t rawlen, const char *job_id, const char *reason);
 int in_flush_writes(struct intake *in, struct wbatch *w);

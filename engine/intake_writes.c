@@ -69,16 +69,6 @@ void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, cons
     in_ack_later(w, entry);
 }
 
-static const char *state_name(Flex__V1__State state)
-{
-    switch (state) {
-    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
-    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
-    case FLEX__V1__STATE__STATE_SCHEDULED: return "scheduled";
-    default: return "failed";
-    }
-}
-
 /* Writes a state the intake decided (suppressed, expired, scheduled: due
  * at |send_at|) and acknowledges |entry| (NULL: none). */
 void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
@@ -91,7 +81,7 @@ void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const
     ev.at_ms = flex_now_ms();
     ev.location = (char *)loc;
     ev.send_at_ms = send_at;
-    const char *sname = state_name(state);
+    const char *sname = flex_job_state_name(state);
     if (state == FLEX__V1__STATE__STATE_SUPPRESSED)
         flex_count_suppressed(in->p, reason);
     flex_labels_add(&in->p->loc_intake, loc,
@@ -115,13 +105,6 @@ void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const
     flex_audit_job(in->p->audit, "status", &aj);
 }
 
-void in_count(_Atomic uint64_t *c, long n)
-{
-    /* relaxed: a metrics counter, read by the HTTP thread only. */
-    if (n > 0)
-        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
-}
-
 /* Reads the replies of the writes queued so far (dead letters, statuses,
  * deferrals): a check that reads its replies right after its commands
  * must come after them, or it takes their replies for its own. */
@@ -136,10 +119,10 @@ int in_settle_writes(struct intake *in)
 
 int in_flush_writes(struct intake *in, struct wbatch *w)
 {
-    in_count(&in->p->m.dead_letter, w->dead);
-    in_count(&in->p->m.suppressed, w->suppressed);
-    in_count(&in->p->m.expired, w->expired);
-    in_count(&in->p->m.duplicates, w->dups);
+    flex_metric_add(&in->p->m.dead_letter, w->dead);
+    flex_metric_add(&in->p->m.suppressed, w->suppressed);
+    flex_metric_add(&in->p->m.expired, w->expired);
+    flex_metric_add(&in->p->m.duplicates, w->dups);
     /* The status events before the acknowledgements, in the same pipeline. */
     flex_statusbuf_append(in->sb, in->st,
                           flex_cfg_days_before(flex_now_ms(), in->cfg->retention.status_days));

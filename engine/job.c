@@ -340,3 +340,18 @@ int flex_job_from_json(const struct flex_cfg *cfg, const char *line, size_t len,
     json_decref(o);
     return rc;
 }
+
+const char *flex_job_state_name(int state)
+{
+    switch ((Flex__V1__State)state) {
+    case FLEX__V1__STATE__STATE_QUEUED: return "queued";
+    case FLEX__V1__STATE__STATE_SCHEDULED: return "scheduled";
+    case FLEX__V1__STATE__STATE_ACCEPTED: return "accepted";
+    case FLEX__V1__STATE__STATE_DELIVERED: return "delivered";
+    case FLEX__V1__STATE__STATE_FAILED: return "failed";
+    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
+    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
+    case FLEX__V1__STATE__STATE_DEAD_LETTERED: return "dead_letter";
+    default: return "unknown";
+    }
+}

@@ -44,4 +44,11 @@ int flex_job_validate(const struct flex_cfg *cfg, struct Flex__V1__Job *job, cha
 int flex_job_parse_time(const char *s, int64_t *ms);
 int flex_job_parse_date(const char *s, int64_t *ms);
 
+/* The name of a job state (proto/flex.proto State) as every record,
+ * status event and audit line spells it: "queued", "scheduled",
+ * "accepted", "delivered", "failed", "expired", "suppressed",
+ * "dead_letter"; "unknown" for anything else.  |state| is a
+ * Flex__V1__State. */
+const char *flex_job_state_name(int state);
+
 #endif

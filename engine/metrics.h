@@ -26,6 +26,14 @@ struct flex_labels {
     _Atomic uint64_t v[FLEX_METRICS_LABELS][FLEX_METRICS_VALUES];
 };
 
+/* Adds |n| (> 0; else nothing) to the counter |c|.  Any thread. */
+static inline void flex_metric_add(_Atomic uint64_t *c, long n)
+{
+    /* relaxed: a monotonic counter for /metrics, read on its own. */
+    if (n > 0)
+        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
+}
+
 /* Writer only: the slot of |name|, added when new. */
 unsigned flex_labels_slot(struct flex_labels *t, const char *name);
 /* Writer only: adds |n| to value |k| of |name| (or sets it: _set). */

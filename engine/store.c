@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "store.h"
 
 #include <errno.h>
@@ -158,20 +159,13 @@ static void tls_fail(struct flex_store *s, const char *doing, int e)
     fail(s, "TLS %s redis at %s: %s", doing, s->where, why);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* How long the next wait may take: what is left of the connect's deadline,
  * else the store's timeout. */
 static int wait_budget(const struct flex_store *s)
 {
     if (!s->deadline_ms)
         return s->timeout_ms;
-    int64_t left = s->deadline_ms - mono_ms();
+    int64_t left = s->deadline_ms - flex_mono_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -519,7 +513,7 @@ int flex_store_connect(struct flex_store **out, const struct flex_store_params *
     s->fd = -1;
     s->timeout_ms = timeout_ms;
     flex_cfgval_redact_url(p->url, s->where, sizeof(s->where));
-    s->deadline_ms = mono_ms() + timeout_ms;
+    s->deadline_ms = flex_mono_ms() + timeout_ms;
     s->reader = redisReaderCreate();
     int rc = s->reader ? dial(s, &u, why, whysz) : -ENOMEM;
     if (!s->reader)

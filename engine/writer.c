@@ -37,6 +37,7 @@
 #include "flex.pb-c.h"
 #include "hash.h"
 #include "intent.h"
+#include "job.h"
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
@@ -94,25 +95,6 @@ struct writer {
 };
 
 static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
-
-static const char *state_name(Flex__V1__State s)
-{
-    switch (s) {
-    case FLEX__V1__STATE__STATE_ACCEPTED: return "accepted";
-    case FLEX__V1__STATE__STATE_DELIVERED: return "delivered";
-    case FLEX__V1__STATE__STATE_FAILED: return "failed";
-    case FLEX__V1__STATE__STATE_EXPIRED: return "expired";
-    case FLEX__V1__STATE__STATE_SUPPRESSED: return "suppressed";
-    default: return "unknown";
-    }
-}
-
-static void metric(_Atomic uint64_t *c, long n)
-{
-    /* relaxed: a metrics counter, read by the HTTP thread only. */
-    if (n > 0)
-        atomic_fetch_add_explicit(c, (uint64_t)n, memory_order_relaxed);
-}
 
 /* ---- building commands ------------------------------------------------ */
 
@@ -277,8 +259,8 @@ static void hist_record(struct args *a, const struct flex_rec *r, Flex__V1__Stat
     if (st == FLEX__V1__STATE__STATE_ACCEPTED)
         arg_done(a, hist_accepted(arg_at(a), r, "accepted", r->at_ms));
     else
-        argf(a, "s=%s c=%s l=%s t=%lld reason=%s", state_name(st), r->carrier[0] ? r->carrier : "-",
-             r->location, (long long)r->at_ms, r->reason);
+        argf(a, "s=%s c=%s l=%s t=%lld reason=%s", flex_job_state_name(st),
+             r->carrier[0] ? r->carrier : "-", r->location, (long long)r->at_ms, r->reason);
 }
 
 static Flex__V1__State outcome_state(const struct flex_rec *r)
@@ -334,19 +316,25 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
 static void outcome_metrics(struct writer *w, const struct flex_rec *r)
 {
     Flex__V1__State st = outcome_state(r);
-    struct flex_audit_job aj = {r->id,      r->location,    r->patient, r->phone, r->template_name,
-                                r->carrier, state_name(st), r->reason};
+    struct flex_audit_job aj = {r->id,
+                                r->location,
+                                r->patient,
+                                r->phone,
+                                r->template_name,
+                                r->carrier,
+                                flex_job_state_name(st),
+                                r->reason};
     flex_audit_job(w->p->audit, st == FLEX__V1__STATE__STATE_ACCEPTED ? "send" : "status", &aj);
     if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
         flex_labels_add(&w->p->by_carrier, r->carrier, FLEX_MV_ACCEPTED, 1);
         flex_labels_add(&w->p->by_location, r->location, FLEX_MV_ACCEPTED, 1);
         flex_histogram_observe(&w->p->accept_ms, r->at_ms - r->enqueued_ms);
-        metric(&w->p->m.accepted, 1);
+        flex_metric_add(&w->p->m.accepted, 1);
         /* one character outside GSM-7 (the "ë" of "Zoë", an emoji) makes
          * every part UCS-2: 70 characters a part instead of 160 */
-        metric(flex_gsm7_count(r->text, strlen(r->text)) < 0 ? &w->p->m.parts_ucs2
-                                                             : &w->p->m.parts_gsm7,
-               r->nparts ? r->nparts : 1);
+        flex_metric_add(flex_gsm7_count(r->text, strlen(r->text)) < 0 ? &w->p->m.parts_ucs2
+                                                                      : &w->p->m.parts_gsm7,
+                        r->nparts ? r->nparts : 1);
         return;
     }
     unsigned k = st == FLEX__V1__STATE__STATE_EXPIRED      ? FLEX_MV_EXPIRED
@@ -356,7 +344,7 @@ static void outcome_metrics(struct writer *w, const struct flex_rec *r)
     if (r->carrier[0])
         flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
     if (k == FLEX_MV_FAILED)
-        metric(&w->p->m.failed, 1);
+        flex_metric_add(&w->p->m.failed, 1);
 }
 
 /* MULTI, and the HSET of the transaction's history records begun in w->a
@@ -475,7 +463,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         flex_store_appendf(w->st, "XADD %s * op + numbers %s source carrier", FLEX_KEY_OPTOUT_LOG,
                            r->phone);
         w->cmds += 2;
-        metric(&w->p->m.optouts, 1);
+        flex_metric_add(&w->p->m.optouts, 1);
         struct flex_audit_job aj = {.job = r->id,
                                     .location = r->location,
                                     .carrier = r->carrier,
@@ -699,7 +687,7 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
         if (!written || memchr(vals[i], '#', lens[i]))
             continue;
         if (w->dup[i]) {
-            metric(&w->p->m.receipts_duplicate, 1);
+            flex_metric_add(&w->p->m.receipts_duplicate, 1);
             continue;
         }
         uint64_t h = recent_hash(w, r->id);
@@ -710,7 +698,7 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
                                     .carrier = r->carrier,
                                     .state = ok ? "delivered" : "failed"};
         flex_audit_job(w->p->audit, "status", &aj);
-        metric(ok ? &w->p->m.delivered : &w->p->m.failed, 1);
+        flex_metric_add(ok ? &w->p->m.delivered : &w->p->m.failed, 1);
         unsigned k = ok ? FLEX_MV_DELIVERED : FLEX_MV_FAILED;
         flex_labels_add(&w->p->by_carrier, r->carrier, k, 1);
         if (r->location[0])
@@ -780,15 +768,15 @@ static void inbound_done(struct writer *w, const struct flex_rec *r, const char 
                          const struct flex_reply_done *d)
 {
     if (!d->fresh) {
-        metric(&w->p->m.inbound_copies, 1);
+        flex_metric_add(&w->p->m.inbound_copies, 1);
         return;
     }
-    metric(&w->p->m.inbound, 1);
+    flex_metric_add(&w->p->m.inbound, 1);
     flex_labels_add(&w->p->inbound_by, loc[0] ? loc : "unknown", (unsigned)d->intent, 1);
     if (d->changed)
-        metric(d->intent == FLEX_INTENT_STOP ? &w->p->m.optouts : &w->p->m.optins, 1);
+        flex_metric_add(d->intent == FLEX_INTENT_STOP ? &w->p->m.optouts : &w->p->m.optins, 1);
     if (d->replied == 2)
-        metric(&w->p->m.autoreply_capped, 1);
+        flex_metric_add(&w->p->m.autoreply_capped, 1);
     (void)r;
 }
 
@@ -860,7 +848,7 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         } else {
             flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound text not applied: %s",
                      flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "bad reply");
-            metric(&w->p->m.redis_errors, 1);
+            flex_metric_add(&w->p->m.redis_errors, 1);
             if (done[k].intent == FLEX_INTENT_STOP) /* whatever failed, the opt-out holds */
                 stops[nstops++] = from[k];
         }
@@ -995,7 +983,12 @@ void *flex_writer_main(void *arg)
     struct flex_rec **prev = flex_malloc(RETRY_MAX * sizeof(*prev));
     size_t n = 0, nretry = 0;
     int64_t last_retry = 0;
-    unsigned backoff = 50, fails = 0; /* failed round trips in a row */
+    /* A lost connection, or Redis refusing the writes (maxmemory, a
+     * read-only replica, a failed disk): the batch is tried again on a new
+     * connection after a pause doubling from 50 ms to 2 s, so a refusal
+     * that lasts does not become a busy loop. */
+    struct flex_backoff bo = {.min_ms = 50, .max_ms = 2000};
+    unsigned fails = 0; /* failed round trips in a row */
     bool audit_failing = false;
     for (;;) {
         flex_qsbr_quiescent(&flex_cfg_qsbr, &qr);
@@ -1020,12 +1013,11 @@ void *flex_writer_main(void *arg)
                     0 ||
                 flex_reply_load(w.st, &w.rq) != 0) {
                 flex_log(FLEX_LOG_ERROR, &lctx, 0, "%s", why);
-                metric(&w.p->m.redis_errors, 1); /* every try counts */
+                flex_metric_add(&w.p->m.redis_errors, 1); /* every try counts */
                 fails++;
                 flex_store_del(w.st);
                 w.st = NULL;
-                usleep(backoff * 1000);
-                backoff = backoff < 2000 ? backoff * 2 : 2000;
+                usleep(flex_backoff_next(&bo) * 1000);
                 if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
                     break;
                 continue;
@@ -1036,16 +1028,13 @@ void *flex_writer_main(void *arg)
         if (retry_due)
             last_retry = flex_now_ms();
         if (write_batch(&w, recs, n, retry, &nretry, retry_due) != 0) {
-            /* A lost connection, or Redis refusing the writes (maxmemory,
-             * a read-only replica, a failed disk): the batch is tried again
-             * on a new connection after a pause that doubles up to 2 s, so
-             * a refusal that lasts does not become a busy loop. */
+            unsigned ms = flex_backoff_next(&bo);
             fails++;
-            metric(&w.p->m.redis_errors, 1);
+            flex_metric_add(&w.p->m.redis_errors, 1);
             if (fails <= 3 || fails % 30 == 0)
                 flex_log(FLEX_LOG_WARN, &lctx, 0,
                          "redis write failed (%u in a row): %s; retrying the batch in %u ms", fails,
-                         flex_store_error(w.st), backoff);
+                         flex_store_error(w.st), ms);
             if (retry_due) { /* keep the waiting receipts */
                 for (size_t i = 0; i < nprev; i++)
                     prev[i]->kind = FLEX_REC_RECEIPT_WAIT;
@@ -1059,8 +1048,7 @@ void *flex_writer_main(void *arg)
              * unacknowledged: its jobs are read again by the next flexd. */
             if (atomic_load_explicit(&w.p->stop_all, memory_order_relaxed))
                 break;
-            usleep(backoff * 1000);
-            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            usleep(ms * 1000);
             continue;
         }
         if (fails) {
@@ -1068,7 +1056,7 @@ void *flex_writer_main(void *arg)
                      fails);
             fails = 0;
         }
-        backoff = 50;
+        flex_backoff_reset(&bo);
         give_back_retried(&w, prev, nprev);
         give_back(&w, recs, n);
         int arc = flex_audit_flush(w.p->audit); /* a failed flush keeps its lines: retried */
