@@ -54,7 +54,12 @@ DEP_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lm -lpthread
 GEN := $(BUILD)/gen
 
 override CFLAGS += -std=gnu17 -MMD -MP $(WARN)
-override CPPFLAGS += -D_GNU_SOURCE -Iengine -Iadapters -I$(GEN)
+# engine/ in layers, each including only those below it (tests/integ/layers.sh):
+# base (memory, logs, maps, rings, clocks), text (codecs, templates, zones),
+# core (the domain over Redis: config, jobs, schedule, store), run (the
+# threads and the programs); adapters/ (carriers) sit on core.
+LAYERS := engine/base engine/text engine/core engine/run
+override CPPFLAGS += -D_GNU_SOURCE $(addprefix -I,$(LAYERS)) -Iadapters -I$(GEN)
 
 ifeq ($(V),1)
 Q :=
@@ -65,10 +70,10 @@ E := @printf '  %-6s %s\n'
 endif
 
 # --- sources ---------------------------------------------------------------
-MAINS := engine/flexd.c engine/flexctl.c bench/flexbench.c bench/smscsim.c bench/httpsim.c
+MAINS := engine/run/flexd.c engine/run/flexctl.c bench/flexbench.c bench/smscsim.c bench/httpsim.c
 # The simulators' engines: linked into their programs, not into libflex.
 SIM_OBJS := $(BUILD)/obj/bench/smsc.o $(BUILD)/obj/bench/simcommon.o
-LIB_SRCS := $(filter-out $(MAINS),$(wildcard engine/*.c adapters/*.c))
+LIB_SRCS := $(filter-out $(MAINS),$(wildcard $(addsuffix /*.c,$(LAYERS)) adapters/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(GEN)/flex.pb-c.o
 PROGS := $(addprefix $(BUILD)/,flexd flexctl flexbench smscsim httpsim)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -121,7 +126,7 @@ $(BUILD)/libflex.a: $(LIB_OBJS)
 	$(E) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%: $(BUILD)/obj/engine/%.o $(BUILD)/libflex.a
+$(BUILD)/%: $(BUILD)/obj/engine/run/%.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -Wl,--no-as-needed $(DEP_LIBS)
 
@@ -223,7 +228,7 @@ demo:
 # asking make whether they are up to date (`sudo make install` after `make`,
 # a test while sources change).  make deb: the same tree as a Debian package
 # in DEBDIR.  What goes where, and the steps after: docs/install.md.
-VERSION := $(shell sed -n 's/.*FLEX_VERSION "\(.*\)".*/\1/p' engine/version.h)
+VERSION := $(shell sed -n 's/.*FLEX_VERSION "\(.*\)".*/\1/p' engine/core/version.h)
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
@@ -361,7 +366,7 @@ deb: $(INSTALL_NEEDS)
 	  $(DEBDIR)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 # --- style -----------------------------------------------------------------------
-FORMAT_SRCS = $(wildcard engine/*.[ch] adapters/*.[ch] bench/*.[ch] tests/unit/*.[ch] \
+FORMAT_SRCS = $(wildcard engine/*/*.[ch] adapters/*.[ch] bench/*.[ch] tests/unit/*.[ch] \
                 tests/integ/*.[ch] tests/fuzz/*.[ch])
 
 format:

@@ -1,5 +1,5 @@
 /*
- * The adapters' side of engine/carrier.h: which adapter builds which
+ * The adapters' side of engine/core/carrier.h: which adapter builds which
  * carrier type, and what a carrier is built from.
  */
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * The HTTP carrier: a Twilio-style Messages API behind the carrier
- * interface (engine/carrier.h), over libcurl's multi interface.
+ * interface (engine/core/carrier.h), over libcurl's multi interface.
  *
  * It runs on the dispatcher's thread, like the SMPP clients: run() drives
  * curl_multi_perform and waits in curl_multi_poll, so requests, their

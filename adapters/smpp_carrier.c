@@ -1,5 +1,5 @@
 /*
- * The SMPP ESME behind the carrier interface (engine/carrier.h): the
+ * The SMPP ESME behind the carrier interface (engine/core/carrier.h): the
  * client's events, normalized.  Message ids become canonical keys (lower
  * case, no leading zeros: flex_smpp_id_key), a receipt's candidates add
  * the same number read the other way (flex_smpp_id_alts: decimal in the

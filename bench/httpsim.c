@@ -23,7 +23,7 @@
  * POST to its StatusCallback with MessageSid, MessageStatus "delivered"
  * (--undelivered-rate P: "undelivered" with ErrorCode 30003 for that
  * fraction), To, From, AccountSid (and SmsSid, SmsStatus, ApiVersion, as
- * Twilio sends), signed with X-Twilio-Signature (engine/webhook.h: key the
+ * Twilio sends), signed with X-Twilio-Signature (engine/base/webhook.h: key the
  * auth token, URL the callback URL exactly).  --callback-sent sends
  * "sent" at once before the final one.  One thread sends them with
  * libcurl multi: at most 64 in flight over kept-alive connections, the

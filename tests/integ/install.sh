@@ -132,11 +132,11 @@ fi
 check "make deb" mk deb DEBDIR="$tmp/deb"
 deb=$(find "$tmp/deb" -maxdepth 1 -name '*.deb' 2>/dev/null | head -n 1)
 [ -n "$deb" ] || deb=$tmp/deb/none.deb
-version=$(sed -n 's/.*FLEX_VERSION "\(.*\)".*/\1/p' engine/version.h)
+version=$(sed -n 's/.*FLEX_VERSION "\(.*\)".*/\1/p' engine/core/version.h)
 field() { dpkg-deb --field "$deb" "$1"; }
 check "named for its package, version and architecture" test "$(basename "$deb")" = \
     "$(field Package)_$(field Version)_$(dpkg --print-architecture).deb"
-check "... version $version-1, from engine/version.h" test "$(field Version)" = "$version-1"
+check "... version $version-1, from engine/core/version.h" test "$(field Version)" = "$version-1"
 dpkg-deb --info "$deb" >"$tmp/info" 2>&1
 check "dpkg-deb --info: control, conffiles, md5sums, maintainer scripts" sh -c \
     "for f in control conffiles md5sums postinst prerm postrm; do grep -q \" \$f\" '$tmp/info' || exit 1; done"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Receipts matched whatever form of the message id the carrier uses in
-# them (engine/carrier.h): smscsim answers each submit with a hex id and
+# them (engine/core/carrier.h): smscsim answers each submit with a hex id and
 # names it in the receipt as --receipt-ids says (the same, text only,
 # decimal in the text with and without the TLV, upper case with leading
 # zeros).  Two flexd; smscsim sends each receipt on the other process's

@@ -1,4 +1,4 @@
-/* The message log's records (engine/reply.h): scores, day keys, expiry,
+/* The message log's records (engine/core/reply.h): scores, day keys, expiry,
  * the record's fields.  The log itself is exercised end to end by
  * tests/integ/replies.sh against a real redis-server. */
 #include "test_common.h"

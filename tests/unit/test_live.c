@@ -1,4 +1,4 @@
-/* The dispatcher's view of what changed while jobs waited (engine/live.h):
+/* The dispatcher's view of what changed while jobs waited (engine/core/live.h):
  * opt-outs and opt-ins in order, the paused set and "*", parents changed,
  * and pruning that keeps a newer entry of the same key. */
 #include "test_common.h"

@@ -8,7 +8,7 @@
  *
  * Job records come from a fixed pool owned by the intake: the only
  * allocation per message is none.  Every record passes through exactly one
- * thread at a time, handed over by an SPSC ring (engine/ring.h), so no
+ * thread at a time, handed over by an SPSC ring (engine/base/ring.h), so no
  * field of a record is ever shared.
  */
 #ifndef FLEX_PIPELINE_H
@@ -82,7 +82,7 @@ struct flex_rec {
     char phone[17];
     char template_name[65];
     int64_t enqueued_ms, expires_ms;
-    /* expanded reminders and recalls: the gate (engine/schedq.h) */
+    /* expanded reminders and recalls: the gate (engine/core/schedq.h) */
     char job_kind[24]; /* "reminder_24h"...: gated; empty: not */
     char parent_key[112];
     int64_t parent_version;
@@ -99,7 +99,7 @@ struct flex_rec {
     char carrier[65];
     unsigned nparts; /* accepted: its parts; a receipt: the parts of its message, once matched */
     unsigned nkeys;  /* a receipt: its candidate keys in part_ids[0..nkeys) */
-    char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/carrier.h) */
+    char part_ids[FLEX_SMS_MAX_PARTS][65]; /* canonical id keys (engine/core/carrier.h) */
     uint32_t status;
     bool temporary;
     bool carrier_optout; /* failed: the carrier says the recipient unsubscribed */
@@ -122,12 +122,12 @@ void flex_count_suppressed(struct flex_pipeline *p, const char *reason);
 
 /* Shared by the threads; everything mutable is an atomic or a ring. */
 struct flex_pipeline {
-    struct flex_audit *audit;       /* engine/audit.h (thread-safe); NULL: off */
+    struct flex_audit *audit;       /* engine/core/audit.h (thread-safe); NULL: off */
     struct flex_ring jobs;          /* intake -> dispatch */
     struct flex_ring results;       /* dispatch -> writer */
     struct flex_ring free_recs;     /* writer -> intake (records back to the pool) */
     struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
-    struct flex_ring news;          /* intake -> dispatch: struct flex_news * (engine/live.h) */
+    struct flex_ring news;          /* intake -> dispatch: struct flex_news * (engine/core/live.h) */
     struct flex_ring back;          /* dispatch -> intake: jobs to hold or schedule again */
     struct flex_ring hooks;         /* http listener -> writer: webhooks' receipts and texts
                                      * (heap records: the writer frees them) */
@@ -164,7 +164,7 @@ struct flex_pipeline {
      * sample worked (older than 5 s: the gauges are shown as NaN, stale). */
     _Atomic int64_t queue_oldest_ms, queue_sampled_ms;
     struct flex_labels held_by; /* writer: intake; value 0: jobs held per location */
-    /* Labelled metrics (engine/metrics.h), each table with one writer. */
+    /* Labelled metrics (engine/base/metrics.h), each table with one writer. */
     struct flex_labels by_carrier;     /* writer: FLEX_MV_* */
     struct flex_labels by_location;    /* writer: accepted, failed, delivered, expired */
     struct flex_labels loc_intake;     /* intake: suppressed, expired, scheduled */
@@ -179,7 +179,7 @@ struct flex_pipeline {
 
 struct flex_carrier_event;
 
-/* A carrier's receipt or inbound text |ev| (engine/carrier.h) into the
+/* A carrier's receipt or inbound text |ev| (engine/core/carrier.h) into the
  * record |r| for the writer, from carrier |carrier| at |at_ms|; |r->heap|
  * is left as the caller set it.  The dispatcher's events and the HTTP
  * listener's webhooks both go through it. */
@@ -192,7 +192,7 @@ struct flex_audit_job {
     const char *job, *location, *patient, *phone, *template_name, *carrier, *state, *reason;
 };
 
-/* One audit line (engine/audit.h) of |ev| ("send", "status") about |j|
+/* One audit line (engine/core/audit.h) of |ev| ("send", "status") about |j|
  * now.  A no-op when the audit log is off; a failure is logged. */
 void flex_audit_job(struct flex_audit *a, const char *ev, const struct flex_audit_job *j);
 

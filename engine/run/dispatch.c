@@ -4,7 +4,7 @@
  * (each on its own io_uring, polled in turn).  Outcomes, receipts and
  * inbound texts go to the writer.
  *
- * Every carrier is an engine/carrier.h: the adapters normalize ids,
+ * Every carrier is an engine/core/carrier.h: the adapters normalize ids,
  * states and failures, so nothing here knows a protocol.
  *
  * Routing: the location's route or [route] default, in order.  A carrier
@@ -449,7 +449,7 @@ static bool still_allowed(struct dispatch *d, struct flex_rec *r,
     return false;
 }
 
-/* News from the intake first (engine/live.h): every job tried after this
+/* News from the intake first (engine/core/live.h): every job tried after this
  * is checked against it.  Old news is dropped once no job read before it
  * can still be waiting. */
 static void take_news(struct dispatch *d)

@@ -45,7 +45,7 @@ static inline bool flex_entry_urgent(const char *entry)
 #define FLEX_KEY_MSGID "flex:msgid:"    /* + carrier:id -> job id (TTL) */
 
 /* Where Redis is and how to reach it: the [redis] section of the config
- * (engine/config.h holds one). */
+ * (engine/core/config.h holds one). */
 struct flex_store_params {
     const char *url;      /* redis://[user:password@]host[:port][/db], rediss://... (TLS),
                              unix:///path[?db=N] */

@@ -1,4 +1,4 @@
-/* Helpers shared by the pipeline's threads (engine/pipeline.h). */
+/* Helpers shared by the pipeline's threads (engine/core/pipeline.h). */
 #include "pipeline.h"
 
 #include <string.h>

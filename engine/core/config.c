@@ -72,7 +72,7 @@ enum vtype {
     T_AMBIGUOUS,
     T_PROFILE,
     T_NAME,     /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
-    T_KEYWORDS, /* one [keywords] list: engine/intent.h syntax */
+    T_KEYWORDS, /* one [keywords] list: engine/text/intent.h syntax */
     T_LIST,     /* comma-separated names (template kinds) -> struct flex_cfg_list */
     T_ALLOW     /* comma-separated numbers or "+DIGITS" prefixes -> struct flex_cfg_list */
 };
@@ -1282,7 +1282,7 @@ static void check_all(struct parser *p)
     for (size_t i = 0; i < c->nlocations; i++) {
         struct flex_cfg_location *l = &c->locations[i];
         resolve_route(p, &l->_route_src, &l->route);
-        /* Read once here, so every thread can use the zone (engine/tz.h). */
+        /* Read once here, so every thread can use the zone (engine/text/tz.h). */
         if (l->timezone && !(l->tz = flex_tz_get(l->timezone)))
             diag(p, p->file, l->_line, "[location %s]: cannot read time zone '%s'", l->id,
                  l->timezone);

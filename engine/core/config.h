@@ -11,7 +11,7 @@
  * A snapshot is never modified after flex_cfg_load() returns.  The running
  * engine reads the current one through flex_cfg_acquire(); a reload builds a
  * whole new snapshot and swaps it in with flex_cfg_publish(); the old one is
- * freed by QSBR once no worker can still hold it (engine/qsbr.h).
+ * freed by QSBR once no worker can still hold it (engine/base/qsbr.h).
  */
 #ifndef FLEX_CONFIG_H
 #define FLEX_CONFIG_H
@@ -31,7 +31,7 @@ struct flex_keywords;
 #define FLEX_CFG_MAX_ROUTE 8
 #define FLEX_CFG_MAX_CARRIERS 32 /* [carrier] sections enabled at once (one flexd) */
 #define FLEX_CFG_NAME_MAX 64
-#define FLEX_CFG_KW_LISTS 7 /* FLEX_KW_N of engine/intent.h */
+#define FLEX_CFG_KW_LISTS 7 /* FLEX_KW_N of engine/text/intent.h */
 
 /* A comma-separated value split into its entries (trimmed, none empty). */
 struct flex_cfg_list {
@@ -164,7 +164,7 @@ struct flex_cfg {
         uint32_t end_min;
     } quiet_hours;
     struct {
-        /* As written, indexed by FLEX_KW_* (engine/intent.h); NULL = not set. */
+        /* As written, indexed by FLEX_KW_* (engine/text/intent.h); NULL = not set. */
         const char *text[FLEX_CFG_KW_LISTS];
     } keyword_lists;
     /* The built-in lists extended by [keywords]; never NULL in a loaded

@@ -4,7 +4,7 @@
  * MULTI/EXEC so that it happens whole or not at all.
  *
  *  1. MULTI; one XADD of the outcomes' status events (a StatusBatch,
- *     engine/statusbuf.h); one HSET of the batch's history
+ *     engine/core/statusbuf.h); one HSET of the batch's history
  *     records into flex:hist:{hour} and one of its msgid -> job maps into
  *     flex:msgid:{carrier}:{hour} (fields of hourly hashes: a key per
  *     message, with its TTL, cost Redis more than everything else, see
@@ -83,7 +83,7 @@ struct writer {
     bool redo_retry_due;        /* ... and whether it took the waiting receipts */
     struct flex_statusbuf *sb;  /* the transaction's status events */
     int cmds;                   /* replies to read in this round trip */
-    struct flex_reply rq;       /* the reply and log scripts (engine/reply.h) */
+    struct flex_reply rq;       /* the reply and log scripts (engine/core/reply.h) */
     struct flex_conv_out *conv; /* the batch's texts sent, for the patients' logs */
     const struct flex_cfg *cfg;
     /* A direct-mapped cache of the job ids (hashed) whose final receipt this
@@ -286,7 +286,7 @@ static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, cons
             strcmp(r->carrier, carrier) != 0)
             continue;
         for (unsigned k = 0; k < r->nparts; k++) {
-            arg_copy(a, r->part_ids[k]); /* canonical already (engine/carrier.h) */
+            arg_copy(a, r->part_ids[k]); /* canonical already (engine/core/carrier.h) */
             char *p = cat(arg_at(a), r->id);
             if (k == 0) { /* "job accepted_ms location enqueued_ms parts": what the
                            * receipt needs to rewrite the job's history record */
@@ -781,7 +781,7 @@ static void inbound_done(struct writer *w, const struct flex_rec *r, const char 
 }
 
 /* Patients' texts: the context of each (its sender's log), then one script
- * per text applying what it means (engine/reply.h), two round trips for
+ * per text applying what it means (engine/core/reply.h), two round trips for
  * the batch.  A batch tried again runs this again whole: the script knows
  * a text it has applied. */
 static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)

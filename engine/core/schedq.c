@@ -16,7 +16,7 @@ static const char add_lua[] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
 static const char replace_lua[] =
     "local oldv = redis.call('HGET', KEYS[3], 'v')\n"
     /* Reminders already read by a flexd and waiting there must not go:
-     * every flexd follows this stream (engine/live.h). */
+     * every flexd follows this stream (engine/core/live.h). */
     "if oldv and oldv ~= ARGV[1] then\n"
     "  redis.call('XADD', 'flex:changes', 'MAXLEN', '~', '100000', '*', 'k', KEYS[3], 'v', "
     "ARGV[1])\n"
@@ -64,7 +64,7 @@ static const char gate_lua[] =
     "    return {ok = 'rescheduled'}\n"
     "  end\n"
     /* The patient confirmed: the "please confirm" reminders stop
-     * (field c: the dropped tags, engine/reply.c). */
+     * (field c: the dropped tags, engine/core/reply.c). */
     "  local tag = vc[2] and string.match(ARGV[4], '/([^/]+)/[^/]+$')\n"
     "  if tag and string.find(vc[2], ',' .. tag .. ',', 1, true) then\n"
     "    return {ok = 'confirmed'}\n"

@@ -471,7 +471,7 @@ static void reply_job(struct plan *p, const char *cond, const struct flex_inboun
         return;
     }
     flex__v1__job__pack(&j, buf);
-    /* The urgent lane (engine/store.h): read by every flexd in its next
+    /* The urgent lane (engine/core/store.h): read by every flexd in its next
      * round, ahead of any backlog on flex:jobs, so that the opt-out
      * confirmation goes within minutes whatever the campaign queue holds. */
     cmd(p, cond, 10);

@@ -1,4 +1,4 @@
-/* The intake's own writes of a round (engine/intake_int.h). */
+/* The intake's own writes of a round (engine/run/intake_int.h). */
 #include "intake_int.h"
 
 /* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */

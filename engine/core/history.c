@@ -19,7 +19,7 @@
 #define HOUR_MS 3600000LL
 
 /* The status of a text sent: its record's own (imported), else its job's
- * history record in the hour it was sent (engine/writer.c), receipt first. */
+ * history record in the hour it was sent (engine/run/writer.c), receipt first. */
 static void status_of(struct redisReply *hist, const char *rec, size_t len, char *out, size_t sz)
 {
     flex_conv_field_copy(rec, len, "s=", out, sz);

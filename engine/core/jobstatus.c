@@ -22,7 +22,7 @@ static void set_field(json_t *o, const char *k, size_t klen, const char *v, size
     json_object_set_new(o, key, num ? json_integer(atoll(val)) : json_string(val));
 }
 
-/* The one-letter keys of history records (engine/writer.c), spelled out;
+/* The one-letter keys of history records (engine/run/writer.c), spelled out;
  * "t" is the time of the record's state ("delivered_at"...). */
 static const char *const record_keys[][2] = {
     {"s", "state"},    {"c", "carrier"},     {"m", "msgid"},       {"p", "parts"},

@@ -1,7 +1,7 @@
 /*
  * flexd, the dispatch engine.
  *
- * Loads the configuration, starts the pipeline threads (engine/pipeline.h)
+ * Loads the configuration, starts the pipeline threads (engine/core/pipeline.h)
  * and then only handles signals: SIGHUP reloads, SIGTERM/SIGINT drain.
  */
 #include <getopt.h>
@@ -264,7 +264,7 @@ static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
     /* Every configured carrier's and location's series exists from the
      * start, at 0 (a rate() over a series that appears at its first event
      * misses that event).  Before the threads: they write these tables
-     * later, each its own (engine/metrics.h). */
+     * later, each its own (engine/base/metrics.h). */
     for (size_t i = 0; i < cfg->ncarriers; i++)
         if (cfg->carriers[i].enabled) {
             flex_labels_slot(&p->by_carrier, cfg->carriers[i].name);

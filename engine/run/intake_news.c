@@ -1,5 +1,5 @@
 /* What the intake reads besides jobs: opt-outs, pauses, drains, control
- * commands, parent changes (engine/intake_int.h). */
+ * commands, parent changes (engine/run/intake_int.h). */
 #include "intake_int.h"
 
 void in_bloom_load(struct intake *in)
@@ -50,7 +50,7 @@ void in_last_id(struct intake *in, const char *key, char *out, size_t outsz)
 }
 
 /* Passes what can change while a job waits to the dispatcher, which checks
- * its jobs against it just before they go (engine/live.h). */
+ * its jobs against it just before they go (engine/core/live.h). */
 static void news(struct intake *in, enum flex_news_kind kind, const char *text, size_t len,
                  int64_t version)
 {
@@ -173,7 +173,7 @@ void in_on_optout(struct intake *in, struct redisReply *fields)
 }
 
 /* An appointment or recall rescheduled or cancelled (written by the
- * replace script, engine/schedq.c): its reminders already read must not go. */
+ * replace script, engine/core/schedq.c): its reminders already read must not go. */
 void in_on_change(struct intake *in, struct redisReply *fields)
 {
     size_t klen, vlen;

@@ -8,7 +8,7 @@
  * dispatcher for minutes (a rate limit, a carrier down, failover).  The
  * intake reads the opt-out log, the control stream and the change stream
  * in every round (at most ~100 ms apart) and pushes what it read into the
- * news ring (engine/pipeline.h) in the order it read it; the dispatcher
+ * news ring (engine/core/pipeline.h) in the order it read it; the dispatcher
  * applies all news before it tries any job, so a job leaves against state
  * no older than one intake round.
  *

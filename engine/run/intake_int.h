@@ -1,7 +1,7 @@
 /*
  * The intake thread's parts (engine/intake*.c), private to them: its state,
  * the writes it batches per round, and the functions one part calls in
- * another.  The thread itself is flex_intake_main (engine/pipeline.h).
+ * another.  The thread itself is flex_intake_main (engine/core/pipeline.h).
  *
  *   intake.c         the read/claim loop: XREADGROUP, claims, the queue
  *                    sample, stream trims, promotion of due scheduled jobs

@@ -1,6 +1,6 @@
 /*
  * A patient's message history (the "communication log"): the records of
- * flex:log:{day} (engine/reply.h) read for flexctl history, and a
+ * flex:log:{day} (engine/core/reply.h) read for flexctl history, and a
  * previous system's history imported into them.
  */
 #ifndef FLEX_HISTORY_H

@@ -1,5 +1,5 @@
 /* A stream entry into a record: decode, render, expand, schedule
- * (engine/intake_int.h). */
+ * (engine/run/intake_int.h). */
 #include "intake_int.h"
 
 /* ---- jobs ------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* The checks a job passes before the dispatcher (engine/intake_int.h). */
+/* The checks a job passes before the dispatcher (engine/run/intake_int.h). */
 #include "intake_int.h"
 
 /* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
