@@ -91,7 +91,7 @@ struct http_carrier {
     struct hreq *flying;      /* sent, awaiting their answers */
     size_t queued, inflight;
     uint64_t paused_until; /* Retry-After, mono ns */
-    /* Adaptive rate, as for SMPP throttling (adapters/smpp_msgs.c): a 429
+    /* Adaptive rate, as for SMPP throttling (adapters/smpp_flow.c): a 429
      * sets it to 70% of what was accepted lately; every 100 ms without one
      * it grows 20%; far above anything seen it is lifted (0). */
     double rate;

@@ -1,8 +1,7 @@
 /*
  * The SMPP client: sessions, io_uring I/O, timers and the window.  Message
- * handling (submit responses, receipts, inbound) is in smpp_msgs.c.
+ * handling (submit responses, receipts, inbound) is in smpp_flow.c.
  */
-#include "clock.h"
 #include "smpp.h"
 
 #include <arpa/inet.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "cfgval.h"

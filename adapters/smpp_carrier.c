@@ -12,7 +12,7 @@
 #include "config.h"
 #include "mem.h"
 #include "smpp.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "str.h"
 
 struct smpp_carrier {

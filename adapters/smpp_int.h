@@ -171,7 +171,7 @@ const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smp
 void flex_smpp_inbound_stats(const struct inbound_set *set, struct flex_smpp_stats *out);
 
 /* Reports early receipts held past the response timeout as unmatched
- * (smpp_msgs.c); called from the client's loop while any is held. */
+ * (smpp_flow.c); called from the client's loop while any is held. */
 void flex_smpp_early_expire(struct flex_smpp_client *c, uint64_t now);
 
 #endif

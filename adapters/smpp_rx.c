@@ -24,7 +24,7 @@
 #include "gsm7.h"
 #include "mem.h"
 #include "smpp_int.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "utf.h"
 #include "str.h"
 

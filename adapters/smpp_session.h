@@ -1,4 +1,4 @@
-/* Functions shared between smpp.c (I/O, sessions) and smpp_msgs.c
+/* Functions shared between smpp.c (I/O, sessions) and smpp_flow.c
  * (messages, window, receipts).  Internal. */
 #ifndef FLEX_SMPP_SESSION_H
 #define FLEX_SMPP_SESSION_H

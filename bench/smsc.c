@@ -19,7 +19,7 @@
 #include "mem.h"
 #include "ratelimit.h"
 #include "sms.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "smpp_pdu.h"
 #include "sendbuf.h"
 #include "uring.h"

@@ -1,4 +1,3 @@
-#include "clock.h"
 #include "audit.h"
 
 #include <dirent.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"

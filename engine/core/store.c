@@ -1,4 +1,3 @@
-#include "clock.h"
 #include "store.h"
 
 #include <errno.h>
@@ -21,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cfgval.h"
 #include "err.h"
 #include "log.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "smpp_pdu.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "smpp_int.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "smpp_pdu.h"
 #include "utf.h"
 

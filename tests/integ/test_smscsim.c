@@ -14,7 +14,7 @@
 #include "gsm7.h"
 #include "sms.h"
 #include "smpp_client.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "utf.h"
 #include "str.h"
 

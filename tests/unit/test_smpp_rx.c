@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "smpp_int.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "str.h"
 
 /* The caps of smpp_rx.c, as docs/smpp.md states them. */

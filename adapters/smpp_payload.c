@@ -1,4 +1,4 @@
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #include "mem.h"
 #include "idmap.h"
 #include "smpp_int.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 #include "smpp_session.h"
 #include "str.h"
 

@@ -3,8 +3,8 @@
  * sar_* parameters), delivery receipt text, and message-id matching.
  * Sans-I/O like the PDU codec.
  */
-#ifndef FLEX_SMPP_MSG_H
-#define FLEX_SMPP_MSG_H
+#ifndef FLEX_SMPP_PAYLOAD_H
+#define FLEX_SMPP_PAYLOAD_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "err.h"
-#include "smpp_msg.h"
+#include "smpp_payload.h"
 
 static struct flex_smpp_pdu text_receipt(const char *text)
 {
@@ -123,5 +123,5 @@ int main(void)
         cmocka_unit_test(test_smpp_id_keys),
         cmocka_unit_test(test_smpp_udh),
     };
-    return cmocka_run_group_tests_name("smpp_msg", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("smpp_payload", tests, NULL, NULL);
 }
