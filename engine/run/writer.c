@@ -74,8 +74,30 @@ struct args {
     size_t used;
 };
 
+/* A receipt's write into the recently-receipted cache, undone when its
+ * transaction fails. */
+struct undo {
+    uint64_t *slot, was;
+};
+
+/* One batch's working arrays, allocated with the writer (they were
+ * function-scope statics: hidden state, and one writer per process only). */
+struct scratch {
+    struct flex_rec *rc[BATCH + RETRY_MAX]; /* the batch's receipts */
+    const char *vals[BATCH + RETRY_MAX];    /* ... the job each one names, as read */
+    size_t lens[BATCH + RETRY_MAX];
+    int64_t acc[BATCH + RETRY_MAX];     /* ... when its job was accepted */
+    long long hours[BATCH + RETRY_MAX]; /* ... the history bucket of its job */
+    struct undo undo[BATCH + RETRY_MAX];
+    struct flex_rec *in[BATCH]; /* the batch's inbound texts */
+    struct flex_reply_ctx ctx[BATCH];
+    char from[BATCH][21], to[BATCH][21];
+    struct flex_reply_done done[BATCH];
+};
+
 struct writer {
     struct flex_pipeline *p;
+    struct scratch *x;
     struct flex_store *st;
     struct args a;
     unsigned long long batch;   /* sequence of the batch being written */
@@ -581,9 +603,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
     w->cmds++;
     long long done[DEEP_HOURS + 2];
     size_t ndone = 0, nundo = 0;
-    static struct undo {
-        uint64_t *slot, was;
-    } undo[BATCH + RETRY_MAX];
+    struct undo *undo = w->x->undo;
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
         if (!receipt_matched(vals[i], lens[i]))
@@ -786,10 +806,10 @@ static void inbound_done(struct writer *w, const struct flex_rec *r, const char 
  * a text it has applied. */
 static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
 {
-    static struct flex_rec *in[BATCH];
-    static struct flex_reply_ctx ctx[BATCH];
-    static char from[BATCH][21], to[BATCH][21];
-    static struct flex_reply_done done[BATCH];
+    struct flex_rec **in = w->x->in;
+    struct flex_reply_ctx *ctx = w->x->ctx;
+    char(*from)[21] = w->x->from, (*to)[21] = w->x->to;
+    struct flex_reply_done *done = w->x->done;
     const char *stops[BATCH];
     size_t m = 0, nstops = 0;
     int64_t now = flex_now_ms();
@@ -871,11 +891,11 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     if (w->in_doubt && check_marks(w, &done_o, &done_r) != 0)
         return -1;
     long long hour = flex_now_ms() / HOUR_MS;
-    static struct flex_rec *rc[BATCH + RETRY_MAX];
-    static const char *vals[BATCH + RETRY_MAX];
-    static size_t lens[BATCH + RETRY_MAX];
-    static int64_t acc[BATCH + RETRY_MAX];
-    static long long hours[BATCH + RETRY_MAX];
+    struct flex_rec **rc = w->x->rc;
+    const char **vals = w->x->vals;
+    size_t *lens = w->x->lens;
+    int64_t *acc = w->x->acc;
+    long long *hours = w->x->hours;
     size_t m = 0;
     if (retry_due) {
         for (size_t i = 0; i < *nretry; i++) {
@@ -972,6 +992,7 @@ void *flex_writer_main(void *arg)
     w.a.lens = flex_malloc(ARGS_MAX * sizeof(*w.a.lens));
     w.a.bytes = flex_malloc(BYTES_MAX);
     w.sb = flex_statusbuf_new();
+    w.x = flex_calloc(1, sizeof(*w.x));
     w.recent = flex_calloc(RECENT_SLOTS, sizeof(*w.recent));
     w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
     w.conv = flex_calloc(BATCH, sizeof(*w.conv));
@@ -1078,6 +1099,7 @@ void *flex_writer_main(void *arg)
     flex_free(w.a.lens);
     flex_free(w.a.bytes);
     flex_statusbuf_del(w.sb);
+    flex_free(w.x);
     flex_free(w.recent);
     flex_free(w.dup);
     flex_free(w.conv);
