@@ -25,6 +25,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -59,6 +60,17 @@
 #define MAX_CARRIERS FLEX_CFG_MAX_CARRIERS
 #define ARGS_MAX (16 + BATCH * FLEX_SMS_MAX_PARTS * 2 + BATCH + RETRY_MAX)
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 512)
+/* The most one argument built in place takes: a history record or a msgid
+ * map's value, made of a record's fixed-size fields (state, carrier,
+ * msgid, location, id, reason, numbers). */
+#define ARG_PIECE_MAX 640
+_Static_assert(sizeof(((struct flex_rec *)0)->carrier) +
+                       sizeof(((struct flex_rec *)0)->part_ids[0]) +
+                       sizeof(((struct flex_rec *)0)->location) +
+                       sizeof(((struct flex_rec *)0)->id) + sizeof(((struct flex_rec *)0)->reason) +
+                       5 * 24 + 40 <=
+                   ARG_PIECE_MAX,
+               "a record's fields fit one piece");
 /* A batch's receipt lookups: up to FLEX_CARRIER_KEYS keys of 64 bytes per
  * receipt, within the bounds above. */
 _Static_assert(ARGS_MAX >= 4 + (BATCH + RETRY_MAX) * FLEX_CARRIER_KEYS, "lookup args");
@@ -125,17 +137,31 @@ static void args_reset(struct args *a)
     a->n = a->used = 0;
 }
 
+/* The builder's bounds are checked, not assumed: a command past them is
+ * this code's bug (every argument is built from a record's fixed-size
+ * fields), so it stops flexd with the reason rather than write past a
+ * buffer. */
+static void args_overflow(const char *what)
+{
+    flex_log(FLEX_LOG_ERROR, &lctx, 0, "internal: a Redis command over its %s bound", what);
+    abort();
+}
+
 static void arg(struct args *a, const char *s, size_t len)
 {
+    if (a->n == ARGS_MAX)
+        args_overflow("argument count");
     a->argv[a->n] = s;
     a->lens[a->n++] = len;
 }
 
 /* Pieces of one argument written in place (the per-message arguments:
- * vsnprintf was the writer's biggest cost).  Start with arg_at, end with
- * arg_done. */
+ * vsnprintf was the writer's biggest cost).  Start with arg_at, which
+ * makes sure ARG_PIECE_MAX bytes are free, end with arg_done. */
 static char *arg_at(struct args *a)
 {
+    if (BYTES_MAX - a->used < ARG_PIECE_MAX)
+        args_overflow("bytes");
     return a->bytes + a->used;
 }
 
@@ -164,6 +190,8 @@ static char *cat_num(char *p, long long v)
 static void arg_done(struct args *a, char *end)
 {
     char *start = arg_at(a);
+    if ((size_t)(end - start) > ARG_PIECE_MAX)
+        args_overflow("piece");
     a->used += (size_t)(end - start);
     arg(a, start, (size_t)(end - start));
 }
@@ -184,7 +212,9 @@ static void argf(struct args *a, const char *fmt, ...)
     char *dst = a->bytes + a->used;
     int n = vsnprintf(dst, BYTES_MAX - a->used, fmt, ap);
     va_end(ap);
-    size_t len = n < 0 ? 0 : (size_t)n;
+    if (n < 0 || (size_t)n >= BYTES_MAX - a->used)
+        args_overflow("bytes");
+    size_t len = (size_t)n;
     a->used += len;
     arg(a, dst, len);
 }

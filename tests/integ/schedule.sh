@@ -63,9 +63,11 @@ wait_for '[ "$(state a-2/2h/$v2)" = scheduled ]' 5
 s2b=$(iso_in 10800)
 v2b=$(epoch "$s2b")
 appt a-2 p-102 "$s2b"
-# (the reschedule is read within a second; 10 s for a slow sanitizer build)
+# Out of the set, and never sent: still "scheduled", or "suppressed" when a
+# slow machine (a sanitizer build) promoted it before the reschedule was
+# read and the check before the carrier stopped it.
 check "rescheduled: the old reminder never goes" \
-    wait_for 'test -z "$(redis-cli -p $RP ZSCORE flex:sched a-2/2h/$v2)" -a "$(state a-2/2h/$v2)" = scheduled' 10
+    wait_for 'test -z "$(redis-cli -p $RP ZSCORE flex:sched a-2/2h/$v2)" && case "$(state a-2/2h/$v2)" in scheduled | suppressed) true ;; *) false ;; esac' 10
 check "rescheduled: the new one waits for its time" \
     test "$(redis-cli -p $RP ZSCORE flex:sched a-2/2h/$v2b)" = "$(((v2b - 7200) * 1000))"
 
