@@ -53,8 +53,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
             in_rec_put(in, recs[i]);
         return -1;
     }
-    n = in_check_new(in, w, recs, n);
-    if (n == (size_t)-1)
+    if (in_check_new(in, w, recs, &n) != 0)
         return -1;
     n = in_hold_paused(in, recs, n);
     return n ? in_admit(in, w, recs, n, true) : 0;

@@ -83,16 +83,18 @@ static void suppress_optout(struct intake *in, struct wbatch *w, struct flex_rec
 }
 
 /* What every job read from the stream passes, in one round trip: its id
- * not seen before, and not opted out.  Returns how many go on (in |recs|),
- * or -1 with every record given back when Redis failed. */
-size_t in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+ * not seen before, and not opted out.  Returns 0 with |*np| the number
+ * that go on (first in |recs|), or -1 with every record given back when
+ * Redis failed. */
+int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
 {
+    size_t n = *np;
     bool maybe[BATCH * 2], dup[BATCH * 2], out[BATCH * 2];
     dedup_ask(in, recs, n);
     optout_ask(in, recs, n, maybe);
     if (dedup_read(in, recs, n, dup) != 0 || optout_read(in, n, maybe, out) != 0) {
         in_give_back_all(in, recs, 0, 0, n);
-        return (size_t)-1;
+        return -1;
     }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -112,14 +114,16 @@ size_t in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs,
             recs[kept++] = recs[i];
         }
     }
-    return kept;
+    *np = kept;
+    return 0;
 }
 
 /* Expanded reminders and recalls pass the gate: their appointment is
  * still as it was (not rescheduled or cancelled since) and the patient's
  * frequency cap has room. */
-static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+static int gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
 {
+    size_t n = *np;
     const struct flex_cfg *cfg = in->cfg;
     int64_t now = flex_now_ms();
     size_t asked = 0;
@@ -129,7 +133,7 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
     /* the opt-out checks may have queued suppressions: their replies come first */
     if (any && in_settle_writes(in) != 0) {
         in_give_back_all(in, recs, 0, 0, n);
-        return (size_t)-1;
+        return -1;
     }
     for (size_t i = 0; i < n; i++) {
         if (!recs[i]->job_kind[0])
@@ -143,7 +147,7 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
         asked++;
     }
     if (asked == 0)
-        return n;
+        return 0; /* all go on */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (!recs[i]->job_kind[0]) {
@@ -153,7 +157,7 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
         struct redisReply *r;
         if (flex_store_reply(in->st, &r) != 0) {
             in_give_back_all(in, recs, kept, i, n);
-            return (size_t)-1;
+            return -1;
         }
         size_t len;
         const char *v = flex_reply_str(r, &len);
@@ -173,23 +177,25 @@ static size_t gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, 
         w->gated++;
         in_rec_put(in, recs[i]);
     }
-    return kept;
+    *np = kept;
+    return 0;
 }
 
 /* Opt-outs again, for jobs released after a hold: a STOP may have come. */
-static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
+static int drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
 {
+    size_t n = *np;
     bool maybe[BATCH * 2], out[BATCH * 2];
     if (n == 0)
         return 0;
     if (in_settle_writes(in) != 0) {
         in_give_back_all(in, recs, 0, 0, n);
-        return (size_t)-1;
+        return -1;
     }
     optout_ask(in, recs, n, maybe);
     if (optout_read(in, n, maybe, out) != 0) {
         in_give_back_all(in, recs, 0, 0, n);
-        return (size_t)-1;
+        return -1;
     }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -198,7 +204,8 @@ static size_t drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec 
         else
             recs[kept++] = recs[i];
     }
-    return kept;
+    *np = kept;
+    return 0;
 }
 
 /* flex_jobs_held, and flex_location_held{location} for the held records in
@@ -247,11 +254,7 @@ size_t in_hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
 int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
              bool optouts_checked)
 {
-    if (!optouts_checked)
-        n = drop_optouts(in, w, recs, n);
-    if (n != (size_t)-1)
-        n = gate(in, w, recs, n);
-    if (n == (size_t)-1)
+    if ((!optouts_checked && drop_optouts(in, w, recs, &n) != 0) || gate(in, w, recs, &n) != 0)
         return -1;
     int64_t now = flex_now_ms();
     for (size_t i = 0; i < n; i++) { /* before the push: it may come back at once */

@@ -140,7 +140,7 @@ struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *
 /* intake_checks.c */
 int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
              bool optouts_checked);
-size_t in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n);
+int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np);
 size_t in_hold_paused(struct intake *in, struct flex_rec **recs, size_t n);
 void in_publish_held(struct intake *in);
 int in_release_held(struct intake *in, struct wbatch *w);
