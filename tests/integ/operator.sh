@@ -19,6 +19,13 @@ metric() { # NAME_WITH_LABELS: its value ("" when absent)
     metrics | awk -v k="$1" '$1 == k { print $2 }'
 }
 log=$tmp/flexd.log
+# reload: SIGHUP, then wait until flexd says the new configuration is in
+# force (its "reload: ..." lines come before it is published).
+reload() {
+    before=$(grep -c "configuration reloaded from" "$log")
+    kill -HUP "$FPID"
+    wait_for '[ "$(grep -c "configuration reloaded from" "$log")" -gt "$before" ]' 10
+}
 
 ctl optout add +12025550007 >/dev/null # job t-7 (loc-3) goes to an opted-out number
 start_flexd
@@ -131,8 +138,7 @@ name = Nine
 timezone = America/Chicago
 phone = +13125550199
 CONF
-kill -HUP "$FPID"
-wait_for 'grep -q "reload: \[location loc-9\] added" "$log"' 5
+reload
 d0=$(stat delivered)
 ctl deadletter replay x-1 >"$tmp/replay.out"
 check "deadletter replay x-1: replayed, and delivered this time" \
@@ -142,8 +148,7 @@ check "... and gone from the dead letters" sh -c "! \"$B/flexctl\" $D deadletter
 
 # Pause by file again, while jobs wait: held, then sent after the reload.
 sed -i '/^\[location loc-3\]/,/^paused/s/^paused = false/paused = true/' "$conf"
-kill -HUP "$FPID"
-wait_for 'grep -q "reload: \[location loc-3\] paused: false -> true" "$log"' 5
+reload
 message_jobs u 100 10 >"$tmp/b.jsonl" # 2 for loc-3
 ctl enqueue "$tmp/b.jsonl" >/dev/null
 check "paused = true by reload: loc-3's 2 new jobs held, the other 8 go" \
