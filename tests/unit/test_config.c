@@ -397,6 +397,75 @@ static void test_config_audit_key_never_shown(void **state)
     assert_int_equal(d.n, 1);
 }
 
+/* A route holds at most FLEX_CFG_MAX_ROUTE carriers (struct flex_cfg_route's
+ * idx[] is that long): exactly that many is a valid route, in order; one
+ * more is a config error at the route's line, for a location's route and
+ * for [route] default alike (never written past the array). */
+static void test_config_route_limit(void **state)
+{
+    (void)state;
+    char extra[2048] = "", names[256] = "", longer[256];
+    size_t o = 0;
+    /* carriers c1..c9 after the base's a */
+    for (int i = 1; i <= FLEX_CFG_MAX_ROUTE + 1; i++)
+        o += (size_t)snprintf(extra + o, sizeof(extra) - o,
+                              "[carrier c%d]\ntype = smpp\nhost = h\nsystem_id = s\npassword = p\n",
+                              i);
+    size_t carrier_lines = (size_t)(FLEX_CFG_MAX_ROUTE + 1) * 5;
+    o = 0;
+    for (int i = 1; i <= FLEX_CFG_MAX_ROUTE; i++)
+        o += (size_t)snprintf(names + o, sizeof(names) - o, "%sc%d", i > 1 ? ", " : "", i);
+    snprintf(longer, sizeof(longer), "%s, a", names); /* one more */
+
+    char text[4096];
+    struct diags d = {0};
+    struct flex_cfg *c;
+    snprintf(text, sizeof(text),
+             "%s[location x]\nname = X\ntimezone = UTC\nphone = 2025550100\nroute = %s\n", extra,
+             names);
+    assert_int_equal(parse(text, NULL, 0, &d, &c), 0);
+    const struct flex_cfg_route *r = flex_cfg_route_for(c, flex_cfg_location_find(c, "x"));
+    assert_int_equal(r->n, FLEX_CFG_MAX_ROUTE);
+    for (int i = 0; i < FLEX_CFG_MAX_ROUTE; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "c%d", i + 1);
+        assert_string_equal(c->carriers[r->idx[i]].name, want);
+    }
+    flex_cfg_del(c);
+
+    char what[64];
+    snprintf(what, sizeof(what), "route lists more than %d carriers", FLEX_CFG_MAX_ROUTE);
+    snprintf(text, sizeof(text),
+             "%s[location x]\nname = X\ntimezone = UTC\nphone = 2025550100\nroute = %s\n", extra,
+             longer);
+    expect_error(text, BASE_LINES + 1 + (unsigned)carrier_lines + 4, what);
+
+    struct flex_cfg_override ov[1];
+    char dflt[300];
+    snprintf(dflt, sizeof(dflt), "route.default=%s", longer);
+    ov[0].text = dflt;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse(extra, ov, 1, &d, NULL), FLEX_E_CONFIG);
+    if (!strstr(d.text, what))
+        fail_msg("want '%s' in:\n%s", what, d.text);
+    snprintf(dflt, sizeof(dflt), "route.default=%s", names);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse(extra, ov, 1, &d, &c), 0);
+    assert_int_equal(c->route.def.n, FLEX_CFG_MAX_ROUTE);
+    flex_cfg_del(c);
+
+    /* a location's route of one carrier is its route, not the default's */
+    snprintf(text, sizeof(text),
+             "%s[location y]\nname = Y\ntimezone = UTC\nphone = 2025550101\nroute = c3\n", extra);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(parse(text, NULL, 0, &d, &c), 0);
+    r = flex_cfg_route_for(c, flex_cfg_location_find(c, "y"));
+    assert_int_equal(r->n, 1);
+    assert_string_equal(c->carriers[r->idx[0]].name, "c3");
+    assert_ptr_equal(flex_cfg_route_for(c, NULL), &c->route.def);
+    flex_cfg_del(c);
+}
+
 static void test_config_missing_required_sections(void **state)
 {
     (void)state;
@@ -551,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_config_reply_keys_set),
         cmocka_unit_test(test_config_keywords),
         cmocka_unit_test(test_config_audit_key_never_shown),
+        cmocka_unit_test(test_config_route_limit),
         cmocka_unit_test(test_config_missing_required_sections),
         cmocka_unit_test(test_config_reports_every_error),
         cmocka_unit_test(test_config_overrides),

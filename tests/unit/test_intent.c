@@ -75,6 +75,8 @@ static const struct tcase cases[] = {
     {"don't stop", OTHR, true, false},
     {"dont stop", OTHR, true, false},
     {"Please don't stop texting me", OTHR, true, false},
+    {"Please don't ever stop texting me", OTHR, true, false}, /* two words between */
+    {"dont you ever stop", OTHR, true, false},                /* the negation 3 words back */
     {"stop by at 3?", OTHR, true, false},
     {"Can I stop by the office later?", OTHR, true, false},
     {"the end", OTHR, true, false},

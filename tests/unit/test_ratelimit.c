@@ -2,19 +2,27 @@
 #include "test_common.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include "ratelimit.h"
 
 #define SEC 1000000000ULL
 
 /* Offers traffic as fast as allowed for |secs| simulated seconds, polling
- * every |step| ns; returns how many messages were let through. */
+ * every |step| ns; returns how many messages were let through.  A limiter
+ * that never says wait fails here instead of looping for ever. */
 static uint64_t drive(const struct flex_gcra *g, uint64_t secs, uint64_t step)
 {
     uint64_t tat = 0, sent = 0;
-    for (uint64_t now = SEC; now < SEC + secs * SEC; now += step)
-        while (flex_gcra_take(g, &tat, now, 1) == 0)
+    for (uint64_t now = SEC; now < SEC + secs * SEC; now += step) {
+        uint64_t at_once = 0;
+        while (flex_gcra_take(g, &tat, now, 1) == 0) {
             sent++;
+            if (++at_once > 1000000)
+                fail_msg("a million messages at one instant (%llu ns): no limit",
+                         (unsigned long long)now);
+        }
+    }
     return sent;
 }
 
@@ -112,6 +120,9 @@ static void test_ratelimit_set_keeps_state(void **state)
 
 int main(void)
 {
+    /* A table that never grows, or a loop that never ends, fails the
+     * program within 30 s rather than hanging it (it takes < 1 s). */
+    alarm(30);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ratelimit_rate_within_one_percent_over_10s),
         cmocka_unit_test(test_ratelimit_burst_then_throttle),

@@ -101,6 +101,49 @@ static void test_timing_quiet_hours_move_and_drop(void **state)
     assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 12, 0)), 0);
 }
 
+/* The shipped window (21:00 to 08:00) spans midnight: its end minute is
+ * not quiet (08:00:00 and 08:00:59 may send), the minute before is, and
+ * its start minute is (21:00 waits for 08:00 the next day, 00:00 for
+ * 08:00 the same day).  A window within one day (12:00 to 14:00, by -D)
+ * has the same edges. */
+static void test_timing_quiet_hours_edges(void **state)
+{
+    (void)state;
+    const struct flex_cfg_location *l = flex_cfg_location_find(cfg, "loc-1");
+    const int64_t S = 1000;
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 8, 0)), 0);
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 8, 0) + 59 * S), 0);
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 8, 0) - 1),
+                     ny(2026, 12, 3, 8, 0));
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 7, 59)),
+                     ny(2026, 12, 3, 8, 0));
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 21, 0)),
+                     ny(2026, 12, 4, 8, 0));
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 21, 0) - 1), 0);
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 3, 23, 59)),
+                     ny(2026, 12, 4, 8, 0));
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 12, 4, 0, 0)), ny(2026, 12, 4, 8, 0));
+    /* the end minute on the night of a DST change (New York, 2026-03-08) */
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 3, 8, 8, 0)), 0);
+    assert_int_equal(flex_timing_quiet_until(cfg, l, ny(2026, 3, 8, 1, 30)), ny(2026, 3, 8, 8, 0));
+
+    const char *s = getenv("FLEX_SRCDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/deploy/flexd.conf", s ? s : ".");
+    struct flex_cfg_override ov[] = {{"quiet_hours.start=12:00"}, {"quiet_hours.end=14:00"}};
+    struct flex_cfg *day;
+    assert_int_equal(flex_cfg_load(&day, path, ov, 2, NULL, NULL), 0);
+    const struct flex_cfg_location *dl = flex_cfg_location_find(day, "loc-1");
+    assert_int_equal(flex_timing_quiet_until(day, dl, ny(2026, 12, 3, 11, 59)), 0);
+    assert_int_equal(flex_timing_quiet_until(day, dl, ny(2026, 12, 3, 12, 0)),
+                     ny(2026, 12, 3, 14, 0));
+    assert_int_equal(flex_timing_quiet_until(day, dl, ny(2026, 12, 3, 13, 59)),
+                     ny(2026, 12, 3, 14, 0));
+    assert_int_equal(flex_timing_quiet_until(day, dl, ny(2026, 12, 3, 14, 0)), 0);
+    assert_int_equal(flex_timing_quiet_until(day, dl, ny(2026, 12, 3, 23, 0)), 0);
+    flex_cfg_del(day);
+}
+
 static void test_timing_recall_and_buckets(void **state)
 {
     (void)state;
@@ -139,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timing_appointment_steps),
         cmocka_unit_test(test_timing_quiet_hours_move_and_drop),
+        cmocka_unit_test(test_timing_quiet_hours_edges),
         cmocka_unit_test(test_timing_recall_and_buckets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,7 @@
 # Shared by the integration scripts (sourced, not run): a redis-server and
 # an smscsim on free loopback ports, flexd's -D overrides pointing at them
 # ($D), and the helpers check, wait_for, ctl, stat, start_flexd.
+# FLEX_FAIL_FAST=1 makes the first failed check end the script (exit 1).
 # Before sourcing: NAME (for the temp dir), and optionally SIM_ARGS,
 # EXTRA_D (more -D options), CONF (the config file) and REDIS_ARGS.
 set -u
@@ -27,6 +28,8 @@ check() {
     else
         echo "FAIL $d" | tee -a "$tmp/failures" # kept with the logs
         fails=$((fails + 1))
+        # tests/mutate.sh: the first failure is the answer; no need to wait for the rest
+        if [ "${FLEX_FAIL_FAST:-0}" = 1 ]; then exit 1; fi
     fi
 }
 

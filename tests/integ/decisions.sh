@@ -1,0 +1,399 @@
+#!/bin/sh
+# Decisions only the running pipeline reaches (issue 13), each made to fail
+# by a one-line slip in the engine (tests/mutate.sh):
+#   optout   an error reply to the exact opt-out lookup fails closed: a job
+#            whose number the bloom filter says "maybe" for while
+#            flex:optout is not a set (WRONGTYPE) is suppressed, never sent;
+#            also a held job released then (the second lookup).
+#   expiry   a job whose expiry passes while every carrier of its route is
+#            down, or throttled, ends expired ("before a carrier took it")
+#            and never reaches the SMSC, not even once the carrier is back.
+#   receipts receipts of two carriers (SMPP by smscsim, HTTP by httpsim)
+#            arriving together, so that the writer's batches mix them: each
+#            updates its own job (every job delivered by its own carrier,
+#            two-part texts and smscsim's second copy of every receipt
+#            counted once, every job acknowledged).
+#   carriers a permanent rejection fails the job (no failover, the number
+#            not opted out); a temporary one fails over to the next carrier.
+#   replies  HELP three times against autoreply_per_day = 2 answers twice;
+#            STOP twice sends one optout_confirm, which goes although the
+#            number is opted out.
+# Usage: sh tests/integ/decisions.sh [PART...] (default: all of them).
+# Exit 0 pass, 77 skip.
+NAME=decisions
+MO=/tmp/flex-decisions-mo.$$
+: >"$MO"
+SIM_ARGS="--dlr-twice --mo-follow $MO"
+. tests/integ/lib/env.sh
+trap 'cleanup; rm -f "$MO"' EXIT
+. tests/integ/lib/jobs.sh
+parts=${*:-receipts batch optout replies carriers expiry}
+slow=1 # sanitizer builds (make asan, make tsan) run several times slower
+[ -n "${SAN:-}" ] && slow=5
+# httpsim's port: a free one below both env.sh's ports and the ephemeral range
+HT=$(python3 -c '
+import random, socket
+for p in random.sample(range(10000, 20000), 200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break')
+log=$tmp/flexd.log
+metric() { curl -s "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# job ID LOCATION PHONE [EXTRA JSON FIELDS]: one message job line
+job() {
+    printf '{"type":"message","id":"%s","location":"%s","patient":"p-%s","phone":"%s","body":"Your cleaning is tomorrow at 9:30."%s}\n' \
+        "$1" "$2" "$1" "$3" "${4:+,$4}"
+}
+# state ID: the job's state and reason as "state/reason" (reason may be empty)
+state() {
+    ctl status "$1" 2>/dev/null | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.readline() or "{}")
+print("%s/%s" % (j.get("state", ""), j.get("reason", "")))'
+}
+# The SMSC's log is never truncated (smscsim does not append): each part
+# reads what was logged after its mark.
+sim_mark() { simoff=$(wc -c <"$SIMLOG" 2>/dev/null || echo 0); }
+sim_new() { tail -c +$((simoff + 1)) "$SIMLOG" 2>/dev/null | tr -d '\000'; }
+SIMLOG=$tmp/sim.log
+not_sent() { ! sim_new | grep -q "$1"; } # not_sent REGEX: no such number since the mark
+stop_flexd() {
+    kill -TERM "$FPID" 2>/dev/null
+    wait "$FPID" 2>/dev/null
+}
+# A fresh Redis between parts: counters start at 0.
+fresh() { redis-cli -p "$RP" flushall >/dev/null; }
+ready() { wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10; }
+
+part_receipts() {
+    echo "== receipts of two carriers in the same writer batches"
+    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 0 --log "$tmp/http.log" \
+        --stats "$tmp/http.json" --max-seconds 300 &
+    hs=$!
+    pids="$pids $hs"
+    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
+    D0=$D
+    D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
+-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
+-D route.default=primary -D location.loc-2.route=backup -D location.loc-4.route=backup"
+    start_flexd
+    check "flexd up with primary (SMPP) and backup (HTTP)" ready
+    check "both carriers up" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
+        [ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    sim_mark
+    # r-0..r-1999 one part, r-2000..r-2099 two parts; loc-2 and loc-4 (840)
+    # by HTTP, the rest (1,260) by SMPP
+    message_jobs r 0 2000 >"$tmp/r.jsonl"
+    python3 - >>"$tmp/r.jsonl" <<'PY'
+import json
+for i in range(2000, 2100):
+    print(json.dumps({"type": "message", "id": f"r-{i}", "location": f"loc-{i % 5 + 1}",
+                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
+                      "body": "Your cleaning is tomorrow at 9:30. " * 6 + "Reply C to confirm."}))
+PY
+    ctl enqueue "$tmp/r.jsonl" >/dev/null
+    check "2,100 delivered" wait_for '[ "$(stat delivered)" = 2100 ]' $((20 * slow))
+    check "smscsim took 1,260, httpsim 840" \
+        wait_for '[ "$(sim_new | wc -l)" = 1260 ] && grep -q "\"received\":840," "$tmp/http.json"' 5
+    sleep 1 # late copies and parts' receipts
+    check "each delivered once: smscsim's second copy of the 1,260 receipts counted apart" \
+        sh -c "[ $(stat delivered) = 2100 ] && [ $(metric flex_receipts_duplicate_total) = 1260 ]"
+    ctl status $(seq 0 2099 | sed 's/^/r-/') >"$tmp/r.status"
+    check "every job delivered by its own carrier (state, carrier, receipt)" python3 - "$tmp/r.status" <<'PY'
+import json, sys
+bad = 0
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    i = int(j["id"].split("-")[1])
+    want = "backup" if i % 5 in (1, 3) else "primary"
+    ok = (j.get("state") == "delivered" and j.get("carrier") == want
+          and j.get("receipt") == ("delivered" if want == "backup" else "DELIVRD")
+          and j.get("parts") == (2 if i >= 2000 and want == "primary" else 1))
+    if not ok:
+        bad += 1
+        if bad <= 5:
+            print("wrong:", line.strip())
+sys.exit(1 if bad else 0)
+PY
+    check "nothing failed" test "$(stat failed)" = 0
+    check "every job acknowledged (nothing pending in the group)" \
+        test "$(redis-cli -p "$RP" xpending flex:jobs flexd | head -1)" = 0
+
+    stop_flexd
+    kill "$hs" 2>/dev/null
+    D=$D0
+}
+
+# Receipts of both carriers in one writer batch, made certain: receipts
+# 1.5 s after each submit, Redis paused (CLIENT PAUSE) meanwhile, so that
+# the writer's next batch holds them all: 100 SMPP receipts (their keys
+# first) and 300 HTTP ones.
+part_batch() {
+    echo "== receipts of two carriers in one writer batch"
+    fresh
+    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 1500 --log "$tmp/http2.log" \
+        --stats "$tmp/http2.json" --max-seconds 300 &
+    hs=$!
+    pids="$pids $hs"
+    SIMLOG=$tmp/simq.log simoff=0
+    restart_sim --dlr-delay-ms 1500
+    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
+    D0=$D
+    D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
+-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
+-D route.default=primary -D location.loc-2.route=backup -D location.loc-4.route=backup"
+    start_flexd
+    check "both carriers up" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
+        [ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    python3 - >"$tmp/q.jsonl" <<'PY'
+import json
+for i in range(400):  # q-0..q-99 by SMPP (loc-1), the rest by HTTP (loc-2, loc-4)
+    loc = "loc-1" if i < 100 else ("loc-2" if i % 2 else "loc-4")
+    print(json.dumps({"type": "message", "id": f"q-{i}", "location": loc, "patient": f"p-q{i}",
+                      "phone": f"+12025556{i:03d}", "body": "Your cleaning is tomorrow at 9:30."}))
+PY
+    ctl enqueue "$tmp/q.jsonl" >/dev/null
+    check "400 accepted before their receipts come" wait_for '[ "$(stat sent)" = 400 ]' $((10 * slow))
+    redis-cli -p "$RP" client pause 2500 all >/dev/null
+    sleep 3
+    check "400 delivered, though their receipts reached the writer together" \
+        wait_for '[ "$(stat delivered)" = 400 ]' $((15 * slow))
+    ctl status $(seq 0 399 | sed 's/^/q-/') >"$tmp/q.status"
+    check "... each by its own carrier" python3 - "$tmp/q.status" <<'PY'
+import json, sys
+bad = 0
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    want = "primary" if int(j["id"].split("-")[1]) < 100 else "backup"
+    if j.get("state") != "delivered" or j.get("carrier") != want:
+        bad += 1
+        if bad <= 5:
+            print("wrong:", line.strip())
+sys.exit(1 if bad else 0)
+PY
+    check "... no duplicate counted" test "$(metric flex_receipts_duplicate_total)" = 0
+    stop_flexd
+    kill "$hs" 2>/dev/null
+    SIMLOG=$tmp/simr.log simoff=0
+    restart_sim --dlr-twice --mo-follow "$MO"
+    D=$D0
+}
+
+part_optout() {
+    echo "== the exact opt-out lookup answers an error"
+    fresh
+    ctl optout add +12025550042 >/dev/null # in the bloom filter flexd loads at start
+    ctl optout add +12025550044 >/dev/null
+    sim_mark
+    start_flexd
+    check "flexd up" ready
+    ctl optout remove +12025550044 >/dev/null # opted in: the bloom still says maybe
+    ctl location pause loc-3 >/dev/null
+    job o-3 loc-3 +12025550044 | ctl enqueue - >/dev/null
+    check "a job of the paused loc-3 held (its number opted in again)" \
+        wait_for '[ "$(metric flex_jobs_held)" = 1 ]' 10
+    # The exact set becomes a string: every SISMEMBER answers WRONGTYPE.
+    redis-cli -p "$RP" del flex:optout >/dev/null
+    redis-cli -p "$RP" set flex:optout not-a-set >/dev/null
+    { job o-1 loc-1 +12025550042; job o-2 loc-1 +12025550043; } | ctl enqueue - >/dev/null
+    check "the job of a number the bloom does not know goes" \
+        wait_for '[ "$(state o-2)" = delivered/ ]' 10
+    check "the job whose exact lookup failed: suppressed, optout" \
+        wait_for '[ "$(state o-1)" = suppressed/optout ]' 10
+    ctl location resume loc-3 >/dev/null
+    check "the held job released while the lookup fails: suppressed, optout" \
+        wait_for '[ "$(state o-3)" = suppressed/optout ]' 10
+    sleep 1
+    check "neither reached the SMSC" not_sent '1202555004[24]'
+    check "both counted as opt-out suppressions" test "$(stat suppressed_optout)" = 2
+    job o-2 loc-1 +12025550043 | ctl enqueue - >/dev/null # the same id again
+    check "an id enqueued again is counted a duplicate" wait_for '[ "$(stat duplicates_suppressed)" = 1 ]' 10
+    check "... and not sent again" test "$(sim_new | grep -c 12025550043)" = 1
+    stop_flexd
+    redis-cli -p "$RP" del flex:optout >/dev/null
+    # flexctl's writes refused: it says so and fails (an enqueue reported
+    # done but not made would lose the jobs without a trace)
+    redis-cli -p "$RP" set flex:jobs not-a-stream >/dev/null
+    job o-4 loc-1 +12025550046 | ctl enqueue - >"$tmp/refused.out" 2>&1
+    echo "rc=$?" >>"$tmp/refused.out"
+    check "flexctl enqueue refused by Redis: exit 1, and why" \
+        sh -c "grep -q 'redis refused' '$tmp/refused.out' && grep -qx rc=1 '$tmp/refused.out'"
+    redis-cli -p "$RP" del flex:jobs >/dev/null
+}
+
+# expires_in SECONDS: an RFC 3339 time that many seconds from now
+expires_in() {
+    python3 -c 'import datetime as d, sys; print((d.datetime.now(d.timezone.utc) + d.timedelta(seconds=int(sys.argv[1]))).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$1"
+}
+
+part_expiry() {
+    echo "== expiry while every carrier is down, then throttled"
+    fresh
+    kill "$sim" 2>/dev/null
+    wait "$sim" 2>/dev/null
+    SIMLOG=$tmp/sim2.log simoff=0
+    D0=$D
+    D="$D -D route.default=primary"
+    start_flexd
+    check "flexd up, its only carrier down" \
+        wait_for 'curl -sf http://127.0.0.1:$HP/healthz >/dev/null' 10
+    job e-0 loc-1 +12025550060 "\"expires_at\":\"$(expires_in -60)\"" | ctl enqueue - >/dev/null
+    check "a job expired before it is read: expired by the intake" \
+        wait_for '[ "$(state e-0)" = "expired/expired before it could be sent" ]' 10
+    exp=$(expires_in 3)
+    for i in 1 2 3 4 5; do job "e-$i" loc-1 "+1202555006$i" "\"expires_at\":\"$exp\""; done |
+        ctl enqueue - >/dev/null
+    sleep 1
+    check "waiting for a carrier: in flight, not expired yet" \
+        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status e-1 | grep -q '\"state\":\"in_flight\"'"
+    check "each ends expired while the carrier is down" \
+        wait_for '[ "$(stat expired)" = 6 ]' 10
+    check "... by the dispatcher (expired before a carrier took it)" \
+        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; for i in 1 2 3 4 5; do
+            ctl status e-\$i | grep -q '\"state\":\"expired\",.*expired before a carrier took it' || exit 1; done"
+    "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$SIMLOG" \
+        --stats "$tmp/sim.json" --max-seconds 300 &
+    sim=$!
+    pids="$pids $sim"
+    check "the carrier back" wait_for '[ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    job e-live loc-1 +12025550070 | ctl enqueue - >/dev/null
+    check "a new job goes" wait_for '[ "$(stat delivered)" = 1 ]' 10
+    sleep 1
+    check "none of the expired reached the SMSC" not_sent '1202555006[0-5]'
+    stop_flexd
+
+    fresh
+    sim_mark
+    D="$D -D carrier.primary.mps=2"
+    start_flexd
+    check "flexd up, its carrier at 2 msg/s" \
+        wait_for '[ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    exp=$(expires_in 3)
+    for i in $(seq 10 29); do job "t-$i" loc-1 "+120255501$i" "\"expires_at\":\"$exp\""; done |
+        ctl enqueue - >/dev/null
+    check "20 jobs at 2 msg/s with 2-3 s to live: every one settles" \
+        wait_for '[ $(( $(stat delivered) + $(stat expired) )) = 20 ]' $((15 * slow))
+    sleep 1
+    check "most expire waiting for the rate ($(stat expired) of 20), the rest are sent" \
+        sh -c "[ $(stat expired) -ge 10 ] && [ $(stat delivered) -ge 1 ]"
+    ctl status $(seq 10 29 | sed 's/^/t-/') >"$tmp/t.status"
+    sim_new >"$tmp/t.sim"
+    check "every expired job is absent from the SMSC's log, every sent one there" \
+        python3 - "$tmp/t.status" "$tmp/t.sim" <<'PY'
+import json, sys
+log = open(sys.argv[2]).read()
+bad = 0
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    num = "1202555" + "01" + j["id"].split("-")[1]
+    sent = num in log
+    if (j["state"] == "expired") == sent or j["state"] not in ("expired", "delivered"):
+        print("wrong:", j["id"], j["state"], "in the SMSC's log" if sent else "not sent")
+        bad += 1
+    elif j["state"] == "expired" and "before a carrier took it" not in j.get("reason", ""):
+        print("wrong reason:", line.strip())
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+    stop_flexd
+    D=$D0
+}
+
+# restart_sim [SMSCSIM FLAGS]: smscsim again on $SP (a new log from here on)
+restart_sim() {
+    kill "$sim" 2>/dev/null
+    wait "$sim" 2>/dev/null
+    for try in 1 2 3 4 5; do # the port may take a moment to be free again
+        "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$SIMLOG" \
+            --stats "$tmp/sim.json" --max-seconds 300 "$@" &
+        sim=$!
+        pids="$pids $sim"
+        sleep 0.3
+        kill -0 "$sim" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "smscsim would not start on $SP"
+}
+
+part_carriers() {
+    echo "== a permanent rejection fails the job, a temporary one fails over"
+    fresh
+    SIMLOG=$tmp/simc.log simoff=0
+    restart_sim --fail-rate 1 --fail-status 0x0B # ESME_RINVDSTADR: permanent
+    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 10 --log "$tmp/httpc.log" \
+        --stats "$tmp/httpc.json" --max-seconds 300 &
+    hs=$!
+    pids="$pids $hs"
+    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
+    D0=$D
+    D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
+-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status"
+    start_flexd # route: primary, backup
+    check "both carriers up" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
+        [ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    for i in 0 1 2 3 4 5 6 7 8 9; do job "c-$i" loc-1 "+1202555020$i"; done | ctl enqueue - >/dev/null
+    check "10 rejected permanently by the first carrier: failed" wait_for '[ "$(stat failed)" = 10 ]' 10
+    check "... with its status as the reason" \
+        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status c-3 | grep -q '\"state\":\"failed\",.*ESME_RINVDSTADR'"
+    sleep 1
+    check "... none tried on the second carrier" grep -q '"received":0,' "$tmp/httpc.json"
+    check "... and no number opted out for it" \
+        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; [ \"\$(ctl optout check +12025550203)\" != opted-out ]"
+    stop_flexd
+    restart_sim --fail-rate 1 # ESME_RSYSERR: temporary
+    start_flexd
+    check "both carriers up again" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
+        [ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10
+    for i in 0 1 2 3 4 5 6 7 8 9; do job "d-$i" loc-1 "+1202555030$i"; done | ctl enqueue - >/dev/null
+    check "10 refused for now by the first carrier: delivered by the second" \
+        wait_for '[ "$(stat delivered)" = 10 ]' 15
+    check "... every one by backup" \
+        sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; [ \$(ctl status \$(seq 0 9 | sed 's/^/d-/') | grep -c '\"state\":\"delivered\",\"carrier\":\"backup\"') = 10 ]"
+    stop_flexd
+    kill "$hs" 2>/dev/null
+    D=$D0
+    SIMLOG=$tmp/simd.log simoff=0
+    restart_sim --mo-follow "$MO"
+}
+
+mo() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$MO"; } # FROM TO TEXT
+part_replies() {
+    echo "== automatic replies: the daily cap, one optout_confirm"
+    fresh
+    sim_mark
+    D0=$D
+    D="$D -D engine.autoreply_per_day=2"
+    start_flexd
+    check "flexd ready" ready
+    mo +12025550150 12025550100 HELP # three texts (the same text again is a carrier's copy)
+    mo +12025550150 12025550100 'help!'
+    mo +12025550150 12025550100 Info
+    check "HELP three times against a cap of 2: two answers" \
+        wait_for '[ "$(sim_new | grep -c "^12025550150	")" = 2 ]' 10
+    mo +12025550151 12025550100 STOP
+    check "STOP: opted out" wait_for '[ "$(ctl optout check +12025550151)" = opted-out ]' 10
+    mo +12025550151 12025550100 'Stop texting me' # another text: fresh, the set unchanged
+    check "its optout_confirm sent though the number is opted out" \
+        wait_for '[ "$(sim_new | grep -c "^12025550151	.*unsubscribed")" = 1 ]' 10
+    sleep 2
+    check "STOP twice: one optout_confirm" test "$(sim_new | grep -c "^12025550151	")" = 1
+    check "... the third HELP not answered" test "$(sim_new | grep -c "^12025550150	")" = 2
+    check "... and counted capped" test "$(metric flex_autoreply_capped_total)" = 1
+    stop_flexd
+    D=$D0
+}
+
+for p in $parts; do
+    case $p in
+    receipts | batch | optout | expiry | carriers | replies) "part_$p" ;;
+    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies)"; exit 2 ;;
+    esac
+done
+echo "$fails failed"
+[ "$fails" -eq 0 ]
