@@ -13,12 +13,22 @@
 
 #define WHY(...) (snprintf(why, whysz, __VA_ARGS__), -1)
 
+/* Whether |key| holds a number: times ("..._at", "..._ms") and the part
+ * count.  Everything else stays a string, digits or not: a carrier's
+ * message id may be all digits ("8404198000000001") and is an id. */
+static bool numeric_key(const char *key)
+{
+    size_t n = strlen(key);
+    return strcmp(key, "parts") == 0 || (n > 3 && strcmp(key + n - 3, "_at") == 0) ||
+           (n > 3 && strcmp(key + n - 3, "_ms") == 0);
+}
+
 static void set_field(json_t *o, const char *k, size_t klen, const char *v, size_t vlen)
 {
     char key[64], val[256];
     snprintf(key, sizeof(key), "%.*s", (int)klen, k);
     snprintf(val, sizeof(val), "%.*s", (int)vlen, v);
-    bool num = vlen && vlen < 19 && strspn(val, "0123456789") == vlen;
+    bool num = numeric_key(key) && vlen && vlen < 19 && strspn(val, "0123456789") == vlen;
     json_object_set_new(o, key, num ? json_integer(atoll(val)) : json_string(val));
 }
 

@@ -65,6 +65,10 @@ redis-cli -p "$RP" HSET "flex:hist:$hr" old-1 "state=accepted carrier=primary ms
     'old-1|r' "state=delivered receipt=DELIVRD delivered_at=3" >/dev/null
 check "status: an older version's two records merged" \
     test "$(ctl status old-1)" = '{"id":"old-1","state":"delivered","carrier":"primary","msgid":"abc","parts":1,"location":"loc-1","enqueued_at":"1970-01-01T00:00:00.001Z","enqueued_at_ms":1,"accepted_at":"1970-01-01T00:00:00.002Z","accepted_at_ms":2,"receipt":"DELIVRD","delivered_at":"1970-01-01T00:00:00.003Z","delivered_at_ms":3}'
+redis-cli -p "$RP" SET flex:seen:old-2 "$((hr * 3600000))-0" >/dev/null
+redis-cli -p "$RP" HSET "flex:hist:$hr" old-2 "s=delivered c=primary m=8404198000000001 p=1 l=loc-1 e=1 a=2 r=DELIVRD t=3" >/dev/null
+check "status: an all-digit carrier message id stays a string (it is an id)" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl status old-2 | grep -q '\"msgid\":\"8404198000000001\"'"
 # http PATH: prints the status line, then the body.
 http() {
     python3 - "$HP" "$1" <<'PY'
