@@ -46,4 +46,9 @@ static inline void flex_backoff_reset(struct flex_backoff *b)
     b->cur_ms = 0;
 }
 
+/* |ms| since the epoch as RFC 3339 in UTC with milliseconds
+ * ("2026-11-30T14:55:25.123Z") into |out| (FLEX_RFC3339_SZ bytes). */
+#define FLEX_RFC3339_SZ 40
+void flex_rfc3339_ms(int64_t ms, char out[FLEX_RFC3339_SZ]);
+
 #endif

@@ -6,20 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "flex.pb-c.h"
 #include "store.h"
 
 #define WHY(...) (snprintf(why, whysz, __VA_ARGS__), -1)
 #define PAGE 500
-
-static void rfc3339(int64_t ms, char out[40])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03dZ", (int)(ms % 1000));
-}
 
 static const char *type_name(Flex__V1__JobType t)
 {
@@ -120,8 +112,8 @@ static int list_one(void *arg, const char *entry, const Flex__V1__DeadLetter *dl
     struct list_ctx *c = arg;
     json_t *o = json_object();
     int64_t at = dl && dl->at_ms ? dl->at_ms : atoll(entry);
-    char t[40];
-    rfc3339(at, t);
+    char t[FLEX_RFC3339_SZ];
+    flex_rfc3339_ms(at, t);
     json_object_set_new(o, "entry", json_string(entry));
     json_object_set_new(o, "at", json_string(t));
     json_object_set_new(o, "at_ms", json_integer(at));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "flex.pb-c.h"
 #include "store.h"
@@ -90,12 +91,8 @@ static json_t *with_times(json_t *o)
         long long ms = json_integer_value(v);
         if (ms <= 0)
             continue;
-        time_t s = (time_t)(ms / 1000);
-        struct tm tm;
-        char t[40], mk[72];
-        gmtime_r(&s, &tm);
-        size_t tl = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(t + tl, sizeof(t) - tl, ".%03dZ", (int)(ms % 1000));
+        char t[FLEX_RFC3339_SZ], mk[72];
+        flex_rfc3339_ms(ms, t);
         snprintf(mk, sizeof(mk), "%s_ms", k);
         json_object_set_new(n, k, json_string(t));
         json_object_set_new(n, mk, json_integer(ms));
