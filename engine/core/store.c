@@ -52,6 +52,7 @@ struct flex_store {
     char errstr[200];
     char reply_err[160];        /* the last error reply (EXECABORT aside: its cause) */
     uint64_t appended, replied; /* commands sent, replies read */
+    uint64_t refusals;          /* error replies that say "not now" (flex_reply_is_transient) */
     char where[300];            /* the URL without its password, for messages */
     char rbuf[READ_CHUNK];
 };
@@ -631,6 +632,7 @@ int flex_store_reply(struct flex_store *s, struct redisReply **r)
     const redisReply *rr = reply;
     if (rr->type == REDIS_REPLY_ERROR && rr->str && strncmp(rr->str, "EXECABORT", 9) != 0)
         snprintf(s->reply_err, sizeof(s->reply_err), "%s", rr->str);
+    s->refusals += flex_reply_is_transient(rr);
     return 0;
 }
 
@@ -686,6 +688,28 @@ const char *flex_store_error(const struct flex_store *s)
 bool flex_reply_is_error(const struct redisReply *r)
 {
     return r && r->type == REDIS_REPLY_ERROR;
+}
+
+/* Errors of the server's state, not of the command: Redis out of memory
+ * (maxmemory), a read-only replica, a failed save that stops writes, the
+ * data set loading, a script running too long, a master down or without
+ * enough replicas, a script gone after a flush or restart. */
+bool flex_reply_is_transient(const struct redisReply *r)
+{
+    static const char *const kinds[] = {"OOM ",     "READONLY ", "MISCONF ",    "LOADING ",
+                                        "BUSY ",    "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ",
+                                        "NOSCRIPT "};
+    if (!r || r->type != REDIS_REPLY_ERROR || !r->str)
+        return false;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strncmp(r->str, kinds[i], strlen(kinds[i])) == 0)
+            return true;
+    return false;
+}
+
+uint64_t flex_store_refusals(const struct flex_store *s)
+{
+    return s->refusals;
 }
 
 bool flex_reply_is_nil(const struct redisReply *r)

@@ -87,6 +87,11 @@ int flex_store_settle(struct flex_store *s);
  * SHA-1 (40 hex digits and a NUL) to |sha|.  Returns 0, or -1 when Redis
  * failed or refused the script. */
 int flex_store_script_load(struct flex_store *s, const char *src, char sha[41]);
+/* Error replies read so far that were transient (flex_reply_is_transient):
+ * a caller compares it before and after reading a round's replies to tell
+ * "Redis refuses writes for now: try the round again later" from "this
+ * command was wrong: retrying it cannot help". */
+uint64_t flex_store_refusals(const struct flex_store *s);
 /* The text of the connection's error, or else of the last error reply
  * (an EXECABORT's cause rather than the EXECABORT), or "no error". */
 const char *flex_store_error(const struct flex_store *s);
@@ -94,6 +99,11 @@ const char *flex_store_error(const struct flex_store *s);
 /* Reply accessors, so callers need no hiredis header.  Each takes NULL (a
  * missing element): nil, no error, 0, NULL, no elements. */
 bool flex_reply_is_error(const struct redisReply *r);
+/* An error reply about the server's state (OOM, READONLY, MISCONF,
+ * LOADING, BUSY, MASTERDOWN, NOREPLICAS, TRYAGAIN, NOSCRIPT): the same
+ * command may succeed later.  Any other error (WRONGTYPE, ERR ...) would
+ * fail again. */
+bool flex_reply_is_transient(const struct redisReply *r);
 bool flex_reply_is_nil(const struct redisReply *r);
 long long flex_reply_integer(const struct redisReply *r);
 const char *flex_reply_str(const struct redisReply *r, size_t *len); /* string/status/error */

@@ -110,20 +110,27 @@ void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const
  * must come after them, or it takes their replies for its own. */
 int in_settle_writes(struct intake *in)
 {
-    /* The store counts what was appended.  A refused write (an error reply)
-     * fails the round like a lost connection: the entries are read again
-     * (and their writes made again) after the backoff, rather than left
-     * unacknowledged or without their status. */
-    return flex_store_settle(in->st) != 0 ? -1 : 0;
+    uint64_t refusals = flex_store_refusals(in->st);
+    int errors = flex_store_settle(in->st);
+    /* Lost, or Redis refusing writes for now (maxmemory, a read-only
+     * replica...): the round fails like a lost connection, and its entries
+     * are read again (and their writes made again) after the backoff,
+     * never acknowledged without their status. */
+    if (errors < 0 || flex_store_refusals(in->st) != refusals)
+        return -1;
+    /* A write Redis will never take (a key of another type where Flex keeps
+     * a job's status): trying again would stop the intake for good, so it
+     * is logged and counted, and the round goes on. */
+    if (errors > 0) {
+        flex_metric_add(&in->p->m.redis_errors, errors);
+        flex_log(FLEX_LOG_WARN, &lctx, 0, "redis refused %d write%s: %s", errors,
+                 errors == 1 ? "" : "s", flex_store_error(in->st));
+    }
+    return 0;
 }
 
 int in_flush_writes(struct intake *in, struct wbatch *w)
 {
-    flex_metric_add(&in->p->m.dead_letter, w->dead);
-    flex_metric_add(&in->p->m.suppressed, w->suppressed);
-    flex_metric_add(&in->p->m.expired, w->expired);
-    flex_metric_add(&in->p->m.duplicates, w->dups);
-    /* The status events before the acknowledgements, in the same pipeline. */
     flex_statusbuf_append(in->sb, in->st,
                           flex_cfg_days_before(flex_now_ms(), in->cfg->retention.status_days));
     if (w->dead)
@@ -139,7 +146,12 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
         flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled);
     if (w->gated)
         flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated);
-    if (w->nacks) {
+    /* Every write above answered before the acknowledgements go: in one
+     * pipeline, Redis refusing a status (out of memory) would still take
+     * the XACK, which needs no memory, and the job would be settled with
+     * no status, `flexctl status` saying queued for ever. */
+    int rc = in_settle_writes(in);
+    if (rc == 0 && w->nacks) {
         w->acks[0] = "XACK";
         w->acks[1] = FLEX_KEY_JOBS;
         w->acks[2] = FLEX_KEY_GROUP;
@@ -147,8 +159,14 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
         w->acklens[1] = strlen(FLEX_KEY_JOBS);
         w->acklens[2] = strlen(FLEX_KEY_GROUP);
         flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
+        rc = in_settle_writes(in);
     }
-    int rc = in_settle_writes(in);
+    if (rc == 0) { /* else the entries are read and counted again */
+        flex_metric_add(&in->p->m.dead_letter, w->dead);
+        flex_metric_add(&in->p->m.suppressed, w->suppressed);
+        flex_metric_add(&in->p->m.expired, w->expired);
+        flex_metric_add(&in->p->m.duplicates, w->dups);
+    }
     in_wbatch_reset(w);
     return rc;
 }

@@ -777,20 +777,6 @@ static void e164_or_raw(const char *in, char *out, size_t outsz)
         flex_strlcpy(out, in, outsz);
 }
 
-/* Whether an error reply is Redis being unable now (the batch is tried
- * again after a reconnect, which loads the scripts again) rather than a
- * fault of this one text (logged, counted, and left). */
-static bool transient(struct redisReply *r)
-{
-    static const char *const kinds[] = {"NOSCRIPT", "OOM",  "READONLY",  "MISCONF",
-                                        "LOADING",  "BUSY", "MASTERDOWN"};
-    const char *e = flex_reply_str(r, NULL);
-    for (size_t i = 0; e && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strncmp(e, kinds[i], strlen(kinds[i])) == 0)
-            return true;
-    return false;
-}
-
 /* The audit line of a text received, and of the opt-out or opt-in it
  * made (once across every flexd: only the script run that changed the
  * set says so). */
@@ -856,8 +842,11 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         struct redisReply *r;
         if (flex_store_reply(w->st, &r) != 0)
             return -1;
-        if (flex_reply_is_error(r) && transient(r)) { /* NOSCRIPT after a flush... */
-            flex_store_free_reply(r);                 /* reloaded, tried again */
+        /* Redis unable now (NOSCRIPT after a flush...): the batch is tried
+         * again after a reconnect, which loads the scripts again; any other
+         * error is this one text's fault (logged, counted, and left) */
+        if (flex_reply_is_transient(r)) {
+            flex_store_free_reply(r);
             for (size_t rest = k + 1; rest < m; rest++)
                 if (flex_store_reply(w->st, &r) == 0)
                     flex_store_free_reply(r);
@@ -891,7 +880,7 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             inbound_done(w, in[k], done[k].location, &done[k]);
             if (done[k].fresh || done[k].changed)
                 audit_inbound(w, from[k], done[k].location, &ctx[k], &done[k]);
-        } else if (transient(r)) {
+        } else if (flex_reply_is_transient(r)) {
             flex_store_free_reply(r);
             flex_store_drain(w->st, (int)(m - k - 1));
             return -1;

@@ -23,6 +23,9 @@
 #            expiry passes while every carrier of its route is down, or
 #            throttled, ends expired ("before a carrier took it") and never
 #            reaches the SMSC, not even once the carrier is back.
+#   refusal  Redis refusing writes (maxmemory) when the intake settles a job
+#            (expired when read): the job stays pending, unacknowledged, until
+#            its status can be written, then ends expired and acknowledged.
 # Usage: sh tests/integ/decisions.sh [PART...] (default: all, in that order).
 # Exit 0 pass, 77 skip.
 NAME=decisions
@@ -32,7 +35,7 @@ SIM_ARGS="--dlr-twice --mo-follow $MO"
 . tests/integ/lib/env.sh
 trap 'cleanup; rm -f "$MO"' EXIT
 . tests/integ/lib/jobs.sh
-parts=${*:-receipts batch optout replies carriers expiry}
+parts=${*:-receipts batch optout replies carriers expiry refusal}
 slow=1 # sanitizer builds (make asan, make tsan) run several times slower
 [ -n "${SAN:-}" ] && slow=5
 # httpsim's port: a free one below both env.sh's ports and the ephemeral range
@@ -310,6 +313,40 @@ PY
     D=$D0
 }
 
+part_refusal() {
+    echo "== Redis refusing writes: no job acknowledged without its status"
+    fresh
+    start_flexd
+    check "flexd up" ready
+    stop_flexd # the group exists; the job waits for the next start
+    job x-1 loc-1 +12025550080 "\"expires_at\":\"$(expires_in -60)\"" | ctl enqueue - >/dev/null
+    redis-cli -p "$RP" config set maxmemory 1 >/dev/null
+    start_flexd
+    check "the job read by the intake (pending in the group)" \
+        wait_for '[ "$(redis-cli -p "$RP" xpending flex:jobs flexd | head -1)" = 1 ] &&
+            grep -q "OOM" "$log"' $((10 * slow))
+    sleep 2 # several rounds refused
+    check "still pending while its status cannot be written" \
+        test "$(redis-cli -p "$RP" xpending flex:jobs flexd | head -1)" = 1
+    check "no status written meanwhile" test "$(redis-cli -p "$RP" exists flex:job:x-1)" = 0
+    redis-cli -p "$RP" config set maxmemory 0 >/dev/null
+    check "once Redis takes writes: expired, with its reason" \
+        wait_for '[ "$(state x-1)" = "expired/expired before it could be sent" ]' $((10 * slow))
+    check "... and acknowledged" \
+        wait_for '[ "$(redis-cli -p "$RP" xpending flex:jobs flexd | head -1)" = 0 ]' 5
+    # a write Redis will never take (the job's key of another type) must
+    # not stop the intake: logged, counted, and the next jobs go on
+    redis-cli -p "$RP" set flex:job:x-2 squatter >/dev/null
+    job x-2 loc-1 +12025550081 "\"expires_at\":\"$(expires_in -60)\"" | ctl enqueue - >/dev/null
+    job x-3 loc-1 +12025550082 | ctl enqueue - >/dev/null
+    check "a refused status write (WRONGTYPE) logged" \
+        wait_for 'grep -q "redis refused 1 write: WRONGTYPE" "$log"' $((10 * slow))
+    check "... and the next job sent all the same" wait_for '[ "$(stat delivered)" = 1 ]' $((10 * slow))
+    check "nothing left pending" \
+        wait_for '[ "$(redis-cli -p "$RP" xpending flex:jobs flexd | head -1)" = 0 ]' 5
+    stop_flexd
+}
+
 # restart_sim [SMSCSIM FLAGS]: smscsim again on $SP (a new log from here on)
 restart_sim() {
     kill "$sim" 2>/dev/null
@@ -396,8 +433,8 @@ part_replies() {
 
 for p in $parts; do
     case $p in
-    receipts | batch | optout | expiry | carriers | replies) "part_$p" ;;
-    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies)"; exit 2 ;;
+    receipts | batch | optout | expiry | carriers | replies | refusal) "part_$p" ;;
+    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies, refusal)"; exit 2 ;;
     esac
 done
 echo "$fails failed"
