@@ -696,9 +696,9 @@ bool flex_reply_is_error(const struct redisReply *r)
  * enough replicas, a script gone after a flush or restart. */
 bool flex_reply_is_transient(const struct redisReply *r)
 {
-    static const char *const kinds[] = {"OOM ",     "READONLY ", "MISCONF ",    "LOADING ",
-                                        "BUSY ",    "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ",
-                                        "NOSCRIPT "};
+    static const char *const kinds[] = {"OOM ",        "READONLY ", "MISCONF ",
+                                        "LOADING ",    "BUSY ",     "MASTERDOWN ",
+                                        "NOREPLICAS ", "TRYAGAIN ", "NOSCRIPT "};
     if (!r || r->type != REDIS_REPLY_ERROR || !r->str)
         return false;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
