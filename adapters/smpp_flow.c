@@ -10,6 +10,7 @@
 #include "log.h"
 #include "mem.h"
 #include "idmap.h"
+#include "recent.h"
 #include "smpp_int.h"
 #include "smpp_payload.h"
 #include "smpp_session.h"
@@ -20,12 +21,6 @@
 #define FREE_KEEP 1024
 
 #define RECENT_SLOTS 4096 /* ids whose receipt came lately (hashed keys) */
-
-static uint64_t recent_hash(const struct flex_smpp_client *c, const char *key)
-{
-    uint64_t h = flex_siphash13(&c->recent_key, key, strlen(key));
-    return h ? h : 1; /* 0 marks an empty slot */
-}
 
 /* |id|'s matching key and its alternates (flex_smpp_id_alts); returns how
  * many. */
@@ -44,8 +39,7 @@ static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
     uint64_t cookie;
     for (int i = 0; i < n; i++)
         if (flex_idmap_take(c->ids, keys[i], &cookie)) {
-            uint64_t h = recent_hash(c, keys[i]);
-            c->recent[h % RECENT_SLOTS] = h;
+            flex_recent_add(&c->receipted, keys[i]);
             return cookie;
         }
     return 0;
@@ -57,11 +51,9 @@ static bool recent_receipt(const struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
     int n = id_keys(id, keys);
-    for (int i = 0; i < n; i++) {
-        uint64_t h = recent_hash(c, keys[i]);
-        if (c->recent[h % RECENT_SLOTS] == h)
+    for (int i = 0; i < n; i++)
+        if (flex_recent_has(&c->receipted, keys[i]))
             return true;
-    }
     return false;
 }
 
@@ -120,8 +112,7 @@ void flex_smpp_msgs_init(struct flex_smpp_client *c)
     flex_idmap_set_limit(c->ids, c->cfg.id_map_max);
     c->early = flex_calloc(EARLY_MAX, sizeof(struct early));
     c->early_ix = flex_idmap_new(UINT64_MAX, flex_smpp_now_ns() ^ 0x5bd1e995ULL);
-    c->recent = flex_calloc(RECENT_SLOTS, sizeof(*c->recent));
-    c->recent_key.k0 = flex_smpp_now_ns() ^ 0x9e3779b97f4a7c15ULL;
+    flex_recent_init(&c->receipted, RECENT_SLOTS);
 }
 
 static void free_queue(struct msg_queue *q)
@@ -144,7 +135,7 @@ void flex_smpp_msgs_free(struct flex_smpp_client *c)
     flex_idmap_free(c->ids);
     flex_idmap_free(c->early_ix);
     flex_free(c->early);
-    flex_free(c->recent);
+    flex_recent_free(&c->receipted);
 }
 
 static void copy_addr(char dst[21], const char *src)

@@ -15,6 +15,7 @@ struct flex_log_ctx;
 #include "ratelimit.h"
 #include "sendbuf.h"
 #include "hash.h"
+#include "recent.h"
 #include "smpp.h"
 #include "smpp_pdu.h"
 
@@ -121,14 +122,13 @@ struct flex_smpp_client {
     uint64_t rng;
     uint8_t next_ref;
     struct flex_smpp_stats st;
-    struct flex_idmap *ids;      /* part id key -> cookie, for receipts */
-    struct early *early;         /* EARLY_MAX slots: a FIFO from early_head */
-    uint64_t early_head;         /* seq of the oldest slot */
-    uint64_t early_tail;         /* seq the next one gets */
-    unsigned nearly;             /* early receipts held (used slots) */
-    struct flex_idmap *early_ix; /* key -> seq + 1 */
-    uint64_t *recent;            /* hashed keys of ids whose receipt came lately */
-    struct flex_hash_key recent_key;
+    struct flex_idmap *ids;       /* part id key -> cookie, for receipts */
+    struct early *early;          /* EARLY_MAX slots: a FIFO from early_head */
+    uint64_t early_head;          /* seq of the oldest slot */
+    uint64_t early_tail;          /* seq the next one gets */
+    unsigned nearly;              /* early receipts held (used slots) */
+    struct flex_idmap *early_ix;  /* key -> seq + 1 */
+    struct flex_recent receipted; /* keys of ids whose receipt came lately */
     struct flex_sms *scratch;
     struct ssl_ctx_st *tls_ctx;
     struct __kernel_timespec tick;

@@ -38,6 +38,7 @@
 #include "flex.pb-c.h"
 #include "hash.h"
 #include "intent.h"
+#include "recent.h"
 #include "job.h"
 #include "log.h"
 #include "mem.h"
@@ -86,22 +87,16 @@ struct args {
     size_t used;
 };
 
-/* A receipt's write into the recently-receipted cache, undone when its
- * transaction fails. */
-struct undo {
-    uint64_t *slot, was;
-};
-
 /* One batch's working arrays, allocated with the writer (they were
  * function-scope statics: hidden state, and one writer per process only). */
 struct scratch {
     struct flex_rec *rc[BATCH + RETRY_MAX]; /* the batch's receipts */
     const char *vals[BATCH + RETRY_MAX];    /* ... the job each one names, as read */
     size_t lens[BATCH + RETRY_MAX];
-    int64_t acc[BATCH + RETRY_MAX];     /* ... when its job was accepted */
-    long long hours[BATCH + RETRY_MAX]; /* ... the history bucket of its job */
-    struct undo undo[BATCH + RETRY_MAX];
-    struct flex_rec *in[BATCH]; /* the batch's inbound texts */
+    int64_t acc[BATCH + RETRY_MAX];                  /* ... when its job was accepted */
+    long long hours[BATCH + RETRY_MAX];              /* ... the history bucket of its job */
+    struct flex_recent_undo undo[BATCH + RETRY_MAX]; /* taken back if the transaction fails */
+    struct flex_rec *in[BATCH];                      /* the batch's inbound texts */
     struct flex_reply_ctx ctx[BATCH];
     char from[BATCH][21], to[BATCH][21];
     struct flex_reply_done done[BATCH];
@@ -120,11 +115,10 @@ struct writer {
     struct flex_reply rq;       /* the reply and log scripts (engine/core/reply.h) */
     struct flex_conv_out *conv; /* the batch's texts sent, for the patients' logs */
     const struct flex_cfg *cfg;
-    /* A direct-mapped cache of the job ids (hashed) whose final receipt this
-     * writer stored: a carrier's duplicate receipt is not counted or
-     * announced again.  Best effort: an evicted slot lets one through. */
-    uint64_t *recent;
-    struct flex_hash_key recent_key;
+    /* The job ids whose final receipt this writer stored: a carrier's
+     * duplicate receipt is not counted or announced again.  Best effort: a
+     * slot taken by a later job lets one through. */
+    struct flex_recent receipted;
     bool *dup; /* per receipt of the batch: a duplicate */
 };
 
@@ -610,12 +604,6 @@ static int read_lookups(struct writer *w, struct flex_rec **rc, size_t m, const 
     return 0;
 }
 
-static uint64_t recent_hash(const struct writer *w, const char *job_id)
-{
-    uint64_t h = flex_siphash13(&w->recent_key, job_id, strlen(job_id));
-    return h ? h : 1; /* 0 marks an empty slot */
-}
-
 static bool receipt_matched(const char *val, size_t len)
 {
     return val && !memchr(val, '#', len); /* a later part's: the first part's decides */
@@ -633,27 +621,24 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
     w->cmds++;
     long long done[DEEP_HOURS + 2];
     size_t ndone = 0, nundo = 0;
-    struct undo *undo = w->x->undo;
+    struct flex_recent_undo *undo = w->x->undo;
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
         if (!receipt_matched(vals[i], lens[i]))
             continue;
         acc[i] = receipt_job(r, vals[i], lens[i]);
-        uint64_t h = recent_hash(w, r->id), *slot = &w->recent[h % RECENT_SLOTS];
-        w->dup[i] = *slot == h;
+        /* marked now: catches a copy later in this batch */
+        w->dup[i] = flex_recent_add_undo(&w->receipted, r->id, &undo[nundo]);
         if (w->dup[i])
             continue;
-        undo[nundo++] = (struct undo){slot, *slot}; /* catches a copy later in this batch */
-        *slot = h;
+        nundo++;
         bool ok = r->delivered; /* r->reason: the carrier's state name */
         status_event(w, r, ok ? FLEX__V1__STATE__STATE_DELIVERED : FLEX__V1__STATE__STATE_FAILED,
                      acc[i]);
         ok ? nd++ : nf++;
     }
-    while (nundo > 0) { /* stored for good once the transaction is (receipts_done) */
-        nundo--;
-        *undo[nundo].slot = undo[nundo].was;
-    }
+    while (nundo > 0) /* stored for good once the transaction is (receipts_done) */
+        flex_recent_undo(&undo[--nundo]);
     w->cmds += flex_statusbuf_append(
         w->sb, w->st, flex_cfg_days_before(flex_now_ms(), w->cfg->retention.status_days));
     for (size_t i = 0; i < m; i++) { /* one HSET per hour the jobs were accepted in */
@@ -740,8 +725,7 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
             flex_metric_add(&w->p->m.receipts_duplicate, 1);
             continue;
         }
-        uint64_t h = recent_hash(w, r->id);
-        w->recent[h % RECENT_SLOTS] = h;
+        flex_recent_add(&w->receipted, r->id);
         bool ok = r->delivered;
         struct flex_audit_job aj = {.job = r->id,
                                     .location = r->location,
@@ -1012,10 +996,9 @@ void *flex_writer_main(void *arg)
     w.a.bytes = flex_malloc(BYTES_MAX);
     w.sb = flex_statusbuf_new();
     w.x = flex_calloc(1, sizeof(*w.x));
-    w.recent = flex_calloc(RECENT_SLOTS, sizeof(*w.recent));
+    flex_recent_init(&w.receipted, RECENT_SLOTS);
     w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
     w.conv = flex_calloc(BATCH, sizeof(*w.conv));
-    w.recent_key.k0 = (uint64_t)flex_now_ms(); /* per process: no one can aim at a slot */
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
     struct flex_rec *recs[BATCH];
@@ -1119,7 +1102,7 @@ void *flex_writer_main(void *arg)
     flex_free(w.a.bytes);
     flex_statusbuf_del(w.sb);
     flex_free(w.x);
-    flex_free(w.recent);
+    flex_recent_free(&w.receipted);
     flex_free(w.dup);
     flex_free(w.conv);
     flex_reply_free(&w.rq);
