@@ -40,7 +40,7 @@ table() {
     cat <<'TABLE'
 # intake: opt-outs, expiry at read, idempotency
 intake-optout-error ;; engine/run/intake_checks.c ;; out[i] = flex_reply_is_error(r) || flex_reply_integer(r) == 1; ;; out[i] = flex_reply_integer(r) == 1; ;; integ:decisions.sh optout
-intake-release-optout ;; engine/run/intake_checks.c ;; if ((!optouts_checked && drop_optouts( ;; if ((optouts_checked && drop_optouts( ;; integ:decisions.sh optout
+intake-release-optout ;; engine/run/intake_checks.c ;; if ((from == IN_FROM_HELD && drop_optouts( ;; if ((from != IN_FROM_HELD && drop_optouts( ;; integ:decisions.sh optout
 intake-expired-at-read ;; engine/run/intake_jobs.c ;; if (now > exp) { ;; if (false) { ;; integ:decisions.sh expiry
 intake-dedup ;; engine/run/intake_checks.c ;; !(prev && len == strlen(recs[i]->entry) ;; (prev && len == strlen(recs[i]->entry) ;; integ:decisions.sh optout
 # dispatch: the checks at the carrier's door, limits, failover
@@ -53,12 +53,12 @@ dispatch-confirm-optout ;; engine/run/dispatch.c ;; } else if (!r->to_optout && 
 writer-lookup-carrier ;; engine/run/writer.c ;; if (strcmp(rc[i]->carrier, plan[p].carrier) != 0) ;; if (0) ;; integ:decisions.sh batch
 writer-receipt-state ;; engine/run/writer.c ;; bool ok = r->delivered; /* r->reason ;; bool ok = !r->delivered; /* r->reason ;; integ:decisions.sh receipts
 writer-later-part ;; engine/run/writer.c ;; return val && !memchr(val, '#', len); ;; return val != NULL; ;; integ:decisions.sh receipts
-writer-duplicate ;; engine/run/writer.c ;; w->dup[i] = *slot == h; ;; w->dup[i] = false; ;; integ:decisions.sh receipts
+writer-duplicate ;; engine/run/writer.c ;; w->dup[i] = flex_recent_add_undo(&w->receipted, r->id, &undo[nundo]); ;; w->dup[i] = (flex_recent_add_undo(&w->receipted, r->id, &undo[nundo]), false); ;; integ:decisions.sh receipts
 writer-xack ;; engine/run/writer.c ;; if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry)) ;; if (recs[i]->kind == FLEX_REC_RESULT && flex_entry_urgent(recs[i]->entry)) ;; integ:decisions.sh receipts
 writer-carrier-optout ;; engine/run/writer.c ;; r->outcome != FLEX_OUT_FAILED || !r->carrier_optout) ;; r->outcome != FLEX_OUT_FAILED) ;; integ:decisions.sh carriers
 # config
-config-route-limit ;; engine/core/config.c ;; } else if (out->n == FLEX_CFG_MAX_ROUTE) { ;; } else if (out->n == FLEX_CFG_MAX_ROUTE + 1) { ;; unit:test_config
-config-route-twice ;; engine/core/config.c ;; if (out->idx[k] == found) ;; if (out->idx[k] != found) ;; unit:test_config
+config-route-limit ;; engine/core/config_check.c ;; } else if (out->n == FLEX_CFG_MAX_ROUTE) { ;; } else if (out->n == FLEX_CFG_MAX_ROUTE + 1) { ;; unit:test_config
+config-route-twice ;; engine/core/config_check.c ;; if (out->idx[k] == found) ;; if (out->idx[k] != found) ;; unit:test_config
 config-route-for ;; engine/core/config.c ;; return loc && loc->route.n ? &loc->route : &cfg->route.def; ;; return loc && loc->route.n > 1 ? &loc->route : &cfg->route.def; ;; unit:test_config
 config-allow-prefix ;; engine/core/config.c ;; if (strncmp(e164, l->v[i], strlen(l->v[i])) == 0) ;; if (strcmp(e164, l->v[i]) == 0) ;; unit:test_config
 # timing

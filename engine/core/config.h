@@ -12,6 +12,10 @@
  * engine reads the current one through flex_cfg_acquire(); a reload builds a
  * whole new snapshot and swaps it in with flex_cfg_publish(); the old one is
  * freed by QSBR once no worker can still hold it (engine/base/qsbr.h).
+ *
+ * The module is three files: config.c (the key table, parsing, this API),
+ * config_check.c (checks across keys and sections, once a file is read) and
+ * config_diff.c (flex_cfg_diff); config_int.h is private to them.
  */
 #ifndef FLEX_CONFIG_H
 #define FLEX_CONFIG_H
