@@ -56,7 +56,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     if (in_check_new(in, w, recs, &n) != 0)
         return -1;
     n = in_hold_paused(in, recs, n);
-    return n ? in_admit(in, w, recs, n, true) : 0;
+    return n ? in_admit(in, w, recs, n, IN_FROM_STREAM) : 0;
 }
 
 /* The urgent lane (FLEX_KEY_URGENT): every flexd reads every entry, in the
@@ -358,14 +358,15 @@ static int claim(struct intake *in, struct wbatch *w)
     struct redisReply *r;
     if (flex_store_reply(in->st, &r) != 0)
         return -1;
-    const char *argv[BATCH + 5];
-    size_t lens[BATCH + 5];
-    char ms[16];
-    int n = 5;
-    snprintf(ms, sizeof(ms), "%lld", idle);
-    argv[0] = "XCLAIM", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
-    argv[3] = in->p->consumer, argv[4] = ms;
-    for (size_t i = 0; i < flex_reply_count(r); i++) {
+    struct flex_cmd *cmd = &in->cmd;
+    flex_cmd_reset(cmd);
+    flex_cmd_str(cmd, "XCLAIM");
+    flex_cmd_str(cmd, FLEX_KEY_JOBS);
+    flex_cmd_str(cmd, FLEX_KEY_GROUP);
+    flex_cmd_str(cmd, in->p->consumer);
+    flex_cmd_argf(cmd, "%lld", idle);
+    size_t n = 0; /* entries to claim */
+    for (size_t i = 0; i < flex_reply_count(r) && n < in->nfree; i++) {
         struct redisReply *e = flex_reply_at(r, i);
         size_t idlen, clen;
         const char *id = flex_reply_str(flex_reply_at(e, 0), &idlen);
@@ -373,14 +374,11 @@ static int claim(struct intake *in, struct wbatch *w)
         if (!id || !owner ||
             (clen == strlen(in->p->consumer) && memcmp(owner, in->p->consumer, clen) == 0))
             continue;
-        argv[n] = id;
-        lens[n++] = idlen;
+        flex_cmd_arg(cmd, id, idlen); /* the reply outlives the command */
+        n++;
     }
     int rc = 0;
-    if (n > 5 && (size_t)(n - 5) <= in->nfree) {
-        for (int i = 0; i < 5; i++)
-            lens[i] = strlen(argv[i]);
-        flex_store_append(in->st, n, argv, lens);
+    if (n > 0 && flex_cmd_append(in->st, cmd) == 0) {
         struct redisReply *c;
         if (flex_store_reply(in->st, &c) != 0) {
             rc = -1;
@@ -425,17 +423,18 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
 
 static int touch_send(struct intake *in, struct touch *t, size_t from, size_t to, const char *ms)
 {
-    const char *argv[TOUCH_CHUNK + 6] = {"XCLAIM", FLEX_KEY_JOBS, FLEX_KEY_GROUP, in->p->consumer,
-                                         ms};
-    size_t lens[TOUCH_CHUNK + 6];
-    size_t n = 5;
-    for (int i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    for (size_t i = from; i < to; i++, n++)
-        argv[n] = t->argv[i], lens[n] = t->lens[i];
-    argv[n] = "JUSTID"; /* no delivery counted, no entries sent back */
-    lens[n++] = 6;
-    flex_store_append(in->st, (int)n, argv, lens);
+    struct flex_cmd *cmd = &in->cmd;
+    flex_cmd_reset(cmd);
+    flex_cmd_str(cmd, "XCLAIM");
+    flex_cmd_str(cmd, FLEX_KEY_JOBS);
+    flex_cmd_str(cmd, FLEX_KEY_GROUP);
+    flex_cmd_str(cmd, in->p->consumer);
+    flex_cmd_str(cmd, ms);
+    for (size_t i = from; i < to; i++)
+        flex_cmd_arg(cmd, t->argv[i], t->lens[i]);
+    flex_cmd_str(cmd, "JUSTID"); /* no delivery counted, no entries sent back */
+    if (flex_cmd_append(in->st, cmd) != 0)
+        return -1;
     return flex_store_drain(in->st, 1) < 0 ? -1 : 0;
 }
 
@@ -477,6 +476,9 @@ void *flex_intake_main(void *arg)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
     struct wbatch *w = flex_calloc(1, sizeof(*w));
+    in_wbatch_init(w);
+    /* XCLAIM of up to BATCH entries to claim, or TOUCH_CHUNK to touch */
+    flex_cmd_init(&in.cmd, (BATCH > TOUCH_CHUNK ? BATCH : TOUCH_CHUNK) + 6, 64);
     in.scratch = flex_calloc(1, sizeof(*in.scratch));
     in.sb = flex_statusbuf_new();
     in.pbarena._chunk_size = 16384;
@@ -566,7 +568,9 @@ void *flex_intake_main(void *arg)
     flex_qsbr_unregister(&flex_cfg_qsbr, &in.qr);
     flex_store_del(in.st);
     flex_bloom_del(in.bloom);
+    in_wbatch_free(w);
     flex_free(w);
+    flex_cmd_free(&in.cmd);
     flex_free(in.scratch);
     flex_statusbuf_del(in.sb);
     flex_arena_free(&in.pbarena);

@@ -93,7 +93,7 @@ int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, si
     dedup_ask(in, recs, n);
     optout_ask(in, recs, n, maybe);
     if (dedup_read(in, recs, n, dup) != 0 || optout_read(in, n, maybe, out) != 0) {
-        in_give_back_all(in, recs, 0, 0, n);
+        in_give_back_all(in, IN_FROM_STREAM, recs, 0, 0, n);
         return -1;
     }
     size_t kept = 0;
@@ -121,7 +121,8 @@ int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, si
 /* Expanded reminders and recalls pass the gate: their appointment is
  * still as it was (not rescheduled or cancelled since) and the patient's
  * frequency cap has room. */
-static int gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
+static int gate(struct intake *in, struct wbatch *w, enum in_from from, struct flex_rec **recs,
+                size_t *np)
 {
     size_t n = *np;
     const struct flex_cfg *cfg = in->cfg;
@@ -132,7 +133,7 @@ static int gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, siz
         any = recs[i]->job_kind[0] != '\0';
     /* the opt-out checks may have queued suppressions: their replies come first */
     if (any && in_settle_writes(in) != 0) {
-        in_give_back_all(in, recs, 0, 0, n);
+        in_give_back_all(in, from, recs, 0, 0, n);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -156,7 +157,7 @@ static int gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, siz
         }
         struct redisReply *r;
         if (flex_store_reply(in->st, &r) != 0) {
-            in_give_back_all(in, recs, kept, i, n);
+            in_give_back_all(in, from, recs, kept, i, n);
             return -1;
         }
         size_t len;
@@ -182,19 +183,20 @@ static int gate(struct intake *in, struct wbatch *w, struct flex_rec **recs, siz
 }
 
 /* Opt-outs again, for jobs released after a hold: a STOP may have come. */
-static int drop_optouts(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
+static int drop_optouts(struct intake *in, struct wbatch *w, enum in_from from,
+                        struct flex_rec **recs, size_t *np)
 {
     size_t n = *np;
     bool maybe[BATCH * 2], out[BATCH * 2];
     if (n == 0)
         return 0;
     if (in_settle_writes(in) != 0) {
-        in_give_back_all(in, recs, 0, 0, n);
+        in_give_back_all(in, from, recs, 0, 0, n);
         return -1;
     }
     optout_ask(in, recs, n, maybe);
     if (optout_read(in, n, maybe, out) != 0) {
-        in_give_back_all(in, recs, 0, 0, n);
+        in_give_back_all(in, from, recs, 0, 0, n);
         return -1;
     }
     size_t kept = 0;
@@ -252,9 +254,10 @@ size_t in_hold_paused(struct intake *in, struct flex_rec **recs, size_t n)
  * it was held: not opted out (a STOP may have come meanwhile), its
  * appointment unchanged, the cap.  Then to the dispatcher. */
 int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
-             bool optouts_checked)
+             enum in_from from)
 {
-    if ((!optouts_checked && drop_optouts(in, w, recs, &n) != 0) || gate(in, w, recs, &n) != 0)
+    if ((from == IN_FROM_HELD && drop_optouts(in, w, from, recs, &n) != 0) ||
+        gate(in, w, from, recs, &n) != 0)
         return -1;
     int64_t now = flex_now_ms();
     for (size_t i = 0; i < n; i++) { /* before the push: it may come back at once */
@@ -283,10 +286,7 @@ int in_release_held(struct intake *in, struct wbatch *w)
         in_publish_held(in);
     if (go == 0)
         return 0;
-    in->releasing = true;
-    int rc = in_admit(in, w, out, go, false);
-    in->releasing = false;
-    return rc;
+    return in_admit(in, w, out, go, IN_FROM_HELD);
 }
 
 /* A job whose location's quiet hours began while it waited in the
@@ -298,7 +298,7 @@ static int defer_quiet(struct intake *in, struct wbatch *w, struct flex_rec *r)
     const struct flex_cfg_location *loc = flex_cfg_location_find(in->cfg, r->location);
     int64_t q = loc ? flex_timing_quiet_until(in->cfg, loc, flex_now_ms()) : 0;
     if (q == 0) /* over meanwhile (the dispatcher looks once a second) */
-        return in_admit(in, w, &r, 1, true);
+        return in_admit(in, w, &r, 1, IN_FROM_STREAM);
     if (q >= r->expires_ms) {
         in_job_status(in, w, r->entry, r->id, r->location, FLEX__V1__STATE__STATE_EXPIRED,
                       "quiet hours last past its expiry", 0);

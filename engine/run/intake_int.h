@@ -37,6 +37,7 @@
 #include "schedq.h"
 #include "idmap.h"
 #include "sms.h"
+#include "cmd.h"
 #include "statusbuf.h"
 #include "store.h"
 #include "str.h"
@@ -60,6 +61,7 @@
 struct intake {
     struct flex_pipeline *p;
     struct flex_store *st;
+    struct flex_cmd cmd; /* XCLAIM's ids, one command at a time */
     struct flex_qsbr_reader qr;
     struct flex_bloom *bloom;
     char optlog_id[48], ctl_id[48], chg_id[48], urg_id[48];
@@ -75,7 +77,6 @@ struct intake {
     int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms, last_trim_ms;
     struct flex_schedq sq;
     struct flex_rec *scratch;  /* renders templates to check them */
-    bool releasing;            /* checking held records again (give_back) */
     struct flex_statusbuf *sb; /* status events until the round's writes go */
     bool reread;               /* after a reconnect: read our own pending entries again */
     bool reconnect;            /* a callback's read failed: end the round as failed */
@@ -93,11 +94,20 @@ static const struct flex_log_ctx lctx = {NULL, "intake", NULL};
 
 struct wbatch {
     long dead, suppressed, expired, dups, scheduled, gated;
-    const char *acks[ACKS_MAX + 3];
-    size_t acklens[ACKS_MAX + 3];
-    char ackids[ACKS_MAX][48]; /* copies: the callers' buffers do not live
-                                * until the batch is flushed */
-    int nacks;
+    /* the XACK of the round's settled entries, their ids copied (the
+     * callers' buffers do not live until the batch is flushed) */
+    struct flex_cmd acks;
+};
+
+/* Where records being admitted come from, which decides what is checked
+ * and where a record goes when Redis fails in the middle of its checks. */
+enum in_from {
+    /* read from the stream (or handed back by the dispatcher), its opt-out
+     * checked just now: back to the pool, its entry read again later */
+    IN_FROM_STREAM,
+    /* released from a hold: its opt-out checked again (a STOP may have come
+     * while it was held); back to the held list, checked again next try */
+    IN_FROM_HELD,
 };
 
 /* intake_writes.c */
@@ -108,6 +118,8 @@ int in_flush_writes(struct intake *in, struct wbatch *w);
 void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
                    const char *loc, Flex__V1__State state, const char *reason, int64_t send_at);
 int in_settle_writes(struct intake *in);
+void in_wbatch_init(struct wbatch *w);
+void in_wbatch_free(struct wbatch *w);
 void in_wbatch_reset(struct wbatch *w);
 
 /* intake_news.c */
@@ -129,7 +141,8 @@ void in_on_control(struct intake *in, struct redisReply *fields);
 /* The protobuf allocator of a job: the intake's arena, reset per job. */
 void *in_pb_alloc(void *arena, size_t size);
 void in_pb_free(void *arena, void *p);
-void in_give_back_all(struct intake *in, struct flex_rec **recs, size_t kept, size_t i, size_t n);
+void in_give_back_all(struct intake *in, enum in_from from, struct flex_rec **recs, size_t kept,
+                      size_t i, size_t n);
 void in_rec_put(struct intake *in, struct flex_rec *r);
 void in_reclaim(struct intake *in);
 void in_schedule_job(struct intake *in, struct wbatch *w, const char *entry, Flex__V1__Job *job,
@@ -139,7 +152,7 @@ struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *
 
 /* intake_checks.c */
 int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n,
-             bool optouts_checked);
+             enum in_from from);
 int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np);
 size_t in_hold_paused(struct intake *in, struct flex_rec **recs, size_t n);
 void in_publish_held(struct intake *in);

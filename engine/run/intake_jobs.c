@@ -42,9 +42,9 @@ void in_pb_free(void *arena, void *p)
 /* A record whose checks Redis failed: it goes back to the pool (its entry
  * stays pending, to be read again), or back to the held list when it was
  * being released, so that it is checked again on the next try. */
-static void give_back(struct intake *in, struct flex_rec *r)
+static void give_back(struct intake *in, enum in_from from, struct flex_rec *r)
 {
-    if (in->releasing && in->nheld < HELD_MAX)
+    if (from == IN_FROM_HELD && in->nheld < HELD_MAX)
         in->held[in->nheld++] = r;
     else
         in_rec_put(in, r);
@@ -52,12 +52,13 @@ static void give_back(struct intake *in, struct flex_rec *r)
 
 /* Gives back the records a check kept (|recs[0..kept)|) and those it had
  * not reached (|recs[i..n)|) when Redis failed in the middle. */
-void in_give_back_all(struct intake *in, struct flex_rec **recs, size_t kept, size_t i, size_t n)
+void in_give_back_all(struct intake *in, enum in_from from, struct flex_rec **recs, size_t kept,
+                      size_t i, size_t n)
 {
     for (size_t k = 0; k < kept; k++)
-        give_back(in, recs[k]);
+        give_back(in, from, recs[k]);
     for (size_t k = i; k < n; k++)
-        give_back(in, recs[k]);
+        give_back(in, from, recs[k]);
 }
 
 /* The text as the patient will read it. */

@@ -3,24 +3,40 @@
 
 /* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
 
-/* Empty again (its arrays are 60 KB: only the counts are reset). */
+/* Stream entry ids are "ms-seq", two 64-bit numbers: at most 41 bytes. */
+#define ENTRY_ID_MAX 41
+
+void in_wbatch_init(struct wbatch *w)
+{
+    flex_cmd_init(&w->acks, ACKS_MAX + 3, ACKS_MAX * ENTRY_ID_MAX);
+    in_wbatch_reset(w);
+}
+
+void in_wbatch_free(struct wbatch *w)
+{
+    flex_cmd_free(&w->acks);
+}
+
+/* Empty again. */
 void in_wbatch_reset(struct wbatch *w)
 {
     w->dead = w->suppressed = w->expired = w->dups = w->scheduled = w->gated = 0;
-    w->nacks = 0;
+    flex_cmd_reset(&w->acks);
+    flex_cmd_str(&w->acks, "XACK");
+    flex_cmd_str(&w->acks, FLEX_KEY_JOBS);
+    flex_cmd_str(&w->acks, FLEX_KEY_GROUP);
 }
 
 void in_ack_later(struct wbatch *w, const char *entry)
 {
     if (flex_entry_urgent(entry))
         return; /* urgent jobs are read without a group: nothing to acknowledge */
-    if (w->nacks == ACKS_MAX)
-        return; /* stays pending; claimed and settled again later */
-    char *copy = w->ackids[w->nacks];
-    flex_strlcpy(copy, entry, sizeof(w->ackids[0]));
-    w->acks[3 + w->nacks] = copy;
-    w->acklens[3 + w->nacks] = strlen(copy);
-    w->nacks++;
+    size_t len = strlen(entry);
+    /* Past the batch's bound (or an id no stream makes): it stays pending,
+     * claimed and settled again later. */
+    if (flex_cmd_argc(&w->acks) == ACKS_MAX + 3 || len > ENTRY_ID_MAX)
+        return;
+    flex_cmd_copy(&w->acks, entry, len);
 }
 
 void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
@@ -151,16 +167,8 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
      * the XACK, which needs no memory, and the job would be settled with
      * no status, `flexctl status` saying queued for ever. */
     int rc = in_settle_writes(in);
-    if (rc == 0 && w->nacks) {
-        w->acks[0] = "XACK";
-        w->acks[1] = FLEX_KEY_JOBS;
-        w->acks[2] = FLEX_KEY_GROUP;
-        w->acklens[0] = 4;
-        w->acklens[1] = strlen(FLEX_KEY_JOBS);
-        w->acklens[2] = strlen(FLEX_KEY_GROUP);
-        flex_store_append(in->st, 3 + w->nacks, w->acks, w->acklens);
+    if (rc == 0 && flex_cmd_argc(&w->acks) > 3 && flex_cmd_append(in->st, &w->acks) == 0)
         rc = in_settle_writes(in);
-    }
     if (rc == 0) { /* else the entries are read and counted again */
         flex_metric_add(&in->p->m.dead_letter, w->dead);
         flex_metric_add(&in->p->m.suppressed, w->suppressed);

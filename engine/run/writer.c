@@ -31,6 +31,7 @@
 
 #include "audit.h"
 #include "carrier.h"
+#include "cmd.h"
 #include "config.h"
 #include "e164.h"
 #include "err.h"
@@ -61,9 +62,11 @@
 #define MAX_CARRIERS FLEX_CFG_MAX_CARRIERS
 #define ARGS_MAX (16 + BATCH * FLEX_SMS_MAX_PARTS * 2 + BATCH + RETRY_MAX)
 #define BYTES_MAX ((BATCH + RETRY_MAX) * 512)
-/* The most one argument built in place takes: a history record or a msgid
- * map's value, made of a record's fixed-size fields (state, carrier,
- * msgid, location, id, reason, numbers). */
+/* The sizing of the command builder (engine/core/cmd.h checks every copy
+ * against it anyway): the most one argument built in pieces takes, a
+ * history record or a msgid map's value made of a record's fixed-size
+ * fields (state, carrier, msgid, location, id, reason, numbers), and a
+ * batch of them in BYTES_MAX. */
 #define ARG_PIECE_MAX 640
 _Static_assert(sizeof(((struct flex_rec *)0)->carrier) +
                        sizeof(((struct flex_rec *)0)->part_ids[0]) +
@@ -72,20 +75,12 @@ _Static_assert(sizeof(((struct flex_rec *)0)->carrier) +
                        5 * 24 + 40 <=
                    ARG_PIECE_MAX,
                "a record's fields fit one piece");
+_Static_assert(BYTES_MAX >= BATCH * (ARG_PIECE_MAX + sizeof(((struct flex_rec *)0)->id)),
+               "a batch's history records");
 /* A batch's receipt lookups: up to FLEX_CARRIER_KEYS keys of 64 bytes per
  * receipt, within the bounds above. */
 _Static_assert(ARGS_MAX >= 4 + (BATCH + RETRY_MAX) * FLEX_CARRIER_KEYS, "lookup args");
 _Static_assert(BYTES_MAX >= 256 + (BATCH + RETRY_MAX) * FLEX_CARRIER_KEYS * 65, "lookup bytes");
-
-/* One command's arguments, built in place: pointers into |bytes| stay valid
- * because |bytes| never grows (sized for the largest batch). */
-struct args {
-    const char **argv;
-    size_t *lens;
-    size_t n;
-    char *bytes;
-    size_t used;
-};
 
 /* One batch's working arrays, allocated with the writer (they were
  * function-scope statics: hidden state, and one writer per process only). */
@@ -106,7 +101,7 @@ struct writer {
     struct flex_pipeline *p;
     struct scratch *x;
     struct flex_store *st;
-    struct args a;
+    struct flex_cmd a;
     unsigned long long batch;   /* sequence of the batch being written */
     bool in_doubt;              /* its last try failed: check its marks first */
     bool redo_retry_due;        /* ... and whether it took the waiting receipts */
@@ -126,96 +121,21 @@ static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
 
 /* ---- building commands ------------------------------------------------ */
 
-static void args_reset(struct args *a)
+/* The builder's bounds (ARGS_MAX, BYTES_MAX) are checked by the builder
+ * itself (engine/core/cmd.h); a command past them is this code's bug
+ * (every argument is built from a record's fixed-size fields), so it stops
+ * flexd with the reason rather than send half a batch. */
+static void abort_overflow(const struct flex_cmd *a)
 {
-    a->n = a->used = 0;
-}
-
-/* The builder's bounds are checked, not assumed: a command past them is
- * this code's bug (every argument is built from a record's fixed-size
- * fields), so it stops flexd with the reason rather than write past a
- * buffer. */
-static void args_overflow(const char *what)
-{
-    flex_log(FLEX_LOG_ERROR, &lctx, 0, "internal: a Redis command over its %s bound", what);
+    flex_log(FLEX_LOG_ERROR, &lctx, 0, "internal: a Redis command over its %s bound",
+             a->overflow ? a->overflow : "argument");
     abort();
-}
-
-static void arg(struct args *a, const char *s, size_t len)
-{
-    if (a->n == ARGS_MAX)
-        args_overflow("argument count");
-    a->argv[a->n] = s;
-    a->lens[a->n++] = len;
-}
-
-/* Pieces of one argument written in place (the per-message arguments:
- * vsnprintf was the writer's biggest cost).  Start with arg_at, which
- * makes sure ARG_PIECE_MAX bytes are free, end with arg_done. */
-static char *arg_at(struct args *a)
-{
-    if (BYTES_MAX - a->used < ARG_PIECE_MAX)
-        args_overflow("bytes");
-    return a->bytes + a->used;
-}
-
-static char *cat(char *p, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-static char *cat_num(char *p, long long v)
-{
-    char tmp[24];
-    int i = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        tmp[i++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        *p++ = '-';
-    while (i)
-        *p++ = tmp[--i];
-    return p;
-}
-
-static void arg_done(struct args *a, char *end)
-{
-    char *start = arg_at(a);
-    if ((size_t)(end - start) > ARG_PIECE_MAX)
-        args_overflow("piece");
-    a->used += (size_t)(end - start);
-    arg(a, start, (size_t)(end - start));
-}
-
-/* Copies |s| into the argument buffer and adds it. */
-static void arg_copy(struct args *a, const char *s)
-{
-    arg_done(a, cat(arg_at(a), s));
-}
-
-/* Formats into the argument buffer and adds the result. */
-static void argf(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void argf(struct args *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *dst = a->bytes + a->used;
-    int n = vsnprintf(dst, BYTES_MAX - a->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= BYTES_MAX - a->used)
-        args_overflow("bytes");
-    size_t len = (size_t)n;
-    a->used += len;
-    arg(a, dst, len);
 }
 
 static void args_send(struct writer *w)
 {
-    flex_store_append(w->st, (int)w->a.n, w->a.argv, w->a.lens);
+    if (flex_cmd_append(w->st, &w->a) != 0)
+        abort_overflow(&w->a);
     w->cmds++;
 }
 
@@ -289,24 +209,35 @@ static int64_t receipt_job(struct flex_rec *r, const char *v, size_t len)
  * enqueued, a accepted, r receipt status, t the state's time.  The receipt
  * rewrites the accepted record whole (append_receipts); flexctl status
  * spells the keys out. */
-static char *hist_accepted(char *p, const struct flex_rec *r, const char *state, int64_t acc)
+static void hist_accepted(struct flex_cmd *a, const struct flex_rec *r, const char *state,
+                          int64_t acc)
 {
-    p = cat(cat(cat(p, "s="), state), " c=");
-    p = cat(cat(p, r->carrier), " m=");
-    p = cat(cat(p, r->part_ids[0]), " p=");
-    p = cat(cat_num(p, r->nparts), " l=");
-    p = cat(cat(p, r->location), " e=");
-    p = cat(cat_num(p, r->enqueued_ms), " a=");
-    return cat_num(p, acc);
+    flex_cmd_cat(a, "s=");
+    flex_cmd_cat(a, state);
+    flex_cmd_cat(a, " c=");
+    flex_cmd_cat(a, r->carrier);
+    flex_cmd_cat(a, " m=");
+    flex_cmd_cat(a, r->part_ids[0]);
+    flex_cmd_cat(a, " p=");
+    flex_cmd_cat_num(a, r->nparts);
+    flex_cmd_cat(a, " l=");
+    flex_cmd_cat(a, r->location);
+    flex_cmd_cat(a, " e=");
+    flex_cmd_cat_num(a, r->enqueued_ms);
+    flex_cmd_cat(a, " a=");
+    flex_cmd_cat_num(a, acc);
 }
 
-static void hist_record(struct args *a, const struct flex_rec *r, Flex__V1__State st)
+static void hist_record(struct flex_cmd *a, const struct flex_rec *r, Flex__V1__State st)
 {
-    if (st == FLEX__V1__STATE__STATE_ACCEPTED)
-        arg_done(a, hist_accepted(arg_at(a), r, "accepted", r->at_ms));
-    else
-        argf(a, "s=%s c=%s l=%s t=%lld reason=%s", flex_job_state_name(st),
-             r->carrier[0] ? r->carrier : "-", r->location, (long long)r->at_ms, r->reason);
+    if (st == FLEX__V1__STATE__STATE_ACCEPTED) {
+        flex_cmd_begin(a);
+        hist_accepted(a, r, "accepted", r->at_ms);
+        flex_cmd_end(a);
+    } else
+        flex_cmd_argf(a, "s=%s c=%s l=%s t=%lld reason=%s", flex_job_state_name(st),
+                      r->carrier[0] ? r->carrier : "-", r->location, (long long)r->at_ms,
+                      r->reason);
 }
 
 static Flex__V1__State outcome_state(const struct flex_rec *r)
@@ -321,37 +252,39 @@ static Flex__V1__State outcome_state(const struct flex_rec *r)
 static void append_maps(struct writer *w, struct flex_rec **recs, size_t n, const char *carrier,
                         long long hour)
 {
-    struct args *a = &w->a;
-    args_reset(a);
-    arg(a, "HSET", 4);
-    argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carrier, hour);
-    size_t first = a->n;
+    struct flex_cmd *a = &w->a;
+    flex_cmd_reset(a);
+    flex_cmd_arg(a, "HSET", 4);
+    flex_cmd_argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carrier, hour);
+    size_t first = flex_cmd_argc(a);
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
         if (r->kind != FLEX_REC_RESULT || r->outcome != FLEX_OUT_ACCEPTED ||
             strcmp(r->carrier, carrier) != 0)
             continue;
         for (unsigned k = 0; k < r->nparts; k++) {
-            arg_copy(a, r->part_ids[k]); /* canonical already (engine/core/carrier.h) */
-            char *p = cat(arg_at(a), r->id);
+            /* canonical already (engine/core/carrier.h) */
+            flex_cmd_copy(a, r->part_ids[k], strlen(r->part_ids[k]));
+            flex_cmd_begin(a);
+            flex_cmd_cat(a, r->id);
             if (k == 0) { /* "job accepted_ms location enqueued_ms parts": what the
                            * receipt needs to rewrite the job's history record */
-                *p++ = ' ';
-                p = cat_num(p, r->at_ms);
-                *p++ = ' ';
-                p = cat(p, r->location);
-                *p++ = ' ';
-                p = cat_num(p, r->enqueued_ms);
-                *p++ = ' ';
-                p = cat_num(p, r->nparts);
+                flex_cmd_cat_char(a, ' ');
+                flex_cmd_cat_num(a, r->at_ms);
+                flex_cmd_cat_char(a, ' ');
+                flex_cmd_cat(a, r->location);
+                flex_cmd_cat_char(a, ' ');
+                flex_cmd_cat_num(a, r->enqueued_ms);
+                flex_cmd_cat_char(a, ' ');
+                flex_cmd_cat_num(a, r->nparts);
             } else {
-                *p++ = '#';
-                p = cat_num(p, k + 1);
+                flex_cmd_cat_char(a, '#');
+                flex_cmd_cat_num(a, k + 1);
             }
-            arg_done(a, p);
+            flex_cmd_end(a);
         }
     }
-    if (a->n == first)
+    if (flex_cmd_argc(a) == first)
         return;
     args_send(w);
     flex_store_appendf(w->st, "EXPIRE %s%s:%lld %d", FLEX_KEY_MSGID, carrier, hour, MSGID_TTL_S);
@@ -399,16 +332,16 @@ static void tx_begin(struct writer *w, long long hour)
 {
     flex_store_appendf(w->st, "MULTI");
     w->cmds++;
-    args_reset(&w->a);
-    arg(&w->a, "HSET", 4);
-    argf(&w->a, "flex:hist:%lld", hour);
+    flex_cmd_reset(&w->a);
+    flex_cmd_arg(&w->a, "HSET", 4);
+    flex_cmd_argf(&w->a, "flex:hist:%lld", hour);
 }
 
 /* The history records gathered since tx_begin, if any, with the TTL of
  * their bucket. */
 static void hist_send(struct writer *w, long long hour)
 {
-    if (w->a.n <= 2)
+    if (flex_cmd_argc(&w->a) <= 2)
         return;
     args_send(w);
     flex_store_appendf(w->st, "EXPIRE flex:hist:%lld %lld", hour,
@@ -471,7 +404,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     long cnt[FLEX_OUT_SUPPRESSED + 1] = {0}, optouts = 0;
     const char *carriers[MAX_CARRIERS];
     size_t ncar = 0;
-    struct args *a = &w->a;
+    struct flex_cmd *a = &w->a;
     tx_begin(w, hour);
     for (size_t i = 0; i < n; i++) {
         struct flex_rec *r = recs[i];
@@ -479,7 +412,7 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
             continue;
         Flex__V1__State st = outcome_state(r);
         status_event(w, r, st, 0);
-        arg(a, r->id, strlen(r->id));
+        flex_cmd_arg(a, r->id, strlen(r->id));
         hist_record(a, r, st);
         cnt[r->outcome]++;
         optouts += r->outcome == FLEX_OUT_SUPPRESSED && strcmp(r->reason, "optout") == 0;
@@ -518,14 +451,14 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         flex_audit_job(w->p->audit, "optout", &aj);
     }
     stat_incr(w, "suppressed_other", cnt[FLEX_OUT_SUPPRESSED] - optouts);
-    args_reset(a);
-    arg(a, "XACK", 4);
-    arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
-    arg(a, FLEX_KEY_GROUP, strlen(FLEX_KEY_GROUP));
+    flex_cmd_reset(a);
+    flex_cmd_arg(a, "XACK", 4);
+    flex_cmd_arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
+    flex_cmd_arg(a, FLEX_KEY_GROUP, strlen(FLEX_KEY_GROUP));
     for (size_t i = 0; i < n; i++) /* (urgent jobs were read without a group) */
         if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry))
-            arg(a, recs[i]->entry, strlen(recs[i]->entry));
-    if (a->n > 3)
+            flex_cmd_arg(a, recs[i]->entry, strlen(recs[i]->entry));
+    if (flex_cmd_argc(a) > 3)
         args_send(w);
     w->cmds += (int)append_conv(w, recs, n);
     tx_end(w, "o");
@@ -555,18 +488,19 @@ static size_t append_lookups(struct writer *w, struct flex_rec **rc, size_t m, l
         if (k < ncar && now - rc[i]->at_ms >= RECEIPT_WAIT_MS - 300)
             deep[k] = true;
     }
-    struct args *a = &w->a;
+    struct flex_cmd *a = &w->a;
     for (size_t k = 0; k < ncar; k++) {
         long long span = deep[k] ? DEEP_HOURS : 2;
         for (long long h = hour; h > hour - span && np < maxplan; h--) {
-            args_reset(a);
-            arg(a, "HMGET", 5);
-            argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carriers[k], h);
+            flex_cmd_reset(a);
+            flex_cmd_arg(a, "HMGET", 5);
+            flex_cmd_argf(a, "%s%s:%lld", FLEX_KEY_MSGID, carriers[k], h);
             for (size_t i = 0; i < m; i++) /* every candidate key of each receipt */
                 if (strcmp(rc[i]->carrier, carriers[k]) == 0)
                     for (unsigned c = 0; c < rc[i]->nkeys && c < FLEX_CARRIER_KEYS; c++)
-                        arg_copy(a, rc[i]->part_ids[c]);
-            flex_store_append(w->st, (int)a->n, a->argv, a->lens);
+                        flex_cmd_copy(a, rc[i]->part_ids[c], strlen(rc[i]->part_ids[c]));
+            if (flex_cmd_append(w->st, a) != 0)
+                abort_overflow(a);
             plan[np++] = (struct lookup){carriers[k], h};
         }
     }
@@ -616,7 +550,7 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
                             const size_t *lens, const long long *hours, int64_t *acc)
 {
     long nd = 0, nf = 0;
-    struct args *a = &w->a;
+    struct flex_cmd *a = &w->a;
     flex_store_appendf(w->st, "MULTI");
     w->cmds++;
     long long done[DEEP_HOURS + 2];
@@ -650,18 +584,22 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
         if (seen || ndone == sizeof(done) / sizeof(done[0]))
             continue;
         done[ndone++] = hours[i];
-        args_reset(a);
-        arg(a, "HSET", 4);
-        argf(a, "flex:hist:%lld", hours[i]);
+        flex_cmd_reset(a);
+        flex_cmd_arg(a, "HSET", 4);
+        flex_cmd_argf(a, "flex:hist:%lld", hours[i]);
         for (size_t j = i; j < m; j++) {
             struct flex_rec *r = rc[j];
             if (!receipt_matched(vals[j], lens[j]) || w->dup[j] || hours[j] != hours[i])
                 continue;
             bool ok = r->delivered;
-            arg(a, r->id, strlen(r->id));
-            char *p = hist_accepted(arg_at(a), r, ok ? "delivered" : "failed", acc[j]);
-            p = cat(cat(p, " r="), r->reason);
-            arg_done(a, cat_num(cat(p, " t="), r->at_ms));
+            flex_cmd_arg(a, r->id, strlen(r->id));
+            flex_cmd_begin(a);
+            hist_accepted(a, r, ok ? "delivered" : "failed", acc[j]);
+            flex_cmd_cat(a, " r=");
+            flex_cmd_cat(a, r->reason);
+            flex_cmd_cat(a, " t=");
+            flex_cmd_cat_num(a, r->at_ms);
+            flex_cmd_end(a);
         }
         hist_send(w, hours[i]);
     }
@@ -991,9 +929,7 @@ static void give_back_retried(struct writer *w, struct flex_rec **before, size_t
 void *flex_writer_main(void *arg)
 {
     struct writer w = {.p = arg};
-    w.a.argv = flex_malloc(ARGS_MAX * sizeof(*w.a.argv));
-    w.a.lens = flex_malloc(ARGS_MAX * sizeof(*w.a.lens));
-    w.a.bytes = flex_malloc(BYTES_MAX);
+    flex_cmd_init(&w.a, ARGS_MAX, BYTES_MAX);
     w.sb = flex_statusbuf_new();
     w.x = flex_calloc(1, sizeof(*w.x));
     flex_recent_init(&w.receipted, RECENT_SLOTS);
@@ -1097,9 +1033,7 @@ void *flex_writer_main(void *arg)
             flex_free(recs[i]);
     flex_free(retry);
     flex_free(prev);
-    flex_free(w.a.argv);
-    flex_free(w.a.lens);
-    flex_free(w.a.bytes);
+    flex_cmd_free(&w.a);
     flex_statusbuf_del(w.sb);
     flex_free(w.x);
     flex_recent_free(&w.receipted);
