@@ -473,14 +473,19 @@ static void take_news(struct dispatch *d)
     }
 }
 
-/* Tries to send |r|; returns 0 sent (or finished), 1 to keep waiting (its
- * location's rate), 2 to keep waiting and stop trying others now (no
- * carrier has room: the ones behind would fail the same way). */
-static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
+/* What became of a job tried (try_send). */
+enum try_result {
+    TRY_DONE, /* submitted, or finished (suppressed, expired, failed) */
+    TRY_WAIT, /* keep waiting: its location's or number's rate */
+    TRY_STOP, /* keep waiting, and stop trying others now: no carrier has
+               * room, the ones behind would fail the same way */
+};
+
+static enum try_result try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
 {
     const struct flex_cfg_location *loc = flex_cfg_location_find(d->cfg, r->location);
     if (!still_allowed(d, r, loc))
-        return 0;
+        return TRY_DONE;
     const struct flex_cfg_route *route = flex_cfg_route_for(d->cfg, loc);
     for (unsigned k = r->route_pos; k < route->n; k++) {
         struct carrier *c = active_named(d, d->cfg->carriers[route->idx[k]].name);
@@ -490,11 +495,11 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
         /* Narrowest first: a token taken from a wider limit is lost when
          * a narrower one then says wait. */
         if (d->limit_loc && limit_take(d, 'l', r->location, now_ns))
-            return 1;
+            return TRY_WAIT;
         if (d->limit_num && loc && limit_take(d, 'n', loc->phone, now_ns))
-            return 1;
+            return TRY_WAIT;
         if (d->limit_car && limit_take(d, 'c', c->name, now_ns))
-            return 2;
+            return TRY_STOP;
         struct flex_carrier_msg m = {.cookie = (uintptr_t)r,
                                      .src = loc ? loc->phone : "",
                                      .dst = r->phone,
@@ -503,7 +508,7 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
                                      .receipt = true};
         int rc = flex_carrier_submit(c->car, &m);
         if (rc == FLEX_E_FULL)
-            return 2;
+            return TRY_STOP;
         r->route_pos = (uint8_t)k;
         if (rc != 0) {
             r->carrier_optout = false; /* (a record is reused: no earlier failure's flag) */
@@ -511,9 +516,9 @@ static int try_send(struct dispatch *d, struct flex_rec *r, uint64_t now_ns)
             snprintf(r->carrier, sizeof(r->carrier), "%s", c->name);
             finish(d, r, FLEX_OUT_FAILED);
         }
-        return 0;
+        return TRY_DONE;
     }
-    return 2; /* no usable carrier now */
+    return TRY_STOP; /* no usable carrier now */
 }
 
 /* Waiting jobs first, in order; new ones from the ring only when none is
@@ -531,10 +536,10 @@ static bool pump(struct dispatch *d)
      * every new job joins them). */
     bool stop = flex_ring_count(&d->p->results) > RESULTS_AHEAD;
     for (; i < d->nwait && !stop; i++) {
-        int rc = try_send(d, d->wait[i], now);
-        if (rc)
+        enum try_result rc = try_send(d, d->wait[i], now);
+        if (rc != TRY_DONE)
             d->wait[keep++] = d->wait[i];
-        stop = rc == 2;
+        stop = rc == TRY_STOP;
     }
     for (; i < d->nwait; i++)
         d->wait[keep++] = d->wait[i];
@@ -551,15 +556,16 @@ static bool pump(struct dispatch *d)
             struct flex_rec *r = items[k];
             if (r->expires_ms - r->checked_ms > d->horizon_ms)
                 d->horizon_ms = r->expires_ms - r->checked_ms;
-            int rc = stop ? 2 : try_send(d, r, now);
-            if (rc && r->auto_reply && d->nwait > 0) { /* ahead of the campaign's jobs */
+            enum try_result rc = stop ? TRY_STOP : try_send(d, r, now);
+            if (rc != TRY_DONE && r->auto_reply &&
+                d->nwait > 0) { /* ahead of the campaign's jobs */
                 memmove(d->wait + 1, d->wait, d->nwait * sizeof(d->wait[0]));
                 d->wait[0] = r;
                 d->nwait++;
-            } else if (rc) {
+            } else if (rc != TRY_DONE) {
                 d->wait[d->nwait++] = items[k];
             }
-            stop |= rc == 2;
+            stop |= rc == TRY_STOP;
         }
     }
     return stop;
