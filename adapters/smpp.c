@@ -1,6 +1,14 @@
 /*
- * The SMPP client: sessions, io_uring I/O, timers and the window.  Message
- * handling (submit responses, receipts, inbound) is in smpp_flow.c.
+ * The SMPP client: its life, the sessions (connect, TLS, bind, enquire_link,
+ * unbind, reset with backoff), io_uring I/O and timers.  What concerns
+ * messages (queues, the window, submit responses, throttling, receipts,
+ * inbound texts) is in smpp_flow.c.
+ *
+ * Calls go one way: smpp.c -> smpp_flow.c (smpp_flow.h), smpp_tls.c and
+ * smpp_rx.c (smpp_int.h); none of them calls back into this file.  A PDU
+ * about a message is handed down (flex_smpp_on_pdu); smpp_flow.c reports
+ * through the event callback and leaves what to send on the session, which
+ * this file flushes.
  */
 #include "smpp.h"
 
@@ -15,25 +23,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "cfgval.h"
 #include "idmap.h"
 #include "mem.h"
 #include "smpp_int.h"
-#include "smpp_session.h"
+#include "smpp_flow.h"
 #include "uring.h"
 
 #define INBUF (256 * 1024)
 #define TICK_NS 10000000ULL /* timers are checked every 10 ms */
 
 enum { UD_CONNECT = 1, UD_RECV, UD_SEND, UD_TICK, UD_CANCEL };
-
-uint64_t flex_smpp_now_ns(void)
-{
-    return flex_mono_ns();
-}
 
 void flex_smpp_config_defaults(struct flex_smpp_config *c)
 {
@@ -56,19 +58,6 @@ void flex_smpp_config_defaults(struct flex_smpp_config *c)
     c->id_map_max = 65536;
 }
 
-static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c);
-
-void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev)
-{
-    c->events++;
-    c->cb(c->cb_arg, ev);
-}
-
-const struct flex_log_ctx *flex_smpp_log_ctx(struct flex_smpp_client *c)
-{
-    return log_ctx(c);
-}
-
 static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c)
 {
     static _Thread_local struct flex_log_ctx ctx;
@@ -78,34 +67,6 @@ static const struct flex_log_ctx *log_ctx(struct flex_smpp_client *c)
 }
 
 /* ---- output -------------------------------------------------------- */
-
-static void reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return;
-    size_t n = *cap ? *cap : 65536;
-    while (n < need)
-        n *= 2;
-    *buf = flex_realloc(*buf, n);
-    *cap = n;
-}
-
-void flex_smpp_queue_pdu(struct session *s, const struct flex_smpp_pdu *p)
-{
-    reserve(&s->out, &s->out_cap, s->out_len + 1024 + p->sm_length + p->payload_len);
-    long n = flex_smpp_encode(p, s->out + s->out_len, s->out_cap - s->out_len);
-    if (n > 0)
-        s->out_len += (size_t)n;
-}
-
-void flex_smpp_queue_resp(struct session *s, uint32_t cmd, uint32_t status, uint32_t seq)
-{
-    struct flex_smpp_pdu r = {0};
-    r.command_id = cmd;
-    r.command_status = status;
-    r.sequence = seq;
-    flex_smpp_queue_pdu(s, &r);
-}
 
 /* Moves queued PDUs to the wire buffer (encrypting under TLS) and starts a
  * send when none is in flight. */
@@ -203,14 +164,11 @@ static void session_drop(struct flex_smpp_client *c, struct session *s, const ch
         s->backoff_ms = 0;
 }
 
-void flex_smpp_session_reset(struct flex_smpp_client *c, struct session *s, const char *why)
+/* Drops the connection after a failure (logged, counted, reconnect
+ * scheduled with backoff). */
+static void session_reset(struct flex_smpp_client *c, struct session *s, const char *why)
 {
     session_drop(c, s, why, true);
-}
-
-void flex_smpp_session_close(struct flex_smpp_client *c, struct session *s)
-{
-    session_drop(c, s, "unbound", false);
 }
 
 /* A bind in clear, or without checking the SMSC's certificate, to another
@@ -278,18 +236,18 @@ static void on_connect(struct flex_smpp_client *c, struct session *s, int res)
     if (res < 0) {
         char why[96];
         snprintf(why, sizeof(why), "connect() failed: %s", strerror(-res));
-        flex_smpp_session_reset(c, s, why);
+        session_reset(c, s, why);
         return;
     }
     if (connected_to_self(s->fd)) {
-        flex_smpp_session_reset(c, s, "connected to itself: nothing listens there");
+        session_reset(c, s, "connected to itself: nothing listens there");
         return;
     }
     s->last_rx_ns = flex_smpp_now_ns();
     arm_recv(c, s);
     if (c->cfg.tls) {
         if (flex_smpp_tls_start(c, s) != 0 || flex_smpp_tls_output(s, NULL, 0, &s->wire) != 0) {
-            flex_smpp_session_reset(c, s, "TLS set-up failed");
+            session_reset(c, s, "TLS set-up failed");
             return;
         }
         s->state = S_HANDSHAKE;
@@ -301,6 +259,69 @@ static void on_connect(struct flex_smpp_client *c, struct session *s, int res)
 }
 
 /* ---- input ---------------------------------------------------------- */
+
+static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
+                         const struct flex_smpp_pdu *p)
+{
+    if (s->state != S_BINDING)
+        return;
+    if (p->command_status != 0) {
+        char why[200];
+        /* 0x0D bind failed, 0x0E password, 0x0F system_id: the SMSC says
+         * who we are is wrong, which no retry fixes */
+        bool creds = p->command_status >= 0x0D && p->command_status <= 0x0F;
+        snprintf(why, sizeof(why), "bind refused by %s:%u for system_id %s: %s%s", c->host,
+                 c->cfg.port, c->system_id, flex_smpp_status_name(p->command_status),
+                 creds ? " (the SMSC refused the credentials: check system_id and password)" : "");
+        session_reset(c, s, why);
+        return;
+    }
+    flex_log(FLEX_LOG_INFO, log_ctx(c), 0, "session %u bound to %s:%u as %s%s", s->idx, c->host,
+             c->cfg.port, c->system_id, s->was_bound ? " again" : "");
+    s->was_bound = true;
+    s->state = S_BOUND;
+    s->backoff_ms = 0;
+    s->rate = 0; /* smpp_flow.c's throttling starts afresh */
+    s->enquire_sent_ns = 0;
+    s->rate_checked_ns = flex_smpp_now_ns();
+    s->acks_this_sec = s->acks_last_sec = 0;
+    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_SESSION, .session = s->idx, .bound = true};
+    flex_smpp_emit(c, &ev);
+}
+
+/* The session's own PDUs are handled here; those of messages (responses to
+ * submits, deliver_sm) go to smpp_flow.c. */
+void flex_smpp_on_pdu(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p)
+{
+    switch (p->command_id) {
+    case FLEX_SMPP_BIND_TRANSCEIVER_RESP: on_bind_resp(c, s, p); break;
+    case FLEX_SMPP_SUBMIT_SM_RESP: flex_smpp_on_submit_resp(c, s, p); break;
+    case FLEX_SMPP_GENERIC_NACK:
+        if (s->state == S_BINDING)
+            session_reset(c, s, "bind answered by generic_nack");
+        else
+            flex_smpp_on_submit_resp(c, s, p); /* a nack of one of our submits fails it */
+        break;
+    case FLEX_SMPP_DELIVER_SM: flex_smpp_on_deliver(c, s, p); break;
+    case FLEX_SMPP_ENQUIRE_LINK:
+        flex_smpp_queue_resp(s, FLEX_SMPP_ENQUIRE_LINK_RESP, 0, p->sequence);
+        break;
+    case FLEX_SMPP_ENQUIRE_LINK_RESP: s->enquire_sent_ns = 0; break;
+    case FLEX_SMPP_UNBIND:
+        flex_smpp_queue_resp(s, FLEX_SMPP_UNBIND_RESP, 0, p->sequence);
+        s->state = S_UNBINDING; /* reset once the answer is out (deadline) */
+        s->deadline_ns = flex_smpp_now_ns() + 200000000ULL;
+        break;
+    case FLEX_SMPP_UNBIND_RESP:
+        if (s->state == S_UNBINDING)
+            session_drop(c, s, "unbound", false); /* a clean close: no backoff */
+        break;
+    default:
+        if (!(p->command_id & 0x80000000u))
+            flex_smpp_queue_resp(s, FLEX_SMPP_GENERIC_NACK, FLEX_SMPP_ESME_RINVCMDID, p->sequence);
+        break;
+    }
+}
 
 /* Decodes and handles every complete PDU in |buf|; returns bytes used or
  * <0 when the session must reset. */
@@ -337,7 +358,7 @@ static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
 {
     s->recv_pending = false;
     if (res <= 0) {
-        flex_smpp_session_reset(c, s, res == 0 ? "closed by the SMSC" : "recv() failed");
+        session_reset(c, s, res == 0 ? "closed by the SMSC" : "recv() failed");
         return;
     }
     s->last_rx_ns = flex_smpp_now_ns();
@@ -351,7 +372,7 @@ static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
             char why[200];
             snprintf(why, sizeof(why), "TLS error: %s", s->tls_err[0] ? s->tls_err : "unknown");
             s->tls_err[0] = '\0';
-            flex_smpp_session_reset(c, s, why);
+            session_reset(c, s, why);
             return;
         }
         if (r == 1 && s->state == S_HANDSHAKE)
@@ -361,7 +382,7 @@ static void on_recv(struct flex_smpp_client *c, struct session *s, int res)
     }
     long used = handle_bytes(c, s, buf, *len);
     if (used < 0) {
-        flex_smpp_session_reset(c, s, "undecodable PDU stream");
+        session_reset(c, s, "undecodable PDU stream");
         return;
     }
     if (s->state == S_IDLE)
@@ -377,7 +398,7 @@ static void on_send(struct flex_smpp_client *c, struct session *s, int res)
 {
     s->send_pending = false;
     if (res < 0) {
-        flex_smpp_session_reset(c, s, "send() failed");
+        session_reset(c, s, "send() failed");
         return;
     }
     flex_sendbuf_sent(&s->wire, (size_t)res);
@@ -418,15 +439,15 @@ static void session_timers(struct flex_smpp_client *c, struct session *s, uint64
     case S_BINDING:
     case S_UNBINDING:
         if (now > s->deadline_ns)
-            flex_smpp_session_reset(c, s,
-                                    s->state == S_CONNECTING  ? "connect timed out"
-                                    : s->state == S_HANDSHAKE ? "TLS handshake timed out"
-                                    : s->state == S_BINDING   ? "bind timed out"
-                                                              : "unbind timed out");
+            session_reset(c, s,
+                          s->state == S_CONNECTING  ? "connect timed out"
+                          : s->state == S_HANDSHAKE ? "TLS handshake timed out"
+                          : s->state == S_BINDING   ? "bind timed out"
+                                                    : "unbind timed out");
         return;
     case S_BOUND:
         if (s->enquire_sent_ns && now - s->enquire_sent_ns > resp_ns) {
-            flex_smpp_session_reset(c, s, "enquire_link unanswered");
+            session_reset(c, s, "enquire_link unanswered");
             return;
         }
         if (!s->enquire_sent_ns &&
@@ -495,7 +516,7 @@ int flex_smpp_client_run(struct flex_smpp_client *c, int timeout_ms)
     flex_smpp_pump(c, now);
     for (unsigned i = 0; i < c->cfg.binds; i++)
         if (flush(c, &c->sess[i]) < 0)
-            flex_smpp_session_reset(c, &c->sess[i], "TLS write failed");
+            session_reset(c, &c->sess[i], "TLS write failed");
     arm_tick(c);
     struct __kernel_timespec ts = {timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
@@ -517,7 +538,7 @@ int flex_smpp_client_run(struct flex_smpp_client *c, int timeout_ms)
     flex_smpp_pump(c, now);
     for (unsigned i = 0; i < c->cfg.binds; i++)
         if (flush(c, &c->sess[i]) < 0)
-            flex_smpp_session_reset(c, &c->sess[i], "TLS write failed");
+            session_reset(c, &c->sess[i], "TLS write failed");
     io_uring_submit(&c->ring);
     return c->events;
 }

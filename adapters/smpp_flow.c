@@ -1,19 +1,24 @@
 /*
  * Messages on SMPP sessions: submit, the window, responses, throttling,
  * receipts and inbound texts.  See smpp.h for the rules.
+ *
+ * Below smpp.c, which calls in through smpp_flow.h (its loop, its
+ * timers, the PDUs about messages, a session dropped); nothing here calls
+ * smpp.c.  Results go out through the client's event callback
+ * (flex_smpp_emit), PDUs onto the session's output, which smpp.c flushes.
  */
+#include "smpp_flow.h" /* this file's functions */
+
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
 #include "hash.h"
-#include "log.h"
 #include "mem.h"
 #include "idmap.h"
 #include "recent.h"
 #include "smpp_int.h"
 #include "smpp_payload.h"
-#include "smpp_session.h"
 #include "str.h"
 
 #define EARLY_MAX 1024
@@ -55,6 +60,36 @@ static bool recent_receipt(const struct flex_smpp_client *c, const char *id)
         if (flex_recent_has(&c->receipted, keys[i]))
             return true;
     return false;
+}
+
+/* ---- PDUs out ------------------------------------------------------------- */
+
+static void reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t n = *cap ? *cap : 65536;
+    while (n < need)
+        n *= 2;
+    *buf = flex_realloc(*buf, n);
+    *cap = n;
+}
+
+void flex_smpp_queue_pdu(struct session *s, const struct flex_smpp_pdu *p)
+{
+    reserve(&s->out, &s->out_cap, s->out_len + 1024 + p->sm_length + p->payload_len);
+    long n = flex_smpp_encode(p, s->out + s->out_len, s->out_cap - s->out_len);
+    if (n > 0)
+        s->out_len += (size_t)n;
+}
+
+void flex_smpp_queue_resp(struct session *s, uint32_t cmd, uint32_t status, uint32_t seq)
+{
+    struct flex_smpp_pdu r = {0};
+    r.command_id = cmd;
+    r.command_status = status;
+    r.sequence = seq;
+    flex_smpp_queue_pdu(s, &r);
 }
 
 /* ---- messages and queues ---------------------------------------------- */
@@ -574,7 +609,7 @@ void flex_smpp_early_expire(struct flex_smpp_client *c, uint64_t now)
     early_trim(c, now, (uint64_t)c->cfg.response_timeout_ms * 1000000ULL, false);
 }
 
-/* ---- responses and requests from the SMSC ------------------------------ */
+/* ---- responses and deliver_sm from the SMSC (smpp.c dispatches) --------- */
 
 static void accepted(struct flex_smpp_client *c, struct msg *m, uint64_t now)
 {
@@ -589,8 +624,8 @@ static void accepted(struct flex_smpp_client *c, struct msg *m, uint64_t now)
     (void)now;
 }
 
-static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
-                           const struct flex_smpp_pdu *p)
+void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
+                              const struct flex_smpp_pdu *p)
 {
     struct wentry e;
     if (!win_take(s, p->sequence, &e))
@@ -632,36 +667,8 @@ static void on_submit_resp(struct flex_smpp_client *c, struct session *s,
     msg_maybe_release(c, m);
 }
 
-static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
-                         const struct flex_smpp_pdu *p)
-{
-    if (s->state != S_BINDING)
-        return;
-    if (p->command_status != 0) {
-        char why[200];
-        /* 0x0D bind failed, 0x0E password, 0x0F system_id: the SMSC says
-         * who we are is wrong, which no retry fixes */
-        bool creds = p->command_status >= 0x0D && p->command_status <= 0x0F;
-        snprintf(why, sizeof(why), "bind refused by %s:%u for system_id %s: %s%s", c->host,
-                 c->cfg.port, c->system_id, flex_smpp_status_name(p->command_status),
-                 creds ? " (the SMSC refused the credentials: check system_id and password)" : "");
-        flex_smpp_session_reset(c, s, why);
-        return;
-    }
-    flex_log(FLEX_LOG_INFO, flex_smpp_log_ctx(c), 0, "session %u bound to %s:%u as %s%s", s->idx,
-             c->host, c->cfg.port, c->system_id, s->was_bound ? " again" : "");
-    s->was_bound = true;
-    s->state = S_BOUND;
-    s->backoff_ms = 0;
-    s->rate = 0;
-    s->enquire_sent_ns = 0;
-    s->rate_checked_ns = flex_smpp_now_ns();
-    s->acks_this_sec = s->acks_last_sec = 0;
-    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_SESSION, .session = s->idx, .bound = true};
-    flex_smpp_emit(c, &ev);
-}
-
-static void on_deliver(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p)
+void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
+                          const struct flex_smpp_pdu *p)
 {
     flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
     uint64_t now = flex_smpp_now_ns();
@@ -679,36 +686,4 @@ static void on_deliver(struct flex_smpp_client *c, struct session *s, const stru
     flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
     flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
     flex_smpp_emit(c, &ev);
-}
-
-void flex_smpp_on_pdu(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p)
-{
-    switch (p->command_id) {
-    case FLEX_SMPP_BIND_TRANSCEIVER_RESP: on_bind_resp(c, s, p); break;
-    case FLEX_SMPP_SUBMIT_SM_RESP: on_submit_resp(c, s, p); break;
-    case FLEX_SMPP_GENERIC_NACK:
-        if (s->state == S_BINDING)
-            flex_smpp_session_reset(c, s, "bind answered by generic_nack");
-        else
-            on_submit_resp(c, s, p); /* a nack of one of our submits fails it */
-        break;
-    case FLEX_SMPP_DELIVER_SM: on_deliver(c, s, p); break;
-    case FLEX_SMPP_ENQUIRE_LINK:
-        flex_smpp_queue_resp(s, FLEX_SMPP_ENQUIRE_LINK_RESP, 0, p->sequence);
-        break;
-    case FLEX_SMPP_ENQUIRE_LINK_RESP: s->enquire_sent_ns = 0; break;
-    case FLEX_SMPP_UNBIND:
-        flex_smpp_queue_resp(s, FLEX_SMPP_UNBIND_RESP, 0, p->sequence);
-        s->state = S_UNBINDING; /* reset once the answer is out (deadline) */
-        s->deadline_ns = flex_smpp_now_ns() + 200000000ULL;
-        break;
-    case FLEX_SMPP_UNBIND_RESP:
-        if (s->state == S_UNBINDING)
-            flex_smpp_session_close(c, s);
-        break;
-    default:
-        if (!(p->command_id & 0x80000000u))
-            flex_smpp_queue_resp(s, FLEX_SMPP_GENERIC_NACK, FLEX_SMPP_ESME_RINVCMDID, p->sequence);
-        break;
-    }
 }

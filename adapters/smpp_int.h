@@ -1,6 +1,12 @@
 /*
  * Internals of the SMPP client shared by adapters/smpp*.c (not a public
- * header: the engine includes smpp.h).
+ * header: the engine includes smpp.h): the client's and the sessions'
+ * structs, the two helpers every file uses (clock, event callback), the
+ * functions of smpp_tls.c and smpp_rx.c, and smpp.c's PDU entry (for a
+ * unit test).  smpp_flow.c's functions are in smpp_flow.h.
+ *
+ * Calls go one way (adapters/README.md): smpp.c -> smpp_flow.c ->
+ * smpp_rx.c, and smpp.c -> smpp_tls.c; none calls back up.
  */
 #ifndef FLEX_SMPP_INT_H
 #define FLEX_SMPP_INT_H
@@ -10,8 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct flex_log_ctx;
-
+#include "clock.h"
 #include "ratelimit.h"
 #include "sendbuf.h"
 #include "hash.h"
@@ -138,14 +143,27 @@ struct flex_smpp_client {
     struct inbound_set *inbound;
 };
 
-uint64_t flex_smpp_now_ns(void);
-void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev);
+static inline uint64_t flex_smpp_now_ns(void)
+{
+    return flex_mono_ns();
+}
 
-/* The log context of the carrier's lines (component smpp, id its name). */
-const struct flex_log_ctx *flex_smpp_log_ctx(struct flex_smpp_client *c);
+/* Hands |ev| to the client's event callback (counted for run()'s return):
+ * how smpp.c and smpp_flow.c report, neither calling the other. */
+static inline void flex_smpp_emit(struct flex_smpp_client *c, struct flex_smpp_event *ev)
+{
+    c->events++;
+    c->cb(c->cb_arg, ev);
+}
+
+/* smpp.c: takes one decoded PDU from the SMSC on |s| (|p| borrowed for the
+ * call): session PDUs here, those of messages handed to smpp_flow.c.
+ * Internal; tests/unit/test_receipt.c feeds it a receipt. */
+void flex_smpp_on_pdu(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p);
 
 /* smpp_tls.c */
 int flex_smpp_tls_ctx(struct flex_smpp_client *c);
+void flex_smpp_tls_ctx_free(struct flex_smpp_client *c);
 int flex_smpp_tls_start(struct flex_smpp_client *c, struct session *s);
 void flex_smpp_tls_end(struct session *s);
 /* Feeds received ciphertext; moves plaintext to s->plain.  Returns 0, 1
@@ -169,9 +187,5 @@ const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smp
                                   uint64_t now_ns, bool *truncated);
 /* Adds the set's inbound_* counters to |out|'s. */
 void flex_smpp_inbound_stats(const struct inbound_set *set, struct flex_smpp_stats *out);
-
-/* Reports early receipts held past the response timeout as unmatched
- * (smpp_flow.c); called from the client's loop while any is held. */
-void flex_smpp_early_expire(struct flex_smpp_client *c, uint64_t now);
 
 #endif

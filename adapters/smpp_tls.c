@@ -9,7 +9,6 @@
 #include "log.h"
 #include "mem.h"
 #include "smpp_int.h"
-#include "smpp_session.h"
 #include "tls.h"
 
 #define PLAIN_CAP (FLEX_SMPP_MAX_PDU * 4)

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     int port = bench_free_port();
     pid_t pid = spawn(sim, port, stats, argc > 4 ? argc - 4 : 0, argv + 4);
     for (int i = 0; i < 200; i++) {
-        int fd = bench_connect(port);
+        int fd = loopback_connect(port);
         if (fd >= 0) {
             close(fd);
             break;

@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     struct state st = {.fd = -1, .total = total};
     for (int i = 0; i < 200 && st.fd < 0; i++) {
         usleep(20000);
-        st.fd = bench_connect(port);
+        st.fd = loopback_connect(port);
     }
     if (st.fd < 0) {
         fprintf(stderr, "bench_smscsim: cannot reach %s\n", sim);

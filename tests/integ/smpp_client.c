@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bench/bench_sim.h"
+#include "loopback.h"
 
 /* Ports below the kernel's ephemeral range (32768+): a client reconnecting
  * to a dead server on an ephemeral port can connect to itself and hold the
@@ -25,7 +25,7 @@ int tc_free_port(void)
         next = 20000 + (unsigned)(getpid() * 7919u % 10000u);
     for (int tries = 0; tries < 1000; tries++) {
         unsigned port = 20000 + (next++ % 12000);
-        if (bench_port_free((int)port))
+        if (loopback_port_free((int)port))
             return (int)port;
     }
     return -1;
@@ -39,7 +39,7 @@ pid_t tc_spawn(char *const argv[], int port)
         _exit(127);
     }
     for (int i = 0; i < 200; i++) { /* up to 4 s */
-        int fd = bench_connect(port);
+        int fd = loopback_connect(port);
         if (fd >= 0) {
             close(fd);
             /* A killed server's listening socket can outlive it briefly (its
@@ -75,7 +75,7 @@ int tc_stop(pid_t pid)
 int tc_connect(struct tc_conn *c, int port)
 {
     c->len = 0;
-    c->fd = bench_connect(port);
+    c->fd = loopback_connect(port);
     return c->fd < 0 ? -1 : 0;
 }
 

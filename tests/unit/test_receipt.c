@@ -20,7 +20,7 @@
 #include "smpp_int.h"
 #include "smpp_payload.h"
 #include "smpp_pdu.h"
-#include "smpp_session.h"
+#include "smpp_flow.h"
 #include "tz.h"
 
 /* adapters/smpp_carrier.c's carrier: the interface's part first, then its
