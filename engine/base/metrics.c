@@ -47,10 +47,7 @@ void flex_histogram_observe(struct flex_histogram *h, int64_t ms)
     atomic_fetch_add_explicit(&h->sum_ms, v, memory_order_relaxed);
 }
 
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+void flex_metrics_put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
     if (*len >= cap)
         return;
@@ -68,7 +65,7 @@ void flex_labels_render(const struct flex_labels *t, const char *name, const cha
                         const char *const vnames[FLEX_METRICS_VALUES], char *buf, size_t cap,
                         size_t *len)
 {
-    put(buf, cap, len, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    flex_metrics_put(buf, cap, len, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     /* acquire: pairs with the release store in flex_labels_slot, so the
      * names below n are complete. */
     uint32_t n = atomic_load_explicit(&t->n, memory_order_acquire);
@@ -79,29 +76,37 @@ void flex_labels_render(const struct flex_labels *t, const char *name, const cha
             /* relaxed: see the header. */
             uint64_t v = atomic_load_explicit(&t->v[i][k], memory_order_relaxed);
             if (value_label)
-                put(buf, cap, len, "%s{%s=\"%s\",%s=\"%s\"} %llu\n", name, label, t->names[i],
-                    value_label, vnames[k], (unsigned long long)v);
+                flex_metrics_put(buf, cap, len, "%s{%s=\"%s\",%s=\"%s\"} %llu\n", name, label,
+                                 t->names[i], value_label, vnames[k], (unsigned long long)v);
             else
-                put(buf, cap, len, "%s{%s=\"%s\"} %llu\n", name, label, t->names[i],
-                    (unsigned long long)v);
+                flex_metrics_put(buf, cap, len, "%s{%s=\"%s\"} %llu\n", name, label, t->names[i],
+                                 (unsigned long long)v);
         }
 }
 
 void flex_histogram_render(const struct flex_histogram *h, const char *name, const char *help,
                            char *buf, size_t cap, size_t *len)
 {
-    put(buf, cap, len, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    flex_metrics_put(buf, cap, len, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
     for (unsigned b = 0; b <= FLEX_HIST_BUCKETS; b++) {
         /* relaxed: see flex_histogram_observe. */
         cum += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
         if (b < FLEX_HIST_BUCKETS)
-            put(buf, cap, len, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds_ms[b] / 1000,
-                (unsigned long long)cum);
+            flex_metrics_put(buf, cap, len, "%s_bucket{le=\"%g\"} %llu\n", name,
+                             (double)bounds_ms[b] / 1000, (unsigned long long)cum);
         else
-            put(buf, cap, len, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+            flex_metrics_put(buf, cap, len, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                             (unsigned long long)cum);
     }
-    put(buf, cap, len, "%s_sum %.3f\n%s_count %llu\n", name,
-        (double)atomic_load_explicit(&h->sum_ms, memory_order_relaxed) / 1000, name,
-        (unsigned long long)cum);
+    flex_metrics_put(buf, cap, len, "%s_sum %.3f\n%s_count %llu\n", name,
+                     (double)atomic_load_explicit(&h->sum_ms, memory_order_relaxed) / 1000, name,
+                     (unsigned long long)cum);
+}
+
+void flex_metric_render(const char *name, const char *type, const char *help, uint64_t v, char *buf,
+                        size_t cap, size_t *len)
+{
+    flex_metrics_put(buf, cap, len, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+                     name, (unsigned long long)v);
 }

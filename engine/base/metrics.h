@@ -48,6 +48,14 @@ struct flex_histogram {
 };
 void flex_histogram_observe(struct flex_histogram *h, int64_t ms);
 
+/* Appends printf-style text to |buf| (|cap| bytes, |*len| used); a text
+ * that does not fit is cut, |*len| never past |cap| - 1 (NUL-terminated). */
+void flex_metrics_put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* One metric without labels: its HELP, TYPE ("counter", "gauge") and value. */
+void flex_metric_render(const char *name, const char *type, const char *help, uint64_t v, char *buf,
+                        size_t cap, size_t *len);
+
 /* Appends Prometheus text for |t| to |buf| (|cap| bytes at |*len|):
  * "NAME{LABEL="x",VALUE_LABEL="y"} v" for each value k whose |vnames[k]|
  * is not NULL. */

@@ -88,30 +88,25 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         rd(&p->m.webhooks_busy),
     };
     size_t n = 0;
-    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-                              help[i][0], help[i][1], help[i][0], help[i][0],
-                              (unsigned long long)vals[i]);
-    if (n < cap)
-        n += (size_t)snprintf(
-            buf + n, cap - n,
-            "# HELP flex_ring_fill Items waiting in a pipeline ring.\n# TYPE flex_ring_fill gauge\n"
-            "flex_ring_fill{ring=\"jobs\"} %zu\nflex_ring_fill{ring=\"results\"} %zu\n"
-            "# HELP flex_jobs_in_flight Jobs taken and not yet written back.\n"
-            "# TYPE flex_jobs_in_flight gauge\nflex_jobs_in_flight %d\n"
-            "# HELP flex_jobs_held Jobs held for paused locations.\n"
-            "# TYPE flex_jobs_held gauge\nflex_jobs_held %llu\n"
-            "# HELP flex_carrier_sessions_bound SMPP sessions bound now.\n"
-            "# TYPE flex_carrier_sessions_bound gauge\nflex_carrier_sessions_bound %d\n"
-            "# HELP flex_redis_up 1 when the last Redis round trip worked.\n"
-            "# TYPE flex_redis_up gauge\nflex_redis_up %d\n",
-            flex_ring_count(&p->jobs), flex_ring_count(&p->results),
-            atomic_load_explicit(&p->inflight, memory_order_relaxed),
-            (unsigned long long)atomic_load_explicit(&p->held, memory_order_relaxed),
-            atomic_load_explicit(&p->carriers_bound, memory_order_relaxed),
-            atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0);
-    if (n >= cap)
-        n = cap - 1;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+        flex_metric_render(help[i][0], "counter", help[i][1], vals[i], buf, cap, &n);
+    flex_metrics_put(
+        buf, cap, &n,
+        "# HELP flex_ring_fill Items waiting in a pipeline ring.\n# TYPE flex_ring_fill gauge\n"
+        "flex_ring_fill{ring=\"jobs\"} %zu\nflex_ring_fill{ring=\"results\"} %zu\n"
+        "# HELP flex_jobs_in_flight Jobs taken and not yet written back.\n"
+        "# TYPE flex_jobs_in_flight gauge\nflex_jobs_in_flight %d\n"
+        "# HELP flex_jobs_held Jobs held for paused locations.\n"
+        "# TYPE flex_jobs_held gauge\nflex_jobs_held %llu\n"
+        "# HELP flex_carrier_sessions_bound SMPP sessions bound now.\n"
+        "# TYPE flex_carrier_sessions_bound gauge\nflex_carrier_sessions_bound %d\n"
+        "# HELP flex_redis_up 1 when the last Redis round trip worked.\n"
+        "# TYPE flex_redis_up gauge\nflex_redis_up %d\n",
+        flex_ring_count(&p->jobs), flex_ring_count(&p->results),
+        atomic_load_explicit(&p->inflight, memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&p->held, memory_order_relaxed),
+        atomic_load_explicit(&p->carriers_bound, memory_order_relaxed),
+        atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0);
     static const char *const outcomes[FLEX_METRICS_VALUES] = {"accepted", "failed", "delivered",
                                                               "expired",  NULL,     NULL};
     static const char *const decided[FLEX_METRICS_VALUES] = {NULL,      NULL,         NULL,
@@ -164,24 +159,21 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
     flex_labels_render(&p->held_by, "flex_location_held",
                        "Jobs held in this process for a paused location.", "gauge", "location",
                        NULL, held, buf, cap, &n);
-    if (n < cap)
-        n += (size_t)snprintf(buf + n, cap - n,
-                              "# HELP flex_suppressed_total Jobs not sent, by the rule that "
-                              "stopped them (when read or just before the carrier).\n"
-                              "# TYPE flex_suppressed_total counter\n");
-    for (unsigned k = 0; k < FLEX_SUP_N && n < cap; k++)
-        n += (size_t)snprintf(buf + n, cap - n, "flex_suppressed_total{reason=\"%s\"} %llu\n",
-                              flex_suppress_names[k],
-                              (unsigned long long)rd(&p->m.suppressed_by[k]));
-    if (n < cap)
-        n += (size_t)snprintf(
-            buf + n, cap - n,
-            "# HELP flex_parts_sent_total SMS parts carriers accepted, by coding (UCS-2 parts "
-            "hold 70 characters, GSM-7 ones 160).\n"
-            "# TYPE flex_parts_sent_total counter\n"
-            "flex_parts_sent_total{encoding=\"gsm7\"} %llu\n"
-            "flex_parts_sent_total{encoding=\"ucs2\"} %llu\n",
-            (unsigned long long)rd(&p->m.parts_gsm7), (unsigned long long)rd(&p->m.parts_ucs2));
+    flex_metrics_put(buf, cap, &n,
+                     "# HELP flex_suppressed_total Jobs not sent, by the rule that "
+                     "stopped them (when read or just before the carrier).\n"
+                     "# TYPE flex_suppressed_total counter\n");
+    for (unsigned k = 0; k < FLEX_SUP_N; k++)
+        flex_metrics_put(buf, cap, &n, "flex_suppressed_total{reason=\"%s\"} %llu\n",
+                         flex_suppress_names[k], (unsigned long long)rd(&p->m.suppressed_by[k]));
+    flex_metrics_put(
+        buf, cap, &n,
+        "# HELP flex_parts_sent_total SMS parts carriers accepted, by coding (UCS-2 parts "
+        "hold 70 characters, GSM-7 ones 160).\n"
+        "# TYPE flex_parts_sent_total counter\n"
+        "flex_parts_sent_total{encoding=\"gsm7\"} %llu\n"
+        "flex_parts_sent_total{encoding=\"ucs2\"} %llu\n",
+        (unsigned long long)rd(&p->m.parts_gsm7), (unsigned long long)rd(&p->m.parts_ucs2));
     /* relaxed: gauges sampled by the intake every second; a sample older
      * than 5 s (Redis unreachable) is stale and shown as NaN, not frozen. */
     int64_t sampled = atomic_load_explicit(&p->queue_sampled_ms, memory_order_relaxed),
@@ -196,21 +188,20 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         snprintf(v[i], sizeof(v[i]), fresh ? "%lld" : "NaN", q[i]);
     snprintf(v[3], sizeof(v[3]), fresh ? "%.3f" : "NaN",
              oldest && oldest < now ? (double)(now - oldest) / 1000.0 : 0.0);
-    if (n < cap)
-        n += (size_t)snprintf(
-            buf + n, cap - n,
-            "# HELP flex_queue_depth Jobs in Redis by where they wait (all flexd processes); NaN "
-            "while Redis cannot be read.\n"
-            "# TYPE flex_queue_depth gauge\n"
-            "flex_queue_depth{queue=\"unread\"} %s\n"
-            "flex_queue_depth{queue=\"pending\"} %s\n"
-            "flex_queue_depth{queue=\"scheduled\"} %s\n"
-            "# HELP flex_queue_oldest_age_seconds Age of the oldest job of flex:jobs not yet "
-            "settled (unread or pending), 0 when none; NaN while Redis cannot be read.\n"
-            "# TYPE flex_queue_oldest_age_seconds gauge\n"
-            "flex_queue_oldest_age_seconds %s\n",
-            v[0], v[1], v[2], v[3]);
-    return n < cap ? n : cap - 1;
+    flex_metrics_put(
+        buf, cap, &n,
+        "# HELP flex_queue_depth Jobs in Redis by where they wait (all flexd processes); NaN "
+        "while Redis cannot be read.\n"
+        "# TYPE flex_queue_depth gauge\n"
+        "flex_queue_depth{queue=\"unread\"} %s\n"
+        "flex_queue_depth{queue=\"pending\"} %s\n"
+        "flex_queue_depth{queue=\"scheduled\"} %s\n"
+        "# HELP flex_queue_oldest_age_seconds Age of the oldest job of flex:jobs not yet "
+        "settled (unread or pending), 0 when none; NaN while Redis cannot be read.\n"
+        "# TYPE flex_queue_oldest_age_seconds gauge\n"
+        "flex_queue_oldest_age_seconds %s\n",
+        v[0], v[1], v[2], v[3]);
+    return n;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,

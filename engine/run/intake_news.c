@@ -76,6 +76,18 @@ static struct redisReply *read_set(struct intake *in, const char *key)
     return r;
 }
 
+/* Appends |s| (|len| bytes) and a comma to the list |out| (|*used| of
+ * |outsz| bytes).  Returns false, writing nothing, when it does not fit. */
+static bool list_add(char *out, size_t outsz, size_t *used, const char *s, size_t len)
+{
+    if (len >= outsz - *used)
+        return false;
+    memcpy(out + *used, s, len);
+    *used += len;
+    out[(*used)++] = ',';
+    return true;
+}
+
 /* The paused set, read again.  An error keeps the set in force (a pause
  * is never lifted by a failed read); more ids than FLEX_PAUSED_MAX pause
  * everything rather than letting some of them send.  Returns 0, or -1
@@ -92,18 +104,16 @@ int in_load_paused(struct intake *in)
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "more than %d paused locations: pausing every one",
                  FLEX_PAUSED_MAX);
         snprintf(in->paused[in->npaused++], 65, "*");
-        all[o++] = '*';
-        all[o++] = ',';
+        list_add(all, sizeof(all), &o, "*", 1);
     }
     for (size_t i = 0; i < flex_reply_count(r) && in->npaused < FLEX_PAUSED_MAX; i++) {
         size_t len;
         const char *s = flex_reply_str(flex_reply_at(r, i), &len);
         if (!s || len == 0 || len > 64)
             continue;
+        if (!list_add(all, sizeof(all), &o, s, len))
+            break;
         snprintf(in->paused[in->npaused++], 65, "%.*s", (int)len, s);
-        memcpy(all + o, s, len); /* at most 65 bytes per id: |all| holds them */
-        o += len;
-        all[o++] = ',';
     }
     flex_store_free_reply(r);
     news(in, FLEX_NEWS_PAUSED, all, o ? o - 1 : 0, 0);
@@ -207,9 +217,8 @@ int in_load_drained(struct intake *in)
         const char *s = flex_reply_str(flex_reply_at(r, i), &len);
         if (!s || len == 0 || len > 64)
             continue;
-        memcpy(all + o, s, len);
-        o += len;
-        all[o++] = ',';
+        if (!list_add(all, sizeof(all), &o, s, len))
+            break;
     }
     flex_store_free_reply(r);
     news(in, FLEX_NEWS_DRAINED, all, o ? o - 1 : 0, 0);
