@@ -43,13 +43,15 @@ static uint64_t *find(const struct flex_recent *r, const char *s, uint64_t *h)
 bool flex_recent_has(const struct flex_recent *r, const char *s)
 {
     uint64_t h;
-    return *find(r, s, &h) == h;
+    const uint64_t *slot = find(r, s, &h); /* before reading h: sets it */
+    return *slot == h;
 }
 
 void flex_recent_add(struct flex_recent *r, const char *s)
 {
     uint64_t h;
-    *find(r, s, &h) = h;
+    uint64_t *slot = find(r, s, &h);
+    *slot = h;
 }
 
 bool flex_recent_add_undo(struct flex_recent *r, const char *s, struct flex_recent_undo *u)
