@@ -91,14 +91,8 @@ struct http_carrier {
     struct hreq *flying;      /* sent, awaiting their answers */
     size_t queued, inflight;
     uint64_t paused_until; /* Retry-After, mono ns */
-    /* Adaptive rate, as for SMPP throttling (adapters/smpp_flow.c): a 429
-     * sets it to 70% of what was accepted lately; every 100 ms without one
-     * it grows 20%; far above anything seen it is lifted (0). */
-    double rate;
-    struct flex_gcra gcra;
-    uint64_t tat, last_throttle, rate_checked, rate_probed;
-    unsigned acks_this_sec, acks_last_sec;
-    uint64_t down_until; /* no connection: not ready until then */
+    struct flex_aimd aimd; /* the rate a 429 or 503 taught (engine/base/ratelimit.h) */
+    uint64_t down_until;   /* no connection: not ready until then */
     uint64_t backoff_ns;
     bool up, draining;
     uint64_t rng;
@@ -243,40 +237,12 @@ static void json_str(const struct hreq *r, const char *path, char *out, size_t o
     json_decref(j);
 }
 
+/* A 429 or 503: the rate lowered (once per burst of refusals) and the
+ * carrier paused for its Retry-After. */
 static void throttle_hit(struct http_carrier *h, uint64_t now, uint64_t retry_after_ns)
 {
-    if (now - h->last_throttle <= 100000000ULL)
-        return; /* once per burst of refusals: the window's other answers */
-    double secs = (double)(now - h->rate_checked) * 1e-9;
-    double est = secs > 0.05 ? (double)h->acks_this_sec / secs : 0;
-    double base = h->rate > 0 ? h->rate : est;
-    if (base < (double)h->acks_last_sec)
-        base = (double)h->acks_last_sec;
-    if (base < 20)
-        base = 20;
-    h->rate = base * 0.7;
-    flex_gcra_init(&h->gcra, h->rate, (uint32_t)(h->rate / 100) + 1);
-    h->last_throttle = now;
-    if (now + retry_after_ns > h->paused_until)
+    if (flex_aimd_refused(&h->aimd, now) && now + retry_after_ns > h->paused_until)
         h->paused_until = now + retry_after_ns;
-}
-
-static void throttle_probe(struct http_carrier *h, uint64_t now)
-{
-    if (now - h->rate_checked >= 1000000000ULL) {
-        h->rate_checked = now;
-        h->acks_last_sec = h->acks_this_sec;
-        h->acks_this_sec = 0;
-    }
-    if (h->rate > 0 && now - h->last_throttle > 100000000ULL &&
-        now - h->rate_probed > 100000000ULL) {
-        h->rate_probed = now;
-        h->rate *= 1.2;
-        if (h->rate > 1e6)
-            h->rate = 0;
-        else
-            flex_gcra_init(&h->gcra, h->rate, (uint32_t)(h->rate / 100) + 1);
-    }
 }
 
 /* The answer's "sid" without a JSON parser (a 2xx answer is ~800 bytes
@@ -327,7 +293,7 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
             json_str(r, h->j_id, sid, sizeof(sid));
         else if (!quick_sid(r, sid, sizeof(sid)))
             json_str(r, "sid", sid, sizeof(sid));
-        h->acks_this_sec++;
+        flex_aimd_accepted(&h->aimd);
         emit_session(h, true);
         h->backoff_ns = 0;
         if (!sid[0]) { /* taken, but with nothing to match its receipt by */
@@ -507,8 +473,7 @@ static CURL *easy_for(struct http_carrier *h, struct hreq *r)
 static void start_requests(struct http_carrier *h, uint64_t now)
 {
     while (h->head && h->inflight < h->window && now >= h->paused_until && now >= h->down_until &&
-           now >= h->head->due_ns &&
-           (h->rate == 0 || flex_gcra_take(&h->gcra, &h->tat, now, 1) == 0)) {
+           now >= h->head->due_ns && flex_aimd_take(&h->aimd, now)) {
         struct hreq *r = q_pop(h);
         CURL *e = easy_for(h, r);
         if (!e || curl_multi_add_handle(h->multi, e) != CURLM_OK) {
@@ -586,7 +551,7 @@ static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
 static int drive(struct http_carrier *h, int timeout_ms)
 {
     uint64_t now = flex_mono_ns();
-    throttle_probe(h, now);
+    flex_aimd_tick(&h->aimd, now);
     start_requests(h, now);
     int running = 0, events = 0;
     curl_multi_perform(h->multi, &running);
@@ -607,7 +572,7 @@ static int drive(struct http_carrier *h, int timeout_ms)
             next = h->down_until;
         if (h->head && next > now && (next - now) / 1000000ULL < (uint64_t)wait)
             wait = (int)((next - now) / 1000000ULL) + 1;
-        if (h->head && h->rate > 0 && wait > 5)
+        if (h->head && h->aimd.rate > 0 && wait > 5)
             wait = 5; /* paced: the next token is near */
         curl_multi_poll(h->multi, NULL, 0, wait, NULL);
         curl_multi_perform(h->multi, &running);
@@ -728,6 +693,7 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
         global = true;
     }
     struct http_carrier *h = flex_calloc(1, sizeof(*h));
+    flex_aimd_reset(&h->aimd, 20, flex_mono_ns());
     h->base.ops = &http_ops;
     flex_strlcpy(h->base.name, cc->name, sizeof(h->base.name));
     h->base.cb = cb;

@@ -281,10 +281,8 @@ static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
     s->was_bound = true;
     s->state = S_BOUND;
     s->backoff_ms = 0;
-    s->rate = 0; /* smpp_flow.c's throttling starts afresh */
     s->enquire_sent_ns = 0;
-    s->rate_checked_ns = flex_smpp_now_ns();
-    s->acks_this_sec = s->acks_last_sec = 0;
+    flex_smpp_throttle_reset(s); /* smpp_flow.c's throttling starts afresh */
     struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_SESSION, .session = s->idx, .bound = true};
     flex_smpp_emit(c, &ev);
 }
@@ -454,7 +452,7 @@ static void session_timers(struct flex_smpp_client *c, struct session *s, uint64
             now - s->last_rx_ns > (uint64_t)c->cfg.enquire_link_ms * 1000000ULL)
             send_enquire(s, now);
         flex_smpp_window_timeouts(c, s, now);
-        flex_smpp_throttle_probe(c, s, now);
+        flex_smpp_throttle_probe(s, now);
         return;
     }
 }

@@ -443,7 +443,7 @@ void flex_smpp_pump(struct flex_smpp_client *c, uint64_t now)
             if (!can_send(c, s, now))
                 continue;
             struct msg *m = next_msg(c, s);
-            if (!m || (s->rate > 0 && flex_gcra_take(&s->gcra, &s->tat, now, 1) != 0))
+            if (!m || !flex_aimd_take(&s->aimd, now))
                 continue;
             unsigned part = (unsigned)__builtin_ctz(m->unsent);
             m->unsent &= (uint16_t) ~(1u << part);
@@ -456,48 +456,23 @@ void flex_smpp_pump(struct flex_smpp_client *c, uint64_t now)
 
 /* ---- throttling ----------------------------------------------------------- */
 
-/* ESME_RTHROTTLED / ESME_RMSGQFUL: multiplicative decrease from the rate
- * the session was achieving (acknowledgements over the current and last
- * second), and a short pause. */
+/* ESME_RTHROTTLED / ESME_RMSGQFUL: the session's rate lowered (once per
+ * burst of refusals; with no measurement yet, from 100/s) and a short
+ * pause. */
 static void throttle_hit(struct session *s, uint64_t now)
 {
-    if (now - s->last_throttle_ns > 100000000ULL) { /* once per burst of refusals */
-        double secs = (double)(now - s->rate_checked_ns) * 1e-9;
-        double est = secs > 0.05 ? (double)s->acks_this_sec / secs : 0;
-        double base = s->rate > 0 ? s->rate : est;
-        if (base < (double)s->acks_last_sec)
-            base = (double)s->acks_last_sec;
-        /* No measurement yet (refused right after the bind): start at a
-         * modest rate and let the probing find the level. */
-        if (base < 100)
-            base = 100;
-        s->rate = base * 0.7;
-        flex_gcra_init(&s->gcra, s->rate, (uint32_t)(s->rate / 100) + 1);
-        s->last_throttle_ns = now;
-    }
+    flex_aimd_refused(&s->aimd, now);
     s->paused_until_ns = now + 20000000ULL;
 }
 
-/* Probing: every 100 ms without a refusal the rate grows by 20% (so it
- * climbs back tenfold in about 1.3 s); far above anything seen, the limit
- * is lifted. */
-void flex_smpp_throttle_probe(struct flex_smpp_client *c, struct session *s, uint64_t now)
+void flex_smpp_throttle_reset(struct session *s)
 {
-    (void)c;
-    if (now - s->rate_checked_ns >= 1000000000ULL) {
-        s->rate_checked_ns = now;
-        s->acks_last_sec = s->acks_this_sec;
-        s->acks_this_sec = 0;
-    }
-    if (s->rate > 0 && now - s->last_throttle_ns > 100000000ULL &&
-        now - s->rate_probed_ns > 100000000ULL) {
-        s->rate_probed_ns = now;
-        s->rate *= 1.2;
-        if (s->rate > 1e6)
-            s->rate = 0;
-        else
-            flex_gcra_init(&s->gcra, s->rate, (uint32_t)(s->rate / 100) + 1);
-    }
+    flex_aimd_reset(&s->aimd, 100, flex_smpp_now_ns());
+}
+
+void flex_smpp_throttle_probe(struct session *s, uint64_t now)
+{
+    flex_aimd_tick(&s->aimd, now);
 }
 
 /* ---- receipts ---------------------------------------------------------------- */
@@ -636,7 +611,7 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
     switch (flex_smpp_status_class(p->command_status)) {
     case FLEX_SMPP_CLASS_OK:
         s->st.acknowledged++;
-        s->acks_this_sec++;
+        flex_aimd_accepted(&s->aimd);
         if (m->done)
             break;
         flex_strlcpy(m->ids[e.part], p->message_id, sizeof(m->ids[0]));

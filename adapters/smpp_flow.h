@@ -25,7 +25,10 @@ void flex_smpp_pump(struct flex_smpp_client *c, uint64_t now);
 void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now);
 void flex_smpp_window_fail_all(struct flex_smpp_client *c, struct session *s);
 void flex_smpp_requeue_session(struct flex_smpp_client *c, struct session *s);
-void flex_smpp_throttle_probe(struct flex_smpp_client *c, struct session *s, uint64_t now);
+/* The session's adaptive rate (engine/base/ratelimit.h's flex_aimd):
+ * afresh at each bind, and probed upwards each loop. */
+void flex_smpp_throttle_reset(struct session *s);
+void flex_smpp_throttle_probe(struct session *s, uint64_t now);
 void flex_smpp_fail_unsent(struct flex_smpp_client *c, const char *why);
 /* Reports early receipts held past the response timeout as unmatched;
  * called from the client's loop while any is held. */

@@ -82,11 +82,10 @@ struct session {
     uint64_t deadline_ns; /* connect / handshake / bind / unbind */
     uint64_t last_rx_ns, enquire_sent_ns, reconnect_at_ns, dropped_ns;
     uint32_t backoff_ms;
-    /* adaptive throttling */
-    struct flex_gcra gcra;
-    uint64_t tat, paused_until_ns, last_throttle_ns, rate_checked_ns, rate_probed_ns;
-    double rate; /* 0 = unlimited */
-    uint64_t acks_this_sec, acks_last_sec;
+    /* adaptive throttling: the rate ESME_RTHROTTLED taught
+     * (engine/base/ratelimit.h), and a short pause after each refusal */
+    struct flex_aimd aimd;
+    uint64_t paused_until_ns;
     struct flex_smpp_stats st; /* this session's counters */
     /* TLS (NULL when plain) */
     struct ssl_st *ssl;

@@ -140,3 +140,44 @@ size_t flex_ratelimit_size(const struct flex_ratelimit *rl)
 {
     return rl->used;
 }
+
+#define AIMD_BURST_NS 100000000ULL /* refusals this close are one burst; probes this far apart */
+
+void flex_aimd_reset(struct flex_aimd *a, double floor, uint64_t now)
+{
+    *a = (struct flex_aimd){.floor = floor, .checked = now};
+}
+
+bool flex_aimd_refused(struct flex_aimd *a, uint64_t now)
+{
+    if (a->last_hit && now - a->last_hit <= AIMD_BURST_NS)
+        return false;
+    double secs = (double)(now - a->checked) * 1e-9;
+    double est = secs > 0.05 ? (double)a->acks_this_sec / secs : 0;
+    double base = a->rate > 0 ? a->rate : est;
+    if (base < (double)a->acks_last_sec)
+        base = (double)a->acks_last_sec;
+    if (base < a->floor) /* no measurement yet: modest, and probing finds the level */
+        base = a->floor;
+    a->rate = base * 0.7;
+    flex_gcra_init(&a->gcra, a->rate, (uint32_t)(a->rate / 100) + 1);
+    a->last_hit = now;
+    return true;
+}
+
+void flex_aimd_tick(struct flex_aimd *a, uint64_t now)
+{
+    if (now - a->checked >= 1000000000ULL) {
+        a->checked = now;
+        a->acks_last_sec = a->acks_this_sec;
+        a->acks_this_sec = 0;
+    }
+    if (a->rate > 0 && now - a->last_hit > AIMD_BURST_NS && now - a->probed > AIMD_BURST_NS) {
+        a->probed = now;
+        a->rate *= 1.2;
+        if (a->rate > 1e6)
+            a->rate = 0;
+        else
+            flex_gcra_init(&a->gcra, a->rate, (uint32_t)(a->rate / 100) + 1);
+    }
+}

@@ -16,6 +16,7 @@
 #ifndef FLEX_RATELIMIT_H
 #define FLEX_RATELIMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,38 @@ void flex_gcra_init(struct flex_gcra *g, double rate, uint32_t burst);
  * new).  Returns 0 when allowed (and advances *tat), else the nanoseconds to
  * wait before the same request would conform (*tat unchanged). */
 uint64_t flex_gcra_take(const struct flex_gcra *g, uint64_t *tat, uint64_t now, uint32_t n);
+
+/* The rate of a carrier that refuses "too fast" without saying its limit
+ * (SMPP ESME_RTHROTTLED, HTTP 429): a refusal sets the rate to 70% of what
+ * was being achieved (acknowledgements over the current and last second,
+ * at least |floor|), once per burst of refusals (100 ms); every 100 ms
+ * without one it grows 20% (tenfold back in about 1.3 s); far above
+ * anything seen (10^6/s) the limit is lifted.  Time in ns from the caller. */
+struct flex_aimd {
+    struct flex_gcra gcra;
+    uint64_t tat;
+    double rate;  /* 0 = unlimited */
+    double floor; /* the rate a refusal with no measurement yet starts from */
+    uint64_t last_hit, checked, probed;
+    uint64_t acks_this_sec, acks_last_sec;
+};
+
+/* Unlimited, counters from |now|. */
+void flex_aimd_reset(struct flex_aimd *a, double floor, uint64_t now);
+/* A refusal at |now|.  Returns true when it lowered the rate (the first
+ * of a burst), false for the burst's other answers. */
+bool flex_aimd_refused(struct flex_aimd *a, uint64_t now);
+/* Each loop: rolls the acknowledgement count per second, and probes. */
+void flex_aimd_tick(struct flex_aimd *a, uint64_t now);
+static inline void flex_aimd_accepted(struct flex_aimd *a)
+{
+    a->acks_this_sec++;
+}
+/* Whether one more message may go at |now| (and takes its token). */
+static inline bool flex_aimd_take(struct flex_aimd *a, uint64_t now)
+{
+    return a->rate == 0 || flex_gcra_take(&a->gcra, &a->tat, now, 1) == 0;
+}
 
 /* A table of limiters by key (carrier name, sender number, location id).
  * Keys not configured use the table's default parameters. */

@@ -118,6 +118,61 @@ static void test_ratelimit_set_keeps_state(void **state)
     flex_ratelimit_del(rl);
 }
 
+/* The adaptive rate: a carrier that accepts 1,000/s and refuses above
+ * it, simulated in 1 ms steps.  A refusal cuts the rate to 70% of what was
+ * achieved, once per burst; probing climbs back; the long-run rate settles
+ * near the carrier's limit; with nothing measured a refusal starts from
+ * the floor; far above anything seen the limit is lifted. */
+static void test_aimd_finds_the_limit(void **state)
+{
+    (void)state;
+    const uint64_t ms = 1000000ULL;
+    struct flex_aimd a;
+    uint64_t now = 1000 * ms;
+    flex_aimd_reset(&a, 100, now);
+    assert_true(a.rate == 0); /* unlimited until refused */
+    assert_true(flex_aimd_take(&a, now));
+
+    /* refused at once (nothing measured): the floor's 70% */
+    assert_true(flex_aimd_refused(&a, now));
+    assert_true(a.rate > 69.9 && a.rate < 70.1);
+    assert_false(flex_aimd_refused(&a, now + 50 * ms)); /* same burst */
+    assert_true(a.rate > 69.9 && a.rate < 70.1);
+
+    /* the carrier: a bucket of 1,000/s; we offer as fast as allowed */
+    struct flex_gcra carrier;
+    uint64_t ctat = 0;
+    flex_gcra_init(&carrier, 1000, 10);
+    long sent = 0, refused = 0, sent_last5 = 0;
+    for (int step = 0; step < 20000; step++) { /* 20 s */
+        now += ms;
+        flex_aimd_tick(&a, now);
+        for (int k = 0; k < 50 && flex_aimd_take(&a, now); k++) {
+            if (flex_gcra_take(&carrier, &ctat, now, 1) == 0) {
+                flex_aimd_accepted(&a);
+                sent++;
+                sent_last5 += step >= 15000;
+            } else {
+                refused++;
+                flex_aimd_refused(&a, now);
+                break;
+            }
+        }
+    }
+    /* close to the limit over the last 5 s (the carrier allows 5,000), and
+     * refusals a small share of what went */
+    assert_true(sent_last5 > 3500);
+    assert_true(sent_last5 <= 5010);
+    assert_true(refused * 10 < sent);
+
+    /* no refusals for long: probing lifts the limit altogether */
+    for (int step = 0; step < 10000 && a.rate != 0; step++) {
+        now += 10 * ms;
+        flex_aimd_tick(&a, now);
+    }
+    assert_true(a.rate == 0);
+}
+
 int main(void)
 {
     /* A table that never grows, or a loop that never ends, fails the
@@ -130,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_keys_are_independent),
         cmocka_unit_test(test_ratelimit_many_keys_grow_table),
         cmocka_unit_test(test_ratelimit_set_keeps_state),
+        cmocka_unit_test(test_aimd_finds_the_limit),
     };
     return cmocka_run_group_tests_name("ratelimit", tests, NULL, NULL);
 }
