@@ -306,6 +306,12 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
         flex_store_free_reply(chg);
         return -1;
     }
+    /* The read may have waited (BLOCK 100) across a reload: what it read is
+     * checked against the snapshot in force now, so that a job enqueued
+     * after a reload (a dead letter replayed once its location was added)
+     * never meets the old one.  Both stay valid until our next quiescent
+     * point (engine/core/config.h). */
+    in->cfg = flex_cfg_acquire();
     in_each_entry(opt, in->optlog_id, sizeof(in->optlog_id), in_on_optout, in);
     in_each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), in_on_control, in);
     in_each_entry(chg, in->chg_id, sizeof(in->chg_id), in_on_change, in);
