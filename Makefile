@@ -87,7 +87,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/flex.pb-c.o
 
-.PHONY: all test test-run asan tsan fuzz fuzz-build bench demo install clean \
+.PHONY: all test test-run asan tsan fuzz fuzz-build bench bench-latency bench-compare demo install clean \
         format format-check deps check-deps tests hooks
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -210,6 +210,17 @@ fuzz: fuzz-build
 # --- benchmarks ----------------------------------------------------------------
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+# make bench-latency: flexbench's burst rate, then open-loop runs at 10%, 50%
+# and 90% of it (bench/latency.sh); the table in build/latency/latency.md.
+bench-latency: $(BUILD)/flexd $(BUILD)/flexctl $(BUILD)/flexbench $(BUILD)/smscsim
+	@BUILD=$(BUILD) sh bench/latency.sh build/latency
+
+# make bench-compare: Kannel (from Debian, unpacked in build/compare) and
+# flexd against the same smscsim, the same N messages; build/compare/compare.md.
+bench-compare: $(BUILD)/flexd $(BUILD)/flexctl $(BUILD)/flexbench $(BUILD)/smscsim \
+               $(BUILD)/kannelload
+	@BUILD=$(BUILD) sh bench/compare.sh build/compare
 
 # --- demo --------------------------------------------------------------------
 demo:

@@ -18,12 +18,14 @@
  * usage or a missing program; 1 when the run itself failed.
  *
  * --burst (the default) queues every job before flexd starts: throughput is
- * from the first job read to the last receipt written.  --rate MPS enqueues
- * MPS jobs a second while flexd runs.  Without --redis, a redis-server of
- * its own runs on a free loopback port (no persistence); with --redis the
- * database must be empty and dedicated to the run.  --redis-tls (with a
- * redis-server of its own) gives it a TLS port too, with a throw-away CA
- * made by bench/tls-certs.sh in DIR/tls, and flexd and flexctl reach Redis
+ * from the first job read to the last receipt written.  --rate MPS is an
+ * open loop: a thread of flexbench enqueues job i at i/MPS seconds after
+ * flexd starts (every millisecond, the jobs due by then), through the same
+ * code as `flexctl enqueue` (engine/core/enqueue.h), whatever flexd does:
+ * the latencies are those of a steady arrival rate, not of bursts.  Without --redis, a redis-server
+ * of its own runs on a free loopback port (no persistence); with --redis the database must be empty
+ * and dedicated to the run.  --redis-tls (with a redis-server of its own) gives it a TLS port too,
+ * with a throw-away CA made by bench/tls-certs.sh in DIR/tls, and flexd and flexctl reach Redis
  * through rediss:// only (flexbench's own measuring connection stays in
  * clear): the cost of TLS, against a run without it.
  */
@@ -33,6 +35,8 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +49,9 @@
 
 #include "bench_sim.h"
 #include "bench_store.h"
+#include "clock.h"
+#include "config.h"
+#include "enqueue.h"
 #include "e164.h"
 #include "flex.pb-c.h"
 #include "hash.h"
@@ -82,6 +89,12 @@ struct run {
     long sim_connections;             /* httpsim: TCP connections it accepted */
     long long redis_mem0, redis_mem1; /* used_memory before the jobs, after the run */
     FILE *samples;
+    /* --rate: the open-loop feeder (a thread) */
+    struct feeder *feed;
+    double offered_mps;  /* what it enqueued over its run */
+    double feed_late_ms; /* the most a job went after its due time */
+    double feed_cpu_s;
+    int64_t wall_start_ms; /* flexd started, wall clock (status events' times) */
 };
 
 static double now_s(void)
@@ -417,27 +430,191 @@ static void enqueue_slice(struct run *r, long from, long to)
         die("flexctl enqueue rejected jobs (see its output by running it by hand)");
 }
 
+/* ---- the open-loop feeder (--rate) ------------------------------------------ */
+
+struct feeder {
+    struct run *r;
+    struct flex_cfg *cfg;
+    struct flex_store *st;
+    char *text;   /* jobs.jsonl */
+    size_t *line; /* where each job's line starts (n + 1: the end) */
+    long n;
+    double t0;
+    _Atomic long fed;
+    _Atomic bool stop;
+    double late_ms, cpu_s, t_last;
+    pthread_t th;
+};
+
+static void feed_diag(void *arg, const char *file, unsigned line, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "flexbench: %s:%u: %s\n", file, line, msg);
+}
+
+/* Job i is due at t0 + i/rate.  Every millisecond (an absolute timer, so a
+ * slow round does not shift the next) the jobs due by then are enqueued
+ * and their replies read: one round trip per millisecond at most.  A round
+ * late by more than a millisecond catches up with everything due: the
+ * arrivals never wait for flexd. */
+static void *feed_main(void *arg)
+{
+    struct feeder *f = arg;
+    double rate = f->r->o.rate;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    long fed = 0;
+    while (fed < f->n && !atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+        double t = now_s();
+        long due = (long)((t - f->t0) * rate) + 1;
+        if (due > f->n)
+            due = f->n;
+        if (due > fed) {
+            double late = (t - (f->t0 + (double)fed / rate)) * 1000.0;
+            if (late > f->late_ms)
+                f->late_ms = late;
+            for (long i = fed; i < due; i++) {
+                char id[FLEX_JOB_ID_MAX + 1];
+                struct flex_job_error err;
+                size_t len = f->line[i + 1] - f->line[i] - 1; /* without its newline */
+                if (flex_enqueue_line(f->st, f->cfg, f->text + f->line[i], len, id, &err) != 0)
+                    die("a job of jobs.jsonl was refused by the enqueue path");
+            }
+            flex_enqueue_count(f->st, due - fed);
+            if (flex_store_drain(f->st, (int)(due - fed) + 1) != 0)
+                die("redis refused or lost the open-loop enqueue");
+            fed = due;
+            f->t_last = now_s();
+            /* relaxed: a progress count the main loop polls */
+            atomic_store_explicit(&f->fed, fed, memory_order_relaxed);
+        }
+        next.tv_nsec += 1000000;
+        if (next.tv_nsec >= 1000000000) {
+            next.tv_sec++;
+            next.tv_nsec -= 1000000000;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+    }
+    struct timespec cpu;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    f->cpu_s = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
+    return NULL;
+}
+
+/* Reads jobs.jsonl and the config as flexctl would (the same -D options),
+ * connects, and starts the feeder at the time flexd was started. */
+static void feeder_start(struct run *r)
+{
+    struct feeder *f = flex_calloc(1, sizeof(*f));
+    f->r = r;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/jobs.jsonl", r->o.out);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        die("cannot read jobs.jsonl");
+    fseek(in, 0, SEEK_END);
+    long size = ftell(in);
+    rewind(in);
+    f->text = flex_malloc((size_t)size + 1);
+    if (size < 0 || fread(f->text, 1, (size_t)size, in) != (size_t)size)
+        die("cannot read jobs.jsonl");
+    fclose(in);
+    f->text[size] = '\0';
+    f->line = flex_malloc(((size_t)r->total + 1) * sizeof(*f->line));
+    for (long i = 0, o = 0; i <= r->total; i++) {
+        f->line[i] = (size_t)o;
+        const char *nl = o < size ? memchr(f->text + o, '\n', (size_t)(size - o)) : NULL;
+        o = nl ? nl - f->text + 1 : size + 1;
+        if (i < r->total && !nl)
+            die("jobs.jsonl ends early");
+    }
+    f->n = r->total;
+    char *argv[160], buf[64][128];
+    int n = 0, nb = 0;
+    common_args(r, argv, &n, buf, &nb);
+    struct flex_cfg_override ov[80];
+    size_t nov = 0;
+    for (int i = 0; i + 1 < n && nov < sizeof(ov) / sizeof(ov[0]); i++)
+        if (strcmp(argv[i], "-D") == 0)
+            ov[nov++].text = argv[++i];
+    if (flex_cfg_load(&f->cfg, r->o.config, ov, nov, feed_diag, NULL) != 0)
+        die("the feeder cannot load the configuration");
+    char why[256];
+    if (flex_store_connect(&f->st, &f->cfg->redis, 5000, why, sizeof(why)) != 0)
+        die(why);
+    f->t0 = now_s();
+    r->feed = f;
+    if (pthread_create(&f->th, NULL, feed_main, f) != 0)
+        die("cannot start the feeder thread");
+}
+
+static long feeder_fed(const struct run *r)
+{
+    return atomic_load_explicit(&r->feed->fed, memory_order_relaxed);
+}
+
+static void feeder_stop(struct run *r)
+{
+    struct feeder *f = r->feed;
+    atomic_store_explicit(&f->stop, true, memory_order_relaxed);
+    pthread_join(f->th, NULL);
+    long fed = feeder_fed(r);
+    double secs = f->t_last - f->t0; /* from the first job due to the last enqueued */
+    r->offered_mps = secs > 0 ? (double)fed / secs : 0;
+    r->feed_late_ms = f->late_ms;
+    r->feed_cpu_s = f->cpu_s;
+    flex_store_del(f->st);
+    flex_cfg_del(f->cfg);
+    flex_free(f->line);
+    flex_free(f->text);
+    flex_free(f);
+    r->feed = NULL;
+}
+
+/* Waits up to 10 s for flexd's /readyz (Redis reached, a carrier up). */
+static bool flexd_ready(struct run *r, CURL *c)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", r->http_port);
+    FILE *null = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 200L);
+    bool ok = false;
+    for (int i = 0; i < 1000 && !ok; i++) {
+        long code = 0;
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        ok = code == 200;
+        if (!ok)
+            usleep(10000);
+    }
+    if (null)
+        fclose(null);
+    return ok;
+}
+
 /* Runs flexd until every job is settled (or --timeout), sampling the
  * counters every 10 ms; feeds the jobs at --rate when not bursting. */
 static void drive(struct run *r)
 {
     CURL *c = curl_easy_init();
     char body[65536];
-    long fed = r->o.rate > 0 ? 0 : r->total;
     r->redis_cmds0 = redis_commands(r, &r->cmdstats0);
     r->redis_cpu0 = redis_cpu(r);
     r->t_start = now_s();
+    r->wall_start_ms = flex_now_ms();
     start_flexd(r);
-    double last_sample = 0, last_feed = 0;
+    if (r->o.rate > 0) { /* arrivals from the moment flexd is ready: not its start-up */
+        if (!flexd_ready(r, c))
+            die("flexd did not become ready (see flexd.log in --out)");
+        feeder_start(r);
+    }
+    double last_sample = 0;
     long last_sent = 0;
     while (now_s() - r->t_start < (double)r->o.timeout_s) {
         double t = now_s();
-        if (fed < r->total && t - last_feed >= 1.0) {
-            long to = fed + (long)r->o.rate;
-            enqueue_slice(r, fed, to < r->total ? to : r->total);
-            fed = to < r->total ? to : r->total;
-            last_feed = t;
-        }
+        long fed = r->feed ? feeder_fed(r) : r->total;
         if (r->t_first_read == 0 && jobs_read(r, c, body, sizeof(body)))
             r->t_first_read = t;
         poll_stats(r);
@@ -455,6 +632,8 @@ static void drive(struct run *r)
     }
     if (r->t_end == 0)
         r->t_end = now_s(); /* timed out: what is missing counts as lost */
+    if (r->feed)
+        feeder_stop(r);
     if (r->t_first_read == 0)
         r->t_first_read = r->t_start;
     r->redis_cmds1 = redis_commands(r, &r->cmdstats1);
@@ -578,25 +757,36 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double pct(const struct lat *l, double q)
+{
+    return l->v[(size_t)((double)(l->n - 1) * q)];
+}
+
+/* Sorts |l| (its order is lost). */
 static json_t *lat_json(struct lat *l)
 {
     if (l->n == 0)
-        return json_pack("{s:n,s:n,s:n}", "p50", "p99", "max");
+        return json_pack("{s:n,s:n,s:n,s:n}", "p50", "p99", "p999", "max");
     qsort(l->v, l->n, sizeof(double), cmp_double);
-    return json_pack("{s:f,s:f,s:f}", "p50", l->v[l->n / 2], "p99",
-                     l->v[(size_t)((double)(l->n - 1) * 0.99)], "max", l->v[l->n - 1]);
+    return json_pack("{s:f,s:f,s:f,s:f}", "p50", pct(l, 0.5), "p99", pct(l, 0.99), "p999",
+                     pct(l, 0.999), "max", l->v[l->n - 1]);
 }
 
 struct proof {
     long lost, duplicated, sent_to_optout, final_jobs;
     struct lat accept, receipt;
+    FILE *latency; /* "seconds enqueue_to_accept_ms" per message, for the plot */
+    int64_t t0_ms; /* flexd started (wall clock) */
 };
 
 static void status_seen(const Flex__V1__StatusEvent *s, struct cset *final, struct proof *pf)
 {
-    if (s->state == FLEX__V1__STATE__STATE_ACCEPTED)
+    if (s->state == FLEX__V1__STATE__STATE_ACCEPTED) {
         lat_add(&pf->accept, (double)(s->at_ms - s->enqueued_at_ms));
-    else if (s->state == FLEX__V1__STATE__STATE_DELIVERED && s->accepted_at_ms)
+        if (pf->latency)
+            fprintf(pf->latency, "%.3f %lld\n", (double)(s->at_ms - pf->t0_ms) / 1000.0,
+                    (long long)(s->at_ms - s->enqueued_at_ms));
+    } else if (s->state == FLEX__V1__STATE__STATE_DELIVERED && s->accepted_at_ms)
         lat_add(&pf->receipt, (double)(s->at_ms - s->accepted_at_ms));
     if (s->state != FLEX__V1__STATE__STATE_ACCEPTED &&
         s->state != FLEX__V1__STATE__STATE_SCHEDULED &&
@@ -705,6 +895,12 @@ static json_t *report_json(struct run *r, struct proof *pf)
                                   msgs ? r->flexd_cpu_s * 1e5 / (double)msgs : 0.0, "redis",
                                   msgs ? (r->redis_cpu1 - r->redis_cpu0) * 1e5 / (double)msgs : 0.0,
                                   sim_name(r), msgs ? r->sim_cpu_s * 1e5 / (double)msgs : 0.0));
+    if (r->o.rate > 0) /* the open loop: what it offered, and whether it kept its schedule */
+        json_object_set_new(j, "open_loop",
+                            json_pack("{s:f,s:f,s:f,s:f}", "asked_mps", r->o.rate, "offered_mps",
+                                      r->offered_mps, "late_ms_max", r->feed_late_ms,
+                                      "feeder_cpu_s_per_100k",
+                                      r->total ? r->feed_cpu_s * 1e5 / (double)r->total : 0.0));
     if (strcmp(r->o.carrier, "http") == 0) /* keep-alive shows as few connections */
         json_object_set_new(j, "http_connections", json_integer(r->sim_connections));
     json_object_set_new(j, "redis_by_command", redis_by_command(r, msgs));
@@ -751,21 +947,23 @@ static void write_reports(struct run *r, struct proof *pf)
             "| | |\n|---|---|\n"
             "| messages sent | %ld (delivered %ld) |\n"
             "| end to end (first job read to last receipt written) | %.0f msg/s over %.2f s |\n"
-            "| enqueue to accept, ms | p50 %.0f, p99 %.0f, max %.0f |\n"
-            "| accept to receipt, ms | p50 %.0f, p99 %.0f, max %.0f |\n"
+            "| enqueue to accept, ms | p50 %.1f, p99 %.1f, p99.9 %.1f, max %.0f |\n"
+            "| accept to receipt, ms | p50 %.1f, p99 %.1f, p99.9 %.1f, max %.0f |\n"
             "| flexd peak RSS | %.1f MB |\n| flexd CPU | %.2f s per 100k messages |\n"
             "| Redis commands per message | %.2f |\n"
             "| lost / duplicated / sent to an opted-out number | %ld / %ld / %ld |\n\n"
-            "![throughput](throughput.png)\n\n```json\n%s\n```\n",
+            "![throughput](throughput.png)\n\n![latency](latency.png)\n\n```json\n%s\n```\n",
             r->o.patients, r->o.locations, r->nopt, r->o.rate > 0 ? "at a rate" : "burst",
             r->o.carrier, r->sent, r->delivered,
             json_real_value(json_object_get(j, "throughput_mps")),
             json_real_value(json_object_get(run, "seconds")),
             json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p50")),
             json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p99")),
+            json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p999")),
             json_number_value(json_object_get(json_object_get(j, "accept_ms"), "max")),
             json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "p50")),
             json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "p99")),
+            json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "p999")),
             json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "max")),
             r->flexd_rss_mb, json_real_value(json_object_get(j, "cpu_s_per_100k")),
             json_real_value(json_object_get(run, "redis_commands_per_message")), pf->lost,
@@ -791,6 +989,13 @@ static int plot(struct run *r)
             "set xlabel 'seconds since flexd started'\nset ylabel 'msg/s'\nset grid\n"
             "plot '%s' using 1:2 with lines lw 2 title 'accepted/s'\n",
             png, dat);
+    /* every message's enqueue -> accept latency at the time it was accepted */
+    fprintf(f,
+            "set output '%s/latency.png'\n"
+            "set title 'flexbench: enqueue to carrier accept, per message'\n"
+            "set ylabel 'ms (log)'\nset logscale y\n"
+            "plot '%s/latency.dat' using 1:($2 < 1 ? 1 : $2) with dots title 'latency'\n",
+            r->o.out, r->o.out);
     fclose(f);
     char *argv[] = {"/usr/bin/gnuplot", script, NULL};
     return run_cmd(argv, NULL);
@@ -1046,8 +1251,12 @@ int main(int argc, char **argv)
     poll_stats(&r);
     fclose(r.samples);
     stop_sim(&r); /* its log complete, its CPU measured */
-    struct proof pf = {0};
+    struct proof pf = {.t0_ms = r.wall_start_ms};
+    snprintf(path, sizeof(path), "%s/latency.dat", r.o.out);
+    pf.latency = fopen(path, "w");
     read_status(&r, &pf);
+    if (pf.latency)
+        fclose(pf.latency);
     read_sim_log(&r, &pf);
     write_reports(&r, &pf);
     if (plot(&r) != 0)

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "clock.h"
 #include "e164.h"
 #include "err.h"
 #include "flex.pb-c.h"
@@ -331,7 +332,7 @@ int flex_job_from_json(const struct flex_cfg *cfg, const char *line, size_t len,
     if (rc == 0)
         rc = flex_job_validate(cfg, &job, phone, err);
     if (rc == 0) {
-        job.enqueued_at_ms = (int64_t)time(NULL) * 1000;
+        job.enqueued_at_ms = flex_now_ms(); /* to the millisecond: latency is measured from it */
         *outlen = flex__v1__job__get_packed_size(&job);
         *out = flex_malloc(*outlen ? *outlen : 1);
         flex__v1__job__pack(&job, *out);

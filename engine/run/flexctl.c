@@ -21,6 +21,7 @@
 #include "history.h"
 #include "cfgval.h"
 #include "deadletter.h"
+#include "enqueue.h"
 #include "job.h"
 #include "jobstatus.h"
 #include "mem.h"
@@ -131,13 +132,6 @@ static int flush_batch(struct ctl *c, int pending)
     return 0;
 }
 
-static void append_job(struct ctl *c, const uint8_t *job, size_t len, const char *id)
-{
-    const char *argv[] = {"XADD", FLEX_KEY_JOBS, "*", "job", (const char *)job, "id", id};
-    size_t lens[] = {4, strlen(FLEX_KEY_JOBS), 1, 3, len, 2, strlen(id)};
-    flex_store_append(c->st, 7, argv, lens);
-}
-
 /* Rejections are printed after the totals, as the contract orders. */
 struct rejects {
     char *text;
@@ -172,16 +166,12 @@ static int cmd_enqueue(struct ctl *c, const char *path)
         lineno++;
         if (n == 0 || strspn(line, " \t") == (size_t)n)
             continue; /* blank lines are not jobs */
-        uint8_t *job;
-        size_t jlen;
         char id[FLEX_JOB_ID_MAX + 1];
         struct flex_job_error err;
-        if (flex_job_from_json(c->cfg, line, (size_t)n, &job, &jlen, id, &err) != 0) {
+        if (flex_enqueue_line(c->st, c->cfg, line, (size_t)n, id, &err) != 0) {
             reject(&rj, lineno, err.reason);
             continue;
         }
-        append_job(c, job, jlen, id);
-        flex_free(job);
         ok++;
         if (++pending == BATCH) {
             if (flush_batch(c, pending) != 0) {
@@ -192,7 +182,7 @@ static int cmd_enqueue(struct ctl *c, const char *path)
         }
     }
     if (rc == 0 && ok)
-        flex_store_appendf(c->st, "HINCRBY %s enqueued %ld", FLEX_KEY_STATS, ok), pending++;
+        flex_enqueue_count(c->st, ok), pending++;
     if (rc == 0 && pending && flush_batch(c, pending) != 0)
         rc = 1;
     free(line);
