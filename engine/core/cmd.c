@@ -100,28 +100,6 @@ void flex_cmd_begin(struct flex_cmd *c)
     c->piece = c->used;
 }
 
-void flex_cmd_catn(struct flex_cmd *c, const char *s, size_t len)
-{
-    if (c->piece == SIZE_MAX) {
-        c->overflow = "a piece outside begin/end";
-        return;
-    }
-    if (!room(c, len))
-        return;
-    memcpy(c->bytes + c->used, s, len);
-    c->used += len;
-}
-
-void flex_cmd_cat(struct flex_cmd *c, const char *s)
-{
-    flex_cmd_catn(c, s, strlen(s));
-}
-
-void flex_cmd_cat_char(struct flex_cmd *c, char ch)
-{
-    flex_cmd_catn(c, &ch, 1);
-}
-
 void flex_cmd_cat_num(struct flex_cmd *c, long long v)
 {
     char tmp[24];

@@ -23,6 +23,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 struct flex_store;
 
@@ -57,13 +59,38 @@ void flex_cmd_copy(struct flex_cmd *c, const char *s, size_t len);
 void flex_cmd_argf(struct flex_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* One argument made of pieces, between begin and end (no other argument
- * may be added meanwhile). */
+ * may be added meanwhile).  The pieces are inline: the writer builds every
+ * message's history record from a dozen of them, most constant strings
+ * whose length the compiler knows. */
 void flex_cmd_begin(struct flex_cmd *c);
-void flex_cmd_catn(struct flex_cmd *c, const char *s, size_t len);
-void flex_cmd_cat(struct flex_cmd *c, const char *s);
-void flex_cmd_cat_char(struct flex_cmd *c, char ch);
 void flex_cmd_cat_num(struct flex_cmd *c, long long v);
 void flex_cmd_end(struct flex_cmd *c);
+
+static inline void flex_cmd_catn(struct flex_cmd *c, const char *s, size_t len)
+{
+    if (c->overflow)
+        return;
+    if (c->piece == SIZE_MAX) {
+        c->overflow = "a piece outside begin/end";
+        return;
+    }
+    if (len > c->cap - c->used) { /* the one check every piece goes through */
+        c->overflow = "bytes";
+        return;
+    }
+    memcpy(c->bytes + c->used, s, len);
+    c->used += len;
+}
+
+static inline void flex_cmd_cat(struct flex_cmd *c, const char *s)
+{
+    flex_cmd_catn(c, s, strlen(s));
+}
+
+static inline void flex_cmd_cat_char(struct flex_cmd *c, char ch)
+{
+    flex_cmd_catn(c, &ch, 1);
+}
 
 /* Appends the command to |s| (no I/O).  Returns 0; FLEX_E_FULL when a
  * bound was hit while building it (c->overflow says which), or when it is
