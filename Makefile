@@ -185,7 +185,7 @@ FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 build/fuzz/obj/%.o: %.c $(GEN)/flex.pb-c.h | check-deps
 	@mkdir -p $(@D)
 	$(E) CLANG $@
-	$(Q)$(CLANG) $(CPPFLAGS) -DFLEX_NO_JEMALLOC -std=gnu17 $(WARN) $(FUZZ_CFLAGS) \
+	$(Q)$(CLANG) $(CPPFLAGS) -DFLEX_NO_JEMALLOC -std=gnu17 -MMD -MP $(WARN) $(FUZZ_CFLAGS) \
 	  $(shell $(PKG_CONFIG) --cflags hiredis jansson) -fsanitize=fuzzer-no-link -c $< -o $@
 
 build/fuzz/obj/gen/flex.pb-c.o: $(GEN)/flex.pb-c.c
