@@ -350,6 +350,20 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     return rc;
 }
 
+/* "XCLAIM jobs group us MIN-IDLE" in the intake's command, ids to follow;
+ * |min_idle| (ms, as text) borrowed until the command is appended. */
+static struct flex_cmd *xclaim_start(struct intake *in, const char *min_idle)
+{
+    struct flex_cmd *cmd = &in->cmd;
+    flex_cmd_reset(cmd);
+    flex_cmd_str(cmd, "XCLAIM");
+    flex_cmd_str(cmd, FLEX_KEY_JOBS);
+    flex_cmd_str(cmd, FLEX_KEY_GROUP);
+    flex_cmd_str(cmd, in->p->consumer);
+    flex_cmd_str(cmd, min_idle);
+    return cmd;
+}
+
 /* Entries pending on another consumer for engine.claim_idle (a flexd that died,
  * or this host's flexd before a restart: consumer names carry the pid).
  * Our own pending entries are in our pipeline or held for a paused
@@ -364,13 +378,9 @@ static int claim(struct intake *in, struct wbatch *w)
     struct redisReply *r;
     if (flex_store_reply(in->st, &r) != 0)
         return -1;
-    struct flex_cmd *cmd = &in->cmd;
-    flex_cmd_reset(cmd);
-    flex_cmd_str(cmd, "XCLAIM");
-    flex_cmd_str(cmd, FLEX_KEY_JOBS);
-    flex_cmd_str(cmd, FLEX_KEY_GROUP);
-    flex_cmd_str(cmd, in->p->consumer);
-    flex_cmd_argf(cmd, "%lld", idle);
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", idle);
+    struct flex_cmd *cmd = xclaim_start(in, ms);
     size_t n = 0; /* entries to claim */
     for (size_t i = 0; i < flex_reply_count(r) && n < in->nfree; i++) {
         struct redisReply *e = flex_reply_at(r, i);
@@ -429,13 +439,7 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
 
 static int touch_send(struct intake *in, struct touch *t, size_t from, size_t to, const char *ms)
 {
-    struct flex_cmd *cmd = &in->cmd;
-    flex_cmd_reset(cmd);
-    flex_cmd_str(cmd, "XCLAIM");
-    flex_cmd_str(cmd, FLEX_KEY_JOBS);
-    flex_cmd_str(cmd, FLEX_KEY_GROUP);
-    flex_cmd_str(cmd, in->p->consumer);
-    flex_cmd_str(cmd, ms);
+    struct flex_cmd *cmd = xclaim_start(in, ms);
     for (size_t i = from; i < to; i++)
         flex_cmd_arg(cmd, t->argv[i], t->lens[i]);
     flex_cmd_str(cmd, "JUSTID"); /* no delivery counted, no entries sent back */
