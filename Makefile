@@ -87,7 +87,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/flex.pb-c.o
 
-.PHONY: all test test-run asan tsan fuzz fuzz-build bench bench-latency bench-compare demo install clean \
+.PHONY: all test test-run test-faults asan tsan fuzz fuzz-build bench bench-latency bench-compare demo install clean \
         format format-check deps check-deps tests hooks
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -210,6 +210,12 @@ fuzz: fuzz-build
 # --- benchmarks ----------------------------------------------------------------
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+# make test-faults: the fault campaigns at full size (tests/integ/chaos.sh
+# with 20,000 jobs each, and faults.sh); make test runs them with 2,000.
+test-faults: $(PROGS)
+	@FAULT_N=$${FAULT_N:-20000} BUILD=$(BUILD) sh tests/integ/chaos.sh
+	@BUILD=$(BUILD) sh tests/integ/faults.sh
 
 # make bench-latency: flexbench's burst rate, then open-loop runs at 10%, 50%
 # and 90% of it (bench/latency.sh); the table in build/latency/latency.md.

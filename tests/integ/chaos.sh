@@ -1,0 +1,295 @@
+#!/bin/sh
+# The fault suite's campaigns (issue 14), each ending with the same
+# accounting against what the SMSCs logged:
+#   lost        every job has a final state (delivered, failed, expired,
+#               suppressed), none left queued or in flight;
+#   duplicated  no number texted twice, except what was in flight at a kill
+#               (counted, and at most a window and the writer's backlog);
+#   opted out   no text to a number opted out before the campaign.
+# Campaigns (FAULT_N jobs each, default 2,000; `make test-faults` runs
+# 20,000):
+#   throttle  the SMSC throttles at a tenth of what flexd offers
+#             (ESME_RTHROTTLED): everything delivered, slower;
+#   failures  5% of submits refused temporarily (ESME_RSYSERR) by the first
+#             carrier: they fail over to the second, everything delivered;
+#   reloads   a config reload every 100 ms through the campaign, valid and
+#             invalid files in turn: the invalid ones refused, the old
+#             config kept, nothing lost;
+#   kill      two flexd on one queue, one SIGKILLed mid-campaign: the other
+#             takes its jobs over (engine.claim_idle 2 s);
+#   smsc      the SMSC killed mid-campaign and started again: sent after.
+# Usage: sh tests/integ/chaos.sh [CAMPAIGN...] (default: all).
+# Exit 0 pass, 77 skip.
+NAME=chaos
+SIM_ARGS="--throttle-mps 0"
+. tests/integ/lib/env.sh
+N=${FAULT_N:-2000}
+slow=1
+[ -n "${SAN:-}" ] && slow=5
+parts=${*:-throttle failures reloads kill smsc}
+S2=$((base + 3))
+log=$tmp/flexd.log
+metric() { curl -s "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+ready() { wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10; }
+stop_flexd() { # stop_flexd PID...
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "$@"; do wait "$p" 2>/dev/null; done
+}
+fresh() { redis-cli -p "$RP" flushall >/dev/null; }
+# sim_on PORT LOG [FLAGS]: an smscsim; sets $last_sim
+sim_on() {
+    port=$1 slog=$2
+    shift 2
+    for try in 1 2 3 4 5; do
+        "$B/smscsim" --listen "127.0.0.1:$port" --dlr-delay-ms 10 --log "$slog" \
+            --stats "$slog.json" --max-seconds 600 "$@" &
+        last_sim=$!
+        pids="$pids $last_sim"
+        sleep 0.3
+        kill -0 "$last_sim" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "smscsim would not start on $port"
+}
+sim_off() {
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+kill "$sim" 2>/dev/null # each campaign starts its own
+wait "$sim" 2>/dev/null
+
+# jobs PREFIX COUNT: one-part message jobs, each to its own fictional number
+# (ten area codes, 555, four digits: up to 100,000), loc-1..loc-5 in turn.
+jobs() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+prefix, n = sys.argv[1], int(sys.argv[2])
+areas = ["202", "212", "213", "305", "312", "404", "415", "503", "617", "702"]
+for i in range(n):
+    print(json.dumps({"type": "message", "id": f"{prefix}-{i}", "location": f"loc-{i % 5 + 1}",
+                      "patient": f"p-{i}",
+                      "phone": f"+1{areas[i // 10000 % 10]}555{i % 10000:04d}",
+                      "body": "Your cleaning is tomorrow at 9:30. Reply C to confirm."}))
+PY
+}
+# campaign PREFIX: the jobs file, the opt-outs (every 50th number, opted out
+# before the campaign) and the enqueue
+campaign() {
+    jobs "$1" "$N" >"$tmp/$1.jsonl"
+    python3 -c '
+import json, sys
+for i, l in enumerate(open(sys.argv[1])):
+    if i % 50 == 7:
+        print(json.loads(l)["phone"])' "$tmp/$1.jsonl" >"$tmp/$1.optout"
+    ctl optout import "$tmp/$1.optout" >/dev/null
+    ctl enqueue "$tmp/$1.jsonl" >/dev/null
+}
+# settled: every job of the campaign final (flex:stats counts them)
+settled() {
+    [ $(($(stat delivered) + $(stat failed) + $(stat expired) + $(stat suppressed_optout) +
+        $(stat suppressed_other))) -ge "$N" ]
+}
+# taken: every job of the campaign has left flexd's hands (accepted by a
+# carrier, or final); a killed flexd's receipts may be gone with it
+taken() {
+    [ $(($(stat sent) + $(stat failed) + $(stat expired) + $(stat suppressed_optout) +
+        $(stat suppressed_other))) -ge "$N" ]
+}
+# account PREFIX MAX_DUPLICATES SIMLOG...: the three questions, answered
+# from every job's state and the SMSCs' logs.  With MAX_DUPLICATES > 0 (a
+# kill), a job may also end "accepted" with no receipt: its receipt reached
+# the process that was killed, which answered deliver_sm_resp before its
+# writer stored it (counted as receipt_lost, within the same bound).
+account() {
+    prefix=$1 maxdup=$2
+    shift 2
+    sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$tmp/$prefix.jsonl" | xargs "$B/flexctl" $D status \
+        >"$tmp/$prefix.status" 2>/dev/null
+    cat "$@" 2>/dev/null | tr -d '\000' >"$tmp/$prefix.sent"
+    python3 - "$tmp/$prefix.jsonl" "$tmp/$prefix.status" "$tmp/$prefix.sent" \
+        "$tmp/$prefix.optout" "$maxdup" <<'PY' >"$tmp/$prefix.account"
+import collections, json, sys
+jobs = [json.loads(l) for l in open(sys.argv[1])]
+states = {}
+for l in open(sys.argv[2]):
+    try:
+        j = json.loads(l)
+    except ValueError:
+        continue
+    states[j.get("id")] = j.get("state")
+final = ("delivered", "failed", "expired", "suppressed")
+maxdup = int(sys.argv[5])
+receipt_lost = sum(1 for j in jobs if states.get(j["id"]) == "accepted") if maxdup else 0
+lost = [j["id"] for j in jobs
+        if states.get(j["id"]) not in final and not (maxdup and states.get(j["id"]) == "accepted")]
+sent = collections.Counter("+" + l.split("\t")[0].lstrip("+") for l in open(sys.argv[3]) if l.strip())
+optout = set(l.strip() for l in open(sys.argv[4]) if l.strip())
+dups = sum(c - 1 for c in sent.values() if c > 1)
+to_optout = sum(1 for n in sent if n in optout)
+by_state = collections.Counter(states.get(j["id"]) for j in jobs)
+print(json.dumps({"jobs": len(jobs), "lost": len(lost), "duplicated": dups,
+                  "receipt_lost": receipt_lost, "sent_to_optout": to_optout, "states": by_state,
+                  "first_lost": lost[:3]}))
+ok = not lost and dups <= maxdup and receipt_lost <= maxdup and to_optout == 0
+sys.exit(0 if ok else 1)
+PY
+    rc=$?
+    echo "     $(cat "$tmp/$prefix.account")"
+    return $rc
+}
+optouts=$((N / 50 + (N % 50 > 7)))
+
+part_throttle() {
+    echo "== the SMSC throttles at a tenth of what flexd offers"
+    fresh
+    sim_on "$SP" "$tmp/th.log" --throttle-mps 100
+    s=$last_sim
+    start_flexd
+    f=$FPID
+    check "flexd up" ready
+    m=$((N < 1000 ? N : 1000)) # the offer is flexd's own rate: measure it on a share
+    N0=$N N=$m
+    campaign th
+    check "$m jobs settled through a 100 msg/s SMSC" wait_for settled $((m / 50 + 30 * slow))
+    check "... accounted: nothing lost, duplicated or sent to an opt-out" account th 0 "$tmp/th.log"
+    check "... the SMSC throttled (ESME_RTHROTTLED answered)" \
+        python3 -c "import json,sys; sys.exit(0 if json.load(open('$tmp/th.log.json')).get('throttled', 0) > 0 else 1)"
+    N=$N0
+    stop_flexd "$f"
+    sim_off "$s"
+}
+
+part_failures() {
+    echo "== 5% of submits refused temporarily: failover to the second carrier"
+    fresh
+    sim_on "$SP" "$tmp/f1.log" --fail-rate 0.05
+    s1=$last_sim
+    sim_on "$S2" "$tmp/f2.log"
+    s2=$last_sim
+    D0=$D
+    D="$D -D route.default=primary,second -D carrier.second.type=smpp \
+-D carrier.second.host=127.0.0.1 -D carrier.second.port=$S2 -D carrier.second.system_id=flex \
+-D carrier.second.password=flexpass"
+    start_flexd
+    f=$FPID
+    check "flexd up" ready
+    campaign fa
+    check "$N jobs settled" wait_for settled $((N / 200 + 30 * slow))
+    check "... accounted: nothing lost, duplicated or sent to an opt-out" \
+        account fa 0 "$tmp/f1.log" "$tmp/f2.log"
+    check "... every one delivered (the refused ones by the second carrier)" \
+        test "$(stat delivered)" = $((N - optouts))
+    check "... the second carrier took some" test "$(wc -l <"$tmp/f2.log")" -gt 0
+    stop_flexd "$f"
+    sim_off "$s1"
+    sim_off "$s2"
+    D=$D0
+}
+
+part_reloads() {
+    echo "== a reload every 100 ms during the campaign, invalid files in turn"
+    fresh
+    sim_on "$SP" "$tmp/rl.log"
+    s=$last_sim
+    conf=$tmp/reload.conf
+    cp "${CONF:-deploy/flexd.conf}" "$conf.good"
+    { cat "$conf.good"; printf '\n[carrier primary]\nmps = -5\n'; } >"$conf.bad"
+    cp "$conf.good" "$conf"
+    # flexd reads the file that changes; flexctl keeps the good one
+    # (a campaign of about 5 s: -D options hold across reloads)
+    "$B/flexd" $(echo "$D" | sed "s|-c [^ ]*|-c $conf|") \
+        -D carrier.primary.mps=$((N / 5 > 100 ? N / 5 : 100)) >/dev/null 2>>"$log" &
+    f=$!
+    pids="$pids $f"
+    check "flexd up" ready
+    campaign rl
+    (
+        i=0
+        while [ $i -lt 600 ] && [ ! -e "$tmp/storm.stop" ] && kill -0 "$f" 2>/dev/null; do
+            if [ $((i % 2)) = 0 ]; then cp "$conf.bad" "$conf"; else cp "$conf.good" "$conf"; fi
+            kill -HUP "$f" 2>/dev/null
+            sleep 0.1
+            i=$((i + 1))
+        done
+        cp "$conf.good" "$conf"
+    ) &
+    storm=$!
+    check "$N jobs settled while reloads come" wait_for settled $((N / 200 + 30 * slow))
+    touch "$tmp/storm.stop"
+    wait "$storm"
+    check "... at least 10 reloads during the campaign" \
+        test "$(grep -c "configuration reloaded from $conf\|reload of $conf refused" "$log")" -ge 10
+    check "... accounted: nothing lost, duplicated or sent to an opt-out" account rl 0 "$tmp/rl.log"
+    check "... flexd still running" kill -0 "$f"
+    check "... invalid files refused, the running config kept" \
+        grep -q "reload.*refused\|keeping the running configuration\|configuration not reloaded" "$log"
+    check "... valid ones taken" grep -q "configuration reloaded from $conf" "$log"
+    stop_flexd "$f"
+    sim_off "$s"
+}
+
+part_kill() {
+    echo "== two flexd on one queue, one SIGKILLed mid-campaign"
+    fresh
+    sim_on "$SP" "$tmp/k.log"
+    s=$last_sim
+    D0=$D
+    D="$D -D carrier.primary.mps=$((N / 4 > 200 ? N / 4 : 200))" # a campaign of about 4 s
+    start_flexd
+    fa=$FPID
+    D1=$D
+    D="$D -D http.listen=127.0.0.1:$S2"
+    start_flexd
+    fb=$FPID
+    D=$D1
+    check "both up" ready
+    campaign k
+    wait_for '[ "$(stat sent)" -gt $((N / 4)) ]' $((20 * slow))
+    kill -9 "$fb"
+    wait "$fb" 2>/dev/null
+    check "$N jobs taken by the one left (claim_idle 2 s)" wait_for taken $((N / 100 + 40 * slow))
+    sleep 2 # the last receipts
+    # in flight at the kill: the window (256), the writer's backlog and batch
+    check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \
+        account k 1792 "$tmp/k.log"
+    stop_flexd "$fa"
+    sim_off "$s"
+    D=$D0
+}
+
+part_smsc() {
+    echo "== the SMSC killed mid-campaign, and started again"
+    fresh
+    sim_on "$SP" "$tmp/s1.log"
+    s=$last_sim
+    D0=$D
+    D="$D -D carrier.primary.mps=$((N / 4 > 200 ? N / 4 : 200))"
+    start_flexd
+    f=$FPID
+    check "flexd up" ready
+    campaign sm
+    wait_for '[ "$(stat sent)" -gt $((N / 4)) ]' $((20 * slow))
+    kill -9 "$s"
+    wait "$s" 2>/dev/null
+    sleep 1
+    sim_on "$SP" "$tmp/s2.log"
+    s=$last_sim
+    check "$N jobs taken after the SMSC came back" wait_for taken $((N / 100 + 40 * slow))
+    sleep 2 # the last receipts
+    # the killed SMSC's log ends at its last flush: what it took after that is
+    # lost with it, and those messages were in flight (its window) at the kill
+    check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \
+        account sm 256 "$tmp/s1.log" "$tmp/s2.log"
+    stop_flexd "$f"
+    sim_off "$s"
+    D=$D0
+}
+
+for p in $parts; do
+    case $p in
+    throttle | failures | reloads | kill | smsc) "part_$p" ;;
+    *) echo "unknown campaign $p (throttle, failures, reloads, kill, smsc)"; exit 2 ;;
+    esac
+done
+echo "$fails failed"
+[ "$fails" -eq 0 ]
