@@ -212,9 +212,10 @@ bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 
 # make test-faults: the fault campaigns at full size (tests/integ/chaos.sh
-# with 20,000 jobs each, and faults.sh); make test runs them with 2,000.
+# with 20,000 jobs each and 1,000,000 queued under flexd's RSS bound, then
+# faults.sh); make test runs them with 2,000 and without the million.
 test-faults: $(PROGS)
-	@FAULT_N=$${FAULT_N:-20000} BUILD=$(BUILD) sh tests/integ/chaos.sh
+	@FAULT_N=$${FAULT_N:-20000} FAULT_MILLION=1 BUILD=$(BUILD) sh tests/integ/chaos.sh
 	@BUILD=$(BUILD) sh tests/integ/faults.sh
 
 # make bench-latency: flexbench's burst rate, then open-loop runs at 10%, 50%

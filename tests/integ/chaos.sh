@@ -18,7 +18,10 @@
 #   kill      two flexd on one queue, one SIGKILLed mid-campaign: the other
 #             takes its jobs over (engine.claim_idle 2 s);
 #   smsc      the SMSC killed mid-campaign and started again: sent after.
-# Usage: sh tests/integ/chaos.sh [CAMPAIGN...] (default: all).
+#   million   (only when asked, or FAULT_MILLION=1: `make test-faults`)
+#             flexbench with 1,000,000 jobs queued at once: the same three
+#             answers, and flexd's peak RSS at most 200 MB.
+# Usage: sh tests/integ/chaos.sh [CAMPAIGN...] (default: all but million).
 # Exit 0 pass, 77 skip.
 NAME=chaos
 SIM_ARGS="--throttle-mps 0"
@@ -27,6 +30,7 @@ N=${FAULT_N:-2000}
 slow=1
 [ -n "${SAN:-}" ] && slow=5
 parts=${*:-throttle failures reloads kill smsc}
+[ "${FAULT_MILLION:-0}" = 1 ] && [ $# -eq 0 ] && parts="$parts million"
 S2=$((base + 3))
 log=$tmp/flexd.log
 metric() { curl -s "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
@@ -285,10 +289,25 @@ part_smsc() {
     D=$D0
 }
 
+part_million() {
+    echo "== 1,000,000 jobs queued at once (flexbench, its own Redis and smscsim)"
+    "$B/flexbench" --patients 1000000 --timeout 900 --out "$tmp/million" >"$tmp/million.out" 2>&1
+    rc=$?
+    tail -1 "$tmp/million.out"
+    check "flexbench exits 0: nothing lost, duplicated or sent to an opt-out" test $rc -eq 0
+    check "... flexd's peak RSS at most 200 MB" python3 - "$tmp/million/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("     peak RSS %.1f MB, %d messages, %.0f msg/s" % (r["peak_rss_mb"], r["messages"],
+                                                     r["throughput_mps"]))
+sys.exit(0 if r["peak_rss_mb"] <= 200 and r["lost"] == 0 else 1)
+PY
+}
+
 for p in $parts; do
     case $p in
-    throttle | failures | reloads | kill | smsc) "part_$p" ;;
-    *) echo "unknown campaign $p (throttle, failures, reloads, kill, smsc)"; exit 2 ;;
+    throttle | failures | reloads | kill | smsc | million) "part_$p" ;;
+    *) echo "unknown campaign $p (throttle, failures, reloads, kill, smsc, million)"; exit 2 ;;
     esac
 done
 echo "$fails failed"
