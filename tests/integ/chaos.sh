@@ -44,16 +44,7 @@ fresh() { redis-cli -p "$RP" flushall >/dev/null; }
 sim_on() {
     port=$1 slog=$2
     shift 2
-    for try in 1 2 3 4 5; do
-        "$B/smscsim" --listen "127.0.0.1:$port" --dlr-delay-ms 10 --log "$slog" \
-            --stats "$slog.json" --max-seconds 600 "$@" &
-        last_sim=$!
-        pids="$pids $last_sim"
-        sleep 0.3
-        kill -0 "$last_sim" 2>/dev/null && return 0
-        sleep 1
-    done
-    echo "smscsim would not start on $port"
+    sim_start "$port" "$slog" "$slog.json" 600 "$@"
 }
 sim_off() {
     kill -TERM "$1" 2>/dev/null

@@ -351,16 +351,8 @@ part_refusal() {
 restart_sim() {
     kill "$sim" 2>/dev/null
     wait "$sim" 2>/dev/null
-    for try in 1 2 3 4 5; do # the port may take a moment to be free again
-        "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$SIMLOG" \
-            --stats "$tmp/sim.json" --max-seconds 300 "$@" &
-        sim=$!
-        pids="$pids $sim"
-        sleep 0.3
-        kill -0 "$sim" 2>/dev/null && return 0
-        sleep 1
-    done
-    echo "smscsim would not start on $SP"
+    sim_start "$SP" "$SIMLOG" "$tmp/sim.json" 300 "$@"
+    sim=$last_sim
 }
 
 part_carriers() {

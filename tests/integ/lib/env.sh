@@ -63,6 +63,22 @@ start_flexd() {
     FPID=$!
     pids="$pids $FPID"
 }
+# sim_start PORT LOG STATS MAX_SECONDS [SMSCSIM FLAGS]: an smscsim (receipts
+# after 10 ms), tried again while the port is not free yet; sets $last_sim.
+sim_start() {
+    port=$1 slog=$2 sstats=$3 smax=$4
+    shift 4
+    for try in 1 2 3 4 5; do
+        "$B/smscsim" --listen "127.0.0.1:$port" --dlr-delay-ms 10 --log "$slog" \
+            --stats "$sstats" --max-seconds "$smax" "$@" &
+        last_sim=$!
+        pids="$pids $last_sim"
+        sleep 0.3
+        kill -0 "$last_sim" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "smscsim would not start on $port"
+}
 # wait_for EXPR SECONDS: polls until the shell expression holds.
 wait_for() {
     n=0
