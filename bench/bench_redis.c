@@ -5,13 +5,15 @@
  * batches of 256 the way flexd sends them:
  *
  *   read     XREADGROUP COUNT 256
- *   dedup    SET flex:seen:{id} entry NX GET EX 30d, one per job
+ *   dedup    the idempotency check (engine/core/idem.c: HSETNX of a field
+ *            per job in bucket hashes), or as before,
+ *            SET flex:seen:{id} entry NX GET EX 30d, one key per job
  *   outcome  MULTI, one status XADD (a batch of events), HSET of the msgid
  *            map, EXPIRE, XACK, EXEC
  *   receipt  HMGET of the msgid map, MULTI, one status XADD, HINCRBY, EXEC
  *
  * and the same with flexd's job history (HSET flex:hist:{hour}, one field per
- * outcome and one per receipt) as a second row.  Reported: Redis CPU
+ * job, rewritten by its receipt) as a third row.  Reported: Redis CPU
  * microseconds per message (INFO cpu, user + sys) and the rate that one
  * Redis core would reach at that cost.  The client is one synchronous
  * connection, so the wall-clock rate here is not the point. */
@@ -26,6 +28,7 @@
 #include "bench_sim.h"
 #include "bench_store.h"
 #include "flex.pb-c.h"
+#include "idem.h"
 #include "mem.h"
 #include "store.h"
 
@@ -163,13 +166,12 @@ static int read_batch(char ids[][24], char entries[][24])
     return n;
 }
 
-enum mode { MANDATORY, HIST_HASH, HIST_OVERWRITE, HIST_SEEN, NMODES };
+enum mode { SEEN_KEY, MANDATORY, HIST, NMODES };
 
 static const char *const mode_names[NMODES] = {
-    "mandatory per message",
-    "+ history: hourly hash, receipt own field",
+    "mandatory, a seen key per job (before)",
+    "mandatory, idempotency in bucket hashes (now)",
     "+ history: hourly hash, receipt overwrites",
-    "+ history: in the seen key (SET XX, APPEND)",
 };
 
 static double run(enum mode mode)
@@ -183,27 +185,31 @@ static double run(enum mode mode)
         int n = read_batch(ids, entries);
         if (n == 0)
             break;
-        for (int i = 0; i < n; i++) /* dedup */
-            flex_store_appendf(st, "SET flex:seen:%s %s NX GET EX 2592000", ids[i], entries[i]);
-        if (flex_store_drain(st, n) < 0)
-            die("SET");
+        if (mode == SEEN_KEY) { /* dedup */
+            for (int i = 0; i < n; i++)
+                flex_store_appendf(st, "SET flex:seen:%s %s NX GET EX 2592000", ids[i],
+                                   entries[i]);
+            if (flex_store_drain(st, n) != 0)
+                die("SET");
+        } else {
+            for (int i = 0; i < n; i++)
+                flex_idem_ask(st, false, ids[i], entries[i]);
+            for (int i = 0; i < n; i++) {
+                enum flex_idem_verdict v;
+                if (flex_idem_answer(st, false, entries[i], &v) != 0 || v != FLEX_IDEM_NEW)
+                    die("idempotency check");
+            }
+        }
         int cmds = 0; /* outcome */
         flex_store_appendf(st, "MULTI"), cmds++;
         status_xadd(n), cmds++;
-        if (mode == HIST_SEEN)
-            for (int i = 0; i < n; i++, cmds++)
-                flex_store_appendf(st,
-                                   "SET flex:seen:%s %s state=accepted carrier=primary msgid=%08lX "
-                                   "parts=1 location=loc-1 enqueued_at=1764412345678 "
-                                   "accepted_at=1764412345999 XX KEEPTTL",
-                                   ids[i], entries[i], msgs + i);
-        if (mode == HIST_HASH || mode == HIST_OVERWRITE) {
+        if (mode == HIST) {
             cmd_start(&c, "HSET", "flex:hist:490000");
             for (int i = 0; i < n; i++) {
                 cmd_add(&c, "%s", ids[i]);
                 cmd_add(&c,
-                        "state=accepted carrier=primary msgid=%08lX parts=1 location=loc-1 "
-                        "enqueued_at=1764412345678 accepted_at=1764412345999",
+                        "s=accepted c=primary m=%08lX p=1 l=loc-1 e=1764412345678 "
+                        "a=1764412345999",
                         msgs + i);
             }
             cmd_send(&c), cmds++;
@@ -231,24 +237,14 @@ static double run(enum mode mode)
         cmds = 0;
         flex_store_appendf(st, "MULTI"), cmds++;
         status_xadd(n), cmds++;
-        if (mode == HIST_SEEN)
-            for (int i = 0; i < n; i++, cmds++)
-                flex_store_appendf(st, "APPEND flex:seen:%s %s", ids[i],
-                                   " state=delivered receipt=DELIVRD delivered_at=1764412346100");
-        if (mode == HIST_HASH || mode == HIST_OVERWRITE) {
+        if (mode == HIST) {
             cmd_start(&c, "HSET", "flex:hist:490000");
             for (int i = 0; i < n; i++) {
-                if (mode == HIST_HASH) {
-                    cmd_add(&c, "%s|r", ids[i]);
-                    cmd_add(&c, "state=delivered receipt=DELIVRD delivered_at=17644123%05d", i);
-                } else {
-                    cmd_add(&c, "%s", ids[i]);
-                    cmd_add(&c,
-                            "state=delivered carrier=primary msgid=%08lX parts=1 location=loc-1 "
-                            "enqueued_at=1764412345678 accepted_at=1764412345999 "
-                            "receipt=DELIVRD delivered_at=1764412346100",
-                            msgs + i);
-                }
+                cmd_add(&c, "%s", ids[i]);
+                cmd_add(&c,
+                        "s=delivered c=primary m=%08lX p=1 l=loc-1 e=1764412345678 "
+                        "a=1764412345999 r=DELIVRD t=1764412346100",
+                        msgs + i);
             }
             cmd_send(&c), cmds++;
         }

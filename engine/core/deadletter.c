@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "flex.pb-c.h"
+#include "idem.h"
 #include "store.h"
 
 #define WHY(...) (snprintf(why, whysz, __VA_ARGS__), -1)
@@ -172,18 +173,11 @@ static int replay_one(void *arg, const char *entry, const Flex__V1__DeadLetter *
             flex__v1__job__free_unpacked(j, NULL);
         return c->which ? 1 : 0;
     }
-    /* flex:seen:{id} naming the refused entry would make the replay a
-     * duplicate of itself: cleared only when it names that entry (another
+    /* the idempotency record naming the refused entry would make the replay
+     * a duplicate of itself: cleared only when it names that entry (another
      * entry under the same id was sent, and stays the one) */
     const char *src = dl->source ? strchr(dl->source, ' ') : NULL;
-    const char *src_entry = src ? src + 1 : "";
-    char seen[160];
-    snprintf(seen, sizeof(seen), "%s%s", FLEX_KEY_SEEN, j->id);
-    static const char lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                              "redis.call('DEL', KEYS[1]) end return 1";
-    const char *ev[] = {"EVAL", lua, "1", seen, src_entry};
-    size_t evl[] = {4, sizeof(lua) - 1, 1, strlen(seen), strlen(src_entry)};
-    flex_store_append(c->st, 5, ev, evl);
+    flex_idem_forget(c->st, j->id, src ? src + 1 : "-");
     flex_store_appendf(c->st, "DEL %s%s", FLEX_KEY_JOB, j->id);
     const char *add[] = {"XADD", FLEX_KEY_JOBS, "*", "job", (const char *)dl->raw.data,
                          "id",   j->id};

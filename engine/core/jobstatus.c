@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "config.h"
 #include "flex.pb-c.h"
+#include "idem.h"
 #include "store.h"
 
 #define WHY(...) (snprintf(why, whysz, __VA_ARGS__), -1)
@@ -125,7 +126,7 @@ static bool entry_job(const struct redisReply *fields, char *id, size_t idsz, ch
     return true;
 }
 
-/* A job read by a flexd (flex:seen names its entry) with no outcome yet:
+/* A job read by a flexd (its idempotency record names its entry) with no outcome yet:
  * held for a paused location, or in flight (pending in the group). */
 static int read_not_settled(struct flex_store *st, const struct flex_cfg *cfg, const char *entry,
                             json_t *o, char *why, size_t whysz)
@@ -220,13 +221,14 @@ static int queued(struct flex_store *st, const char *id, json_t *o, char *why, s
 int flex_job_status(struct flex_store *st, const struct flex_cfg *cfg, const char *id, FILE *out,
                     char *why, size_t whysz)
 {
-    flex_store_appendf(st, "GET %s%s", FLEX_KEY_SEEN, id);
-    flex_store_appendf(st, "HGETALL %s%s", FLEX_KEY_JOB, id);
-    struct redisReply *seen = NULL, *h = NULL;
-    if (flex_store_reply(st, &seen) != 0 || flex_store_reply(st, &h) != 0) {
-        flex_store_free_reply(seen);
+    char seen[64];
+    int found = flex_idem_lookup(st, id, seen, sizeof(seen));
+    if (found < 0)
         return WHY("redis: %s", flex_store_error(st));
-    }
+    flex_store_appendf(st, "HGETALL %s%s", FLEX_KEY_JOB, id);
+    struct redisReply *h = NULL;
+    if (flex_store_reply(st, &h) != 0)
+        return WHY("redis: %s", flex_store_error(st));
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
     for (size_t k = 0; k + 1 < flex_reply_count(h); k += 2) {
@@ -236,9 +238,9 @@ int flex_job_status(struct flex_store *st, const struct flex_cfg *cfg, const cha
         set_field(o, key, kl, val, vl);
     }
     /* its record in the hourly buckets, from the hour it was read (the
-     * entry id in flex:seen:{id} is that time) to now; a receipt rewrote
+     * entry in its idempotency record is that time) to now; a receipt rewrote
      * it (older versions wrote the receipt as a second field, "{id}|r") */
-    const char *entry = flex_reply_str(seen, NULL);
+    const char *entry = found ? seen : NULL;
     const char *eid = entry && flex_entry_urgent(entry) ? entry + 2 : entry;
     long long from = eid ? atoll(eid) / 3600000 : 0, now = (long long)time(NULL) / 3600;
     if (from && now - from > 24 * 31)
@@ -275,7 +277,6 @@ int flex_job_status(struct flex_store *st, const struct flex_cfg *cfg, const cha
         free(text);
     }
     json_decref(o);
-    flex_store_free_reply(seen);
     flex_store_free_reply(h);
     return rc;
 }

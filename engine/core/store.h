@@ -41,7 +41,6 @@ static inline bool flex_entry_urgent(const char *entry)
 #define FLEX_KEY_CHANGES "flex:changes" /* stream: k (parent key), v (its version now) */
 #define FLEX_KEY_STATS "flex:stats"     /* hash of counters */
 #define FLEX_KEY_JOB "flex:job:"        /* + id: hash, the job's history */
-#define FLEX_KEY_SEEN "flex:seen:"      /* + id: stream entry that carried it */
 #define FLEX_KEY_MSGID "flex:msgid:"    /* + carrier:id -> job id (TTL) */
 
 /* Where Redis is and how to reach it: the [redis] section of the config

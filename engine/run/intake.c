@@ -91,7 +91,25 @@ static int connect_store(struct intake *in)
     }
     /* From the stream's start: entries enqueued before any flexd ran. */
     flex_store_appendf(in->st, "XGROUP CREATE %s %s 0 MKSTREAM", FLEX_KEY_JOBS, FLEX_KEY_GROUP);
-    flex_store_drain(in->st, 1); /* BUSYGROUP when it exists: fine */
+    struct redisReply *grp;
+    if (flex_store_reply(in->st, &grp) != 0) {
+        flex_store_del(in->st);
+        in->st = NULL;
+        return -1;
+    }
+    /* BUSYGROUP when it exists: fine, and then an older flexd may have run */
+    const char *gerr = flex_reply_is_error(grp) ? flex_reply_str(grp, NULL) : NULL;
+    bool existed = gerr && strncmp(gerr, "BUSYGROUP", 9) == 0;
+    flex_store_free_reply(grp);
+    if (flex_idem_legacy(in->st, existed, cfg->retention.idempotency_days, flex_now_ms(),
+                         &in->idem_legacy_ms) != 0 ||
+        flex_store_script_load(in->st, flex_idem_sweep_lua, in->idem_sweep_sha) != 0) {
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot set up the idempotency records: %s",
+                 flex_store_error(in->st));
+        flex_store_del(in->st);
+        in->st = NULL;
+        return -1;
+    }
     if (!in->bloom)
         in_bloom_load(in);
     if (!in->optlog_id[0]) {
@@ -165,6 +183,40 @@ static int trim_streams(struct intake *in)
                            cfg->locations[i].id,
                            (long long)(now - (int64_t)cfg->retention.staff_days * 86400000LL));
     return flex_store_drain(in->st, n) < 0 ? -1 : 0;
+}
+
+/* One step of the idempotency sweep (idem.h): the records older than
+ * [retention] idempotency_days go.  A step that removed most of what it
+ * visited is followed by another at once (a backlog, after a long stop),
+ * up to a bound per second that keeps Redis responsive. */
+static int sweep_idem(struct intake *in)
+{
+    long long cut = (long long)flex_now_ms() -
+                    (long long)in->cfg->retention.idempotency_days * 86400000LL;
+    for (int step = 0; step < 8; step++) {
+        char cs[24];
+        int cl = snprintf(cs, sizeof(cs), "%lld", cut);
+        const char *argv[] = {"EVALSHA", in->idem_sweep_sha, "1", FLEX_KEY_IDEM_SWEEP,
+                              cs,        "2000",            "256"};
+        size_t lens[] = {7, 40, 1, sizeof(FLEX_KEY_IDEM_SWEEP) - 1, (size_t)cl, 4, 3};
+        flex_store_append(in->st, 7, argv, lens);
+        struct redisReply *r;
+        if (flex_store_reply(in->st, &r) != 0)
+            return -1;
+        if (flex_reply_is_error(r)) {
+            bool transient = flex_reply_is_transient(r);
+            flex_log(FLEX_LOG_WARN, &lctx, 0, "idempotency sweep refused: %s",
+                     flex_reply_str(r, NULL));
+            flex_store_free_reply(r);
+            return transient ? -1 : 0;
+        }
+        long long seen = flex_reply_integer(flex_reply_at(r, 0));
+        long long gone = flex_reply_integer(flex_reply_at(r, 1));
+        flex_store_free_reply(r);
+        if (gone < 1000 || gone * 2 < seen)
+            break;
+    }
+    return 0;
 }
 
 static int sample_queue(struct intake *in)
@@ -551,6 +603,10 @@ void *flex_intake_main(void *arg)
         if (rc == 0 && flex_now_ms() - in.last_sample_ms > 1000) {
             in.last_sample_ms = flex_now_ms();
             rc = sample_queue(&in);
+        }
+        if (rc == 0 && flex_now_ms() - in.last_sweep_ms > IDEM_SWEEP_EVERY_MS) {
+            in.last_sweep_ms = flex_now_ms();
+            rc = in_settle_writes(&in) != 0 ? -1 : sweep_idem(&in);
         }
         if (rc == 0 && flex_now_ms() - in.last_trim_ms > RETENTION_EVERY_MS) {
             in.last_trim_ms = flex_now_ms();

@@ -1,41 +1,40 @@
 /* The checks a job passes before the dispatcher (engine/run/intake_int.h). */
 #include "intake_int.h"
 
-/* One id is sent at most once: SET seen:{id} = entry NX GET.  An absent key
- * or our own entry (a redelivery after a crash) goes on; another entry
- * with the same id is a duplicate enqueue. */
-static void dedup_ask(struct intake *in, struct flex_rec **recs, size_t n)
+/* One id is sent at most once (engine/core/idem.h): each job's entry
+ * recorded under its id unless one is recorded already.  None, or our own
+ * entry (a redelivery after a crash), goes on; another entry with the
+ * same id is a duplicate enqueue. */
+static void dedup_ask(struct intake *in, struct flex_rec **recs, size_t n, bool legacy)
 {
-    char ttl[16]; /* [retention] idempotency_days */
-    int tl =
-        snprintf(ttl, sizeof(ttl), "%lld", (long long)in->cfg->retention.idempotency_days * 86400);
-    for (size_t i = 0; i < n; i++) {
-        char key[sizeof(FLEX_KEY_SEEN) + sizeof(recs[0]->id)];
-        size_t kl = sizeof(FLEX_KEY_SEEN) - 1;
-        memcpy(key, FLEX_KEY_SEEN, kl);
-        kl += flex_strlcpy(key + kl, recs[i]->id, sizeof(key) - kl);
-        const char *argv[] = {"SET", key, recs[i]->entry, "NX", "GET", "EX", ttl};
-        size_t lens[] = {3, kl, strlen(recs[i]->entry), 2, 3, 2, (size_t)tl};
-        flex_store_append(in->st, 7, argv, lens);
-    }
+    for (size_t i = 0; i < n; i++)
+        flex_idem_ask(in->st, legacy, recs[i]->id, recs[i]->entry);
 }
 
-static int dedup_read(struct intake *in, struct flex_rec **recs, size_t n, bool *dup)
+static int dedup_read(struct intake *in, struct flex_rec **recs, size_t n, bool legacy,
+                      enum flex_idem_verdict *v)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct redisReply *r;
-        if (flex_store_reply(in->st, &r) != 0)
+    /* an error (maxmemory...) fails the round: send nothing unrecorded */
+    for (size_t i = 0; i < n; i++)
+        if (flex_idem_answer(in->st, legacy, recs[i]->entry, &v[i]) != 0)
             return -1;
-        if (flex_reply_is_error(r)) { /* refused (maxmemory...): send nothing unrecorded */
-            flex_store_free_reply(r);
-            return -1;
+    return 0;
+}
+
+/* A record already there (a redelivery or a duplicate, both rare): which
+ * entry it names, in a second round trip. */
+static int dedup_resolve(struct intake *in, struct flex_rec **recs, size_t n,
+                         enum flex_idem_verdict *v)
+{
+    size_t asked = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == FLEX_IDEM_ASK) {
+            flex_idem_ask_prev(in->st, recs[i]->id);
+            asked++;
         }
-        size_t len;
-        const char *prev = flex_reply_str(r, &len);
-        dup[i] = !flex_reply_is_nil(r) &&
-                 !(prev && len == strlen(recs[i]->entry) && memcmp(prev, recs[i]->entry, len) == 0);
-        flex_store_free_reply(r);
-    }
+    for (size_t i = 0; i < n && asked > 0; i++)
+        if (v[i] == FLEX_IDEM_ASK && flex_idem_answer_prev(in->st, recs[i]->entry, &v[i]) != 0)
+            return -1;
     return 0;
 }
 
@@ -89,16 +88,19 @@ static void suppress_optout(struct intake *in, struct wbatch *w, struct flex_rec
 int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
 {
     size_t n = *np;
-    bool maybe[BATCH * 2], dup[BATCH * 2], out[BATCH * 2];
-    dedup_ask(in, recs, n);
+    bool maybe[BATCH * 2], out[BATCH * 2];
+    enum flex_idem_verdict v[BATCH * 2];
+    bool legacy = flex_now_ms() < in->idem_legacy_ms;
+    dedup_ask(in, recs, n, legacy);
     optout_ask(in, recs, n, maybe);
-    if (dedup_read(in, recs, n, dup) != 0 || optout_read(in, n, maybe, out) != 0) {
+    if (dedup_read(in, recs, n, legacy, v) != 0 || optout_read(in, n, maybe, out) != 0 ||
+        dedup_resolve(in, recs, n, v) != 0) {
         in_give_back_all(in, IN_FROM_STREAM, recs, 0, 0, n);
         return -1;
     }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (dup[i]) {
+        if (v[i] == FLEX_IDEM_OTHER) {
             w->dups++;
             in_ack_later(w, recs[i]->entry);
             in_rec_put(in, recs[i]);
@@ -318,7 +320,7 @@ static int defer_quiet(struct intake *in, struct wbatch *w, struct flex_rec *r)
         j.kind = r->job_kind;
         j.parent_id = parent;
         j.parent_version = r->parent_version;
-        flex_store_appendf(in->st, "DEL %s%s", FLEX_KEY_SEEN, r->id);
+        flex_idem_forget(in->st, r->id, NULL);
         in_schedule_job(in, w, r->entry, &j, q, r->enqueued_ms, r->expires_ms, "quiet_hours");
     }
     in_rec_put(in, r);

@@ -23,6 +23,11 @@
 #            expiry passes while every carrier of its route is down, or
 #            throttled, ends expired ("before a carrier took it") and never
 #            reaches the SMSC, not even once the carrier is back.
+#   idem     the idempotency records (engine/core/idem.h): an id enqueued
+#            again goes once; no key per job; an older version's
+#            flex:seen:{id} still refuses its id while flex:idem:legacy
+#            says so, and no longer after; the sweep drops records older
+#            than idempotency_days and keeps the others.
 #   refusal  Redis refusing writes (maxmemory) when the intake settles a job
 #            (expired when read): the job stays pending, unacknowledged, until
 #            its status can be written, then ends expired and acknowledged.
@@ -35,7 +40,7 @@ SIM_ARGS="--dlr-twice --mo-follow $MO"
 . tests/integ/lib/env.sh
 trap 'cleanup; rm -f "$MO"' EXIT
 . tests/integ/lib/jobs.sh
-parts=${*:-receipts batch optout replies carriers expiry refusal}
+parts=${*:-receipts batch optout replies carriers expiry idem refusal}
 slow=1 # sanitizer builds (make asan, make tsan) run several times slower
 [ -n "${SAN:-}" ] && slow=5
 # httpsim's port: a free one below both env.sh's ports and the ephemeral range
@@ -313,6 +318,55 @@ PY
     D=$D0
 }
 
+# idem_of ID: the entry recorded for ID in the bucket hashes, if any
+idem_of() {
+    for k in $(redis-cli -p "$RP" --scan --pattern 'flex:idem:[0-9]*'); do
+        redis-cli -p "$RP" hget "$k" "$1"
+    done | grep .
+}
+
+part_idem() {
+    echo "== idempotency records: bucket hashes, the older keys, the sweep"
+    fresh
+    now=$(($(date +%s) * 1000))
+    # As after an upgrade: an older flexd recorded i-1 (another entry),
+    # and the window for its keys is open.
+    redis-cli -p "$RP" set flex:idem:legacy $((now + 3600000)) >/dev/null
+    redis-cli -p "$RP" set flex:seen:i-1 "$((now - 60000))-0" ex 3600 >/dev/null
+    # The sweep: one record past idempotency_days (30), one not.
+    redis-cli -p "$RP" hset flex:idem:7 i-old "$((now - 31 * 86400000))-0" >/dev/null
+    redis-cli -p "$RP" hset flex:idem:7 i-young "$((now - 29 * 86400000))-5" >/dev/null
+    sim_mark
+    start_flexd
+    check "flexd up" ready
+    { job i-1 loc-1 +12025550061; job i-2 loc-1 +12025550062; } | ctl enqueue - >/dev/null
+    check "a new id goes" wait_for '[ "$(state i-2)" = delivered/ ]' $((10 * slow))
+    check "an id an older version recorded is a duplicate" \
+        wait_for '[ "$(stat duplicates_suppressed)" = 1 ]' $((10 * slow))
+    e=$(idem_of i-2)
+    check "the new id recorded in a bucket hash, its stream entry the value" \
+        test -n "$e" -a "$(redis-cli -p "$RP" xrange flex:jobs "$e" "$e" | grep -c '^i-2$')" = 1
+    check "no key of its own" test "$(redis-cli -p "$RP" exists flex:seen:i-2)" = 0
+    job i-2 loc-1 +12025550062 | ctl enqueue - >/dev/null
+    check "the same id again: a duplicate" wait_for '[ "$(stat duplicates_suppressed)" = 2 ]' $((10 * slow))
+    check "... sent once in all (smscsim's log is flushed within a second)" \
+        wait_for '[ "$(sim_new | grep -c 12025550062)" = 1 ]' 3
+    check "the id the older version recorded not sent" not_sent 12025550061
+    check "the sweep drops the record past idempotency_days" \
+        wait_for '[ "$(redis-cli -p "$RP" hexists flex:idem:7 i-old)" = 0 ]' $((10 * slow))
+    check "... and keeps the younger one" test "$(redis-cli -p "$RP" hexists flex:idem:7 i-young)" = 1
+    stop_flexd
+    # The window over: an older key no longer counts.
+    redis-cli -p "$RP" set flex:idem:legacy 1 >/dev/null
+    redis-cli -p "$RP" set flex:seen:i-3 "$((now - 60000))-0" ex 3600 >/dev/null
+    start_flexd
+    check "flexd up again" ready
+    job i-3 loc-1 +12025550063 | ctl enqueue - >/dev/null
+    check "after the window, an older version's key is not read" \
+        wait_for '[ "$(state i-3)" = delivered/ ]' $((10 * slow))
+    stop_flexd
+}
+
 part_refusal() {
     echo "== Redis refusing writes: no job acknowledged without its status"
     fresh
@@ -425,8 +479,8 @@ part_replies() {
 
 for p in $parts; do
     case $p in
-    receipts | batch | optout | expiry | carriers | replies | refusal) "part_$p" ;;
-    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies, refusal)"; exit 2 ;;
+    receipts | batch | optout | expiry | carriers | replies | idem | refusal) "part_$p" ;;
+    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies, idem, refusal)"; exit 2 ;;
     esac
 done
 echo "$fails failed"

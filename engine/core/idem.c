@@ -1,0 +1,196 @@
+/* Idempotency records in bucket hashes (engine/core/idem.h). */
+#include "idem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "store.h"
+
+unsigned flex_idem_bucket(const char *id, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a 32: fixed, not keyed (see idem.h) */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)id[i]) * 16777619u;
+    return h % FLEX_IDEM_BUCKETS;
+}
+
+size_t flex_idem_key(const char *id, size_t len, char key[FLEX_IDEM_KEY_MAX])
+{
+    int n = snprintf(key, FLEX_IDEM_KEY_MAX, "%s%u", FLEX_KEY_IDEM, flex_idem_bucket(id, len));
+    return (size_t)n; /* bucket < 10,000: always fits */
+}
+
+_Static_assert(FLEX_IDEM_BUCKETS <= 10000, "bucket numbers have at most four digits");
+_Static_assert(FLEX_IDEM_ID_MAX >= FLEX_JOB_ID_MAX, "a record for every job id");
+
+/* The entry's time is the number before its last '-' (an urgent job's
+ * entry has a prefix "u:tag:").  HSCAN's cursor is kept as a string: it
+ * may exceed a Lua number's exact range. */
+#define STR2(x) #x
+#define STR(x) STR2(x)
+const char flex_idem_sweep_lua[] =
+    "local st = redis.call('GET', KEYS[1]) or '0 0'\n"
+    "local b, cur = string.match(st, '^(%d+) (%d+)$')\n"
+    "b = tonumber(b) or 0; cur = cur or '0'\n"
+    "if b >= " STR(FLEX_IDEM_BUCKETS) " then b = 0; cur = '0' end\n"
+    "local cut, want, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local seen, gone, moved = 0, 0, 0\n"
+    "while seen < want and moved < nb do\n"
+    "  local key = '" FLEX_KEY_IDEM "' .. b\n"
+    "  local r = redis.call('HSCAN', key, cur, 'COUNT', 200)\n"
+    "  local kv = r[2]\n"
+    "  for i = 1, #kv, 2 do\n"
+    "    local ms = tonumber(string.match(kv[i + 1], '(%d+)%-%d+$'))\n"
+    "    if ms and ms < cut then redis.call('HDEL', key, kv[i]); gone = gone + 1 end\n"
+    "  end\n"
+    "  seen = seen + #kv / 2\n"
+    "  cur = r[1]\n"
+    "  if cur == '0' then b = (b + 1) % " STR(FLEX_IDEM_BUCKETS) "; moved = moved + 1 end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], b .. ' ' .. cur)\n"
+    "return {seen, gone}\n";
+
+void flex_idem_ask(struct flex_store *st, bool legacy, const char *id, const char *entry)
+{
+    char key[FLEX_IDEM_KEY_MAX];
+    size_t il = strlen(id);
+    size_t kl = flex_idem_key(id, il, key);
+    if (legacy) {
+        char seen[sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX];
+        size_t sl = sizeof(FLEX_KEY_SEEN) - 1;
+        memcpy(seen, FLEX_KEY_SEEN, sl);
+        size_t cl = il < FLEX_IDEM_ID_MAX ? il : FLEX_IDEM_ID_MAX; /* job ids are shorter */
+        memcpy(seen + sl, id, cl);
+        const char *g[] = {"GET", seen};
+        size_t gl[] = {3, sl + cl};
+        flex_store_append(st, 2, g, gl);
+    }
+    const char *argv[] = {"HSETNX", key, id, entry};
+    size_t lens[] = {6, kl, il, strlen(entry)};
+    flex_store_append(st, 4, argv, lens);
+}
+
+static bool same_entry(const struct redisReply *r, const char *entry)
+{
+    size_t len;
+    const char *s = flex_reply_str(r, &len);
+    return s && len == strlen(entry) && memcmp(s, entry, len) == 0;
+}
+
+int flex_idem_answer(struct flex_store *st, bool legacy, const char *entry,
+                     enum flex_idem_verdict *v)
+{
+    struct redisReply *g = NULL, *h = NULL;
+    if ((legacy && flex_store_reply(st, &g) != 0) || flex_store_reply(st, &h) != 0) {
+        flex_store_free_reply(g);
+        return -1;
+    }
+    int rc = flex_reply_is_error(g) || flex_reply_is_error(h) ? -1 : 0;
+    if (rc == 0 && g && !flex_reply_is_nil(g)) /* an older version's record decides */
+        *v = same_entry(g, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER;
+    else if (rc == 0)
+        *v = flex_reply_integer(h) == 1 ? FLEX_IDEM_NEW : FLEX_IDEM_ASK;
+    flex_store_free_reply(g);
+    flex_store_free_reply(h);
+    return rc;
+}
+
+void flex_idem_ask_prev(struct flex_store *st, const char *id)
+{
+    char key[FLEX_IDEM_KEY_MAX];
+    size_t il = strlen(id);
+    size_t kl = flex_idem_key(id, il, key);
+    const char *argv[] = {"HGET", key, id};
+    size_t lens[] = {4, kl, il};
+    flex_store_append(st, 3, argv, lens);
+}
+
+int flex_idem_answer_prev(struct flex_store *st, const char *entry, enum flex_idem_verdict *v)
+{
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        return -1;
+    int rc = flex_reply_is_error(r) || flex_reply_is_nil(r) ? -1 : 0;
+    if (rc == 0)
+        *v = same_entry(r, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER;
+    flex_store_free_reply(r);
+    return rc;
+}
+
+void flex_idem_forget(struct flex_store *st, const char *id, const char *entry)
+{
+    static const char lua[] =
+        "local a = redis.call('HGET', KEYS[1], ARGV[1])\n"
+        "if a and (ARGV[2] == '' or a == ARGV[2]) then redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+        "local b = redis.call('GET', KEYS[2])\n"
+        "if b and (ARGV[2] == '' or b == ARGV[2]) then redis.call('DEL', KEYS[2]) end\n"
+        "return 1\n";
+    char key[FLEX_IDEM_KEY_MAX], seen[sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX];
+    size_t il = strlen(id);
+    size_t kl = flex_idem_key(id, il, key);
+    int sl = snprintf(seen, sizeof(seen), "%s%s", FLEX_KEY_SEEN, id);
+    if (sl < 0 || (size_t)sl >= sizeof(seen))
+        sl = (int)sizeof(seen) - 1; /* ids are at most FLEX_JOB_ID_MAX bytes */
+    const char *e = entry ? entry : "";
+    const char *argv[] = {"EVAL", lua, "2", key, seen, id, e};
+    size_t lens[] = {4, sizeof(lua) - 1, 1, kl, (size_t)sl, il, strlen(e)};
+    flex_store_append(st, 7, argv, lens);
+}
+
+int flex_idem_lookup(struct flex_store *st, const char *id, char *entry, size_t entrysz)
+{
+    char key[FLEX_IDEM_KEY_MAX];
+    flex_idem_key(id, strlen(id), key);
+    flex_store_appendf(st, "HGET %s %s", key, id);
+    flex_store_appendf(st, "GET %s%s", FLEX_KEY_SEEN, id);
+    struct redisReply *h = NULL, *g = NULL;
+    if (flex_store_reply(st, &h) != 0 || flex_store_reply(st, &g) != 0) {
+        flex_store_free_reply(h);
+        return -1;
+    }
+    size_t len = 0;
+    const char *s = flex_reply_is_error(h) ? NULL : flex_reply_str(h, &len);
+    if (!s && !flex_reply_is_error(g))
+        s = flex_reply_str(g, &len);
+    int found = s != NULL && len < entrysz;
+    if (found)
+        snprintf(entry, entrysz, "%.*s", (int)len, s);
+    flex_store_free_reply(h);
+    flex_store_free_reply(g);
+    return found;
+}
+
+/* GET first: a Redis refusing writes (maxmemory) must not stop a start
+ * whose marker is set already. */
+static int legacy_get(struct flex_store *st, int64_t *until_ms, bool *found)
+{
+    flex_store_appendf(st, "GET %s", FLEX_KEY_IDEM_LEGACY);
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        return -1;
+    const char *v = flex_reply_is_error(r) ? NULL : flex_reply_str(r, NULL);
+    int rc = flex_reply_is_error(r) ? -1 : 0;
+    *found = v != NULL;
+    if (v)
+        *until_ms = strtoll(v, NULL, 10);
+    flex_store_free_reply(r);
+    return rc;
+}
+
+int flex_idem_legacy(struct flex_store *st, bool group_existed, uint32_t idempotency_days,
+                     int64_t now_ms, int64_t *until_ms)
+{
+    bool found;
+    if (legacy_get(st, until_ms, &found) != 0)
+        return -1;
+    if (found)
+        return 0;
+    long long until = group_existed ? (long long)now_ms + (long long)idempotency_days * 86400000LL
+                                    : 0;
+    flex_store_appendf(st, "SET %s %lld NX", FLEX_KEY_IDEM_LEGACY, until);
+    if (flex_store_drain(st, 1) != 0 || legacy_get(st, until_ms, &found) != 0 || !found)
+        return -1;
+    return 0;
+}
