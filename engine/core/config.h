@@ -153,7 +153,7 @@ struct flex_cfg {
         uint32_t staff_days;       /* flex:frontdesk*, flex:confirmations, flex:escalations */
         uint32_t status_days;      /* flex:status (status events: ids, no phone or text) */
         uint32_t job_history_days; /* flex:hist:{hour}, flex:job:{id} (flexctl status) */
-        uint32_t idempotency_days; /* flex:seen:{id}: a job id sent is refused again this long */
+        uint32_t idempotency_days; /* flex:idem records: a job id sent is refused again this long */
     } retention;
     struct {
         const char *listen;

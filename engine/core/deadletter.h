@@ -21,7 +21,7 @@ long flex_deadletter_list(struct flex_store *st, int64_t since_ms, FILE *out, ch
 
 /* Puts the dead letter |which| (its entry id in flex:deadletter, or its job
  * id; NULL: every one) back on flex:jobs as it came, clears what would make
- * it a duplicate of itself (flex:seen:{id} naming the refused entry) and
+ * it a duplicate of itself (its idempotency record naming the refused entry) and
  * its dead_letter status, and deletes it from flex:deadletter.  A payload
  * that does not decode or was cut is left where it is (said on |out|).
  * Returns the number replayed, or -1 (|why|). */

@@ -19,10 +19,10 @@ unsigned flex_idem_bucket(const char *id, size_t len)
 size_t flex_idem_key(const char *id, size_t len, char key[FLEX_IDEM_KEY_MAX])
 {
     int n = snprintf(key, FLEX_IDEM_KEY_MAX, "%s%u", FLEX_KEY_IDEM, flex_idem_bucket(id, len));
-    return (size_t)n; /* bucket < 10,000: always fits */
+    return (size_t)n; /* bucket < 100,000: always fits */
 }
 
-_Static_assert(FLEX_IDEM_BUCKETS <= 10000, "bucket numbers have at most four digits");
+_Static_assert(FLEX_IDEM_BUCKETS <= 100000, "bucket numbers have at most five digits");
 _Static_assert(FLEX_IDEM_ID_MAX >= FLEX_JOB_ID_MAX, "a record for every job id");
 
 /* The entry's time is the number before its last '-' (an urgent job's

@@ -10,8 +10,8 @@
  * for tens of milliseconds (docs/benchmarks.md, issue 14); fields of 1024
  * hashes grow 1024 small tables instead.
  *
- * Hash fields have no TTL in Redis 7.0, so flexd sweeps them: every second
- * one step of a cursor over the buckets (shared by every flexd in
+ * Hash fields have no TTL in Redis 7.0, so flexd sweeps them: four times a
+ * second, one step of a cursor over the buckets (shared by every flexd in
  * flex:idem:sweep) drops the fields older than [retention]
  * idempotency_days.
  *
@@ -34,8 +34,8 @@
 #define FLEX_KEY_IDEM_LEGACY "flex:idem:legacy" /* Unix ms: read flex:seen:{id} until then */
 #define FLEX_KEY_IDEM_SWEEP "flex:idem:sweep"   /* "bucket cursor" of the sweep */
 #define FLEX_KEY_SEEN "flex:seen:" /* + id: older versions' record (a key per job) */
-/* "flex:idem:" and up to four digits, and a NUL */
-#define FLEX_IDEM_KEY_MAX (sizeof(FLEX_KEY_IDEM) + 4)
+/* "flex:idem:" and up to five digits, and a NUL */
+#define FLEX_IDEM_KEY_MAX (sizeof(FLEX_KEY_IDEM) + 5)
 /* the longest job id a record is made for (job.h: FLEX_JOB_ID_MAX) */
 #define FLEX_IDEM_ID_MAX 64
 

@@ -55,7 +55,7 @@
 #define PROMOTE_EVERY_MS 250
 #define DEADLETTER_RAW_MAX 7168  /* bytes of a refused payload kept in its dead letter */
 #define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
-#define IDEM_SWEEP_EVERY_MS 1000 /* one step of the idempotency sweep (idem.h) */
+#define IDEM_SWEEP_EVERY_MS 250 /* one step of the idempotency sweep (idem.h) */
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
 #define FLEX_PAUSED_MAX 256
