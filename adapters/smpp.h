@@ -54,6 +54,11 @@ struct flex_smpp_config {
     bool ambiguous_retry; /* true: an ambiguous part fails as temporary */
     unsigned max_parts;
     uint32_t id_map_max; /* message ids kept for local receipt matching (older evicted) */
+    /* true: a receipt's or a patient's text's deliver_sm_resp waits for
+     * flex_smpp_ack with its event's |ack| (sent once the engine has stored
+     * it: a crash before then leaves the SMSC to deliver it again); false
+     * (the default): it goes at once */
+    bool defer_deliver_resp;
 };
 
 /* Fills |c| with the defaults (timeouts, backoff, window 64, one bind). */
@@ -89,6 +94,10 @@ struct flex_smpp_event {
     /* session */
     unsigned session;
     bool bound;
+    /* receipt, inbound, with defer_deliver_resp: the token of its
+     * deliver_sm_resp for flex_smpp_ack (non-zero, at most 56 bits); 0: sent
+     * already */
+    uint64_t ack;
 };
 
 typedef void (*flex_smpp_event_cb)(void *arg, const struct flex_smpp_event *ev);
@@ -146,6 +155,10 @@ void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms);
 
 /* True when at least one session is bound. */
 bool flex_smpp_client_ready(const struct flex_smpp_client *c);
+/* Sends the deliver_sm_resp of an event's |ack| token (defer_deliver_resp):
+ * on the session that received it, if it is still that connection (after
+ * a reconnect the SMSC delivers the PDU again; nothing is sent). */
+void flex_smpp_ack(struct flex_smpp_client *c, uint64_t token);
 /* Messages queued or in a window: 0 means everything has an outcome. */
 size_t flex_smpp_client_pending(const struct flex_smpp_client *c);
 /* Counters of the whole client, and of session |i| (0..binds-1; all zero

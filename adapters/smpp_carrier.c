@@ -66,8 +66,12 @@ static void on_smpp_event(void *arg, const struct flex_smpp_event *ev)
     case FLEX_SMPP_EV_RECEIPT:
         out.kind = FLEX_CEV_RECEIPT;
         out.nkeys = receipt_keys(ev->receipt_id, out.keys);
-        if (out.nkeys == 0)
-            return; /* no id: nothing to match (the client counted it) */
+        if (out.nkeys == 0) { /* no id: nothing to match (the client counted it) */
+            if (ev->ack)
+                flex_smpp_ack(sc->client, ev->ack);
+            return;
+        }
+        out.ack = ev->ack;
         out.delivered = ev->receipt_state == FLEX_SMPP_STATE_DELIVERED;
         out.state = flex_smpp_stat_name(ev->receipt_state);
         out.err = ev->receipt_err;
@@ -78,6 +82,7 @@ static void on_smpp_event(void *arg, const struct flex_smpp_event *ev)
         memcpy(out.to, ev->to, sizeof(out.to));
         out.text = ev->text;
         out.truncated = ev->truncated;
+        out.ack = ev->ack;
         break;
     case FLEX_SMPP_EV_SESSION:
         out.kind = FLEX_CEV_SESSION;
@@ -124,7 +129,13 @@ static void sc_destroy(struct flex_carrier *c)
     flex_free(c);
 }
 
+static void sc_ack(struct flex_carrier *c, uint64_t token)
+{
+    flex_smpp_ack(sc_of(c)->client, token);
+}
+
 static const struct flex_carrier_ops smpp_ops = {
+    .ack = sc_ack,
     .submit = sc_submit,
     .run = sc_run,
     .ready = sc_ready,
@@ -155,6 +166,8 @@ struct flex_carrier *flex_smpp_carrier_new(const struct flex_cfg *cfg,
     c.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
     c.ambiguous_retry = cc->ambiguous_retry;
     c.max_parts = cfg->engine.max_parts;
+    /* a receipt or a text is answered once the writer has stored it */
+    c.defer_deliver_resp = true;
     struct smpp_carrier *sc = flex_calloc(1, sizeof(*sc));
     sc->base.ops = &smpp_ops;
     flex_strlcpy(sc->base.name, cc->name, sizeof(sc->base.name));

@@ -478,10 +478,13 @@ void flex_smpp_throttle_probe(struct session *s, uint64_t now)
 /* ---- receipts ---------------------------------------------------------------- */
 
 static void emit_receipt(struct flex_smpp_client *c, uint64_t cookie, const char *id, uint8_t state,
-                         uint16_t err)
+                         uint16_t err, uint64_t ack)
 {
-    struct flex_smpp_event ev = {
-        .kind = FLEX_SMPP_EV_RECEIPT, .cookie = cookie, .receipt_state = state, .receipt_err = err};
+    struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_RECEIPT,
+                                 .cookie = cookie,
+                                 .receipt_state = state,
+                                 .receipt_err = err,
+                                 .ack = ack};
     flex_strlcpy(ev.receipt_id, id, sizeof(ev.receipt_id));
     flex_smpp_emit(c, &ev);
 }
@@ -518,31 +521,34 @@ static void early_trim(struct flex_smpp_client *c, uint64_t now, uint64_t limit,
                 return;
             early_unhold(c, e);
             old ? c->st.early_expired++ : c->st.early_evicted++;
-            emit_receipt(c, 0, e->id, e->state, e->err);
+            emit_receipt(c, 0, e->id, e->state, e->err, e->ack);
         }
         c->early_head++;
     }
 }
 
-static void on_receipt(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p,
-                       uint64_t now)
+/* Returns whether the receipt went on (or was held) with |ack|, whose
+ * deliver_sm_resp then waits for flex_smpp_ack; false: nothing to store,
+ * respond now. */
+static bool on_receipt(struct flex_smpp_client *c, struct session *s, const struct flex_smpp_pdu *p,
+                       uint64_t now, uint64_t ack)
 {
     struct flex_smpp_receipt r;
     s->st.receipts++;
     if (flex_smpp_receipt_parse(p, &r) != 0)
-        return; /* no id: nothing to match (counted) */
+        return false; /* no id: nothing to match (counted) */
     /* ENROUTE and ACCEPTD say the message is on its way (registered_delivery
      * asks for final receipts only, but some carriers send them anyway):
      * the message keeps its map entry and waits for the final one. */
     if (r.state == FLEX_SMPP_STATE_ENROUTE || r.state == FLEX_SMPP_STATE_ACCEPTED)
-        return;
+        return false;
     uint64_t cookie = idmap_take(c, r.id);
     /* Held only when its submit_sm_resp may still be on its way; a second
      * copy of a receipt already matched goes on at once (the engine's writer
      * counts it as a duplicate), not into the early table for its timeout. */
     if (cookie || !any_in_window(c) || recent_receipt(c, r.id)) {
-        emit_receipt(c, cookie, r.id, r.state, r.err);
-        return;
+        emit_receipt(c, cookie, r.id, r.state, r.err, ack);
+        return true;
     }
     /* Its submit_sm_resp may still be on its way: hold it briefly, at the
      * back of the FIFO (the oldest goes on unmatched when it is full). */
@@ -552,12 +558,14 @@ static void on_receipt(struct flex_smpp_client *c, struct session *s, const stru
     e->nkeys = (unsigned)id_keys(r.id, e->keys);
     e->state = r.state;
     e->err = r.err;
+    e->ack = ack;
     e->at_ns = now;
     e->seq = c->early_tail++;
     e->used = true;
     c->nearly++;
     for (unsigned k = 0; k < e->nkeys; k++)
         flex_idmap_put(c->early_ix, e->keys[k], e->seq + 1, now);
+    return true;
 }
 
 /* The held receipts of the parts of |m|, just accepted: one index lookup
@@ -574,7 +582,7 @@ static void early_match(struct flex_smpp_client *c, const struct msg *m)
         if (!e->used || e->seq != v - 1)
             continue; /* a stale index entry (cannot happen: unhold takes them) */
         idmap_take(c, m->ids[k]);
-        emit_receipt(c, m->cookie, e->id, e->state, e->err);
+        emit_receipt(c, m->cookie, e->id, e->state, e->err, e->ack);
         early_unhold(c, e);
     }
 }
@@ -642,22 +650,50 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
     msg_maybe_release(c, m);
 }
 
+/* The token of a deliver_sm_resp (flex_smpp_ack): session index + 1 in
+ * bits 48-55, the low 16 bits of its connection's generation in 32-47,
+ * the PDU's sequence number in 0-31. */
+static uint64_t ack_token(const struct session *s, uint32_t seq)
+{
+    return (uint64_t)(s->idx + 1) << 48 | (uint64_t)(s->gen & 0xffff) << 32 | seq;
+}
+
+void flex_smpp_ack(struct flex_smpp_client *c, uint64_t token)
+{
+    unsigned idx = (unsigned)(token >> 48 & 0xff);
+    if (idx == 0 || idx > c->cfg.binds)
+        return;
+    struct session *s = &c->sess[idx - 1];
+    /* A later connection on the slot: the SMSC delivers the PDU again. */
+    if ((s->gen & 0xffff) != (token >> 32 & 0xffff) || s->fd < 0)
+        return;
+    flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, (uint32_t)token);
+}
+
 void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
                           const struct flex_smpp_pdu *p)
 {
-    flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
+    /* With defer_deliver_resp, a receipt or a whole text is answered by
+     * flex_smpp_ack once stored; the parts of a longer text before its
+     * last, and what is not passed on, at once.  (A crash between a part's
+     * answer and the whole text's storing loses that text: the SMSC does
+     * not send the answered parts again.) */
+    uint64_t ack = c->cfg.defer_deliver_resp ? ack_token(s, p->sequence) : 0;
     uint64_t now = flex_smpp_now_ns();
     if (p->esm_class & FLEX_SMPP_ESM_RECEIPT) {
-        on_receipt(c, s, p, now);
+        if (!on_receipt(c, s, p, now, ack) || !ack)
+            flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
         return;
     }
     bool truncated;
     const char *text = flex_smpp_inbound_add(c->inbound, p, now, &truncated);
+    if (!text || !ack)
+        flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
     if (!text)
         return; /* a part of a longer text */
     s->st.inbound++;
     struct flex_smpp_event ev = {
-        .kind = FLEX_SMPP_EV_INBOUND, .text = text, .truncated = truncated};
+        .kind = FLEX_SMPP_EV_INBOUND, .text = text, .truncated = truncated, .ack = ack};
     flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
     flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
     flex_smpp_emit(c, &ev);

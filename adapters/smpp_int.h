@@ -100,6 +100,7 @@ struct session {
 struct early {
     char id[65];      /* as the receipt gave it */
     char keys[3][65]; /* its key and alternates (flex_smpp_id_key, _alts) */
+    uint64_t ack;     /* its deliver_sm_resp's token (0: answered) */
     unsigned nkeys;
     uint8_t state;
     uint16_t err;

@@ -41,7 +41,11 @@ void sim_destset_init(struct sim_destset *d, uint64_t k0, uint64_t k1)
 {
     d->key.k0 = k0;
     d->key.k1 = k1;
-    d->mask = 1023;
+    /* 2^21 slots (16 MB): no growth below a million destinations.  A
+     * growth rehashes every entry at once, and at 131,072 destinations that
+     * held the simulator for milliseconds, a spike in flexbench's latency
+     * that was the simulator's, not Flex's. */
+    d->mask = (1u << 21) - 1;
     d->count = 0;
     d->set = flex_calloc(d->mask + 1, sizeof(uint64_t));
 }

@@ -33,6 +33,24 @@
 
 enum { UD_ACCEPT = 1, UD_RECV, UD_SEND };
 
+struct dlr {
+    uint32_t slot, gen;
+    uint64_t due_ns;
+    time_t submitted;
+    char id[24];
+    char src[21], dst[21];
+};
+
+/* A deliver_sm sent and not answered yet.  As an SMSC does, what a session
+ * leaves unanswered when it goes is delivered again (on any receiver bound
+ * then): a receipt, or a patient's whole text (tracked by its last part). */
+struct unanswered {
+    uint32_t seq; /* 0: answered (a hole until it reaches the front) */
+    bool mo;
+    struct dlr d;           /* a receipt: what it reports */
+    char *from, *to, *text; /* a text */
+};
+
 struct conn {
     int fd;
     uint32_t gen;
@@ -41,14 +59,8 @@ struct conn {
     size_t in_len;
     struct flex_sendbuf tx; /* answers queued and in flight */
     uint32_t seq;           /* our own requests (deliver_sm) */
-};
-
-struct dlr {
-    uint32_t slot, gen;
-    uint64_t due_ns;
-    time_t submitted;
-    char id[24];
-    char src[21], dst[21];
+    struct unanswered *ua;  /* FIFO of deliver_sm awaiting their answer */
+    size_t ua_head, ua_len, ua_cap;
 };
 
 struct part_set { /* parts of one concatenated message, for the log */
@@ -81,9 +93,12 @@ struct smsc {
     unsigned follow_rr;               /* the receiver session that gets the next one */
     struct part_set *pending;         /* MAX_PENDING_CONCAT */
     struct sim_destset dests;         /* distinct destinations */
+    struct unanswered *mo_again;      /* texts to deliver again (unanswered) */
+    size_t nmo_again;
     struct {
         uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
         uint64_t submit_sm, deliver_sm_resp, bound_total, unbinds;
+        uint64_t redelivered; /* deliver_sm unanswered when their session went */
     } st;
 };
 
@@ -136,6 +151,15 @@ static void arm_recv(struct smsc *s, struct conn *c, uint32_t slot)
     c->recv_pending = true;
 }
 
+static void unanswered_free(struct unanswered *u)
+{
+    if (u->mo) {
+        flex_free(u->from);
+        flex_free(u->to);
+        flex_free(u->text);
+    }
+}
+
 static void conn_close(struct conn *c)
 {
     if (!c->used)
@@ -143,18 +167,79 @@ static void conn_close(struct conn *c)
     close(c->fd);
     flex_free(c->in);
     flex_sendbuf_free(&c->tx);
+    for (size_t i = 0; i < c->ua_len; i++)
+        unanswered_free(&c->ua[(c->ua_head + i) % c->ua_cap]);
+    flex_free(c->ua);
     uint32_t gen = c->gen + 1;
     memset(c, 0, sizeof(*c));
     c->gen = gen;
 }
 
+static void dlr_push(struct smsc *s, const struct dlr *d);
+
+/* A session going: its unanswered receipts go back to the receipt queue
+ * (due now), its unanswered texts to the texts to send again. */
+static void unanswered_requeue(struct smsc *s, struct conn *c)
+{
+    for (size_t i = 0; i < c->ua_len; i++) {
+        struct unanswered *u = &c->ua[(c->ua_head + i) % c->ua_cap];
+        if (!u->seq)
+            continue;
+        s->st.redelivered++;
+        if (!u->mo) {
+            u->d.due_ns = sim_now_ns();
+            dlr_push(s, &u->d);
+            continue;
+        }
+        s->mo_again = flex_realloc(s->mo_again, (s->nmo_again + 1) * sizeof(*s->mo_again));
+        s->mo_again[s->nmo_again++] = *u;
+        u->mo = false; /* its strings moved */
+    }
+}
+
 /* Closes once nothing is in flight on the socket (a completion still
  * pending would otherwise land on a reused slot's buffers). */
-static void conn_maybe_close(struct conn *c)
+static void conn_maybe_close(struct smsc *s, struct conn *c)
 {
     if (c->used && c->closing && !c->recv_pending && !c->send_pending &&
-        (c->tx.queued_len == 0 || c->fd < 0))
+        (c->tx.queued_len == 0 || c->fd < 0)) {
+        unanswered_requeue(s, c);
         conn_close(c);
+    }
+}
+
+static void unanswered_add(struct conn *c, const struct unanswered *u)
+{
+    if (c->ua_len == c->ua_cap) {
+        size_t ncap = c->ua_cap ? c->ua_cap * 2 : 256;
+        struct unanswered *n = flex_malloc(ncap * sizeof(*n));
+        for (size_t i = 0; i < c->ua_len; i++)
+            n[i] = c->ua[(c->ua_head + i) % c->ua_cap];
+        flex_free(c->ua);
+        c->ua = n;
+        c->ua_cap = ncap;
+        c->ua_head = 0;
+    }
+    c->ua[(c->ua_head + c->ua_len++) % c->ua_cap] = *u;
+}
+
+/* The answer to deliver_sm |seq|: answers come mostly in order, so the
+ * search starts at the front, and answered entries leave from there. */
+static void unanswered_answer(struct conn *c, uint32_t seq)
+{
+    for (size_t i = 0; i < c->ua_len; i++) {
+        struct unanswered *u = &c->ua[(c->ua_head + i) % c->ua_cap];
+        if (u->seq == seq) {
+            unanswered_free(u);
+            u->mo = false;
+            u->seq = 0;
+            break;
+        }
+    }
+    while (c->ua_len && c->ua[c->ua_head].seq == 0) {
+        c->ua_head = (c->ua_head + 1) % c->ua_cap;
+        c->ua_len--;
+    }
 }
 
 /* ---- the log -------------------------------------------------------- */
@@ -382,6 +467,7 @@ static void send_receipt(struct smsc *s, struct conn *c, const struct dlr *d, ui
     }
     p.message_state = state;
     queue_pdu(c, &p);
+    unanswered_add(c, &(struct unanswered){.seq = p.sequence, .d = *d});
     s->st.receipts_sent++;
 }
 
@@ -435,7 +521,29 @@ static void send_one_mo(struct smsc *s, struct conn *c, const char *from, const 
         p.sm_length = (uint8_t)(h + len);
         queue_pdu(c, &p);
     }
+    unanswered_add(c, &(struct unanswered){.seq = c->seq,
+                                           .mo = true,
+                                           .from = flex_strdup(from),
+                                           .to = to ? flex_strdup(to) : NULL,
+                                           .text = flex_strdup(text)});
     s->st.inbound_sent++;
+}
+
+/* Texts a session left unanswered, to a receiver bound now. */
+static void mo_again_run(struct smsc *s)
+{
+    uint32_t slot;
+    struct conn *c = receiver_for(s, 0, UINT32_MAX, &slot);
+    if (!c)
+        return;
+    for (size_t i = 0; i < s->nmo_again; i++) {
+        struct unanswered *u = &s->mo_again[i];
+        send_one_mo(s, c, u->from, u->to, u->text);
+        s->st.inbound_sent--; /* counted once, when first sent */
+        unanswered_free(u);
+    }
+    s->nmo_again = 0;
+    arm_send(s, c, slot);
 }
 
 /* Sends every --mo-file line to a session that has just bound. */
@@ -623,7 +731,11 @@ static void on_pdu(struct smsc *s, struct conn *c, uint32_t slot, const struct f
         c->bound = false;
         c->closing = true;
         break;
-    case FLEX_SMPP_DELIVER_SM_RESP: s->st.deliver_sm_resp++; break;
+    case FLEX_SMPP_DELIVER_SM_RESP:
+        s->st.deliver_sm_resp++;
+        if (p->command_status == 0) /* refused: delivered again when the session goes */
+            unanswered_answer(c, p->sequence);
+        break;
     case FLEX_SMPP_DELIVER_SM: /* not for an SMSC to receive */
         queue_resp(c, FLEX_SMPP_DELIVER_SM_RESP, FLEX_SMPP_ESME_RINVCMDID, p->sequence, NULL);
         break;
@@ -736,12 +848,13 @@ static void write_stats(struct smsc *s)
             "{\"received\":%llu,\"unique_destinations\":%llu,\"throttled\":%llu,"
             "\"failed\":%llu,\"receipts_sent\":%llu,\"inbound_sent\":%llu,"
             "\"submit_sm\":%llu,\"binds_rejected\":%llu,\"bound_sessions\":%u,"
-            "\"receipts_pending\":%zu,\"unbinds\":%llu}\n",
+            "\"receipts_pending\":%zu,\"unbinds\":%llu,\"redelivered\":%llu}\n",
             (unsigned long long)s->st.received, (unsigned long long)s->dests.count,
             (unsigned long long)s->st.throttled, (unsigned long long)s->st.failed,
             (unsigned long long)s->st.receipts_sent, (unsigned long long)s->st.inbound_sent,
             (unsigned long long)s->st.submit_sm, (unsigned long long)s->st.binds_rejected, bound,
-            s->dlr_len, (unsigned long long)s->st.unbinds);
+            s->dlr_len, (unsigned long long)s->st.unbinds,
+            (unsigned long long)s->st.redelivered);
     fclose(f);
     rename(tmp, s->o->stats_path);
 }
@@ -762,7 +875,7 @@ static void dispatch(struct smsc *s, struct io_uring_cqe *cqe)
         on_recv(s, c, slot, cqe->res);
     else if (type == UD_SEND)
         on_send(s, c, slot, cqe->res);
-    conn_maybe_close(c);
+    conn_maybe_close(s, c);
 }
 
 int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
@@ -789,6 +902,8 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
         io_uring_cq_advance(&s->ring, n);
         uint64_t now = sim_now_ns();
         dlr_run(s, now);
+        if (s->nmo_again)
+            mo_again_run(s);
         if (s->follow)
             follow_mo(s);
         if (s->o->mo_rate > 0)
@@ -876,6 +991,9 @@ void smsc_del(struct smsc *s)
         return;
     for (uint32_t i = 0; i < MAX_CONNS; i++)
         conn_close(&s->conns[i]);
+    for (size_t i = 0; i < s->nmo_again; i++)
+        unanswered_free(&s->mo_again[i]);
+    flex_free(s->mo_again);
     for (size_t i = 0; i < MAX_PENDING_CONCAT; i++)
         if (s->pending[i].used)
             for (unsigned k = 0; k < 256; k++)

@@ -42,7 +42,10 @@ table() {
 intake-optout-error ;; engine/run/intake_checks.c ;; out[i] = flex_reply_is_error(r) || flex_reply_integer(r) == 1; ;; out[i] = flex_reply_integer(r) == 1; ;; integ:decisions.sh optout
 intake-release-optout ;; engine/run/intake_checks.c ;; if ((from == IN_FROM_HELD && drop_optouts( ;; if ((from != IN_FROM_HELD && drop_optouts( ;; integ:decisions.sh optout
 intake-expired-at-read ;; engine/run/intake_jobs.c ;; if (now > exp) { ;; if (false) { ;; integ:decisions.sh expiry
-intake-dedup ;; engine/run/intake_checks.c ;; !(prev && len == strlen(recs[i]->entry) ;; (prev && len == strlen(recs[i]->entry) ;; integ:decisions.sh optout
+intake-dedup ;; engine/core/idem.c ;; *v = same_entry(g, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
+intake-dedup-prev ;; engine/core/idem.c ;; *v = same_entry(r, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
+idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms <= cut + 86400000 * 2 then ;; integ:decisions.sh idem
+idem-bucket ;; engine/core/idem.c ;; return h % FLEX_IDEM_BUCKETS; ;; return (h >> 1) % FLEX_IDEM_BUCKETS; ;; unit:test_idem
 # dispatch: the checks at the carrier's door, limits, failover
 dispatch-expiry ;; engine/run/dispatch.c ;; if (clock_ms(d) > r->expires_ms) { ;; if (false) { ;; integ:decisions.sh expiry
 dispatch-carrier-limit ;; engine/run/dispatch.c ;; if (d->limit_car && limit_take(d, 'c', c->name, now_ns)) ;; if (d->limit_car && !limit_take(d, 'c', c->name, now_ns)) ;; integ:decisions.sh expiry

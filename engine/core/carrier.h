@@ -65,6 +65,11 @@ struct flex_carrier_event {
     bool truncated;   /* cut to the adapter's caps */
     /* session */
     bool up;
+    /* receipt, inbound: the adapter's token for telling the carrier it was
+     * taken (SMPP: the deliver_sm_resp), sent by ops->ack once the engine
+     * has stored it, so that a crash before then leaves the carrier to
+     * send it again; non-zero, at most 56 bits; 0: told already */
+    uint64_t ack;
     /* accepted: one key per part; receipt: the candidates, best first.
      * Last, so that clearing up to offsetof(keys) clears every other field
      * (an adapter sets what its kind of event uses). */
@@ -104,6 +109,10 @@ struct flex_carrier_ops {
      * what is in flight (the rest fails as ambiguous), then closes. */
     void (*drain)(struct flex_carrier *c, int timeout_ms);
     void (*destroy)(struct flex_carrier *c);
+    /* Tells the carrier that the receipt or text of an event's |ack| token
+     * is stored (NULL: the adapter never defers; tokens of a connection
+     * gone are ignored: the carrier sends again). */
+    void (*ack)(struct flex_carrier *c, uint64_t token);
 };
 
 /* The part every adapter's carrier starts with. */
@@ -174,6 +183,12 @@ static inline void flex_carrier_destroy(struct flex_carrier *c)
 {
     if (c)
         c->ops->destroy(c);
+}
+
+static inline void flex_carrier_ack(struct flex_carrier *c, uint64_t token)
+{
+    if (c->ops->ack)
+        c->ops->ack(c, token);
 }
 
 #endif

@@ -111,6 +111,10 @@ struct flex_rec {
     char from[21], to[21];
     bool truncated; /* inbound: longer than the adapter keeps */
     bool heap;      /* a receipt/inbound record allocated because the pool was empty */
+    /* a receipt/inbound: the carrier's acknowledgement, owed once this is
+     * stored (the dispatcher's carrier tag << 56 | the adapter's token,
+     * engine/core/carrier.h); 0: none owed */
+    uint64_t ack;
 };
 
 struct flex_audit;
@@ -129,6 +133,7 @@ struct flex_pipeline {
     struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
     struct flex_ring news;         /* intake -> dispatch: struct flex_news * (engine/core/live.h) */
     struct flex_ring back;         /* dispatch -> intake: jobs to hold or schedule again */
+    struct flex_ring acks;         /* writer -> dispatch: flex_rec.ack of what was stored */
     struct flex_ring hooks;        /* http listener -> writer: webhooks' receipts and texts
                                     * (heap records: the writer frees them) */
     struct flex_rec *pool;         /* FLEX_POOL_SIZE records for jobs */
@@ -147,6 +152,7 @@ struct flex_pipeline {
         _Atomic uint64_t jobs_read, dead_letter, suppressed, duplicates, expired;
         _Atomic uint64_t accepted, failed, delivered, inbound, redis_errors;
         _Atomic uint64_t events_overflow;    /* receipts/inbound with no free record */
+        _Atomic uint64_t acks_dropped;       /* stored, their carrier's ack not queued */
         _Atomic uint64_t receipts_duplicate; /* a final receipt again for a job */
         /* the dispatcher's checks just before a carrier (written by it) */
         _Atomic uint64_t send_suppressed, send_held, send_deferred;

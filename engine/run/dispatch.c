@@ -48,6 +48,7 @@ struct carrier {
     int bound;             /* its sessions bound now */
     unsigned temp_fails;   /* temporary failures in a row */
     uint64_t open_until;   /* circuit open (skipped by routing) until then, mono ns */
+    uint8_t tag;           /* 1-255, unique among d->carriers: the top byte of its acks */
 };
 
 struct dispatch {
@@ -70,6 +71,7 @@ struct dispatch {
     int64_t horizon_ms;     /* the longest a job may wait: news is kept this long */
     int64_t last_prune_ms;
     struct quiet *quiet; /* per location of d->cfg: quiet hours, recomputed each second */
+    uint8_t last_tag;    /* the carrier tag given last (new_tag) */
 };
 
 struct quiet {
@@ -166,6 +168,40 @@ static struct carrier *entry_of(struct dispatch *d, const struct flex_carrier *c
     return NULL;
 }
 
+/* A tag no carrier of |d| has (MAX_CARRIERS < 255: there is one), the
+ * next after the last given, so that a tag is not reused at once: an ack
+ * of a carrier just reaped is then dropped, not given to its successor. */
+static uint8_t new_tag(struct dispatch *d)
+{
+    for (;;) {
+        d->last_tag = (uint8_t)(d->last_tag % 255 + 1);
+        bool used = false;
+        for (size_t i = 0; i < d->ncarriers && !used; i++)
+            used = d->carriers[i].tag == d->last_tag;
+        if (!used)
+            return d->last_tag;
+    }
+}
+
+/* The writer stored receipts and texts: their carriers are told (SMPP:
+ * the deliver_sm_resp).  An ack of a carrier reaped meanwhile is dropped:
+ * its connections are closed, and the SMSC delivers those again. */
+static void send_acks(struct dispatch *d)
+{
+    void *items[256];
+    size_t n;
+    while ((n = flex_ring_pop_batch(&d->p->acks, items, 256)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            uint64_t a = (uint64_t)(uintptr_t)items[i];
+            uint8_t tag = (uint8_t)(a >> 56);
+            for (size_t k = 0; k < d->ncarriers; k++)
+                if (d->carriers[k].tag == tag) {
+                    flex_carrier_ack(d->carriers[k].car, a & ((1ULL << 56) - 1));
+                    break;
+                }
+        }
+}
+
 /* A receipt or an inbound text into a record of the dispatcher's pool. */
 static void on_report(struct dispatch *d, struct carrier *c, const struct flex_carrier_event *ev)
 {
@@ -183,6 +219,7 @@ static void on_report(struct dispatch *d, struct carrier *c, const struct flex_c
         r->heap = false;
     }
     flex_rec_report(r, c->name, ev, clock_ms(d));
+    r->ack = ev->ack ? (uint64_t)c->tag << 56 | (ev->ack & ((1ULL << 56) - 1)) : 0;
     to_writer(d, r);
 }
 
@@ -200,6 +237,7 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
         r->receipt_err = ev->err;
+        r->ack = 0; /* the dispatcher tags its own */
         return;
     }
     /* The text, cut (and flagged) on a character boundary when longer
@@ -217,6 +255,7 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
     r->text[n] = '\0';
     memcpy(r->from, ev->from, sizeof(r->from));
     memcpy(r->to, ev->to, sizeof(r->to));
+    r->ack = 0;
 }
 
 static void on_event(void *arg, struct flex_carrier *car, const struct flex_carrier_event *ev)
@@ -349,6 +388,7 @@ static void reconcile(struct dispatch *d)
         snprintf(c->name, sizeof(c->name), "%s", cc->name);
         flex_carrier_sig(d->cfg, cc, c->sig, sizeof(c->sig));
         c->car = car;
+        c->tag = new_tag(d);
     }
     flex_free(d->quiet); /* location indices change with the config */
     d->quiet = flex_calloc(d->cfg->nlocations + 1, sizeof(*d->quiet));
@@ -646,6 +686,7 @@ void *flex_dispatch_main(void *arg)
         d.cfg = flex_cfg_acquire();
         if (d.cfg->generation != seen) /* a reload (not the address: it may be reused) */
             reconcile(&d);
+        send_acks(&d); /* before reap: a retiring carrier's last acks still go */
         reap(&d);
         gauges(&d);
         bool blocked = pump(&d);

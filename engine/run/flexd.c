@@ -252,6 +252,7 @@ static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
     flex_ring_init(&p->free_dispatch, 8192 * 2);
     flex_ring_init(&p->news, 4096);
     flex_ring_init(&p->back, FLEX_POOL_SIZE * 2);
+    flex_ring_init(&p->acks, 65536);
     flex_ring_init(&p->hooks, 8192);
     p->pool = flex_calloc(FLEX_POOL_SIZE, sizeof(struct flex_rec));
     p->dpool = flex_calloc(8192, sizeof(struct flex_rec));
@@ -290,6 +291,7 @@ static void pipeline_del(struct flex_pipeline *p)
         flex_news_del(item);
     flex_ring_free(&p->news);
     flex_ring_free(&p->back);
+    flex_ring_free(&p->acks);
     while (flex_ring_pop_batch(&p->hooks, &item, 1) == 1) /* webhooks nobody wrote */
         flex_free(item);
     flex_ring_free(&p->hooks);

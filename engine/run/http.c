@@ -76,6 +76,9 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_webhooks_refused_total",
          "Carrier webhooks refused: bad or missing signature, unknown carrier, malformed."},
         {"flex_webhooks_busy_total", "Carrier webhooks answered 503: the writer far behind."},
+        {"flex_acks_dropped_total",
+         "Receipts and texts stored whose answer to the carrier (deliver_sm_resp) was dropped "
+         "(the dispatcher far behind): the carrier sends them again."},
     };
     uint64_t vals[] = {
         rd(&p->m.jobs_read),        rd(&p->m.dead_letter),     rd(&p->m.suppressed),
@@ -85,7 +88,7 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         rd(&p->m.send_suppressed),  rd(&p->m.send_held),       rd(&p->m.send_deferred),
         rd(&p->m.inbound_copies),   rd(&p->m.optouts),         rd(&p->m.optins),
         rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),     rd(&p->m.webhooks_refused),
-        rd(&p->m.webhooks_busy),
+        rd(&p->m.webhooks_busy),    rd(&p->m.acks_dropped),
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)

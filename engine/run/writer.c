@@ -888,6 +888,25 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
     return 0;
 }
 
+/* The receipts and texts of a batch just stored: their carriers may now be
+ * told (engine/core/carrier.h, ack), by the dispatcher.  A receipt put to
+ * wait for its message's record counts as taken (holding the carrier's
+ * answer for its retries would fill the SMSC's window).  With the ring full
+ * (the dispatcher stuck), an ack is dropped and counted: the carrier sends
+ * that report again. */
+static void queue_acks(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT)
+            continue;
+        void *item = (void *)(uintptr_t)recs[i]->ack;
+        if (flex_ring_push_batch(&w->p->acks, &item, 1) != 1)
+            /* relaxed: a metrics counter. */
+            atomic_fetch_add_explicit(&w->p->m.acks_dropped, 1, memory_order_relaxed);
+        recs[i]->ack = 0;
+    }
+}
+
 static void release_event(struct writer *w, struct flex_rec *r)
 {
     if (r->heap) {
@@ -1016,6 +1035,7 @@ void *flex_writer_main(void *arg)
             fails = 0;
         }
         flex_backoff_reset(&bo);
+        queue_acks(&w, recs, n);
         give_back_retried(&w, prev, nprev);
         give_back(&w, recs, n);
         int arc = flex_audit_flush(w.p->audit); /* a failed flush keeps its lines: retried */

@@ -90,19 +90,21 @@ taken() {
     [ $(($(stat sent) + $(stat failed) + $(stat expired) + $(stat suppressed_optout) +
         $(stat suppressed_other))) -ge "$N" ]
 }
-# account PREFIX MAX_DUPLICATES SIMLOG...: the three questions, answered
-# from every job's state and the SMSCs' logs.  With MAX_DUPLICATES > 0 (a
-# kill), a job may also end "accepted" with no receipt: its receipt reached
-# the process that was killed, which answered deliver_sm_resp before its
-# writer stored it (counted as receipt_lost, within the same bound).
+# account PREFIX MAX_DUPLICATES MAX_RECEIPT_LOST SIMLOG...: the three
+# questions, answered from every job's state and the SMSCs' logs.  A job
+# may also end "accepted" with no receipt (receipt_lost), at most
+# MAX_RECEIPT_LOST: only when the SMSC itself was killed (smscsim keeps its
+# receipts in memory).  A killed flexd loses none: it answers a receipt's
+# deliver_sm only once stored, and the SMSC delivers what its session left
+# unanswered to the flexd that is left.
 account() {
-    prefix=$1 maxdup=$2
-    shift 2
+    prefix=$1 maxdup=$2 maxrl=$3
+    shift 3
     sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$tmp/$prefix.jsonl" | xargs "$B/flexctl" $D status \
         >"$tmp/$prefix.status" 2>/dev/null
     cat "$@" 2>/dev/null | tr -d '\000' >"$tmp/$prefix.sent"
     python3 - "$tmp/$prefix.jsonl" "$tmp/$prefix.status" "$tmp/$prefix.sent" \
-        "$tmp/$prefix.optout" "$maxdup" <<'PY' >"$tmp/$prefix.account"
+        "$tmp/$prefix.optout" "$maxdup" "$maxrl" <<'PY' >"$tmp/$prefix.account"
 import collections, json, sys
 jobs = [json.loads(l) for l in open(sys.argv[1])]
 states = {}
@@ -113,10 +115,9 @@ for l in open(sys.argv[2]):
         continue
     states[j.get("id")] = j.get("state")
 final = ("delivered", "failed", "expired", "suppressed")
-maxdup = int(sys.argv[5])
-receipt_lost = sum(1 for j in jobs if states.get(j["id"]) == "accepted") if maxdup else 0
-lost = [j["id"] for j in jobs
-        if states.get(j["id"]) not in final and not (maxdup and states.get(j["id"]) == "accepted")]
+maxdup, maxrl = int(sys.argv[5]), int(sys.argv[6])
+receipt_lost = sum(1 for j in jobs if states.get(j["id"]) == "accepted")
+lost = [j["id"] for j in jobs if states.get(j["id"]) not in final + ("accepted",)]
 sent = collections.Counter("+" + l.split("\t")[0].lstrip("+") for l in open(sys.argv[3]) if l.strip())
 optout = set(l.strip() for l in open(sys.argv[4]) if l.strip())
 dups = sum(c - 1 for c in sent.values() if c > 1)
@@ -125,7 +126,7 @@ by_state = collections.Counter(states.get(j["id"]) for j in jobs)
 print(json.dumps({"jobs": len(jobs), "lost": len(lost), "duplicated": dups,
                   "receipt_lost": receipt_lost, "sent_to_optout": to_optout, "states": by_state,
                   "first_lost": lost[:3]}))
-ok = not lost and dups <= maxdup and receipt_lost <= maxdup and to_optout == 0
+ok = not lost and dups <= maxdup and receipt_lost <= maxrl and to_optout == 0
 sys.exit(0 if ok else 1)
 PY
     rc=$?
@@ -146,7 +147,7 @@ part_throttle() {
     N0=$N N=$m
     campaign th
     check "$m jobs settled through a 100 msg/s SMSC" wait_for settled $((m / 50 + 30 * slow))
-    check "... accounted: nothing lost, duplicated or sent to an opt-out" account th 0 "$tmp/th.log"
+    check "... accounted: nothing lost, duplicated or sent to an opt-out" account th 0 0 "$tmp/th.log"
     check "... the SMSC throttled (ESME_RTHROTTLED answered)" \
         python3 -c "import json,sys; sys.exit(0 if json.load(open('$tmp/th.log.json')).get('throttled', 0) > 0 else 1)"
     N=$N0
@@ -171,7 +172,7 @@ part_failures() {
     campaign fa
     check "$N jobs settled" wait_for settled $((N / 200 + 30 * slow))
     check "... accounted: nothing lost, duplicated or sent to an opt-out" \
-        account fa 0 "$tmp/f1.log" "$tmp/f2.log"
+        account fa 0 0 "$tmp/f1.log" "$tmp/f2.log"
     check "... every one delivered (the refused ones by the second carrier)" \
         test "$(stat delivered)" = $((N - optouts))
     check "... the second carrier took some" test "$(wc -l <"$tmp/f2.log")" -gt 0
@@ -214,7 +215,7 @@ part_reloads() {
     wait "$storm"
     check "... at least 10 reloads during the campaign" \
         test "$(grep -c "configuration reloaded from $conf\|reload of $conf refused" "$log")" -ge 10
-    check "... accounted: nothing lost, duplicated or sent to an opt-out" account rl 0 "$tmp/rl.log"
+    check "... accounted: nothing lost, duplicated or sent to an opt-out" account rl 0 0 "$tmp/rl.log"
     check "... flexd still running" kill -0 "$f"
     check "... invalid files refused, the running config kept" \
         grep -q "reload.*refused\|keeping the running configuration\|configuration not reloaded" "$log"
@@ -243,10 +244,13 @@ part_kill() {
     kill -9 "$fb"
     wait "$fb" 2>/dev/null
     check "$N jobs taken by the one left (claim_idle 2 s)" wait_for taken $((N / 100 + 40 * slow))
-    sleep 2 # the last receipts
+    # every receipt too: those the killed flexd left unanswered come again
+    check "... and every one final, receipts included" wait_for settled $((20 * slow))
+    check "... the SMSC delivered again what the killed session left unanswered" \
+        test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["redelivered"])' "$tmp/k.log.json")" -gt 0
     # in flight at the kill: the window (256), the writer's backlog and batch
     check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \
-        account k 1792 "$tmp/k.log"
+        account k 1792 0 "$tmp/k.log"
     stop_flexd "$fa"
     sim_off "$s"
     D=$D0
@@ -274,7 +278,7 @@ part_smsc() {
     # the killed SMSC's log ends at its last flush: what it took after that is
     # lost with it, and those messages were in flight (its window) at the kill
     check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \
-        account sm 256 "$tmp/s1.log" "$tmp/s2.log"
+        account sm 256 256 "$tmp/s1.log" "$tmp/s2.log"
     stop_flexd "$f"
     sim_off "$s"
     D=$D0
