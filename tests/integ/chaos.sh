@@ -246,7 +246,9 @@ part_kill() {
     check "$N jobs taken by the one left (claim_idle 2 s)" wait_for taken $((N / 100 + 40 * slow))
     # every receipt too: those the killed flexd left unanswered come again
     check "... and every one final, receipts included" wait_for settled $((20 * slow))
-    check "... the SMSC delivered again what the killed session left unanswered" \
+    # (at make test's 2,000 the killed session may have had nothing
+    # unanswered; decisions.sh answer makes that case certain)
+    [ "$N" -ge 10000 ] && check "... the SMSC delivered again what the killed session left unanswered" \
         test "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["redelivered"])' "$tmp/k.log.json")" -gt 0
     # in flight at the kill: the window (256), the writer's backlog and batch
     check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \

@@ -23,6 +23,10 @@
 #            expiry passes while every carrier of its route is down, or
 #            throttled, ends expired ("before a carrier took it") and never
 #            reaches the SMSC, not even once the carrier is back.
+#   answer   a receipt is answered (deliver_sm_resp) only once stored: the
+#            receipt of an accepted job comes while Redis takes no writes
+#            (CLIENT PAUSE), flexd is SIGKILLed, and the flexd started
+#            after it gets the receipt again from the SMSC: delivered.
 #   idem     the idempotency records (engine/core/idem.h): an id enqueued
 #            again goes once; no key per job; an older version's
 #            flex:seen:{id} still refuses its id while flex:idem:legacy
@@ -40,7 +44,7 @@ SIM_ARGS="--dlr-twice --mo-follow $MO"
 . tests/integ/lib/env.sh
 trap 'cleanup; rm -f "$MO"' EXIT
 . tests/integ/lib/jobs.sh
-parts=${*:-receipts batch optout replies carriers expiry idem refusal}
+parts=${*:-receipts batch optout replies carriers expiry answer idem refusal}
 slow=1 # sanitizer builds (make asan, make tsan) run several times slower
 [ -n "${SAN:-}" ] && slow=5
 # httpsim's port: a free one below both env.sh's ports and the ephemeral range
@@ -318,6 +322,30 @@ PY
     D=$D0
 }
 
+simstat() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$tmp/sim.json" "$1"; }
+
+part_answer() {
+    echo "== a receipt answered only once stored: nothing lost to a kill before"
+    fresh
+    restart_sim --dlr-delay-ms 1500
+    start_flexd
+    check "flexd up" ready
+    job a-1 loc-1 +12025550091 | ctl enqueue - >/dev/null
+    check "the job accepted" wait_for '[ "$(state a-1)" = accepted/ ]' $((10 * slow))
+    redis-cli -p "$RP" client pause $((4000 * slow)) write >/dev/null
+    sleep $((2 * slow)).5 # the receipt comes at 1.5 s; the writer cannot store it
+    kill -9 "$FPID"
+    wait "$FPID" 2>/dev/null
+    sleep $((2 * slow)) # the pause over
+    start_flexd
+    check "the receipt delivered again to the next flexd: delivered" \
+        wait_for '[ "$(state a-1)" = delivered/ ]' $((15 * slow))
+    check "... smscsim counted it delivered again" \
+        wait_for '[ "$(simstat redelivered)" -ge 1 ]' 3
+    stop_flexd
+    restart_sim $SIM_ARGS
+}
+
 # idem_of ID: the entry recorded for ID in the bucket hashes, if any
 idem_of() {
     for k in $(redis-cli -p "$RP" --scan --pattern 'flex:idem:[0-9]*'); do
@@ -479,8 +507,8 @@ part_replies() {
 
 for p in $parts; do
     case $p in
-    receipts | batch | optout | expiry | carriers | replies | idem | refusal) "part_$p" ;;
-    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies, idem, refusal)"; exit 2 ;;
+    receipts | batch | optout | expiry | carriers | replies | answer | idem | refusal) "part_$p" ;;
+    *) echo "unknown part $p (receipts, batch, optout, expiry, carriers, replies, answer, idem, refusal)"; exit 2 ;;
     esac
 done
 echo "$fails failed"
