@@ -341,8 +341,11 @@ part_answer() {
     check "the receipt delivered again to the next flexd: delivered" \
         wait_for '[ "$(state a-1)" = delivered/ ]' $((15 * slow))
     check "... smscsim counted it delivered again" \
-        wait_for '[ "$(simstat redelivered)" -ge 1 ]' 3
+        wait_for '[ "$(simstat redelivered)" = 1 ]' 3
     stop_flexd
+    sleep 1.5 # smscsim's stats: once a second
+    check "... and answered, once stored: nothing unanswered when flexd stops" \
+        test "$(simstat redelivered)" = 1
     restart_sim $SIM_ARGS
 }
 
