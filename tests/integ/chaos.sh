@@ -365,8 +365,10 @@ part_million() {
     check "... flexd's peak RSS at most 200 MB" python3 - "$tmp/million/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("     peak RSS %.1f MB, %d messages, %.0f msg/s" % (r["peak_rss_mb"], r["messages"],
-                                                     r["throughput_mps"]))
+print("     peak RSS %.1f MB, %d messages, %.0f msg/s, Redis %.0f bytes per message kept, "
+      "enqueue %.0f jobs/s" % (r["peak_rss_mb"], r["messages"], r["throughput_mps"],
+                              r["redis_memory"]["bytes_per_message"],
+                              r.get("enqueue", {}).get("jobs_per_s", 0)))
 sys.exit(0 if r["peak_rss_mb"] <= 200 and r["lost"] == 0 else 1)
 PY
 }
