@@ -1001,11 +1001,20 @@ void *flex_writer_main(void *arg)
                 continue;
             }
         }
-        size_t nprev = retry_due ? nretry : 0;
+        size_t nprev = retry_due ? nretry : 0, nretry0 = nretry;
         memcpy(prev, retry, nprev * sizeof(*prev));
         if (retry_due)
             last_retry = flex_now_ms();
         if (write_batch(&w, recs, n, retry, &nretry, retry_due) != 0) {
+            /* Receipts of the batch this failed try put to wait go with the
+             * batch when it is tried again, not (also) on the wait list:
+             * restoring the list below would otherwise drop them, and the
+             * exit path would free a heap one twice. */
+            for (size_t i = 0; i < n; i++)
+                if (recs[i]->kind == FLEX_REC_RECEIPT_WAIT)
+                    recs[i]->kind = FLEX_REC_RECEIPT;
+            if (!retry_due)
+                nretry = nretry0;
             unsigned ms = flex_backoff_next(&bo);
             fails++;
             flex_metric_add(&w.p->m.redis_errors, 1);
