@@ -265,18 +265,26 @@ part_kill() {
     D=$D0
 }
 
-part_smsc() {
-    echo "== the SMSC killed mid-campaign, and started again"
+# start_campaign PREFIX SIMLOG: a fresh Redis, an smscsim ($s) logging to
+# SIMLOG, one flexd ($f) at a rate that makes the campaign last about 4 s
+# ($D0 keeps $D), and the campaign PREFIX enqueued; returns once a quarter
+# of it is sent.
+start_campaign() {
     fresh
-    sim_on "$SP" "$tmp/s1.log"
+    sim_on "$SP" "$2"
     s=$last_sim
     D0=$D
     D="$D -D carrier.primary.mps=$((N / 4 > 200 ? N / 4 : 200))"
     start_flexd
     f=$FPID
     check "flexd up" ready
-    campaign sm
+    campaign "$1"
     wait_for '[ "$(stat sent)" -gt $((N / 4)) ]' $((20 * slow))
+}
+
+part_smsc() {
+    echo "== the SMSC killed mid-campaign, and started again"
+    start_campaign sm "$tmp/s1.log"
     kill -9 "$s"
     wait "$s" 2>/dev/null
     sleep 1
@@ -298,15 +306,11 @@ part_http() {
     fresh
     sim_on "$SP" "$tmp/h1.log"
     s=$last_sim
-    "$B/httpsim" --listen "127.0.0.1:$S2" --fail-rate 0.33 --callback-delay-ms 10 \
-        --log "$tmp/h2.log" --stats "$tmp/h2.json" --max-seconds 600 &
-    hs=$!
-    pids="$pids $hs"
-    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$S2/"' 5
+    httpsim_start "$S2" "$tmp/h2.log" "$tmp/h2.json" --fail-rate 0.33 --callback-delay-ms 10
+    hs=$last_httpsim
     D0=$D
-    D="$D -D carrier.backup.url=http://127.0.0.1:$S2 \
--D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
--D carrier.backup.mps=$((N / 4 > 200 ? N / 4 : 200)) -D route.default=backup,primary"
+    D="$D $(http_carrier "$S2") -D carrier.backup.mps=$((N / 4 > 200 ? N / 4 : 200)) \
+-D route.default=backup,primary"
     start_flexd
     f=$FPID
     check "flexd up" ready
@@ -334,16 +338,7 @@ part_http() {
 
 part_redis() {
     echo "== redis-server shut down mid-campaign and started again on its AOF"
-    fresh
-    sim_on "$SP" "$tmp/rd.log"
-    s=$last_sim
-    D0=$D
-    D="$D -D carrier.primary.mps=$((N / 4 > 200 ? N / 4 : 200))"
-    start_flexd
-    f=$FPID
-    check "flexd up" ready
-    campaign rd
-    wait_for '[ "$(stat sent)" -gt $((N / 4)) ]' $((20 * slow))
+    start_campaign rd "$tmp/rd.log"
     redis-cli -p "$RP" shutdown >/dev/null 2>&1 # the AOF written and synced
     sleep 1
     start_redis

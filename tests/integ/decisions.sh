@@ -90,15 +90,11 @@ ready() { wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10; }
 
 part_receipts() {
     echo "== receipts of two carriers in the same writer batches"
-    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 0 --log "$tmp/http.log" \
-        --stats "$tmp/http.json" --max-seconds 300 &
-    hs=$!
-    pids="$pids $hs"
-    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
+    httpsim_start "$HT" "$tmp/http.log" "$tmp/http.json" --callback-delay-ms 0
+    hs=$last_httpsim
     D0=$D
-    D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
--D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
--D route.default=primary -D location.loc-2.route=backup -D location.loc-4.route=backup"
+    D="$D $(http_carrier "$HT") -D route.default=primary -D location.loc-2.route=backup \
+-D location.loc-4.route=backup"
     start_flexd
     check "flexd up with primary (SMPP) and backup (HTTP)" ready
     check "both carriers up" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
@@ -154,17 +150,13 @@ PY
 part_batch() {
     echo "== receipts of two carriers in one writer batch"
     fresh
-    "$B/httpsim" --listen "127.0.0.1:$HT" --callback-delay-ms 1500 --log "$tmp/http2.log" \
-        --stats "$tmp/http2.json" --max-seconds 300 &
-    hs=$!
-    pids="$pids $hs"
+    httpsim_start "$HT" "$tmp/http2.log" "$tmp/http2.json" --callback-delay-ms 1500
+    hs=$last_httpsim
     SIMLOG=$tmp/simq.log simoff=0
     restart_sim --dlr-delay-ms 1500
-    wait_for 'curl -s -o /dev/null "http://127.0.0.1:$HT/"' 5
     D0=$D
-    D="$D -D carrier.backup.url=http://127.0.0.1:$HT \
--D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status \
--D route.default=primary -D location.loc-2.route=backup -D location.loc-4.route=backup"
+    D="$D $(http_carrier "$HT") -D route.default=primary -D location.loc-2.route=backup \
+-D location.loc-4.route=backup"
     start_flexd
     check "both carriers up" wait_for '[ "$(metric "flex_carrier_up{carrier=\"backup\"}")" = 1 ] &&
         [ "$(metric "flex_carrier_up{carrier=\"primary\"}")" = 1 ]' 10

@@ -79,6 +79,23 @@ sim_start() {
     done
     echo "smscsim would not start on $port"
 }
+# httpsim_start PORT LOG STATS [HTTPSIM FLAGS]: an httpsim, returning once it
+# answers; sets $last_httpsim.
+httpsim_start() {
+    hport=$1 hlog=$2 hstats=$3
+    shift 3
+    "$B/httpsim" --listen "127.0.0.1:$hport" --log "$hlog" --stats "$hstats" \
+        --max-seconds 600 "$@" &
+    last_httpsim=$!
+    pids="$pids $last_httpsim"
+    wait_for "curl -s -o /dev/null http://127.0.0.1:$hport/" 5
+}
+# http_carrier PORT: -D options sending carrier backup (type http in the
+# shipped config) to the httpsim on PORT, its callbacks to this flexd.
+http_carrier() {
+    echo "-D carrier.backup.url=http://127.0.0.1:$1" \
+        "-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status"
+}
 # wait_for EXPR SECONDS: polls until the shell expression holds.
 wait_for() {
     n=0
