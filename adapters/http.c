@@ -49,6 +49,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "mem.h"
+#include "sms.h"
 #include "str.h"
 #include "version.h"
 #include "webhook.h"
@@ -99,6 +100,8 @@ struct http_carrier {
     CURL **spare; /* easy handles of finished requests, for the next ones */
     size_t nspare;
     struct flex_webhook_form form; /* scratch for encoding bodies */
+    unsigned max_parts;            /* [engine] max_parts: a longer text is refused */
+    struct flex_sms *sms;          /* scratch for counting a text's parts */
     struct curl_slist *headers;
     struct flex_log_ctx log;
 };
@@ -512,6 +515,13 @@ static int http_submit(struct flex_carrier *c, const struct flex_carrier_msg *m)
     struct http_carrier *h = hc_of(c);
     if (h->draining || h->queued + h->inflight >= (size_t)h->window * QUEUE_FACTOR)
         return FLEX_E_FULL;
+    /* engine.max_parts holds here as on SMPP: the carrier would split the
+     * text itself, and each part is billed.  Counted the way an SMSC
+     * splits it (GSM-7 or UCS-2, with a UDH). */
+    struct flex_text_error terr;
+    int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr);
+    if (prc != 0)
+        return prc;
     if (h->json) {
         size_t len;
         char *body = json_body(h, m, &len);
@@ -646,6 +656,7 @@ static void http_destroy(struct flex_carrier *c)
     while (h->nspare > 0)
         curl_easy_cleanup(h->spare[--h->nspare]);
     flex_free(h->spare);
+    flex_free(h->sms);
     curl_multi_cleanup(h->multi);
     curl_slist_free_all(h->headers);
     flex_free(h->messages_url);
@@ -686,7 +697,6 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
                                            const struct flex_cfg_carrier *cc, flex_carrier_cb cb,
                                            void *arg)
 {
-    (void)cfg;
     static bool global;
     if (!global) { /* once per process, on the dispatcher's thread before any other use */
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -694,6 +704,10 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     }
     struct http_carrier *h = flex_calloc(1, sizeof(*h));
     flex_aimd_reset(&h->aimd, 20, flex_mono_ns());
+    h->max_parts = cfg->engine.max_parts >= 1 && cfg->engine.max_parts <= FLEX_SMS_MAX_PARTS
+                       ? cfg->engine.max_parts
+                       : FLEX_SMS_MAX_PARTS;
+    h->sms = flex_malloc(sizeof(*h->sms));
     h->base.ops = &http_ops;
     flex_strlcpy(h->base.name, cc->name, sizeof(h->base.name));
     h->base.cb = cb;

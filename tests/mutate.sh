@@ -48,6 +48,7 @@ idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms 
 idem-bucket ;; engine/core/idem.c ;; return h % FLEX_IDEM_BUCKETS; ;; return (h >> 1) % FLEX_IDEM_BUCKETS; ;; unit:test_idem
 smpp-answer-at-once ;; adapters/smpp_carrier.c ;; c.defer_deliver_resp = true; ;; c.defer_deliver_resp = false; ;; integ:decisions.sh answer
 writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT) ;; if (recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT) ;; integ:decisions.sh answer
+http-max-parts ;; adapters/http.c ;; int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; int prc = 0 * flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; integ:http.sh
 # dispatch: the checks at the carrier's door, limits, failover
 dispatch-expiry ;; engine/run/dispatch.c ;; if (clock_ms(d) > r->expires_ms) { ;; if (false) { ;; integ:decisions.sh expiry
 dispatch-carrier-limit ;; engine/run/dispatch.c ;; if (d->limit_car && limit_take(d, 'c', c->name, now_ns)) ;; if (d->limit_car && !limit_take(d, 'c', c->name, now_ns)) ;; integ:decisions.sh expiry
