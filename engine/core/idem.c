@@ -23,7 +23,8 @@ size_t flex_idem_key(const char *id, size_t len, char key[FLEX_IDEM_KEY_MAX])
 }
 
 _Static_assert(FLEX_IDEM_BUCKETS <= 100000, "bucket numbers have at most five digits");
-_Static_assert(FLEX_IDEM_ID_MAX >= FLEX_JOB_ID_MAX, "a record for every job id");
+_Static_assert(FLEX_IDEM_ID_MAX >= FLEX_JOB_DERIVED_ID_MAX,
+               "a record for every job id, expanded reminders' too");
 
 /* The entry's time is the number before its last '-' (an urgent job's
  * entry has a prefix "u:tag:").  HSCAN's cursor is kept as a string: it
@@ -61,7 +62,7 @@ void flex_idem_ask(struct flex_store *st, bool legacy, const char *id, const cha
         char seen[sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX];
         size_t sl = sizeof(FLEX_KEY_SEEN) - 1;
         memcpy(seen, FLEX_KEY_SEEN, sl);
-        size_t cl = il < FLEX_IDEM_ID_MAX ? il : FLEX_IDEM_ID_MAX; /* job ids are shorter */
+        size_t cl = il < FLEX_IDEM_ID_MAX ? il : FLEX_IDEM_ID_MAX; /* no id is longer */
         memcpy(seen + sl, id, cl);
         const char *g[] = {"GET", seen};
         size_t gl[] = {3, sl + cl};
@@ -132,7 +133,7 @@ void flex_idem_forget(struct flex_store *st, const char *id, const char *entry)
     size_t kl = flex_idem_key(id, il, key);
     int sl = snprintf(seen, sizeof(seen), "%s%s", FLEX_KEY_SEEN, id);
     if (sl < 0 || (size_t)sl >= sizeof(seen))
-        sl = (int)sizeof(seen) - 1; /* ids are at most FLEX_JOB_ID_MAX bytes */
+        sl = (int)sizeof(seen) - 1; /* ids are at most FLEX_IDEM_ID_MAX bytes */
     const char *e = entry ? entry : "";
     const char *argv[] = {"EVAL", lua, "2", key, seen, id, e};
     size_t lens[] = {4, sizeof(lua) - 1, 1, kl, (size_t)sl, il, strlen(e)};

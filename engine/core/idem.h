@@ -36,8 +36,9 @@
 #define FLEX_KEY_SEEN "flex:seen:" /* + id: older versions' record (a key per job) */
 /* "flex:idem:" and up to five digits, and a NUL */
 #define FLEX_IDEM_KEY_MAX (sizeof(FLEX_KEY_IDEM) + 5)
-/* the longest job id a record is made for (job.h: FLEX_JOB_ID_MAX) */
-#define FLEX_IDEM_ID_MAX 64
+/* the longest job id a record is made for: an expanded reminder's
+ * (job.h: FLEX_JOB_DERIVED_ID_MAX, "{appointment id}/72h/{version}") */
+#define FLEX_IDEM_ID_MAX 96
 
 struct flex_store;
 

@@ -356,6 +356,12 @@ part_idem() {
     # and the window for its keys is open.
     redis-cli -p "$RP" set flex:idem:legacy $((now + 3600000)) >/dev/null
     redis-cli -p "$RP" set flex:seen:i-1 "$((now - 60000))-0" ex 3600 >/dev/null
+    # An expanded reminder's id is longer than a job id may be (up to 96
+    # bytes): its older key is read whole.  A visit 20 h away: its 24 h
+    # reminder, {id}/24h/{starts_at s}, is due at once.
+    aid=a-$(printf 'x%.0s' $(seq 1 58)) # 60 bytes: the reminder's id is 75
+    astart=$(python3 -c 'import time; print(int(time.time()) + 72000)')
+    redis-cli -p "$RP" set "flex:seen:$aid/24h/$astart" "$((now - 60000))-0" ex 3600 >/dev/null
     # The sweep: one record past idempotency_days (30), one not.
     redis-cli -p "$RP" hset flex:idem:7 i-old "$((now - 31 * 86400000))-0" >/dev/null
     redis-cli -p "$RP" hset flex:idem:7 i-young "$((now - 29 * 86400000))-5" >/dev/null
@@ -375,6 +381,12 @@ part_idem() {
     check "... sent once in all (smscsim's log is flushed within a second)" \
         wait_for '[ "$(sim_new | grep -c 12025550062)" = 1 ]' 3
     check "the id the older version recorded not sent" not_sent 12025550061
+    printf '{"type":"appointment","id":"%s","location":"loc-1","patient":"p-i5","phone":"+12025550065","first_name":"Ana","provider":"Dr. Lee","starts_at":"%s"}\n' \
+        "$aid" "$(python3 -c 'import sys, datetime as d; print(d.datetime.fromtimestamp(int(sys.argv[1]), d.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$astart")" |
+        ctl enqueue - >/dev/null
+    check "a 75-byte reminder id an older version recorded: a duplicate too" \
+        wait_for '[ "$(stat duplicates_suppressed)" = 3 ]' $((10 * slow))
+    check "... and not sent" not_sent 12025550065
     check "the sweep drops the record past idempotency_days" \
         wait_for '[ "$(redis-cli -p "$RP" hexists flex:idem:7 i-old)" = 0 ]' $((10 * slow))
     check "... and keeps the younger one" test "$(redis-cli -p "$RP" hexists flex:idem:7 i-young)" = 1
