@@ -208,18 +208,25 @@ static void conn_maybe_close(struct smsc *s, struct conn *c)
     }
 }
 
+/* A circular FIFO of |len| items of |elem| bytes from |*head| in |*cap|
+ * slots, full: doubled (|first| slots when empty), its items moved to the
+ * front of the new storage.  Returns the new storage. */
+static void *fifo_grow(void *buf, size_t elem, size_t *head, size_t len, size_t *cap, size_t first)
+{
+    size_t ncap = *cap ? *cap * 2 : first;
+    unsigned char *n = flex_malloc(ncap * elem);
+    for (size_t i = 0; i < len; i++)
+        memcpy(n + i * elem, (unsigned char *)buf + (*head + i) % *cap * elem, elem);
+    flex_free(buf);
+    *cap = ncap;
+    *head = 0;
+    return n;
+}
+
 static void unanswered_add(struct conn *c, const struct unanswered *u)
 {
-    if (c->ua_len == c->ua_cap) {
-        size_t ncap = c->ua_cap ? c->ua_cap * 2 : 256;
-        struct unanswered *n = flex_malloc(ncap * sizeof(*n));
-        for (size_t i = 0; i < c->ua_len; i++)
-            n[i] = c->ua[(c->ua_head + i) % c->ua_cap];
-        flex_free(c->ua);
-        c->ua = n;
-        c->ua_cap = ncap;
-        c->ua_head = 0;
-    }
+    if (c->ua_len == c->ua_cap)
+        c->ua = fifo_grow(c->ua, sizeof(*c->ua), &c->ua_head, c->ua_len, &c->ua_cap, 256);
     c->ua[(c->ua_head + c->ua_len++) % c->ua_cap] = *u;
 }
 
@@ -366,16 +373,8 @@ static void log_submit(struct smsc *s, uint32_t slot, const struct flex_smpp_pdu
 
 static void dlr_push(struct smsc *s, const struct dlr *d)
 {
-    if (s->dlr_len == s->dlr_cap) {
-        size_t ncap = s->dlr_cap ? s->dlr_cap * 2 : 4096;
-        struct dlr *n = flex_malloc(ncap * sizeof(*n));
-        for (size_t i = 0; i < s->dlr_len; i++)
-            n[i] = s->dlrs[(s->dlr_head + i) % s->dlr_cap];
-        flex_free(s->dlrs);
-        s->dlrs = n;
-        s->dlr_cap = ncap;
-        s->dlr_head = 0;
-    }
+    if (s->dlr_len == s->dlr_cap)
+        s->dlrs = fifo_grow(s->dlrs, sizeof(*s->dlrs), &s->dlr_head, s->dlr_len, &s->dlr_cap, 4096);
     s->dlrs[(s->dlr_head + s->dlr_len) % s->dlr_cap] = *d;
     s->dlr_len++;
 }

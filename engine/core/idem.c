@@ -53,19 +53,29 @@ const char flex_idem_sweep_lua[] =
     "redis.call('SET', KEYS[1], b .. ' ' .. cur)\n"
     "return {seen, gone}\n";
 
+/* An older version's key of |id| (|il| bytes), "flex:seen:{id}", into
+ * |seen|; returns its length.  No record is made for an id longer than
+ * FLEX_IDEM_ID_MAX: such a one is cut (its key names none). */
+#define SEEN_KEY_MAX (sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX)
+static size_t seen_key(const char *id, size_t il, char seen[SEEN_KEY_MAX])
+{
+    size_t sl = sizeof(FLEX_KEY_SEEN) - 1;
+    size_t cl = il < FLEX_IDEM_ID_MAX ? il : FLEX_IDEM_ID_MAX;
+    memcpy(seen, FLEX_KEY_SEEN, sl);
+    memcpy(seen + sl, id, cl);
+    seen[sl + cl] = '\0';
+    return sl + cl;
+}
+
 void flex_idem_ask(struct flex_store *st, bool legacy, const char *id, const char *entry)
 {
     char key[FLEX_IDEM_KEY_MAX];
     size_t il = strlen(id);
     size_t kl = flex_idem_key(id, il, key);
     if (legacy) {
-        char seen[sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX];
-        size_t sl = sizeof(FLEX_KEY_SEEN) - 1;
-        memcpy(seen, FLEX_KEY_SEEN, sl);
-        size_t cl = il < FLEX_IDEM_ID_MAX ? il : FLEX_IDEM_ID_MAX; /* no id is longer */
-        memcpy(seen + sl, id, cl);
+        char seen[SEEN_KEY_MAX];
         const char *g[] = {"GET", seen};
-        size_t gl[] = {3, sl + cl};
+        size_t gl[] = {3, seen_key(id, il, seen)};
         flex_store_append(st, 2, g, gl);
     }
     const char *argv[] = {"HSETNX", key, id, entry};
@@ -128,24 +138,26 @@ void flex_idem_forget(struct flex_store *st, const char *id, const char *entry)
         "local b = redis.call('GET', KEYS[2])\n"
         "if b and (ARGV[2] == '' or b == ARGV[2]) then redis.call('DEL', KEYS[2]) end\n"
         "return 1\n";
-    char key[FLEX_IDEM_KEY_MAX], seen[sizeof(FLEX_KEY_SEEN) + FLEX_IDEM_ID_MAX];
+    char key[FLEX_IDEM_KEY_MAX], seen[SEEN_KEY_MAX];
     size_t il = strlen(id);
     size_t kl = flex_idem_key(id, il, key);
-    int sl = snprintf(seen, sizeof(seen), "%s%s", FLEX_KEY_SEEN, id);
-    if (sl < 0 || (size_t)sl >= sizeof(seen))
-        sl = (int)sizeof(seen) - 1; /* ids are at most FLEX_IDEM_ID_MAX bytes */
+    size_t sl = seen_key(id, il, seen);
     const char *e = entry ? entry : "";
     const char *argv[] = {"EVAL", lua, "2", key, seen, id, e};
-    size_t lens[] = {4, sizeof(lua) - 1, 1, kl, (size_t)sl, il, strlen(e)};
+    size_t lens[] = {4, sizeof(lua) - 1, 1, kl, sl, il, strlen(e)};
     flex_store_append(st, 7, argv, lens);
 }
 
 int flex_idem_lookup(struct flex_store *st, const char *id, char *entry, size_t entrysz)
 {
-    char key[FLEX_IDEM_KEY_MAX];
-    flex_idem_key(id, strlen(id), key);
+    char key[FLEX_IDEM_KEY_MAX], seen[SEEN_KEY_MAX];
+    size_t il = strlen(id);
+    if (il > FLEX_IDEM_ID_MAX)
+        return 0; /* no record is made for so long an id */
+    flex_idem_key(id, il, key);
+    seen_key(id, il, seen);
     flex_store_appendf(st, "HGET %s %s", key, id);
-    flex_store_appendf(st, "GET %s%s", FLEX_KEY_SEEN, id);
+    flex_store_appendf(st, "GET %s", seen);
     struct redisReply *h = NULL, *g = NULL;
     if (flex_store_reply(st, &h) != 0 || flex_store_reply(st, &g) != 0) {
         flex_store_free_reply(h);

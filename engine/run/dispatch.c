@@ -168,6 +168,10 @@ static struct carrier *entry_of(struct dispatch *d, const struct flex_carrier *c
     return NULL;
 }
 
+/* A record's ack: the carrier's tag in the top byte, the adapter's token
+ * (at most 56 bits, engine/core/carrier.h) below it. */
+#define ACK_TOKEN_MASK ((1ULL << 56) - 1)
+
 /* A tag no carrier of |d| has (MAX_CARRIERS < 255: there is one), the
  * next after the last given, so that a tag is not reused at once: an ack
  * of a carrier just reaped is then dropped, not given to its successor. */
@@ -196,7 +200,7 @@ static void send_acks(struct dispatch *d)
             uint8_t tag = (uint8_t)(a >> 56);
             for (size_t k = 0; k < d->ncarriers; k++)
                 if (d->carriers[k].tag == tag) {
-                    flex_carrier_ack(d->carriers[k].car, a & ((1ULL << 56) - 1));
+                    flex_carrier_ack(d->carriers[k].car, a & ACK_TOKEN_MASK);
                     break;
                 }
         }
@@ -219,7 +223,7 @@ static void on_report(struct dispatch *d, struct carrier *c, const struct flex_c
         r->heap = false;
     }
     flex_rec_report(r, c->name, ev, clock_ms(d));
-    r->ack = ev->ack ? (uint64_t)c->tag << 56 | (ev->ack & ((1ULL << 56) - 1)) : 0;
+    r->ack = ev->ack ? (uint64_t)c->tag << 56 | (ev->ack & ACK_TOKEN_MASK) : 0;
     to_writer(d, r);
 }
 
@@ -227,6 +231,7 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
                      int64_t at_ms)
 {
     flex_mem_zero(r, offsetof(struct flex_rec, text));
+    r->ack = 0; /* (after text: not zeroed above) the dispatcher tags its own */
     r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
     flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
     r->at_ms = at_ms;
@@ -237,7 +242,6 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
         r->receipt_err = ev->err;
-        r->ack = 0; /* the dispatcher tags its own */
         return;
     }
     /* The text, cut (and flagged) on a character boundary when longer
@@ -255,7 +259,6 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
     r->text[n] = '\0';
     memcpy(r->from, ev->from, sizeof(r->from));
     memcpy(r->to, ev->to, sizeof(r->to));
-    r->ack = 0;
 }
 
 static void on_event(void *arg, struct flex_carrier *car, const struct flex_carrier_event *ev)
