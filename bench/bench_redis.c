@@ -212,8 +212,7 @@ static double run(enum mode mode)
             break;
         if (mode == SEEN_KEY) { /* dedup */
             for (int i = 0; i < n; i++)
-                flex_store_appendf(st, "SET flex:seen:%s %s NX GET EX 2592000", ids[i],
-                                   entries[i]);
+                flex_store_appendf(st, "SET flex:seen:%s %s NX GET EX 2592000", ids[i], entries[i]);
             if (flex_store_drain(st, n) != 0)
                 die("SET");
         } else {

@@ -88,7 +88,7 @@ struct run {
     double redis_cpu0, redis_cpu1, sim_cpu_s;
     long sim_connections;             /* httpsim: TCP connections it accepted */
     long long redis_mem0, redis_mem1; /* used_memory before the jobs, after the run */
-    double enqueue_s; /* burst: the wall time of flexctl enqueue of every job */
+    double enqueue_s;                 /* burst: the wall time of flexctl enqueue of every job */
     FILE *samples;
     /* --rate: the open-loop feeder (a thread) */
     struct feeder *feed;
@@ -976,8 +976,8 @@ static void write_reports(struct run *r, struct proof *pf)
             json_number_value(json_object_get(json_object_get(j, "receipt_ms"), "max")),
             r->flexd_rss_mb, json_real_value(json_object_get(j, "cpu_s_per_100k")),
             json_real_value(json_object_get(run, "redis_commands_per_message")),
-            r->enqueue_s > 0 ? (double)r->total / r->enqueue_s : 0.0, pf->lost,
-            pf->duplicated, pf->sent_to_optout, text);
+            r->enqueue_s > 0 ? (double)r->total / r->enqueue_s : 0.0, pf->lost, pf->duplicated,
+            pf->sent_to_optout, text);
     fclose(md);
     free(text);
     json_decref(j);

@@ -852,8 +852,7 @@ static void write_stats(struct smsc *s)
             (unsigned long long)s->st.throttled, (unsigned long long)s->st.failed,
             (unsigned long long)s->st.receipts_sent, (unsigned long long)s->st.inbound_sent,
             (unsigned long long)s->st.submit_sm, (unsigned long long)s->st.binds_rejected, bound,
-            s->dlr_len, (unsigned long long)s->st.unbinds,
-            (unsigned long long)s->st.redelivered);
+            s->dlr_len, (unsigned long long)s->st.unbinds, (unsigned long long)s->st.redelivered);
     fclose(f);
     rename(tmp, s->o->stats_path);
 }

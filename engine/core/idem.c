@@ -35,23 +35,27 @@ const char flex_idem_sweep_lua[] =
     "local st = redis.call('GET', KEYS[1]) or '0 0'\n"
     "local b, cur = string.match(st, '^(%d+) (%d+)$')\n"
     "b = tonumber(b) or 0; cur = cur or '0'\n"
-    "if b >= " STR(FLEX_IDEM_BUCKETS) " then b = 0; cur = '0' end\n"
-    "local cut, want, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local seen, gone, moved = 0, 0, 0\n"
-    "while seen < want and moved < nb do\n"
-    "  local key = '" FLEX_KEY_IDEM "' .. b\n"
-    "  local r = redis.call('HSCAN', key, cur, 'COUNT', 200)\n"
-    "  local kv = r[2]\n"
-    "  for i = 1, #kv, 2 do\n"
-    "    local ms = tonumber(string.match(kv[i + 1], '(%d+)%-%d+$'))\n"
-    "    if ms and ms < cut then redis.call('HDEL', key, kv[i]); gone = gone + 1 end\n"
-    "  end\n"
-    "  seen = seen + #kv / 2\n"
-    "  cur = r[1]\n"
-    "  if cur == '0' then b = (b + 1) % " STR(FLEX_IDEM_BUCKETS) "; moved = moved + 1 end\n"
-    "end\n"
-    "redis.call('SET', KEYS[1], b .. ' ' .. cur)\n"
-    "return {seen, gone}\n";
+    "if b >= " STR(
+        FLEX_IDEM_BUCKETS) " then b = 0; cur = '0' end\n"
+                           "local cut, want, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), "
+                           "tonumber(ARGV[3])\n"
+                           "local seen, gone, moved = 0, 0, 0\n"
+                           "while seen < want and moved < nb do\n"
+                           "  local key = '" FLEX_KEY_IDEM "' .. b\n"
+                           "  local r = redis.call('HSCAN', key, cur, 'COUNT', 200)\n"
+                           "  local kv = r[2]\n"
+                           "  for i = 1, #kv, 2 do\n"
+                           "    local ms = tonumber(string.match(kv[i + 1], '(%d+)%-%d+$'))\n"
+                           "    if ms and ms < cut then redis.call('HDEL', key, kv[i]); gone = "
+                           "gone + 1 end\n"
+                           "  end\n"
+                           "  seen = seen + #kv / 2\n"
+                           "  cur = r[1]\n"
+                           "  if cur == '0' then b = (b + 1) % " STR(
+                               FLEX_IDEM_BUCKETS) "; moved = moved + 1 end\n"
+                                                  "end\n"
+                                                  "redis.call('SET', KEYS[1], b .. ' ' .. cur)\n"
+                                                  "return {seen, gone}\n";
 
 /* An older version's key of |id| (|il| bytes), "flex:seen:{id}", into
  * |seen|; returns its length.  No record is made for an id longer than
@@ -200,8 +204,8 @@ int flex_idem_legacy(struct flex_store *st, bool group_existed, uint32_t idempot
         return -1;
     if (found)
         return 0;
-    long long until = group_existed ? (long long)now_ms + (long long)idempotency_days * 86400000LL
-                                    : 0;
+    long long until =
+        group_existed ? (long long)now_ms + (long long)idempotency_days * 86400000LL : 0;
     flex_store_appendf(st, "SET %s %lld NX", FLEX_KEY_IDEM_LEGACY, until);
     if (flex_store_drain(st, 1) != 0 || legacy_get(st, until_ms, &found) != 0 || !found)
         return -1;

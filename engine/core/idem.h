@@ -33,7 +33,7 @@
 #define FLEX_IDEM_BUCKETS 1024
 #define FLEX_KEY_IDEM_LEGACY "flex:idem:legacy" /* Unix ms: read flex:seen:{id} until then */
 #define FLEX_KEY_IDEM_SWEEP "flex:idem:sweep"   /* "bucket cursor" of the sweep */
-#define FLEX_KEY_SEEN "flex:seen:" /* + id: older versions' record (a key per job) */
+#define FLEX_KEY_SEEN "flex:seen:"              /* + id: older versions' record (a key per job) */
 /* "flex:idem:" and up to five digits, and a NUL */
 #define FLEX_IDEM_KEY_MAX (sizeof(FLEX_KEY_IDEM) + 5)
 /* the longest job id a record is made for: an expanded reminder's

@@ -194,13 +194,13 @@ static int trim_streams(struct intake *in)
  * backlog, after a long stop), up to 8 in a row. */
 static int sweep_idem(struct intake *in)
 {
-    long long cut = (long long)flex_now_ms() -
-                    (long long)in->cfg->retention.idempotency_days * 86400000LL;
+    long long cut =
+        (long long)flex_now_ms() - (long long)in->cfg->retention.idempotency_days * 86400000LL;
     for (int step = 0; step < 8; step++) {
         char cs[24];
         int cl = snprintf(cs, sizeof(cs), "%lld", cut);
-        const char *argv[] = {"EVALSHA", in->idem_sweep_sha, "1", FLEX_KEY_IDEM_SWEEP,
-                              cs,        "250",             "64"};
+        const char *argv[] = {"EVALSHA", in->idem_sweep_sha, "1", FLEX_KEY_IDEM_SWEEP, cs, "250",
+                              "64"};
         size_t lens[] = {7, 40, 1, sizeof(FLEX_KEY_IDEM_SWEEP) - 1, (size_t)cl, 3, 2};
         flex_store_append(in->st, 7, argv, lens);
         struct redisReply *r;

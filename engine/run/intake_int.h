@@ -55,7 +55,7 @@
 #define PROMOTE_EVERY_MS 250
 #define DEADLETTER_RAW_MAX 7168  /* bytes of a refused payload kept in its dead letter */
 #define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
-#define IDEM_SWEEP_EVERY_MS 250 /* one step of the idempotency sweep (idem.h) */
+#define IDEM_SWEEP_EVERY_MS 250  /* one step of the idempotency sweep (idem.h) */
 #define PROMOTE_BATCH 2000
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
 #define FLEX_PAUSED_MAX 256
@@ -79,7 +79,7 @@ struct intake {
     int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms, last_trim_ms;
     int64_t last_sweep_ms;
     char idem_sweep_sha[41]; /* flex_idem_sweep_lua, loaded */
-    int64_t idem_legacy_ms; /* until then, flex:seen:{id} keys are read too */
+    int64_t idem_legacy_ms;  /* until then, flex:seen:{id} keys are read too */
     struct flex_schedq sq;
     struct flex_rec *scratch;  /* renders templates to check them */
     struct flex_statusbuf *sb; /* status events until the round's writes go */
