@@ -47,7 +47,8 @@ intake-dedup-prev ;; engine/core/idem.c ;; *v = same_entry(r, entry) ? FLEX_IDEM
 idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms <= cut + 86400000 * 2 then ;; integ:decisions.sh idem
 idem-bucket ;; engine/core/idem.c ;; return h % FLEX_IDEM_BUCKETS; ;; return (h >> 1) % FLEX_IDEM_BUCKETS; ;; unit:test_idem
 smpp-answer-at-once ;; adapters/smpp_carrier.c ;; c.defer_deliver_resp = true; ;; c.defer_deliver_resp = false; ;; integ:decisions.sh answer
-writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT) ;; if (recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT) ;; integ:decisions.sh answer
+writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack) ;; if (recs[i]->ack) ;; integ:decisions.sh answer
+http-answer-at-once ;; engine/run/http.c ;; MHD_suspend_connection(c); ;; u->state = UP_ANSWERED, u->answer = 200; ;; integ:http.sh
 http-max-parts ;; adapters/http.c ;; int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; int prc = 0 * flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; integ:http.sh
 # dispatch: the checks at the carrier's door, limits, failover
 dispatch-expiry ;; engine/run/dispatch.c ;; if (clock_ms(d) > r->expires_ms) { ;; if (false) { ;; integ:decisions.sh expiry

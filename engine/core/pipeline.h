@@ -115,6 +115,9 @@ struct flex_rec {
      * stored (the dispatcher's carrier tag << 56 | the adapter's token,
      * engine/core/carrier.h); 0: none owed */
     uint64_t ack;
+    /* a webhook's receipt/inbound: the HTTP listener's request waiting for
+     * its answer until this is stored (flex_pipeline.hook_done); 0: none */
+    uintptr_t hook;
 };
 
 struct flex_audit;
@@ -146,6 +149,12 @@ struct flex_pipeline {
     _Atomic bool reload_requested; /* flexctl reload seen by the intake */
     _Atomic uint64_t held;         /* jobs held for paused locations */
     char consumer[64];             /* this process's consumer name in the group */
+    /* Answers a webhook the writer stored (|status| 200) or could not
+     * (503), given its flex_rec.hook (engine/run/http.c); set before the
+     * threads start, NULL without a listener.  Any thread. */
+    void (*hook_done)(void *ctx, uintptr_t hook, unsigned status);
+    void *hook_ctx;
+    _Atomic int webhooks_waiting; /* webhooks taken, their answer owed until stored */
     /* Counters of this process for /metrics; each written by one thread,
      * read by the HTTP thread (relaxed: monotonic counters, no ordering). */
     struct {

@@ -231,7 +231,8 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
                      int64_t at_ms)
 {
     flex_mem_zero(r, offsetof(struct flex_rec, text));
-    r->ack = 0; /* (after text: not zeroed above) the dispatcher tags its own */
+    r->ack = 0;  /* (after text: not zeroed above) the dispatcher tags its own */
+    r->hook = 0; /* ... and the HTTP listener its webhooks' */
     r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
     flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
     r->at_ms = at_ms;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +19,33 @@
 #include "str.h"
 #include "webhook.h"
 
+/* Webhooks taken and waiting for the writer to store them, at most: each
+ * holds its connection (MHD counts it against the limits); beyond, 503. */
+#define FLEX_HTTP_WAITING_MAX 1024
+
+/* A POST body being received: bounded by FLEX_WEBHOOK_MAX_BODY.  Once
+ * taken, the request waits (its connection suspended) in the listener's
+ * list until the writer has stored it: hook_done gives it its answer. */
+struct upload {
+    enum { UP_BODY, UP_WAITING, UP_ANSWERED } state; /* under flex_http.mu once taken */
+    unsigned answer;                                 /* UP_ANSWERED: the status */
+    struct MHD_Connection *conn;                     /* UP_WAITING: the one suspended */
+    struct upload *prev, *next;                      /* ... in flex_http.waiting */
+    size_t len;
+    bool too_big;
+    char body[FLEX_WEBHOOK_MAX_BODY];
+};
+
 struct flex_http {
     struct MHD_Daemon *d;
     struct flex_pipeline *p;
     struct flex_qsbr_reader qr; /* the listener thread's, registered on first use */
     bool registered;
     struct flex_webhook_form form; /* one request at a time: one thread */
-};
-
-/* A POST body being received: bounded by FLEX_WEBHOOK_MAX_BODY. */
-struct upload {
-    size_t len;
-    bool too_big;
-    char body[FLEX_WEBHOOK_MAX_BODY];
+    /* Webhooks waiting for the writer (listener and writer threads). */
+    pthread_mutex_t mu;
+    struct upload *waiting;
+    int nwaiting;
 };
 
 static const struct flex_log_ctx hlog = {NULL, "http", NULL};
@@ -104,12 +119,16 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         "# HELP flex_carrier_sessions_bound SMPP sessions bound now.\n"
         "# TYPE flex_carrier_sessions_bound gauge\nflex_carrier_sessions_bound %d\n"
         "# HELP flex_redis_up 1 when the last Redis round trip worked.\n"
-        "# TYPE flex_redis_up gauge\nflex_redis_up %d\n",
+        "# TYPE flex_redis_up gauge\nflex_redis_up %d\n"
+        "# HELP flex_webhooks_waiting Carrier webhooks taken and not yet stored (their "
+        "connections held open until then).\n"
+        "# TYPE flex_webhooks_waiting gauge\nflex_webhooks_waiting %d\n",
         flex_ring_count(&p->jobs), flex_ring_count(&p->results),
         atomic_load_explicit(&p->inflight, memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&p->held, memory_order_relaxed),
         atomic_load_explicit(&p->carriers_bound, memory_order_relaxed),
-        atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0);
+        atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0,
+        atomic_load_explicit(&p->webhooks_waiting, memory_order_relaxed));
     static const char *const outcomes[FLEX_METRICS_VALUES] = {"accepted", "failed", "delivered",
                                                               "expired",  NULL,     NULL};
     static const char *const decided[FLEX_METRICS_VALUES] = {NULL,      NULL,         NULL,
@@ -267,24 +286,83 @@ static int signed_url(struct MHD_Connection *c, const struct flex_cfg_carrier *c
     return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-/* A checked webhook's event into a record for the writer. */
-static int hand_to_writer(struct flex_http *h, const char *carrier,
-                          const struct flex_carrier_event *ev)
+static void unlink_waiting(struct flex_http *h, struct upload *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        h->waiting = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+    h->nwaiting--;
+    /* relaxed: a gauge. */
+    atomic_store_explicit(&h->p->webhooks_waiting, h->nwaiting, memory_order_relaxed);
+}
+
+/* A checked webhook's event into a record for the writer, and its request
+ * set to wait until the writer has stored it (the carrier is answered
+ * only then: a flexd that dies first never said 200, so the carrier sends
+ * it again).  Called from the access handler, the one place MHD lets a
+ * connection be suspended.  -1: too many waiting, or the writer's ring
+ * full; nothing was taken. */
+static int hand_to_writer(struct flex_http *h, struct MHD_Connection *c, struct upload *u,
+                          const char *carrier, const struct flex_carrier_event *ev)
 {
     struct flex_rec *r = flex_malloc(sizeof(*r));
     r->heap = true; /* the writer frees it */
     flex_rec_report(r, carrier, ev, flex_now_ms());
+    r->hook = (uintptr_t)u;
     void *item = r;
-    if (flex_ring_push_batch(&h->p->hooks, &item, 1) == 1)
-        return 0;
-    flex_free(r);
-    return -1;
+    /* Held across the push: the writer's hook_done, however quick, finds
+     * the request listed and suspended. */
+    pthread_mutex_lock(&h->mu);
+    if (h->nwaiting >= FLEX_HTTP_WAITING_MAX || flex_ring_push_batch(&h->p->hooks, &item, 1) != 1) {
+        pthread_mutex_unlock(&h->mu);
+        flex_free(r);
+        return -1;
+    }
+    u->state = UP_WAITING;
+    u->conn = c;
+    u->prev = NULL;
+    u->next = h->waiting;
+    if (h->waiting)
+        h->waiting->prev = u;
+    h->waiting = u;
+    h->nwaiting++;
+    /* relaxed: a gauge. */
+    atomic_store_explicit(&h->p->webhooks_waiting, h->nwaiting, memory_order_relaxed);
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
 }
 
-/* Checks and takes one webhook whose body is whole.  Answers 200 (taken,
- * or nothing to do), 403 (unknown carrier, bad or missing signature), 400
- * (malformed), 413 (too big) or 503 (the writer far behind: the carrier
- * sends it again). */
+/* flex_pipeline.hook_done: the writer stored the webhook |hook| (or, from
+ * flex_http_stop, nobody will).  The request is resumed outside the lock
+ * (MHD takes its own locks in resume); a suspended connection cannot end
+ * meanwhile, and the writer is joined before flex_http_stop, so |u| is
+ * alive until this resumes it. */
+static void hook_done(void *ctx, uintptr_t hook, unsigned status)
+{
+    struct flex_http *h = ctx;
+    struct upload *u = (struct upload *)hook;
+    pthread_mutex_lock(&h->mu);
+    if (u->state != UP_WAITING) { /* cannot happen: each hook is answered once */
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    unlink_waiting(h, u);
+    u->answer = status;
+    u->state = UP_ANSWERED; /* read by the handler after the resume, under mu */
+    struct MHD_Connection *c = u->conn;
+    pthread_mutex_unlock(&h->mu);
+    MHD_resume_connection(c);
+}
+
+/* Checks and takes one webhook whose body is whole.  Answers 200 (once
+ * stored, or nothing to do), 403 (unknown carrier, bad or missing
+ * signature), 400 (malformed), 413 (too big) or 503 (Redis unreachable,
+ * or the writer far behind: the carrier sends it again). */
 static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, const char *url,
                                const char *name, bool inbound, struct upload *u)
 {
@@ -306,6 +384,8 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
      * be lost (the writer stops): the carrier sends it again later */
     if (atomic_load_explicit(&h->p->stop_intake, memory_order_relaxed)) {
         status = 503, why = "shutting down";
+    } else if (!atomic_load_explicit(&h->p->redis_ok, memory_order_relaxed)) {
+        status = 503, why = "redis unreachable"; /* it could not be stored */
     } else if (u->too_big) {
         status = 413, why = "body too large";
     } else if (!cc || cc->type != FLEX_CARRIER_HTTP || !cc->auth_token) {
@@ -320,10 +400,16 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
         int rc = flex_carrier_webhook(cc, inbound, &h->form, &ev);
         if (rc < 0)
             status = 400, why = "fields missing or unknown status";
-        else if (rc == 1 && hand_to_writer(h, cc->name, &ev) != 0)
+        else if (rc == 1 && hand_to_writer(h, c, u, cc->name, &ev) != 0)
             status = 503, why = "busy";
+        else if (rc == 1)
+            status = 0; /* taken: answered once stored (hook_done) */
     }
     flex_qsbr_offline(&h->qr); /* nothing of the snapshot is kept past here */
+    if (status == 0) {
+        count(&h->p->m.webhooks_ok);
+        return MHD_YES;
+    }
     if (status == 200) {
         count(&h->p->m.webhooks_ok);
         return reply(c, 200, "text/xml", "<Response/>", 11);
@@ -347,9 +433,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         struct upload *u = *con_cls;
         if (!u) { /* the headers: the body follows */
             *con_cls = u = flex_malloc(sizeof(*u));
+            u->state = UP_BODY;
             u->len = 0;
             u->too_big = false;
             return MHD_YES;
+        }
+        if (u->state != UP_BODY) { /* resumed: the writer is done with it */
+            pthread_mutex_lock(&h->mu);
+            unsigned status = u->answer;
+            pthread_mutex_unlock(&h->mu);
+            return status == 200 ? reply(c, 200, "text/xml", "<Response/>", 11)
+                                 : reply(c, status, "text/plain", "not stored", 10);
         }
         if (*upload_size > 0) { /* a piece of the body, kept within its bound */
             if (*upload_size > sizeof(u->body) - u->len)
@@ -409,17 +503,22 @@ int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pi
         return FLEX_E_INVAL;
     struct flex_http *h = flex_calloc(1, sizeof(*h));
     h->p = p;
+    pthread_mutex_init(&h->mu, NULL);
+    p->hook_ctx = h; /* before the first request can come */
+    p->hook_done = hook_done;
     /* The listener faces carriers: epoll (no FD_SETSIZE ceiling), a bound
      * on connections in all and per client address, and a timeout on idle
      * or slow ones, so that slow or many clients of one address cannot
      * take /healthz and /readyz away from the others. */
-    h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, handler, h,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+                            handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FLEX_HTTP_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_CONNECTIONS,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_PER_ADDRESS,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     if (!h->d) {
+        p->hook_done = NULL;
+        pthread_mutex_destroy(&h->mu);
         flex_free(h);
         return -EADDRINUSE;
     }
@@ -431,7 +530,13 @@ void flex_http_stop(struct flex_http *h)
 {
     if (!h)
         return;
+    /* Webhooks the writer (joined by now) did not store: 503, and every
+     * connection resumed, as MHD requires before it stops. */
+    while (h->waiting)
+        hook_done(h, (uintptr_t)h->waiting, 503);
     MHD_stop_daemon(h->d);
+    h->p->hook_done = NULL;
+    pthread_mutex_destroy(&h->mu);
     if (h->registered)
         flex_qsbr_unregister(&flex_cfg_qsbr, &h->qr);
     flex_free(h);

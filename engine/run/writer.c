@@ -889,7 +889,8 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
 }
 
 /* The receipts and texts of a batch just stored: their carriers may now be
- * told (engine/core/carrier.h, ack), by the dispatcher.  A receipt put to
+ * told (engine/core/carrier.h, ack), by the dispatcher, or for a webhook
+ * by the HTTP listener, which held the carrier's request open until now.  A receipt put to
  * wait for its message's record counts as taken (holding the carrier's
  * answer for its retries would fill the SMSC's window).  With the ring full
  * (the dispatcher stuck), an ack is dropped and counted: the carrier sends
@@ -897,7 +898,13 @@ static int write_batch(struct writer *w, struct flex_rec **recs, size_t n, struc
 static void queue_acks(struct writer *w, struct flex_rec **recs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!recs[i]->ack || recs[i]->kind == FLEX_REC_RESULT)
+        if (recs[i]->kind == FLEX_REC_RESULT)
+            continue;
+        if (recs[i]->hook) { /* a webhook: its carrier gets its 200 now */
+            w->p->hook_done(w->p->hook_ctx, recs[i]->hook, 200);
+            recs[i]->hook = 0;
+        }
+        if (!recs[i]->ack)
             continue;
         void *item = (void *)(uintptr_t)recs[i]->ack;
         if (flex_ring_push_batch(&w->p->acks, &item, 1) != 1)

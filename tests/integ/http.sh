@@ -128,6 +128,51 @@ check "... and delivered" wait_for '[ "$(stat delivered)" = 699 ]' 20
 check "... none failed (but the 21610 and the text too long)" test "$(stat failed)" = 2
 check "httpsim throttled some (429)" test "$(hstat throttled)" -gt 0
 check "httpsim failed some (500)" test "$(hstat failed)" -gt 0
+
+# --- a webhook is answered only once stored ----------------------------------
+# A patient's text posted while Redis holds writes: the carrier gets no 200
+# until the writer has stored it; a flexd that dies first has said nothing,
+# and the carrier sends it again.  (Texts for the front desk: a STOP would
+# add its confirmation to the counts the checks below expect.)
+ib="http://127.0.0.1:$HP/webhooks/backup/inbound"
+text_form() { # FROM SID BODY (one word): a signed inbound text; prints "SIGNATURE FORM"
+    printf '%s Body=%s&From=%%2B%s&MessageSid=%s&To=%%2B12025550100\n' \
+        "$(sign "$ib" Body "$3" From "+$1" MessageSid "$2" To +12025550100)" "$3" "$1" "$2"
+}
+# late_post FROM SID BODY OUT: posts it in the background; OUT gets "CODE MS"
+late_post() {
+    set -- "$4" $(text_form "$1" "$2" "$3")
+    (
+        t0=$(date +%s%N)
+        code=$(curl -s -m 15 -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $2" \
+            --data "$3" "$ib")
+        echo "$code $((($(date +%s%N) - t0) / 1000000))" >"$1.tmp"
+        mv "$1.tmp" "$1"
+    ) &
+}
+at_desk() { redis-cli -p "$RP" xrange flex:frontdesk:loc-1 - + | grep -c "^$1\$"; }
+redis-cli -p "$RP" client pause 2000 write >/dev/null
+late_post 12025550181 SMlate1 Running-late-1 "$tmp/late1"
+check "while Redis holds writes, a patient's text waits for its answer" \
+    wait_for '[ "$(metric flex_webhooks_waiting)" = 1 ]' 2
+check "... not answered yet" test ! -e "$tmp/late1"
+check "... answered 200 once stored (after the pause)" \
+    wait_for '[ -e "$tmp/late1" ] && [ "$(cut -d" " -f1 "$tmp/late1")" = 200 ] && [ "$(cut -d" " -f2 "$tmp/late1")" -ge 1200 ]' 10
+check "... at the front desk" test "$(at_desk Running-late-1)" = 1
+check "... nothing left waiting" test "$(metric flex_webhooks_waiting)" = 0
+redis-cli -p "$RP" client pause 3000 write >/dev/null
+late_post 12025550182 SMlate2 Running-late-2 "$tmp/late2"
+wait_for '[ "$(metric flex_webhooks_waiting)" = 1 ]' 2
+kill -9 "$f1"; wait "$f1" 2>/dev/null
+check "flexd killed before storing a text: the carrier got no 200" \
+    wait_for '[ -e "$tmp/late2" ] && [ "$(cut -d" " -f1 "$tmp/late2")" != 200 ]' 10
+"$B/flexd" $D -D route.default=backup >/dev/null 2>>"$tmp/flexd.log" &
+f1=$!
+pids="$pids $f1"
+check "... the next flexd up" wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 15
+set -- $(text_form 12025550182 SMlate2 Running-late-2)
+check "... takes the carrier's retry: 200" test "$(post /webhooks/backup/inbound "$1" "$2")" = 200
+check "... and the text is at the front desk" wait_for '[ "$(at_desk Running-late-2)" -ge 1 ]' 5
 kill "$f1"; wait "$f1" 2>/dev/null
 
 # --- failover SMPP -> HTTP, and HTTP down at start -----------------------------
