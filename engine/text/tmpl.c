@@ -1,5 +1,7 @@
 #include "tmpl.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,16 +14,19 @@ static const char *const var_names[FLEX_TMPL_NVARS] = {
 };
 
 #define OP_LITERAL 0xFFFF
+#define OP_SECTION 0xFFFE /* an optional section: the |len| ops after it */
 
 struct op {
-    uint16_t var; /* OP_LITERAL or an enum flex_tmpl_var */
-    uint16_t len; /* literal length */
+    uint16_t var; /* OP_LITERAL, OP_SECTION or an enum flex_tmpl_var */
+    uint16_t len; /* literal length; OP_SECTION: the ops it holds */
     uint32_t off; /* literal offset in text */
 };
 
 struct flex_tmpl {
-    unsigned uses;
+    unsigned uses;     /* placeholders outside optional sections */
+    unsigned optional; /* ... inside them */
     size_t nops;
+    size_t sealed; /* ops before this one are never extended (a closed section's) */
     struct op *ops;
     char *text; /* literal bytes, braces unescaped */
 };
@@ -58,7 +63,7 @@ static void add_literal(struct flex_tmpl *t, size_t start, size_t end)
 {
     if (end == start)
         return;
-    struct op *last = t->nops ? &t->ops[t->nops - 1] : NULL;
+    struct op *last = t->nops > t->sealed ? &t->ops[t->nops - 1] : NULL;
     if (last && last->var == OP_LITERAL && last->off + last->len == start) {
         last->len = (uint16_t)(last->len + (end - start));
         return;
@@ -84,11 +89,35 @@ int flex_tmpl_compile(struct flex_tmpl **out, const char *body, size_t len,
     struct flex_tmpl *t = flex_calloc(1, sizeof(*t));
     t->ops = flex_calloc(len + 1, sizeof(struct op)); /* at most one op per byte */
     t->text = flex_malloc(len + 1);
-    size_t tl = 0; /* bytes in t->text */
+    size_t tl = 0;         /* bytes in t->text */
+    size_t sec = SIZE_MAX; /* the open section's op, if any */
+    size_t sec_at = 0;     /* ... and where it opened */
     int rc = 0;
     for (size_t i = 0; i < len && rc == 0;) {
         char c = body[i];
-        if ((c == '{' || c == '}') && i + 1 < len && body[i + 1] == c) {
+        if (c == '{' && i + 1 < len && body[i + 1] == '[') { /* "{[": an optional section */
+            if (sec != SIZE_MAX) {
+                rc = tmpl_fail(err, FLEX_E_SYNTAX, i, "'{[' inside an optional section", NULL, 0);
+                break;
+            }
+            sec = t->nops;
+            sec_at = i;
+            t->ops[t->nops++] = (struct op){OP_SECTION, 0, 0};
+            i += 2;
+        } else if (c == ']' && sec != SIZE_MAX && i + 1 < len && body[i + 1] == '}') {
+            bool any = false;
+            for (size_t k = sec + 1; k < t->nops; k++)
+                any |= t->ops[k].var != OP_LITERAL;
+            if (!any) {
+                rc = tmpl_fail(err, FLEX_E_SYNTAX, sec_at,
+                               "optional section '{[...]}' without a placeholder", NULL, 0);
+                break;
+            }
+            t->ops[sec].len = (uint16_t)(t->nops - sec - 1);
+            t->sealed = t->nops; /* the text after it is not part of it */
+            sec = SIZE_MAX;
+            i += 2;
+        } else if ((c == '{' || c == '}') && i + 1 < len && body[i + 1] == c) {
             t->text[tl] = c;
             add_literal(t, tl, tl + 1);
             tl++;
@@ -108,20 +137,27 @@ int flex_tmpl_compile(struct flex_tmpl **out, const char *body, size_t len,
                 break;
             }
             t->ops[t->nops++] = (struct op){(uint16_t)v, 0, 0};
-            t->uses |= 1u << v;
+            if (sec != SIZE_MAX)
+                t->optional |= 1u << v;
+            else
+                t->uses |= 1u << v;
             i += nlen + 2;
         } else if (c == '}') {
             rc = tmpl_fail(err, FLEX_E_SYNTAX, i, "'}' without '{' (write '}}' for a brace)", NULL,
                            0);
         } else {
-            size_t start = i;
-            while (i < len && body[i] != '{' && body[i] != '}')
+            size_t start = i++; /* (a ']' not closing a section is text) */
+            while (i < len && body[i] != '{' && body[i] != '}' &&
+                   !(sec != SIZE_MAX && body[i] == ']'))
                 i++;
             memcpy(t->text + tl, body + start, i - start);
             add_literal(t, tl, tl + (i - start));
             tl += i - start;
         }
     }
+    if (rc == 0 && sec != SIZE_MAX)
+        rc = tmpl_fail(err, FLEX_E_SYNTAX, sec_at, "unclosed '{[' (an optional section ends ']}')",
+                       NULL, 0);
     if (rc) {
         flex_tmpl_del(t);
         return rc;
@@ -145,6 +181,20 @@ unsigned flex_tmpl_uses(const struct flex_tmpl *t)
     return t->uses;
 }
 
+unsigned flex_tmpl_optional(const struct flex_tmpl *t)
+{
+    return t->optional;
+}
+
+/* Whether every placeholder of the section at |ops[0]| has a value. */
+static bool section_whole(const struct op *ops, const struct flex_tmpl_vars *vars)
+{
+    for (size_t k = 1; k <= ops[0].len; k++)
+        if (ops[k].var != OP_LITERAL && (!vars->v[ops[k].var] || vars->len[ops[k].var] == 0))
+            return false;
+    return true;
+}
+
 long flex_tmpl_render(const struct flex_tmpl *t, const struct flex_tmpl_vars *vars, char *out,
                       size_t outsz, enum flex_tmpl_var *missing)
 {
@@ -153,6 +203,11 @@ long flex_tmpl_render(const struct flex_tmpl *t, const struct flex_tmpl_vars *va
         const struct op *op = &t->ops[i];
         const char *src;
         size_t n;
+        if (op->var == OP_SECTION) { /* kept whole, or left out whole */
+            if (!section_whole(op, vars))
+                i += op->len;
+            continue;
+        }
         if (op->var == OP_LITERAL) {
             src = t->text + op->off;
             n = op->len;

@@ -54,6 +54,19 @@ want_time=$(echo "$local_time" | cut -d' ' -f3-)
 check "reminder text shows the visit in the practice's zone ($local_time)" \
     wait_for 'grep -qF "$want_time" "$tmp/sim.log"' 3 # smscsim flushes its log every second
 
+# 1b. An appointment without a provider, 71.5 h away: nothing dead-lettered;
+# the missed 72 h reminder goes at once, its "with {provider}" (an optional
+# part of the shipped template) left out.
+s1b=$(iso_in 257400)
+v1b=$(epoch "$s1b")
+printf '{"type":"appointment","id":"a-1b","location":"loc-1","patient":"p-1b","phone":"+12025550111","first_name":"Noor","starts_at":"%s"}\n' \
+    "$s1b" | ctl enqueue - >/dev/null
+check "no provider: all three reminders planned (none dead-lettered)" \
+    wait_for '[ "$(field a-1b reason)" = "expanded:3 skipped:0" ]' 5
+check "no provider: the 72 h reminder sent" wait_for '[ "$(state a-1b/72h/$v1b)" = delivered ]' 5
+check "... its text without \"with\"" \
+    wait_for 'grep -q "Hi Noor, .* reminder: .* at [0-9:]* [AP]M\. Reply C" "$tmp/sim.log"' 3
+
 # 2. Reschedule: the old 2 h reminder (due in 4 s) is replaced by one an
 # hour later; nothing goes out for the old time.
 s2=$(iso_in 7204)

@@ -94,6 +94,61 @@ static void test_tmpl_braces_and_errors(void **state)
     }
 }
 
+/* "{[...]}": kept when each of its placeholders has a value, else left out
+ * whole; the placeholders in it are optional, the others still needed. */
+static void test_tmpl_optional_section(void **state)
+{
+    (void)state;
+    struct flex_tmpl *t = compile_ok("See you {date}{[ with {provider} [room]]} at {time}]");
+    assert_int_equal(flex_tmpl_uses(t), (1u << FLEX_TMPL_DATE) | (1u << FLEX_TMPL_TIME));
+    assert_int_equal(flex_tmpl_optional(t), 1u << FLEX_TMPL_PROVIDER);
+    struct flex_tmpl_vars v = {0};
+    set(&v, FLEX_TMPL_DATE, "Dec 1");
+    set(&v, FLEX_TMPL_TIME, "9:30");
+    char out[128];
+    long n = flex_tmpl_render(t, &v, out, sizeof(out), NULL);
+    assert_string_equal(out, "See you Dec 1 at 9:30]"); /* the text after it is not its */
+    assert_int_equal(n, (long)strlen(out));
+    set(&v, FLEX_TMPL_PROVIDER, ""); /* empty: as missing */
+    flex_tmpl_render(t, &v, out, sizeof(out), NULL);
+    assert_string_equal(out, "See you Dec 1 at 9:30]");
+    set(&v, FLEX_TMPL_PROVIDER, "Dr. Lee");
+    flex_tmpl_render(t, &v, out, sizeof(out), NULL);
+    assert_string_equal(out, "See you Dec 1 with Dr. Lee [room] at 9:30]");
+    /* A needed placeholder still fails the rendering. */
+    v.v[FLEX_TMPL_TIME] = NULL;
+    enum flex_tmpl_var missing = FLEX_TMPL_NVARS;
+    assert_int_equal(flex_tmpl_render(t, &v, out, sizeof(out), &missing), FLEX_E_NOTFOUND);
+    assert_int_equal(missing, FLEX_TMPL_TIME);
+    flex_tmpl_del(t);
+
+    /* Two sections, one kept and one not; one at the very start. */
+    t = compile_ok("{[{first_name}, ]}{[Dr. {provider}: ]}ok");
+    struct flex_tmpl_vars w = {0};
+    set(&w, FLEX_TMPL_FIRST_NAME, "Ana");
+    flex_tmpl_render(t, &w, out, sizeof(out), NULL);
+    assert_string_equal(out, "Ana, ok");
+    flex_tmpl_del(t);
+
+    struct {
+        const char *body;
+        size_t offset;
+    } bad[] = {
+        {"a {[b {[{date}]}]}", 6},   /* nested */
+        {"a {[ with {provider}", 2}, /* unclosed */
+        {"a {[ nothing ]} b", 2},    /* no placeholder */
+        {"a ]} b", 3},               /* a close with none open: a stray brace */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct flex_tmpl_error err = {0};
+        struct flex_tmpl *x = NULL;
+        assert_int_equal(flex_tmpl_compile(&x, bad[i].body, strlen(bad[i].body), &err),
+                         FLEX_E_SYNTAX);
+        assert_int_equal(err.offset, bad[i].offset);
+        assert_null(x);
+    }
+}
+
 static void test_tmpl_var_names(void **state)
 {
     (void)state;
@@ -110,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_tmpl_render_all_placeholders),
         cmocka_unit_test(test_tmpl_missing_value_is_reported),
         cmocka_unit_test(test_tmpl_braces_and_errors),
+        cmocka_unit_test(test_tmpl_optional_section),
         cmocka_unit_test(test_tmpl_var_names),
     };
     return cmocka_run_group_tests_name("tmpl", tests, NULL, NULL);
