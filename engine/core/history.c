@@ -480,6 +480,32 @@ static long forget_sched(struct flex_store *st, const char *phone, const char *p
 /* Entries of the stream |key| about |phone| or |patient|: its field
  * "phone"/"patient" (the staff streams), or the InboundMessage in "msg"
  * (flex:inbound, whose sender is the phone).  XDEL'd page by page. */
+/* Whether the dead letter |v| (a DeadLetter) holds |phone| or |patient|:
+ * its raw job decoded, the number compared once normalized (a producer
+ * may have written any form); a raw job that does not decode (the reason
+ * it is a dead letter, or cut at DEADLETTER_RAW_MAX) is searched for the
+ * number's digits, so that a deletion leaves none of it behind. */
+static bool dead_letter_of(const char *v, size_t vl, const char *phone, const char *patient)
+{
+    Flex__V1__DeadLetter *dl = flex__v1__dead_letter__unpack(NULL, vl, (const uint8_t *)v);
+    if (!dl)
+        return false;
+    bool hit = false;
+    Flex__V1__Job *j = flex__v1__job__unpack(NULL, dl->raw.len, dl->raw.data);
+    if (j) {
+        char num[FLEX_E164_BUFSZ];
+        if (phone && j->phone && flex_e164_normalize(j->phone, strlen(j->phone), num, NULL) > 0)
+            hit = strcmp(num, phone) == 0;
+        if (patient && j->patient)
+            hit = strcmp(j->patient, patient) == 0;
+        flex__v1__job__free_unpacked(j, NULL);
+    } else if (phone) { /* "+12025550143", and its digits without the "+" */
+        hit = memmem(dl->raw.data, dl->raw.len, phone + 1, strlen(phone + 1)) != NULL;
+    }
+    flex__v1__dead_letter__free_unpacked(dl, NULL);
+    return hit;
+}
+
 static long forget_stream(struct flex_store *st, const char *key, const char *phone,
                           const char *patient)
 {
@@ -510,6 +536,8 @@ static long forget_stream(struct flex_store *st, const char *key, const char *ph
                     hit = strlen(phone) == vl && memcmp(v, phone, vl) == 0;
                 else if (patient && nl == 7 && memcmp(name, "patient", 7) == 0)
                     hit = strlen(patient) == vl && memcmp(v, patient, vl) == 0;
+                else if (nl == 2 && memcmp(name, "dl", 2) == 0)
+                    hit = dead_letter_of(v, vl, phone, patient);
                 else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
                     Flex__V1__InboundMessage *m =
                         flex__v1__inbound_message__unpack(NULL, vl, (const uint8_t *)v);
@@ -607,7 +635,9 @@ int flex_history_forget(struct flex_store *st, const struct flex_cfg *cfg, const
         long k = forget_stream(st, key, phone, patient);
         out->staff = k < 0 ? -1 : out->staff + k;
     }
-    if (out->log < 0 || out->scheduled < 0 || out->inbound < 0 || out->staff < 0) {
+    if (out->staff >= 0)
+        out->dead = forget_stream(st, FLEX_KEY_DEADLETTER, phone, patient);
+    if (out->log < 0 || out->scheduled < 0 || out->inbound < 0 || out->staff < 0 || out->dead < 0) {
         snprintf(why, whysz, "redis: %s", flex_store_error(st));
         return -1;
     }

@@ -39,6 +39,7 @@ struct flex_forget {
     long scheduled; /* reminders and texts waiting for their time */
     long inbound;   /* entries of flex:inbound */
     long staff;     /* front-desk, confirmation and escalation entries */
+    long dead;      /* dead letters of flex:deadletter (whole raw jobs) */
     bool opted_out; /* the number is in the opt-out set: kept (the law requires it) */
 };
 

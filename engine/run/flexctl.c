@@ -547,8 +547,9 @@ static int cmd_patient(struct ctl *c, int argc, char **argv)
         return 1;
     }
     printf("removed: %ld message-log records (history and reply context), %ld scheduled "
-           "texts, %ld inbound texts, %ld front-desk, confirmation and escalation entries\n",
-           f.log, f.scheduled, f.inbound, f.staff);
+           "texts, %ld inbound texts, %ld front-desk, confirmation and escalation entries, "
+           "%ld dead letters\n",
+           f.log, f.scheduled, f.inbound, f.staff, f.dead);
     if (f.opted_out)
         printf("kept: the opt-out record of this number (the law requires it; it holds the "
                "number only)\n");

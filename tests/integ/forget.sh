@@ -1,7 +1,7 @@
 #!/bin/sh
 # A deletion request: flexctl patient forget PHONE|PATIENT removes the
 # patient's message history and reply context, scheduled texts, inbound
-# texts and front-desk entries from Redis, keeps the opt-out record (and
+# texts, front-desk entries and dead letters from Redis, keeps the opt-out record (and
 # says so), leaves other patients alone, and is in the audit log by ids.
 # Exit 0 pass, 77 skip.
 NAME=forget
@@ -24,6 +24,22 @@ check "three sent, one scheduled" wait_for '[ "$(stat sent)" = 3 ] && [ "$(redis
 printf '+12025550142\t+12025550100\tCan I move it to Monday?\n' >>"$MO"
 check "the patient's reply reached the front desk" \
     wait_for '[ "$(redis-cli -p $RP XLEN flex:frontdesk:loc-1)" = 1 ]' 10
+# Dead letters (a location only flexctl knows; bytes that are no job):
+# two of +12025550142, one of another patient.
+for n in 42 43; do
+    echo '{"type":"message","id":"dl-'$n'","location":"loc-9","patient":"p-'$n'","phone":"+120255501'$n'","body":"hi"}' |
+        "$B/flexctl" $D -D location.loc-9.name=Nine -D location.loc-9.timezone=America/Chicago \
+            -D location.loc-9.phone=+13125550199 enqueue - >/dev/null
+done
+python3 - "$RP" <<'PY'
+import socket, sys
+args = [b"XADD", b"flex:jobs", b"*", b"job", b"\xff\xff\xff call +12025550142 \xff"]
+cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(cmd)
+s.recv(100)
+PY
+check "three dead letters" wait_for '[ "$(redis-cli -p $RP XLEN flex:deadletter)" = 3 ]' 10
 ctl optout add +12025550142 >/dev/null
 check "history of +12025550142: out and in" \
     wait_for '[ "$(ctl history +12025550142 2>/dev/null | wc -l)" = 2 ]' 5
@@ -32,6 +48,9 @@ rc=$?
 cat "$tmp/forget.out"
 check "patient forget exits 0" test $rc -eq 0
 check "... says what it removed" grep -q "removed: 2 message-log records (history and reply context), 1 scheduled texts, 1 inbound texts, 1 front-desk" "$tmp/forget.out"
+check "... its two dead letters (one undecodable) among them" grep -q ", 2 dead letters" "$tmp/forget.out"
+check "... the other patient's dead letter kept" \
+    sh -c "[ \"\$(redis-cli -p $RP XLEN flex:deadletter)\" = 1 ] && \"$B/flexctl\" $D deadletter list | grep -q '\"job_id\":\"dl-43\"'"
 check "... and that the opt-out record is kept" grep -q "kept: the opt-out record" "$tmp/forget.out"
 check "history of +12025550142 is empty" sh -c "[ -z \"\$(\"$B/flexctl\" $D history +12025550142 2>/dev/null)\" ]"
 check "no scheduled text of it is left" test "$(redis-cli -p "$RP" ZCARD flex:sched)" = 0
@@ -43,6 +62,9 @@ ctl patient forget p-44 >"$tmp/forget2.out" 2>&1
 check "forget by patient id: its record goes" grep -q "removed: 1 message-log records" "$tmp/forget2.out"
 check "... and its history is empty" sh -c "[ -z \"\$(\"$B/flexctl\" $D history +12025550144 2>/dev/null)\" ]"
 check "... p-43 still untouched" test "$(ctl history p-43 | wc -l)" = 1
+ctl patient forget p-43 >"$tmp/forget3.out" 2>&1
+check "forget by patient id: its dead letter goes" \
+    sh -c "grep -q ', 1 dead letters' '$tmp/forget3.out' && [ \"\$(redis-cli -p $RP XLEN flex:deadletter)\" = 0 ]"
 check "the audit log has both deletions, by ids and masked numbers" \
     sh -c "grep -q '\"ev\":\"forget\".*\"phone\":\"+1202555\*\*\*\*\"' '$tmp/audit.log' &&
            grep -q '\"ev\":\"forget\".*\"patient\":\"p-44\"' '$tmp/audit.log'"
