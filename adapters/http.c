@@ -104,6 +104,7 @@ struct http_carrier {
     struct flex_sms *sms;          /* scratch for counting a text's parts */
     struct curl_slist *headers;
     struct flex_log_ctx log;
+    uint64_t n_throttled, n_ambiguous, n_unreachable; /* flex_carrier_counters */
 };
 
 static const struct flex_log_ctx *lctx(const struct http_carrier *h)
@@ -244,6 +245,7 @@ static void json_str(const struct hreq *r, const char *path, char *out, size_t o
  * carrier paused for its Retry-After. */
 static void throttle_hit(struct http_carrier *h, uint64_t now, uint64_t retry_after_ns)
 {
+    h->n_throttled++;
     if (flex_aimd_refused(&h->aimd, now) && now + retry_after_ns > h->paused_until)
         h->paused_until = now + retry_after_ns;
 }
@@ -369,9 +371,11 @@ static void unanswered(struct http_carrier *h, struct hreq *r, CURLcode rc, uint
             flex_log(FLEX_LOG_WARN, lctx(h), 0, "carrier unreachable: %s; retried in %llu ms", why,
                      (unsigned long long)(h->backoff_ns / 1000000ULL));
         h->down_until = now + h->backoff_ns;
+        h->n_unreachable++;
         emit_session(h, false);
         emit_failed(h, r, 0, true, false, false, why);
     } else {
+        h->n_ambiguous++;
         emit_failed(h, r, 0, h->ambiguous_retry, true, false, why);
     }
     req_free(r);
@@ -632,6 +636,7 @@ static void http_drain(struct flex_carrier *c, int timeout_ms)
     while ((r = h->flying)) {
         land(h, r);
         curl_easy_cleanup(r->easy);
+        h->n_ambiguous++;
         emit_failed(h, r, 0, h->ambiguous_retry, true, false, "no answer before the drain ended");
         req_free(r);
     }
@@ -678,7 +683,16 @@ static void http_destroy(struct flex_carrier *c)
     flex_free(h);
 }
 
+static void http_counters(const struct flex_carrier *c, uint64_t out[FLEX_CC_N])
+{
+    const struct http_carrier *h = chc_of(c);
+    out[FLEX_CC_THROTTLED] = h->n_throttled;
+    out[FLEX_CC_AMBIGUOUS] = h->n_ambiguous;
+    out[FLEX_CC_RECONNECTS] = h->n_unreachable;
+}
+
 static const struct flex_carrier_ops http_ops = {
+    .counters = http_counters,
     .submit = http_submit,
     .run = http_run,
     .ready = http_ready,

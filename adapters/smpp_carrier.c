@@ -134,8 +134,22 @@ static void sc_ack(struct flex_carrier *c, uint64_t token)
     flex_smpp_ack(sc_of(c)->client, token);
 }
 
+static void sc_counters(const struct flex_carrier *c, uint64_t out[FLEX_CC_N])
+{
+    struct flex_smpp_stats st;
+    flex_smpp_client_stats(csc_of(c)->client, &st);
+    out[FLEX_CC_THROTTLED] = st.throttled;
+    out[FLEX_CC_AMBIGUOUS] = st.ambiguous;
+    out[FLEX_CC_RECONNECTS] = st.reconnects;
+    out[FLEX_CC_INBOUND_CUT] = st.inbound_truncated + st.inbound_parts_cut;
+    out[FLEX_CC_INBOUND_LOST] = st.inbound_evicted + st.inbound_expired;
+    out[FLEX_CC_IDS_EVICTED] = st.ids_evicted;
+    out[FLEX_CC_EARLY_UNMATCHED] = st.early_evicted + st.early_expired;
+}
+
 static const struct flex_carrier_ops smpp_ops = {
     .ack = sc_ack,
+    .counters = sc_counters,
     .submit = sc_submit,
     .run = sc_run,
     .ready = sc_ready,

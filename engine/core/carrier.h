@@ -91,6 +91,21 @@ struct flex_carrier_msg {
     bool receipt; /* ask for a delivery report */
 };
 
+/* What an adapter counts over its carrier's life (monotonic), shown per
+ * carrier on /metrics as flex_carrier_events_total{event}. */
+enum flex_carrier_counter {
+    FLEX_CC_THROTTLED,       /* "too fast" answers (SMPP ESME_RTHROTTLED, HTTP 429/503) */
+    FLEX_CC_AMBIGUOUS,       /* submits sent with no answer: outcome unknown */
+    FLEX_CC_RECONNECTS,      /* SMPP sessions lost and bound again; HTTP requests that found
+                              * no connection */
+    FLEX_CC_INBOUND_CUT,     /* inbound texts cut to a cap, or parts over the part cap */
+    FLEX_CC_INBOUND_LOST,    /* inbound multipart sets given up (room, or incomplete 5 min) */
+    FLEX_CC_IDS_EVICTED,     /* message ids dropped from the local map for its cap */
+    FLEX_CC_EARLY_UNMATCHED, /* receipts held for their submit answer, passed on unmatched
+                              * (the writer still matches them through Redis) */
+    FLEX_CC_N
+};
+
 /* What every adapter implements. */
 struct flex_carrier_ops {
     /* Queues |m|: 0; FLEX_E_FULL when it has no room now (try again after
@@ -113,6 +128,8 @@ struct flex_carrier_ops {
      * is stored (NULL: the adapter never defers; tokens of a connection
      * gone are ignored: the carrier sends again). */
     void (*ack)(struct flex_carrier *c, uint64_t token);
+    /* Its counters into |out| (NULL: it keeps none; read as zeros). */
+    void (*counters)(const struct flex_carrier *c, uint64_t out[FLEX_CC_N]);
 };
 
 /* The part every adapter's carrier starts with. */
@@ -189,6 +206,14 @@ static inline void flex_carrier_ack(struct flex_carrier *c, uint64_t token)
 {
     if (c->ops->ack)
         c->ops->ack(c, token);
+}
+
+static inline void flex_carrier_counters(const struct flex_carrier *c, uint64_t out[FLEX_CC_N])
+{
+    for (int k = 0; k < FLEX_CC_N; k++)
+        out[k] = 0;
+    if (c->ops->counters)
+        c->ops->counters(c, out);
 }
 
 #endif

@@ -184,6 +184,7 @@ struct flex_pipeline {
     struct flex_labels by_location;    /* writer: accepted, failed, delivered, expired */
     struct flex_labels loc_intake;     /* intake: suppressed, expired, scheduled */
     struct flex_labels carrier_gauges; /* dispatch: FLEX_MG_* */
+    struct flex_labels carrier_events; /* dispatch: enum flex_carrier_counter (carrier.h) */
     struct flex_labels inbound_by;     /* writer: texts received per location, by intent */
     struct flex_histogram accept_ms;   /* writer: enqueued -> carrier accepted */
     struct flex_histogram receipt_ms;  /* writer: accepted -> receipt */

@@ -42,13 +42,14 @@
 struct carrier {
     char name[65];
     struct flex_carrier *car;
-    char sig[2048];        /* what the carrier was built from (flex_carrier_sig) */
-    bool retiring;         /* removed or changed by a reload: no new jobs */
-    uint64_t retire_at_ns; /* unbind by then even if its window is not empty */
-    int bound;             /* its sessions bound now */
-    unsigned temp_fails;   /* temporary failures in a row */
-    uint64_t open_until;   /* circuit open (skipped by routing) until then, mono ns */
-    uint8_t tag;           /* 1-255, unique among d->carriers: the top byte of its acks */
+    char sig[2048];              /* what the carrier was built from (flex_carrier_sig) */
+    bool retiring;               /* removed or changed by a reload: no new jobs */
+    uint64_t retire_at_ns;       /* unbind by then even if its window is not empty */
+    int bound;                   /* its sessions bound now */
+    unsigned temp_fails;         /* temporary failures in a row */
+    uint64_t open_until;         /* circuit open (skipped by routing) until then, mono ns */
+    uint8_t tag;                 /* 1-255, unique among d->carriers: the top byte of its acks */
+    uint64_t counted[FLEX_CC_N]; /* its counters as last added to /metrics */
 };
 
 struct dispatch {
@@ -650,6 +651,18 @@ static void gauges(struct dispatch *d)
         flex_labels_set(t, c->name, FLEX_MG_CIRCUIT, open);
         flex_labels_set(t, c->name, FLEX_MG_UP, flex_carrier_ready(c->car) && !open);
         flex_labels_set(t, c->name, FLEX_MG_DRAINED, flex_live_drained(d->live, c->name));
+    }
+    /* The adapters' counters, as what they added since the last look: a
+     * carrier rebuilt by a reload starts from 0, its series goes on. */
+    for (size_t i = 0; i < d->ncarriers; i++) {
+        struct carrier *c = &d->carriers[i];
+        uint64_t v[FLEX_CC_N];
+        flex_carrier_counters(c->car, v);
+        for (unsigned k = 0; k < FLEX_CC_N; k++)
+            if (v[k] > c->counted[k]) {
+                flex_labels_add(&d->p->carrier_events, c->name, k, v[k] - c->counted[k]);
+                c->counted[k] = v[k];
+            }
     }
     /* A carrier removed, disabled or retiring by a reload reads 0, not its
      * last value. */

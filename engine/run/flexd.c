@@ -270,6 +270,7 @@ static struct flex_pipeline *pipeline_new(const struct flex_cfg *cfg)
         if (cfg->carriers[i].enabled) {
             flex_labels_slot(&p->by_carrier, cfg->carriers[i].name);
             flex_labels_slot(&p->carrier_gauges, cfg->carriers[i].name);
+            flex_labels_slot(&p->carrier_events, cfg->carriers[i].name);
         }
     for (size_t i = 0; i < cfg->nlocations; i++) {
         flex_labels_slot(&p->by_location, cfg->locations[i].id);

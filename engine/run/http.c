@@ -146,6 +146,22 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
                        "Jobs per location decided before any carrier (expired, suppressed, "
                        "scheduled).",
                        "counter", "location", "status", decided, buf, cap, &n);
+    static const char *const cevents[FLEX_METRICS_VALUES] = {
+        [FLEX_CC_THROTTLED] = "throttled",
+        [FLEX_CC_AMBIGUOUS] = "ambiguous",
+        [FLEX_CC_RECONNECTS] = "reconnects",
+        [FLEX_CC_INBOUND_CUT] = "inbound_cut",
+        [FLEX_CC_INBOUND_LOST] = "inbound_lost",
+        [FLEX_CC_IDS_EVICTED] = "ids_evicted",
+        [FLEX_CC_EARLY_UNMATCHED] = "early_receipts_unmatched"};
+    _Static_assert(FLEX_CC_N <= FLEX_METRICS_VALUES, "a value slot per carrier counter");
+    flex_labels_render(&p->carrier_events, "flex_carrier_events_total",
+                       "What a carrier's adapter counted: throttled answers, submits with no "
+                       "answer (ambiguous), reconnects (SMPP sessions bound again; HTTP requests "
+                       "that found no connection), inbound texts cut or multipart sets lost to "
+                       "reassembly caps, ids evicted from the local map, receipts passed on "
+                       "unmatched while waiting for their submit's answer.",
+                       "counter", "carrier", "event", cevents, buf, cap, &n);
     flex_labels_render(&p->carrier_gauges, "flex_carrier_window_in_flight",
                        "Messages submitted to a carrier and not yet answered.", "gauge", "carrier",
                        NULL, window, buf, cap, &n);

@@ -157,6 +157,8 @@ part_throttle() {
     check "... accounted: nothing lost, duplicated or sent to an opt-out" account th 0 0 "$tmp/th.log"
     check "... the SMSC throttled (ESME_RTHROTTLED answered)" \
         python3 -c "import json,sys; sys.exit(0 if json.load(open('$tmp/th.log.json')).get('throttled', 0) > 0 else 1)"
+    check "... and flexd counted them on /metrics" \
+        test "$(metric 'flex_carrier_events_total{carrier="primary",event="throttled"}')" -gt 0
     N=$N0
     stop_flexd "$f"
     sim_off "$s"
@@ -296,6 +298,8 @@ part_smsc() {
     # lost with it, and those messages were in flight (its window) at the kill
     check "... accounted: nothing lost or sent to an opt-out, duplicates only from the kill" \
         account sm 256 256 "$tmp/s1.log" "$tmp/s2.log"
+    check "... the session's reconnect counted on /metrics" \
+        test "$(metric 'flex_carrier_events_total{carrier="primary",event="reconnects"}')" -gt 0
     stop_flexd "$f"
     sim_off "$s"
     D=$D0

@@ -127,6 +127,8 @@ check "throttled and 500s: all 400 more accepted in the end" wait_for '[ "$(stat
 check "... and delivered" wait_for '[ "$(stat delivered)" = 699 ]' 20
 check "... none failed (but the 21610 and the text too long)" test "$(stat failed)" = 2
 check "httpsim throttled some (429)" test "$(hstat throttled)" -gt 0
+check "... flexd counted them on /metrics" \
+    test "$(metric 'flex_carrier_events_total{carrier="backup",event="throttled"}')" -gt 0
 check "httpsim failed some (500)" test "$(hstat failed)" -gt 0
 
 # --- a webhook is answered only once stored ----------------------------------
