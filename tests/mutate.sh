@@ -50,6 +50,7 @@ smpp-answer-at-once ;; adapters/smpp_carrier.c ;; c.defer_deliver_resp = true; ;
 writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack) ;; if (recs[i]->ack) ;; integ:decisions.sh answer
 tmpl-section-kept ;; engine/text/tmpl.c ;; if (!section_whole(op, vars)) ;; if (false && !section_whole(op, vars)) ;; integ:schedule.sh
 tmpl-section-merge ;; engine/text/tmpl.c ;; t->sealed = t->nops; ;; t->sealed = 0; ;; unit:test_tmpl
+reply-patients-cap ;; engine/core/reply.h ;; char patients[FLEX_REPLY_CONTEXT * 66]; ;; char patients[4 * 66]; ;; unit:test_convlog
 http-answer-at-once ;; engine/run/http.c ;; MHD_suspend_connection(c); ;; u->state = UP_ANSWERED, u->answer = 200; ;; integ:http.sh
 http-max-parts ;; adapters/http.c ;; int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; int prc = 0 * flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; integ:http.sh
 # dispatch: the checks at the carrier's door, limits, failover

@@ -129,7 +129,9 @@ struct flex_inbound {
 struct flex_reply_ctx {
     bool found;
     char patient[65], location[65], appointment[97];
-    char patients[4 * 66]; /* every patient texted from this number lately, comma-separated */
+    /* every patient texted from this number lately, comma-separated: one
+     * per record read at most, each up to 64 bytes and its comma */
+    char patients[FLEX_REPLY_CONTEXT * 66];
 };
 
 /* Appends the context lookup of |from| (one reply): the sender's last

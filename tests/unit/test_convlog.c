@@ -3,6 +3,8 @@
  * tests/integ/replies.sh against a real redis-server. */
 #include "test_common.h"
 
+#include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -75,12 +77,52 @@ static void test_record(void **state)
                      -1);
 }
 
+/* A family on one number: every patient texted lately is listed for the
+ * front desk, the longest ids (64 bytes) included, the newest first. */
+static void test_context_lists_every_patient(void **state)
+{
+    (void)state;
+    struct flex_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.engine.reply_context_days = 30;
+    int64_t now = 20422 * DAY_MS;
+    static char recs[FLEX_REPLY_CONTEXT][512];
+    redisReply el[FLEX_REPLY_CONTEXT], *els[FLEX_REPLY_CONTEXT];
+    char want[FLEX_REPLY_CONTEXT * 66] = "";
+    for (int i = 0; i < FLEX_REPLY_CONTEXT; i++) {
+        char pt[65];
+        snprintf(pt, sizeof(pt), "%02d%062d", i, 0); /* 64 bytes */
+        long n = flex_conv_record(recs[i], sizeof(recs[i]), now - i * 1000, 'o', "loc-1", pt, "",
+                                  "j", "reminder_24h", "", "See you");
+        assert_true(n > 0);
+        memset(&el[i], 0, sizeof(el[i]));
+        el[i].type = REDIS_REPLY_STRING;
+        el[i].str = recs[i];
+        el[i].len = (size_t)n;
+        els[i] = &el[i];
+        if (i)
+            strcat(want, ",");
+        strcat(want, pt);
+    }
+    redisReply arr;
+    memset(&arr, 0, sizeof(arr));
+    arr.type = REDIS_REPLY_ARRAY;
+    arr.elements = FLEX_REPLY_CONTEXT;
+    arr.element = els;
+    struct flex_reply_ctx ctx;
+    flex_reply_parse_context(&cfg, &arr, "loc-1", now, &ctx);
+    assert_true(ctx.found);
+    assert_string_equal(ctx.patients, want);
+    assert_memory_equal(ctx.patient, "00", 2); /* the newest */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score),
         cmocka_unit_test(test_key_and_expiry),
         cmocka_unit_test(test_record),
+        cmocka_unit_test(test_context_lists_every_patient),
     };
     return cmocka_run_group_tests_name("convlog", tests, NULL, NULL);
 }
