@@ -69,6 +69,37 @@ static void row_text(const struct cfg_row *r, const void *base, char *out, size_
         snprintf(out, n, "%s", str ? str : "");
 }
 
+/* Row |r| of |now| takes |was|'s running value again (a restart-only key),
+ * by its type: a string is copied into |now|'s arena.  Returns -1 for a type
+ * no restart-only key has (test_config checks that none does). */
+int cfg_row_keep(const struct cfg_row *r, struct flex_cfg *now, void *dst, const void *src)
+{
+    switch (r->type) {
+    case T_STR:
+    case T_SECRET:
+    case T_REDISURL:
+    case T_HOSTPORT:
+    case T_HTTPURL:
+    case T_TZ:
+    case T_NAME:
+    case T_PHONE: {
+        const char *old = *(const char *const *)src;
+        *(const char **)dst = old ? flex_arena_strdup(&now->_arena, old) : NULL;
+        return 0;
+    }
+    case T_BOOL:
+    case T_AMBIGUOUS: memcpy(dst, src, sizeof(bool)); return 0;
+    case T_UINT:
+    case T_HHMM:
+    case T_LOGLEVEL: memcpy(dst, src, sizeof(uint32_t)); return 0;
+    case T_DOUBLE: memcpy(dst, src, sizeof(double)); return 0;
+    case T_DURATION: memcpy(dst, src, sizeof(uint64_t)); return 0;
+    case T_PROFILE: memcpy(dst, src, sizeof(enum flex_http_profile)); return 0;
+    case T_CTYPE: memcpy(dst, src, sizeof(enum flex_carrier_type)); return 0;
+    default: return -1; /* lists, routes, templates, keywords: none is restart-only */
+    }
+}
+
 /* What a reader is told of a changed value: the new one when it is short
  * and no secret, else only that it changed. */
 static void row_change(const struct cfg_row *r, const char *sect, const char *was, const char *now,
@@ -151,12 +182,11 @@ size_t flex_cfg_diff(struct flex_cfg *now, const struct flex_cfg *was, flex_cfg_
                 row_change(&cfg_rows[r], sect, b, a, cb, arg);
                 /* Redis, the audit log, the listener and the consumer name
                  * are set up once: the snapshot keeps what runs (each such
-                 * key is a string of a singleton section) */
-                if (cfg_rows[r].flags & F_IMMUT) {
-                    const char *old = *(const char *const *)((const char *)was + cfg_rows[r].off);
-                    *(const char **)((char *)now + cfg_rows[r].off) =
-                        old ? flex_arena_strdup(&now->_arena, old) : NULL;
-                }
+                 * key is in a singleton section, so its offset is from the
+                 * config itself) */
+                if (cfg_rows[r].flags & F_IMMUT)
+                    (void)cfg_row_keep(&cfg_rows[r], now, (char *)now + cfg_rows[r].off,
+                                       (const char *)was + cfg_rows[r].off);
             }
         }
         for (size_t j = 0; cfg_kinds[k].named && j < item_count(was, k); j++) /* removed */

@@ -94,6 +94,10 @@ struct cfg_row {
 /* One row per key, cfg_nrows of them (at most 128: see struct cfg_sect). */
 extern const struct cfg_row cfg_rows[];
 extern const size_t cfg_nrows;
+
+/* config_diff.c: row |r| at |dst| (in |now|) takes the value at |src| again,
+ * by its type; -1 for a type a restart-only key may not have. */
+int cfg_row_keep(const struct cfg_row *r, struct flex_cfg *now, void *dst, const void *src);
 #define ROW_BIT(r) (1ULL << ((r) % 64))
 #define ROW_WORD(r) ((r) / 64)
 

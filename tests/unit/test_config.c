@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "err.h"
 #include "intent.h"
 #include "mem.h"
@@ -44,6 +45,40 @@ static struct flex_cfg *load_shipped(const struct flex_cfg_override *ov, size_t 
     if (rc != 0)
         fail_msg("deploy/flexd.conf: rc %d\n%s", rc, d->text);
     return cfg;
+}
+
+static void count_restarts(void *arg, const char *line, bool restart)
+{
+    (void)line;
+    *(size_t *)arg += restart;
+}
+
+/* Every restart-only key is of a singleton section (its offset is from the
+ * config itself) and of a type a reload can keep the running value of
+ * (flex_cfg_diff): a reload over a changed one keeps it. */
+static void test_config_restart_only_keys_kept(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *run = load_shipped(NULL, 0, &d);
+    struct flex_cfg_override ov[] = {{"redis.url=redis://127.0.0.1:6390/0"},
+                                     {"http.listen=127.0.0.1:9199"}};
+    struct flex_cfg *next = load_shipped(ov, 2, &d);
+    for (size_t r = 0; r < cfg_nrows; r++) {
+        if (!(cfg_rows[r].flags & F_IMMUT))
+            continue;
+        assert_false(cfg_kinds[cfg_rows[r].kind].named);
+        char scratch[64];
+        assert_int_equal(
+            cfg_row_keep(&cfg_rows[r], next, scratch, (const char *)run + cfg_rows[r].off), 0);
+    }
+    size_t restarts = 0;
+    assert_int_equal(flex_cfg_diff(next, run, count_restarts, &restarts), 2);
+    assert_int_equal(restarts, 2);
+    assert_string_equal(next->redis.url, "redis://127.0.0.1:6379/0");
+    assert_string_equal(next->http.listen, "127.0.0.1:9100");
+    flex_cfg_del(next);
+    flex_cfg_del(run);
 }
 
 static void test_config_shipped_file_is_valid(void **state)
@@ -612,6 +647,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_shipped_file_is_valid),
+        cmocka_unit_test(test_config_restart_only_keys_kept),
         cmocka_unit_test(test_config_shipped_templates_fit_one_sms),
         cmocka_unit_test(test_config_base_is_valid),
         cmocka_unit_test(test_config_each_error_has_file_and_line),
