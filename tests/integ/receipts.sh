@@ -26,10 +26,10 @@ for form in same notlv dec dec-tlv upper; do
     # smscsim again, naming receipts this way (the flexd reconnect)
     kill "$sim" 2>/dev/null
     wait "$sim" 2>/dev/null
-    "$B/smscsim" --listen "127.0.0.1:$SP" --dlr-delay-ms 10 --log "$tmp/sim-$form.log" \
-        --stats "$tmp/sim.json" --max-seconds 300 --receipt-ids "$form" --dlr-other-session &
-    sim=$!
-    pids="$pids $sim"
+    # (sim_start tries again while the port is not free yet)
+    sim_start "$SP" "$tmp/sim-$form.log" "$tmp/sim.json" 300 --receipt-ids "$form" \
+        --dlr-other-session
+    sim=$last_sim
     sleep 0.5 # the old sessions seen closed
     check "$form: both flexd bound again" wait_for ready 10
     first=$sent_total
