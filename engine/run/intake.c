@@ -24,6 +24,7 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
     char entry[BATCH * 2][48];
     if (ne > BATCH * 2)
         ne = BATCH * 2;
+    struct flex_idmap *out = from_pel && in->nflying ? in_flying_entries(in) : NULL;
     for (size_t i = 0; i < ne; i++) {
         size_t len;
         const char *id = flex_reply_str(flex_reply_at(flex_reply_at(entries, i), 0), &len);
@@ -35,8 +36,9 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         memcpy(entry[i], prefix, pl);
         memcpy(entry[i] + pl, id ? id : "", id ? len : 0);
         entry[i][pl + (id ? len : 0)] = '\0';
-        flying[i] = from_pel && flex_idmap_has(in->flying, entry[i]);
+        flying[i] = out && flex_idmap_has(out, entry[i]);
     }
+    flex_idmap_free(out);
     flex_metric_add(&in->p->m.jobs_read, (long)ne);
     for (size_t i = 0; i < ne && n < BATCH * 2; i++) {
         struct redisReply *fields = flex_reply_at(flex_reply_at(entries, i), 1);
@@ -488,7 +490,7 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
     (void)cookie;
     if (flex_entry_urgent(entry))
         return;            /* not in the group's pending list */
-    t->argv[t->n] = entry; /* the id map's key: valid until the map changes */
+    t->argv[t->n] = entry; /* a record's or a held one's: valid for the round */
     t->lens[t->n++] = strlen(entry);
 }
 
@@ -507,10 +509,12 @@ static int touch_own(struct intake *in)
 {
     if (in_settle_writes(in) != 0)
         return -1;
-    size_t max = flex_idmap_count(in->flying) + in->nheld;
+    size_t max = in->nflying + in->nheld;
     struct touch t = {flex_malloc((max + 1) * sizeof(char *)),
                       flex_malloc((max + 1) * sizeof(size_t)), 0};
-    flex_idmap_each(in->flying, touch_add, &t);
+    for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
+        if (in->flying[i])
+            touch_add(&t, in->p->pool[i].entry, 0);
     for (size_t i = 0; i < in->nheld; i++)
         touch_add(&t, in->held[i]->entry, 0);
     char ms[24];
@@ -536,7 +540,7 @@ void *flex_intake_main(void *arg)
     struct intake in = {.p = arg};
     in.free_list = flex_malloc(FLEX_POOL_SIZE * sizeof(struct flex_rec *));
     in.held = flex_malloc(HELD_MAX * sizeof(struct flex_rec *));
-    in.flying = flex_idmap_new(UINT64_MAX, 1);
+    in.flying = flex_calloc(FLEX_POOL_SIZE, 1);
     for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
@@ -644,7 +648,7 @@ void *flex_intake_main(void *arg)
     flex_statusbuf_del(in.sb);
     flex_arena_free(&in.pbarena);
     flex_free(in.held);
-    flex_idmap_free(in.flying);
+    flex_free(in.flying);
     flex_free(in.free_list);
     return NULL;
 }

@@ -263,7 +263,7 @@ int in_admit(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t
         return -1;
     int64_t now = flex_now_ms();
     for (size_t i = 0; i < n; i++) { /* before the push: it may come back at once */
-        flex_idmap_put(in->flying, recs[i]->entry, 1, 0);
+        in_fly(in, recs[i]);
         recs[i]->checked_ms = now;
     }
     /* relaxed: a gauge for metrics and the drain; not used to order data. */
@@ -334,14 +334,13 @@ int in_take_back(struct intake *in, struct wbatch *w)
 {
     void *items[256];
     size_t n;
-    uint64_t one;
     int rc = 0;
     while (rc == 0 && (n = flex_ring_pop_batch(&in->p->back, items, 256)) > 0) {
         /* relaxed: a gauge for metrics and the drain; not used to order data. */
         atomic_fetch_sub_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
         for (size_t i = 0; i < n; i++) {
             struct flex_rec *r = items[i];
-            flex_idmap_take(in->flying, r->entry, &one);
+            in_land(in, r);
             if (rc != 0) /* Redis failed: pending, read again after the reconnect */
                 in_rec_put(in, r);
             else if (r->back == FLEX_BACK_QUIET)

@@ -72,8 +72,15 @@ struct intake {
     size_t nfree;
     struct flex_rec **held;
     size_t nheld;
-    size_t nspilled;                  /* held jobs beyond HELD_MAX: pending, not in memory */
-    struct flex_idmap *flying;        /* entries of the jobs in the dispatcher or writer */
+    size_t nspilled; /* held jobs beyond HELD_MAX: pending, not in memory */
+    /* The jobs in the dispatcher or writer: a mark per record of the pool
+     * (p->pool[i] is out when flying[i]), set when admitted and cleared when
+     * it comes back; their entries are read from the records only when our
+     * pending list is read again, or touched (rare), so that the common
+     * path costs no map of entry ids.  A record's entry is written by the
+     * intake alone, before it goes. */
+    uint8_t *flying;
+    size_t nflying;
     char paused[FLEX_PAUSED_MAX][65]; /* the paused set ("*": every location) */
     int npaused;
     int64_t last_claim_ms, last_promote_ms, last_sample_ms, last_touch_ms, last_trim_ms;
@@ -149,6 +156,9 @@ void in_pb_free(void *arena, void *p);
 void in_give_back_all(struct intake *in, enum in_from from, struct flex_rec **recs, size_t kept,
                       size_t i, size_t n);
 void in_rec_put(struct intake *in, struct flex_rec *r);
+void in_fly(struct intake *in, struct flex_rec *r);
+void in_land(struct intake *in, struct flex_rec *r);
+struct flex_idmap *in_flying_entries(const struct intake *in);
 void in_reclaim(struct intake *in);
 void in_schedule_job(struct intake *in, struct wbatch *w, const char *entry, Flex__V1__Job *job,
                      int64_t at, int64_t base, int64_t exp, const char *reason);

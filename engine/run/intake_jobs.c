@@ -4,16 +4,44 @@
 
 /* ---- jobs ------------------------------------------------------------- */
 
+/* A record of the pool going to the dispatcher, and coming back. */
+void in_fly(struct intake *in, struct flex_rec *r)
+{
+    size_t i = (size_t)(r - in->p->pool);
+    if (i < FLEX_POOL_SIZE && !in->flying[i]) {
+        in->flying[i] = 1;
+        in->nflying++;
+    }
+}
+
+void in_land(struct intake *in, struct flex_rec *r)
+{
+    size_t i = (size_t)(r - in->p->pool);
+    if (i < FLEX_POOL_SIZE && in->flying[i]) {
+        in->flying[i] = 0;
+        in->nflying--;
+    }
+}
+
+/* The entries of the jobs out now, as a set (free with flex_idmap_free). */
+struct flex_idmap *in_flying_entries(const struct intake *in)
+{
+    struct flex_idmap *m = flex_idmap_new(UINT64_MAX, 1);
+    for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
+        if (in->flying[i])
+            flex_idmap_put(m, in->p->pool[i].entry, 1, 0);
+    return m;
+}
+
 /* Takes back the records the writer is done with. */
 void in_reclaim(struct intake *in)
 {
     void *items[256];
     size_t n;
-    uint64_t one;
     while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
         for (size_t i = 0; i < n; i++) {
             struct flex_rec *r = items[i];
-            flex_idmap_take(in->flying, r->entry, &one); /* written (or handed back) */
+            in_land(in, r); /* written (or handed back) */
             in->free_list[in->nfree++] = r;
         }
 }
