@@ -13,13 +13,10 @@
 
 static const struct flex_hash_key secret_key; /* a fixed key: the hash only compares */
 
-/* A row's value as text, for comparing two snapshots.  Secrets become a
- * hash: equal values compare equal, and the text is never shown. */
-static void row_text(const struct cfg_row *r, const void *base, char *out, size_t n)
+/* Whether a row of |type| holds a string (a const char *). */
+static bool row_is_str(uint8_t type)
 {
-    const void *v = (const char *)base + r->off;
-    const char *str = NULL;
-    switch (r->type) {
+    switch (type) {
     case T_STR:
     case T_SECRET:
     case T_REDISURL:
@@ -28,39 +25,58 @@ static void row_text(const struct cfg_row *r, const void *base, char *out, size_
     case T_TZ:
     case T_NAME:
     case T_PHONE:
-    case T_KEYWORDS: str = *(const char *const *)v; break;
-    case T_TMPL: str = ((const struct flex_cfg_template *)base)->body; break;
-    case T_ROUTE: str = ((const struct flex_cfg_src *)v)->text; break;
-    case T_BOOL:
-    case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "true" : "false"); return;
-    case T_UINT: snprintf(out, n, "%u", *(const uint32_t *)v); return;
-    case T_HHMM:
-        snprintf(out, n, "%02u:%02u", *(const uint32_t *)v / 60, *(const uint32_t *)v % 60);
-        return;
-    case T_LOGLEVEL:
-        snprintf(out, n, "%s", flex_log_level_name((enum flex_log_level) * (const uint32_t *)v));
-        return;
-    case T_DOUBLE: snprintf(out, n, "%g", *(const double *)v); return;
-    case T_DURATION: snprintf(out, n, "%llums", (unsigned long long)*(const uint64_t *)v); return;
-    case T_PROFILE:
-        snprintf(out, n, "%s",
-                 *(const enum flex_http_profile *)v == FLEX_HTTP_JSON ? "json" : "twilio");
-        return;
-    case T_CTYPE:
-        snprintf(out, n, "%s",
-                 *(const enum flex_carrier_type *)v == FLEX_CARRIER_HTTP ? "http" : "smpp");
-        return;
-    case T_LIST:
-    case T_ALLOW: {
-        const struct flex_cfg_list *l = v;
-        size_t o = 0;
-        out[0] = '\0';
-        for (size_t i = 0; i < l->n && o < n; i++)
-            o += (size_t)snprintf(out + o, n - o, "%s%s", i ? ", " : "", l->v[i]);
-        return;
+    case T_KEYWORDS: return true;
+    default: return false;
     }
-    default: snprintf(out, n, "?"); return;
-    }
+}
+
+/* A row's value as text, for comparing two snapshots.  Secrets become a
+ * hash: equal values compare equal, and the text is never shown. */
+static void row_text(const struct cfg_row *r, const void *base, char *out, size_t n)
+{
+    const void *v = (const char *)base + r->off;
+    const char *str = NULL;
+    if (row_is_str(r->type))
+        str = *(const char *const *)v;
+    else if (r->type == T_TMPL)
+        str = ((const struct flex_cfg_template *)base)->body;
+    else if (r->type == T_ROUTE)
+        str = ((const struct flex_cfg_src *)v)->text;
+    else
+        switch (r->type) {
+        case T_BOOL:
+        case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "true" : "false"); return;
+        case T_UINT: snprintf(out, n, "%u", *(const uint32_t *)v); return;
+        case T_HHMM:
+            snprintf(out, n, "%02u:%02u", *(const uint32_t *)v / 60, *(const uint32_t *)v % 60);
+            return;
+        case T_LOGLEVEL:
+            snprintf(out, n, "%s",
+                     flex_log_level_name((enum flex_log_level) * (const uint32_t *)v));
+            return;
+        case T_DOUBLE: snprintf(out, n, "%g", *(const double *)v); return;
+        case T_DURATION:
+            snprintf(out, n, "%llums", (unsigned long long)*(const uint64_t *)v);
+            return;
+        case T_PROFILE:
+            snprintf(out, n, "%s",
+                     *(const enum flex_http_profile *)v == FLEX_HTTP_JSON ? "json" : "twilio");
+            return;
+        case T_CTYPE:
+            snprintf(out, n, "%s",
+                     *(const enum flex_carrier_type *)v == FLEX_CARRIER_HTTP ? "http" : "smpp");
+            return;
+        case T_LIST:
+        case T_ALLOW: {
+            const struct flex_cfg_list *l = v;
+            size_t o = 0;
+            out[0] = '\0';
+            for (size_t i = 0; i < l->n && o < n; i++)
+                o += (size_t)snprintf(out + o, n - o, "%s%s", i ? ", " : "", l->v[i]);
+            return;
+        }
+        default: snprintf(out, n, "?"); return;
+        }
     if (r->flags & F_SENS || r->type == T_REDISURL)
         snprintf(
             out, n, "#%016llx", /* compared here, never shown */
@@ -74,19 +90,12 @@ static void row_text(const struct cfg_row *r, const void *base, char *out, size_
  * no restart-only key has (test_config checks that none does). */
 int cfg_row_keep(const struct cfg_row *r, struct flex_cfg *now, void *dst, const void *src)
 {
-    switch (r->type) {
-    case T_STR:
-    case T_SECRET:
-    case T_REDISURL:
-    case T_HOSTPORT:
-    case T_HTTPURL:
-    case T_TZ:
-    case T_NAME:
-    case T_PHONE: {
+    if (row_is_str(r->type)) {
         const char *old = *(const char *const *)src;
         *(const char **)dst = old ? flex_arena_strdup(&now->_arena, old) : NULL;
         return 0;
     }
+    switch (r->type) {
     case T_BOOL:
     case T_AMBIGUOUS: memcpy(dst, src, sizeof(bool)); return 0;
     case T_UINT:

@@ -16,6 +16,16 @@ static struct flex_tmpl *compile_ok(const char *body)
     return t;
 }
 
+/* |body| refused with |code| at byte |offset|. */
+static void refused(const char *body, int code, size_t offset)
+{
+    struct flex_tmpl_error err = {0};
+    struct flex_tmpl *x = NULL;
+    assert_int_equal(flex_tmpl_compile(&x, body, strlen(body), &err), code);
+    assert_int_equal(err.offset, offset);
+    assert_null(x);
+}
+
 static void set(struct flex_tmpl_vars *v, enum flex_tmpl_var i, const char *s)
 {
     v->v[i] = s;
@@ -84,14 +94,8 @@ static void test_tmpl_braces_and_errors(void **state)
         {"Hi \x01 there", FLEX_E_SYNTAX, 3},
         {"Hi \xff", FLEX_E_UTF8, 3},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct flex_tmpl_error err = {0};
-        struct flex_tmpl *x = NULL;
-        assert_int_equal(flex_tmpl_compile(&x, bad[i].body, strlen(bad[i].body), &err),
-                         bad[i].code);
-        assert_int_equal(err.offset, bad[i].offset);
-        assert_null(x);
-    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        refused(bad[i].body, bad[i].code, bad[i].offset);
 }
 
 /* "{[...]}": kept when each of its placeholders has a value, else left out
@@ -130,23 +134,10 @@ static void test_tmpl_optional_section(void **state)
     assert_string_equal(out, "Ana, ok");
     flex_tmpl_del(t);
 
-    struct {
-        const char *body;
-        size_t offset;
-    } bad[] = {
-        {"a {[b {[{date}]}]}", 6},   /* nested */
-        {"a {[ with {provider}", 2}, /* unclosed */
-        {"a {[ nothing ]} b", 2},    /* no placeholder */
-        {"a ]} b", 3},               /* a close with none open: a stray brace */
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct flex_tmpl_error err = {0};
-        struct flex_tmpl *x = NULL;
-        assert_int_equal(flex_tmpl_compile(&x, bad[i].body, strlen(bad[i].body), &err),
-                         FLEX_E_SYNTAX);
-        assert_int_equal(err.offset, bad[i].offset);
-        assert_null(x);
-    }
+    refused("a {[b {[{date}]}]}", FLEX_E_SYNTAX, 6);   /* nested */
+    refused("a {[ with {provider}", FLEX_E_SYNTAX, 2); /* unclosed */
+    refused("a {[ nothing ]} b", FLEX_E_SYNTAX, 2);    /* no placeholder */
+    refused("a ]} b", FLEX_E_SYNTAX, 3);               /* a close with none open: a stray brace */
 }
 
 static void test_tmpl_var_names(void **state)
