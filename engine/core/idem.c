@@ -196,6 +196,17 @@ static int legacy_get(struct flex_store *st, int64_t *until_ms, bool *found)
     return rc;
 }
 
+_Static_assert(sizeof(FLEX_IDEM_SHAPE) - 1 > FLEX_IDEM_ID_MAX,
+               "the shaping field is no job id's record");
+
+int flex_idem_shape(struct flex_store *st)
+{
+    for (unsigned b = 0; b < FLEX_IDEM_BUCKETS; b++)
+        flex_store_appendf(st, "HSETNX %s%u %s 0", FLEX_KEY_IDEM, b, FLEX_IDEM_SHAPE);
+    /* an error (a bucket of another type) is the checks' to meet, not this */
+    return flex_store_drain(st, FLEX_IDEM_BUCKETS) < 0 ? -1 : 0;
+}
+
 int flex_idem_legacy(struct flex_store *st, bool group_existed, uint32_t idempotency_days,
                      int64_t now_ms, int64_t *until_ms)
 {

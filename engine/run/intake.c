@@ -105,6 +105,7 @@ static int connect_store(struct intake *in)
     flex_store_free_reply(grp);
     if (flex_idem_legacy(in->st, existed, cfg->retention.idempotency_days, flex_now_ms(),
                          &in->idem_legacy_ms) != 0 ||
+        flex_idem_shape(in->st) != 0 ||
         flex_store_script_load(in->st, flex_idem_sweep_lua, in->idem_sweep_sha) != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, 0, "cannot set up the idempotency records: %s",
                  flex_store_error(in->st));
