@@ -87,6 +87,8 @@ static long prefill;
 
 static void load_records(bool seen_keys)
 {
+    if (!seen_keys && flex_idem_shape(st) != 0) /* as every flexd at start */
+        die("shaping the buckets");
     for (long i = 0; i < prefill; i++) {
         char id[24];
         snprintf(id, sizeof(id), "old-%08ld", i);
