@@ -59,17 +59,24 @@ struct flex_smpp_config {
      * it: a crash before then leaves the SMSC to deliver it again); false
      * (the default): it goes at once */
     bool defer_deliver_resp;
+    /* true: the parts of a longer text from a handset are not joined here
+     * but handed up one by one (FLEX_SMPP_EV_INBOUND_PART, answered like a
+     * whole text), for an engine that joins them where every process sees
+     * them: an SMSC may deliver the parts of one text to different binds,
+     * of different processes; false (the default): joined here */
+    bool parts_up;
 };
 
 /* Fills |c| with the defaults (timeouts, backoff, window 64, one bind). */
 void flex_smpp_config_defaults(struct flex_smpp_config *c);
 
 enum flex_smpp_event_kind {
-    FLEX_SMPP_EV_ACCEPTED, /* every part taken; ids in part_ids */
-    FLEX_SMPP_EV_FAILED,   /* not taken: status, temporary, reason */
-    FLEX_SMPP_EV_RECEIPT,  /* a delivery receipt for one part */
-    FLEX_SMPP_EV_INBOUND,  /* a text from a handset (parts joined) */
-    FLEX_SMPP_EV_SESSION,  /* a session bound or was lost (for health) */
+    FLEX_SMPP_EV_ACCEPTED,     /* every part taken; ids in part_ids */
+    FLEX_SMPP_EV_FAILED,       /* not taken: status, temporary, reason */
+    FLEX_SMPP_EV_RECEIPT,      /* a delivery receipt for one part */
+    FLEX_SMPP_EV_INBOUND,      /* a text from a handset (parts joined) */
+    FLEX_SMPP_EV_INBOUND_PART, /* with parts_up: one part of a longer text */
+    FLEX_SMPP_EV_SESSION,      /* a session bound or was lost (for health) */
 };
 
 struct flex_smpp_event {
@@ -90,7 +97,14 @@ struct flex_smpp_event {
     /* inbound */
     char from[21], to[21];
     const char *text; /* UTF-8, valid during the callback */
-    bool truncated;   /* text cut to the reassembly's caps (docs/smpp.md) */
+    bool truncated;   /* text cut to the reassembly's caps (docs/smpp.md); a part:
+                       * its bytes cut to the part cap */
+    /* a part (parts_up): its user data as it came (valid during the
+     * callback), data_coding, reference, count and number (1-based) */
+    const uint8_t *part;
+    size_t part_len;
+    uint8_t dcs, part_total, part_seq;
+    uint16_t part_ref;
     /* session */
     unsigned session;
     bool bound;

@@ -77,10 +77,17 @@ static void on_smpp_event(void *arg, const struct flex_smpp_event *ev)
         out.err = ev->receipt_err;
         break;
     case FLEX_SMPP_EV_INBOUND:
-        out.kind = FLEX_CEV_INBOUND;
+    case FLEX_SMPP_EV_INBOUND_PART: /* (a whole text's part fields are empty) */
+        out.kind = ev->kind == FLEX_SMPP_EV_INBOUND ? FLEX_CEV_INBOUND : FLEX_CEV_INBOUND_PART;
         memcpy(out.from, ev->from, sizeof(out.from));
         memcpy(out.to, ev->to, sizeof(out.to));
         out.text = ev->text;
+        out.part = ev->part;
+        out.part_len = ev->part_len;
+        out.dcs = ev->dcs;
+        out.part_total = ev->part_total;
+        out.part_seq = ev->part_seq;
+        out.part_ref = ev->part_ref;
         out.truncated = ev->truncated;
         out.ack = ev->ack;
         break;
@@ -182,6 +189,9 @@ struct flex_carrier *flex_smpp_carrier_new(const struct flex_cfg *cfg,
     c.max_parts = cfg->engine.max_parts;
     /* a receipt or a text is answered once the writer has stored it */
     c.defer_deliver_resp = true;
+    /* the parts of a patient's long text are joined in Redis (writer.c),
+     * wherever the SMSC delivers each */
+    c.parts_up = true;
     struct smpp_carrier *sc = flex_calloc(1, sizeof(*sc));
     sc->base.ops = &smpp_ops;
     flex_strlcpy(sc->base.name, cc->name, sizeof(sc->base.name));

@@ -674,10 +674,11 @@ void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
                           const struct flex_smpp_pdu *p)
 {
     /* With defer_deliver_resp, a receipt or a whole text is answered by
-     * flex_smpp_ack once stored; the parts of a longer text before its
-     * last, and what is not passed on, at once.  (A crash between a part's
-     * answer and the whole text's storing loses that text: the SMSC does
-     * not send the answered parts again.) */
+     * flex_smpp_ack once stored; with parts_up too, every part of a longer
+     * text (the engine stores each).  Without parts_up, the parts before
+     * the last, and what is not passed on, at once.  (A crash between such
+     * a part's answer and the whole text's storing loses that text: the
+     * SMSC does not send the answered parts again.) */
     uint64_t ack = c->cfg.defer_deliver_resp ? ack_token(s, p->sequence) : 0;
     uint64_t now = flex_smpp_now_ns();
     if (p->esm_class & FLEX_SMPP_ESM_RECEIPT) {
@@ -685,7 +686,29 @@ void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
             flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
         return;
     }
+    const uint8_t *data;
+    size_t len;
     bool truncated;
+    struct flex_smpp_concat cc;
+    if (c->cfg.parts_up && flex_smpp_inbound_part(c->inbound, p, &data, &len, &truncated, &cc)) {
+        if (!ack)
+            flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);
+        if (cc.seq == 1)
+            s->st.inbound++; /* texts begun: the engine joins them */
+        struct flex_smpp_event ev = {.kind = FLEX_SMPP_EV_INBOUND_PART,
+                                     .truncated = truncated,
+                                     .ack = ack,
+                                     .part = data,
+                                     .part_len = len,
+                                     .dcs = p->data_coding,
+                                     .part_total = cc.total,
+                                     .part_seq = cc.seq,
+                                     .part_ref = cc.ref};
+        flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
+        flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
+        flex_smpp_emit(c, &ev);
+        return;
+    }
     const char *text = flex_smpp_inbound_add(c->inbound, p, now, &truncated);
     if (!text || !ack)
         flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, p->sequence);

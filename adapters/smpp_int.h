@@ -185,6 +185,16 @@ void flex_smpp_inbound_del(struct inbound_set *set);
  * was cut (a cap, or a text that could not be decoded), else false. */
 const char *flex_smpp_inbound_add(struct inbound_set *set, const struct flex_smpp_pdu *p,
                                   uint64_t now_ns, bool *truncated);
+struct flex_smpp_concat;
+
+/* With parts_up: true when |p| is a part of a longer text (2 parts or more,
+ * its number within them), its user data in |*data| and |*len| (pointing
+ * into |p|, cut to the part cap: |*cut| set and counted in
+ * inbound_parts_cut) and its concatenation in |*cc|; false for a whole
+ * text, which goes through flex_smpp_inbound_add. */
+bool flex_smpp_inbound_part(struct inbound_set *set, const struct flex_smpp_pdu *p,
+                            const uint8_t **data, size_t *len, bool *cut,
+                            struct flex_smpp_concat *cc);
 /* Adds the set's inbound_* counters to |out|'s. */
 void flex_smpp_inbound_stats(const struct inbound_set *set, struct flex_smpp_stats *out);
 

@@ -25,6 +25,7 @@
 #include "mem.h"
 #include "smpp_int.h"
 #include "smpp_payload.h"
+#include "sms.h"
 #include "utf.h"
 #include "str.h"
 
@@ -122,55 +123,6 @@ void flex_smpp_inbound_stats(const struct inbound_set *in, struct flex_smpp_stat
     out->inbound_decode_errors += in->st.inbound_decode_errors;
 }
 
-static bool is_gsm7(uint8_t dcs)
-{
-    return (dcs & 0x0f) == 0 || dcs == 1;
-}
-
-/* Length of the longest prefix of |b| within |n| bytes that ends on a
- * character boundary, read as the decoders read: a GSM-7 escape and the
- * septet after it are one character, and so are a UCS-2 high surrogate and
- * the unit after it. */
-static size_t char_boundary(uint8_t dcs, const uint8_t *b, size_t n)
-{
-    if (dcs == 8) {
-        n &= ~(size_t)1;
-        /* A high surrogate only ever starts a pair: its low half was cut. */
-        if (n >= 2 && b[n - 2] >= 0xD8 && b[n - 2] <= 0xDB)
-            n -= 2;
-        return n;
-    }
-    if (!is_gsm7(dcs))
-        return n;
-    size_t i = 0;
-    while (i < n) {
-        size_t step = (b[i] & 0x7F) == FLEX_GSM7_ESC ? 2 : 1;
-        if (i + step > n)
-            break;
-        i += step;
-    }
-    return i;
-}
-
-/* Decodes |n| bytes into in->text (TEXT_BUF bytes).  Returns the UTF-8
- * length or FLEX_E_NOSPACE. */
-static long decode(struct inbound_set *in, uint8_t dcs, const uint8_t *b, size_t n)
-{
-    if (dcs == 8)
-        return flex_utf16be_to_utf8(b, n, in->text, sizeof(in->text));
-    if (is_gsm7(dcs))
-        return flex_gsm7_decode(b, n, in->text, sizeof(in->text));
-    /* Latin-1 (3) and the rest: bytes as Latin-1 */
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (o + 2 + 1 > sizeof(in->text))
-            return FLEX_E_NOSPACE;
-        o += flex_utf8_put(b[i], (unsigned char *)in->text + o);
-    }
-    in->text[o] = '\0';
-    return (long)o;
-}
-
 /* The text of |n| source bytes at |b|, |cut| when bytes were dropped
  * already.  A text over TEXT_MAX is cut here; a cut text ends on a
  * character boundary and is flagged in |*truncated| (may be NULL) and
@@ -183,8 +135,8 @@ static const char *finish(struct inbound_set *in, uint8_t dcs, const uint8_t *b,
         cut = true;
     }
     if (cut)
-        n = char_boundary(dcs, b, n);
-    if (decode(in, dcs, b, n) < 0) {
+        n = flex_sms_char_boundary(dcs, b, n);
+    if (flex_sms_decode(dcs, b, n, in->text, sizeof(in->text)) < 0) {
         /* TEXT_BUF fits the worst case, so this is a decoder that changed:
          * still, a text from a handset is shown, not dropped silently. */
         in->st.inbound_decode_errors++;
@@ -359,6 +311,21 @@ static size_t join(struct inbound_set *in, const struct set *s, bool *cut)
         o += pt->len;
     }
     return o;
+}
+
+bool flex_smpp_inbound_part(struct inbound_set *in, const struct flex_smpp_pdu *p,
+                            const uint8_t **data, size_t *len, bool *cut,
+                            struct flex_smpp_concat *cc)
+{
+    flex_smpp_user_data(p, data, len, cc); /* a bad UDH: all of it is text */
+    if (cc->total < 2 || cc->seq < 1 || cc->seq > cc->total)
+        return false;
+    *cut = *len > PART_MAX;
+    if (*cut) {
+        *len = PART_MAX;
+        in->st.inbound_parts_cut++;
+    }
+    return true;
 }
 
 const char *flex_smpp_inbound_add(struct inbound_set *in, const struct flex_smpp_pdu *p,

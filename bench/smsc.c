@@ -44,11 +44,21 @@ struct dlr {
 /* A deliver_sm sent and not answered yet.  As an SMSC does, what a session
  * leaves unanswered when it goes is delivered again (on any receiver bound
  * then): a receipt, or a patient's whole text (tracked by its last part). */
+/* One part of a long text sent on its own (--mo-spread, --mo-part-gap-ms). */
+struct mo_part {
+    uint64_t due_ns;
+    char from[21], to[21];
+    uint8_t dcs, len;
+    uint8_t sm[160]; /* UDH and user data */
+};
+
 struct unanswered {
     uint32_t seq; /* 0: answered (a hole until it reaches the front) */
     bool mo;
+    bool is_part;           /* a part on its own: in |part| */
     struct dlr d;           /* a receipt: what it reports */
     char *from, *to, *text; /* a text */
+    struct mo_part part;
 };
 
 struct conn {
@@ -95,6 +105,9 @@ struct smsc {
     struct sim_destset dests;         /* distinct destinations */
     struct unanswered *mo_again;      /* texts to deliver again (unanswered) */
     size_t nmo_again;
+    struct mo_part *parts; /* parts sent on their own, in due order (--mo-spread...) */
+    size_t nparts;
+    unsigned parts_rr; /* the receiver that gets the next (--mo-spread) */
     struct {
         uint64_t received, throttled, failed, receipts_sent, inbound_sent, binds_rejected;
         uint64_t submit_sm, deliver_sm_resp, bound_total, unbinds;
@@ -186,6 +199,14 @@ static void unanswered_requeue(struct smsc *s, struct conn *c)
         if (!u->seq)
             continue;
         s->st.redelivered++;
+        if (u->is_part) { /* to the front of the parts to send: due now */
+            s->parts = flex_realloc(s->parts, (s->nparts + 1) * sizeof(*s->parts));
+            memmove(s->parts + 1, s->parts, s->nparts * sizeof(*s->parts));
+            s->parts[0] = u->part;
+            s->parts[0].due_ns = 0;
+            s->nparts++;
+            continue;
+        }
         if (!u->mo) {
             u->d.due_ns = sim_now_ns();
             dlr_push(s, &u->d);
@@ -491,8 +512,42 @@ static void dlr_run(struct smsc *s, uint64_t now)
     }
 }
 
+/* The parts due (--mo-spread, --mo-part-gap-ms), in order, each to a bound
+ * receiver: the next in turn with --mo-spread, else the first.  None is
+ * sent while no receiver is bound. */
+static void parts_run(struct smsc *s, uint64_t now)
+{
+    struct conn *rx[MAX_CONNS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].used && s->conns[i].bound && s->conns[i].rx && !s->conns[i].closing)
+            rx[n++] = &s->conns[i];
+    size_t done = 0;
+    while (n && done < s->nparts && s->parts[done].due_ns <= now) {
+        const struct mo_part *mp = &s->parts[done++];
+        struct conn *c = rx[s->o->mo_spread ? s->parts_rr++ % n : 0];
+        struct flex_smpp_pdu p = {0};
+        p.command_id = FLEX_SMPP_DELIVER_SM;
+        p.sequence = ++c->seq;
+        p.source_addr_ton = p.dest_addr_ton = 1;
+        p.source_addr_npi = p.dest_addr_npi = 1;
+        snprintf(p.source_addr, sizeof(p.source_addr), "%s", mp->from);
+        snprintf(p.destination_addr, sizeof(p.destination_addr), "%s", mp->to);
+        p.esm_class = FLEX_SMPP_ESM_UDHI;
+        p.data_coding = mp->dcs;
+        p.short_message = (uint8_t *)mp->sm;
+        p.sm_length = mp->len;
+        queue_pdu(c, &p);
+        unanswered_add(c, &(struct unanswered){.seq = c->seq, .is_part = true, .part = *mp});
+        arm_send(s, c, (uint32_t)(c - s->conns));
+    }
+    memmove(s->parts, s->parts + done, (s->nparts - done) * sizeof(*s->parts));
+    s->nparts -= done;
+}
+
 /* One inbound text from |from| to |to| (NULL: --mo-to) on |c|, in parts
- * with a UDH when it is long. */
+ * with a UDH when it is long (with --mo-spread or --mo-part-gap-ms, the
+ * parts go on their own: parts_run). */
 static void send_one_mo(struct smsc *s, struct conn *c, const char *from, const char *to,
                         const char *text)
 {
@@ -501,6 +556,29 @@ static void send_one_mo(struct smsc *s, struct conn *c, const char *from, const 
     if (flex_sms_encode(&sms, text, strlen(text), FLEX_SMS_MAX_PARTS, &err) != 0)
         return;
     uint8_t ref = (uint8_t)sim_xorshift(&s->rng);
+    if (sms.nparts > 1 && (s->o->mo_spread || s->o->mo_part_gap_ms)) {
+        uint64_t now = sim_now_ns();
+        for (unsigned k = 0; k < sms.nparts; k++) {
+            struct mo_part mp = {.due_ns = now + k * s->o->mo_part_gap_ms * 1000000ULL,
+                                 .dcs = (uint8_t)sms.coding};
+            size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start;
+            size_t h = flex_smpp_udh_write(mp.sm, ref, (uint8_t)sms.nparts, (uint8_t)(k + 1));
+            memcpy(mp.sm + h, sms.data + start, len); /* 6 + 140 at most */
+            mp.len = (uint8_t)(h + len);
+            snprintf(mp.from, sizeof(mp.from), "%s", from);
+            snprintf(mp.to, sizeof(mp.to), "%s", to ? to : s->o->mo_to);
+            size_t at = s->nparts; /* in due order */
+            while (at > 0 && s->parts[at - 1].due_ns > mp.due_ns)
+                at--;
+            s->parts = flex_realloc(s->parts, (s->nparts + 1) * sizeof(*s->parts));
+            memmove(s->parts + at + 1, s->parts + at, (s->nparts - at) * sizeof(*s->parts));
+            s->parts[at] = mp;
+            s->nparts++;
+        }
+        s->st.inbound_sent++;
+        parts_run(s, now);
+        return;
+    }
     for (unsigned k = 0; k < sms.nparts; k++) {
         uint8_t sm[200];
         size_t start = flex_sms_part_start(&sms, k), len = sms.part_end[k] - start, h = 0;
@@ -902,6 +980,8 @@ int smsc_run(struct smsc *s, volatile sig_atomic_t *stop)
         dlr_run(s, now);
         if (s->nmo_again)
             mo_again_run(s);
+        if (s->nparts)
+            parts_run(s, now);
         if (s->follow)
             follow_mo(s);
         if (s->o->mo_rate > 0)
@@ -992,6 +1072,7 @@ void smsc_del(struct smsc *s)
     for (size_t i = 0; i < s->nmo_again; i++)
         unanswered_free(&s->mo_again[i]);
     flex_free(s->mo_again);
+    flex_free(s->parts);
     for (size_t i = 0; i < MAX_PENDING_CONCAT; i++)
         if (s->pending[i].used)
             for (unsigned k = 0; k < 256; k++)

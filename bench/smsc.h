@@ -32,6 +32,12 @@ struct smsc_opts {
     int dlr_twice;             /* tests: the final receipt sent twice (some carriers do) */
     int dlr_other;             /* tests: receipts on another bound session when there is one */
     int receipt_ids;           /* enum smsc_ids: how a receipt names its message */
+    /* tests of the engine's joining: the parts of a long inbound text go to
+     * the bound receivers in turn (mo_spread), |mo_part_gap_ms| apart; each
+     * part is then a deliver_sm of its own, delivered again when its session
+     * goes unanswered */
+    int mo_spread;
+    unsigned long mo_part_gap_ms;
 };
 
 struct smsc;

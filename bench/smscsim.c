@@ -69,7 +69,8 @@ static const char usage_text[] =
     "               [--log FILE] [--stats FILE] [--mo-to NUMBER] [--mo-follow FILE]\n"
     "               [--mo-rate N] [--mo-senders N] [--max-seconds N]\n"
     "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n"
-    "               [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]\n";
+    "               [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]\n"
+    "               [--mo-spread] [--mo-part-gap-ms N]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -95,6 +96,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"dlr-twice", no_argument, NULL, 'W'},
         {"receipt-ids", required_argument, NULL, 'I'},
         {"dlr-other-session", no_argument, NULL, 'O'},
+        {"mo-spread", no_argument, NULL, 'P'},
+        {"mo-part-gap-ms", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -119,6 +122,8 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'E': o->dlr_enroute = 1; break;
         case 'W': o->dlr_twice = 1; break;
         case 'O': o->dlr_other = 1; break;
+        case 'P': o->mo_spread = 1; break;
+        case 'G': o->mo_part_gap_ms = strtoul(optarg, NULL, 10); break;
         case 'I':
             o->receipt_ids = strcmp(optarg, "same") == 0      ? SMSC_IDS_SAME
                              : strcmp(optarg, "notlv") == 0   ? SMSC_IDS_NOTLV

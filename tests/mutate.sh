@@ -47,6 +47,12 @@ intake-dedup-prev ;; engine/core/idem.c ;; *v = same_entry(r, entry) ? FLEX_IDEM
 idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms <= cut + 86400000 * 2 then ;; integ:decisions.sh idem
 idem-bucket ;; engine/core/idem.c ;; return h % FLEX_IDEM_BUCKETS; ;; return (h >> 1) % FLEX_IDEM_BUCKETS; ;; unit:test_idem
 smpp-answer-at-once ;; adapters/smpp_carrier.c ;; c.defer_deliver_resp = true; ;; c.defer_deliver_resp = false; ;; integ:decisions.sh answer
+smpp-parts-local ;; adapters/smpp_carrier.c ;; c.parts_up = true; ;; c.parts_up = false; ;; integ:mo_parts.sh
+reply-parts-kept ;; engine/core/reply.c ;; if (in->parts_key && in->parts_key[0]) { ;; if (false) { ;; integ:mo_parts.sh
+reply-parts-copy ;; engine/core/reply.c ;; redis.call('HSETNX', k, ARGV[1], ARGV[3]) ;; redis.call('HSET', k, ARGV[1], ARGV[3]) ;; unit:integ_moparts
+reply-parts-ttl ;; engine/core/reply.c ;; redis.call('PEXPIRE', k, ARGV[4], 'NX') ;; redis.call('PEXPIRE', k, ARGV[4]) ;; unit:integ_moparts
+reply-parts-cut ;; engine/core/reply.c ;; if cut == 1 then break end ;; if n > max then break end ;; unit:integ_moparts
+sms-decode-nul ;; engine/text/sms.c ;; o += flex_utf8_put(b[i] ? b[i] : 0xFFFD, (unsigned char *)out + o); ;; o += flex_utf8_put(b[i], (unsigned char *)out + o); ;; unit:test_sms
 writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack) ;; if (recs[i]->ack) ;; integ:decisions.sh answer
 tmpl-section-kept ;; engine/text/tmpl.c ;; if (!section_whole(op, vars)) ;; if (false && !section_whole(op, vars)) ;; integ:schedule.sh
 tmpl-section-merge ;; engine/text/tmpl.c ;; t->sealed = t->nops; ;; t->sealed = 0; ;; unit:test_tmpl

@@ -38,11 +38,14 @@ struct flex_carrier;
 #define FLEX_CARRIER_KEYS 3    /* candidate keys of a receipt */
 
 enum flex_carrier_ev {
-    FLEX_CEV_ACCEPTED, /* the whole message taken: keys of its parts */
-    FLEX_CEV_FAILED,   /* not taken (see temporary, ambiguous) */
-    FLEX_CEV_RECEIPT,  /* a final delivery report for one part */
-    FLEX_CEV_INBOUND,  /* a patient's text (parts joined) */
-    FLEX_CEV_SESSION,  /* a connection up or down (health, readiness) */
+    FLEX_CEV_ACCEPTED,     /* the whole message taken: keys of its parts */
+    FLEX_CEV_FAILED,       /* not taken (see temporary, ambiguous) */
+    FLEX_CEV_RECEIPT,      /* a final delivery report for one part */
+    FLEX_CEV_INBOUND,      /* a patient's text (parts joined) */
+    FLEX_CEV_INBOUND_PART, /* one part of a longer text, as it came: the engine
+                            * joins the parts in Redis, whichever process got
+                            * each (an SMSC may spread them over its binds) */
+    FLEX_CEV_SESSION,      /* a connection up or down (health, readiness) */
 };
 
 struct flex_carrier_event {
@@ -62,7 +65,13 @@ struct flex_carrier_event {
     /* inbound */
     char from[21], to[21];
     const char *text; /* UTF-8, valid during the call */
-    bool truncated;   /* cut to the adapter's caps */
+    bool truncated;   /* cut to the adapter's caps (a part: its bytes) */
+    /* inbound part: its user data (valid during the call; at most
+     * 1,600 bytes from SMPP), data_coding, reference, count, number (1-based) */
+    const uint8_t *part;
+    size_t part_len;
+    uint8_t dcs, part_total, part_seq;
+    uint16_t part_ref;
     /* session */
     bool up;
     /* receipt, inbound: the adapter's token for telling the carrier it was

@@ -36,6 +36,9 @@ enum flex_rec_kind {
     FLEX_REC_RESULT,       /* dispatch -> writer: its outcome */
     FLEX_REC_RECEIPT,      /* dispatch -> writer: a delivery receipt */
     FLEX_REC_INBOUND,      /* dispatch -> writer: a patient's text */
+    FLEX_REC_INBOUND_PART, /* dispatch -> writer: one part of a longer text (its
+                            * bytes in text[0..part_len)), joined in Redis */
+    FLEX_REC_PART_STORED,  /* writer only: a part stored, the text not whole yet */
     FLEX_REC_RECEIPT_WAIT, /* writer only: a receipt waiting for its msgid map */
 };
 
@@ -109,8 +112,14 @@ struct flex_rec {
     bool delivered; /* a receipt: final and delivered (its state name in reason) */
     uint32_t receipt_err;
     char from[21], to[21];
-    bool truncated; /* inbound: longer than the adapter keeps */
-    bool heap;      /* a receipt/inbound record allocated because the pool was empty */
+    bool truncated; /* inbound: longer than the adapter keeps; a part: its bytes cut */
+    /* an inbound part: its bytes' length in text, data_coding, reference,
+     * count, number; once joined (FLEX_REC_INBOUND), parts_key[0] != 0: the
+     * set's key, deleted when the text is stored */
+    uint16_t part_len, part_ref;
+    uint8_t dcs, part_total, part_seq;
+    char parts_key[48];
+    bool heap; /* a receipt/inbound record allocated because the pool was empty */
     /* a receipt/inbound: the carrier's acknowledgement, owed once this is
      * stored (the dispatcher's carrier tag << 56 | the adapter's token,
      * engine/core/carrier.h); 0: none owed */
@@ -167,6 +176,7 @@ struct flex_pipeline {
         _Atomic uint64_t send_suppressed, send_held, send_deferred;
         /* inbound (writer) */
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
+        _Atomic uint64_t inbound_parts, inbound_joined; /* parts stored, texts made whole */
         /* webhooks (http listener) */
         _Atomic uint64_t webhooks_ok, webhooks_refused, webhooks_busy;
         /* intake and dispatcher (multi-writer: atomic adds) */

@@ -118,10 +118,34 @@ static const char inbound_lua[] =
     "end\n"
     "return {fresh and 1 or 0, changed and 1 or 0, replied}\n";
 
+/* KEYS[1]: the set; ARGV: the part's number, the count, the value (flag
+ * byte and bytes), the TTL (ms, from the first part), the bytes kept.  The
+ * part is stored once (a carrier's copy changes nothing); once all are
+ * there: {the bytes joined in order, 1 when cut}, stopping after a part the
+ * adapter cut (as SMPP's own join) or at the cap; else nil. */
+static const char parts_lua[] =
+    "local k, total, max = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[5])\n"
+    "redis.call('HSETNX', k, ARGV[1], ARGV[3])\n"
+    "redis.call('PEXPIRE', k, ARGV[4], 'NX')\n"
+    "if redis.call('HLEN', k) < total then return false end\n"
+    "local out, n, cut = {}, 0, 0\n"
+    "for i = 1, total do\n"
+    "  local v = redis.call('HGET', k, tostring(i))\n"
+    "  if not v then return false end\n"
+    "  local b = string.sub(v, 2)\n"
+    "  if n + #b > max then b = string.sub(b, 1, max - n); cut = 1 end\n"
+    "  out[#out + 1] = b\n"
+    "  n = n + #b\n"
+    "  if string.sub(v, 1, 1) == 'c' then cut = 1 end\n"
+    "  if cut == 1 then break end\n"
+    "end\n"
+    "return {table.concat(out), cut}\n";
+
 int flex_reply_load(struct flex_store *st, struct flex_reply *q)
 {
     if (flex_store_script_load(st, context_lua, q->context) != 0 ||
-        flex_store_script_load(st, inbound_lua, q->inbound) != 0)
+        flex_store_script_load(st, inbound_lua, q->inbound) != 0 ||
+        flex_store_script_load(st, parts_lua, q->parts) != 0)
         return -1;
     return 0;
 }
@@ -366,6 +390,58 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
         cmds += 2;
     }
     return cmds;
+}
+
+/* ---- the parts of a longer text ------------------------------------------ */
+
+void flex_parts_key(const char *from, const char *to, unsigned ref, unsigned total, unsigned dcs,
+                    char out[FLEX_PARTS_KEY_SZ])
+{
+    static const struct flex_hash_key k1 = {0x666c65782d6d6f70ULL, 0x617274732d6b3031ULL};
+    static const struct flex_hash_key k2 = {0x666c65782d6d6f70ULL, 0x617274732d6b3032ULL};
+    char tail[32];
+    int tl = snprintf(tail, sizeof(tail), "%u:%u:%u", ref, total, dcs);
+    size_t fl = strlen(from), nl = strlen(to);
+    uint64_t h[2];
+    const struct flex_hash_key *keys[2] = {&k1, &k2};
+    for (int i = 0; i < 2; i++) {
+        uint64_t a = flex_siphash13(keys[i], from, fl + 1); /* with its NUL: no ambiguity */
+        a = flex_siphash13(keys[i], to, nl + 1) ^ flex_mix64(a);
+        h[i] = flex_siphash13(keys[i], tail, (size_t)tl) ^ flex_mix64(a);
+    }
+    snprintf(out, FLEX_PARTS_KEY_SZ, "%s%016llx%016llx", FLEX_KEY_MOPARTS, (unsigned long long)h[0],
+             (unsigned long long)h[1]);
+}
+
+void flex_reply_append_part(struct flex_store *st, const struct flex_reply *q, const char *key,
+                            unsigned seq, unsigned total, const uint8_t *b, size_t n, bool cut)
+{
+    char val[1 + 4096];
+    if (n > sizeof(val) - 1) { /* (a record holds less) */
+        n = sizeof(val) - 1;
+        cut = true;
+    }
+    val[0] = cut ? 'c' : 'w';
+    if (n)
+        memcpy(val + 1, b, n);
+    flex_store_appendf(st, "EVALSHA %s 1 %s %u %u %b %d %d", q->parts, key, seq, total, val, n + 1,
+                       FLEX_PARTS_TTL_MS, FLEX_PARTS_TEXT_MAX);
+}
+
+int flex_reply_parse_part(struct redisReply *r, const char **data, size_t *len, bool *cut)
+{
+    if (flex_reply_is_error(r))
+        return -1;
+    if (flex_reply_count(r) != 2)
+        return 0; /* nil: parts missing */
+    const char *b = flex_reply_str(flex_reply_at(r, 0), len);
+    if (!b)
+        return -1;
+    if (*len > FLEX_PARTS_TEXT_MAX) /* the script's cap; a changed one is not trusted */
+        *len = FLEX_PARTS_TEXT_MAX;
+    *data = b;
+    *cut = flex_reply_integer(flex_reply_at(r, 1)) != 0;
+    return 1;
 }
 
 /* ---- the reply context --------------------------------------------------- */
@@ -688,6 +764,11 @@ int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
     if (it == FLEX_INTENT_RESCHEDULE || it == FLEX_INTENT_OTHER || it == FLEX_INTENT_EMERGENCY ||
         (it == FLEX_INTENT_CONFIRM && !ctx->appointment[0]) || ir.frontdesk)
         staff_entry(p, desk, in, loc, ctx, flex_intent_name(it), ir.urgent);
+    if (in->parts_key && in->parts_key[0]) { /* joined from parts: their set goes with it */
+        cmd(p, "A", 2);
+        puts_(p, "DEL");
+        puts_(p, in->parts_key);
+    }
     if (p->full)
         return FLEX_E_NOSPACE;
     flex_store_append(st, (int)p->n, p->argv, p->lens);

@@ -56,7 +56,7 @@ struct flex_reply_plans;
 /* SHA-1 of each script, as loaded into the server, and the buffers the
  * commands are built in (allocated on first use; one thread's). */
 struct flex_reply {
-    char context[41], inbound[41];
+    char context[41], inbound[41], parts[41];
     struct flex_reply_plans *_plans;
 };
 
@@ -117,12 +117,48 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
                               const struct flex_cfg *cfg, const struct flex_conv_out *o, size_t n,
                               int64_t now_ms);
 
+/* ---- the parts of a longer text, joined in Redis ---------------------------
+ *
+ * An SMSC may deliver the parts of one text to different binds, of
+ * different flexd processes, and a process may die between two parts.  So
+ * each part is stored in flex:moparts:{hash} (a hash: field = the part's
+ * number, value = a flag byte, 'c' when the adapter cut it, then its bytes
+ * as they came), by a script that also returns the parts joined once all
+ * are there.  The set expires FLEX_PARTS_TTL_MS after its first part; it is
+ * deleted when the whole text is stored.  A part is answered to the carrier
+ * once stored, so nothing answered is lost to a crash. */
+#define FLEX_KEY_MOPARTS "flex:moparts:"
+/* A text still incomplete this long after its first part is given up. */
+#define FLEX_PARTS_TTL_MS 300000
+#define FLEX_PARTS_TEXT_MAX 4096 /* source bytes of a joined text kept (as SMPP's own join) */
+#define FLEX_PARTS_KEY_SZ 48
+
+/* The key of the set a part belongs to: sender, number texted (both
+ * normalized), reference, count and data_coding, hashed (no number in a key
+ * name). */
+void flex_parts_key(const char *from, const char *to, unsigned ref, unsigned total, unsigned dcs,
+                    char out[FLEX_PARTS_KEY_SZ]);
+
+/* Appends the script storing part |seq| of |total| (|n| bytes at |b|,
+ * |cut|: the adapter dropped bytes of it) in the set |key| (one reply). */
+void flex_reply_append_part(struct flex_store *st, const struct flex_reply *q, const char *key,
+                            unsigned seq, unsigned total, const uint8_t *b, size_t n, bool cut);
+
+/* Reads the script's reply |r| (borrowed): 1 when the text is whole, its
+ * bytes joined in |*data| and |*len| (borrowed from |r|: at most
+ * FLEX_PARTS_TEXT_MAX; |*cut| when bytes were dropped, by the adapter or
+ * that cap); 0 when parts are missing; -1 for an error reply. */
+int flex_reply_parse_part(struct redisReply *r, const char **data, size_t *len, bool *cut);
+
 /* A text received, its sender normalized. */
 struct flex_inbound {
     const char *from, *to, *text, *carrier;
     int64_t at_ms;
     bool truncated; /* longer than the adapter keeps */
     int intent;     /* 0: classify |text|; else this enum flex_intent */
+    /* joined from parts (flex_reply_append_part): their set, deleted by
+     * the same script; NULL or "": none */
+    const char *parts_key;
 };
 
 /* Who a text is about, from the sender's log. */

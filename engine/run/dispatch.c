@@ -234,7 +234,11 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
     flex_mem_zero(r, offsetof(struct flex_rec, text));
     r->ack = 0;  /* (after text: not zeroed above) the dispatcher tags its own */
     r->hook = 0; /* ... and the HTTP listener its webhooks' */
-    r->kind = ev->kind == FLEX_CEV_RECEIPT ? FLEX_REC_RECEIPT : FLEX_REC_INBOUND;
+    r->parts_key[0] = '\0';
+    r->part_len = 0;
+    r->kind = ev->kind == FLEX_CEV_RECEIPT        ? FLEX_REC_RECEIPT
+              : ev->kind == FLEX_CEV_INBOUND_PART ? FLEX_REC_INBOUND_PART
+                                                  : FLEX_REC_INBOUND;
     flex_strlcpy(r->carrier, carrier, sizeof(r->carrier));
     r->at_ms = at_ms;
     if (r->kind == FLEX_REC_RECEIPT) {
@@ -244,6 +248,20 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
         r->delivered = ev->delivered;
         flex_strlcpy(r->reason, ev->state ? ev->state : "", sizeof(r->reason));
         r->receipt_err = ev->err;
+        return;
+    }
+    memcpy(r->from, ev->from, sizeof(r->from));
+    memcpy(r->to, ev->to, sizeof(r->to));
+    if (r->kind == FLEX_REC_INBOUND_PART) { /* bytes as they came, any coding */
+        size_t n = ev->part_len < sizeof(r->text) ? ev->part_len : sizeof(r->text);
+        if (n)
+            memcpy(r->text, ev->part, n);
+        r->part_len = (uint16_t)n;
+        r->truncated = ev->truncated || n < ev->part_len;
+        r->dcs = ev->dcs;
+        r->part_ref = ev->part_ref;
+        r->part_total = ev->part_total;
+        r->part_seq = ev->part_seq;
         return;
     }
     /* The text, cut (and flagged) on a character boundary when longer
@@ -259,8 +277,6 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
     }
     memcpy(r->text, text, n);
     r->text[n] = '\0';
-    memcpy(r->from, ev->from, sizeof(r->from));
-    memcpy(r->to, ev->to, sizeof(r->to));
 }
 
 static void on_event(void *arg, struct flex_carrier *car, const struct flex_carrier_event *ev)
@@ -288,7 +304,8 @@ static void on_event(void *arg, struct flex_carrier *car, const struct flex_carr
         on_failed(d, r, ev);
         break;
     case FLEX_CEV_RECEIPT:
-    case FLEX_CEV_INBOUND: on_report(d, c, ev); break;
+    case FLEX_CEV_INBOUND:
+    case FLEX_CEV_INBOUND_PART: on_report(d, c, ev); break;
     case FLEX_CEV_SESSION:
         d->bound += ev->up ? 1 : -1;
         c->bound += ev->up ? 1 : -1;

@@ -94,6 +94,10 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_acks_dropped_total",
          "Receipts and texts stored whose answer to the carrier (deliver_sm_resp) was dropped "
          "(the dispatcher far behind): the carrier sends them again."},
+        {"flex_inbound_parts_total",
+         "Parts of longer inbound texts stored in Redis to be joined (by whichever flexd "
+         "receives the last)."},
+        {"flex_inbound_joined_total", "Inbound texts made whole from parts by this process."},
     };
     uint64_t vals[] = {
         rd(&p->m.jobs_read),        rd(&p->m.dead_letter),     rd(&p->m.suppressed),
@@ -103,7 +107,8 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         rd(&p->m.send_suppressed),  rd(&p->m.send_held),       rd(&p->m.send_deferred),
         rd(&p->m.inbound_copies),   rd(&p->m.optouts),         rd(&p->m.optins),
         rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),     rd(&p->m.webhooks_refused),
-        rd(&p->m.webhooks_busy),    rd(&p->m.acks_dropped),
+        rd(&p->m.webhooks_busy),    rd(&p->m.acks_dropped),    rd(&p->m.inbound_parts),
+        rd(&p->m.inbound_joined),
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)

@@ -47,6 +47,7 @@
 #include "qsbr.h"
 #include "reply.h"
 #include "schedq.h"
+#include "sms.h"
 #include "statusbuf.h"
 #include "store.h"
 #include "str.h"
@@ -95,6 +96,7 @@ struct scratch {
     struct flex_reply_ctx ctx[BATCH];
     char from[BATCH][21], to[BATCH][21];
     struct flex_reply_done done[BATCH];
+    char joined[FLEX_PARTS_TEXT_MAX * 3 + 1]; /* a text joined from parts, as UTF-8 */
 };
 
 struct writer {
@@ -738,6 +740,87 @@ static void inbound_done(struct writer *w, const struct flex_rec *r, const char 
     (void)r;
 }
 
+/* The UTF-8 of the |n| joined bytes of |r|'s parts into r->text: cut on a
+ * character boundary when bytes were dropped (|cut|: by the adapter or the
+ * join's cap) or when longer than a record holds; flagged truncated then. */
+static void joined_text(struct writer *w, struct flex_rec *r, const uint8_t *b, size_t n, bool cut)
+{
+    char *t = w->x->joined;
+    if (cut)
+        n = flex_sms_char_boundary(r->dcs, b, n);
+    if (flex_sms_decode(r->dcs, b, n, t, sizeof(w->x->joined)) < 0) {
+        /* (3 bytes of UTF-8 per byte always fit) a text is shown, not dropped */
+        flex_strlcpy(t, "\xEF\xBF\xBD", sizeof(w->x->joined)); /* U+FFFD */
+        cut = true;
+    }
+    size_t tl = strlen(t);
+    if (tl >= sizeof(r->text)) {
+        tl = sizeof(r->text) - 1;
+        while (tl > 0 && ((unsigned char)t[tl] & 0xc0) == 0x80)
+            tl--; /* t[tl] starts a character: cut before it */
+        cut = true;
+    }
+    memcpy(r->text, t, tl);
+    r->text[tl] = '\0';
+    r->truncated = cut;
+}
+
+/* The parts of longer texts in the batch (engine/core/reply.h): each stored
+ * by a script, one round trip for them all.  A part that makes its text
+ * whole becomes that text (FLEX_REC_INBOUND, its set's key kept for the
+ * script that applies it, which deletes the set); the others become
+ * FLEX_REC_PART_STORED, answered to the carrier with the batch.  A batch
+ * tried again runs this again: a part stored twice changes nothing, and a
+ * record already made whole or stored is not a part any more. */
+static int join_parts(struct writer *w, struct flex_rec **recs, size_t n)
+{
+    struct flex_rec **in = w->x->in;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i]->kind == FLEX_REC_INBOUND_PART)
+            in[m++] = recs[i];
+    for (size_t k = 0; k < m; k++) {
+        struct flex_rec *r = in[k];
+        char from[21], to[21];
+        e164_or_raw(r->from, from, sizeof(from));
+        e164_or_raw(r->to, to, sizeof(to));
+        flex_parts_key(from, to, r->part_ref, r->part_total, r->dcs, r->parts_key);
+        flex_reply_append_part(w->st, &w->rq, r->parts_key, r->part_seq, r->part_total,
+                               (const uint8_t *)r->text, r->part_len, r->truncated);
+    }
+    for (size_t k = 0; k < m; k++) {
+        struct redisReply *rep;
+        if (flex_store_reply(w->st, &rep) != 0)
+            return -1;
+        if (flex_reply_is_transient(rep)) { /* NOSCRIPT after a flush...: all again */
+            flex_store_free_reply(rep);
+            flex_store_drain(w->st, (int)(m - k - 1));
+            return -1;
+        }
+        const char *b;
+        size_t len;
+        bool cut;
+        int rc = flex_reply_parse_part(rep, &b, &len, &cut);
+        struct flex_rec *r = in[k];
+        if (rc < 0) { /* this part's fault (a key of another type): logged, counted, left */
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound part not stored: %.120s",
+                     flex_reply_str(rep, NULL) ? flex_reply_str(rep, NULL) : "bad reply");
+            flex_metric_add(&w->p->m.redis_errors, 1);
+            r->kind = FLEX_REC_PART_STORED;
+        } else if (rc == 0) {
+            flex_metric_add(&w->p->m.inbound_parts, 1);
+            r->kind = FLEX_REC_PART_STORED;
+        } else {
+            flex_metric_add(&w->p->m.inbound_parts, 1);
+            flex_metric_add(&w->p->m.inbound_joined, 1);
+            joined_text(w, r, (const uint8_t *)b, len, cut); /* cut: any part's flag */
+            r->kind = FLEX_REC_INBOUND;
+        }
+        flex_store_free_reply(rep);
+    }
+    return 0;
+}
+
 /* Patients' texts: the context of each (its sender's log), then one script
  * per text applying what it means (engine/core/reply.h), two round trips for
  * the batch.  A batch tried again runs this again whole: the script knows
@@ -751,6 +834,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     const char *stops[BATCH];
     size_t m = 0, nstops = 0;
     int64_t now = flex_now_ms();
+    if (join_parts(w, recs, n) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_INBOUND)
             in[m++] = recs[i];
@@ -786,7 +871,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
                                   .text = in[k]->text,
                                   .carrier = in[k]->carrier,
                                   .at_ms = in[k]->at_ms,
-                                  .truncated = in[k]->truncated};
+                                  .truncated = in[k]->truncated,
+                                  .parts_key = in[k]->parts_key};
         if (flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]) != 0) {
             ib.text = ""; /* cannot happen for texts a record holds; the opt-out still counts */
             ib.truncated = true;

@@ -99,3 +99,51 @@ int flex_sms_encode(struct flex_sms *sms, const char *text, size_t len, unsigned
     }
     return rc;
 }
+
+/* ---- receiving ----------------------------------------------------------- */
+
+bool flex_sms_dcs_gsm7(uint8_t dcs)
+{
+    return (dcs & 0x0f) == 0 || dcs == 1;
+}
+
+size_t flex_sms_char_boundary(uint8_t dcs, const uint8_t *b, size_t n)
+{
+    if (dcs == FLEX_SMS_UCS2) {
+        n &= ~(size_t)1;
+        /* A high surrogate only ever starts a pair: its low half was cut. */
+        if (n >= 2 && b[n - 2] >= 0xD8 && b[n - 2] <= 0xDB)
+            n -= 2;
+        return n;
+    }
+    if (!flex_sms_dcs_gsm7(dcs))
+        return n;
+    size_t i = 0;
+    while (i < n) {
+        size_t step = (b[i] & 0x7F) == FLEX_GSM7_ESC ? 2 : 1;
+        if (i + step > n)
+            break;
+        i += step;
+    }
+    return i;
+}
+
+long flex_sms_decode(uint8_t dcs, const uint8_t *b, size_t n, char *out, size_t outsz)
+{
+    if (dcs == FLEX_SMS_UCS2)
+        return flex_utf16be_to_utf8(b, n, out, outsz);
+    if (flex_sms_dcs_gsm7(dcs))
+        return flex_gsm7_decode(b, n, out, outsz);
+    /* Latin-1 (3) and the rest: bytes as Latin-1 */
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o + 3 + 1 > outsz)
+            return FLEX_E_NOSPACE;
+        /* a NUL would end the C string early: U+FFFD */
+        o += flex_utf8_put(b[i] ? b[i] : 0xFFFD, (unsigned char *)out + o);
+    }
+    if (outsz == 0)
+        return FLEX_E_NOSPACE;
+    out[o] = '\0';
+    return (long)o;
+}

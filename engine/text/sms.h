@@ -17,6 +17,7 @@
 #ifndef FLEX_SMS_H
 #define FLEX_SMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +57,24 @@ static inline size_t flex_sms_part_start(const struct flex_sms *sms, unsigned i)
 {
     return i == 0 ? 0 : sms->part_end[i - 1];
 }
+
+/* ---- receiving: user data of a data_coding into UTF-8 ------------------- */
+
+/* Whether data_coding |dcs| is read as GSM 03.38 (unpacked septets, one
+ * per octet): 0, 1, and the general data coding groups' default alphabet. */
+bool flex_sms_dcs_gsm7(uint8_t dcs);
+
+/* Length of the longest prefix of |b| within |n| bytes that ends on a
+ * character boundary, read as flex_sms_decode reads: a GSM-7 escape and the
+ * septet after it are one character, and so are a UCS-2 high surrogate and
+ * the unit after it. */
+size_t flex_sms_char_boundary(uint8_t dcs, const uint8_t *b, size_t n);
+
+/* Decodes |n| bytes of user data |b| of data_coding |dcs| (GSM-7, UCS-2
+ * (8) with surrogate pairs, anything else as Latin-1; a NUL of UCS-2 or
+ * Latin-1 becomes U+FFFD, never an early end) into UTF-8 at |out|
+ * (|outsz| bytes, NUL-terminated).  Returns the length, or FLEX_E_NOSPACE
+ * when it does not fit (3 output bytes per input byte always fit). */
+long flex_sms_decode(uint8_t dcs, const uint8_t *b, size_t n, char *out, size_t outsz);
 
 #endif

@@ -139,8 +139,8 @@ long flex_utf16be_to_utf8(const unsigned char *s, size_t len, char *out, size_t 
                 } else {
                     cp = 0xFFFD;
                 }
-            } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                cp = 0xFFFD;
+            } else if ((u >= 0xDC00 && u <= 0xDFFF) || u == 0) {
+                cp = 0xFFFD; /* a lone low half; a NUL would end the C string early */
             }
         }
         size_t n = flex_utf8_put(cp, tmp);

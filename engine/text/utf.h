@@ -33,9 +33,9 @@ long flex_utf8_to_utf16be(const char *s, size_t len, unsigned char *out, size_t 
                           struct flex_text_error *err);
 
 /* UTF-16BE (|len| bytes, from the wire) -> UTF-8, NUL-terminated.  Unpaired
- * surrogates and an odd trailing byte become U+FFFD (a text from a handset
- * is shown, not dropped).  Returns bytes written (excluding the NUL) or
- * FLEX_E_NOSPACE. */
+ * surrogates, an odd trailing byte and U+0000 (which would end the string
+ * early) become U+FFFD (a text from a handset is shown, not dropped).  Returns bytes written
+ * (excluding the NUL) or FLEX_E_NOSPACE. */
 long flex_utf16be_to_utf8(const unsigned char *s, size_t len, char *out, size_t outsz);
 
 #endif

@@ -15,7 +15,11 @@
  * step advances the clock by step * 2 s (past the 5-minute TTL in three
  * records).  Oracles: a text is valid UTF-8 no longer than the caps allow,
  * and every text flagged truncated is counted; the reassembly is freed at
- * the end (LeakSanitizer checks it held nothing else). */
+ * the end (LeakSanitizer checks it held nothing else).  Every PDU is also
+ * taken as flexd takes it (parts_up: a part handed up on its own, to be
+ * joined in Redis): a part's bytes stay within the part cap and the PDU,
+ * and decode (flex_sms_decode, as the writer decodes a joined text) to
+ * valid UTF-8 of at most 3 bytes a byte. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +27,13 @@
 #include "smpp_int.h"
 #include "smpp_payload.h"
 #include "smpp_pdu.h"
+#include "sms.h"
 #include "utf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define TEXT_MAX 4096 /* smpp_rx.c's cap on a text's source bytes */
+#define PART_MAX 1600 /* ... and on a part's */
 #define MAX_RECORDS 512
 
 static uint8_t wire[FLEX_SMPP_MAX_PDU];
@@ -54,6 +60,27 @@ static void check_text(const char *t, bool truncated, uint64_t *flagged)
     if (n > TEXT_MAX * 3 || flex_utf8_validate(t, n, NULL) != 0)
         abort();
     *flagged += truncated;
+}
+
+/* A part as flexd hands it up, and its bytes decoded as the writer
+ * decodes a joined text (cut on a character boundary when flagged). */
+static void check_part(const struct flex_smpp_pdu *p, const uint8_t *b, size_t n, bool cut,
+                       const struct flex_smpp_concat *cc)
+{
+    static char out[PART_MAX * 3 + 1];
+    if (n > PART_MAX || cc->total < 2 || cc->seq < 1 || cc->seq > cc->total)
+        abort();
+    /* short_message, or message_payload when that is empty */
+    const uint8_t *lo = p->sm_length ? p->short_message : p->payload;
+    size_t whole = p->sm_length ? p->sm_length : p->payload_len;
+    if (n && (b < lo || b + n > lo + whole))
+        abort(); /* points into the PDU's own user data */
+    size_t k = cut ? flex_sms_char_boundary(p->data_coding, b, n) : n;
+    if (k > n)
+        abort();
+    long r = flex_sms_decode(p->data_coding, b, k, out, sizeof(out));
+    if (r < 0 || strlen(out) != (size_t)r || flex_utf8_validate(out, (size_t)r, NULL) != 0)
+        abort();
 }
 
 /* The UDH or sar_* parameters of a built record (|h|: data_coding, ref,
@@ -145,6 +172,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         if (p.command_id != FLEX_SMPP_DELIVER_SM || (p.esm_class & FLEX_SMPP_ESM_RECEIPT))
             continue; /* what on_deliver() sends elsewhere */
+        const uint8_t *pb;
+        size_t pl;
+        bool pcut;
+        struct flex_smpp_concat cc;
+        if (flex_smpp_inbound_part(set, &p, &pb, &pl, &pcut, &cc))
+            check_part(&p, pb, pl, pcut, &cc);
         bool truncated = false;
         const char *t = flex_smpp_inbound_add(set, &p, now, &truncated);
         if (t)

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "smpp.h"
 #include "smpp_client.h"
+#include "sms.h"
 
 #define MAXMSG 20001
 
@@ -34,6 +35,13 @@ struct seen {
     uint32_t last_status;
     unsigned last_parts;
     char inbound_text[8][1024];
+    /* parts handed up on their own (parts_up) */
+    int parts;
+    uint8_t part_bytes[4][200];
+    size_t part_len[4];
+    uint8_t part_seq[4], part_total[4], part_dcs[4];
+    uint16_t part_ref[4];
+    char part_from[4][21];
 };
 
 static void on_event(void *arg, const struct flex_smpp_event *ev)
@@ -70,6 +78,20 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         if (s->inbound < 8)
             snprintf(s->inbound_text[s->inbound], sizeof(s->inbound_text[0]), "%s", ev->text);
         s->inbound++;
+        break;
+    case FLEX_SMPP_EV_INBOUND_PART:
+        if (s->parts < 4) {
+            int k = s->parts;
+            assert_true(ev->part_len <= sizeof(s->part_bytes[k]));
+            memcpy(s->part_bytes[k], ev->part, ev->part_len);
+            s->part_len[k] = ev->part_len;
+            s->part_seq[k] = ev->part_seq;
+            s->part_total[k] = ev->part_total;
+            s->part_dcs[k] = ev->dcs;
+            s->part_ref[k] = ev->part_ref;
+            snprintf(s->part_from[k], sizeof(s->part_from[k]), "%s", ev->from);
+        }
+        s->parts++;
         break;
     case FLEX_SMPP_EV_SESSION:
         if (ev->bound)
@@ -124,6 +146,7 @@ static void sim_start(struct sim *s, const char *const *extra)
 }
 
 static uint32_t id_map_max = 65536; /* for the next client() */
+static bool parts_up;               /* for the next client() */
 
 static struct flex_smpp_client *client(int port, unsigned window, unsigned binds, struct seen *s)
 {
@@ -139,6 +162,7 @@ static struct flex_smpp_client *client(int port, unsigned window, unsigned binds
     cfg.reconnect_max_ms = 400;
     cfg.response_timeout_ms = 2000;
     cfg.id_map_max = id_map_max;
+    cfg.parts_up = parts_up;
     struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, s);
     assert_non_null(c);
     return c;
@@ -569,21 +593,32 @@ static void test_smpp_enquire_link_timeout(void **state)
     pthread_join(th, NULL);
 }
 
+/* Two UCS-2 parts (96 units: up to 67 a part). */
+static const char long_text[] = "Can I move my visit to Friday? \xf0\x9f\x98\x80 My daughter has a "
+                                "school event Thursday afternoon and I cannot make it, sorry!";
+
+/* An smscsim sending the --mo-file |name| holding |lines| to each bind. */
+static void mo_sim_start(struct sim *sim, const char *name, const char *lines)
+{
+    char mo[128];
+    snprintf(mo, sizeof(mo), "%s/%s", dir, name);
+    FILE *f = fopen(mo, "w");
+    assert_non_null(f);
+    fputs(lines, f);
+    fclose(f);
+    const char *opts[] = {"--mo-file", mo, NULL};
+    sim_start(sim, opts);
+}
+
 static void test_smpp_inbound_texts(void **state)
 {
     (void)state;
     static struct seen s;
     memset(&s, 0, sizeof(s));
-    char mo[128];
-    snprintf(mo, sizeof(mo), "%s/mo.txt", dir);
-    FILE *f = fopen(mo, "w");
-    const char *long_text = "Can I move my visit to Friday? \xf0\x9f\x98\x80 My daughter has a "
-                            "school event Thursday afternoon and I cannot make it, sorry!";
-    fprintf(f, "+12025550143\tSTOP\n+12025550144\t%s\n", long_text);
-    fclose(f);
-    const char *opts[] = {"--mo-file", mo, NULL};
+    char lines[512];
+    snprintf(lines, sizeof(lines), "+12025550143\tSTOP\n+12025550144\t%s\n", long_text);
     struct sim sim;
-    sim_start(&sim, opts);
+    mo_sim_start(&sim, "mo.txt", lines);
     struct flex_smpp_client *c = client(sim.port, 8, 1, &s);
     double end = now_s() + 5;
     while (now_s() < end && s.inbound < 2)
@@ -591,6 +626,48 @@ static void test_smpp_inbound_texts(void **state)
     assert_int_equal(s.inbound, 2);
     assert_string_equal(s.inbound_text[0], "STOP");
     assert_string_equal(s.inbound_text[1], long_text);
+    flex_smpp_client_del(c);
+    tc_stop(sim.pid);
+}
+
+/* parts_up (flexd's setting): a long text's parts come up one by one, as
+ * they came, for the engine to join; a text in one part still whole. */
+static void test_smpp_inbound_parts_up(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    char lines[512];
+    snprintf(lines, sizeof(lines), "+12025550144\t%s\n+12025550143\tSTOP\n", long_text);
+    struct sim sim;
+    mo_sim_start(&sim, "mo-parts.txt", lines);
+    parts_up = true;
+    struct flex_smpp_client *c = client(sim.port, 8, 1, &s);
+    parts_up = false;
+    double end = now_s() + 5;
+    while (now_s() < end && (s.inbound < 1 || s.parts < 2))
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.inbound, 1);
+    assert_string_equal(s.inbound_text[0], "STOP");
+    assert_int_equal(s.parts, 2);
+    uint8_t joined[400];
+    size_t n = 0;
+    for (unsigned seq = 1; seq <= 2; seq++)
+        for (int k = 0; k < 2; k++)
+            if (s.part_seq[k] == seq) {
+                assert_int_equal(s.part_total[k], 2);
+                assert_int_equal(s.part_dcs[k], 8);
+                assert_int_equal(s.part_ref[k], s.part_ref[0]);
+                assert_string_equal(s.part_from[k], "12025550144");
+                memcpy(joined + n, s.part_bytes[k], s.part_len[k]);
+                n += s.part_len[k];
+            }
+    char text[1024];
+    assert_true(flex_sms_decode(8, joined, n, text, sizeof(text)) > 0);
+    assert_string_equal(text, long_text);
+    struct flex_smpp_stats st = {0};
+    flex_smpp_client_stats(c, &st);
+    assert_int_equal(st.inbound, 2); /* the STOP, and the long text begun */
     flex_smpp_client_del(c);
     tc_stop(sim.pid);
 }
@@ -685,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_smpp_smsc_dies_mid_window),
         cmocka_unit_test(test_smpp_enquire_link_timeout),
         cmocka_unit_test(test_smpp_inbound_texts),
+        cmocka_unit_test(test_smpp_inbound_parts_up),
         cmocka_unit_test(test_smpp_tls),
     };
     return cmocka_run_group_tests_name("smpp", tests, setup, teardown);

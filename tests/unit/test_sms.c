@@ -134,6 +134,46 @@ static void test_sms_emoji_reminder_is_ucs2(void **state)
     assert_int_equal(sms.coding, FLEX_SMS_GSM7);
 }
 
+/* Receiving: the user data of each data_coding into UTF-8, and where a cut
+ * text may end. */
+static void test_sms_decode_codings(void **state)
+{
+    (void)state;
+    char out[64];
+    /* GSM-7: '@' is 0x00 (not an end), an escape pair is one character */
+    static const uint8_t g[] = {0x00, 'a', FLEX_GSM7_ESC, 0x65, 'b'}; /* "@a€b" */
+    assert_int_equal(flex_sms_decode(0, g, sizeof(g), out, sizeof(out)), 6);
+    assert_string_equal(out, "@a\xe2\x82\xac"
+                             "b");
+    assert_true(flex_sms_dcs_gsm7(0) && flex_sms_dcs_gsm7(1) && flex_sms_dcs_gsm7(0xF0));
+    assert_false(flex_sms_dcs_gsm7(8) || flex_sms_dcs_gsm7(3));
+    /* UCS-2 with a pair; a NUL unit becomes U+FFFD, not the string's end */
+    static const uint8_t u[] = {0x00, 'H', 0xD8, 0x3D, 0xDE, 0x00, 0x00, 0x00, 0x00, '!'};
+    assert_int_equal(flex_sms_decode(8, u, sizeof(u), out, sizeof(out)), 1 + 4 + 3 + 1);
+    assert_string_equal(out, "H\xf0\x9f\x98\x80\xef\xbf\xbd!");
+    /* Latin-1 (3, and any other coding): a NUL byte too */
+    static const uint8_t l[] = {'S', 0xED, 0x00, '.'};
+    assert_int_equal(flex_sms_decode(3, l, sizeof(l), out, sizeof(out)), 1 + 2 + 3 + 1);
+    assert_string_equal(out, "S\xc3\xad\xef\xbf\xbd.");
+    /* 3 bytes of output per byte of input always fit; one less does not */
+    static const uint8_t z[] = {0, 0, 0};
+    assert_int_equal(flex_sms_decode(3, z, 3, out, 10), 9);
+    assert_int_equal(flex_sms_decode(3, z, 3, out, 9), FLEX_E_NOSPACE);
+}
+
+static void test_sms_char_boundary(void **state)
+{
+    (void)state;
+    static const uint8_t g[] = {'a', FLEX_GSM7_ESC, 0x65, 'b'};
+    assert_int_equal(flex_sms_char_boundary(0, g, 2), 1); /* not half an escape */
+    assert_int_equal(flex_sms_char_boundary(0, g, 3), 3);
+    static const uint8_t u[] = {0x00, 'H', 0xD8, 0x3D, 0xDE, 0x00};
+    assert_int_equal(flex_sms_char_boundary(8, u, 5), 2); /* odd, and half a pair */
+    assert_int_equal(flex_sms_char_boundary(8, u, 4), 2);
+    assert_int_equal(flex_sms_char_boundary(8, u, 6), 6);
+    assert_int_equal(flex_sms_char_boundary(3, u, 5), 5); /* Latin-1: any byte */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +182,8 @@ int main(void)
         cmocka_unit_test(test_sms_never_splits_surrogate_pair),
         cmocka_unit_test(test_sms_too_many_parts_and_bad_input),
         cmocka_unit_test(test_sms_emoji_reminder_is_ucs2),
+        cmocka_unit_test(test_sms_decode_codings),
+        cmocka_unit_test(test_sms_char_boundary),
     };
     return cmocka_run_group_tests_name("sms", tests, NULL, NULL);
 }
