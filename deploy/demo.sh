@@ -109,6 +109,7 @@ v=$(python3 -c "import sys,datetime as d; print(int(d.datetime.strptime(sys.argv
 echo "its 24 h reminder: $(ctl status "appt-1/24h/$v")"
 echo "scheduled (UTC): $(redis-cli -p "$RP" ZRANGE flex:sched 0 -1 WITHSCORES | paste - - |
     while read -r id ms; do printf '%s at %s; ' "$id" "$(date -u -d @$((ms / 1000)) +%FT%TZ)"; done)"
-echo "a patient reads: $(head -1 "$tmp/sim.log" | cut -f4)"
+# smscsim's log: destination, source, coding, text (the reminder is the last to that number)
+echo "Ana reads: $(grep "^+\{0,1\}12025550101	" "$tmp/sim.log" | tail -1 | cut -f4)"
 echo
 echo "stopping (SIGTERM drains flexd)"
