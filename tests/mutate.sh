@@ -52,6 +52,7 @@ reply-parts-kept ;; engine/core/reply.c ;; if (in->parts_key && in->parts_key[0]
 reply-parts-copy ;; engine/core/reply.c ;; redis.call('HSETNX', k, ARGV[1], ARGV[3]) ;; redis.call('HSET', k, ARGV[1], ARGV[3]) ;; unit:integ_moparts
 reply-parts-ttl ;; engine/core/reply.c ;; redis.call('PEXPIRE', k, ARGV[4], 'NX') ;; redis.call('PEXPIRE', k, ARGV[4]) ;; unit:integ_moparts
 reply-parts-cut ;; engine/core/reply.c ;; if cut == 1 then break end ;; if n > max then break end ;; unit:integ_moparts
+reply-parts-budget ;; engine/core/reply.c ;; if (b->used + cost > max) ;; if (b->used > max) ;; unit:integ_moparts
 sms-decode-nul ;; engine/text/sms.c ;; o += flex_utf8_put(b[i] ? b[i] : 0xFFFD, (unsigned char *)out + o); ;; o += flex_utf8_put(b[i], (unsigned char *)out + o); ;; unit:test_sms
 writer-acks ;; engine/run/writer.c ;; if (!recs[i]->ack) ;; if (recs[i]->ack) ;; integ:decisions.sh answer
 tmpl-section-kept ;; engine/text/tmpl.c ;; if (!section_whole(op, vars)) ;; if (false && !section_whole(op, vars)) ;; integ:schedule.sh

@@ -58,6 +58,8 @@ const struct cfg_row cfg_rows[] = {
     {K_ENGINE, "reply_context_days", T_UINT, E(engine.reply_context_days), "30", 1, 3650, F_RELOAD},
     {K_ENGINE, "history_days", T_UINT, E(engine.history_days), "30", 0, 3650, F_RELOAD},
     {K_ENGINE, "autoreply_per_day", T_UINT, E(engine.autoreply_per_day), "3", 0, 100, F_RELOAD},
+    {K_ENGINE, "inbound_parts_kb", T_UINT, E(engine.inbound_parts_kb), "16384", 1, 1048576,
+     F_RELOAD},
     {K_ENGINE, "confirm_drops", T_LIST, E(engine.confirm_drops), "reminder_72h, reminder_24h", 0, 0,
      F_RELOAD},
     {K_ENGINE, "allow_only", T_ALLOW, E(engine.allow_only), "", 0, 0, F_RELOAD},

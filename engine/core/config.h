@@ -139,6 +139,8 @@ struct flex_cfg {
         uint32_t history_days;       /* days a patient's messages are kept for `flexctl history` */
         uint32_t autoreply_per_day;  /* automatic replies (help, opt-in confirmation) per sender
                                         number per day; 0 = none */
+        uint32_t inbound_parts_kb;   /* parts of unfinished texts a flexd stores in Redis per
+                                        5 minutes (engine/core/reply.h, flex_parts_budget) */
         struct flex_cfg_list confirm_drops; /* reminder kinds dropped when a patient confirms */
         struct flex_cfg_list allow_only;    /* "+" and 1-15 digits: numbers or prefixes;
                                                n == 0: every number (flex_cfg_allowed) */

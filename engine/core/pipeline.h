@@ -177,6 +177,7 @@ struct flex_pipeline {
         /* inbound (writer) */
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
         _Atomic uint64_t inbound_parts, inbound_joined; /* parts stored, texts made whole */
+        _Atomic uint64_t inbound_parts_refused;         /* past engine.inbound_parts_kb */
         /* webhooks (http listener) */
         _Atomic uint64_t webhooks_ok, webhooks_refused, webhooks_busy;
         /* intake and dispatcher (multi-writer: atomic adds) */

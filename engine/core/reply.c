@@ -413,6 +413,19 @@ void flex_parts_key(const char *from, const char *to, unsigned ref, unsigned tot
              (unsigned long long)h[1]);
 }
 
+bool flex_parts_budget_take(struct flex_parts_budget *b, int64_t now_ms, size_t len, uint64_t max)
+{
+    if (now_ms - b->start_ms >= FLEX_PARTS_TTL_MS || now_ms < b->start_ms) {
+        b->start_ms = now_ms;
+        b->used = 0;
+    }
+    uint64_t cost = (uint64_t)len + FLEX_PARTS_COST;
+    if (b->used + cost > max)
+        return false;
+    b->used += cost;
+    return true;
+}
+
 void flex_reply_append_part(struct flex_store *st, const struct flex_reply *q, const char *key,
                             unsigned seq, unsigned total, const uint8_t *b, size_t n, bool cut)
 {

@@ -133,6 +133,21 @@ size_t flex_reply_append_conv(struct flex_store *st, struct flex_reply *q,
 #define FLEX_PARTS_TEXT_MAX 4096 /* source bytes of a joined text kept (as SMPP's own join) */
 #define FLEX_PARTS_KEY_SZ 48
 
+/* What one flexd lets the parts of unfinished texts hold in Redis: at most
+ * |max| bytes (each part's bytes and FLEX_PARTS_COST) stored per window of
+ * FLEX_PARTS_TTL_MS.  A set expires FLEX_PARTS_TTL_MS after its first part,
+ * so what one process stored is at most twice |max| at any time, whatever
+ * a carrier sends.  One thread's (the writer's). */
+#define FLEX_PARTS_COST 64
+struct flex_parts_budget {
+    int64_t start_ms; /* the window's */
+    uint64_t used;
+};
+
+/* Takes room for a part of |len| bytes at |now_ms|: true when it may be
+ * stored. */
+bool flex_parts_budget_take(struct flex_parts_budget *b, int64_t now_ms, size_t len, uint64_t max);
+
 /* The key of the set a part belongs to: sender, number texted (both
  * normalized), reference, count and data_coding, hashed (no number in a key
  * name). */

@@ -98,17 +98,23 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
          "Parts of longer inbound texts stored in Redis to be joined (by whichever flexd "
          "receives the last)."},
         {"flex_inbound_joined_total", "Inbound texts made whole from parts by this process."},
+        {"flex_inbound_parts_refused_total",
+         "Parts of longer inbound texts not stored: past engine.inbound_parts_kb."},
     };
     uint64_t vals[] = {
-        rd(&p->m.jobs_read),        rd(&p->m.dead_letter),     rd(&p->m.suppressed),
-        rd(&p->m.duplicates),       rd(&p->m.expired),         rd(&p->m.accepted),
-        rd(&p->m.failed),           rd(&p->m.delivered),       rd(&p->m.inbound),
-        rd(&p->m.redis_errors),     rd(&p->m.events_overflow), rd(&p->m.receipts_duplicate),
-        rd(&p->m.send_suppressed),  rd(&p->m.send_held),       rd(&p->m.send_deferred),
-        rd(&p->m.inbound_copies),   rd(&p->m.optouts),         rd(&p->m.optins),
-        rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),     rd(&p->m.webhooks_refused),
-        rd(&p->m.webhooks_busy),    rd(&p->m.acks_dropped),    rd(&p->m.inbound_parts),
-        rd(&p->m.inbound_joined),
+        rd(&p->m.jobs_read),        rd(&p->m.dead_letter),
+        rd(&p->m.suppressed),       rd(&p->m.duplicates),
+        rd(&p->m.expired),          rd(&p->m.accepted),
+        rd(&p->m.failed),           rd(&p->m.delivered),
+        rd(&p->m.inbound),          rd(&p->m.redis_errors),
+        rd(&p->m.events_overflow),  rd(&p->m.receipts_duplicate),
+        rd(&p->m.send_suppressed),  rd(&p->m.send_held),
+        rd(&p->m.send_deferred),    rd(&p->m.inbound_copies),
+        rd(&p->m.optouts),          rd(&p->m.optins),
+        rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),
+        rd(&p->m.webhooks_refused), rd(&p->m.webhooks_busy),
+        rd(&p->m.acks_dropped),     rd(&p->m.inbound_parts),
+        rd(&p->m.inbound_joined),   rd(&p->m.inbound_parts_refused),
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)

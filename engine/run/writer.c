@@ -104,13 +104,15 @@ struct writer {
     struct scratch *x;
     struct flex_store *st;
     struct flex_cmd a;
-    unsigned long long batch;   /* sequence of the batch being written */
-    bool in_doubt;              /* its last try failed: check its marks first */
-    bool redo_retry_due;        /* ... and whether it took the waiting receipts */
-    struct flex_statusbuf *sb;  /* the transaction's status events */
-    int cmds;                   /* replies to read in this round trip */
-    struct flex_reply rq;       /* the reply and log scripts (engine/core/reply.h) */
-    struct flex_conv_out *conv; /* the batch's texts sent, for the patients' logs */
+    unsigned long long batch;       /* sequence of the batch being written */
+    bool in_doubt;                  /* its last try failed: check its marks first */
+    bool redo_retry_due;            /* ... and whether it took the waiting receipts */
+    struct flex_statusbuf *sb;      /* the transaction's status events */
+    int cmds;                       /* replies to read in this round trip */
+    struct flex_reply rq;           /* the reply and log scripts (engine/core/reply.h) */
+    struct flex_parts_budget parts; /* what the parts of unfinished texts may hold in Redis */
+    int64_t parts_refused_logged;   /* when a refusal was last logged (one a minute) */
+    struct flex_conv_out *conv;     /* the batch's texts sent, for the patients' logs */
     const struct flex_cfg *cfg;
     /* The job ids whose final receipt this writer stored: a carrier's
      * duplicate receipt is not counted or announced again.  Best effort: a
@@ -776,9 +778,28 @@ static int join_parts(struct writer *w, struct flex_rec **recs, size_t n)
 {
     struct flex_rec **in = w->x->in;
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (recs[i]->kind == FLEX_REC_INBOUND_PART)
-            in[m++] = recs[i];
+    int64_t now = flex_now_ms();
+    uint64_t max = (uint64_t)w->cfg->engine.inbound_parts_kb * 1024;
+    for (size_t i = 0; i < n; i++) {
+        struct flex_rec *r = recs[i];
+        if (r->kind != FLEX_REC_INBOUND_PART)
+            continue;
+        if (flex_parts_budget_take(&w->parts, now, r->part_len, max)) {
+            in[m++] = r;
+            continue;
+        }
+        /* Past engine.inbound_parts_kb: answered (the carrier would send it
+         * again and again), counted, not stored; its text never completes. */
+        r->kind = FLEX_REC_PART_STORED;
+        flex_metric_add(&w->p->m.inbound_parts_refused, 1);
+        if (now - w->parts_refused_logged >= 60000) {
+            w->parts_refused_logged = now;
+            flex_log(FLEX_LOG_WARN, &lctx, 0,
+                     "inbound parts past engine.inbound_parts_kb (%u KiB in 5 minutes): not "
+                     "stored, their texts lost (flex_inbound_parts_refused_total)",
+                     w->cfg->engine.inbound_parts_kb);
+        }
+    }
     for (size_t k = 0; k < m; k++) {
         struct flex_rec *r = in[k];
         char from[21], to[21];

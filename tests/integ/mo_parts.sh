@@ -20,6 +20,7 @@ desk_count() {
     redis-cli -p "$RP" --raw XRANGE flex:frontdesk:loc-1 - + | grep -c -F -x -- "$1" || true
 }
 sets_left() { redis-cli -p "$RP" --scan --pattern 'flex:moparts:*' | wc -l; }
+redelivered() { sed -n 's/.*"redelivered":\([0-9]*\).*/\1/p' "$tmp/sim.json"; }
 
 # Two texts of several parts each, UCS-2 (an emoji, a Spanish í): 67 units
 # a part.
@@ -74,6 +75,29 @@ check "nothing delivered twice: each text once on the front desk" \
     test "$(desk_count "$T1")$(desk_count "$T2")$(desk_count "$T3")" = 111
 check "texts joined counted (flex_inbound_joined_total)" \
     test "$(metric "$HP" flex_inbound_joined_total)" -ge 1
+
+# --- what one flexd may store: engine.inbound_parts_kb -------------------------
+# 1 KiB: a two-part text (2 x (134 + 64) bytes) fits; of a six-part one after
+# it, the fourth part does not: answered, counted, not stored.
+kill -9 "$FPID"
+"$B/flexd" $D -D engine.inbound_parts_kb=1 >/dev/null 2>>"$tmp/flexd4.log" &
+FPID=$!
+pids="$pids $FPID"
+check "a flexd with engine.inbound_parts_kb = 1 ready" \
+    wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+T4='Thanks 🙂 see you then, and please tell Dr. Lee the crown feels a bit high when I bite down'
+T5="$(printf 'Long story 🙂 %.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26)"
+r0=$(redelivered)
+mo +12025550164 12025550100 "$T4"
+check "within the budget: whole and once" wait_for '[ "$(desk_count "$T4")" = 1 ]' 10
+mo +12025550165 12025550100 "$T5"
+check "past it: parts refused and counted (flex_inbound_parts_refused_total)" \
+    wait_for '[ "$(metric "$HP" flex_inbound_parts_refused_total)" -ge 1 ]' 15
+check "... logged" grep -q "past engine.inbound_parts_kb" "$tmp/flexd4.log"
+sleep 3
+check "... that text never whole, its set left to expire" \
+    test "$(desk_count "$T5")" = 0 -a "$(sets_left)" = 1
+check "... no part delivered again (each answered)" test "$(redelivered)" = "$r0"
 
 echo "$fails failed"
 [ "$fails" -eq 0 ]

@@ -157,6 +157,23 @@ static void test_parts_lifetime_from_first_part(void **state)
     assert_true(ttl > FLEX_PARTS_TTL_MS - 10000 && ttl <= FLEX_PARTS_TTL_MS);
 }
 
+/* What one process may store per window (engine.inbound_parts_kb). */
+static void test_parts_budget(void **state)
+{
+    (void)state;
+    struct flex_parts_budget b = {0};
+    int64_t t = 1000000;
+    uint64_t max = 3 * (100 + FLEX_PARTS_COST);
+    for (int i = 0; i < 3; i++)
+        assert_true(flex_parts_budget_take(&b, t + i, 100, max));
+    assert_false(flex_parts_budget_take(&b, t + 10, 100, max)); /* full */
+    assert_false(flex_parts_budget_take(&b, t + FLEX_PARTS_TTL_MS - 1, 0, max));
+    assert_true(flex_parts_budget_take(&b, t + FLEX_PARTS_TTL_MS, 100, max)); /* a new window */
+    assert_int_equal(b.used, 100 + FLEX_PARTS_COST);
+    assert_true(flex_parts_budget_take(&b, t, 100, max)); /* the clock set back: a new one */
+    assert_false(flex_parts_budget_take(&b, t, max, max)); /* one part over the whole */
+}
+
 static void test_parts_key(void **state)
 {
     (void)state;
@@ -190,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_parts_cut_and_cap),
         cmocka_unit_test(test_parts_lifetime_from_first_part),
         cmocka_unit_test(test_parts_key),
+        cmocka_unit_test(test_parts_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
