@@ -170,7 +170,7 @@ static void test_parts_budget(void **state)
     assert_false(flex_parts_budget_take(&b, t + FLEX_PARTS_TTL_MS - 1, 0, max));
     assert_true(flex_parts_budget_take(&b, t + FLEX_PARTS_TTL_MS, 100, max)); /* a new window */
     assert_int_equal(b.used, 100 + FLEX_PARTS_COST);
-    assert_true(flex_parts_budget_take(&b, t, 100, max)); /* the clock set back: a new one */
+    assert_true(flex_parts_budget_take(&b, t, 100, max));  /* the clock set back: a new one */
     assert_false(flex_parts_budget_take(&b, t, max, max)); /* one part over the whole */
 }
 
