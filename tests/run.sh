@@ -68,7 +68,9 @@ if [ -z "$SAN" ]; then
         # memory-cap evictions need a few hundred of them.
         opts=""
         [ "$n" = smpp_rx ] && opts="-max_len=8192"
-        run "fuzz/$n" 120 "$f" -max_total_time="$FUZZ_SMOKE" -timeout=10 $opts \
+        # -error_exitcode=1: libFuzzer's own default, 77, is this script's
+        # "skip", and a crash found would have passed as one.
+        run "fuzz/$n" 120 "$f" -max_total_time="$FUZZ_SMOKE" -timeout=10 -error_exitcode=1 $opts \
             -dict="tests/fuzz/$n.dict" "$work" "tests/fuzz/corpus/$n" $seeds
     done
 fi
