@@ -41,17 +41,18 @@ struct dlr {
     char src[21], dst[21];
 };
 
-/* A deliver_sm sent and not answered yet.  As an SMSC does, what a session
- * leaves unanswered when it goes is delivered again (on any receiver bound
- * then): a receipt, or a patient's whole text (tracked by its last part). */
 /* One part of a long text sent on its own (--mo-spread, --mo-part-gap-ms). */
 struct mo_part {
     uint64_t due_ns;
     char from[21], to[21];
     uint8_t dcs, len;
-    uint8_t sm[160]; /* UDH and user data */
+    uint8_t sm[160]; /* UDH and user data: 6 + 153 unpacked GSM-7 septets at most */
 };
 
+/* A deliver_sm sent and not answered yet.  As an SMSC does, what a session
+ * leaves unanswered when it goes is delivered again (on any receiver bound
+ * then): a receipt, a patient's whole text (tracked by its last part), or a
+ * part sent on its own. */
 struct unanswered {
     uint32_t seq; /* 0: answered (a hole until it reaches the front) */
     bool mo;
