@@ -4,7 +4,11 @@
  *   flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]
  *             [--carrier smpp|http] [--out DIR] [--redis URL]
  *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--redis-tls] [--keep]
+ *             [--mo-rate N] [--mo-window N]
  *
+ * --mo-rate N has smscsim send N patients' replies a second meanwhile, each
+ * session holding at most --mo-window unanswered (smscsim's default 128; 0:
+ * no limit, a flood the writer cannot keep up with).
  * Builds a synthetic DSO (N patients over L practices, one reminder each,
  * a fraction R of them opted out), loads it through the real paths
  * (`flexctl optout import`, `flexctl enqueue`), runs the real flexd against
@@ -64,6 +68,7 @@ struct opts {
     const char *carrier, *out, *redis, *config;
     long dlr_delay_ms, timeout_s;
     int keep, redis_tls;
+    long mo_window; /* smscsim's --mo-window: -1 its default */
 };
 
 struct run {
@@ -1091,11 +1096,17 @@ static void start_servers(struct run *r)
     snprintf(log, sizeof(log), "%s/%s.log", r->o.out, sim_name(r));
     snprintf(stats, sizeof(stats), "%s/%s.json", r->o.out, sim_name(r));
     snprintf(dlr, sizeof(dlr), "%ld", r->o.dlr_delay_ms);
-    char mo[32];
+    char mo[32], mow[24];
     snprintf(mo, sizeof(mo), "%.0f", r->o.mo_rate);
-    char *sargv[] = {
-        path, "--listen",      a,      "--log",     log, "--stats", stats, "--dlr-delay-ms",
-        dlr,  "--max-seconds", "3600", "--mo-rate", mo,  NULL};
+    snprintf(mow, sizeof(mow), "%ld", r->o.mo_window);
+    char *sargv[] = {path,   "--listen",
+                     a,      "--log",
+                     log,    "--stats",
+                     stats,  "--dlr-delay-ms",
+                     dlr,    "--max-seconds",
+                     "3600", "--mo-rate",
+                     mo,     r->o.mo_window >= 0 ? "--mo-window" : NULL,
+                     mow,    NULL};
     char *hargv[] = {path, "--listen",      a,      "--log",
                      log,  "--stats",       stats,  "--callback-delay-ms",
                      dlr,  "--max-seconds", "3600", NULL};
@@ -1140,7 +1151,7 @@ static const char usage[] =
     "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
     "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
     "                 [--config FILE] [--dlr-delay-ms N] [--timeout S] [--mo-rate N]\n"
-    "                 [--redis-tls]\n"
+    "                 [--mo-window N] [--redis-tls]\n"
     "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
     "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
 
@@ -1158,11 +1169,12 @@ static int parse(int argc, char **argv, struct opts *o)
                                        {"dlr-delay-ms", required_argument, NULL, 'd'},
                                        {"timeout", required_argument, NULL, 't'},
                                        {"mo-rate", required_argument, NULL, 'm'},
+                                       {"mo-window", required_argument, NULL, 'w'},
                                        {"redis-tls", no_argument, NULL, 'T'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     *o = (struct opts){10000, 5,   0.02, 0, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
-                       50,    300, 0,    0};
+                       50,    300, 0,    0, -1};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -1178,6 +1190,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'd': o->dlr_delay_ms = atol(optarg); break;
         case 't': o->timeout_s = atol(optarg); break;
         case 'm': o->mo_rate = atof(optarg); break;
+        case 'w': o->mo_window = atol(optarg); break;
         case 'T': o->redis_tls = 1; break;
         case 'h': fputs(usage, stdout); exit(0);
         default: return -1;

@@ -657,9 +657,11 @@ static bool mo_line(char *line, char **from, char **to, char **text)
  * turn, from --mo-senders numbers (+1{303,202,...}555xxxx: among
  * flexbench's patients, so their reply context is found)
  * and texts that need no automatic answer (confirmations, reschedules,
- * other, emergencies), so that they load the inbound path alone.  A
- * session whose socket is not drained (flexd behind) gets none until it
- * is: the rate measured is what flexd absorbs. */
+ * other, emergencies), so that they load the inbound path alone.  As an
+ * SMSC's window does, a session with --mo-window deliver_sm unanswered
+ * (receipts included), or whose socket is not drained, gets none until it
+ * has room: the rate measured is what flexd absorbs, and a flexd that
+ * answers a text only once stored is not flooded past it. */
 static void flood_mo(struct smsc *s, uint64_t now)
 {
     static const char *const texts[] = {"C",
@@ -674,23 +676,32 @@ static void flood_mo(struct smsc *s, uint64_t now)
     unsigned n = 0;
     for (unsigned i = 0; i < MAX_CONNS; i++)
         if (s->conns[i].used && s->conns[i].bound && s->conns[i].rx &&
-            s->conns[i].tx.queued_len < 256 * 1024)
+            s->conns[i].tx.queued_len < 256 * 1024 &&
+            (!s->o->mo_window || s->conns[i].ua_len < s->o->mo_window))
             rx[n++] = &s->conns[i];
     if (n == 0)
         return;
     if (!s->flood_start)
         s->flood_start = now;
     double due = (double)(now - s->flood_start) / 1e9 * s->o->mo_rate - (double)s->flood_sent;
-    for (int k = 0; k < 4000 && due >= 1; k++, due--) {
+    unsigned full = 0; /* receivers in a row found with no room: all of them ends it */
+    for (int k = 0; k < 4000 && due >= 1 && full < n;) {
+        struct conn *c = rx[s->flood_sent % n];
+        if (s->o->mo_window && c->ua_len >= s->o->mo_window) {
+            full++;
+            s->flood_sent++, due--; /* (its turn passes: not sent, not owed later) */
+            continue;
+        }
+        full = 0;
         char from[24];
         uint64_t i = s->flood_sent++;
         static const char *const areas[] = {"303", "202", "312", "415", "602",
                                             "212", "213", "305", "404", "503"};
         unsigned who = (unsigned)(i % s->o->mo_senders);
         snprintf(from, sizeof(from), "1%s555%04u", areas[(who / 10000u) % 10u], who % 10000u);
-        struct conn *c = rx[i % n];
         send_one_mo(s, c, from, NULL,
                     texts[(i / s->o->mo_senders) % (sizeof(texts) / sizeof(texts[0]))]);
+        k++, due--;
     }
     for (unsigned i = 0; i < n; i++)
         arm_send(s, rx[i], (uint32_t)(rx[i] - s->conns));

@@ -38,6 +38,9 @@ struct smsc_opts {
      * goes unanswered */
     int mo_spread;
     unsigned long mo_part_gap_ms;
+    /* --mo-rate: deliver_sm a session may have unanswered (receipts too)
+     * before it gets more texts, as an SMSC's window; 0: no limit */
+    unsigned mo_window;
 };
 
 struct smsc;

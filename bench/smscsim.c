@@ -11,7 +11,9 @@
  * line "FROM<TAB>TO<TAB>TEXT" sets its own); --mo-follow FILE sends each
  * line appended to FILE, once, to one bound session in turn (tests send a
  * patient's reply at the moment they choose); --mo-rate N sends N replies a
- * second from --mo-senders numbers (benchmarks of the inbound path);
+ * second from --mo-senders numbers (benchmarks of the inbound path), to
+ * sessions with fewer than --mo-window deliver_sm unanswered (128; 0: no
+ * limit), as an SMSC's window;
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
@@ -70,7 +72,7 @@ static const char usage_text[] =
     "               [--mo-rate N] [--mo-senders N] [--max-seconds N]\n"
     "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n"
     "               [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]\n"
-    "               [--mo-spread] [--mo-part-gap-ms N]\n";
+    "               [--mo-spread] [--mo-part-gap-ms N] [--mo-window N]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -98,6 +100,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"dlr-other-session", no_argument, NULL, 'O'},
         {"mo-spread", no_argument, NULL, 'P'},
         {"mo-part-gap-ms", required_argument, NULL, 'G'},
+        {"mo-window", required_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -124,6 +127,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'O': o->dlr_other = 1; break;
         case 'P': o->mo_spread = 1; break;
         case 'G': o->mo_part_gap_ms = strtoul(optarg, NULL, 10); break;
+        case 'Y': o->mo_window = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'I':
             o->receipt_ids = strcmp(optarg, "same") == 0      ? SMSC_IDS_SAME
                              : strcmp(optarg, "notlv") == 0   ? SMSC_IDS_NOTLV
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
         .password = "flexpass",
         .mo_to = "12025550100",
         .mo_senders = 100000,
+        .mo_window = 128,
     };
     if (parse_args(argc, argv, &o) != 0)
         return 2;

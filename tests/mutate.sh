@@ -61,6 +61,7 @@ reply-patients-cap ;; engine/core/reply.h ;; char patients[FLEX_REPLY_CONTEXT * 
 http-answer-at-once ;; engine/run/http.c ;; MHD_suspend_connection(c); ;; u->state = UP_ANSWERED, u->answer = 200; ;; integ:http.sh
 http-max-parts ;; adapters/http.c ;; int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; int prc = 0 * flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; integ:http.sh
 # dispatch: the checks at the carrier's door, limits, failover
+dispatch-backpressure-all ;; engine/run/dispatch.c ;; bool stop = d->results_out - atomic_load_explicit(&d->p->results_stored, ;; bool stop = flex_ring_count(&d->p->results) + 0 * atomic_load_explicit(&d->p->results_stored, ;; integ:flexbench.sh
 dispatch-expiry ;; engine/run/dispatch.c ;; if (clock_ms(d) > r->expires_ms) { ;; if (false) { ;; integ:decisions.sh expiry
 dispatch-carrier-limit ;; engine/run/dispatch.c ;; if (d->limit_car && limit_take(d, 'c', c->name, now_ns)) ;; if (d->limit_car && !limit_take(d, 'c', c->name, now_ns)) ;; integ:decisions.sh expiry
 dispatch-burst ;; engine/run/dispatch.c ;; (uint32_t)(mps / 10) + 1 ;; (uint32_t)(mps * 10) + 1 ;; integ:decisions.sh expiry
@@ -243,7 +244,7 @@ cd "$S" || exit 2
 targets_of() { # TEST: the make targets it needs
     case $1 in
     unit:*) echo "$BUILD/tests/${1#unit:}" ;;
-    integ:*) echo "$BUILD/flexd $BUILD/flexctl $BUILD/smscsim $BUILD/httpsim" ;;
+    integ:*) echo "$BUILD/flexd $BUILD/flexctl $BUILD/smscsim $BUILD/httpsim $BUILD/flexbench" ;;
     esac
 }
 build() { # TEST

@@ -143,21 +143,24 @@ struct flex_pipeline {
     struct flex_ring results;       /* dispatch -> writer */
     struct flex_ring free_recs;     /* writer -> intake (records back to the pool) */
     struct flex_ring free_dispatch; /* writer -> dispatch (receipt/inbound records) */
-    struct flex_ring news;         /* intake -> dispatch: struct flex_news * (engine/core/live.h) */
-    struct flex_ring back;         /* dispatch -> intake: jobs to hold or schedule again */
-    struct flex_ring acks;         /* writer -> dispatch: flex_rec.ack of what was stored */
-    struct flex_ring hooks;        /* http listener -> writer: webhooks' receipts and texts
-                                    * (heap records: the writer frees them) */
-    struct flex_rec *pool;         /* FLEX_POOL_SIZE records for jobs */
-    struct flex_rec *dpool;        /* records the dispatch thread fills */
-    _Atomic bool stop_intake;      /* SIGTERM: take no new jobs */
-    _Atomic bool stop_all;         /* drained or timed out: threads exit */
-    _Atomic int inflight;          /* jobs taken by intake, not yet written */
-    _Atomic bool redis_ok;         /* last Redis round trip of the intake worked */
-    _Atomic int carriers_bound;    /* sessions bound, all carriers */
-    _Atomic bool reload_requested; /* flexctl reload seen by the intake */
-    _Atomic uint64_t held;         /* jobs held for paused locations */
-    char consumer[64];             /* this process's consumer name in the group */
+    struct flex_ring news;    /* intake -> dispatch: struct flex_news * (engine/core/live.h) */
+    struct flex_ring back;    /* dispatch -> intake: jobs to hold or schedule again */
+    struct flex_ring acks;    /* writer -> dispatch: flex_rec.ack of what was stored */
+    struct flex_ring hooks;   /* http listener -> writer: webhooks' receipts and texts
+                               * (heap records: the writer frees them) */
+    struct flex_rec *pool;    /* FLEX_POOL_SIZE records for jobs */
+    struct flex_rec *dpool;   /* records the dispatch thread fills */
+    _Atomic bool stop_intake; /* SIGTERM: take no new jobs */
+    _Atomic bool stop_all;    /* drained or timed out: threads exit */
+    _Atomic int inflight;     /* jobs taken by intake, not yet written */
+    _Atomic uint64_t results_stored; /* job outcomes the writer has stored (the
+                                      * dispatcher's backpressure: its own count
+                                      * of outcomes handed over, less this) */
+    _Atomic bool redis_ok;           /* last Redis round trip of the intake worked */
+    _Atomic int carriers_bound;      /* sessions bound, all carriers */
+    _Atomic bool reload_requested;   /* flexctl reload seen by the intake */
+    _Atomic uint64_t held;           /* jobs held for paused locations */
+    char consumer[64];               /* this process's consumer name in the group */
     /* Answers a webhook the writer stored (|status| 200) or could not
      * (503), given its flex_rec.hook (engine/run/http.c); set before the
      * threads start, NULL without a listener.  Any thread. */

@@ -63,6 +63,7 @@ struct dispatch {
     size_t nwait;
     struct flex_rec **dfree; /* records for receipts and inbound texts */
     size_t ndfree;
+    uint64_t results_out; /* job outcomes handed to the writer (finish) */
     uint64_t last_gauges_ns;
     bool limit_loc, limit_num, limit_car; /* any such limit set: else no lookups */
     int64_t now_ms;                       /* wall clock, read once per batch of events */
@@ -117,6 +118,7 @@ static void finish(struct dispatch *d, struct flex_rec *r, enum flex_outcome out
     r->kind = FLEX_REC_RESULT;
     r->outcome = out;
     r->at_ms = clock_ms(d);
+    d->results_out++;
     to_writer(d, r);
 }
 
@@ -595,8 +597,12 @@ static bool pump(struct dispatch *d)
     /* Backpressure from the writer: a job the SMSC accepted but whose
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
      * backlog short rather than running ahead of Redis (waiting jobs too:
-     * every new job joins them). */
-    bool stop = flex_ring_count(&d->p->results) > RESULTS_AHEAD;
+     * every new job joins them).  Job outcomes only: receipts and patients'
+     * texts share the ring, and counting them let a flood of texts (the
+     * writer behind on them) stop every send for as long as it lasted.
+     * (relaxed: a count read on its own; late only makes this wait longer.) */
+    bool stop = d->results_out - atomic_load_explicit(&d->p->results_stored, memory_order_relaxed) >
+                RESULTS_AHEAD;
     for (; i < d->nwait && !stop; i++) {
         enum try_result rc = try_send(d, d->wait[i], now);
         if (rc != TRY_DONE)

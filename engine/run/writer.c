@@ -1045,8 +1045,10 @@ static void give_back(struct writer *w, struct flex_rec **recs, size_t n)
             release_event(w, recs[i]);
         }
     }
-    /* relaxed: a gauge read by the drain loop. */
+    /* relaxed: a gauge read by the drain loop, and a count the dispatcher
+     * reads on its own (its backpressure). */
     atomic_fetch_sub_explicit(&w->p->inflight, jobs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->p->results_stored, (uint64_t)jobs, memory_order_relaxed);
 }
 
 /* Retried receipts that were written or given up go back too. */
