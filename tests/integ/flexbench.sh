@@ -35,13 +35,16 @@ check "... the report says carrier http" grep -q "carrier http" "$tmp/http/repor
 # An inbound flood the writer cannot keep up with, smscsim not held back by a
 # window (--mo-window 0): the texts fill the ring to the writer, and the
 # jobs must still go (the dispatcher's backpressure counts job outcomes only).
-"$B/flexbench" --patients 1000 --rate 200 --optout-ratio 0 --mo-rate 20000 --mo-window 0 \
+# (Sanitizer builds: a smaller flood still fills the ring of their slower
+# writer, and its analysis at the end stays short.)
+if [ -n "${SAN:-}" ]; then fj=200 fr=100 fm=3000; else fj=1000 fr=200 fm=20000; fi
+"$B/flexbench" --patients $fj --rate $fr --optout-ratio 0 --mo-rate $fm --mo-window 0 \
     --timeout 120 --out "$tmp/flood" >"$tmp/fstdout" 2>&1
 rc=$?
 cat "$tmp/fstdout"
 check "outbound goes on under an inbound flood: every job sent, nothing lost" test $rc -eq 0
 check "... and texts were taken meanwhile" \
-    python3 -c "import json,sys; r=json.load(open('$tmp/flood/report.json')); sys.exit(0 if r['messages']==1000 and r['inbound']['applied'] > 1000 else 1)"
+    python3 -c "import json,sys; r=json.load(open('$tmp/flood/report.json')); sys.exit(0 if r['messages']==$fj and r['inbound']['applied'] > $fj else 1)"
 # --rate: the open loop, 4,000 jobs at 2,000/s (two seconds of arrivals)
 "$B/flexbench" --patients 4000 --rate 2000 --optout-ratio 0 --out "$tmp/rate" >"$tmp/rstdout" 2>&1
 rc=$?
