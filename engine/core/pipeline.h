@@ -213,6 +213,11 @@ struct flex_carrier_event;
  * record |r| for the writer, from carrier |carrier| at |at_ms|; |r->heap|
  * is left as the caller set it.  The dispatcher's events and the HTTP
  * listener's webhooks both go through it. */
+/* A patient's text (UTF-8, NUL-terminated) into r->text, cut on a
+ * character boundary when longer than a record holds; r->truncated set
+ * when it was cut here or |cut| (cut before).  Any thread owning |r|. */
+void flex_rec_set_text(struct flex_rec *r, const char *text, bool cut);
+
 void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_carrier_event *ev,
                      int64_t at_ms);
 

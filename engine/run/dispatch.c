@@ -266,12 +266,15 @@ void flex_rec_report(struct flex_rec *r, const char *carrier, const struct flex_
         r->part_seq = ev->part_seq;
         return;
     }
-    /* The text, cut (and flagged) on a character boundary when longer
-     * than a record holds: the adapter's cap counts source bytes, and
-     * UCS-2 decodes to up to 1.5 times as many. */
-    const char *text = ev->text ? ev->text : "";
+    /* the adapter's cap counts source bytes, and UCS-2 decodes to up to
+     * 1.5 times as many: the record may cut it again */
+    flex_rec_set_text(r, ev->text ? ev->text : "", ev->truncated);
+}
+
+void flex_rec_set_text(struct flex_rec *r, const char *text, bool cut)
+{
     size_t n = strlen(text);
-    r->truncated = ev->truncated || n >= sizeof(r->text);
+    r->truncated = cut || n >= sizeof(r->text);
     if (n >= sizeof(r->text)) {
         n = sizeof(r->text) - 1;
         while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)

@@ -755,16 +755,7 @@ static void joined_text(struct writer *w, struct flex_rec *r, const uint8_t *b, 
         flex_strlcpy(t, "\xEF\xBF\xBD", sizeof(w->x->joined)); /* U+FFFD */
         cut = true;
     }
-    size_t tl = strlen(t);
-    if (tl >= sizeof(r->text)) {
-        tl = sizeof(r->text) - 1;
-        while (tl > 0 && ((unsigned char)t[tl] & 0xc0) == 0x80)
-            tl--; /* t[tl] starts a character: cut before it */
-        cut = true;
-    }
-    memcpy(r->text, t, tl);
-    r->text[tl] = '\0';
-    r->truncated = cut;
+    flex_rec_set_text(r, t, cut);
 }
 
 /* The parts of longer texts in the batch (engine/core/reply.h): each stored
