@@ -4,7 +4,11 @@
  *   flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]
  *             [--carrier smpp|http] [--out DIR] [--redis URL]
  *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--redis-tls] [--keep]
- *             [--mo-rate N] [--mo-window N]
+ *             [--mo-rate N] [--mo-window N] [--batch N]
+ *
+ * --batch N writes N jobs per stream entry (a JobBatch, proto/flex.proto;
+ * 1, the default: an entry per job), in the burst's enqueue and the open
+ * loop's alike.
  *
  * --mo-rate N has smscsim send N patients' replies a second meanwhile, each
  * session holding at most --mo-window unanswered (smscsim's default 128; 0:
@@ -69,6 +73,7 @@ struct opts {
     long dlr_delay_ms, timeout_s;
     int keep, redis_tls;
     long mo_window; /* smscsim's --mo-window: -1 its default */
+    long batch;     /* jobs per stream entry (a JobBatch above 1) */
 };
 
 struct run {
@@ -266,6 +271,22 @@ static int flexctl(struct run *r, const char *cmd, const char *sub, const char *
     return run_cmd(argv, NULL);
 }
 
+static int flexctl3(struct run *r, const char *cmd, const char *a1, const char *a2,
+                    const char *file)
+{
+    char *argv[160], buf[64][128], path[PATH_MAX];
+    int n = 0, nb = 0;
+    prog(r, "flexctl", path, sizeof(path));
+    argv[n++] = path;
+    common_args(r, argv, &n, buf, &nb);
+    argv[n++] = (char *)cmd;
+    argv[n++] = (char *)a1;
+    argv[n++] = (char *)a2;
+    argv[n++] = (char *)file;
+    argv[n] = NULL;
+    return run_cmd(argv, NULL);
+}
+
 static void start_flexd(struct run *r)
 {
     char *argv[160], buf[64][128], path[PATH_MAX], log[PATH_MAX];
@@ -432,7 +453,10 @@ static void enqueue_slice(struct run *r, long from, long to)
             fputs(line, out);
     fclose(in);
     fclose(out);
-    if (flexctl(r, "enqueue", NULL, dst) != 0)
+    char per[24];
+    snprintf(per, sizeof(per), "%ld", r->o.batch);
+    if (r->o.batch > 1 ? flexctl3(r, "enqueue", "--batch", per, dst) != 0
+                       : flexctl(r, "enqueue", NULL, dst) != 0)
         die("flexctl enqueue rejected jobs (see its output by running it by hand)");
 }
 
@@ -467,6 +491,8 @@ static void *feed_main(void *arg)
 {
     struct feeder *f = arg;
     double rate = f->r->o.rate;
+    struct flex_enqueue_batch eb;
+    flex_enqueue_batch_init(&eb, (unsigned)f->r->o.batch);
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     long fed = 0;
@@ -479,15 +505,20 @@ static void *feed_main(void *arg)
             double late = (t - (f->t0 + (double)fed / rate)) * 1000.0;
             if (late > f->late_ms)
                 f->late_ms = late;
+            int cmds = 0;
             for (long i = fed; i < due; i++) {
                 char id[FLEX_JOB_ID_MAX + 1];
                 struct flex_job_error err;
                 size_t len = f->line[i + 1] - f->line[i] - 1; /* without its newline */
-                if (flex_enqueue_line(f->st, f->cfg, f->text + f->line[i], len, id, &err) != 0)
+                int app;
+                if (flex_enqueue_add(&eb, f->st, f->cfg, f->text + f->line[i], len, id, &err,
+                                     &app) != 0)
                     die("a job of jobs.jsonl was refused by the enqueue path");
+                cmds += app;
             }
+            cmds += flex_enqueue_flush(&eb, f->st); /* what is due goes now */
             flex_enqueue_count(f->st, due - fed);
-            if (flex_store_drain(f->st, (int)(due - fed) + 1) != 0)
+            if (flex_store_drain(f->st, cmds + 1) != 0)
                 die("redis refused or lost the open-loop enqueue");
             fed = due;
             f->t_last = now_s();
@@ -501,6 +532,7 @@ static void *feed_main(void *arg)
         }
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
     }
+    flex_enqueue_batch_free(&eb);
     struct timespec cpu;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     f->cpu_s = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
@@ -885,7 +917,7 @@ static json_t *report_json(struct run *r, struct proof *pf)
         "duplicated", (json_int_t)pf->duplicated, "sent_to_optout", (json_int_t)pf->sent_to_optout);
     json_object_set_new(
         j, "run",
-        json_pack("{s:I,s:I,s:f,s:s,s:s,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "patients",
+        json_pack("{s:I,s:I,s:f,s:s,s:s,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I}", "patients",
                   (json_int_t)r->o.patients, "locations", (json_int_t)r->o.locations,
                   "optout_ratio", r->o.optout_ratio, "mode", r->o.rate > 0 ? "rate" : "burst",
                   "carrier", r->o.carrier, "opted_out", (json_int_t)r->nopt, "seconds", secs,
@@ -893,7 +925,8 @@ static json_t *report_json(struct run *r, struct proof *pf)
                   (json_int_t)r->expired, "suppressed_optout", (json_int_t)r->suppressed,
                   "dead_letter", (json_int_t)r->dead, "flexd_cpu_s", r->flexd_cpu_s,
                   "redis_commands_per_message",
-                  msgs ? (double)(r->redis_cmds1 - r->redis_cmds0) / (double)msgs : 0.0));
+                  msgs ? (double)(r->redis_cmds1 - r->redis_cmds0) / (double)msgs : 0.0,
+                  "jobs_per_entry", (json_int_t)r->o.batch));
     /* Per-core view: CPU seconds per 100k messages of each process (the two
      * cores are shared by all three). */
     json_object_set_new(j, "cpu_s_per_100k_by_process",
@@ -956,7 +989,8 @@ static void write_reports(struct run *r, struct proof *pf)
     json_t *run = json_object_get(j, "run");
     fprintf(md,
             "# flexbench report\n\n"
-            "%ld patients over %ld locations, %ld opted out, %s, carrier %s.\n\n"
+            "%ld patients over %ld locations, %ld opted out, %s, carrier %s, %ld job%s per stream "
+            "entry.\n\n"
             "| | |\n|---|---|\n"
             "| messages sent | %ld (delivered %ld) |\n"
             "| end to end (first job read to last receipt written) | %.0f msg/s over %.2f s |\n"
@@ -968,7 +1002,7 @@ static void write_reports(struct run *r, struct proof *pf)
             "| lost / duplicated / sent to an opted-out number | %ld / %ld / %ld |\n\n"
             "![throughput](throughput.png)\n\n![latency](latency.png)\n\n```json\n%s\n```\n",
             r->o.patients, r->o.locations, r->nopt, r->o.rate > 0 ? "at a rate" : "burst",
-            r->o.carrier, r->sent, r->delivered,
+            r->o.carrier, r->o.batch, r->o.batch == 1 ? "" : "s", r->sent, r->delivered,
             json_real_value(json_object_get(j, "throughput_mps")),
             json_real_value(json_object_get(run, "seconds")),
             json_number_value(json_object_get(json_object_get(j, "accept_ms"), "p50")),
@@ -1151,7 +1185,7 @@ static const char usage[] =
     "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
     "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
     "                 [--config FILE] [--dlr-delay-ms N] [--timeout S] [--mo-rate N]\n"
-    "                 [--mo-window N] [--redis-tls]\n"
+    "                 [--mo-window N] [--redis-tls] [--batch N]\n"
     "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
     "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
 
@@ -1171,10 +1205,11 @@ static int parse(int argc, char **argv, struct opts *o)
                                        {"mo-rate", required_argument, NULL, 'm'},
                                        {"mo-window", required_argument, NULL, 'w'},
                                        {"redis-tls", no_argument, NULL, 'T'},
+                                       {"batch", required_argument, NULL, 'B'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    *o = (struct opts){10000, 5,   0.02, 0, 0, "smpp", "bench-out", NULL, "deploy/flexd.conf",
-                       50,    300, 0,    0, -1};
+    *o = (struct opts){10000, 5,   0.02, 0, 0,  "smpp", "bench-out", NULL, "deploy/flexd.conf",
+                       50,    300, 0,    0, -1, 1};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -1192,13 +1227,15 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'm': o->mo_rate = atof(optarg); break;
         case 'w': o->mo_window = atol(optarg); break;
         case 'T': o->redis_tls = 1; break;
+        case 'B': o->batch = atol(optarg); break;
         case 'h': fputs(usage, stdout); exit(0);
         default: return -1;
         }
     }
     if (optind != argc || o->patients < 1 || o->patients > 2000000 || o->locations < 1 ||
         o->locations > 25 || o->optout_ratio < 0 || o->optout_ratio > 0.5 || o->rate < 0 ||
-        o->mo_rate < 0 || o->timeout_s < 1 || (o->redis_tls && o->redis) ||
+        o->mo_rate < 0 || o->timeout_s < 1 || (o->redis_tls && o->redis) || o->batch < 1 ||
+        o->batch > FLEX_JOBBATCH_MAX ||
         (strcmp(o->carrier, "smpp") != 0 && strcmp(o->carrier, "http") != 0))
         return -1;
     return 0;

@@ -45,6 +45,9 @@ intake-expired-at-read ;; engine/run/intake_jobs.c ;; if (now > exp) { ;; if (fa
 intake-dedup ;; engine/core/idem.c ;; *v = same_entry(g, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
 intake-dedup-prev ;; engine/core/idem.c ;; *v = same_entry(r, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
 idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms <= cut + 86400000 * 2 then ;; integ:decisions.sh idem
+jobbatch-settled-ignored ;; engine/run/intake_checks.c ;; settled[i] |= flex_reply_integer(r) == 1; ;; settled[i] |= false && flex_reply_integer(r) == 1; ;; integ:jobbatch.sh
+jobbatch-reclaim ;; engine/run/intake_jobs.c ;; if (flex_entry_batch(r->entry)) /* its outcome is stored */ ;; if (false) ;; integ:jobbatch.sh
+jobbatch-sweep ;; engine/core/idem.c ;; '(%d+)%-%d+#?%d*$' ;; '(%d+)%-%d+$' ;; integ:decisions.sh idem
 idem-bucket ;; engine/core/idem.c ;; return h % FLEX_IDEM_BUCKETS; ;; return (h >> 1) % FLEX_IDEM_BUCKETS; ;; unit:test_idem
 smpp-answer-at-once ;; adapters/smpp_carrier.c ;; c.defer_deliver_resp = true; ;; c.defer_deliver_resp = false; ;; integ:decisions.sh answer
 smpp-parts-local ;; adapters/smpp_carrier.c ;; c.parts_up = true; ;; c.parts_up = false; ;; integ:mo_parts.sh

@@ -27,8 +27,8 @@ _Static_assert(FLEX_IDEM_ID_MAX >= FLEX_JOB_DERIVED_ID_MAX,
                "a record for every job id, expanded reminders' too");
 
 /* The entry's time is the number before its last '-' (an urgent job's
- * entry has a prefix "u:tag:").  HSCAN's cursor is kept as a string: it
- * may exceed a Lua number's exact range. */
+ * entry has a prefix "u:tag:", a JobBatch job's a suffix "#k").  HSCAN's cursor is kept as a
+ * string: it may exceed a Lua number's exact range. */
 #define STR2(x) #x
 #define STR(x) STR2(x)
 const char flex_idem_sweep_lua[] =
@@ -45,7 +45,7 @@ const char flex_idem_sweep_lua[] =
                            "  local r = redis.call('HSCAN', key, cur, 'COUNT', 200)\n"
                            "  local kv = r[2]\n"
                            "  for i = 1, #kv, 2 do\n"
-                           "    local ms = tonumber(string.match(kv[i + 1], '(%d+)%-%d+$'))\n"
+                           "    local ms = tonumber(string.match(kv[i + 1], '(%d+)%-%d+#?%d*$'))\n"
                            "    if ms and ms < cut then redis.call('HDEL', key, kv[i]); gone = "
                            "gone + 1 end\n"
                            "  end\n"

@@ -356,3 +356,60 @@ const char *flex_job_state_name(int state)
     default: return "unknown";
     }
 }
+
+/* A base-128 varint at |*pos| (at most 10 bytes, under |len|); -1 when
+ * cut short or too long. */
+static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
+        if (*pos >= len)
+            return -1;
+        uint8_t b = buf[(*pos)++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+long flex_jobbatch_split(const uint8_t *buf, size_t len, struct flex_job_slice *out, size_t max)
+{
+    size_t pos = 0;
+    long n = 0;
+    while (pos < len) {
+        uint64_t tag, v;
+        if (read_varint(buf, len, &pos, &tag) != 0 || tag >> 3 == 0)
+            return -1;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (read_varint(buf, len, &pos, &v) != 0)
+                return -1;
+            break;
+        case 1: /* 64-bit */
+            if (len - pos < 8)
+                return -1;
+            pos += 8;
+            break;
+        case 5: /* 32-bit */
+            if (len - pos < 4)
+                return -1;
+            pos += 4;
+            break;
+        case 2: /* length-delimited: a job when field 1 */
+            if (read_varint(buf, len, &pos, &v) != 0 || v > len - pos)
+                return -1;
+            if (tag >> 3 == 1) {
+                if ((size_t)n < max)
+                    out[n] = (struct flex_job_slice){buf + pos, (size_t)v};
+                n++;
+            }
+            pos += (size_t)v;
+            break;
+        default: /* groups (3, 4) are gone from proto3; 6, 7 do not exist */ return -1;
+        }
+    }
+    return n;
+}

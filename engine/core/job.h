@@ -18,7 +18,9 @@ struct Flex__V1__Job;
 
 #define FLEX_JOB_ID_MAX 64
 #define FLEX_JOB_DERIVED_ID_MAX 96 /* ids flexd makes for expanded reminders */
-#define FLEX_JOB_VAR_MAX 200       /* bytes per template variable */
+/* jobs in one JobBatch entry (proto/flex.proto), at most */
+#define FLEX_JOBBATCH_MAX 64
+#define FLEX_JOB_VAR_MAX 200 /* bytes per template variable */
 
 struct flex_job_error {
     int code; /* FLEX_E_* */
@@ -43,6 +45,21 @@ int flex_job_validate(const struct flex_cfg *cfg, struct Flex__V1__Job *job, cha
  * of that date.  Return 0 or FLEX_E_SYNTAX. */
 int flex_job_parse_time(const char *s, int64_t *ms);
 int flex_job_parse_date(const char *s, int64_t *ms);
+
+/* One job's bytes inside a JobBatch (borrowed from the batch). */
+struct flex_job_slice {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* Splits a packed flex.v1.JobBatch (|len| bytes from outside: any bytes)
+ * into the bytes of its jobs, without decoding them: each is then
+ * unpacked, checked and, when bad, dead-lettered on its own with its
+ * exact bytes.  Fields other than jobs (a newer producer's) are skipped by
+ * their wire type.  Returns the number of jobs (at most |max| written to
+ * |out|; more are counted, not written), or -1 when the bytes are no
+ * protobuf message (a truncated length, a bad wire type). */
+long flex_jobbatch_split(const uint8_t *buf, size_t len, struct flex_job_slice *out, size_t max);
 
 /* The name of a job state (proto/flex.proto State) as every record,
  * status event and audit line spells it: "queued", "scheduled",

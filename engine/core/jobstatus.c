@@ -11,6 +11,7 @@
 #include "config.h"
 #include "flex.pb-c.h"
 #include "idem.h"
+#include "job.h"
 #include "store.h"
 
 #define WHY(...) (snprintf(why, whysz, __VA_ARGS__), -1)
@@ -102,21 +103,38 @@ static json_t *with_times(json_t *o)
     return n;
 }
 
-/* The job's id and location in a stream entry's fields ("id" as text when
- * the producer wrote it, else the Job protobuf's). */
-static bool entry_job(const struct redisReply *fields, char *id, size_t idsz, char *loc,
-                      size_t locsz)
+/* The id and location of job |k| of a stream entry's fields: its "job"
+ * (k = 0), or the k-th of its "jobs" (a JobBatch).  |*njobs| gets the
+ * entry's number of jobs (0 when it holds none readable). */
+static bool entry_job(const struct redisReply *fields, size_t k, size_t *njobs, char *id,
+                      size_t idsz, char *loc, size_t locsz)
 {
-    const char *pb = NULL;
-    size_t pbl = 0;
+    const char *pb = NULL, *batch = NULL;
+    size_t pbl = 0, bl = 0;
     id[0] = loc[0] = '\0';
-    for (size_t k = 0; k + 1 < flex_reply_count(fields); k += 2) {
+    *njobs = 0;
+    for (size_t f = 0; f + 1 < flex_reply_count(fields); f += 2) {
         size_t fl, vl;
-        const char *f = flex_reply_str(flex_reply_at(fields, k), &fl);
-        const char *v = flex_reply_str(flex_reply_at(fields, k + 1), &vl);
-        if (f && v && fl == 3 && memcmp(f, "job", 3) == 0)
+        const char *name = flex_reply_str(flex_reply_at(fields, f), &fl);
+        const char *v = flex_reply_str(flex_reply_at(fields, f + 1), &vl);
+        if (name && v && fl == 3 && memcmp(name, "job", 3) == 0)
             pb = v, pbl = vl;
+        else if (name && v && fl == 4 && memcmp(name, "jobs", 4) == 0)
+            batch = v, bl = vl;
     }
+    if (pb) {
+        *njobs = 1;
+    } else if (batch) {
+        struct flex_job_slice sl[FLEX_JOBBATCH_MAX];
+        long n = flex_jobbatch_split((const uint8_t *)batch, bl, sl, FLEX_JOBBATCH_MAX);
+        if (n > FLEX_JOBBATCH_MAX)
+            n = FLEX_JOBBATCH_MAX; /* refused by flexd job by job: not in flight */
+        *njobs = n > 0 ? (size_t)n : 0;
+        if (k < *njobs)
+            pb = (const char *)sl[k].p, pbl = sl[k].len;
+    }
+    if (k > 0 && !batch)
+        return false;
     Flex__V1__Job *j = pb ? flex__v1__job__unpack(NULL, pbl, (const uint8_t *)pb) : NULL;
     if (!j)
         return false;
@@ -132,7 +150,11 @@ static int read_not_settled(struct flex_store *st, const struct flex_cfg *cfg, c
                             json_t *o, char *why, size_t whysz)
 {
     bool urgent = flex_entry_urgent(entry);
-    const char *eid = urgent ? entry + 2 : entry;
+    char eid[48]; /* a JobBatch job's record names "{entry}#{k}" */
+    const char *sep = flex_entry_batch(entry);
+    size_t k = sep ? strtoul(sep + 1, NULL, 10) : 0;
+    snprintf(eid, sizeof(eid), "%.*s", (int)(sep ? (size_t)(sep - entry) : strlen(entry)),
+             urgent ? entry + 2 : entry);
     const char *stream = urgent ? FLEX_KEY_URGENT : FLEX_KEY_JOBS;
     flex_store_appendf(st, "XRANGE %s %s %s", stream, eid, eid);
     flex_store_appendf(st, "XPENDING %s %s %s %s 1", FLEX_KEY_JOBS, FLEX_KEY_GROUP, eid, eid);
@@ -142,8 +164,9 @@ static int read_not_settled(struct flex_store *st, const struct flex_cfg *cfg, c
         return WHY("redis: %s", flex_store_error(st));
     }
     char jid[128], loc[80];
-    bool have =
-        entry_job(flex_reply_at(flex_reply_at(range, 0), 1), jid, sizeof(jid), loc, sizeof(loc));
+    size_t njobs;
+    bool have = entry_job(flex_reply_at(flex_reply_at(range, 0), 1), k, &njobs, jid, sizeof(jid),
+                          loc, sizeof(loc));
     json_object_set_new(o, "entry", json_string(eid));
     json_object_set_new(o, "read_at", json_integer(atoll(eid)));
     if (have && loc[0])
@@ -194,8 +217,13 @@ static int queued(struct flex_store *st, const char *id, json_t *o, char *why, s
         for (size_t i = 0; i < n; i++) {
             struct redisReply *e = flex_reply_at(r, i);
             char jid[128], loc[80];
-            if (!entry_job(flex_reply_at(e, 1), jid, sizeof(jid), loc, sizeof(loc)) ||
-                strcmp(jid, id) != 0)
+            size_t njobs = 1, k = 0;
+            bool hit = false;
+            for (; k < njobs && !hit; k++) /* each job of a JobBatch entry */
+                hit =
+                    entry_job(flex_reply_at(e, 1), k, &njobs, jid, sizeof(jid), loc, sizeof(loc)) &&
+                    strcmp(jid, id) == 0;
+            if (!hit)
                 continue;
             const char *eid = flex_reply_str(flex_reply_at(e, 0), NULL);
             json_object_set_new(o, "state", json_string("queued"));

@@ -19,7 +19,7 @@ struct redisReply;
 struct flex_store;
 
 /* Every key Flex uses.  {...} parts are appended by the caller. */
-#define FLEX_KEY_JOBS "flex:jobs"          /* stream: field job = Job protobuf */
+#define FLEX_KEY_JOBS "flex:jobs"          /* stream: field job = Job, or jobs = JobBatch */
 #define FLEX_KEY_GROUP "flexd"             /* its consumer group */
 #define FLEX_KEY_URGENT "flex:jobs:urgent" /* stream: automatic replies, read by every flexd */
 #define FLEX_URGENT_PREFIX "u:"            /* record entries of urgent jobs (no XACK) */
@@ -29,6 +29,21 @@ struct flex_store;
 static inline bool flex_entry_urgent(const char *entry)
 {
     return entry[0] == 'u' && entry[1] == ':';
+}
+/* A job of a JobBatch entry (field "jobs") is "{entry id}#{k}" in its
+ * record, its idempotency record and its dead letter: the entry is
+ * acknowledged by the intake once all its jobs are settled, never by the
+ * writer with one job's outcome. */
+#define FLEX_BATCH_SEP '#'
+
+/* Where the job's number begins in a batch job's |entry| ("#k"), or NULL
+ * for an entry of one job. */
+static inline const char *flex_entry_batch(const char *entry)
+{
+    for (const char *c = entry; *c; c++)
+        if (*c == FLEX_BATCH_SEP)
+            return c;
+    return NULL;
 }
 #define FLEX_KEY_STATUS "flex:status"         /* stream: field ev = StatusEvent */
 #define FLEX_KEY_INBOUND "flex:inbound"       /* stream: field msg = InboundMessage */

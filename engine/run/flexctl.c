@@ -32,7 +32,7 @@
 
 static const char usage_text[] =
     "usage: flexctl -c FILE [-D SECTION.KEY=VALUE]... COMMAND\n"
-    "  enqueue [FILE|-]            JSON job lines\n"
+    "  enqueue [--batch N] [FILE|-]  JSON job lines (N jobs per stream entry, 1-64)\n"
     "  optout import [FILE|-]      one number a line (first CSV column)\n"
     "  optout add NUMBER | optout remove NUMBER | optout check NUMBER\n"
     "  stats                       counters across all flexd, as JSON\n"
@@ -152,7 +152,9 @@ static void reject(struct rejects *r, long line, const char *reason)
     r->n++;
 }
 
-static int cmd_enqueue(struct ctl *c, const char *path)
+/* enqueue [--batch N] [FILE|-]: |per_entry| jobs in one stream entry (a
+ * JobBatch) when above 1. */
+static int cmd_enqueue(struct ctl *c, const char *path, unsigned per_entry)
 {
     FILE *f = open_input(path);
     if (!f)
@@ -162,18 +164,22 @@ static int cmd_enqueue(struct ctl *c, const char *path)
     long n, lineno = 0, ok = 0;
     int pending = 0, rc = 0;
     struct rejects rj = {0};
+    struct flex_enqueue_batch eb;
+    flex_enqueue_batch_init(&eb, per_entry);
     while ((n = read_line(f, &line, &cap)) >= 0) {
         lineno++;
         if (n == 0 || strspn(line, " \t") == (size_t)n)
             continue; /* blank lines are not jobs */
         char id[FLEX_JOB_ID_MAX + 1];
         struct flex_job_error err;
-        if (flex_enqueue_line(c->st, c->cfg, line, (size_t)n, id, &err) != 0) {
+        int appended;
+        if (flex_enqueue_add(&eb, c->st, c->cfg, line, (size_t)n, id, &err, &appended) != 0) {
             reject(&rj, lineno, err.reason);
             continue;
         }
         ok++;
-        if (++pending == BATCH) {
+        pending += appended;
+        if (pending >= BATCH) {
             if (flush_batch(c, pending) != 0) {
                 rc = 1;
                 break;
@@ -181,6 +187,9 @@ static int cmd_enqueue(struct ctl *c, const char *path)
             pending = 0;
         }
     }
+    if (rc == 0)
+        pending += flex_enqueue_flush(&eb, c->st);
+    flex_enqueue_batch_free(&eb);
     if (rc == 0 && ok)
         flex_enqueue_count(c->st, ok), pending++;
     if (rc == 0 && pending && flush_batch(c, pending) != 0)
@@ -634,8 +643,18 @@ static int dispatch(struct ctl *c, int argc, char **argv)
                                         "inbound_emergency",
                                         "inbound_other"};
     const char *cmd = argv[0];
+    if (strcmp(cmd, "enqueue") == 0 && argc >= 3 && strcmp(argv[1], "--batch") == 0 && argc <= 4) {
+        char *end;
+        unsigned long per = strtoul(argv[2], &end, 10);
+        if (*end || per < 1 || per > FLEX_JOBBATCH_MAX) {
+            fprintf(stderr, "flexctl: --batch takes 1 to %d jobs per stream entry\n",
+                    FLEX_JOBBATCH_MAX);
+            return 2;
+        }
+        return cmd_enqueue(c, argc == 4 ? argv[3] : NULL, (unsigned)per);
+    }
     if (strcmp(cmd, "enqueue") == 0 && argc <= 2)
-        return cmd_enqueue(c, argc == 2 ? argv[1] : NULL);
+        return cmd_enqueue(c, argc == 2 ? argv[1] : NULL, 1);
     if (strcmp(cmd, "optout") == 0)
         return cmd_optout(c, argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0 && argc == 1)

@@ -11,43 +11,9 @@
  */
 #include "intake_int.h"
 
-/* |from_pel|: the entries are our own pending ones read again; those of
- * jobs still in the dispatcher or the writer are left to them (checked
- * before any record comes back, so a job written meanwhile is not taken
- * for one never sent). */
-static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries,
-                           bool from_pel, const char *prefix)
+/* The records taken so far: their checks, then the dispatcher. */
+static int admit_taken(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
 {
-    struct flex_rec *recs[BATCH * 2];
-    size_t n = 0, ne = flex_reply_count(entries);
-    bool flying[BATCH * 2] = {false};
-    char entry[BATCH * 2][48];
-    if (ne > BATCH * 2)
-        ne = BATCH * 2;
-    struct flex_idmap *out = from_pel && in->nflying ? in_flying_entries(in) : NULL;
-    for (size_t i = 0; i < ne; i++) {
-        size_t len;
-        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(entries, i), 0), &len);
-        if (len >= sizeof(entry[0]))
-            len = sizeof(entry[0]) - 1;
-        size_t pl = strlen(prefix); /* under 16: entry ids are under 32 */
-        if (len + pl >= sizeof(entry[0]))
-            len = sizeof(entry[0]) - 1 - pl;
-        memcpy(entry[i], prefix, pl);
-        memcpy(entry[i] + pl, id ? id : "", id ? len : 0);
-        entry[i][pl + (id ? len : 0)] = '\0';
-        flying[i] = out && flex_idmap_has(out, entry[i]);
-    }
-    flex_idmap_free(out);
-    flex_metric_add(&in->p->m.jobs_read, (long)ne);
-    for (size_t i = 0; i < ne && n < BATCH * 2; i++) {
-        struct redisReply *fields = flex_reply_at(flex_reply_at(entries, i), 1);
-        if (!entry[i][0] || !fields || flying[i])
-            continue; /* claimed entries already deleted from the stream; in flight */
-        struct flex_rec *rec = in_take_entry(in, w, entry[i], fields);
-        if (rec)
-            recs[n++] = rec;
-    }
     if (n == 0)
         return 0;
     if (in_settle_writes(in) != 0) {
@@ -59,6 +25,67 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         return -1;
     n = in_hold_paused(in, recs, n);
     return n ? in_admit(in, w, recs, n, IN_FROM_STREAM) : 0;
+}
+
+/* |from_pel|: the entries are our own pending ones read again; those of
+ * jobs still in the dispatcher or the writer are left to them (checked
+ * before any record comes back, so a job written meanwhile is not taken
+ * for one never sent). */
+static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries,
+                           bool from_pel, const char *prefix)
+{
+    struct flex_rec *recs[BATCH * 2];
+    size_t n = 0, ne = flex_reply_count(entries);
+    char entry[48];
+    struct flex_idmap *out = from_pel && in->nflying ? in_flying_entries(in) : NULL;
+    unsigned most = 1; /* jobs in one entry */
+    int rc = 0;
+    flex_metric_add(&in->p->m.jobs_read, (long)ne);
+    for (size_t i = 0; i < ne && rc == 0; i++) {
+        size_t len;
+        struct redisReply *e = flex_reply_at(entries, i);
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+        struct redisReply *fields = flex_reply_at(e, 1);
+        size_t pl = strlen(prefix); /* under 16: entry ids are under 32 */
+        if (!id || !fields || len == 0 || len + pl >= sizeof(entry) - 4)
+            continue; /* claimed entries already deleted from the stream */
+        memcpy(entry, prefix, pl);
+        memcpy(entry + pl, id, len);
+        entry[pl + len] = '\0';
+        size_t blen;
+        const char *batch = in_entry_field(fields, "jobs", &blen);
+        if (batch && !in_entry_field(fields, "job", NULL) && !prefix[0]) {
+            if (n + FLEX_JOBBATCH_MAX > BATCH * 2) { /* room for a whole batch */
+                rc = admit_taken(in, w, recs, n);
+                n = 0;
+            }
+            size_t got =
+                rc == 0 ? in_take_batch(in, w, entry, batch, blen, out, recs + n, BATCH * 2 - n)
+                        : 0;
+            n += got;
+            if (got > most)
+                most = (unsigned)got;
+            continue;
+        }
+        if (out && flex_idmap_has(out, entry))
+            continue; /* in flight */
+        if (n == BATCH * 2) {
+            rc = admit_taken(in, w, recs, n);
+            n = 0;
+        }
+        struct flex_rec *rec = rc == 0 ? in_take_entry(in, w, entry, fields) : NULL;
+        if (rec)
+            recs[n++] = rec;
+    }
+    flex_idmap_free(out);
+    if (ne > 0 && !prefix[0]) /* (an empty read says nothing of the next) */
+        in->entry_jobs = most;
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            in_rec_put(in, recs[i]);
+        return rc;
+    }
+    return admit_taken(in, w, recs, n);
 }
 
 /* The urgent lane (FLEX_KEY_URGENT): every flexd reads every entry, in the
@@ -334,8 +361,15 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
 {
     in_reclaim(in); /* before sizing the read: records come back between rounds */
     int count = in->nfree > 16 && !stopping ? (int)(in->nfree - 16) : 0;
+    /* as many entries as the last read's biggest could fill (JobBatch
+     * entries hold several jobs; a job finding no record is read again) */
+    count /= in->entry_jobs ? (int)in->entry_jobs : 1;
     if (count > BATCH)
         count = BATCH;
+    if (in->batch_short) { /* batch jobs left pending for want of records */
+        in->batch_short = false;
+        in_reread_pending(in);
+    }
     const char *from = read_from(in);
     /* (a resume read below may start a reread: this read is what counts) */
     bool from_pel = count > 0 && in->reread;
@@ -490,9 +524,13 @@ static void touch_add(void *arg, const char *entry, uint64_t cookie)
     struct touch *t = arg;
     (void)cookie;
     if (flex_entry_urgent(entry))
-        return;            /* not in the group's pending list */
+        return;                                /* not in the group's pending list */
+    const char *sep = flex_entry_batch(entry); /* a batch job's: its entry's id */
+    size_t len = sep ? (size_t)(sep - entry) : strlen(entry);
+    if (t->n > 0 && t->lens[t->n - 1] == len && memcmp(t->argv[t->n - 1], entry, len) == 0)
+        return;            /* the same entry's job again */
     t->argv[t->n] = entry; /* a record's or a held one's: valid for the round */
-    t->lens[t->n++] = strlen(entry);
+    t->lens[t->n++] = len;
 }
 
 static int touch_send(struct intake *in, struct touch *t, size_t from, size_t to, const char *ms)
@@ -536,12 +574,20 @@ static void wait_offline(struct intake *in, unsigned ms)
     flex_qsbr_online(&flex_cfg_qsbr, &in->qr);
 }
 
+static void free_batch(void *arg, const char *key, uint64_t cookie)
+{
+    (void)arg, (void)key;
+    flex_free((void *)(uintptr_t)cookie);
+}
+
 void *flex_intake_main(void *arg)
 {
     struct intake in = {.p = arg};
     in.free_list = flex_malloc(FLEX_POOL_SIZE * sizeof(struct flex_rec *));
     in.held = flex_malloc(HELD_MAX * sizeof(struct flex_rec *));
     in.flying = flex_calloc(FLEX_POOL_SIZE, 1);
+    in.batches = flex_idmap_new(UINT64_MAX, 2);
+    in.entry_jobs = 1;
     for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);
@@ -651,5 +697,8 @@ void *flex_intake_main(void *arg)
     flex_free(in.held);
     flex_free(in.flying);
     flex_free(in.free_list);
+    flex_idmap_each(in.batches, free_batch, NULL);
+    flex_idmap_free(in.batches);
+    flex_free(in.backs);
     return NULL;
 }

@@ -96,7 +96,23 @@ struct intake {
     struct flex_arena pbarena; /* each job's decoded protobuf, reset per job */
     ProtobufCAllocator pba;
     const struct flex_cfg *cfg;
+    /* JobBatch entries with jobs not all settled, by entry id (cookie: a
+     * struct jbatch), and those all settled whose XACK is still to go */
+    struct flex_idmap *batches;
+    char (*backs)[48];
+    size_t nbacks, capbacks;
+    unsigned entry_jobs; /* most jobs in one entry of the last read: sizes the next */
+    bool batch_short;    /* a batch job found no record: read our pending list again */
 };
+
+/* A JobBatch entry being worked on: bit k of |done| once job k's outcome is
+ * stored (by the writer, or by the intake's own writes); the entry is
+ * acknowledged when |left| reaches 0. */
+struct jbatch {
+    uint64_t done;
+    uint8_t n, left;
+};
+_Static_assert(FLEX_JOBBATCH_MAX <= 64, "a batch's jobs fit its bitmap");
 
 static const struct flex_log_ctx lctx = {NULL, "intake", NULL};
 
@@ -109,6 +125,10 @@ struct wbatch {
     /* the XACK of the round's settled entries, their ids copied (the
      * callers' buffers do not live until the batch is flushed) */
     struct flex_cmd acks;
+    /* batch jobs settled by this round's writes ("{entry}#{k}"): counted
+     * in their entry's struct jbatch once the writes are stored */
+    char (*settle)[48];
+    size_t nsettle, capsettle;
 };
 
 /* Where records being admitted come from, which decides what is checked
@@ -156,6 +176,11 @@ void in_pb_free(void *arena, void *p);
 void in_give_back_all(struct intake *in, enum in_from from, struct flex_rec **recs, size_t kept,
                       size_t i, size_t n);
 void in_rec_put(struct intake *in, struct flex_rec *r);
+void in_batch_settle(struct intake *in, const char *entry);
+void in_batch_acked(struct intake *in);
+size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
+                     size_t len, const struct flex_idmap *flying, struct flex_rec **recs,
+                     size_t max);
 void in_fly(struct intake *in, struct flex_rec *r);
 void in_land(struct intake *in, struct flex_rec *r);
 struct flex_idmap *in_flying_entries(const struct intake *in);

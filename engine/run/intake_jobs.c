@@ -41,9 +41,61 @@ void in_reclaim(struct intake *in)
     while ((n = flex_ring_pop_batch(&in->p->free_recs, items, 256)) > 0)
         for (size_t i = 0; i < n; i++) {
             struct flex_rec *r = items[i];
-            in_land(in, r); /* written (or handed back) */
+            in_land(in, r);                 /* written (or handed back) */
+            if (flex_entry_batch(r->entry)) /* its outcome is stored */
+                in_batch_settle(in, r->entry);
             in->free_list[in->nfree++] = r;
         }
+}
+
+/* ---- JobBatch entries ------------------------------------------------- */
+
+/* "{entry}#{k}" into the entry id and k; false when not a batch job's. */
+static bool batch_split(const char *entry, char eid[48], unsigned *k)
+{
+    const char *sep = flex_entry_batch(entry);
+    if (!sep || (size_t)(sep - entry) >= 48)
+        return false;
+    memcpy(eid, entry, (size_t)(sep - entry));
+    eid[sep - entry] = '\0';
+    *k = (unsigned)strtoul(sep + 1, NULL, 10);
+    return true;
+}
+
+static struct jbatch *batch_find(struct intake *in, const char *eid)
+{
+    uint64_t cookie;
+    return flex_idmap_get(in->batches, eid, &cookie) ? (struct jbatch *)(uintptr_t)cookie : NULL;
+}
+
+/* Job |entry|'s outcome is stored: once every job of its entry has one,
+ * the entry's XACK is queued (in->backs, sent by in_flush_writes). */
+void in_batch_settle(struct intake *in, const char *entry)
+{
+    char eid[48];
+    unsigned k = 0;
+    struct jbatch *b = batch_split(entry, eid, &k) ? batch_find(in, eid) : NULL;
+    if (!b || k >= b->n || (b->done >> k & 1))
+        return;
+    b->done |= 1ULL << k;
+    if (--b->left > 0)
+        return;
+    if (in->nbacks == in->capbacks) {
+        in->capbacks = in->capbacks ? in->capbacks * 2 : 64;
+        in->backs = flex_realloc(in->backs, in->capbacks * sizeof(*in->backs));
+    }
+    memcpy(in->backs[in->nbacks++], eid, 48);
+}
+
+/* The XACK of in->backs is stored: their entries are done with. */
+void in_batch_acked(struct intake *in)
+{
+    for (size_t i = 0; i < in->nbacks; i++) {
+        uint64_t cookie;
+        if (flex_idmap_take(in->batches, in->backs[i], &cookie))
+            flex_free((void *)(uintptr_t)cookie);
+    }
+    in->nbacks = 0;
 }
 
 static struct flex_rec *rec_get(struct intake *in)
@@ -298,17 +350,12 @@ static struct flex_rec *take_message(struct intake *in, struct wbatch *w, const 
     return NULL;
 }
 
-/* Checks one job entry; returns a record ready to go, or NULL when the
- * entry was dealt with here (dead-lettered, scheduled, expanded, expired). */
-struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *entry,
-                               struct redisReply *fields)
+/* Checks one job (|len| bytes at |raw|, its dead letter's if it is bad);
+ * returns a record ready to go, or NULL when the job was dealt with here
+ * (dead-lettered, scheduled, expanded, expired). */
+static struct flex_rec *take_job(struct intake *in, struct wbatch *w, const char *entry,
+                                 const char *raw, size_t len)
 {
-    size_t len;
-    const char *raw = in_entry_field(fields, "job", &len);
-    if (!raw) {
-        in_dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
-        return NULL;
-    }
     /* Decoded into an arena reset after each job: no malloc per job. */
     Flex__V1__Job *job = flex__v1__job__unpack(&in->pba, len, (const uint8_t *)raw);
     if (!job) {
@@ -330,4 +377,71 @@ struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *
     job->phone = orig_phone;
     flex_arena_reset(&in->pbarena); /* the job (its frees are no-ops) */
     return rec;
+}
+
+struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *entry,
+                               struct redisReply *fields)
+{
+    size_t len;
+    const char *raw = in_entry_field(fields, "job", &len);
+    if (!raw) {
+        in_dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
+        return NULL;
+    }
+    return take_job(in, w, entry, raw, len);
+}
+
+/* A JobBatch entry (field "jobs"): each job taken as an entry of its own
+ * would be, under "{entry}#{k}", except those of this process already in
+ * flight (|flying|) or settled (a reread).  Up to |max| records go to
+ * |recs|; a job finding no free record stays pending, and our pending
+ * list is read again (in->batch_short).  Returns the records. */
+size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
+                     size_t len, const struct flex_idmap *flying, struct flex_rec **recs,
+                     size_t max)
+{
+    struct flex_job_slice sl[FLEX_JOBBATCH_MAX];
+    long n = flex_jobbatch_split((const uint8_t *)raw, len, sl, FLEX_JOBBATCH_MAX);
+    char why[96];
+    if (n <= 0) { /* nothing to split: the entry as it came, whole */
+        in_dead_letter(in, w, entry, raw, len, NULL,
+                       n < 0 ? "undecodable JobBatch" : "JobBatch without jobs");
+        return 0;
+    }
+    if (n > FLEX_JOBBATCH_MAX) { /* each job kept whole in a dead letter of its own */
+        snprintf(why, sizeof(why), "JobBatch of %ld jobs: at most %d per entry", n,
+                 FLEX_JOBBATCH_MAX);
+        struct flex_job_slice *all = flex_malloc((size_t)n * sizeof(*all));
+        flex_jobbatch_split((const uint8_t *)raw, len, all, (size_t)n);
+        for (long k = 0; k < n; k++) {
+            Flex__V1__Job *j = flex__v1__job__unpack(&in->pba, all[k].len, all[k].p);
+            in_dead_letter(in, w, entry, all[k].p, all[k].len, j && j->id ? j->id : NULL, why);
+            flex_arena_reset(&in->pbarena);
+        }
+        flex_free(all);
+        return 0;
+    }
+    flex_metric_add(&in->p->m.jobs_read, n - 1); /* the entry counted one */
+    struct jbatch *b = batch_find(in, entry);
+    if (!b) {
+        b = flex_calloc(1, sizeof(*b));
+        b->n = b->left = (uint8_t)n;
+        flex_idmap_put(in->batches, entry, (uint64_t)(uintptr_t)b, 0);
+    }
+    size_t got = 0;
+    for (unsigned k = 0; k < (unsigned)n; k++) {
+        char jentry[48];
+        snprintf(jentry, sizeof(jentry), "%s%c%u", entry, FLEX_BATCH_SEP, k);
+        if ((b->done >> k & 1) || (flying && flex_idmap_has(flying, jentry)))
+            continue;
+        in_reclaim(in);
+        if (got == max || in->nfree == 0) {
+            in->batch_short = true; /* stays pending: read again */
+            continue;
+        }
+        struct flex_rec *rec = take_job(in, w, jentry, (const char *)sl[k].p, sl[k].len);
+        if (rec)
+            recs[got++] = rec;
+    }
+    return got;
 }

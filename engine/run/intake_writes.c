@@ -15,12 +15,14 @@ void in_wbatch_init(struct wbatch *w)
 void in_wbatch_free(struct wbatch *w)
 {
     flex_cmd_free(&w->acks);
+    flex_free(w->settle);
 }
 
 /* Empty again. */
 void in_wbatch_reset(struct wbatch *w)
 {
     w->dead = w->suppressed = w->expired = w->dups = w->scheduled = w->gated = 0;
+    w->nsettle = 0;
     flex_cmd_reset(&w->acks);
     flex_cmd_str(&w->acks, "XACK");
     flex_cmd_str(&w->acks, FLEX_KEY_JOBS);
@@ -32,6 +34,14 @@ void in_ack_later(struct wbatch *w, const char *entry)
     if (flex_entry_urgent(entry))
         return; /* urgent jobs are read without a group: nothing to acknowledge */
     size_t len = strlen(entry);
+    if (flex_entry_batch(entry)) { /* one job of a JobBatch entry: counted once stored */
+        if (w->nsettle == w->capsettle) {
+            w->capsettle = w->capsettle ? w->capsettle * 2 : 256;
+            w->settle = flex_realloc(w->settle, w->capsettle * sizeof(*w->settle));
+        }
+        flex_strlcpy(w->settle[w->nsettle++], entry, sizeof(w->settle[0]));
+        return;
+    }
     /* Past the batch's bound (or an id no stream makes): it stays pending,
      * claimed and settled again later. */
     if (flex_cmd_argc(&w->acks) == ACKS_MAX + 3 || len > ENTRY_ID_MAX)
@@ -167,8 +177,32 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
      * the XACK, which needs no memory, and the job would be settled with
      * no status, `flexctl status` saying queued for ever. */
     int rc = in_settle_writes(in);
+    /* the batch jobs those writes settled; an entry whose jobs all are
+     * goes with the XACK of the batches settled by the writer */
+    for (size_t i = 0; rc == 0 && i < w->nsettle; i++)
+        in_batch_settle(in, w->settle[i]);
+    bool sent = false;
     if (rc == 0 && flex_cmd_argc(&w->acks) > 3 && flex_cmd_append(in->st, &w->acks) == 0)
+        sent = true;
+    size_t nbacks = in->nbacks;
+    if (rc == 0 && nbacks > 0) {
+        const char **argv = flex_malloc((nbacks + 3) * sizeof(*argv));
+        size_t *lens = flex_malloc((nbacks + 3) * sizeof(*lens));
+        argv[0] = "XACK", argv[1] = FLEX_KEY_JOBS, argv[2] = FLEX_KEY_GROUP;
+        lens[0] = 4, lens[1] = strlen(FLEX_KEY_JOBS), lens[2] = strlen(FLEX_KEY_GROUP);
+        for (size_t i = 0; i < nbacks; i++) {
+            argv[i + 3] = in->backs[i];
+            lens[i + 3] = strlen(in->backs[i]);
+        }
+        flex_store_append(in->st, (int)nbacks + 3, argv, lens);
+        flex_free(argv);
+        flex_free(lens);
+        sent = true;
+    }
+    if (rc == 0 && sent)
         rc = in_settle_writes(in);
+    if (rc == 0 && nbacks > 0)
+        in_batch_acked(in);
     if (rc == 0) { /* else the entries are read and counted again */
         flex_metric_add(&in->p->m.dead_letter, w->dead);
         flex_metric_add(&in->p->m.suppressed, w->suppressed);

@@ -460,7 +460,8 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
     flex_cmd_arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));
     flex_cmd_arg(a, FLEX_KEY_GROUP, strlen(FLEX_KEY_GROUP));
     for (size_t i = 0; i < n; i++) /* (urgent jobs were read without a group) */
-        if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry))
+        if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry) &&
+            !flex_entry_batch(recs[i]->entry)) /* a batch's: the intake's, once all settled */
             flex_cmd_arg(a, recs[i]->entry, strlen(recs[i]->entry));
     if (flex_cmd_argc(a) > 3)
         args_send(w);

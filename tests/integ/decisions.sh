@@ -365,6 +365,9 @@ part_idem() {
     # The sweep: one record past idempotency_days (30), one not.
     redis-cli -p "$RP" hset flex:idem:7 i-old "$((now - 31 * 86400000))-0" >/dev/null
     redis-cli -p "$RP" hset flex:idem:7 i-young "$((now - 29 * 86400000))-5" >/dev/null
+    # ... and the same for jobs of JobBatch entries ("{entry}#{k}")
+    redis-cli -p "$RP" hset flex:idem:7 i-old-b "$((now - 31 * 86400000))-0#12" >/dev/null
+    redis-cli -p "$RP" hset flex:idem:7 i-young-b "$((now - 29 * 86400000))-5#3" >/dev/null
     sim_mark
     start_flexd
     check "flexd up" ready
@@ -390,6 +393,9 @@ part_idem() {
     check "the sweep drops the record past idempotency_days" \
         wait_for '[ "$(redis-cli -p "$RP" hexists flex:idem:7 i-old)" = 0 ]' $((10 * slow))
     check "... and keeps the younger one" test "$(redis-cli -p "$RP" hexists flex:idem:7 i-young)" = 1
+    check "... a batch job's alike" \
+        sh -c "[ \"\$(redis-cli -p $RP hexists flex:idem:7 i-old-b)\" = 0 ] &&
+               [ \"\$(redis-cli -p $RP hexists flex:idem:7 i-young-b)\" = 1 ]"
     check "every bucket a hash table from the start (its shaping field kept by the sweep)" \
         sh -c "[ \"\$(redis-cli -p $RP object encoding flex:idem:7)\" = hashtable ] &&
                [ \"\$(redis-cli -p $RP object encoding flex:idem:1023)\" = hashtable ] &&

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "flex.pb-c.h"
+#include "job.h"
 #include "mem.h"
 
 static void test_proto_job_round_trip(void **state)
@@ -87,11 +88,59 @@ static void test_proto_status_inbound_deadletter(void **state)
     flex__v1__dead_letter__free_unpacked(d, NULL);
 }
 
+/* A JobBatch as protobuf-c packs it, split job by job without decoding
+ * (flex_jobbatch_split): the same jobs, in order; more than asked counted,
+ * not written; fields of a newer producer skipped; cut bytes refused. */
+static void test_proto_jobbatch_split(void **state)
+{
+    (void)state;
+    Flex__V1__Job j[3] = {FLEX__V1__JOB__INIT, FLEX__V1__JOB__INIT, FLEX__V1__JOB__INIT};
+    Flex__V1__Job *jp[3] = {&j[0], &j[1], &j[2]};
+    const char *ids[] = {"b-0", "b-1", "b-2"};
+    for (int i = 0; i < 3; i++) {
+        j[i].type = FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE;
+        j[i].id = (char *)ids[i];
+        j[i].location = "loc-1";
+        j[i].phone = "+12025550143";
+        j[i].body = "Your cleaning is due";
+    }
+    Flex__V1__JobBatch b = FLEX__V1__JOB_BATCH__INIT;
+    b.n_jobs = 3;
+    b.jobs = jp;
+    size_t n = flex__v1__job_batch__get_packed_size(&b);
+    uint8_t *buf = flex_malloc(n + 16);
+    assert_int_equal(flex__v1__job_batch__pack(&b, buf), n);
+    struct flex_job_slice sl[FLEX_JOBBATCH_MAX];
+    assert_int_equal(flex_jobbatch_split(buf, n, sl, FLEX_JOBBATCH_MAX), 3);
+    for (int i = 0; i < 3; i++) {
+        Flex__V1__Job *back = flex__v1__job__unpack(NULL, sl[i].len, sl[i].p);
+        assert_non_null(back);
+        assert_string_equal(back->id, ids[i]);
+        flex__v1__job__free_unpacked(back, NULL);
+    }
+    sl[1].p = NULL;
+    assert_int_equal(flex_jobbatch_split(buf, n, sl, 1), 3); /* counted... */
+    assert_null(sl[1].p);                                    /* ...not written */
+    /* a varint field 2, a fixed32 field 3 and a string field 4 after them */
+    const uint8_t extra[] = {0x10, 0x96, 0x01, 0x1d, 1, 2, 3, 4, 0x22, 0x02, 'h', 'i'};
+    memcpy(buf + n, extra, sizeof(extra));
+    assert_int_equal(flex_jobbatch_split(buf, n + sizeof(extra), sl, FLEX_JOBBATCH_MAX), 3);
+    assert_int_equal(flex_jobbatch_split(buf, n - 1, sl, FLEX_JOBBATCH_MAX), -1); /* cut */
+    assert_int_equal(flex_jobbatch_split(buf, 0, sl, FLEX_JOBBATCH_MAX), 0);
+    const uint8_t bad_wire[] = {0x0b}; /* field 1, wire type 3 (a group) */
+    assert_int_equal(flex_jobbatch_split(bad_wire, 1, sl, FLEX_JOBBATCH_MAX), -1);
+    const uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_int_equal(flex_jobbatch_split(long_varint, sizeof(long_varint), sl, 4), -1);
+    flex_free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proto_job_round_trip),
         cmocka_unit_test(test_proto_status_inbound_deadletter),
+        cmocka_unit_test(test_proto_jobbatch_split),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
