@@ -222,3 +222,54 @@ int flex_idem_legacy(struct flex_store *st, bool group_existed, uint32_t idempot
         return -1;
     return 0;
 }
+
+size_t flex_jobbatch_key(const char *entry, char key[FLEX_JOBBATCH_KEY_MAX])
+{
+    const char *sep = flex_entry_batch(entry);
+    size_t el = sep ? (size_t)(sep - entry) : strlen(entry);
+    int n = snprintf(key, FLEX_JOBBATCH_KEY_MAX, "%s%.*s", FLEX_KEY_JOBBATCH, (int)el, entry);
+    return n > 0 && (size_t)n < FLEX_JOBBATCH_KEY_MAX ? (size_t)n : 0;
+}
+
+size_t flex_jobbatch_mark(struct flex_store *st, const char *const *entries, size_t n)
+{
+    size_t cmds = 0;
+    for (size_t i = 0; i < n;) {
+        const char *sep = flex_entry_batch(entries[i]);
+        char key[FLEX_JOBBATCH_KEY_MAX];
+        size_t kl = sep && !flex_entry_urgent(entries[i]) ? flex_jobbatch_key(entries[i], key) : 0;
+        if (kl == 0) {
+            i++;
+            continue;
+        }
+        size_t el = (size_t)(sep - entries[i]);
+        const char *first = entries[i];
+        const char *argv[2 + 4 * FLEX_JOBBATCH_MAX];
+        size_t lens[2 + 4 * FLEX_JOBBATCH_MAX];
+        char offs[FLEX_JOBBATCH_MAX][8];
+        int argc = 0, k = 0;
+        argv[argc] = "BITFIELD", lens[argc++] = 8;
+        argv[argc] = key, lens[argc++] = kl;
+        /* the run of this entry's jobs (a batch's records mostly come together) */
+        for (; i < n && k < FLEX_JOBBATCH_MAX; i++) {
+            const char *s2 = flex_entry_batch(entries[i]);
+            if (!s2 || (size_t)(s2 - entries[i]) != el || memcmp(entries[i], first, el) != 0)
+                break;
+            unsigned long job = strtoul(s2 + 1, NULL, 10);
+            if (job >= FLEX_JOBBATCH_MAX)
+                continue; /* no job of a batch has that number */
+            int ol = snprintf(offs[k], sizeof(offs[k]), "#%lu", job);
+            argv[argc] = "SET", lens[argc++] = 3;
+            argv[argc] = "u1", lens[argc++] = 2;
+            argv[argc] = offs[k], lens[argc++] = (size_t)ol;
+            argv[argc] = "1", lens[argc++] = 1;
+            k++;
+        }
+        if (k == 0)
+            continue;
+        flex_store_append(st, argc, argv, lens);
+        flex_store_appendf(st, "EXPIRE %s %d", key, FLEX_JOBBATCH_TTL_S);
+        cmds += 2;
+    }
+    return cmds;
+}

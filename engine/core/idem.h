@@ -108,4 +108,30 @@ int flex_idem_lookup(struct flex_store *st, const char *id, char *entry, size_t 
 int flex_idem_legacy(struct flex_store *st, bool group_existed, uint32_t idempotency_days,
                      int64_t now_ms, int64_t *until_ms);
 
+/* The settled jobs of a JobBatch entry (docs/schemas.md, flex:jb): bit k
+ * of flex:jb:{entry id} is set in the same write that stores job k's
+ * outcome (the writer's transaction, the intake's writes), so a flexd that
+ * takes the entry again (after a crash, a claim, a lost connection) skips
+ * exactly those jobs, whatever the history or the idempotency records hold
+ * by then.  Deleted with the entry's XACK; FLEX_JOBBATCH_TTL_S after its
+ * last write otherwise (an entry acknowledged elsewhere). */
+#define FLEX_KEY_JOBBATCH "flex:jb:"
+#define FLEX_JOBBATCH_TTL_S (90 * 86400)
+
+/* Appends, for the JobBatch jobs among |entries| (|n| record entries
+ * "{entry}#{k}"; others are passed over), one BITFIELD setting their bits
+ * per run of one entry, and its EXPIRE.  Returns the commands appended. */
+size_t flex_jobbatch_mark(struct flex_store *st, const char *const *entries, size_t n);
+
+/* "flex:jb:{entry id}" of |entry| (a batch job's or the entry's own id)
+ * into |key|; its length, 0 when it does not fit. */
+#define FLEX_JOBBATCH_KEY_MAX (sizeof(FLEX_KEY_JOBBATCH) + 48)
+size_t flex_jobbatch_key(const char *entry, char key[FLEX_JOBBATCH_KEY_MAX]);
+
+/* Whether bit |k| is set in a flex:jb value (|len| bytes at |bits|). */
+static inline bool flex_jobbatch_bit(const char *bits, size_t len, unsigned k)
+{
+    return k / 8 < len && ((unsigned char)bits[k / 8] >> (7 - k % 8) & 1);
+}
+
 #endif

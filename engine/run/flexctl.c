@@ -653,6 +653,10 @@ static int dispatch(struct ctl *c, int argc, char **argv)
         }
         return cmd_enqueue(c, argc == 4 ? argv[3] : NULL, (unsigned)per);
     }
+    if (strcmp(cmd, "enqueue") == 0 && argc == 2 && strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "flexctl: enqueue: %s needs its value\n", argv[1]);
+        return 2; /* not a file named like an option */
+    }
     if (strcmp(cmd, "enqueue") == 0 && argc <= 2)
         return cmd_enqueue(c, argc == 2 ? argv[1] : NULL, 1);
     if (strcmp(cmd, "optout") == 0)

@@ -27,16 +27,71 @@ static int admit_taken(struct intake *in, struct wbatch *w, struct flex_rec **re
     return n ? in_admit(in, w, recs, n, IN_FROM_STREAM) : 0;
 }
 
+/* The flex:jb marks (idem.h) of the JobBatch entries of |entries| taken
+ * again (read from a pending list: after a crash, a claim, a lost
+ * connection) that have no tracker here: their trackers begin from them,
+ * so the jobs settled before are not taken again.  Returns 0, or -1 when
+ * Redis failed. */
+static int batch_marks(struct intake *in, struct redisReply *entries)
+{
+    size_t ne = flex_reply_count(entries), asked = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && asked == 0)
+            return 0;
+        if (pass == 0 && in_settle_writes(in) != 0) /* their replies first */
+            return -1;
+        for (size_t i = 0; i < ne; i++) {
+            struct redisReply *e = flex_reply_at(entries, i);
+            size_t len, blen;
+            const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+            struct redisReply *fields = flex_reply_at(e, 1);
+            const char *batch = fields ? in_entry_field(fields, "jobs", &blen) : NULL;
+            char entry[48], key[FLEX_JOBBATCH_KEY_MAX];
+            if (!id || !batch || in_entry_field(fields, "job", NULL) || len == 0 ||
+                len >= sizeof(entry) - 4)
+                continue;
+            memcpy(entry, id, len);
+            entry[len] = '\0';
+            uint64_t cookie;
+            if (flex_idmap_get(in->batches, entry, &cookie))
+                continue; /* known here */
+            long n = flex_jobbatch_split((const uint8_t *)batch, blen, NULL, 0);
+            if (n <= 0 || n > FLEX_JOBBATCH_MAX || flex_jobbatch_key(entry, key) == 0)
+                continue; /* dead-lettered as it is read */
+            if (pass == 0) {
+                flex_store_appendf(in->st, "GET %s", key);
+                asked++;
+                continue;
+            }
+            struct redisReply *r;
+            if (flex_store_reply(in->st, &r) != 0)
+                return -1;
+            size_t bl = 0;
+            const char *bits = flex_reply_is_error(r) ? NULL : flex_reply_str(r, &bl);
+            bool bad = flex_reply_is_error(r);
+            if (!bad)
+                in_batch_track(in, entry, (unsigned)n, bits, bits ? bl : 0);
+            flex_store_free_reply(r);
+            if (bad) /* never take a job again on doubt: the round fails */
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* |from_pel|: the entries are our own pending ones read again; those of
  * jobs still in the dispatcher or the writer are left to them (checked
  * before any record comes back, so a job written meanwhile is not taken
- * for one never sent). */
+ * for one never sent).  |retake|: read from a pending list (ours again, or
+ * a stopped consumer's), so a JobBatch entry may have jobs settled. */
 static int process_entries(struct intake *in, struct wbatch *w, struct redisReply *entries,
-                           bool from_pel, const char *prefix)
+                           bool from_pel, bool retake, const char *prefix)
 {
     struct flex_rec *recs[BATCH * 2];
     size_t n = 0, ne = flex_reply_count(entries);
     char entry[48];
+    if (retake && !prefix[0] && batch_marks(in, entries) != 0)
+        return -1;
     struct flex_idmap *out = from_pel && in->nflying ? in_flying_entries(in) : NULL;
     unsigned most = 1; /* jobs in one entry */
     int rc = 0;
@@ -59,12 +114,11 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
                 rc = admit_taken(in, w, recs, n);
                 n = 0;
             }
-            size_t got =
-                rc == 0 ? in_take_batch(in, w, entry, batch, blen, out, recs + n, BATCH * 2 - n)
-                        : 0;
-            n += got;
-            if (got > most)
-                most = (unsigned)got;
+            unsigned jobs = 1;
+            if (rc == 0)
+                n += in_take_batch(in, w, entry, batch, blen, out, recs + n, BATCH * 2 - n, &jobs);
+            if (jobs > most)
+                most = jobs;
             continue;
         }
         if (out && flex_idmap_has(out, entry))
@@ -73,13 +127,20 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
             rc = admit_taken(in, w, recs, n);
             n = 0;
         }
+        in_reclaim(in);
+        if (rc == 0 && in->nfree == 0 && !prefix[0]) { /* an earlier batch took them all */
+            in->read_short = true;                     /* pending: read again */
+            continue;
+        }
         struct flex_rec *rec = rc == 0 ? in_take_entry(in, w, entry, fields) : NULL;
         if (rec)
             recs[n++] = rec;
     }
     flex_idmap_free(out);
-    if (ne > 0 && !prefix[0]) /* (an empty read says nothing of the next) */
-        in->entry_jobs = most;
+    /* the next read's size: as many entries as this one's biggest would
+     * fill, forgetting bigger ones by halves */
+    if (ne > 0 && !prefix[0])
+        in->entry_jobs = most > in->entry_jobs / 2 ? most : in->entry_jobs / 2;
     if (rc != 0) {
         for (size_t i = 0; i < n; i++)
             in_rec_put(in, recs[i]);
@@ -103,7 +164,7 @@ static int take_urgent(struct intake *in, struct wbatch *w, struct redisReply *u
     const char *last = flex_reply_str(flex_reply_at(flex_reply_at(entries, ne - 1), 0), &len);
     if (last && len < sizeof(in->urg_id))
         snprintf(in->urg_id, sizeof(in->urg_id), "%.*s", (int)len, last);
-    return process_entries(in, w, entries, false, in->urg_prefix);
+    return process_entries(in, w, entries, false, false, in->urg_prefix);
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -366,8 +427,8 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     count /= in->entry_jobs ? (int)in->entry_jobs : 1;
     if (count > BATCH)
         count = BATCH;
-    if (in->batch_short) { /* batch jobs left pending for want of records */
-        in->batch_short = false;
+    if (in->read_short) { /* jobs left pending for want of records */
+        in->read_short = false;
         in_reread_pending(in);
     }
     const char *from = read_from(in);
@@ -428,10 +489,12 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
         else
             in->reread = false; /* all read again */
     }
-    if (entries)
-        rc = process_entries(in, w, entries, from_pel, "");
-    if (rc == 0 && urg)
+    /* the urgent first: its read was sized to the records free before this
+     * round's jobs, which a JobBatch may take whole */
+    if (urg)
         rc = take_urgent(in, w, urg);
+    if (rc == 0 && entries)
+        rc = process_entries(in, w, entries, from_pel, from_pel, "");
     flex_store_free_reply(jobs);
     flex_store_free_reply(opt);
     flex_store_free_reply(ctl);
@@ -494,7 +557,7 @@ static int claim(struct intake *in, struct wbatch *w)
             flex_log(FLEX_LOG_INFO, &lctx, 0, "claimed %zu jobs of a stopped consumer",
                      flex_reply_count(c));
             if (!flex_reply_is_error(c))
-                rc = process_entries(in, w, c, false, "");
+                rc = process_entries(in, w, c, false, true, "");
             flex_store_free_reply(c);
         }
     }
@@ -587,7 +650,7 @@ void *flex_intake_main(void *arg)
     in.held = flex_malloc(HELD_MAX * sizeof(struct flex_rec *));
     in.flying = flex_calloc(FLEX_POOL_SIZE, 1);
     in.batches = flex_idmap_new(UINT64_MAX, 2);
-    in.entry_jobs = 1;
+    in.entry_jobs = FLEX_JOBBATCH_MAX; /* until a read says how big entries are */
     for (size_t i = 0; i < FLEX_POOL_SIZE; i++)
         in.free_list[in.nfree++] = &in.p->pool[i];
     flex_qsbr_register(&flex_cfg_qsbr, &in.qr);

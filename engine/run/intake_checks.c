@@ -38,54 +38,6 @@ static int dedup_resolve(struct intake *in, struct flex_rec **recs, size_t n,
     return 0;
 }
 
-/* Jobs of a JobBatch entry recorded under this very job of this entry: the
- * entry is acknowledged only once all its jobs are settled, so such a job
- * (its entry taken again after a crash, claimed from a stopped flexd, read
- * again after a lost connection) may have its outcome already: its history
- * record (flex:hist, the writer's) or its flex:job record (the intake's:
- * suppressed, expired, scheduled, dead-lettered) says so.  Looked up from
- * the hour its entry was written to now, within the history kept; sets
- * |settled|.  Returns 0, or -1 when Redis failed. */
-static long long first_hour(const struct intake *in, const char *entry, long long now_h)
-{
-    long long from = strtoll(entry, NULL, 10) / 3600000;
-    long long keep_h = (long long)in->cfg->retention.job_history_days * 24;
-    return from > now_h ? now_h : now_h - from > keep_h ? now_h - keep_h : from;
-}
-
-static int batch_settled(struct intake *in, struct flex_rec **recs, size_t n,
-                         const enum flex_idem_verdict *v, bool *settled)
-{
-    long long now_h = flex_now_ms() / 3600000;
-    size_t asked = 0;
-    for (size_t i = 0; i < n; i++) {
-        settled[i] = false;
-        if (v[i] != FLEX_IDEM_OWN || !flex_entry_batch(recs[i]->entry))
-            continue;
-        long long from = first_hour(in, recs[i]->entry, now_h);
-        flex_store_appendf(in->st, "EXISTS %s%s", FLEX_KEY_JOB, recs[i]->id);
-        for (long long h = from; h <= now_h; h++)
-            flex_store_appendf(in->st, "HEXISTS flex:hist:%lld %s", h, recs[i]->id);
-        asked++;
-    }
-    for (size_t i = 0; i < n && asked > 0; i++) {
-        if (v[i] != FLEX_IDEM_OWN || !flex_entry_batch(recs[i]->entry))
-            continue;
-        for (long long h = first_hour(in, recs[i]->entry, now_h) - 1; h <= now_h;
-             h++) { /* EXISTS first */
-            struct redisReply *r;
-            if (flex_store_reply(in->st, &r) != 0)
-                return -1;
-            bool bad = flex_reply_is_error(r);
-            settled[i] |= flex_reply_integer(r) == 1;
-            flex_store_free_reply(r);
-            if (bad)
-                return -1;
-        }
-    }
-    return 0;
-}
-
 /* The bloom filter over the batch, and an exact lookup for every "maybe". */
 static void optout_ask(struct intake *in, struct flex_rec **recs, size_t n, bool *maybe)
 {
@@ -136,22 +88,19 @@ static void suppress_optout(struct intake *in, struct wbatch *w, struct flex_rec
 int in_check_new(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t *np)
 {
     size_t n = *np;
-    bool maybe[BATCH * 2], out[BATCH * 2], settled[BATCH * 2];
+    bool maybe[BATCH * 2], out[BATCH * 2];
     enum flex_idem_verdict v[BATCH * 2];
     bool legacy = flex_now_ms() < in->idem_legacy_ms;
     dedup_ask(in, recs, n, legacy);
     optout_ask(in, recs, n, maybe);
     if (dedup_read(in, recs, n, legacy, v) != 0 || optout_read(in, n, maybe, out) != 0 ||
-        dedup_resolve(in, recs, n, v) != 0 || batch_settled(in, recs, n, v, settled) != 0) {
+        dedup_resolve(in, recs, n, v) != 0) {
         in_give_back_all(in, IN_FROM_STREAM, recs, 0, 0, n);
         return -1;
     }
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        if (settled[i]) { /* its outcome is stored already: counted, not sent again */
-            in_batch_settle(in, recs[i]->entry);
-            in_rec_put(in, recs[i]);
-        } else if (v[i] == FLEX_IDEM_OTHER) {
+        if (v[i] == FLEX_IDEM_OTHER) {
             w->dups++;
             in_ack_later(w, recs[i]->entry);
             in_rec_put(in, recs[i]);

@@ -57,6 +57,10 @@
 #define RETENTION_EVERY_MS 60000 /* streams trimmed to [retention] this often */
 #define IDEM_SWEEP_EVERY_MS 250  /* one step of the idempotency sweep (idem.h) */
 #define PROMOTE_BATCH 2000
+/* A JobBatch of more than FLEX_JOBBATCH_MAX jobs is dead-lettered job by
+ * job, each replayable; one of more than this, whole (a producer's bug or
+ * hostile bytes: not a million dead letters) */
+#define JOBBATCH_DL_MAX 4096
 #define SEND_AT_SLACK_MS 1000 /* a job due this soon goes now */
 #define FLEX_PAUSED_MAX 256
 
@@ -102,7 +106,7 @@ struct intake {
     char (*backs)[48];
     size_t nbacks, capbacks;
     unsigned entry_jobs; /* most jobs in one entry of the last read: sizes the next */
-    bool batch_short;    /* a batch job found no record: read our pending list again */
+    bool read_short;     /* a job found no record: read our pending list again */
 };
 
 /* A JobBatch entry being worked on: bit k of |done| once job k's outcome is
@@ -178,9 +182,11 @@ void in_give_back_all(struct intake *in, enum in_from from, struct flex_rec **re
 void in_rec_put(struct intake *in, struct flex_rec *r);
 void in_batch_settle(struct intake *in, const char *entry);
 void in_batch_acked(struct intake *in);
+struct jbatch *in_batch_track(struct intake *in, const char *entry, unsigned n, const char *bits,
+                              size_t blen);
 size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
                      size_t len, const struct flex_idmap *flying, struct flex_rec **recs,
-                     size_t max);
+                     size_t max, unsigned *njobs);
 void in_fly(struct intake *in, struct flex_rec *r);
 void in_land(struct intake *in, struct flex_rec *r);
 struct flex_idmap *in_flying_entries(const struct intake *in);

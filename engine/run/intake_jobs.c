@@ -391,21 +391,55 @@ struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *
     return take_job(in, w, entry, raw, len);
 }
 
+/* The tracker of batch entry |entry| of |n| jobs: the one in memory, else a
+ * new one whose settled jobs are those of |bits| (|blen| bytes of its
+ * flex:jb mark, idem.h; NULL: none). */
+struct jbatch *in_batch_track(struct intake *in, const char *entry, unsigned n, const char *bits,
+                              size_t blen)
+{
+    struct jbatch *b = batch_find(in, entry);
+    if (b)
+        return b;
+    b = flex_calloc(1, sizeof(*b));
+    b->n = b->left = (uint8_t)n;
+    flex_idmap_put(in->batches, entry, (uint64_t)(uintptr_t)b, 0);
+    for (unsigned k = 0; k < n; k++)
+        if (flex_jobbatch_bit(bits, blen, k)) {
+            b->done |= 1ULL << k;
+            b->left--;
+        }
+    if (b->left == 0) { /* all settled before: only the XACK was missing */
+        if (in->nbacks == in->capbacks) {
+            in->capbacks = in->capbacks ? in->capbacks * 2 : 64;
+            in->backs = flex_realloc(in->backs, in->capbacks * sizeof(*in->backs));
+        }
+        flex_strlcpy(in->backs[in->nbacks++], entry, sizeof(in->backs[0]));
+    }
+    return b;
+}
+
 /* A JobBatch entry (field "jobs"): each job taken as an entry of its own
- * would be, under "{entry}#{k}", except those of this process already in
- * flight (|flying|) or settled (a reread).  Up to |max| records go to
- * |recs|; a job finding no free record stays pending, and our pending
- * list is read again (in->batch_short).  Returns the records. */
+ * would be, under "{entry}#{k}", except those of this process in flight
+ * (|flying|) or settled (its tracker, which a retake begins from the
+ * entry's flex:jb mark).  Up to |max| records go to |recs|; a job finding
+ * no free record stays pending, and our pending list is read again
+ * (in->read_short).  Returns the records; |*njobs| gets the entry's jobs. */
 size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, const char *raw,
                      size_t len, const struct flex_idmap *flying, struct flex_rec **recs,
-                     size_t max)
+                     size_t max, unsigned *njobs)
 {
     struct flex_job_slice sl[FLEX_JOBBATCH_MAX];
     long n = flex_jobbatch_split((const uint8_t *)raw, len, sl, FLEX_JOBBATCH_MAX);
     char why[96];
-    if (n <= 0) { /* nothing to split: the entry as it came, whole */
+    *njobs = 1;
+    if (n <= 0 || n > JOBBATCH_DL_MAX) { /* the entry as it came, whole */
+        if (n > JOBBATCH_DL_MAX)
+            snprintf(why, sizeof(why), "JobBatch of %ld jobs: at most %d per entry", n,
+                     FLEX_JOBBATCH_MAX);
         in_dead_letter(in, w, entry, raw, len, NULL,
-                       n < 0 ? "undecodable JobBatch" : "JobBatch without jobs");
+                       n < 0    ? "undecodable JobBatch"
+                       : n == 0 ? "JobBatch without jobs"
+                                : why);
         return 0;
     }
     if (n > FLEX_JOBBATCH_MAX) { /* each job kept whole in a dead letter of its own */
@@ -421,13 +455,9 @@ size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, con
         flex_free(all);
         return 0;
     }
+    *njobs = (unsigned)n;
     flex_metric_add(&in->p->m.jobs_read, n - 1); /* the entry counted one */
-    struct jbatch *b = batch_find(in, entry);
-    if (!b) {
-        b = flex_calloc(1, sizeof(*b));
-        b->n = b->left = (uint8_t)n;
-        flex_idmap_put(in->batches, entry, (uint64_t)(uintptr_t)b, 0);
-    }
+    struct jbatch *b = in_batch_track(in, entry, (unsigned)n, NULL, 0);
     size_t got = 0;
     for (unsigned k = 0; k < (unsigned)n; k++) {
         char jentry[48];
@@ -436,7 +466,7 @@ size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, con
             continue;
         in_reclaim(in);
         if (got == max || in->nfree == 0) {
-            in->batch_short = true; /* stays pending: read again */
+            in->read_short = true; /* stays pending: read again */
             continue;
         }
         struct flex_rec *rec = take_job(in, w, jentry, (const char *)sl[k].p, sl[k].len);

@@ -172,6 +172,14 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
         flex_store_appendf(in->st, "HINCRBY %s scheduled %ld", FLEX_KEY_STATS, w->scheduled);
     if (w->gated)
         flex_store_appendf(in->st, "HINCRBY %s suppressed_other %ld", FLEX_KEY_STATS, w->gated);
+    /* the batch jobs settled here: marked with their outcomes (idem.h) */
+    if (w->nsettle) {
+        const char **ents = flex_malloc(w->nsettle * sizeof(*ents));
+        for (size_t i = 0; i < w->nsettle; i++)
+            ents[i] = w->settle[i];
+        flex_jobbatch_mark(in->st, ents, w->nsettle);
+        flex_free(ents);
+    }
     /* Every write above answered before the acknowledgements go: in one
      * pipeline, Redis refusing a status (out of memory) would still take
      * the XACK, which needs no memory, and the job would be settled with
@@ -195,6 +203,18 @@ int in_flush_writes(struct intake *in, struct wbatch *w)
             lens[i + 3] = strlen(in->backs[i]);
         }
         flex_store_append(in->st, (int)nbacks + 3, argv, lens);
+        /* their marks go with them (after the XACK: a mark outliving its
+         * entry only costs a key until its TTL) */
+        char(*keys)[FLEX_JOBBATCH_KEY_MAX] = flex_malloc(nbacks * sizeof(*keys));
+        int nk = 0;
+        argv[nk] = "DEL", lens[nk++] = 3;
+        for (size_t i = 0; i < nbacks; i++) {
+            size_t kl = flex_jobbatch_key(in->backs[i], keys[i]);
+            if (kl)
+                argv[nk] = keys[i], lens[nk++] = kl;
+        }
+        flex_store_append(in->st, nk, argv, lens);
+        flex_free(keys);
         flex_free(argv);
         flex_free(lens);
         sent = true;

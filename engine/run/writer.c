@@ -38,6 +38,7 @@
 #include "gsm7.h"
 #include "flex.pb-c.h"
 #include "hash.h"
+#include "idem.h"
 #include "intent.h"
 #include "recent.h"
 #include "job.h"
@@ -455,6 +456,14 @@ static void append_outcomes(struct writer *w, struct flex_rec **recs, size_t n, 
         flex_audit_job(w->p->audit, "optout", &aj);
     }
     stat_incr(w, "suppressed_other", cnt[FLEX_OUT_SUPPRESSED] - optouts);
+    /* A JobBatch's jobs: marked settled with their outcomes (idem.h,
+     * flex:jb); the intake acknowledges their entry once all are. */
+    const char *batch_jobs[BATCH];
+    size_t nb = 0;
+    for (size_t i = 0; i < n && nb < BATCH; i++)
+        if (recs[i]->kind == FLEX_REC_RESULT && flex_entry_batch(recs[i]->entry))
+            batch_jobs[nb++] = recs[i]->entry;
+    w->cmds += (int)flex_jobbatch_mark(w->st, batch_jobs, nb);
     flex_cmd_reset(a);
     flex_cmd_arg(a, "XACK", 4);
     flex_cmd_arg(a, FLEX_KEY_JOBS, strlen(FLEX_KEY_JOBS));

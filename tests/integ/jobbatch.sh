@@ -10,13 +10,13 @@ NAME=jobbatch
 EXTRA_D="-D carrier.primary.mps=1500"
 . tests/integ/lib/env.sh
 
-jobs() { # FIRST COUNT [LOCATION]: job b-i to +1202555{i}
-    python3 - "$1" "$2" "${3:-}" <<'PY'
+jobs() { # FIRST COUNT [LOCATION [NUMBER PREFIX]]: job b-i to +1202555{i}
+    python3 - "$1" "$2" "${3:-}" "${4:-+1202555}" <<'PY'
 import json, sys
-first, count, loc = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+first, count, loc, pre = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 for i in range(first, first + count):
     print(json.dumps({"type": "message", "id": f"b-{i}", "location": loc or f"loc-{i % 5 + 1}",
-                      "patient": f"p-{i}", "phone": f"+1202555{i % 10000:04d}",
+                      "patient": f"p-{i}", "phone": f"{pre}{i % 10000:04d}",
                       "template": "reminder_24h",
                       "vars": {"first_name": "Ana", "date": "Dec 1", "time": "9:30 AM"}}))
 PY
@@ -35,7 +35,9 @@ ctl optout import "$tmp/optouts.txt" >/dev/null
 check "enqueue --batch 64: 1,002 jobs" \
     sh -c "\"$B/flexctl\" $D enqueue --batch 64 '$tmp/c1d.jsonl' | grep -qx 'enqueued 1002, rejected 0'"
 check "...in 16 entries" test "$(redis-cli -p "$RP" XLEN flex:jobs)" = 16
-check "--batch out of range is a usage error" sh -c "\"$B/flexctl\" $D enqueue --batch 65 /dev/null 2>/dev/null; [ \$? = 2 ]"
+check "--batch out of range or without its value is a usage error" \
+    sh -c "\"$B/flexctl\" $D enqueue --batch 65 /dev/null 2>/dev/null; [ \$? = 2 ] &&
+           { \"$B/flexctl\" $D enqueue --batch 2>/dev/null; [ \$? = 2 ]; }"
 check "status finds a job inside a queued batch" \
     sh -c "\"$B/flexctl\" $D status b-500 | grep -q '\"state\":\"queued\"'"
 # An entry of three jobs, one for a location flexd does not know.
@@ -55,6 +57,8 @@ check "the bad job alone dead-lettered" test "$(stat dead_letter)" = 1
 check "its dead letter holds that job, with the reason" \
     sh -c "\"$B/flexctl\" $D deadletter list | grep '\"x-2\"' | grep -q \"unknown location 'loc-9'\""
 check "every entry acknowledged" wait_for '[ "$(pending)" = 0 ]' 5
+check "...and its marks of settled jobs deleted with it" \
+    test "$(redis-cli -p "$RP" --scan --pattern 'flex:jb:*' | wc -l)" = 0
 check "smscsim received exactly the sent" wait_for '[ "$(received)" = 982 ]' 5
 check "no number texted twice" test "$(twice)" = 0
 sed 's/^\+//' "$tmp/optouts.txt" >"$tmp/optouts.nop"
@@ -89,6 +93,26 @@ check "...loc-2's 100 held: every entry waits for them" test "$(pending)" = 10
 ctl location resume loc-2 >/dev/null
 check "resumed: the held 100 go" wait_for '[ "$(stat sent)" = 1482 ]' 10
 check "...and every entry is acknowledged" wait_for '[ "$(pending)" = 0 ]' 5
+
+# Batch entries read while flexd's records (8,192) are nearly all taken,
+# right after reads of single-job entries (which size the next read by
+# entries): the jobs without a record, and single-job entries behind them,
+# stay pending and are read again; each sent once.  Queued before flexd
+# starts, so that its reads meet them in this order.
+jobs 40000 8400 "" +1505555 >"$tmp/s1.jsonl"
+jobs 10000 3000 "" +1303555 >"$tmp/s2.jsonl"
+jobs 30000 20 "" +1404555 >"$tmp/s3.jsonl"
+kill -TERM "$f1" # all queued before a flexd reads: the reads' order is fixed
+wait "$f1"
+ctl enqueue "$tmp/s1.jsonl" >/dev/null
+ctl enqueue --batch 64 "$tmp/s2.jsonl" >/dev/null
+ctl enqueue "$tmp/s3.jsonl" >/dev/null
+start_flexd
+f1=$FPID
+check "8,400 single jobs, then 3,000 in batches and 20 single ones: all sent" \
+    wait_for '[ "$(stat sent)" = 12902 ]' 40
+check "...nothing left pending" wait_for '[ "$(pending)" = 0 ]' 10
+check "...no number twice" test "$(twice)" = 0
 
 # Every connection of flexd cut while batches are half sent (the carrier at
 # 1,500 msg/s): read again from our pending list, each job exactly once.
