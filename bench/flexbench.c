@@ -256,35 +256,24 @@ static void common_args(struct run *r, char **argv, int *n, char (*buf)[128], in
     argv[*n] = NULL;
 }
 
-static int flexctl(struct run *r, const char *cmd, const char *sub, const char *file)
+/* flexctl with the run's options, then |args| (NULL-terminated, at most 8). */
+static int flexctl_args(struct run *r, const char *const *args)
 {
     char *argv[160], buf[64][128], path[PATH_MAX];
     int n = 0, nb = 0;
     prog(r, "flexctl", path, sizeof(path));
     argv[n++] = path;
     common_args(r, argv, &n, buf, &nb);
-    argv[n++] = (char *)cmd;
-    if (sub)
-        argv[n++] = (char *)sub;
-    argv[n++] = (char *)file;
+    for (int i = 0; args[i] && i < 8; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     return run_cmd(argv, NULL);
 }
 
-static int flexctl3(struct run *r, const char *cmd, const char *a1, const char *a2,
-                    const char *file)
+static int flexctl(struct run *r, const char *cmd, const char *sub, const char *file)
 {
-    char *argv[160], buf[64][128], path[PATH_MAX];
-    int n = 0, nb = 0;
-    prog(r, "flexctl", path, sizeof(path));
-    argv[n++] = path;
-    common_args(r, argv, &n, buf, &nb);
-    argv[n++] = (char *)cmd;
-    argv[n++] = (char *)a1;
-    argv[n++] = (char *)a2;
-    argv[n++] = (char *)file;
-    argv[n] = NULL;
-    return run_cmd(argv, NULL);
+    const char *args[] = {cmd, sub ? sub : file, sub ? file : NULL, NULL};
+    return flexctl_args(r, args);
 }
 
 static void start_flexd(struct run *r)
@@ -455,8 +444,8 @@ static void enqueue_slice(struct run *r, long from, long to)
     fclose(out);
     char per[24];
     snprintf(per, sizeof(per), "%ld", r->o.batch);
-    if (r->o.batch > 1 ? flexctl3(r, "enqueue", "--batch", per, dst) != 0
-                       : flexctl(r, "enqueue", NULL, dst) != 0)
+    const char *batched[] = {"enqueue", "--batch", per, dst, NULL};
+    if (r->o.batch > 1 ? flexctl_args(r, batched) != 0 : flexctl(r, "enqueue", NULL, dst) != 0)
         die("flexctl enqueue rejected jobs (see its output by running it by hand)");
 }
 
