@@ -2,6 +2,8 @@
 # Flex against Kannel, the incumbent, side by side (make bench-compare).
 #
 #   sh bench/compare.sh [OUT] [N]          (defaults: build/compare, 100000)
+#   FLEX_BATCH=64 sh bench/compare.sh ...   Flex's jobs 64 to a stream entry
+#                                          (flexbench --batch; default 1)
 #
 # Kannel 1.4.5 comes from Debian: its package is downloaded and unpacked
 # into OUT/kannel (nothing installed system-wide but the shared libraries
@@ -154,6 +156,7 @@ pids=
 
 echo "== Flex: the same $N messages, flexbench"
 "$B/flexbench" --patients "$N" --optout-ratio 0 --dlr-delay-ms "$DLR_MS" --out "$OUT/flex" \
+    --batch "${FLEX_BATCH:-1}" \
     >"$OUT/flexbench.out" 2>&1 || { cat "$OUT/flexbench.out"; exit 1; }
 
 python3 - "$OUT" "$N" "$kver" "$cpu0" "$cpu1" "$cpus0" "$cpus1" "$tck" <<'PY'
@@ -174,7 +177,7 @@ each, to smscsim (receipts after {50} ms), on the same 2 cores as Redis and the 
 | | end to end, msg/s | receipts back | CPU s per 100k (gateway processes) |
 |---|---|---|---|
 | Kannel {kver} (bearerbox + smsbox, sendsms, 64 clients, window 256) | {kmps:,.0f} | {k['receipts']:,} of {k['asked']:,} | {kcpu:.2f} |
-| Flex (flexd, `flexbench --patients {n} --optout-ratio 0`) | {fmps:,.0f} | lost {f['lost']}, duplicated {f['duplicated']} | {fcpu:.2f} |
+| Flex (flexd, `flexbench --patients {n} --optout-ratio 0 --batch {f['run'].get('jobs_per_entry', 1)}`) | {fmps:,.0f} | lost {f['lost']}, duplicated {f['duplicated']} | {fcpu:.2f} |
 
 **Flex / Kannel: {ratio:.1f}x** end to end.
 """
