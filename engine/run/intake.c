@@ -626,6 +626,20 @@ static int touch_own(struct intake *in)
         rc = touch_send(in, &t, i, i + TOUCH_CHUNK < t.n ? i + TOUCH_CHUNK : t.n, ms);
     flex_free(t.argv);
     flex_free(t.lens);
+    /* A held job keeps its JobBatch entry pending, for as long as the pause
+     * lasts: its entry's mark of the jobs settled must last as long. */
+    int marks = 0;
+    char key[FLEX_JOBBATCH_KEY_MAX], last[FLEX_JOBBATCH_KEY_MAX] = "";
+    for (size_t i = 0; rc == 0 && i < in->nheld; i++) {
+        const char *e = in->held[i]->entry;
+        if (!flex_entry_batch(e) || flex_jobbatch_key(e, key) == 0 || strcmp(key, last) == 0)
+            continue;
+        memcpy(last, key, sizeof(key));
+        flex_store_appendf(in->st, "EXPIRE %s %d", key, FLEX_JOBBATCH_TTL_S);
+        marks++;
+    }
+    if (rc == 0 && marks > 0 && flex_store_drain(in->st, marks) < 0)
+        rc = -1;
     return rc;
 }
 

@@ -90,6 +90,12 @@ ctl enqueue --batch 50 "$tmp/p.jsonl" >/dev/null
 check "paused: the other locations' 400 go" wait_for '[ "$(stat sent)" = 1382 ]' 20
 sleep 0.5
 check "...loc-2's 100 held: every entry waits for them" test "$(pending)" = 10
+# their entries' marks of the jobs settled last as long as the hold: their
+# TTL is set again while flexd holds the jobs (here every claim_idle / 3)
+mark=$(redis-cli -p "$RP" --scan --pattern 'flex:jb:*' | head -1)
+redis-cli -p "$RP" EXPIRE "$mark" 100 >/dev/null
+check "a held batch's mark kept alive while held" \
+    wait_for '[ "$(redis-cli -p $RP TTL "$mark")" -gt 1000 ]' 5
 ctl location resume loc-2 >/dev/null
 check "resumed: the held 100 go" wait_for '[ "$(stat sent)" = 1482 ]' 10
 check "...and every entry is acknowledged" wait_for '[ "$(pending)" = 0 ]' 5
