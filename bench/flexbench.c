@@ -444,8 +444,8 @@ static void enqueue_slice(struct run *r, long from, long to)
     fclose(out);
     char per[24];
     snprintf(per, sizeof(per), "%ld", r->o.batch);
-    const char *batched[] = {"enqueue", "--batch", per, dst, NULL};
-    if (r->o.batch > 1 ? flexctl_args(r, batched) != 0 : flexctl(r, "enqueue", NULL, dst) != 0)
+    const char *args[] = {"enqueue", "--batch", per, dst, NULL}; /* 1: an entry per job */
+    if (flexctl_args(r, args) != 0)
         die("flexctl enqueue rejected jobs (see its output by running it by hand)");
 }
 

@@ -45,7 +45,7 @@ intake-expired-at-read ;; engine/run/intake_jobs.c ;; if (now > exp) { ;; if (fa
 intake-dedup ;; engine/core/idem.c ;; *v = same_entry(g, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
 intake-dedup-prev ;; engine/core/idem.c ;; *v = same_entry(r, entry) ? FLEX_IDEM_OWN : FLEX_IDEM_OTHER; ;; *v = FLEX_IDEM_OWN; ;; integ:decisions.sh idem
 idem-sweep-cut ;; engine/core/idem.c ;; if ms and ms < cut then ;; if ms and ms <= cut + 86400000 * 2 then ;; integ:decisions.sh idem
-jobbatch-marks-ignored ;; engine/run/intake_jobs.c ;; if (flex_jobbatch_bit(bits, blen, k)) { ;; if (false) { ;; integ:jobbatch.sh
+jobbatch-marks-ignored ;; engine/run/intake_jobs.c ;; if (flex_jobbatch_bit(bits, blen, k)) ;; if (false) ;; integ:jobbatch.sh
 jobbatch-writer-marks ;; engine/run/writer.c ;; if (recs[i]->kind == FLEX_REC_RESULT && flex_entry_batch(recs[i]->entry)) ;; if (false) ;; integ:jobbatch.sh
 jobbatch-hold-ttl ;; engine/run/intake.c ;; flex_store_appendf(in->st, "EXPIRE %s %d", key, FLEX_JOBBATCH_TTL_S); ;; flex_store_appendf(in->st, "TTL %s", key); ;; integ:jobbatch.sh
 jobbatch-reclaim ;; engine/run/intake_jobs.c ;; if (flex_entry_batch(r->entry)) /* its outcome is stored */ ;; if (false) ;; integ:jobbatch.sh

@@ -7,6 +7,14 @@
 #include "mem.h"
 #include "store.h"
 
+/* The XADD of an entry of one job: field "job", and its id as text. */
+static void append_job(struct flex_store *st, const uint8_t *job, size_t jlen, const char *id)
+{
+    const char *argv[] = {"XADD", FLEX_KEY_JOBS, "*", "job", (const char *)job, "id", id};
+    size_t lens[] = {4, strlen(FLEX_KEY_JOBS), 1, 3, jlen, 2, strlen(id)};
+    flex_store_append(st, 7, argv, lens);
+}
+
 int flex_enqueue_line(struct flex_store *st, const struct flex_cfg *cfg, const char *line,
                       size_t len, char id[FLEX_JOB_ID_MAX + 1], struct flex_job_error *err)
 {
@@ -15,9 +23,7 @@ int flex_enqueue_line(struct flex_store *st, const struct flex_cfg *cfg, const c
     int rc = flex_job_from_json(cfg, line, len, &job, &jlen, id, err);
     if (rc != 0)
         return rc;
-    const char *argv[] = {"XADD", FLEX_KEY_JOBS, "*", "job", (const char *)job, "id", id};
-    size_t lens[] = {4, strlen(FLEX_KEY_JOBS), 1, 3, jlen, 2, strlen(id)};
-    flex_store_append(st, 7, argv, lens);
+    append_job(st, job, jlen, id);
     flex_free(job);
     return 0;
 }
@@ -89,10 +95,7 @@ int flex_enqueue_flush(struct flex_enqueue_batch *b, struct flex_store *st)
     if (b->n == 0)
         return 0;
     if (b->n == 1) { /* an entry of one job, as every reader knows it */
-        const char *argv[] = {"XADD", FLEX_KEY_JOBS, "*", "job", (const char *)b->buf + b->first_at,
-                              "id",   b->first_id};
-        size_t lens[] = {4, strlen(FLEX_KEY_JOBS), 1, 3, b->first_len, 2, strlen(b->first_id)};
-        flex_store_append(st, 7, argv, lens);
+        append_job(st, b->buf + b->first_at, b->first_len, b->first_id);
     } else {
         char n[12];
         snprintf(n, sizeof(n), "%u", b->n);

@@ -27,6 +27,14 @@ static int admit_taken(struct intake *in, struct wbatch *w, struct flex_rec **re
     return n ? in_admit(in, w, recs, n, IN_FROM_STREAM) : 0;
 }
 
+/* The JobBatch of an entry's fields (its "jobs", when it has no "job"), or
+ * NULL: an entry of one job. */
+static const char *entry_batch(struct redisReply *fields, size_t *len)
+{
+    const char *batch = fields ? in_entry_field(fields, "jobs", len) : NULL;
+    return batch && !in_entry_field(fields, "job", NULL) ? batch : NULL;
+}
+
 /* The flex:jb marks (idem.h) of the JobBatch entries of |entries| taken
  * again (read from a pending list: after a crash, a claim, a lost
  * connection) that have no tracker here: their trackers begin from them,
@@ -34,49 +42,49 @@ static int admit_taken(struct intake *in, struct wbatch *w, struct flex_rec **re
  * Redis failed. */
 static int batch_marks(struct intake *in, struct redisReply *entries)
 {
+    struct ask {
+        char entry[48];
+        unsigned n;
+    };
     size_t ne = flex_reply_count(entries), asked = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && asked == 0)
-            return 0;
-        if (pass == 0 && in_settle_writes(in) != 0) /* their replies first */
-            return -1;
-        for (size_t i = 0; i < ne; i++) {
-            struct redisReply *e = flex_reply_at(entries, i);
-            size_t len, blen;
-            const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
-            struct redisReply *fields = flex_reply_at(e, 1);
-            const char *batch = fields ? in_entry_field(fields, "jobs", &blen) : NULL;
-            char entry[48], key[FLEX_JOBBATCH_KEY_MAX];
-            if (!id || !batch || in_entry_field(fields, "job", NULL) || len == 0 ||
-                len >= sizeof(entry) - 4)
-                continue;
-            memcpy(entry, id, len);
-            entry[len] = '\0';
-            uint64_t cookie;
-            if (flex_idmap_get(in->batches, entry, &cookie))
-                continue; /* known here */
-            long n = flex_jobbatch_split((const uint8_t *)batch, blen, NULL, 0);
-            if (n <= 0 || n > FLEX_JOBBATCH_MAX || flex_jobbatch_key(entry, key) == 0)
-                continue; /* dead-lettered as it is read */
-            if (pass == 0) {
-                flex_store_appendf(in->st, "GET %s", key);
-                asked++;
-                continue;
-            }
-            struct redisReply *r;
-            if (flex_store_reply(in->st, &r) != 0)
-                return -1;
-            size_t bl = 0;
-            const char *bits = flex_reply_is_error(r) ? NULL : flex_reply_str(r, &bl);
-            bool bad = flex_reply_is_error(r);
-            if (!bad)
-                in_batch_track(in, entry, (unsigned)n, bits, bits ? bl : 0);
-            flex_store_free_reply(r);
-            if (bad) /* never take a job again on doubt: the round fails */
-                return -1;
-        }
+    if (in_settle_writes(in) != 0) /* their replies first */
+        return -1;
+    struct ask *ask = flex_malloc((ne ? ne : 1) * sizeof(*ask));
+    for (size_t i = 0; i < ne; i++) {
+        struct redisReply *e = flex_reply_at(entries, i);
+        size_t len, blen;
+        const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
+        const char *batch = entry_batch(flex_reply_at(e, 1), &blen);
+        char key[FLEX_JOBBATCH_KEY_MAX];
+        uint64_t cookie;
+        if (!id || !batch || len == 0 || len >= sizeof(ask->entry) - 4)
+            continue;
+        memcpy(ask[asked].entry, id, len);
+        ask[asked].entry[len] = '\0';
+        long n = flex_jobbatch_split((const uint8_t *)batch, blen, NULL, 0);
+        if (flex_idmap_get(in->batches, ask[asked].entry, &cookie) || n <= 0 ||
+            n > FLEX_JOBBATCH_MAX || flex_jobbatch_key(ask[asked].entry, key) == 0)
+            continue; /* known here, or dead-lettered as it is read */
+        flex_store_appendf(in->st, "GET %s", key);
+        ask[asked++].n = (unsigned)n;
     }
-    return 0;
+    int rc = 0;
+    for (size_t i = 0; i < asked && rc == 0; i++) {
+        struct redisReply *r;
+        if (flex_store_reply(in->st, &r) != 0) {
+            rc = -1;
+            break;
+        }
+        size_t bl = 0;
+        const char *bits = flex_reply_str(r, &bl);
+        if (flex_reply_is_error(r)) /* never take a job again on doubt: the round fails */
+            rc = -1;
+        else
+            in_batch_track(in, ask[i].entry, ask[i].n, bits, bits ? bl : 0);
+        flex_store_free_reply(r);
+    }
+    flex_free(ask);
+    return rc;
 }
 
 /* |from_pel|: the entries are our own pending ones read again; those of
@@ -108,8 +116,8 @@ static int process_entries(struct intake *in, struct wbatch *w, struct redisRepl
         memcpy(entry + pl, id, len);
         entry[pl + len] = '\0';
         size_t blen;
-        const char *batch = in_entry_field(fields, "jobs", &blen);
-        if (batch && !in_entry_field(fields, "job", NULL) && !prefix[0]) {
+        const char *batch = prefix[0] ? NULL : entry_batch(fields, &blen);
+        if (batch) {
             if (n + FLEX_JOBBATCH_MAX > BATCH * 2) { /* room for a whole batch */
                 rc = admit_taken(in, w, recs, n);
                 n = 0;

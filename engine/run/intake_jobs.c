@@ -68,14 +68,11 @@ static struct jbatch *batch_find(struct intake *in, const char *eid)
     return flex_idmap_get(in->batches, eid, &cookie) ? (struct jbatch *)(uintptr_t)cookie : NULL;
 }
 
-/* Job |entry|'s outcome is stored: once every job of its entry has one,
- * the entry's XACK is queued (in->backs, sent by in_flush_writes). */
-void in_batch_settle(struct intake *in, const char *entry)
+/* Job |k| of tracker |b| (entry |eid|) is settled; once every job is, the
+ * entry's XACK is queued (in->backs, sent by in_flush_writes). */
+static void batch_done(struct intake *in, struct jbatch *b, const char *eid, unsigned k)
 {
-    char eid[48];
-    unsigned k = 0;
-    struct jbatch *b = batch_split(entry, eid, &k) ? batch_find(in, eid) : NULL;
-    if (!b || k >= b->n || (b->done >> k & 1))
+    if (k >= b->n || (b->done >> k & 1))
         return;
     b->done |= 1ULL << k;
     if (--b->left > 0)
@@ -84,7 +81,17 @@ void in_batch_settle(struct intake *in, const char *entry)
         in->capbacks = in->capbacks ? in->capbacks * 2 : 64;
         in->backs = flex_realloc(in->backs, in->capbacks * sizeof(*in->backs));
     }
-    memcpy(in->backs[in->nbacks++], eid, 48);
+    flex_strlcpy(in->backs[in->nbacks++], eid, sizeof(in->backs[0]));
+}
+
+/* Job |entry| ("{entry}#{k}")'s outcome is stored. */
+void in_batch_settle(struct intake *in, const char *entry)
+{
+    char eid[48];
+    unsigned k = 0;
+    struct jbatch *b = batch_split(entry, eid, &k) ? batch_find(in, eid) : NULL;
+    if (b)
+        batch_done(in, b, eid, k);
 }
 
 /* The XACK of in->backs is stored: their entries are done with. */
@@ -403,18 +410,9 @@ struct jbatch *in_batch_track(struct intake *in, const char *entry, unsigned n, 
     b = flex_calloc(1, sizeof(*b));
     b->n = b->left = (uint8_t)n;
     flex_idmap_put(in->batches, entry, (uint64_t)(uintptr_t)b, 0);
-    for (unsigned k = 0; k < n; k++)
-        if (flex_jobbatch_bit(bits, blen, k)) {
-            b->done |= 1ULL << k;
-            b->left--;
-        }
-    if (b->left == 0) { /* all settled before: only the XACK was missing */
-        if (in->nbacks == in->capbacks) {
-            in->capbacks = in->capbacks ? in->capbacks * 2 : 64;
-            in->backs = flex_realloc(in->backs, in->capbacks * sizeof(*in->backs));
-        }
-        flex_strlcpy(in->backs[in->nbacks++], entry, sizeof(in->backs[0]));
-    }
+    for (unsigned k = 0; k < n; k++) /* (all settled before: only the XACK was missing) */
+        if (flex_jobbatch_bit(bits, blen, k))
+            batch_done(in, b, entry, k);
     return b;
 }
 
@@ -432,10 +430,10 @@ size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, con
     long n = flex_jobbatch_split((const uint8_t *)raw, len, sl, FLEX_JOBBATCH_MAX);
     char why[96];
     *njobs = 1;
+    if (n > FLEX_JOBBATCH_MAX) /* refused: whole, or job by job */
+        snprintf(why, sizeof(why), "JobBatch of %ld jobs: at most %d per entry", n,
+                 FLEX_JOBBATCH_MAX);
     if (n <= 0 || n > JOBBATCH_DL_MAX) { /* the entry as it came, whole */
-        if (n > JOBBATCH_DL_MAX)
-            snprintf(why, sizeof(why), "JobBatch of %ld jobs: at most %d per entry", n,
-                     FLEX_JOBBATCH_MAX);
         in_dead_letter(in, w, entry, raw, len, NULL,
                        n < 0    ? "undecodable JobBatch"
                        : n == 0 ? "JobBatch without jobs"
@@ -443,8 +441,6 @@ size_t in_take_batch(struct intake *in, struct wbatch *w, const char *entry, con
         return 0;
     }
     if (n > FLEX_JOBBATCH_MAX) { /* each job kept whole in a dead letter of its own */
-        snprintf(why, sizeof(why), "JobBatch of %ld jobs: at most %d per entry", n,
-                 FLEX_JOBBATCH_MAX);
         struct flex_job_slice *all = flex_malloc((size_t)n * sizeof(*all));
         flex_jobbatch_split((const uint8_t *)raw, len, all, (size_t)n);
         for (long k = 0; k < n; k++) {
