@@ -4,7 +4,7 @@
  *   flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]
  *             [--carrier smpp|http] [--out DIR] [--redis URL]
  *             [--config FILE] [--dlr-delay-ms N] [--timeout S] [--redis-tls] [--keep]
- *             [--mo-rate N] [--mo-window N] [--batch N]
+ *             [--mo-rate N] [--mo-window N] [--mo-from replies|any] [--batch N]
  *
  * --batch N writes N jobs per stream entry (a JobBatch, proto/flex.proto;
  * 1, the default: an entry per job), in the burst's enqueue and the open
@@ -12,7 +12,12 @@
  *
  * --mo-rate N has smscsim send N patients' replies a second meanwhile, each
  * session holding at most --mo-window unanswered (smscsim's default 128; 0:
- * no limit, a flood the writer cannot keep up with).
+ * no limit, a flood the writer cannot keep up with).  --mo-from replies
+ * (the default) sends them from the numbers texted so far, each to the
+ * location's number that texted it, as patients answer; any sends them
+ * from 100,000 numbers of which most were never texted, all to loc-1's
+ * number (a flood of strangers: each reply's context is searched through
+ * every day the log keeps).
  * Builds a synthetic DSO (N patients over L practices, one reminder each,
  * a fraction R of them opted out), loads it through the real paths
  * (`flexctl optout import`, `flexctl enqueue`), runs the real flexd against
@@ -74,6 +79,7 @@ struct opts {
     int keep, redis_tls;
     long mo_window; /* smscsim's --mo-window: -1 its default */
     long batch;     /* jobs per stream entry (a JobBatch above 1) */
+    int mo_any;     /* --mo-from any */
 };
 
 struct run {
@@ -1121,15 +1127,12 @@ static void start_servers(struct run *r)
     snprintf(dlr, sizeof(dlr), "%ld", r->o.dlr_delay_ms);
     char mo[32], mow[24];
     snprintf(mo, sizeof(mo), "%.0f", r->o.mo_rate);
-    snprintf(mow, sizeof(mow), "%ld", r->o.mo_window);
-    char *sargv[] = {path,   "--listen",
-                     a,      "--log",
-                     log,    "--stats",
-                     stats,  "--dlr-delay-ms",
-                     dlr,    "--max-seconds",
-                     "3600", "--mo-rate",
-                     mo,     r->o.mo_window >= 0 ? "--mo-window" : NULL,
-                     mow,    NULL};
+    snprintf(mow, sizeof(mow), "%ld", r->o.mo_window >= 0 ? r->o.mo_window : 128); /* its default */
+    char *sargv[] = {path, "--listen",      a,      "--log",
+                     log,  "--stats",       stats,  "--dlr-delay-ms",
+                     dlr,  "--max-seconds", "3600", "--mo-rate",
+                     mo,   "--mo-window",   mow,    r->o.mo_any ? NULL : "--mo-reply",
+                     NULL};
     char *hargv[] = {path, "--listen",      a,      "--log",
                      log,  "--stats",       stats,  "--callback-delay-ms",
                      dlr,  "--max-seconds", "3600", NULL};
@@ -1174,7 +1177,7 @@ static const char usage[] =
     "usage: flexbench [--patients N] [--locations L] [--optout-ratio R] [--rate MPS | --burst]\n"
     "                 [--carrier smpp|http] [--out DIR] [--redis URL]\n"
     "                 [--config FILE] [--dlr-delay-ms N] [--timeout S] [--mo-rate N]\n"
-    "                 [--mo-window N] [--redis-tls] [--batch N]\n"
+    "                 [--mo-window N] [--mo-from replies|any] [--redis-tls] [--batch N]\n"
     "defaults: 10000 patients, 5 locations, 0.02 opted out, burst, smpp, out bench-out,\n"
     "a redis-server of its own, deploy/flexd.conf, receipts after 50 ms, 300 s timeout\n";
 
@@ -1195,10 +1198,11 @@ static int parse(int argc, char **argv, struct opts *o)
                                        {"mo-window", required_argument, NULL, 'w'},
                                        {"redis-tls", no_argument, NULL, 'T'},
                                        {"batch", required_argument, NULL, 'B'},
+                                       {"mo-from", required_argument, NULL, 'F'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    *o = (struct opts){10000, 5,   0.02, 0, 0,  "smpp", "bench-out", NULL, "deploy/flexd.conf",
-                       50,    300, 0,    0, -1, 1};
+    *o = (struct opts){10000, 5, 0.02, 0,  0, "smpp", "bench-out", NULL, "deploy/flexd.conf", 50,
+                       300,   0, 0,    -1, 1, 0};
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -1217,6 +1221,11 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'w': o->mo_window = atol(optarg); break;
         case 'T': o->redis_tls = 1; break;
         case 'B': o->batch = atol(optarg); break;
+        case 'F':
+            if (strcmp(optarg, "replies") != 0 && strcmp(optarg, "any") != 0)
+                return -1;
+            o->mo_any = strcmp(optarg, "any") == 0;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         default: return -1;
         }

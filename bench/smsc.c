@@ -84,6 +84,26 @@ struct part_set { /* parts of one concatenated message, for the log */
     char ids[256][24];
 };
 
+/* --mo-reply: the numbers texted, in the order first texted, each with
+ * who texted it last (an index of srcs); found by the number's hash (open
+ * addressing, slot 0 = empty, else 1 + its place in the list). */
+#define REPLY_SRCS 64
+struct texted {
+    char dst[21];
+    uint8_t src;
+    uint16_t answered; /* texts sent from it: each a new wording */
+};
+struct replyto {
+    uint64_t *h;
+    uint32_t *at;
+    size_t mask;
+    struct texted *list;
+    size_t n, cap;
+    struct flex_hash_key key;
+    char srcs[REPLY_SRCS][21];
+    unsigned nsrcs;
+};
+
 struct smsc {
     const struct smsc_opts *o;
     int lfd;
@@ -104,6 +124,7 @@ struct smsc {
     unsigned follow_rr;               /* the receiver session that gets the next one */
     struct part_set *pending;         /* MAX_PENDING_CONCAT */
     struct sim_destset dests;         /* distinct destinations */
+    struct replyto replyto;           /* --mo-reply */
     struct unanswered *mo_again;      /* texts to deliver again (unanswered) */
     size_t nmo_again;
     struct mo_part *parts; /* parts sent on their own, in due order (--mo-spread...) */
@@ -662,6 +683,58 @@ static bool mo_line(char *line, char **from, char **to, char **text)
  * (receipts included), or whose socket is not drained, gets none until it
  * has room: the rate measured is what flexd absorbs, and a flexd that
  * answers a text only once stored is not flooded past it. */
+static size_t replyto_slot(const struct replyto *t, uint64_t h)
+{
+    size_t j = h & t->mask;
+    while (t->h[j] && t->h[j] != h)
+        j = (j + 1) & t->mask;
+    return j;
+}
+
+/* |src| texted |dst| (the last one to do so is who it answers); numbers
+ * or sources too long for the list, and sources past REPLY_SRCS, are not
+ * kept. */
+static void replyto_put(struct replyto *t, const char *dst, const char *src)
+{
+    size_t dl = strlen(dst);
+    if (dl >= sizeof(t->list[0].dst) || strlen(src) >= sizeof(t->srcs[0]))
+        return;
+    unsigned k = 0;
+    while (k < t->nsrcs && strcmp(t->srcs[k], src) != 0)
+        k++;
+    if (k == t->nsrcs) {
+        if (k == REPLY_SRCS)
+            return;
+        memcpy(t->srcs[t->nsrcs++], src, strlen(src) + 1);
+    }
+    if ((t->n + 1) * 2 > t->mask + 1) { /* grow: every kept number again */
+        flex_free(t->h);
+        flex_free(t->at);
+        t->mask = t->mask ? t->mask * 2 + 1 : 1023;
+        t->h = flex_calloc(t->mask + 1, sizeof(*t->h));
+        t->at = flex_calloc(t->mask + 1, sizeof(*t->at));
+        for (size_t i = 0; i < t->n; i++) {
+            uint64_t h = flex_siphash13(&t->key, t->list[i].dst, strlen(t->list[i].dst)) | 1;
+            size_t j = replyto_slot(t, h);
+            t->h[j] = h;
+            t->at[j] = (uint32_t)i;
+        }
+    }
+    uint64_t h = flex_siphash13(&t->key, dst, dl) | 1;
+    size_t j = replyto_slot(t, h);
+    if (!t->h[j]) {
+        if (t->n == t->cap) {
+            t->cap = t->cap ? t->cap * 2 : 1024;
+            t->list = flex_realloc(t->list, t->cap * sizeof(*t->list));
+        }
+        memcpy(t->list[t->n].dst, dst, dl + 1);
+        t->list[t->n].answered = 0;
+        t->h[j] = h;
+        t->at[j] = (uint32_t)t->n++;
+    }
+    t->list[t->at[j]].src = (uint8_t)k;
+}
+
 static void flood_mo(struct smsc *s, uint64_t now)
 {
     static const char *const texts[] = {"C",
@@ -679,7 +752,8 @@ static void flood_mo(struct smsc *s, uint64_t now)
             s->conns[i].tx.queued_len < 256 * 1024 &&
             (!s->o->mo_window || s->conns[i].ua_len < s->o->mo_window))
             rx[n++] = &s->conns[i];
-    if (n == 0)
+    /* (--mo-reply: the flood starts with the first number texted) */
+    if (n == 0 || (s->o->mo_reply && s->replyto.n == 0))
         return;
     if (!s->flood_start)
         s->flood_start = now;
@@ -695,12 +769,29 @@ static void flood_mo(struct smsc *s, uint64_t now)
         full = 0;
         char from[24];
         uint64_t i = s->flood_sent++;
+        const size_t ntexts = sizeof(texts) / sizeof(texts[0]);
+        if (s->o->mo_reply) { /* the numbers texted, in turn, each to who texted it */
+            /* each of its texts worded anew (64 wordings, then the same
+             * again: a carrier's copy to flexd), so that the flood is of
+             * texts flexd has not seen, as patients' are */
+            static const char *const tails[] = {
+                "",        " thanks",           " :)",    " ok?",
+                " please", " \xf0\x9f\x91\x8d", " - Ana", " (sent from my phone)"};
+            struct replyto *t = &s->replyto;
+            struct texted *e = &t->list[i % t->n];
+            unsigned v = e->answered++;
+            char text[96];
+            snprintf(text, sizeof(text), "%s%s", texts[v % ntexts],
+                     tails[(v / ntexts) % (sizeof(tails) / sizeof(tails[0]))]);
+            send_one_mo(s, c, e->dst, t->srcs[e->src], text);
+            k++, due--;
+            continue;
+        }
         static const char *const areas[] = {"303", "202", "312", "415", "602",
                                             "212", "213", "305", "404", "503"};
         unsigned who = (unsigned)(i % s->o->mo_senders);
         snprintf(from, sizeof(from), "1%s555%04u", areas[(who / 10000u) % 10u], who % 10000u);
-        send_one_mo(s, c, from, NULL,
-                    texts[(i / s->o->mo_senders) % (sizeof(texts) / sizeof(texts[0]))]);
+        send_one_mo(s, c, from, NULL, texts[(i / s->o->mo_senders) % ntexts]);
         k++, due--;
     }
     for (unsigned i = 0; i < n; i++)
@@ -794,6 +885,8 @@ static void on_submit(struct smsc *s, struct conn *c, uint32_t slot, const struc
         !((p->tlv_mask & FLEX_SMPP_HAS_SAR) && p->sar_segment_seqnum > 1))
         s->st.received++;
     sim_destset_add(&s->dests, p->destination_addr, strlen(p->destination_addr));
+    if (s->o->mo_reply)
+        replyto_put(&s->replyto, p->destination_addr, p->source_addr);
     log_submit(s, slot, p, d.id);
     if (p->registered_delivery & 0x03) {
         d.due_ns = sim_now_ns() + s->o->dlr_delay_ms * 1000000ULL;
@@ -1045,6 +1138,7 @@ struct smsc *smsc_new(const struct smsc_opts *o, int listen_fd)
     s->rng = sim_now_ns() | 1;
     s->id_prefix = (uint32_t)(sim_xorshift(&s->rng) >> 32);
     sim_destset_init(&s->dests, sim_xorshift(&s->rng), 0);
+    s->replyto.key = (struct flex_hash_key){sim_xorshift(&s->rng), sim_xorshift(&s->rng)};
     s->pending = flex_calloc(MAX_PENDING_CONCAT, sizeof(struct part_set));
     flex_gcra_init(&s->throttle, o->throttle_mps,
                    o->throttle_mps > 100 ? (uint32_t)(o->throttle_mps / 100) : 1);
@@ -1101,6 +1195,9 @@ void smsc_del(struct smsc *s)
     flex_free(s->mo_text);
     flex_free(s->pending);
     sim_destset_free(&s->dests);
+    flex_free(s->replyto.h);
+    flex_free(s->replyto.at);
+    flex_free(s->replyto.list);
     flex_free(s->dlrs);
     if (s->log)
         fclose(s->log);

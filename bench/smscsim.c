@@ -13,7 +13,8 @@
  * patient's reply at the moment they choose); --mo-rate N sends N replies a
  * second from --mo-senders numbers (benchmarks of the inbound path), to
  * sessions with fewer than --mo-window deliver_sm unanswered (128; 0: no
- * limit), as an SMSC's window;
+ * limit), as an SMSC's window, and with --mo-reply each to the number that
+ * last texted its sender (as a patient answers; --mo-to while none has);
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the
@@ -72,7 +73,7 @@ static const char usage_text[] =
     "               [--mo-rate N] [--mo-senders N] [--max-seconds N]\n"
     "               [--dlr-before-resp] [--fail-status CODE] [--dlr-enroute] [--dlr-twice]\n"
     "               [--receipt-ids same|notlv|dec|dec-tlv|upper] [--dlr-other-session]\n"
-    "               [--mo-spread] [--mo-part-gap-ms N] [--mo-window N]\n";
+    "               [--mo-spread] [--mo-part-gap-ms N] [--mo-window N] [--mo-reply]\n";
 
 static int parse_args(int argc, char **argv, struct smsc_opts *o)
 {
@@ -101,6 +102,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         {"mo-spread", no_argument, NULL, 'P'},
         {"mo-part-gap-ms", required_argument, NULL, 'G'},
         {"mo-window", required_argument, NULL, 'Y'},
+        {"mo-reply", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, struct smsc_opts *o)
         case 'P': o->mo_spread = 1; break;
         case 'G': o->mo_part_gap_ms = strtoul(optarg, NULL, 10); break;
         case 'Y': o->mo_window = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'r': o->mo_reply = 1; break;
         case 'I':
             o->receipt_ids = strcmp(optarg, "same") == 0      ? SMSC_IDS_SAME
                              : strcmp(optarg, "notlv") == 0   ? SMSC_IDS_NOTLV

@@ -19,28 +19,44 @@
 #define DAY_MS 86400000LL
 #define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
-/* ARGV: the sender's score, today (UTC day number), days back, the
- * location texted ('' none), how many records.  The newest records first,
- * day by day back; a day holding a text sent from the location texted
- * ends the search (nothing older can be a better context). */
+/* The contexts of a batch's senders (one call for them all: a script's
+ * call costs Redis more than the lookups of a found context).  ARGV: today
+ * (UTC day number), days back, how many records, then for each sender
+ * its score and the location texted ('' none).  For each, the newest
+ * records first, day by day back; a day holding a text sent from the
+ * location texted ends its search (nothing older can be a better
+ * context).  One sender's error (a key of another type) is its own
+ * element of the answer. */
 static const char context_lua[] =
-    "local s, day, days, loc, lim = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],\n"
-    "  tonumber(ARGV[5])\n"
-    "local here = loc ~= '' and ('\\tl=' .. loc .. '\\t') or nil\n"
-    "local out = {}\n"
-    "for d = day, day - days, -1 do\n"
-    "  local found = false\n"
-    "  local r = redis.call('ZREVRANGEBYSCORE', 'flex:log:' .. d, s, s, 'LIMIT', 0, lim - #out)\n"
-    "  for _, rec in ipairs(r) do\n"
-    "    out[#out + 1] = rec\n"
-    "    if here and not found and string.find(rec, '\\td=o\\t', 1, true) and\n"
-    "       string.find(rec, here, 1, true) then found = true end\n"
+    "local day, days, lim = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local function one(s, loc)\n"
+    "  local here = loc ~= '' and ('\\tl=' .. loc .. '\\t') or nil\n"
+    "  local out = {}\n"
+    "  for d = day, day - days, -1 do\n"
+    "    local found = false\n"
+    "    local r = redis.call('ZREVRANGEBYSCORE', 'flex:log:' .. d, s, s, 'LIMIT', 0, lim - #out)\n"
+    "    for _, rec in ipairs(r) do\n"
+    "      out[#out + 1] = rec\n"
+    "      if here and not found and string.find(rec, '\\td=o\\t', 1, true) and\n"
+    "         string.find(rec, here, 1, true) then found = true end\n"
+    "    end\n"
+    "    if found or #out >= lim then break end\n"
     "  end\n"
-    "  if found or #out >= lim then break end\n"
+    "  return out\n"
     "end\n"
-    "return out\n";
+    "local res = {}\n"
+    "for i = 4, #ARGV - 1, 2 do\n"
+    "  local ok, r = pcall(one, ARGV[i], ARGV[i + 1])\n"
+    "  if ok then res[#res + 1] = r\n"
+    "  elseif type(r) == 'table' and r.err then res[#res + 1] = r\n"
+    "  else res[#res + 1] = {err = tostring(r)} end\n"
+    "end\n"
+    "return res\n";
 
-/* ARGV: 1 the copy key, 2 its TTL (s), 3 op (+ opt out, - opt in, . none),
+/* The texts of a batch, each applied as a unit of its own (one call for
+ * them all: a script's call costs Redis more than most of what one text
+ * writes).  ARGV: for each text, the count of its arguments, then them:
+ * 1 the copy key, 2 its TTL (s), 3 op (+ opt out, - opt in, . none),
  * 4 the number, 5 the auto-reply counter key, 6 the daily cap, 7 its TTL,
  * 8 the parent key of a confirmed appointment ('' none), 9 the reminder
  * tags it drops (",72h,24h,"), 10 the log key ('' no log), 11 the
@@ -50,73 +66,91 @@ static const char context_lua[] =
  * auto-reply cap, L a fresh text within the log's cap.  An
  * argument "\x1b$IN" is the id of the flex:inbound entry written before it
  * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
- * control characters are not texts). */
+ * control characters are not texts).  Answers, a text each: {fresh,
+ * changed, replied}, or the error that stopped that text (what it wrote
+ * before stays, as a script of its own would leave it). */
 static const char inbound_lua[] =
-    "local fresh = redis.call('SET', ARGV[1], '1', 'NX', 'EX', ARGV[2]) and true or false\n"
-    "local changed = false\n"
-    "if ARGV[3] == '+' then\n"
-    "  changed = redis.call('SADD', 'flex:optout', ARGV[4]) == 1\n"
-    "elseif ARGV[3] == '-' and fresh then\n"
-    "  changed = redis.call('SREM', 'flex:optout', ARGV[4]) == 1\n"
-    "end\n"
+    "local function apply(b, n)\n"
+    "  local fresh = redis.call('SET', ARGV[b + 1], '1', 'NX', 'EX', ARGV[b + 2]) and true or "
+    "false\n"
+    "  local op, num = ARGV[b + 3], ARGV[b + 4]\n"
+    "  local changed = false\n"
+    "  if op == '+' then\n"
+    "    changed = redis.call('SADD', 'flex:optout', num) == 1\n"
+    "  elseif op == '-' and fresh then\n"
+    "    changed = redis.call('SREM', 'flex:optout', num) == 1\n"
+    "  end\n"
     /* The log every flexd follows, right behind the set (nothing that may
      * fail between them); again for a fresh STOP already in the set, so
      * that a log entry lost once is written by the next STOP. */
-    "if changed or (ARGV[3] == '+' and fresh) then\n"
-    "  redis.call('XADD', 'flex:optout:log', '*', 'op', ARGV[3], 'numbers', ARGV[4])\n"
-    "end\n"
-    "if changed then\n"
-    "  redis.call('HINCRBY', 'flex:stats', ARGV[3] == '+' and 'optouts' or 'optins', 1)\n"
-    "end\n"
-    "local replied, capok = 0, nil\n"
-    "local function reply_ok()\n"
-    "  if not fresh then return false end\n"
-    "  if capok == nil then\n"
-    "    local n = redis.call('INCR', ARGV[5])\n"
-    "    if n == 1 then redis.call('EXPIRE', ARGV[5], ARGV[7]) end\n"
-    "    capok = n <= tonumber(ARGV[6])\n"
-    "    replied = capok and 1 or 2\n"
+    "  if changed or (op == '+' and fresh) then\n"
+    "    redis.call('XADD', 'flex:optout:log', '*', 'op', op, 'numbers', num)\n"
     "  end\n"
-    "  return capok\n"
-    "end\n"
-    "if fresh and ARGV[8] ~= '' then\n"
-    "  local m = redis.call('HGET', ARGV[8], 'm')\n"
-    "  if m then\n"
-    "    for id in string.gmatch(m, '[^,]+') do\n"
-    "      local tag = string.match(id, '/([^/]+)/[^/]+$')\n"
-    "      if tag and string.find(ARGV[9], ',' .. tag .. ',', 1, true) then\n"
-    "        redis.call('ZREM', 'flex:sched', id)\n"
-    "        redis.call('HDEL', 'flex:sched:jobs', id)\n"
+    "  if changed then\n"
+    "    redis.call('HINCRBY', 'flex:stats', op == '+' and 'optouts' or 'optins', 1)\n"
+    "  end\n"
+    "  local replied, capok = 0, nil\n"
+    "  local function reply_ok()\n"
+    "    if not fresh then return false end\n"
+    "    if capok == nil then\n"
+    "      local c = redis.call('INCR', ARGV[b + 5])\n"
+    "      if c == 1 then redis.call('EXPIRE', ARGV[b + 5], ARGV[b + 7]) end\n"
+    "      capok = c <= tonumber(ARGV[b + 6])\n"
+    "      replied = capok and 1 or 2\n"
+    "    end\n"
+    "    return capok\n"
+    "  end\n"
+    "  local parent, tags = ARGV[b + 8], ARGV[b + 9]\n"
+    "  if fresh and parent ~= '' then\n"
+    "    local m = redis.call('HGET', parent, 'm')\n"
+    "    if m then\n"
+    "      for id in string.gmatch(m, '[^,]+') do\n"
+    "        local tag = string.match(id, '/([^/]+)/[^/]+$')\n"
+    "        if tag and string.find(tags, ',' .. tag .. ',', 1, true) then\n"
+    "          redis.call('ZREM', 'flex:sched', id)\n"
+    "          redis.call('HDEL', 'flex:sched:jobs', id)\n"
+    "        end\n"
     "      end\n"
+    "      redis.call('HSET', parent, 'c', tags)\n"
     "    end\n"
-    "    redis.call('HSET', ARGV[8], 'c', ARGV[9])\n"
     "  end\n"
-    "end\n"
-    "local logok = nil\n"
-    "local function log_ok()\n"
-    "  if not fresh or ARGV[10] == '' then return false end\n"
-    "  if logok == nil then\n"
-    "    logok = redis.call('ZCOUNT', ARGV[10], ARGV[11], ARGV[11]) < tonumber(ARGV[12])\n"
+    "  local logok = nil\n"
+    "  local function log_ok()\n"
+    "    if not fresh or ARGV[b + 10] == '' then return false end\n"
+    "    if logok == nil then\n"
+    "      logok = redis.call('ZCOUNT', ARGV[b + 10], ARGV[b + 11], ARGV[b + 11]) <\n"
+    "              tonumber(ARGV[b + 12])\n"
+    "    end\n"
+    "    return logok\n"
     "  end\n"
-    "  return logok\n"
+    "  local inid, i = '', 13\n"
+    "  while i <= n do\n"
+    "    local cond, argc = ARGV[b + i], tonumber(ARGV[b + i + 1])\n"
+    "    if cond == 'A' or (cond == 'F' and fresh) or (cond == 'C' and changed) or\n"
+    "       (cond == 'R' and reply_ok()) or (cond == 'L' and log_ok()) then\n"
+    "      local a = {}\n"
+    "      for k = 1, argc do\n"
+    "        local v = ARGV[b + i + 1 + k]\n"
+    "        if v == '\\27$IN' then v = inid end\n"
+    "        a[k] = v\n"
+    "      end\n"
+    "      local r = redis.call(unpack(a))\n"
+    "      if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
+    "    end\n"
+    "    i = i + 2 + argc\n"
+    "  end\n"
+    "  return {fresh and 1 or 0, changed and 1 or 0, replied}\n"
     "end\n"
-    "local inid, i = '', 13\n"
+    "local res, i = {}, 1\n"
     "while i <= #ARGV do\n"
-    "  local cond, argc = ARGV[i], tonumber(ARGV[i + 1])\n"
-    "  if cond == 'A' or (cond == 'F' and fresh) or (cond == 'C' and changed) or\n"
-    "     (cond == 'R' and reply_ok()) or (cond == 'L' and log_ok()) then\n"
-    "    local a = {}\n"
-    "    for k = 1, argc do\n"
-    "      local v = ARGV[i + 1 + k]\n"
-    "      if v == '\\27$IN' then v = inid end\n"
-    "      a[k] = v\n"
-    "    end\n"
-    "    local r = redis.call(unpack(a))\n"
-    "    if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
-    "  end\n"
-    "  i = i + 2 + argc\n"
+    "  local n = tonumber(ARGV[i])\n"
+    "  local ok, r = pcall(apply, i, n)\n"
+    "  if ok then res[#res + 1] = r\n"
+    "  elseif type(r) == 'table' and r.err then res[#res + 1] = r\n"
+    "  else res[#res + 1] = {err = tostring(r)} end\n"
+    "  i = i + 1 + n\n"
     "end\n"
-    "return {fresh and 1 or 0, changed and 1 or 0, replied}\n";
+    "return res\n";
 
 /* KEYS[1]: the set; ARGV: the part's number, the count, the value (flag
  * byte and bytes), the TTL (ms, from the first part), the bytes kept.  The
@@ -316,7 +350,8 @@ int64_t flex_conv_expire_at(const struct flex_cfg *cfg, int64_t at_ms)
 
 /* Kept between calls: one batch's log entries, one text's script. */
 struct flex_reply_plans {
-    struct plan conv, in;
+    struct plan conv, in, ctx;
+    size_t in_texts; /* texts in the inbound command being built */
 };
 
 static struct flex_reply_plans *plans(struct flex_reply *q)
@@ -339,6 +374,7 @@ void flex_reply_free(struct flex_reply *q)
         return;
     plan_free(&q->_plans->conv);
     plan_free(&q->_plans->in);
+    plan_free(&q->_plans->ctx);
     flex_free(q->_plans);
     q->_plans = NULL;
 }
@@ -459,16 +495,27 @@ int flex_reply_parse_part(struct redisReply *r, const char **data, size_t *len, 
 
 /* ---- the reply context --------------------------------------------------- */
 
-void flex_reply_append_context(struct flex_store *st, const struct flex_reply *q,
-                               const struct flex_cfg *cfg, const char *from, const char *loc,
-                               int64_t now_ms)
+void flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
+                                const struct flex_cfg *cfg, const char *const *from,
+                                const char *const *loc, size_t n, int64_t now_ms)
 {
-    char score[24];
-    if (flex_conv_score(from, score, sizeof(score)) != 0)
-        snprintf(score, sizeof(score), "0.5"); /* no number's: an empty context */
-    flex_store_appendf(st, "EVALSHA %s 0 %s %lld %u %s %d", q->context, score,
-                       (long long)(now_ms / DAY_MS), cfg->engine.reply_context_days, loc ? loc : "",
-                       FLEX_REPLY_CONTEXT);
+    struct plan *p = &plans(q)->ctx;
+    plan_init(p, 6 + 2 * FLEX_REPLY_CHUNK, 16384 + FLEX_REPLY_CHUNK * 128);
+    puts_(p, "EVALSHA");
+    puts_(p, q->context);
+    puts_(p, "0");
+    putf(p, "%lld", (long long)(now_ms / DAY_MS));
+    putf(p, "%u", cfg->engine.reply_context_days);
+    putf(p, "%d", FLEX_REPLY_CONTEXT);
+    for (size_t k = 0; k < n && k < FLEX_REPLY_CHUNK; k++) {
+        char score[24];
+        if (flex_conv_score(from[k], score, sizeof(score)) != 0)
+            snprintf(score, sizeof(score), "0.5"); /* no number's: an empty context */
+        puts_(p, score);
+        /* (a location id is at most 64 bytes: the buffer holds them all) */
+        puts_(p, loc[k] ? loc[k] : "");
+    }
+    flex_store_append(st, (int)p->n, p->argv, p->lens);
 }
 
 static void add_patient(struct flex_reply_ctx *ctx, const char *patient)
@@ -717,9 +764,7 @@ static void head(struct plan *p, const struct flex_reply *q, const struct flex_c
 {
     static const char *const kinds[][2] = {
         {"reminder_72h", "72h"}, {"reminder_24h", "24h"}, {"reminder_2h", "2h"}};
-    puts_(p, "EVALSHA");
-    puts_(p, q->inbound);
-    puts_(p, "0");
+    (void)q;
     putf(p, "flex:mo:%016llx", (unsigned long long)h);
     putf(p, "%d", FLEX_REPLY_DUP_S);
     puts_(p, it == FLEX_INTENT_STOP ? "+" : it == FLEX_INTENT_START ? "-" : ".");
@@ -744,9 +789,25 @@ static void head(struct plan *p, const struct flex_reply *q, const struct flex_c
     putf(p, "%d", FLEX_CONV_MAX);
 }
 
-int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
-                              const struct flex_cfg *cfg, const struct flex_inbound *in,
-                              const struct flex_reply_ctx *ctx, struct flex_reply_done *done)
+/* What one text's part of the command may take at most: its own
+ * arguments' count and bytes, as when each text was a command of its own. */
+#define IN_ARGS 256
+#define IN_BYTES (8 * FLEX_TEXT_MAX + 16384)
+
+void flex_reply_inbound_begin(struct flex_reply *q)
+{
+    struct plan *p = &plans(q)->in;
+    plan_init(p, 3 + FLEX_REPLY_CHUNK * (IN_ARGS + 1),
+              64 + (size_t)FLEX_REPLY_CHUNK * (IN_BYTES + 24));
+    puts_(p, "EVALSHA");
+    puts_(p, q->inbound);
+    puts_(p, "0");
+    plans(q)->in_texts = 0;
+}
+
+int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
+                              const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
+                              struct flex_reply_done *done)
 {
     struct flex_intent_result ir;
     flex_intent_classify(cfg->keywords, in->text, strlen(in->text), &ir);
@@ -764,7 +825,12 @@ int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
     char desk[160];
     snprintf(desk, sizeof(desk), "%s%s%s", FLEX_KEY_FRONTDESK, loc[0] ? ":" : "", loc);
     struct plan *p = &plans(q)->in;
-    plan_init(p, 256, 8 * FLEX_TEXT_MAX + 16384);
+    if (plans(q)->in_texts == FLEX_REPLY_CHUNK)
+        return FLEX_E_NOSPACE;
+    /* this text's arguments after its count, filled in once they are known */
+    size_t at_n = p->n, at_used = p->used;
+    put(p, "0000", 4);
+    size_t first_n = p->n, first_used = p->used;
     uint64_t h = mo_hash_of(in);
     head(p, q, cfg, in, ctx, it, h);
     inbound_entry(p, in, loc, ctx, it);
@@ -782,10 +848,25 @@ int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
         puts_(p, "DEL");
         puts_(p, in->parts_key);
     }
-    if (p->full)
+    if (p->full || p->n - first_n > IN_ARGS || p->used - first_used > IN_BYTES) {
+        p->n = at_n, p->used = at_used, p->full = false; /* as if never added */
         return FLEX_E_NOSPACE;
-    flex_store_append(st, (int)p->n, p->argv, p->lens);
+    }
+    char *d = p->bytes + at_used; /* the count's own four bytes: up to 9999 */
+    int cl = snprintf(d, 5, "%zu", p->n - first_n);
+    p->lens[at_n] = (size_t)cl;
+    plans(q)->in_texts++;
     return 0;
+}
+
+size_t flex_reply_inbound_end(struct flex_store *st, struct flex_reply *q)
+{
+    struct plan *p = &plans(q)->in;
+    size_t n = plans(q)->in_texts;
+    if (n)
+        flex_store_append(st, (int)p->n, p->argv, p->lens);
+    plans(q)->in_texts = 0;
+    return n;
 }
 
 int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done)

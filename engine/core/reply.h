@@ -11,9 +11,10 @@
  * No key per number: a text sent costs one member of a ZADD per batch
  * (docs/benchmarks.md has what the layouts tried cost).
  *
- * An inbound text costs the writer two pipelined round trips per batch:
- * the context (a script reading the sender's last days), then one script per text that
- * applies what the text means atomically, whichever flexd runs it:
+ * Inbound texts cost the writer two round trips per batch: the contexts (a
+ * script reading each sender's last days), then a script applying what
+ * each text means, each text as one atomic unit, whichever flexd runs it
+ * (both scripts take up to FLEX_REPLY_CHUNK texts a call):
  *
  *   opt-out   SADD flex:optout; only when that added it: the opt-out log
  *             (every flexd's bloom filter and waiting jobs within a
@@ -50,6 +51,7 @@ struct redisReply;
 #define FLEX_REPLY_DUP_S 120  /* the same text again within this is a carrier's copy */
 #define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
 #define FLEX_CONV_MAX 500     /* texts received logged per number and day */
+#define FLEX_REPLY_CHUNK 32   /* texts per call of the context and inbound scripts */
 
 struct flex_reply_plans;
 
@@ -185,15 +187,17 @@ struct flex_reply_ctx {
     char patients[FLEX_REPLY_CONTEXT * 66];
 };
 
-/* Appends the context lookup of |from| (one reply): the sender's last
+/* Appends the context lookups of the |n| senders |from| (at most
+ * FLEX_REPLY_CHUNK; one reply, an array with an element per sender: its
+ * records, or the error that stopped its lookup): each sender's last
  * FLEX_REPLY_CONTEXT records, newest first, from the days back to
  * engine.reply_context_days, stopping after the first day holding a text
- * sent from location |loc| (NULL: any). */
-void flex_reply_append_context(struct flex_store *st, const struct flex_reply *q,
-                               const struct flex_cfg *cfg, const char *from, const char *loc,
-                               int64_t now_ms);
+ * sent from location |loc[k]| (NULL: any). */
+void flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
+                                const struct flex_cfg *cfg, const char *const *from,
+                                const char *const *loc, size_t n, int64_t now_ms);
 
-/* Reads |r| (the lookup's reply, borrowed) into |ctx|: the latest text
+/* Reads |r| (one sender's element of the lookups' reply, borrowed) into |ctx|: the latest text
  * sent within engine.reply_context_days, preferring those sent from
  * location |loc| (NULL: any). */
 void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, const char *loc,
@@ -208,15 +212,26 @@ struct flex_reply_done {
     const char *location; /* the one it was applied for ("" none): the config's */
 };
 
-/* Appends the script applying |in| (one reply); |done->intent| gets the
- * classification.  Returns 0, or FLEX_E_TOOBIG when its command would not
- * fit (never for texts the adapters deliver; nothing is appended). */
-int flex_reply_append_inbound(struct flex_store *st, struct flex_reply *q,
-                              const struct flex_cfg *cfg, const struct flex_inbound *in,
-                              const struct flex_reply_ctx *ctx, struct flex_reply_done *done);
+/* The command applying up to FLEX_REPLY_CHUNK texts: begin, a text at a
+ * time, end, which appends it (one reply, an array with an element per
+ * text added, in order: flex_reply_parse_done's, or the error that
+ * stopped that text) and returns how many texts it holds (0: nothing
+ * appended). */
+void flex_reply_inbound_begin(struct flex_reply *q);
 
-/* Reads the script's reply |r| (borrowed) into |done|.  Returns 0, or -1
- * when it is an error (NOSCRIPT after a flush, a refused write). */
+/* Adds the text |in|; |done->intent| gets the classification.  Returns 0,
+ * or FLEX_E_NOSPACE when it would not fit (a command of its own's bounds:
+ * never for texts the adapters deliver; the command already holds
+ * FLEX_REPLY_CHUNK texts), and nothing is added. */
+int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
+                              const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
+                              struct flex_reply_done *done);
+
+size_t flex_reply_inbound_end(struct flex_store *st, struct flex_reply *q);
+
+/* Reads one text's element |r| of the script's reply (borrowed) into
+ * |done|.  Returns 0, or -1 when it is an error (a refused write, a key of
+ * another type). */
 int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done);
 
 #endif

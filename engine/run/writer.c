@@ -97,6 +97,7 @@ struct scratch {
     struct flex_reply_ctx ctx[BATCH];
     char from[BATCH][21], to[BATCH][21];
     struct flex_reply_done done[BATCH];
+    long slot[BATCH]; /* ... each one's place in the inbound calls' answers */
     char joined[FLEX_PARTS_TEXT_MAX * 3 + 1]; /* a text joined from parts, as UTF-8 */
 };
 
@@ -847,6 +848,26 @@ static int join_parts(struct writer *w, struct flex_rec **recs, size_t n)
  * per text applying what it means (engine/core/reply.h), two round trips for
  * the batch.  A batch tried again runs this again whole: the script knows
  * a text it has applied. */
+/* Reads the reply of a call for |c| texts: |el[k]| their elements
+ * (borrowed from |*r|, which the caller frees).  Returns 0, or -1 when the
+ * call or one of its texts met a refusal of the server's state (the batch
+ * is tried again on a new connection, which loads the scripts again). A
+ * call failing whole otherwise (the script's own error) is every text's
+ * error. */
+static int read_chunk(struct writer *w, size_t c, struct redisReply **r, struct redisReply **el)
+{
+    if (flex_store_reply(w->st, r) != 0)
+        return -1;
+    if (flex_reply_is_transient(*r))
+        return -1;
+    for (size_t k = 0; k < c; k++) {
+        el[k] = flex_reply_is_error(*r) ? *r : flex_reply_at(*r, k);
+        if (flex_reply_is_transient(el[k]))
+            return -1;
+    }
+    return 0;
+}
+
 static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
 {
     struct flex_rec **in = w->x->in;
@@ -861,32 +882,42 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_INBOUND)
             in[m++] = recs[i];
-    for (size_t k = 0; k < m; k++) {
-        e164_or_raw(in[k]->from, from[k], sizeof(from[k]));
-        e164_or_raw(in[k]->to, to[k], sizeof(to[k]));
-        const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
-        flex_reply_append_context(w->st, &w->rq, w->cfg, from[k], l ? l->id : NULL, now);
+    const char *froms[FLEX_REPLY_CHUNK], *locs[FLEX_REPLY_CHUNK];
+    size_t calls = 0;
+    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK, calls++) {
+        size_t c = m - k0 < FLEX_REPLY_CHUNK ? m - k0 : FLEX_REPLY_CHUNK;
+        for (size_t k = 0; k < c; k++) {
+            e164_or_raw(in[k0 + k]->from, from[k0 + k], sizeof(from[0]));
+            e164_or_raw(in[k0 + k]->to, to[k0 + k], sizeof(to[0]));
+            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k0 + k]);
+            froms[k] = from[k0 + k];
+            locs[k] = l ? l->id : NULL;
+        }
+        flex_reply_append_contexts(w->st, &w->rq, w->cfg, froms, locs, c, now);
     }
-    for (size_t k = 0; k < m; k++) {
-        struct redisReply *r;
-        if (flex_store_reply(w->st, &r) != 0)
-            return -1;
-        /* Redis unable now (NOSCRIPT after a flush...): the batch is tried
-         * again after a reconnect, which loads the scripts again; any other
-         * error is this one text's fault (logged, counted, and left) */
-        if (flex_reply_is_transient(r)) {
+    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK, calls--) {
+        size_t c = m - k0 < FLEX_REPLY_CHUNK ? m - k0 : FLEX_REPLY_CHUNK;
+        struct redisReply *r = NULL, *el[FLEX_REPLY_CHUNK];
+        if (read_chunk(w, c, &r, el) != 0) {
             flex_store_free_reply(r);
-            for (size_t rest = k + 1; rest < m; rest++)
-                if (flex_store_reply(w->st, &r) == 0)
-                    flex_store_free_reply(r);
+            flex_store_drain(w->st, (int)calls - 1);
             return -1;
         }
-        if (flex_reply_is_error(r)) /* this text's fault (a key of another type): no context */
-            flex_log(FLEX_LOG_WARN, &lctx, 0, "reply context: %.120s", flex_reply_str(r, NULL));
-        const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
-        flex_reply_parse_context(w->cfg, r, l ? l->id : NULL, now, &ctx[k]);
+        for (size_t k = 0; k < c; k++) {
+            /* this sender's fault (a key of another type): no context */
+            if (flex_reply_is_error(el[k]))
+                flex_log(FLEX_LOG_WARN, &lctx, 0, "reply context: %.120s",
+                         flex_reply_str(el[k], NULL));
+            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k0 + k]);
+            flex_reply_parse_context(w->cfg, flex_reply_is_error(el[k]) ? NULL : el[k],
+                                     l ? l->id : NULL, now, &ctx[k0 + k]);
+        }
         flex_store_free_reply(r);
     }
+    /* texts[] of each call, in order; -1: in no call (cannot happen) */
+    long *slot = w->x->slot;
+    size_t ncalls = 0, per[BATCH / FLEX_REPLY_CHUNK + 1] = {0};
+    flex_reply_inbound_begin(&w->rq);
     for (size_t k = 0; k < m; k++) {
         struct flex_inbound ib = {.from = from[k],
                                   .to = to[k],
@@ -895,34 +926,49 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
                                   .at_ms = in[k]->at_ms,
                                   .truncated = in[k]->truncated,
                                   .parts_key = in[k]->parts_key};
-        if (flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]) != 0) {
+        int rc = flex_reply_append_inbound(&w->rq, w->cfg, &ib, &ctx[k], &done[k]);
+        if (rc != 0 && per[ncalls] == FLEX_REPLY_CHUNK) { /* the call is full: the next one */
+            flex_reply_inbound_end(w->st, &w->rq);
+            ncalls++;
+            flex_reply_inbound_begin(&w->rq);
+            rc = flex_reply_append_inbound(&w->rq, w->cfg, &ib, &ctx[k], &done[k]);
+        }
+        if (rc != 0) {
             ib.text = ""; /* cannot happen for texts a record holds; the opt-out still counts */
             ib.truncated = true;
             ib.intent = done[k].intent;
-            flex_reply_append_inbound(w->st, &w->rq, w->cfg, &ib, &ctx[k], &done[k]);
+            rc = flex_reply_append_inbound(&w->rq, w->cfg, &ib, &ctx[k], &done[k]);
         }
+        slot[k] = rc == 0 ? (long)(ncalls * FLEX_REPLY_CHUNK + per[ncalls]++) : -1;
     }
-    for (size_t k = 0; k < m; k++) {
-        struct redisReply *r;
-        if (flex_store_reply(w->st, &r) != 0)
-            return -1;
+    if (flex_reply_inbound_end(w->st, &w->rq))
+        ncalls++;
+    struct redisReply *reps[BATCH / FLEX_REPLY_CHUNK + 1] = {0};
+    struct redisReply *el[BATCH];
+    int rc = 0;
+    for (size_t c = 0; c < ncalls; c++)
+        if (rc == 0 && read_chunk(w, per[c], &reps[c], el + c * FLEX_REPLY_CHUNK) != 0) {
+            flex_store_drain(w->st, (int)(ncalls - c - 1));
+            rc = -1;
+        }
+    for (size_t k = 0; k < m && rc == 0; k++) {
+        struct redisReply *r = slot[k] >= 0 ? el[slot[k]] : NULL;
         if (flex_reply_parse_done(r, &done[k]) == 0) {
             inbound_done(w, in[k], done[k].location, &done[k]);
             if (done[k].fresh || done[k].changed)
                 audit_inbound(w, from[k], done[k].location, &ctx[k], &done[k]);
-        } else if (flex_reply_is_transient(r)) {
-            flex_store_free_reply(r);
-            flex_store_drain(w->st, (int)(m - k - 1));
-            return -1;
         } else {
             flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound text not applied: %s",
-                     flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "bad reply");
+                     r && flex_reply_str(r, NULL) ? flex_reply_str(r, NULL) : "bad reply");
             flex_metric_add(&w->p->m.redis_errors, 1);
             if (done[k].intent == FLEX_INTENT_STOP) /* whatever failed, the opt-out holds */
                 stops[nstops++] = from[k];
         }
-        flex_store_free_reply(r);
     }
+    for (size_t c = 0; c < ncalls; c++)
+        flex_store_free_reply(reps[c]);
+    if (rc != 0)
+        return -1;
     for (size_t k = 0; k < nstops; k++) {
         flex_store_appendf(w->st, "SADD %s %s", FLEX_KEY_OPTOUT, stops[k]);
         flex_store_appendf(w->st, "XADD %s * op + numbers %s", FLEX_KEY_OPTOUT_LOG, stops[k]);

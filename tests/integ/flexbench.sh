@@ -39,7 +39,7 @@ check "... the report says carrier http" grep -q "carrier http" "$tmp/http/repor
 # writer, and its analysis at the end stays short.)
 if [ -n "${SAN:-}" ]; then fj=200 fr=100 fm=3000; else fj=1000 fr=200 fm=20000; fi
 "$B/flexbench" --patients $fj --rate $fr --optout-ratio 0 --mo-rate $fm --mo-window 0 \
-    --timeout 120 --out "$tmp/flood" >"$tmp/fstdout" 2>&1
+    --mo-from any --timeout 120 --out "$tmp/flood" >"$tmp/fstdout" 2>&1
 rc=$?
 cat "$tmp/fstdout"
 check "outbound goes on under an inbound flood: every job sent, nothing lost" test $rc -eq 0
@@ -76,7 +76,29 @@ if not ok:
 sys.exit(0 if ok else 1)
 PY
 check "... latency.png is a PNG" sh -c "head -c 8 '$tmp/rate/latency.png' | od -c | grep -q 'P   N   G'"
+# Replies as patients send them (--mo-from replies, the default): from the
+# numbers texted, each to the location's number that texted it, so every
+# location's front desk gets its own patients' texts and none is left to
+# the catch-all.  A Redis of the test's own, to look at afterwards.
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --logfile "$tmp/rredis.log" --dir "$tmp"
+trap 'redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.2; done
+"$B/flexbench" --patients 500 --rate 250 --optout-ratio 0 --mo-rate 1000 --timeout 120 \
+    --redis "redis://127.0.0.1:$rport" --out "$tmp/replies" >"$tmp/rstdout" 2>&1
+rc=$?
+cat "$tmp/rstdout"
+check "replies from the numbers texted: exit 0" test $rc -eq 0
+desks=""
+for l in 1 2 3 4 5; do desks="$desks $(redis-cli -p "$rport" XLEN "flex:frontdesk:loc-$l")"; done
+check "... every location's front desk got its patients' texts ($desks)" \
+    sh -c "for n in $desks; do [ \$n -gt 0 ] || exit 1; done"
+check "... none went to the catch-all front desk" \
+    test "$(redis-cli -p "$rport" XLEN flex:frontdesk)" = 0
 "$B/flexbench" --carrier fax >/dev/null 2>&1
 check "bad usage exits 2" test $? -eq 2
+"$B/flexbench" --mo-from nobody >/dev/null 2>&1
+check "bad --mo-from exits 2" test $? -eq 2
 echo "$fails failed"
 [ "$fails" -eq 0 ]

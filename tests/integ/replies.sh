@@ -116,6 +116,24 @@ check "CANCEL from an unknown sender: opted out" \
 check "... confirmed from loc-3 and shown to loc-3's front desk" \
     wait_for '[ "$(sent_to 12025550178)" = 1 ] && [ "$(xfield flex:frontdesk:loc-3 kind)" = stop ]' 10
 
+# --- one text refused, the texts applied with it are not ----------------------
+# The texts of a batch go to Redis in one script call; a write refused for
+# one (its auto-reply counter made a hash: INCR answers WRONGTYPE) stops
+# that text alone, as when each had a call of its own.
+day=$(($(date +%s) / 86400))
+for d in $day $((day + 1)); do
+    redis-cli -p "$RP" HSET "flex:auto:+12025550171:$d" x 1 >/dev/null
+done
+printf '+12025550171\t12025550100\tHELP\n+12025550172\t12025550100\tCan I come Tuesday instead?\n+12025550173\t12025550100\tSTOP\n' >>"$MO"
+check "a text whose write Redis refuses (WRONGTYPE) is logged as not applied" \
+    wait_for 'cat "$tmp"/flexd*.log | grep -q "inbound text not applied: WRONGTYPE"' 10
+check "... the texts with it are applied: the front desk sees the reschedule" \
+    wait_for 'redis-cli -p "$RP" XRANGE flex:frontdesk:loc-1 - + | grep -q "^+12025550172$"' 5
+check "... and the STOP opts out" \
+    wait_for '[ "$(ctl optout check +12025550173)" = opted-out ]' 5
+check "... the refused text's own earlier writes stay (its flex:inbound entry)" \
+    test "$(redis-cli -p "$RP" XRANGE flex:inbound - + | grep -c "HELP")" -ge 1
+
 # --- history ---------------------------------------------------------------
 ctl history +12025550101 >"$tmp/h1.txt"
 check "history: 5 lines out and in for +12025550101" test "$(wc -l <"$tmp/h1.txt")" -ge 5
