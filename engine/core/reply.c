@@ -66,10 +66,17 @@ static const char context_lua[] =
  * auto-reply cap, L a fresh text within the log's cap.  An
  * argument "\x1b$IN" is the id of the flex:inbound entry written before it
  * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
- * control characters are not texts).  Answers, a text each: {fresh,
- * changed, replied}, or the error that stopped that text (what it wrote
- * before stays, as a script of its own would leave it). */
+ * control characters are not texts).  HINCRBY of flex:stats and PEXPIREAT
+ * are gathered and written once at the end of the call.  Answers, a text
+ * each: {fresh, changed, replied}, or the error that stopped that text
+ * (what it wrote before stays, as a script of its own would leave it);
+ * then, when writing the gathered counters or expiries failed, that
+ * error. */
 static const char inbound_lua[] =
+    /* the counters and the log's expiry: written once per call, at its end
+     * (each text's HINCRBY and PEXPIREAT were a third of its commands) */
+    "local stats, expire = {}, {}\n"
+    "local function count(f, n) stats[f] = (stats[f] or 0) + n end\n"
     "local function apply(b, n)\n"
     "  local fresh = redis.call('SET', ARGV[b + 1], '1', 'NX', 'EX', ARGV[b + 2]) and true or "
     "false\n"
@@ -87,7 +94,7 @@ static const char inbound_lua[] =
     "    redis.call('XADD', 'flex:optout:log', '*', 'op', op, 'numbers', num)\n"
     "  end\n"
     "  if changed then\n"
-    "    redis.call('HINCRBY', 'flex:stats', op == '+' and 'optouts' or 'optins', 1)\n"
+    "    count(op == '+' and 'optouts' or 'optins', 1)\n"
     "  end\n"
     "  local replied, capok = 0, nil\n"
     "  local function reply_ok()\n"
@@ -134,8 +141,15 @@ static const char inbound_lua[] =
     "        if v == '\\27$IN' then v = inid end\n"
     "        a[k] = v\n"
     "      end\n"
-    "      local r = redis.call(unpack(a))\n"
-    "      if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
+    "      if a[1] == 'HINCRBY' and a[2] == 'flex:stats' then\n"
+    "        count(a[3], tonumber(a[4]))\n"
+    "      elseif a[1] == 'PEXPIREAT' then\n"
+    "        local t = tonumber(a[3])\n"
+    "        if not expire[a[2]] or expire[a[2]] < t then expire[a[2]] = t end\n"
+    "      else\n"
+    "        local r = redis.call(unpack(a))\n"
+    "        if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
+    "      end\n"
     "    end\n"
     "    i = i + 2 + argc\n"
     "  end\n"
@@ -149,6 +163,12 @@ static const char inbound_lua[] =
     "  elseif type(r) == 'table' and r.err then res[#res + 1] = r\n"
     "  else res[#res + 1] = {err = tostring(r)} end\n"
     "  i = i + 1 + n\n"
+    "end\n"
+    "local ok, e = pcall(function()\n"
+    "  for f, c in pairs(stats) do redis.call('HINCRBY', 'flex:stats', f, c) end\n"
+    "  for k, t in pairs(expire) do redis.call('PEXPIREAT', k, t) end\n"
+    "end)\n"
+    "if not ok then res[#res + 1] = (type(e) == 'table' and e.err) and e or {err = tostring(e)} "
     "end\n"
     "return res\n";
 

@@ -865,6 +865,14 @@ static int read_chunk(struct writer *w, size_t c, struct redisReply **r, struct 
         if (flex_reply_is_transient(el[k]))
             return -1;
     }
+    /* the inbound script's counters and expiries, written after the texts:
+     * the texts stand, the counters are lost */
+    struct redisReply *tail = flex_reply_at(*r, c);
+    if (flex_reply_is_error(tail)) {
+        flex_log(FLEX_LOG_WARN, &lctx, 0, "inbound counters not written: %.120s",
+                 flex_reply_str(tail, NULL));
+        flex_metric_add(&w->p->m.redis_errors, 1);
+    }
     return 0;
 }
 

@@ -133,6 +133,12 @@ check "... and the STOP opts out" \
     wait_for '[ "$(ctl optout check +12025550173)" = opted-out ]' 5
 check "... the refused text's own earlier writes stay (its flex:inbound entry)" \
     test "$(redis-cli -p "$RP" XRANGE flex:inbound - + | grep -c "HELP")" -ge 1
+# (the counters and the log's expiry are written once per call, at its end)
+check "stats: texts counted by intent (3 STOPs at least, a reschedule)" \
+    test "$(stat inbound_stop)" -ge 3 -a "$(stat inbound_reschedule)" -ge 1
+check "... and in all" test "$(stat inbound)" -ge 10
+check "today's log expires (its PEXPIREAT written)" \
+    test "$(redis-cli -p "$RP" PTTL "flex:log:$day")" -gt 0
 
 # --- history ---------------------------------------------------------------
 ctl history +12025550101 >"$tmp/h1.txt"
