@@ -114,7 +114,11 @@ smpp-text-stat ;; adapters/smpp_payload.c ;; if (r->state == 0 && (v = field(t, 
 smpp-not-final ;; adapters/smpp_flow.c ;; if (r.state == FLEX_SMPP_STATE_ENROUTE || r.state == FLEX_SMPP_STATE_ACCEPTED) ;; if (r.state == FLEX_SMPP_STATE_ENROUTE) ;; unit:test_receipt
 smpp-delivered ;; adapters/smpp_carrier.c ;; out.delivered = ev->receipt_state == FLEX_SMPP_STATE_DELIVERED; ;; out.delivered = ev->receipt_state != FLEX_SMPP_STATE_REJECTED; ;; unit:test_receipt
 # replies and intents
-reply-cap ;; engine/core/reply.c ;; capok = n <= tonumber(ARGV[6]) ;; capok = n < tonumber(ARGV[6]) ;; integ:decisions.sh replies
+reply-cap ;; engine/core/reply.c ;; capok = c <= tonumber(ARGV[b + 6]) ;; capok = c < tonumber(ARGV[b + 6]) ;; integ:decisions.sh replies
+reply-inbound-scored-as-sent ;; engine/core/reply.c ;; if (cfg->engine.history_days == 0 || flex_conv_score_in(in->from, score, sizeof(score)) != 0) ;; if (cfg->engine.history_days == 0 || flex_conv_score(in->from, score, sizeof(score)) != 0) ;; integ:replies.sh
+reply-context-reads-received ;; engine/core/reply.c ;; 'flex:log:' .. d, s, s, 'LIMIT' ;; 'flex:log:' .. d, s + 0.5, s, 'LIMIT' ;; integ:replies.sh
+reply-text-isolation ;; engine/core/reply.c ;; local ok, r = pcall(apply, i, n) ;; local ok, r = true, apply(i, n) ;; unit:integ_replies
+reply-counters-written ;; engine/core/reply.c ;; for f, c in pairs(stats) do redis.call('HINCRBY', 'flex:stats', f, c) end ;; for f, c in pairs(stats) do end ;; integ:replies.sh
 reply-confirm-once ;; engine/core/reply.c ;; reply_job(p, it == FLEX_INTENT_HELP ? "R" : "C", in, loc, ctx, t, mo_hash); ;; reply_job(p, it == FLEX_INTENT_HELP ? "R" : "F", in, loc, ctx, t, mo_hash); ;; integ:decisions.sh replies
 reply-score-digits ;; engine/core/reply.c ;; if (n == 0 || n > 15 || ;; if (n == 0 || n > 16 || ;; unit:test_convlog
 reply-keep-days ;; engine/core/reply.c ;; uint32_t d = cfg->engine.history_days > cfg->engine.reply_context_days ;; uint32_t d = cfg->engine.history_days < cfg->engine.reply_context_days ;; unit:test_convlog

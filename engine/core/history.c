@@ -181,15 +181,15 @@ static long redis_failed(struct flex_store *st, char *why, size_t whysz)
 static long print_phone(struct flex_store *st, const struct flex_cfg *cfg, const char *phone,
                         FILE *out, char *why, size_t whysz)
 {
-    char score[24];
+    char lo[24], hi[24];
     int64_t first, last;
     struct recs rs = {0};
     log_days(cfg, &first, &last);
-    bool scored = flex_conv_score(phone, score, sizeof(score)) == 0;
+    /* the texts sent and those received (scored a half above) */
+    bool scored = flex_conv_score_range(phone, lo, hi, sizeof(lo)) == 0;
     size_t pending = 0;
     for (int64_t d = first; scored && d <= last; d++, pending++)
-        flex_store_appendf(st, "ZRANGEBYSCORE %s%lld %s %s", FLEX_KEY_LOG, (long long)d, score,
-                           score);
+        flex_store_appendf(st, "ZRANGEBYSCORE %s%lld %s %s", FLEX_KEY_LOG, (long long)d, lo, hi);
     flex_store_appendf(st, "LRANGE %s%s 0 -1", FLEX_KEY_CONV, phone);
     pending++;
     int rc = 0;
@@ -373,7 +373,11 @@ static void import_append(struct flex_store *st, const struct flex_cfg *cfg,
                               "-", r->what, r->status, r->text);
     char key[48], score[24];
     flex_conv_key(r->at_ms, key, sizeof(key));
-    (void)flex_conv_score(r->phone, score, sizeof(score)); /* a normalized number has one */
+    /* (a normalized number has one) */
+    if (r->out)
+        (void)flex_conv_score(r->phone, score, sizeof(score));
+    else
+        (void)flex_conv_score_in(r->phone, score, sizeof(score));
     flex_store_appendf(st, "ZADD %s %s %b", key, score, rec, h > 0 ? (size_t)h : 0);
     flex_store_appendf(st, "PEXPIREAT %s %lld", key, (long long)flex_conv_expire_at(cfg, r->at_ms));
     flex_free(rec);
@@ -572,11 +576,11 @@ static long forget_log(struct flex_store *st, const struct flex_cfg *cfg, const 
     last = now / DAY_MS;
     first = (now - flex_conv_keep_ms(cfg)) / DAY_MS - 1;
     long n = 0;
-    char score[24], key[48];
+    char lo[24], hi[24], key[48];
     for (int64_t d = first; d <= last; d++) {
         snprintf(key, sizeof(key), "%s%lld", FLEX_KEY_LOG, (long long)d);
-        if (phone && flex_conv_score(phone, score, sizeof(score)) == 0) {
-            flex_store_appendf(st, "ZREMRANGEBYSCORE %s %s %s", key, score, score);
+        if (phone && flex_conv_score_range(phone, lo, hi, sizeof(lo)) == 0) {
+            flex_store_appendf(st, "ZREMRANGEBYSCORE %s %s %s", key, lo, hi);
             struct redisReply *r;
             if (flex_store_reply(st, &r) != 0)
                 return -1;

@@ -358,6 +358,27 @@ int flex_conv_score(const char *phone, char *out, size_t outsz)
     return 0;
 }
 
+int flex_conv_score_in(const char *phone, char *out, size_t outsz)
+{
+    char s[24];
+    if (flex_conv_score(phone, s, sizeof(s)) != 0 || strlen(s) + 3 > outsz)
+        return -1;
+    snprintf(out, outsz, "%s.5", s);
+    return 0;
+}
+
+int flex_conv_score_range(const char *phone, char *lo, char *hi, size_t sz)
+{
+    char s[24], in[24];
+    if (flex_conv_score(phone, s, sizeof(s)) != 0 ||
+        flex_conv_score_in(phone, in, sizeof(in)) != 0 || strlen(in) + 1 > sz)
+        return -1;
+    bool neg = s[0] == '-'; /* a short code: its texts received below it */
+    snprintf(lo, sz, "%s", neg ? in : s);
+    snprintf(hi, sz, "%s", neg ? s : in);
+    return 0;
+}
+
 void flex_conv_key(int64_t at_ms, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s%lld", FLEX_KEY_LOG, (long long)(at_ms / DAY_MS));
@@ -724,7 +745,7 @@ static void inbound_log(struct plan *p, const struct flex_cfg *cfg, const struct
                         const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
 {
     char key[48], score[24], mo[64];
-    if (cfg->engine.history_days == 0 || flex_conv_score(in->from, score, sizeof(score)) != 0)
+    if (cfg->engine.history_days == 0 || flex_conv_score_in(in->from, score, sizeof(score)) != 0)
         return;
     flex_conv_key(in->at_ms, key, sizeof(key));
     snprintf(mo, sizeof(mo), "mo:%lld", (long long)in->at_ms);
@@ -802,7 +823,7 @@ static void head(struct plan *p, const struct flex_reply *q, const struct flex_c
         puts_(p, "");
     puts_(p, tags);
     char key[48] = "", score[24] = "0.5";
-    if (cfg->engine.history_days > 0 && flex_conv_score(in->from, score, sizeof(score)) == 0)
+    if (cfg->engine.history_days > 0 && flex_conv_score_in(in->from, score, sizeof(score)) == 0)
         flex_conv_key(in->at_ms, key, sizeof(key));
     puts_(p, key);
     puts_(p, score);

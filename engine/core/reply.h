@@ -78,6 +78,18 @@ int flex_reply_load(struct flex_store *st, struct flex_reply *q);
  * sender that has no score (letters: no log). */
 int flex_conv_score(const char *phone, char *out, size_t outsz);
 
+/* The score of a text received from |phone|: the number's own with ".5"
+ * after it (12025550143.5; a short code's -72345.5, below its -72345), so
+ * that the texts sent to a number, all the reply context reads, are a
+ * score of their own, and a number that texts a lot does not push them
+ * out of its reads.  Exact in a double: 15 digits and a half need 51 bits.
+ * Returns 0, or -1 as flex_conv_score. */
+int flex_conv_score_in(const char *phone, char *out, size_t outsz);
+
+/* Both kinds of records of |phone|, as a score range: |lo| and |hi|
+ * (|sz| bytes each).  Returns 0, or -1 as flex_conv_score. */
+int flex_conv_score_range(const char *phone, char *lo, char *hi, size_t sz);
+
 /* The log key of the day holding |at_ms| into |out|. */
 void flex_conv_key(int64_t at_ms, char *out, size_t outsz);
 

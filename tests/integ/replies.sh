@@ -140,6 +140,18 @@ check "... and in all" test "$(stat inbound)" -ge 10
 check "today's log expires (its PEXPIREAT written)" \
     test "$(redis-cli -p "$RP" PTTL "flex:log:$day")" -gt 0
 
+# --- a number that texts a lot keeps its context ------------------------------
+# 21 texts in a day from p-4 (Di, loc-1): the context reads 20 records of a
+# day at most, and its texts received would have filled them ahead of the
+# reminder sent to it; they are scored apart (the number + .5).
+for i in $(seq 1 21); do printf '+12025550104\t12025550100\tthanks %s\n' "$i" >>"$MO"; done
+check "21 texts from +12025550104 logged as received (scored 12025550104.5)" \
+    wait_for '[ "$(redis-cli -p "$RP" ZCOUNT "flex:log:$day" 12025550104.5 12025550104.5)" -ge 21 ]' 10
+mo +12025550104 12025550100 "Can I move my visit to Monday?"
+check "... its next text still finds its patient for the front desk (p-4)" \
+    wait_for '[ "$(xfield flex:frontdesk:loc-1 text)" = "Can I move my visit to Monday?" ]' 10
+check "... p-4" test "$(xfield flex:frontdesk:loc-1 patient)" = p-4
+
 # --- history ---------------------------------------------------------------
 ctl history +12025550101 >"$tmp/h1.txt"
 check "history: 5 lines out and in for +12025550101" test "$(wc -l <"$tmp/h1.txt")" -ge 5

@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -30,6 +31,26 @@ static void test_score(void **state)
     assert_int_equal(flex_conv_score("+1202555014x", s, sizeof(s)), -1);
     char small[6];
     assert_int_equal(flex_conv_score("+12025550143", small, sizeof(small)), -1);
+    /* a text received: a half above the number (a short code's: below) */
+    assert_int_equal(flex_conv_score_in("+12025550143", s, sizeof(s)), 0);
+    assert_string_equal(s, "12025550143.5");
+    assert_int_equal(flex_conv_score_in("72345", s, sizeof(s)), 0);
+    assert_string_equal(s, "-72345.5");
+    /* still exact at 15 digits: 999999999999999.5 < 2^50, 51 bits */
+    assert_int_equal(flex_conv_score_in("+999999999999999", s, sizeof(s)), 0);
+    assert_true(strtod(s, NULL) - 999999999999999.0 == 0.5);
+    assert_int_equal(flex_conv_score_in("DENTIST", s, sizeof(s)), -1);
+    char in13[13];
+    assert_int_equal(flex_conv_score_in("+12025550143", in13, sizeof(in13)), -1);
+    /* both kinds of records as one range, low to high */
+    char lo[24], hi[24];
+    assert_int_equal(flex_conv_score_range("+12025550143", lo, hi, sizeof(lo)), 0);
+    assert_string_equal(lo, "12025550143");
+    assert_string_equal(hi, "12025550143.5");
+    assert_int_equal(flex_conv_score_range("72345", lo, hi, sizeof(lo)), 0);
+    assert_string_equal(lo, "-72345.5");
+    assert_string_equal(hi, "-72345");
+    assert_int_equal(flex_conv_score_range("x", lo, hi, sizeof(lo)), -1);
 }
 
 static void test_key_and_expiry(void **state)
