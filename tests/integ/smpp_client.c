@@ -63,6 +63,22 @@ pid_t tc_spawn(char *const argv[], int port)
     return -1;
 }
 
+pid_t tc_redis_start(char *url, size_t urlsz)
+{
+    if (access("/usr/bin/redis-server", X_OK) != 0)
+        return -1;
+    int port = tc_free_port();
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    char *argv[] = {
+        "/usr/bin/redis-server", "--port", ports,       "--bind",    "127.0.0.1", "--save", "",
+        "--appendonly",          "no",     "--logfile", "/dev/null", NULL};
+    pid_t pid = tc_spawn(argv, port);
+    if (pid > 0)
+        snprintf(url, urlsz, "redis://127.0.0.1:%d/0", port);
+    return pid;
+}
+
 int tc_stop(pid_t pid)
 {
     int st;

@@ -17,6 +17,10 @@ int tc_free_port(void);
 pid_t tc_spawn(char *const argv[], int port);
 /* SIGTERM, then waits; returns the exit status (or -1). */
 int tc_stop(pid_t pid);
+/* A redis-server of the test's own (no persistence) on a free port, its
+ * URL ("redis://127.0.0.1:PORT/0") into |url|.  Returns the pid, or -1
+ * (none installed, or it did not come up). */
+pid_t tc_redis_start(char *url, size_t urlsz);
 
 struct tc_conn {
     int fd;

@@ -32,24 +32,16 @@ static struct flex_cfg *cfg;
 static int setup(void **state)
 {
     (void)state;
-    if (access("/usr/bin/redis-server", X_OK) != 0)
-        return -1;
     NOW_MS = flex_now_ms();
     const char *s = getenv("FLEX_SRCDIR");
     char path[512];
     snprintf(path, sizeof(path), "%s/deploy/flexd.conf", s ? s : ".");
     if (flex_cfg_load(&cfg, path, NULL, 0, NULL, NULL) != 0)
         return -1;
-    int port = tc_free_port();
-    char ports[16], url[64];
-    snprintf(ports, sizeof(ports), "%d", port);
-    char *argv[] = {
-        "/usr/bin/redis-server", "--port", ports,       "--bind",    "127.0.0.1", "--save", "",
-        "--appendonly",          "no",     "--logfile", "/dev/null", NULL};
-    redis_pid = tc_spawn(argv, port);
+    char url[64];
+    redis_pid = tc_redis_start(url, sizeof(url));
     if (redis_pid <= 0)
         return -1;
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
     struct flex_store_params p = {.url = url};
     char why[256];
     if (flex_store_connect(&st, &p, 3000, why, sizeof(why)) != 0)
