@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reply.h"
+#include "store.h"
+
 #include "loopback.h"
 
 /* Ports below the kernel's ephemeral range (32768+): a client reconnecting
@@ -77,6 +80,33 @@ pid_t tc_redis_start(char *url, size_t urlsz)
     if (pid > 0)
         snprintf(url, urlsz, "redis://127.0.0.1:%d/0", port);
     return pid;
+}
+
+void tc_redis_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+int tc_redis_scripts(pid_t *pid, struct flex_store **st, struct flex_reply *rq)
+{
+    char url[64], why[256];
+    *pid = tc_redis_start(url, sizeof(url));
+    if (*pid <= 0)
+        return -1;
+    struct flex_store_params p = {.url = url};
+    if (flex_store_connect(st, &p, 3000, why, sizeof(why)) != 0)
+        return -1;
+    return flex_reply_load(*st, rq);
+}
+
+void tc_redis_scripts_end(pid_t pid, struct flex_store *st, struct flex_reply *rq)
+{
+    flex_reply_free(rq);
+    flex_store_del(st);
+    tc_redis_stop(pid);
 }
 
 int tc_stop(pid_t pid)

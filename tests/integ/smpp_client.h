@@ -21,6 +21,16 @@ int tc_stop(pid_t pid);
  * URL ("redis://127.0.0.1:PORT/0") into |url|.  Returns the pid, or -1
  * (none installed, or it did not come up). */
 pid_t tc_redis_start(char *url, size_t urlsz);
+/* Kills it (no save) and reaps it; pid <= 0: nothing. */
+void tc_redis_stop(pid_t pid);
+
+struct flex_store;
+struct flex_reply;
+/* tc_redis_start, connected to in |*st|, with the reply scripts loaded
+ * into |rq| (engine/core/reply.h).  Returns 0, or -1. */
+int tc_redis_scripts(pid_t *pid, struct flex_store **st, struct flex_reply *rq);
+/* Frees what tc_redis_scripts made and stops the server. */
+void tc_redis_scripts_end(pid_t pid, struct flex_store *st, struct flex_reply *rq);
 
 struct tc_conn {
     int fd;

@@ -38,27 +38,14 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/deploy/flexd.conf", s ? s : ".");
     if (flex_cfg_load(&cfg, path, NULL, 0, NULL, NULL) != 0)
         return -1;
-    char url[64];
-    redis_pid = tc_redis_start(url, sizeof(url));
-    if (redis_pid <= 0)
-        return -1;
-    struct flex_store_params p = {.url = url};
-    char why[256];
-    if (flex_store_connect(&st, &p, 3000, why, sizeof(why)) != 0)
-        return -1;
-    return flex_reply_load(st, &rq);
+    return tc_redis_scripts(&redis_pid, &st, &rq);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    flex_reply_free(&rq);
-    flex_store_del(st);
+    tc_redis_scripts_end(redis_pid, st, &rq);
     flex_cfg_del(cfg);
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-    }
     return 0;
 }
 
