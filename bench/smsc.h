@@ -41,8 +41,9 @@ struct smsc_opts {
     /* --mo-rate: deliver_sm a session may have unanswered (receipts too)
      * before it gets more texts, as an SMSC's window; 0: no limit */
     unsigned mo_window;
-    /* --mo-rate: each text goes to the number that last texted its sender
-     * (as a patient answers the text received), to mo_to while none has */
+    /* --mo-rate: the texts come from the numbers texted so far, in turn,
+     * each to the number that last texted it (as a patient answers the
+     * text received); none before the first number is texted */
     int mo_reply;
 };
 

@@ -13,8 +13,9 @@
  * patient's reply at the moment they choose); --mo-rate N sends N replies a
  * second from --mo-senders numbers (benchmarks of the inbound path), to
  * sessions with fewer than --mo-window deliver_sm unanswered (128; 0: no
- * limit), as an SMSC's window, and with --mo-reply each to the number that
- * last texted its sender (as a patient answers; --mo-to while none has);
+ * limit), as an SMSC's window, and with --mo-reply from the numbers texted
+ * so far, each to the number that last texted it (as a patient answers;
+ * none before the first is texted);
  * --max-seconds stops it after N seconds (a guard for tests), and
  * --dlr-before-resp sends each receipt before its submit_sm_resp (with
  * --dlr-delay-ms 0), the race an ESME must survive; --fail-status sets the

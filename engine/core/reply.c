@@ -67,7 +67,8 @@ static const char context_lua[] =
  * argument "\x1b$IN" is the id of the flex:inbound entry written before it
  * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
  * control characters are not texts).  HINCRBY of flex:stats and PEXPIREAT
- * are gathered and written once at the end of the call.  Answers, a text
+ * are gathered and written once at the end of the call, the expiries
+ * first (a refused counter must not leave a day's log without its end).  Answers, a text
  * each: {fresh, changed, replied}, or the error that stopped that text
  * (what it wrote before stays, as a script of its own would leave it);
  * then, when writing the gathered counters or expiries failed, that
@@ -164,11 +165,19 @@ static const char inbound_lua[] =
     "  else res[#res + 1] = {err = tostring(r)} end\n"
     "  i = i + 1 + n\n"
     "end\n"
+    /* the expiries first and on their own: a counter refused must not
+     * leave a day's log without its end */
+    "local fail\n"
+    "for k, t in pairs(expire) do\n"
+    "  local ok, e = pcall(redis.call, 'PEXPIREAT', k, t)\n"
+    "  if not ok then fail = fail or e end\n"
+    "end\n"
     "local ok, e = pcall(function()\n"
     "  for f, c in pairs(stats) do redis.call('HINCRBY', 'flex:stats', f, c) end\n"
-    "  for k, t in pairs(expire) do redis.call('PEXPIREAT', k, t) end\n"
     "end)\n"
-    "if not ok then res[#res + 1] = (type(e) == 'table' and e.err) and e or {err = tostring(e)} "
+    "if not ok then fail = fail or e end\n"
+    "if fail then\n"
+    "  res[#res + 1] = (type(fail) == 'table' and fail.err) and fail or {err = tostring(fail)}\n"
     "end\n"
     "return res\n";
 
@@ -536,9 +545,9 @@ int flex_reply_parse_part(struct redisReply *r, const char **data, size_t *len, 
 
 /* ---- the reply context --------------------------------------------------- */
 
-void flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
-                                const struct flex_cfg *cfg, const char *const *from,
-                                const char *const *loc, size_t n, int64_t now_ms)
+int flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
+                               const struct flex_cfg *cfg, const char *const *from,
+                               const char *const *loc, size_t n, int64_t now_ms)
 {
     struct plan *p = &plans(q)->ctx;
     plan_init(p, 6 + 2 * FLEX_REPLY_CHUNK, 16384 + FLEX_REPLY_CHUNK * 128);
@@ -551,12 +560,17 @@ void flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
     for (size_t k = 0; k < n && k < FLEX_REPLY_CHUNK; k++) {
         char score[24];
         if (flex_conv_score(from[k], score, sizeof(score)) != 0)
-            snprintf(score, sizeof(score), "0.5"); /* no number's: an empty context */
+            snprintf(score, sizeof(score), "0.25"); /* no number's: an empty context */
         puts_(p, score);
         /* (a location id is at most 64 bytes: the buffer holds them all) */
         puts_(p, loc[k] ? loc[k] : "");
     }
+    /* (never with these bounds: a pair left out would give the next
+     * senders another's context) */
+    if (p->full || n > FLEX_REPLY_CHUNK)
+        return FLEX_E_NOSPACE;
     flex_store_append(st, (int)p->n, p->argv, p->lens);
+    return 0;
 }
 
 static void add_patient(struct flex_reply_ctx *ctx, const char *patient)

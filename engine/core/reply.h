@@ -204,10 +204,12 @@ struct flex_reply_ctx {
  * records, or the error that stopped its lookup): each sender's last
  * FLEX_REPLY_CONTEXT records, newest first, from the days back to
  * engine.reply_context_days, stopping after the first day holding a text
- * sent from location |loc[k]| (NULL: any). */
-void flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
-                                const struct flex_cfg *cfg, const char *const *from,
-                                const char *const *loc, size_t n, int64_t now_ms);
+ * sent from location |loc[k]| (NULL: any).  Returns 0, or FLEX_E_NOSPACE
+ * when the command would not fit (nothing appended; never with n <=
+ * FLEX_REPLY_CHUNK and the config's bounds on ids). */
+int flex_reply_append_contexts(struct flex_store *st, struct flex_reply *q,
+                               const struct flex_cfg *cfg, const char *const *from,
+                               const char *const *loc, size_t n, int64_t now_ms);
 
 /* Reads |r| (one sender's element of the lookups' reply, borrowed) into |ctx|: the latest text
  * sent within engine.reply_context_days, preferring those sent from

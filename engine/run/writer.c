@@ -844,10 +844,6 @@ static int join_parts(struct writer *w, struct flex_rec **recs, size_t n)
     return 0;
 }
 
-/* Patients' texts: the context of each (its sender's log), then one script
- * per text applying what it means (engine/core/reply.h), two round trips for
- * the batch.  A batch tried again runs this again whole: the script knows
- * a text it has applied. */
 /* Reads the reply of a call for |c| texts: |el[k]| their elements
  * (borrowed from |*r|, which the caller frees).  Returns 0, or -1 when the
  * call or one of its texts met a refusal of the server's state (the batch
@@ -876,6 +872,10 @@ static int read_chunk(struct writer *w, size_t c, struct redisReply **r, struct 
     return 0;
 }
 
+/* Patients' texts: the contexts (their senders' logs), then what each
+ * means applied (engine/core/reply.h), up to FLEX_REPLY_CHUNK texts a
+ * script call, two round trips for the batch.  A batch tried again runs
+ * this again whole: the script knows a text it has applied. */
 static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
 {
     struct flex_rec **in = w->x->in;
@@ -891,8 +891,9 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         if (recs[i]->kind == FLEX_REC_INBOUND)
             in[m++] = recs[i];
     const char *froms[FLEX_REPLY_CHUNK], *locs[FLEX_REPLY_CHUNK];
+    bool asked[BATCH / FLEX_REPLY_CHUNK + 1]; /* each call appended (else: no contexts) */
     size_t calls = 0;
-    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK, calls++) {
+    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK) {
         size_t c = m - k0 < FLEX_REPLY_CHUNK ? m - k0 : FLEX_REPLY_CHUNK;
         for (size_t k = 0; k < c; k++) {
             e164_or_raw(in[k0 + k]->from, from[k0 + k], sizeof(from[0]));
@@ -901,15 +902,20 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             froms[k] = from[k0 + k];
             locs[k] = l ? l->id : NULL;
         }
-        flex_reply_append_contexts(w->st, &w->rq, w->cfg, froms, locs, c, now);
+        asked[k0 / FLEX_REPLY_CHUNK] =
+            flex_reply_append_contexts(w->st, &w->rq, w->cfg, froms, locs, c, now) == 0;
+        calls += asked[k0 / FLEX_REPLY_CHUNK];
     }
-    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK, calls--) {
+    for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK) {
         size_t c = m - k0 < FLEX_REPLY_CHUNK ? m - k0 : FLEX_REPLY_CHUNK;
-        struct redisReply *r = NULL, *el[FLEX_REPLY_CHUNK];
-        if (read_chunk(w, c, &r, el) != 0) {
-            flex_store_free_reply(r);
-            flex_store_drain(w->st, (int)calls - 1);
-            return -1;
+        struct redisReply *r = NULL, *el[FLEX_REPLY_CHUNK] = {0};
+        if (asked[k0 / FLEX_REPLY_CHUNK]) {
+            calls--;
+            if (read_chunk(w, c, &r, el) != 0) {
+                flex_store_free_reply(r);
+                flex_store_drain(w->st, (int)calls);
+                return -1;
+            }
         }
         for (size_t k = 0; k < c; k++) {
             /* this sender's fault (a key of another type): no context */
@@ -922,7 +928,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
         }
         flex_store_free_reply(r);
     }
-    /* texts[] of each call, in order; -1: in no call (cannot happen) */
+    /* each text's place in the calls' answers: call * FLEX_REPLY_CHUNK +
+     * its place in the call; -1: in none (cannot happen) */
     long *slot = w->x->slot;
     size_t ncalls = 0, per[BATCH / FLEX_REPLY_CHUNK + 1] = {0};
     flex_reply_inbound_begin(&w->rq);
@@ -951,16 +958,24 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     }
     if (flex_reply_inbound_end(w->st, &w->rq))
         ncalls++;
-    struct redisReply *reps[BATCH / FLEX_REPLY_CHUNK + 1] = {0};
-    struct redisReply *el[BATCH];
-    int rc = 0;
-    for (size_t c = 0; c < ncalls; c++)
-        if (rc == 0 && read_chunk(w, per[c], &reps[c], el + c * FLEX_REPLY_CHUNK) != 0) {
-            flex_store_drain(w->st, (int)(ncalls - c - 1));
-            rc = -1;
+    /* Each call's texts taken as it is read: a refusal of the server's
+     * state in a later call (the batch tried again) leaves the texts of the
+     * calls before it counted and audited, as Redis applied them. */
+    struct redisReply *rep = NULL, *el[FLEX_REPLY_CHUNK];
+    size_t have = 0; /* calls read */
+    for (size_t k = 0; k < m; k++) {
+        long at = slot[k];
+        while (at >= 0 && (size_t)at / FLEX_REPLY_CHUNK >= have) {
+            flex_store_free_reply(rep);
+            rep = NULL;
+            if (read_chunk(w, per[have], &rep, el) != 0) {
+                flex_store_free_reply(rep);
+                flex_store_drain(w->st, (int)(ncalls - have - 1));
+                return -1;
+            }
+            have++;
         }
-    for (size_t k = 0; k < m && rc == 0; k++) {
-        struct redisReply *r = slot[k] >= 0 ? el[slot[k]] : NULL;
+        struct redisReply *r = at >= 0 ? el[at % FLEX_REPLY_CHUNK] : NULL;
         if (flex_reply_parse_done(r, &done[k]) == 0) {
             inbound_done(w, in[k], done[k].location, &done[k]);
             if (done[k].fresh || done[k].changed)
@@ -973,9 +988,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
                 stops[nstops++] = from[k];
         }
     }
-    for (size_t c = 0; c < ncalls; c++)
-        flex_store_free_reply(reps[c]);
-    if (rc != 0)
+    flex_store_free_reply(rep);
+    if (flex_store_drain(w->st, (int)(ncalls - have)) < 0) /* (none: every call has a text) */
         return -1;
     for (size_t k = 0; k < nstops; k++) {
         flex_store_appendf(w->st, "SADD %s %s", FLEX_KEY_OPTOUT, stops[k]);

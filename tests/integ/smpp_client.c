@@ -93,13 +93,18 @@ void tc_redis_stop(pid_t pid)
 int tc_redis_scripts(pid_t *pid, struct flex_store **st, struct flex_reply *rq)
 {
     char url[64], why[256];
+    *st = NULL;
     *pid = tc_redis_start(url, sizeof(url));
     if (*pid <= 0)
         return -1;
     struct flex_store_params p = {.url = url};
-    if (flex_store_connect(st, &p, 3000, why, sizeof(why)) != 0)
-        return -1;
-    return flex_reply_load(*st, rq);
+    if (flex_store_connect(st, &p, 3000, why, sizeof(why)) == 0 && flex_reply_load(*st, rq) == 0)
+        return 0;
+    /* (cmocka runs no teardown after a failed setup) */
+    tc_redis_scripts_end(*pid, *st, rq);
+    *st = NULL;
+    *pid = -1;
+    return -1;
 }
 
 void tc_redis_scripts_end(pid_t pid, struct flex_store *st, struct flex_reply *rq)

@@ -145,6 +145,29 @@ static void test_a_copy_in_the_same_call(void **state)
     assert_int_equal(cmd_int("HGET %s %s", "flex:stats", "inbound"), 1);
 }
 
+static void test_expiry_despite_a_refused_counter(void **state)
+{
+    (void)state;
+    fresh();
+    /* flex:stats a string: the call's gathered HINCRBY refused */
+    flex_store_appendf(st, "SET flex:stats x");
+    assert_int_equal(flex_store_drain(st, 1), 0);
+    static const char *const t[][3] = {{"+12025550175", "+12025550100", "Thanks!"}};
+    struct flex_reply_done done[1];
+    struct redisReply *r = apply(t, 1, done);
+    /* the text applied, then the counters' error after it */
+    assert_int_equal(flex_reply_count(r), 2);
+    assert_int_equal(flex_reply_parse_done(flex_reply_at(r, 0), &done[0]), 0);
+    assert_true(done[0].fresh);
+    assert_true(flex_reply_is_error(flex_reply_at(r, 1)));
+    assert_non_null(strstr(flex_reply_str(flex_reply_at(r, 1), NULL), "WRONGTYPE"));
+    flex_store_free_reply(r);
+    /* the day's log still ends: its expiry written before the counters */
+    char key[48];
+    flex_conv_key(NOW_MS, key, sizeof(key));
+    assert_true(cmd_int("PTTL %s%s", key, "") > 0);
+}
+
 /* The log's record of a text sent to |phone| from loc-1 for |patient|. */
 static void log_sent(const char *phone, const char *patient, int64_t at)
 {
@@ -207,6 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_refused_text_stops_alone),
         cmocka_unit_test(test_a_copy_in_the_same_call),
+        cmocka_unit_test(test_expiry_despite_a_refused_counter),
         cmocka_unit_test(test_contexts_in_one_call),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
