@@ -674,15 +674,7 @@ static bool mo_line(char *line, char **from, char **to, char **text)
     return true;
 }
 
-/* --mo-rate: patients' replies at a steady rate to the bound receivers in
- * turn, from --mo-senders numbers (+1{303,202,...}555xxxx: among
- * flexbench's patients, so their reply context is found)
- * and texts that need no automatic answer (confirmations, reschedules,
- * other, emergencies), so that they load the inbound path alone.  As an
- * SMSC's window does, a session with --mo-window deliver_sm unanswered
- * (receipts included), or whose socket is not drained, gets none until it
- * has room: the rate measured is what flexd absorbs, and a flexd that
- * answers a text only once stored is not flooded past it. */
+/* The slot of hash |h|: its own, or the empty one it would take. */
 static size_t replyto_slot(const struct replyto *t, uint64_t h)
 {
     size_t j = h & t->mask;
@@ -735,6 +727,14 @@ static void replyto_put(struct replyto *t, const char *dst, const char *src)
     t->list[t->at[j]].src = (uint8_t)k;
 }
 
+/* --mo-rate: patients' replies at a steady rate to the bound receivers in
+ * turn, from --mo-senders numbers (+1{303,202,...}555xxxx, some of them
+ * flexbench's patients) or, with --mo-reply, from the numbers texted so far
+ * to the number that texted each, and texts that need no automatic answer (confirmations,
+ * reschedules, other, emergencies), so that they load the inbound path alone.  As an SMSC's window
+ * does, a session with --mo-window deliver_sm unanswered (receipts included), or whose socket is
+ * not drained, gets none until it has room: the rate measured is what flexd absorbs, and a flexd
+ * that answers a text only once stored is not flooded past it. */
 static void flood_mo(struct smsc *s, uint64_t now)
 {
     static const char *const texts[] = {"C",

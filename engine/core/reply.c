@@ -19,6 +19,13 @@
 #define DAY_MS 86400000LL
 #define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
+/* Opens both batch scripts: what pcall caught, as an element of the
+ * script's answer (an error reply).  redis.call raises a table {err = ...};
+ * a Lua error is a string. */
+#define LUA_AS_ERR                                                                                 \
+    "local function as_err(e) return (type(e) == 'table' and e.err) and e or {err = tostring(e)} " \
+    "end\n"
+
 /* The contexts of a batch's senders (one call for them all: a script's
  * call costs Redis more than the lookups of a found context).  ARGV: today
  * (UTC day number), days back, how many records, then for each sender
@@ -27,7 +34,7 @@
  * location texted ends its search (nothing older can be a better
  * context).  One sender's error (a key of another type) is its own
  * element of the answer. */
-static const char context_lua[] =
+static const char context_lua[] = LUA_AS_ERR
     "local day, days, lim = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local function one(s, loc)\n"
     "  local here = loc ~= '' and ('\\tl=' .. loc .. '\\t') or nil\n"
@@ -47,9 +54,7 @@ static const char context_lua[] =
     "local res = {}\n"
     "for i = 4, #ARGV - 1, 2 do\n"
     "  local ok, r = pcall(one, ARGV[i], ARGV[i + 1])\n"
-    "  if ok then res[#res + 1] = r\n"
-    "  elseif type(r) == 'table' and r.err then res[#res + 1] = r\n"
-    "  else res[#res + 1] = {err = tostring(r)} end\n"
+    "  res[#res + 1] = ok and r or as_err(r)\n"
     "end\n"
     "return res\n";
 
@@ -73,7 +78,7 @@ static const char context_lua[] =
  * (what it wrote before stays, as a script of its own would leave it);
  * then, when writing the gathered counters or expiries failed, that
  * error. */
-static const char inbound_lua[] =
+static const char inbound_lua[] = LUA_AS_ERR
     /* the counters and the log's expiry: written once per call, at its end
      * (each text's HINCRBY and PEXPIREAT were a third of its commands) */
     "local stats, expire = {}, {}\n"
@@ -160,9 +165,7 @@ static const char inbound_lua[] =
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
     "  local ok, r = pcall(apply, i, n)\n"
-    "  if ok then res[#res + 1] = r\n"
-    "  elseif type(r) == 'table' and r.err then res[#res + 1] = r\n"
-    "  else res[#res + 1] = {err = tostring(r)} end\n"
+    "  res[#res + 1] = ok and r or as_err(r)\n"
     "  i = i + 1 + n\n"
     "end\n"
     /* the expiries first and on their own: a counter refused must not
@@ -176,9 +179,7 @@ static const char inbound_lua[] =
     "  for f, c in pairs(stats) do redis.call('HINCRBY', 'flex:stats', f, c) end\n"
     "end)\n"
     "if not ok then fail = fail or e end\n"
-    "if fail then\n"
-    "  res[#res + 1] = (type(fail) == 'table' and fail.err) and fail or {err = tostring(fail)}\n"
-    "end\n"
+    "if fail then res[#res + 1] = as_err(fail) end\n"
     "return res\n";
 
 /* KEYS[1]: the set; ARGV: the part's number, the count, the value (flag
@@ -378,13 +379,13 @@ int flex_conv_score_in(const char *phone, char *out, size_t outsz)
 
 int flex_conv_score_range(const char *phone, char *lo, char *hi, size_t sz)
 {
-    char s[24], in[24];
-    if (flex_conv_score(phone, s, sizeof(s)) != 0 ||
-        flex_conv_score_in(phone, in, sizeof(in)) != 0 || strlen(in) + 1 > sz)
+    char in[24];
+    if (flex_conv_score_in(phone, in, sizeof(in)) != 0 || strlen(in) + 1 > sz)
         return -1;
-    bool neg = s[0] == '-'; /* a short code: its texts received below it */
-    snprintf(lo, sz, "%s", neg ? in : s);
-    snprintf(hi, sz, "%s", neg ? s : in);
+    bool neg = in[0] == '-';    /* a short code: its texts received below it */
+    size_t sl = strlen(in) - 2; /* the number's own score: without its ".5" */
+    snprintf(neg ? lo : hi, sz, "%s", in);
+    snprintf(neg ? hi : lo, sz, "%.*s", (int)sl, in);
     return 0;
 }
 
@@ -813,13 +814,11 @@ static uint64_t mo_hash_of(const struct flex_inbound *in)
 }
 
 /* ARGV 1-12 of the script (see inbound_lua). */
-static void head(struct plan *p, const struct flex_reply *q, const struct flex_cfg *cfg,
-                 const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
-                 enum flex_intent it, uint64_t h)
+static void head(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                 const struct flex_reply_ctx *ctx, enum flex_intent it, uint64_t h)
 {
     static const char *const kinds[][2] = {
         {"reminder_72h", "72h"}, {"reminder_24h", "24h"}, {"reminder_2h", "2h"}};
-    (void)q;
     putf(p, "flex:mo:%016llx", (unsigned long long)h);
     putf(p, "%d", FLEX_REPLY_DUP_S);
     puts_(p, it == FLEX_INTENT_STOP ? "+" : it == FLEX_INTENT_START ? "-" : ".");
@@ -887,7 +886,7 @@ int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
     put(p, "0000", 4);
     size_t first_n = p->n, first_used = p->used;
     uint64_t h = mo_hash_of(in);
-    head(p, q, cfg, in, ctx, it, h);
+    head(p, cfg, in, ctx, it, h);
     inbound_entry(p, in, loc, ctx, it);
     inbound_books(p, cfg, in, loc, ctx, it);
     auto_replies(p, cfg, in, loc, ctx, it, h);

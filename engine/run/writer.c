@@ -890,20 +890,21 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     for (size_t i = 0; i < n; i++)
         if (recs[i]->kind == FLEX_REC_INBOUND)
             in[m++] = recs[i];
-    const char *froms[FLEX_REPLY_CHUNK], *locs[FLEX_REPLY_CHUNK];
+    /* each sender, and the location whose number it texted (NULL: none) */
+    const char *froms[BATCH], *locs[BATCH];
+    for (size_t k = 0; k < m; k++) {
+        e164_or_raw(in[k]->from, from[k], sizeof(from[0]));
+        e164_or_raw(in[k]->to, to[k], sizeof(to[0]));
+        const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k]);
+        froms[k] = from[k];
+        locs[k] = l ? l->id : NULL;
+    }
     bool asked[BATCH / FLEX_REPLY_CHUNK + 1]; /* each call appended (else: no contexts) */
     size_t calls = 0;
     for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK) {
         size_t c = m - k0 < FLEX_REPLY_CHUNK ? m - k0 : FLEX_REPLY_CHUNK;
-        for (size_t k = 0; k < c; k++) {
-            e164_or_raw(in[k0 + k]->from, from[k0 + k], sizeof(from[0]));
-            e164_or_raw(in[k0 + k]->to, to[k0 + k], sizeof(to[0]));
-            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k0 + k]);
-            froms[k] = from[k0 + k];
-            locs[k] = l ? l->id : NULL;
-        }
         asked[k0 / FLEX_REPLY_CHUNK] =
-            flex_reply_append_contexts(w->st, &w->rq, w->cfg, froms, locs, c, now) == 0;
+            flex_reply_append_contexts(w->st, &w->rq, w->cfg, froms + k0, locs + k0, c, now) == 0;
         calls += asked[k0 / FLEX_REPLY_CHUNK];
     }
     for (size_t k0 = 0; k0 < m; k0 += FLEX_REPLY_CHUNK) {
@@ -922,9 +923,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             if (flex_reply_is_error(el[k]))
                 flex_log(FLEX_LOG_WARN, &lctx, 0, "reply context: %.120s",
                          flex_reply_str(el[k], NULL));
-            const struct flex_cfg_location *l = flex_cfg_location_by_phone(w->cfg, to[k0 + k]);
             flex_reply_parse_context(w->cfg, flex_reply_is_error(el[k]) ? NULL : el[k],
-                                     l ? l->id : NULL, now, &ctx[k0 + k]);
+                                     locs[k0 + k], now, &ctx[k0 + k]);
         }
         flex_store_free_reply(r);
     }
