@@ -25,11 +25,19 @@
  * fraction), To, From, AccountSid (and SmsSid, SmsStatus, ApiVersion, as
  * Twilio sends), signed with X-Twilio-Signature (engine/base/webhook.h: key the
  * auth token, URL the callback URL exactly).  --callback-sent sends
- * "sent" at once before the final one.  One thread sends them with
- * libcurl multi: at most 64 in flight over kept-alive connections, the
- * rest in a timer heap ordered by due time.  A callback answered with a
- * non-2xx status or lost to a network error is tried again after 0.1 s,
- * 0.2 s, 0.4 s ... (--callback-retries, default 4), then counted failed.
+ * "sent" at once before the final one.  One thread sends them, over
+ * http:// only (an https:// StatusCallback is refused with 21609): at most
+ * 64 in flight, each on a kept-alive connection of its own as Twilio's are
+ * (no pipelining), the rest in a timer heap ordered by due time.  It is its
+ * own small HTTP/1.1 client on epoll (the answers framed by
+ * engine/base/httpresp.h): with libcurl multi, the sender took ~80 us of
+ * CPU a callback here, the most of httpsim's share of a flexbench run
+ * (docs/benchmarks.md).  A kept-alive connection the receiver closed as a
+ * callback went out is replaced and the callback sent again at once (not a
+ * retry); a callback answered with a non-2xx status or lost to a network
+ * error or a timeout (3 s to connect, 10 s to answer) is tried again after
+ * 0.1 s, 0.2 s, 0.4 s ... (--callback-retries, default 4), then counted
+ * failed.
  *
  * --mo-file: lines FROM<TAB>TEXT or FROM<TAB>TO<TAB>TEXT (TO default
  * --mo-to, +12025550100), each POSTed once, signed like a callback, as an
@@ -64,11 +72,12 @@
  * readiness probe).
  */
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -79,12 +88,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "e164.h"
 #include "hash.h"
+#include "httpresp.h"
 #include "mem.h"
 #include "ratelimit.h"
 #include "simcommon.h"
@@ -98,6 +110,8 @@
 #define MAX_URL 2048        /* a StatusCallback */
 #define MAX_BODY_CHARS 1600 /* Twilio's cap on a message body */
 #define RESP_CAP (32 * 1024)
+#define MAX_AUTHORITY 255 /* host[:port] of a webhook URL */
+#define MAX_DESTS 16      /* webhook hosts resolved and kept */
 
 struct opts {
     const char *listen, *account_sid, *auth_token;
@@ -130,14 +144,30 @@ struct heap_ent {
     struct job *job;
 };
 
-/* One callback in flight: its easy handle (kept, with its options, from
- * one request to the next) and the body it points to. */
-struct slot {
-    CURL *easy;
-    struct job *job;
-    struct curl_slist *hdrs;
-    struct slot *next_free;
-    char body[FLEX_WEBHOOK_MAX_BODY]; /* what a receiver takes (ours: 16 KiB) */
+/* Where a webhook goes: an http:// URL's host and port, resolved once. */
+struct dest {
+    char authority[MAX_AUTHORITY + 1]; /* host[:port] as the URL has it: the Host header */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+enum conn_state { C_CLOSED, C_IDLE, C_CONNECTING, C_SENDING, C_READING };
+
+/* A connection to one dest, and the one webhook it carries at a time (as
+ * Twilio's do: no pipelining).  INFLIGHT of them: a free one is a free
+ * place for a webhook; an idle one keeps its socket for the next webhook
+ * to the same dest. */
+struct conn {
+    int fd;
+    enum conn_state state;
+    int dest;          /* index in |dests| (the socket's) */
+    bool reused;       /* the socket carried a webhook before this one */
+    bool stale;        /* its dest was replaced: closed once its webhook is done */
+    struct job *job;   /* the webhook (C_CONNECTING .. C_READING) */
+    uint64_t deadline; /* connect within 3 s, answer within 10 s */
+    size_t wlen, woff, rlen;
+    char wbuf[MAX_URL + 1024 + FLEX_WEBHOOK_MAX_BODY]; /* the request (a body: 16 KiB at most) */
+    char rbuf[FLEX_HTTPRESP_HEAD_MAX + FLEX_HTTPRESP_BODY_MAX + 4096]; /* an answer, whole */
 };
 
 struct mo {
@@ -179,12 +209,15 @@ struct sim {
     bool mo_derive;           /* no --mo-url: from the first StatusCallback */
     char mo_url[MAX_URL + 1]; /* known: where inbound texts go */
 
-    /* The sender's (its thread only, but for |multi| and |stop|). */
-    CURLM *multi;
+    /* The sender's (its thread only, but for |wake| and |stop|). */
+    int epfd, wake; /* its epoll set; an eventfd the API threads wake it with */
     atomic_bool stop;
     pthread_t thread;
-    struct slot *slots, *free_slots;
-    struct job **spare; /* the sender's half of |incoming| */
+    struct conn *conns; /* INFLIGHT */
+    unsigned busy;      /* conns carrying a webhook */
+    struct dest dests_[MAX_DESTS];
+    unsigned ndests, next_dest; /* (the next to replace when all are taken) */
+    struct job **spare;         /* the sender's half of |incoming| */
     size_t spare_cap;
     struct heap_ent *heap;
     size_t nheap, heap_cap;
@@ -330,6 +363,8 @@ static void job_free(struct job *j)
 }
 
 /* ---- the Messages API (libmicrohttpd's threads) ------------------------ */
+
+static void sender_wake(struct sim *s);
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
                              size_t len, const char *hname, const char *hval)
@@ -514,9 +549,12 @@ static unsigned validate(const struct flex_webhook_form *f, struct msg *m, char 
                       "The concatenated message body exceeds the 1600 character limit.");
     if (m->cb && m->cb->value_len == 0)
         m->cb = NULL;
-    if (m->cb && (m->cb->value_len > MAX_URL || (strncmp(m->cb->value, "http://", 7) != 0 &&
-                                                 strncmp(m->cb->value, "https://", 8) != 0)))
-        return refuse(why, whysz, 21609, "The StatusCallback URL is not a valid URL.");
+    if (m->cb && (m->cb->value_len > MAX_URL || strncmp(m->cb->value, "http://", 7) != 0))
+        return refuse(why, whysz, 21609, "%s",
+                      strncmp(m->cb->value, "https://", 8) == 0
+                          ? "The StatusCallback URL is https://: httpsim calls back over http:// "
+                            "only."
+                          : "The StatusCallback URL is not a valid URL.");
     m->segments = count_segments(m->body->value, m->body->value_len, chars);
     return 0;
 }
@@ -652,7 +690,7 @@ static enum MHD_Result accept_message(struct sim *s, struct MHD_Connection *c, c
         wake |= derive_mo_url(s, m->cb);
     pthread_mutex_unlock(&s->lock);
     if (wake)
-        curl_multi_wakeup(s->multi);
+        sender_wake(s);
     add(&s->st.received, 1);
     return reply_created(s, c, m, sid);
 }
@@ -757,12 +795,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- webhooks out (the sender thread) ----------------------------------- */
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p, (void)arg;
-    return size * n;
-}
-
 /* The job's fields in |s->form|, as Twilio posts them.  Returns 0 or a
  * FLEX_E_* code (a field over the form's caps). */
 static int build_form(struct sim *s, const struct job *j)
@@ -793,30 +825,73 @@ static int build_form(struct sim *s, const struct job *j)
     return 0;
 }
 
-/* Starts |j| on |sl|: signed, encoded, handed to curl.  False when its
- * body cannot be built. */
-static bool start(struct sim *s, struct slot *sl, struct job *j)
+/* |url|'s dest (resolved on first use; the oldest replaced when
+ * MAX_DESTS are known) and where its path starts; -1 when it is not an
+ * http:// URL with a host, or the host does not resolve. */
+static int find_dest(struct sim *s, const char *url, const char **path)
 {
-    char sig[FLEX_WEBHOOK_SIG_BUFSZ], hdr[64];
-    const char *tok = s->o.auth_token;
-    int n = -1;
-    if (build_form(s, j) == 0 &&
-        flex_webhook_sign(tok, strlen(tok), j->url, strlen(j->url), &s->form, sig) > 0)
-        n = flex_webhook_form_encode(&s->form, sl->body, sizeof(sl->body));
-    if (n < 0)
-        return false;
-    snprintf(hdr, sizeof(hdr), "X-Twilio-Signature: %s", sig);
-    curl_slist_free_all(sl->hdrs);
-    sl->hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    sl->hdrs = curl_slist_append(sl->hdrs, "Expect:"); /* no 100-continue round trip */
-    sl->hdrs = curl_slist_append(sl->hdrs, hdr);
-    curl_easy_setopt(sl->easy, CURLOPT_URL, j->url);
-    curl_easy_setopt(sl->easy, CURLOPT_POSTFIELDSIZE, (long)n);
-    curl_easy_setopt(sl->easy, CURLOPT_POSTFIELDS, sl->body);
-    curl_easy_setopt(sl->easy, CURLOPT_HTTPHEADER, sl->hdrs);
-    sl->job = j;
-    curl_multi_add_handle(s->multi, sl->easy);
-    return true;
+    if (strncasecmp(url, "http://", 7) != 0)
+        return -1;
+    const char *host = url + 7;
+    size_t n = strcspn(host, "/?#");
+    *path = host + n;
+    if (n == 0 || n > MAX_AUTHORITY || memchr(host, '@', n))
+        return -1;
+    for (unsigned i = 0; i < s->ndests; i++)
+        if (strlen(s->dests_[i].authority) == n && memcmp(s->dests_[i].authority, host, n) == 0)
+            return (int)i;
+    char name[MAX_AUTHORITY + 1], *port = NULL;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    char *h = name;
+    if (h[0] == '[') { /* [v6]:port */
+        char *end = strchr(h, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return -1;
+        *end = '\0';
+        port = end[1] ? end + 2 : NULL;
+        h++;
+    } else if ((port = strrchr(h, ':'))) {
+        *port++ = '\0';
+    }
+    if (port && (!*port || strspn(port, "0123456789") != strlen(port)))
+        return -1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(h, port ? port : "80", &hints, &ai) != 0 || !ai)
+        return -1;
+    unsigned i = s->ndests < MAX_DESTS ? s->ndests++ : s->next_dest++ % MAX_DESTS;
+    struct dest *d = &s->dests_[i];
+    for (unsigned c = 0; c < INFLIGHT; c++) /* sockets to the dest replaced: not kept */
+        if (s->conns[c].state == C_IDLE && s->conns[c].dest == (int)i) {
+            close(s->conns[c].fd);
+            s->conns[c].fd = -1;
+            s->conns[c].state = C_CLOSED;
+        } else if (s->conns[c].state != C_CLOSED && s->conns[c].dest == (int)i) {
+            s->conns[c].stale = true;
+        }
+    memcpy(d->authority, host, n);
+    d->authority[n] = '\0';
+    memcpy(&d->addr, ai->ai_addr, ai->ai_addrlen);
+    d->addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return (int)i;
+}
+
+static void sender_wake(struct sim *s)
+{
+    uint64_t one = 1;
+    ssize_t r = write(s->wake, &one, sizeof(one)); /* (full: a wake-up is pending anyway) */
+    (void)r;
+}
+
+static void conn_close(struct sim *s, struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd); /* (leaves the epoll set with it) */
+    c->fd = -1;
+    c->state = C_CLOSED;
+    c->reused = c->stale = false;
+    (void)s;
 }
 
 static void give_up(struct sim *s, struct job *j, const char *why)
@@ -830,19 +905,14 @@ static void give_up(struct sim *s, struct job *j, const char *why)
     job_free(j);
 }
 
-/* A request done: counted, or tried again after 0.1 s, 0.2 s, 0.4 s ... */
-static void finish(struct sim *s, CURL *easy, CURLcode result)
+/* A webhook done: counted, or tried again after 0.1 s, 0.2 s, 0.4 s ...
+ * |status| 0: no answer (|why| says what happened). */
+static void finish(struct sim *s, struct conn *c, int status, const char *why)
 {
-    struct slot *sl = NULL;
-    long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&sl);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(s->multi, easy);
-    struct job *j = sl->job;
-    sl->job = NULL;
-    sl->next_free = s->free_slots;
-    s->free_slots = sl;
-    if (result == CURLE_OK && status >= 200 && status < 300) {
+    struct job *j = c->job;
+    c->job = NULL;
+    s->busy--;
+    if (status >= 200 && status < 300) {
         add(j->kind == JOB_INBOUND ? &s->st.inbound_sent : &s->st.callbacks_sent, 1);
         if (j->final)
             add(&s->st.receipts_sent, 1);
@@ -853,9 +923,225 @@ static void finish(struct sim *s, CURL *easy, CURLcode result)
         add(&s->st.callbacks_retried, 1);
         heap_push(s, j, sim_now_ns() + (100000000ULL << shift));
     } else {
-        char why[64];
-        snprintf(why, sizeof(why), "HTTP %ld", status);
-        give_up(s, j, result != CURLE_OK ? curl_easy_strerror(result) : why);
+        char what[64];
+        snprintf(what, sizeof(what), "HTTP %d", status);
+        give_up(s, j, status ? what : why);
+    }
+}
+
+/* Writes what is left of the request; false when the socket failed. */
+static bool conn_send(struct conn *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true; /* the rest when it can take it (EPOLLOUT) */
+        if (n <= 0)
+            return false;
+        c->woff += (size_t)n;
+    }
+    c->state = C_READING;
+    return true;
+}
+
+/* A new socket to |c->dest|, in the epoll set for good (edge-triggered,
+ * in and out: no epoll_ctl per webhook). */
+static bool conn_open(struct sim *s, struct conn *c)
+{
+    const struct dest *d = &s->dests_[c->dest];
+    c->fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        conn_close(s, c);
+        return false;
+    }
+    c->reused = false;
+    if (connect(c->fd, (const struct sockaddr *)&d->addr, d->addrlen) == 0) {
+        c->state = C_SENDING;
+    } else if (errno == EINPROGRESS) {
+        c->state = C_CONNECTING;
+    } else {
+        conn_close(s, c);
+        return false;
+    }
+    return true;
+}
+
+/* Sends the request in |c->wbuf| on |c|'s socket, or a new one; false
+ * when no socket could be had (|c| closed). */
+static bool conn_go(struct sim *s, struct conn *c)
+{
+    c->woff = c->rlen = 0;
+    if (c->state == C_IDLE) {
+        c->reused = true;
+        c->state = C_SENDING;
+        if (conn_send(c)) {
+            c->deadline = sim_now_ns() + 10000000000ULL;
+            return true;
+        }
+        conn_close(s, c); /* the server closed it while idle: a new one */
+    }
+    if (!conn_open(s, c))
+        return false;
+    if (c->state == C_SENDING && !conn_send(c)) {
+        conn_close(s, c);
+        return false;
+    }
+    c->deadline = sim_now_ns() + (c->state == C_CONNECTING ? 3000000000ULL : 10000000000ULL);
+    return true;
+}
+
+/* A free conn for |dest|: an idle one to it, else a closed one, else an
+ * idle one to another dest (closed first). */
+static struct conn *conn_for(struct sim *s, int dest)
+{
+    struct conn *closed = NULL, *other = NULL;
+    for (unsigned i = 0; i < INFLIGHT; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->state == C_IDLE && c->dest == dest)
+            return c;
+        if (c->state == C_CLOSED && !closed)
+            closed = c;
+        if (c->state == C_IDLE && !other)
+            other = c;
+    }
+    if (!closed && other)
+        conn_close(s, closed = other);
+    return closed;
+}
+
+/* Starts |j|: signed, encoded, on its way.  False when it cannot start
+ * (|why|): a body over the form's caps, or a URL httpsim cannot reach. */
+static bool start(struct sim *s, struct job *j, const char **why)
+{
+    char sig[FLEX_WEBHOOK_SIG_BUFSZ];
+    const char *tok = s->o.auth_token, *path;
+    *why = "the body does not fit the form's caps";
+    if (build_form(s, j) != 0 ||
+        flex_webhook_sign(tok, strlen(tok), j->url, strlen(j->url), &s->form, sig) <= 0)
+        return false;
+    *why = "not an http:// URL httpsim can reach";
+    int dest = find_dest(s, j->url, &path);
+    if (dest < 0)
+        return false;
+    struct conn *c = conn_for(s, dest);
+    c->dest = dest;
+    int h = snprintf(c->wbuf, sizeof(c->wbuf),
+                     "POST %s%.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: TwilioProxy/1.1\r\n"
+                     "Accept: */*\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     "X-Twilio-Signature: %s\r\nContent-Length: ",
+                     *path == '/' ? "" : "/", (int)strcspn(path, "#"), path,
+                     s->dests_[dest].authority, sig);
+    /* the body after the head: its length written in once known */
+    char *body = c->wbuf + h + 16;
+    int n = h > 0 && (size_t)h + 16 < sizeof(c->wbuf)
+                ? flex_webhook_form_encode(&s->form, body, sizeof(c->wbuf) - (size_t)h - 16)
+                : -1;
+    *why = "the request does not fit httpsim's buffer";
+    if (n < 0)
+        return false;
+    char cl[16];
+    int cn = snprintf(cl, sizeof(cl), "%d\r\n\r\n", n);
+    memmove(c->wbuf + h + cn, body, (size_t)n);
+    memcpy(c->wbuf + h, cl, (size_t)cn);
+    c->wlen = (size_t)(h + cn + n);
+    c->job = j;
+    s->busy++;
+    if (!conn_go(s, c)) /* (no socket: tried again later, as a webhook lost) */
+        finish(s, c, 0, strerror(errno));
+    return true;
+}
+
+/* What the socket of a webhook in flight says: connected, room to write,
+ * bytes to read, closed. */
+static void conn_event(struct sim *s, struct conn *c, uint32_t events)
+{
+    if (c->state == C_IDLE || c->state == C_CLOSED) { /* an idle socket closed or spoke */
+        if (c->state == C_IDLE && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            conn_close(s, c);
+        return;
+    }
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            conn_close(s, c);
+            finish(s, c, 0, strerror(err ? err : errno));
+            return;
+        }
+        c->state = C_SENDING;
+        c->deadline = sim_now_ns() + 10000000000ULL; /* connected: the answer within 10 s */
+    }
+    if (c->state == C_SENDING && !conn_send(c)) {
+        conn_close(s, c);
+        finish(s, c, 0, "the connection failed while sending");
+        return;
+    }
+    if (c->state != C_READING)
+        return;
+    /* Edge-triggered: read until the answer is whole (then nothing more
+     * comes: one request at a time; a close is an edge of its own) or the
+     * socket has nothing more. */
+    bool eof = false;
+    struct flex_httpresp r;
+    long taken = FLEX_HTTPRESP_MORE;
+    while (c->rlen < sizeof(c->rbuf)) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            taken = flex_httpresp_parse(c->rbuf, c->rlen, false, &r);
+            if (taken != FLEX_HTTPRESP_MORE)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        eof = true; /* closed, or reset */
+        taken = flex_httpresp_parse(c->rbuf, c->rlen, true, &r);
+        break;
+    }
+    if (taken == FLEX_HTTPRESP_MORE && c->rlen < sizeof(c->rbuf))
+        return;
+    if (taken > 0 && (size_t)taken == c->rlen && !r.close && !eof && !c->stale) {
+        c->state = C_IDLE; /* kept for the next webhook to the dest */
+        finish(s, c, r.status, NULL);
+        return;
+    }
+    /* A kept-alive socket the server closed before answering (its idle
+     * timeout crossed the request): the webhook again on a new one, as
+     * HTTP clients do, not counted as a retry. */
+    bool again = eof && c->rlen == 0 && c->reused && !c->stale;
+    conn_close(s, c);
+    if (taken > 0) /* answered, and the server closes (or said more than asked) */
+        finish(s, c, r.status, NULL);
+    else if (again && conn_go(s, c))
+        return;
+    else
+        finish(s, c, 0,
+               taken == FLEX_HTTPRESP_BAD                                  ? "a malformed answer"
+               : taken == FLEX_HTTPRESP_MORE && c->rlen == sizeof(c->rbuf) ? "an answer too long"
+                                                                           : "connection closed");
+}
+
+/* Webhooks past their deadline: failed (and tried again, as a lost one). */
+static void expire(struct sim *s, uint64_t now)
+{
+    for (unsigned i = 0; i < INFLIGHT && s->busy; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->job && now >= c->deadline) {
+            conn_close(s, c);
+            finish(s, c, 0, "timed out");
+        }
     }
 }
 
@@ -900,79 +1186,74 @@ static void drain(struct sim *s)
         queue_mo(s, url);
 }
 
-/* How long curl may wait: until the next due job if a slot is free. */
-static int next_timeout_ms(const struct sim *s)
+/* How long to wait: until the next due job if a conn is free, the next
+ * deadline of one in flight, at most a second. */
+static int next_timeout_ms(const struct sim *s, uint64_t now)
 {
-    if (s->nheap == 0 || !s->free_slots)
-        return 1000;
-    uint64_t now = sim_now_ns(), due = s->heap[0].due_ns;
-    if (due <= now)
-        return 0;
-    uint64_t ms = (due - now + 999999) / 1000000;
-    return ms > 1000 ? 1000 : (int)ms;
+    uint64_t due = now + 1000000000ULL;
+    if (s->nheap > 0 && s->busy < INFLIGHT && s->heap[0].due_ns < due)
+        due = s->heap[0].due_ns;
+    for (unsigned i = 0; i < INFLIGHT && s->busy; i++)
+        if (s->conns[i].job && s->conns[i].deadline < due)
+            due = s->conns[i].deadline;
+    return due <= now ? 0 : (int)((due - now + 999999) / 1000000);
 }
 
 static void *sender_main(void *arg)
 {
     struct sim *s = arg;
+    struct epoll_event evs[INFLIGHT + 1];
     /* relaxed: the flag orders nothing; pthread_join() does. */
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         drain(s);
         uint64_t now = sim_now_ns();
-        while (s->nheap > 0 && s->free_slots && s->heap[0].due_ns <= now) {
+        while (s->nheap > 0 && s->busy < INFLIGHT && s->heap[0].due_ns <= now) {
             struct job *j = heap_pop(s);
-            struct slot *sl = s->free_slots;
-            s->free_slots = sl->next_free;
-            if (!start(s, sl, j)) {
-                sl->next_free = s->free_slots;
-                s->free_slots = sl;
-                give_up(s, j, "the body does not fit the form's caps");
-            }
+            const char *why;
+            if (!start(s, j, &why))
+                give_up(s, j, why);
         }
-        int running, left;
-        curl_multi_perform(s->multi, &running);
-        CURLMsg *msg;
-        while ((msg = curl_multi_info_read(s->multi, &left)))
-            if (msg->msg == CURLMSG_DONE)
-                finish(s, msg->easy_handle, msg->data.result);
+        expire(s, now);
         /* relaxed: a gauge for the stats file. */
-        atomic_store_explicit(&s->st.pending, s->nheap + (size_t)running, memory_order_relaxed);
-        curl_multi_poll(s->multi, NULL, 0, next_timeout_ms(s), NULL);
+        atomic_store_explicit(&s->st.pending, s->nheap + s->busy, memory_order_relaxed);
+        int n = epoll_wait(s->epfd, evs, INFLIGHT + 1, next_timeout_ms(s, now));
+        for (int i = 0; i < n; i++) {
+            if (!evs[i].data.ptr) { /* the API threads' wake-up */
+                uint64_t v;
+                ssize_t r = read(s->wake, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
+            conn_event(s, evs[i].data.ptr, evs[i].events);
+        }
     }
     return NULL;
 }
 
-static void sender_init(struct sim *s)
+static int sender_init(struct sim *s)
 {
-    s->multi = curl_multi_init();
-    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)INFLIGHT);
-    s->slots = flex_calloc(INFLIGHT, sizeof(struct slot));
-    for (unsigned i = 0; i < INFLIGHT; i++) {
-        struct slot *sl = &s->slots[i];
-        sl->easy = curl_easy_init();
-        curl_easy_setopt(sl->easy, CURLOPT_PRIVATE, sl);
-        curl_easy_setopt(sl->easy, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(sl->easy, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(sl->easy, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(sl->easy, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-        curl_easy_setopt(sl->easy, CURLOPT_USERAGENT, "TwilioProxy/1.1");
-        sl->next_free = s->free_slots;
-        s->free_slots = sl;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (s->epfd < 0 || s->wake < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wake, &ev) != 0) {
+        fprintf(stderr, "httpsim: epoll/eventfd: %s\n", strerror(errno));
+        return -1;
     }
+    s->conns = flex_calloc(INFLIGHT, sizeof(struct conn));
+    for (unsigned i = 0; i < INFLIGHT; i++)
+        s->conns[i].fd = -1;
+    return 0;
 }
 
 static void sender_free(struct sim *s)
 {
-    for (unsigned i = 0; s->slots && i < INFLIGHT; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->job) {
-            curl_multi_remove_handle(s->multi, sl->easy);
-            job_free(sl->job);
-        }
-        curl_easy_cleanup(sl->easy);
-        curl_slist_free_all(sl->hdrs);
+    for (unsigned i = 0; s->conns && i < INFLIGHT; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->job)
+            job_free(c->job);
+        conn_close(s, c);
     }
-    flex_free(s->slots);
+    flex_free(s->conns);
     while (s->nheap > 0)
         job_free(heap_pop(s));
     flex_free(s->heap);
@@ -980,8 +1261,10 @@ static void sender_free(struct sim *s)
         job_free(s->incoming[i]);
     flex_free(s->incoming);
     flex_free(s->spare);
-    if (s->multi)
-        curl_multi_cleanup(s->multi);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->wake >= 0)
+        close(s->wake);
 }
 
 /* ---- --mo-file ----------------------------------------------------------- */
@@ -1085,8 +1368,7 @@ static bool opts_valid(const struct opts *o)
          o->undelivered_rate >= 0 && o->undelivered_rate <= 1 && o->throttle_mps >= 0 &&
          o->threads >= 1 && o->threads <= 64 && o->callback_retries <= 20;
     if (ok && o->mo_url)
-        ok = strlen(o->mo_url) <= MAX_URL &&
-             (strncmp(o->mo_url, "http://", 7) == 0 || strncmp(o->mo_url, "https://", 8) == 0);
+        ok = strlen(o->mo_url) <= MAX_URL && strncmp(o->mo_url, "http://", 7) == 0;
     return ok && strlen(o->mo_to) < MAX_NUMBER;
 }
 
@@ -1170,8 +1452,7 @@ static int sim_init(struct sim *s)
     if (s->o.mo_url)
         flex_strlcpy(s->mo_url, s->o.mo_url, sizeof(s->mo_url));
     s->mo_derive = !s->o.mo_url && s->nmo > 0;
-    sender_init(s);
-    return 0;
+    return sender_init(s);
 }
 
 static void sim_free(struct sim *s)
@@ -1236,6 +1517,7 @@ static void run(struct sim *s, const sigset_t *sigs)
 int main(int argc, char **argv)
 {
     struct sim *s = flex_calloc(1, sizeof(*s));
+    s->epfd = s->wake = -1;
     s->o = (struct opts){.listen = "127.0.0.1:8085",
                          .account_sid = "ACtest",
                          .auth_token = "testtoken",
@@ -1246,7 +1528,6 @@ int main(int argc, char **argv)
         flex_free(s);
         return 2;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     int lfd = -1;
     if (sim_init(s) != 0 ||
         (lfd = sim_listen_on("httpsim", s->o.listen, SOCK_NONBLOCK, 1024)) < 0) {
@@ -1270,11 +1551,10 @@ int main(int argc, char **argv)
         close(lfd);
     /* relaxed: pthread_join() orders the rest. */
     atomic_store_explicit(&s->stop, true, memory_order_relaxed);
-    curl_multi_wakeup(s->multi);
+    sender_wake(s);
     pthread_join(s->thread, NULL);
     write_stats(s);
     int rc = s->mhd ? 0 : 1;
     sim_free(s);
-    curl_global_cleanup();
     return rc;
 }

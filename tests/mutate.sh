@@ -126,6 +126,11 @@ intent-negation ;; engine/text/intent.c ;; if ((bits & B_OPTOUT) && negated(sc, 
 intent-fuzzy-length ;; engine/text/intent.c ;; return t->len >= 6 && one_edit(a, al, t->word, t->len); ;; return t->len >= 4 && one_edit(a, al, t->word, t->len); ;; unit:test_intent
 intent-one-letter ;; engine/text/intent.c ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a == 0)) ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a != 0)) ;; unit:test_intent
 intent-stop-frontdesk ;; engine/text/intent.c ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent || more; ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent; ;; unit:test_intent
+httpresp-length ;; engine/base/httpresp.c ;; if (len - at < cl) ;; if (len - at + 1 < cl) ;; unit:test_httpresp
+httpresp-chunk-crlf ;; engine/base/httpresp.c ;; if (n - at < size + 2) ;; if (n - at < size) ;; unit:test_httpresp
+httpresp-close ;; engine/base/httpresp.c ;; if (has_token(v, vn, "close")) ;; if (has_token(v, vn, "closed")) ;; unit:test_httpresp
+httpsim-reconnect ;; bench/httpsim.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = false; ;; integ:httpsim.sh
+httpsim-keepalive ;; bench/httpsim.c ;; c->state = C_IDLE; /* kept for the next webhook to the dest */ ;; conn_close(s, c); ;; integ:httpsim.sh
 TABLE
 }
 

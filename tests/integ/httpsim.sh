@@ -39,15 +39,25 @@ wait_for() { # EXPR SECONDS
 }
 
 # The receiver: every POST as one JSON line (path, signature, the form's
-# pairs in order); /flaky/ answers 500 twice, then 200; /dead/ always 503.
+# pairs in order); /flaky/ answers 500 twice, then 200; /dead/ always 503;
+# /onceper/ is answered only as the first request of its connection (a
+# later one is read and its connection closed unanswered, as a server's
+# idle timeout crossing a request does), each drop a line in the drops file.
 cat >"$tmp/recv.py" <<'PY'
 import json, sys, threading, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 out, lock, tries = open(sys.argv[2], "a"), threading.Lock(), {}
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    served = 0
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self.served += 1
+        if "/onceper/" in self.path and self.served > 1:
+            with lock:
+                open(sys.argv[2] + ".drops", "a").write(self.path + "\n")
+            self.close_connection = True
+            return
         with lock:
             n = tries[self.path] = tries.get(self.path, 0) + 1
             out.write(json.dumps({"path": self.path, "sig": self.headers.get("X-Twilio-Signature"),
@@ -207,6 +217,25 @@ check "a callback always refused: given up after --callback-retries 1" \
     wait_for "[ \"\$(got /dead/status) \$(stat $tmp/u.json callbacks_failed)\" = '2 1' ]" 5
 check "...saying why on stderr" grep -q "given up after 2 tries: HTTP 503" "$tmp/u.err"
 
+# 7b. A kept-alive callback connection the receiver closes as a request
+# arrives: the callback again on a new connection at once, not counted as a
+# retry (simulator T, two messages a second: one every 0.6 s).
+t_retried=$(stat "$tmp/t.json" callbacks_retried) # (its --mo-url text may have met R starting)
+for i in 1 2 3; do
+    send "$T" "$tmp/junk" --data-urlencode To=+1202555012$i --data-urlencode From=+12025550100 \
+        --data-urlencode Body=keep --data-urlencode "StatusCallback=http://127.0.0.1:$R/onceper/status" >/dev/null
+    sleep 0.6
+done
+check "callbacks on a reused connection closed unanswered: each sent again on a new one" wait_for \
+    "[ \"\$(got /onceper/status MessageStatus=delivered) \$(stat $tmp/t.json callbacks_sent) \$(stat $tmp/t.json callbacks_pending)\" = '3 3 0' ]" 5
+check "...the receiver did close reused connections" test "$(wc -l <"$tmp/recv.jsonl.drops")" -ge 1
+check "...none counted a retry or a failure" \
+    test "$(stat "$tmp/t.json" callbacks_retried) $(stat "$tmp/t.json" callbacks_failed)" = "$t_retried 0"
+code=$(send "$A" "$tmp/r11" --data-urlencode To=+12025550108 --data-urlencode From=+12025550100 \
+    --data-urlencode Body=hi --data-urlencode "StatusCallback=https://127.0.0.1:$R/webhooks/backup/status")
+check "an https:// StatusCallback: 400 code 21609, saying httpsim calls back over http://" \
+    sh -c "[ '$code $(field "$tmp/r11" code)' = '400 21609' ] && grep -q 'http:// only' '$tmp/r11'"
+
 # 8. Every request the receiver got is signed: HMAC-SHA1 of the URL and the
 # sorted pairs, under the auth token (openssl, not the simulator's code).
 python3 - "$tmp/recv.jsonl" "$tmp/sig" "$R" <<'PY'
@@ -235,7 +264,7 @@ check "...and the check itself fails on a changed string" test \
 check "stats: received, destinations, callbacks, receipts, inbound" wait_for \
     "[ \"\$(stat $tmp/a.json received) \$(stat $tmp/a.json unique_destinations) \$(stat $tmp/a.json callbacks_sent) \$(stat $tmp/a.json receipts_sent) \$(stat $tmp/a.json inbound_sent) \$(stat $tmp/a.json callbacks_failed)\" = '3 3 6 3 2 0' ]" 3
 check "stats: rejected and unauthorized requests" \
-    test "$(stat "$tmp/a.json" unauthorized) $(stat "$tmp/a.json" rejected)" = "2 5"
+    test "$(stat "$tmp/a.json" unauthorized) $(stat "$tmp/a.json" rejected)" = "2 6"
 kill -TERM "$sima"
 wait "$sima"
 check "SIGTERM: exit 0" test $? -eq 0
