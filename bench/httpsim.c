@@ -30,9 +30,9 @@
  * 64 in flight, each on a kept-alive connection of its own as Twilio's are
  * (no pipelining), the rest in a timer heap ordered by due time.  It is its
  * own small HTTP/1.1 client on epoll (the answers framed by
- * engine/base/httpresp.h): with libcurl multi, the sender took ~80 us of
- * CPU a callback here, the most of httpsim's share of a flexbench run
- * (docs/benchmarks.md).  A kept-alive connection the receiver closed as a
+ * engine/base/httpresp.h): with libcurl multi, the sender took ~45 us of
+ * CPU a callback here, two thirds of httpsim's share of a flexbench run;
+ * now ~18 (docs/benchmarks.md).  A kept-alive connection the receiver closed as a
  * callback went out is replaced and the callback sent again at once (not a
  * retry); a callback answered with a non-2xx status or lost to a network
  * error or a timeout (3 s to connect, 10 s to answer) is tried again after
