@@ -48,10 +48,7 @@ static void die(const char *what)
 
 static double redis_cpu(void)
 {
-    double v = bench_redis_cpu(st);
-    if (v < 0)
-        die("INFO");
-    return v;
+    return bench_redis_cpu_or_exit(st, "bench_redis");
 }
 
 /* A job as flexctl enqueues flexbench's: template, three variables. */
@@ -288,22 +285,9 @@ static double run(enum mode mode)
 int main(int argc, char **argv)
 {
     prefill = argc > 1 ? atol(argv[1]) : 0;
-    int port = bench_free_port();
-    char ps[16], url[64], why[128];
-    snprintf(ps, sizeof(ps), "%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/usr/bin/redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-              "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-        _exit(127);
-    }
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    for (int i = 0; i < 100 && flex_store_connect(&st, &(struct flex_store_params){.url = url},
-                                                  1000, why, sizeof(why)) != 0;
-         i++)
-        usleep(50000);
-    if (!st) {
-        kill(pid, SIGTERM);
+    char why[128];
+    pid_t pid = bench_redis_spawn(&st, why, sizeof(why));
+    if (pid < 0) {
         fprintf(stderr, "bench_redis: no redis-server (%s)\n", why);
         return 1;
     }

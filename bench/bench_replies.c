@@ -14,7 +14,6 @@
  * together, and the rate one Redis core would reach at that cost.
  *
  * Usage: bench_replies [TEXTS] (default 100,000 a run). */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +47,7 @@ static void die(const char *what)
 
 static double redis_cpu(void)
 {
-    double v = bench_redis_cpu(st);
-    if (v < 0)
-        die("INFO");
-    return v;
+    return bench_redis_cpu_or_exit(st, "bench_replies");
 }
 
 static void patient_phone(long i, char *out, size_t sz)
@@ -190,28 +186,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_replies: cannot load %s\n", path);
         return 1;
     }
-    int port = bench_free_port();
-    char ps[16], url[64], why[128];
-    snprintf(ps, sizeof(ps), "%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) { /* its start-up warnings are not the report's */
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execl("/usr/bin/redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-              "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-        _exit(127);
-    }
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    for (int i = 0; i < 100 && flex_store_connect(&st, &(struct flex_store_params){.url = url},
-                                                  1000, why, sizeof(why)) != 0;
-         i++)
-        usleep(50000);
-    if (!st || flex_reply_load(st, &rq) != 0) {
-        kill(pid, SIGTERM);
-        fprintf(stderr, "bench_replies: no redis-server (%s)\n", why);
+    char why[128];
+    pid_t pid = bench_redis_spawn(&st, why, sizeof(why));
+    if (pid < 0 || flex_reply_load(st, &rq) != 0) {
+        if (pid > 0)
+            kill(pid, SIGTERM);
+        fprintf(stderr, "bench_replies: no redis-server (%s)\n", pid < 0 ? why : "SCRIPT LOAD");
         return 1;
     }
     printf("replies: %ld texts a run from %d patients texted today, batches of %ld\n", texts,

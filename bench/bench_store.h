@@ -3,9 +3,15 @@
 #ifndef FLEX_BENCH_STORE_H
 #define FLEX_BENCH_STORE_H
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
+#include "bench_sim.h"
 #include "store.h"
 
 /* Redis's CPU seconds so far (INFO cpu: user + sys), or -1 when it did not
@@ -22,6 +28,53 @@ static inline double bench_redis_cpu(struct flex_store *st)
         v = atof(u + 14) + atof(y + 13);
     flex_store_free_reply(r);
     return v;
+}
+
+/* The same, or the program |prog| ends saying Redis did not answer. */
+static inline double bench_redis_cpu_or_exit(struct flex_store *st, const char *prog)
+{
+    double v = bench_redis_cpu(st);
+    if (v < 0) {
+        fprintf(stderr, "%s: INFO: %s\n", prog, flex_store_error(st));
+        exit(1);
+    }
+    return v;
+}
+
+/* A redis-server of the caller's own on a free loopback port, without
+ * persistence (as flexbench's; its start-up warnings discarded), connected
+ * in |*st| within 5 s.  Returns its pid, or -1 with the reason in |why|
+ * (the server stopped). */
+static inline pid_t bench_redis_spawn(struct flex_store **st, char *why, size_t whysz)
+{
+    char ps[16], url[64];
+    int port = bench_free_port();
+    snprintf(ps, sizeof(ps), "%d", port);
+    snprintf(why, whysz, "no free port");
+    if (port < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execl("/usr/bin/redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
+              "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    *st = NULL;
+    for (int i = 0; i < 100 && flex_store_connect(st, &(struct flex_store_params){.url = url}, 1000,
+                                                  why, whysz) != 0;
+         i++)
+        usleep(50000);
+    if (*st)
+        return pid;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return -1;
 }
 
 #endif
