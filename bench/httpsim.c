@@ -32,12 +32,14 @@
  * own small HTTP/1.1 client on epoll (the answers framed by
  * engine/base/httpresp.h): with libcurl multi, the sender took ~45 us of
  * CPU a callback here, two thirds of httpsim's share of a flexbench run;
- * now ~18 (docs/benchmarks.md).  A kept-alive connection the receiver closed as a
- * callback went out is replaced and the callback sent again at once (not a
- * retry); a callback answered with a non-2xx status or lost to a network
- * error or a timeout (3 s to connect, 10 s to answer) is tried again after
- * 0.1 s, 0.2 s, 0.4 s ... (--callback-retries, default 4), then counted
- * failed.
+ * now ~18 (docs/benchmarks.md).  A kept-alive connection the receiver
+ * closed as a callback went out is replaced and the callback sent again at once (not a
+ * retry, once); a callback answered with a non-2xx status or lost to a
+ * network error (a host name that does not resolve included; a host's
+ * addresses are tried in turn) or a timeout (3 s to connect, 10 s to
+ * answer) is tried again after 0.1 s, 0.2 s, 0.4 s ... (--callback-retries,
+ * default 4), then counted failed.  A StatusCallback with a space or a
+ * control byte, or a port outside 1-65535, is refused (21609) or given up.
  *
  * --mo-file: lines FROM<TAB>TEXT or FROM<TAB>TO<TAB>TEXT (TO default
  * --mo-to, +12025550100), each POSTed once, signed like a callback, as an
@@ -112,6 +114,7 @@
 #define RESP_CAP (32 * 1024)
 #define MAX_AUTHORITY 255 /* host[:port] of a webhook URL */
 #define MAX_DESTS 16      /* webhook hosts resolved and kept */
+#define MAX_ADDRS 4       /* addresses of a host kept, tried in turn */
 
 struct opts {
     const char *listen, *account_sid, *auth_token;
@@ -147,8 +150,9 @@ struct heap_ent {
 /* Where a webhook goes: an http:// URL's host and port, resolved once. */
 struct dest {
     char authority[MAX_AUTHORITY + 1]; /* host[:port] as the URL has it: the Host header */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr[MAX_ADDRS];
+    socklen_t addrlen[MAX_ADDRS];
+    unsigned naddr, cur; /* the one connected to, the next after a refusal */
 };
 
 enum conn_state { C_CLOSED, C_IDLE, C_CONNECTING, C_SENDING, C_READING };
@@ -549,7 +553,11 @@ static unsigned validate(const struct flex_webhook_form *f, struct msg *m, char 
                       "The concatenated message body exceeds the 1600 character limit.");
     if (m->cb && m->cb->value_len == 0)
         m->cb = NULL;
-    if (m->cb && (m->cb->value_len > MAX_URL || strncmp(m->cb->value, "http://", 7) != 0))
+    bool cb_bytes_ok = true; /* (a space or control byte would break the request line) */
+    for (size_t i = 0; m->cb && i < m->cb->value_len; i++)
+        cb_bytes_ok &= (unsigned char)m->cb->value[i] > 0x20 && m->cb->value[i] != 0x7f;
+    if (m->cb &&
+        (m->cb->value_len > MAX_URL || !cb_bytes_ok || strncmp(m->cb->value, "http://", 7) != 0))
         return refuse(why, whysz, 21609, "%s",
                       strncmp(m->cb->value, "https://", 8) == 0
                           ? "The StatusCallback URL is https://: httpsim calls back over http:// "
@@ -827,7 +835,8 @@ static int build_form(struct sim *s, const struct job *j)
 
 /* |url|'s dest (resolved on first use; the oldest replaced when
  * MAX_DESTS are known) and where its path starts; -1 when it is not an
- * http:// URL with a host, or the host does not resolve. */
+ * http:// URL with a host and a port 1-65535 (never reachable), -2 when the
+ * host does not resolve now (tried again, as a network error). */
 static int find_dest(struct sim *s, const char *url, const char **path)
 {
     if (strncasecmp(url, "http://", 7) != 0)
@@ -854,11 +863,12 @@ static int find_dest(struct sim *s, const char *url, const char **path)
     } else if ((port = strrchr(h, ':'))) {
         *port++ = '\0';
     }
-    if (port && (!*port || strspn(port, "0123456789") != strlen(port)))
+    if (port && (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+                 atoi(port) < 1 || atoi(port) > 65535))
         return -1;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     if (getaddrinfo(h, port ? port : "80", &hints, &ai) != 0 || !ai)
-        return -1;
+        return -2;
     unsigned i = s->ndests < MAX_DESTS ? s->ndests++ : s->next_dest++ % MAX_DESTS;
     struct dest *d = &s->dests_[i];
     for (unsigned c = 0; c < INFLIGHT; c++) /* sockets to the dest replaced: not kept */
@@ -871,10 +881,14 @@ static int find_dest(struct sim *s, const char *url, const char **path)
         }
     memcpy(d->authority, host, n);
     d->authority[n] = '\0';
-    memcpy(&d->addr, ai->ai_addr, ai->ai_addrlen);
-    d->addrlen = ai->ai_addrlen;
+    d->naddr = d->cur = 0;
+    for (struct addrinfo *a = ai; a && d->naddr < MAX_ADDRS; a = a->ai_next)
+        if (a->ai_addrlen <= sizeof(d->addr[0])) {
+            memcpy(&d->addr[d->naddr], a->ai_addr, a->ai_addrlen);
+            d->addrlen[d->naddr++] = a->ai_addrlen;
+        }
     freeaddrinfo(ai);
-    return (int)i;
+    return d->naddr ? (int)i : -2;
 }
 
 static void sender_wake(struct sim *s)
@@ -907,11 +921,8 @@ static void give_up(struct sim *s, struct job *j, const char *why)
 
 /* A webhook done: counted, or tried again after 0.1 s, 0.2 s, 0.4 s ...
  * |status| 0: no answer (|why| says what happened). */
-static void finish(struct sim *s, struct conn *c, int status, const char *why)
+static void settle(struct sim *s, struct job *j, int status, const char *why)
 {
-    struct job *j = c->job;
-    c->job = NULL;
-    s->busy--;
     if (status >= 200 && status < 300) {
         add(j->kind == JOB_INBOUND ? &s->st.inbound_sent : &s->st.callbacks_sent, 1);
         if (j->final)
@@ -927,6 +938,15 @@ static void finish(struct sim *s, struct conn *c, int status, const char *why)
         snprintf(what, sizeof(what), "HTTP %d", status);
         give_up(s, j, status ? what : why);
     }
+}
+
+/* |c|'s webhook done (settle()). */
+static void finish(struct sim *s, struct conn *c, int status, const char *why)
+{
+    struct job *j = c->job;
+    c->job = NULL;
+    s->busy--;
+    settle(s, j, status, why);
 }
 
 /* Writes what is left of the request; false when the socket failed. */
@@ -950,8 +970,10 @@ static bool conn_send(struct conn *c)
  * in and out: no epoll_ctl per webhook). */
 static bool conn_open(struct sim *s, struct conn *c)
 {
-    const struct dest *d = &s->dests_[c->dest];
-    c->fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct dest *d = &s->dests_[c->dest];
+    const struct sockaddr_storage *addr = &d->addr[d->cur % d->naddr];
+    c->woff = c->rlen = 0; /* (the request from its start: a reused socket may have taken some) */
+    c->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return false;
     int one = 1;
@@ -962,11 +984,12 @@ static bool conn_open(struct sim *s, struct conn *c)
         return false;
     }
     c->reused = false;
-    if (connect(c->fd, (const struct sockaddr *)&d->addr, d->addrlen) == 0) {
+    if (connect(c->fd, (const struct sockaddr *)addr, d->addrlen[d->cur % d->naddr]) == 0) {
         c->state = C_SENDING;
     } else if (errno == EINPROGRESS) {
         c->state = C_CONNECTING;
     } else {
+        d->cur++; /* refused: the host's next address next time */
         conn_close(s, c);
         return false;
     }
@@ -1028,6 +1051,10 @@ static bool start(struct sim *s, struct job *j, const char **why)
         return false;
     *why = "not an http:// URL httpsim can reach";
     int dest = find_dest(s, j->url, &path);
+    if (dest == -2) { /* the name did not resolve: tried again later */
+        settle(s, j, 0, "the host name did not resolve");
+        return true;
+    }
     if (dest < 0)
         return false;
     struct conn *c = conn_for(s, dest);
@@ -1073,6 +1100,7 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            s->dests_[c->dest].cur++; /* the host's next address next time */
             conn_close(s, c);
             finish(s, c, 0, strerror(err ? err : errno));
             return;
@@ -1085,7 +1113,10 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
         finish(s, c, 0, "the connection failed while sending");
         return;
     }
-    if (c->state != C_READING)
+    /* (an answer before the request is all sent, such as a 413, is read
+     * too: the edge that brought it comes once) */
+    bool sent = c->state == C_READING;
+    if (!sent && !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         return;
     /* Edge-triggered: read until the answer is whole (then nothing more
      * comes: one request at a time; a close is an edge of its own) or the
@@ -1112,7 +1143,7 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
     }
     if (taken == FLEX_HTTPRESP_MORE && c->rlen < sizeof(c->rbuf))
         return;
-    if (taken > 0 && (size_t)taken == c->rlen && !r.close && !eof && !c->stale) {
+    if (taken > 0 && (size_t)taken == c->rlen && !r.close && !eof && !c->stale && sent) {
         c->state = C_IDLE; /* kept for the next webhook to the dest */
         finish(s, c, r.status, NULL);
         return;
@@ -1368,7 +1399,8 @@ static bool opts_valid(const struct opts *o)
          o->undelivered_rate >= 0 && o->undelivered_rate <= 1 && o->throttle_mps >= 0 &&
          o->threads >= 1 && o->threads <= 64 && o->callback_retries <= 20;
     if (ok && o->mo_url)
-        ok = strlen(o->mo_url) <= MAX_URL && strncmp(o->mo_url, "http://", 7) == 0;
+        ok = strlen(o->mo_url) <= MAX_URL && strncmp(o->mo_url, "http://", 7) == 0 &&
+             !strpbrk(o->mo_url, " \t\r\n");
     return ok && strlen(o->mo_to) < MAX_NUMBER;
 }
 

@@ -77,6 +77,8 @@ static long chunked(const char *p, size_t n, bool eof)
         if (size > FLEX_HTTPRESP_BODY_MAX - data)
             return FLEX_HTTPRESP_BAD;
         at += (size_t)ll + 2;
+        if (at > FLEX_HTTPRESP_BODY_MAX + FLEX_HTTPRESP_HEAD_MAX) /* the framing, capped too */
+            return FLEX_HTTPRESP_BAD;
         if (size == 0)
             break;
         if (n - at < size + 2)
@@ -121,7 +123,7 @@ long flex_httpresp_parse(const char *buf, size_t len, bool eof, struct flex_http
     if (r->status < 200 || r->status > 599) /* (1xx: none is asked for) */
         return FLEX_HTTPRESP_BAD;
     r->close = buf[7] == '0';
-    bool has_cl = false, is_chunked = false;
+    bool has_cl = false, is_chunked = false, said_close = false;
     size_t cl = 0, at = (size_t)ll + 2;
     for (;;) {
         ll = line_len(buf + at, room - at);
@@ -160,9 +162,10 @@ long flex_httpresp_parse(const char *buf, size_t len, bool eof, struct flex_http
                 return FLEX_HTTPRESP_BAD;
             is_chunked = true;
         } else if (nl == 10 && strncasecmp(h, "Connection", 10) == 0) {
+            /* close, once said, wins over a keep-alive anywhere */
             if (has_token(v, vn, "close"))
-                r->close = true;
-            else if (has_token(v, vn, "keep-alive"))
+                r->close = said_close = true;
+            else if (!said_close && has_token(v, vn, "keep-alive"))
                 r->close = false;
         }
     }

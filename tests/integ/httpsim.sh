@@ -42,7 +42,8 @@ wait_for() { # EXPR SECONDS
 # pairs in order); /flaky/ answers 500 twice, then 200; /dead/ always 503;
 # /onceper/ is answered only as the first request of its connection (a
 # later one is read and its connection closed unanswered, as a server's
-# idle timeout crossing a request does), each drop a line in the drops file.
+# idle timeout crossing a request does); /never/ is never answered; each
+# drop a line in the drops file.
 cat >"$tmp/recv.py" <<'PY'
 import json, sys, threading, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,7 +54,7 @@ class H(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         self.served += 1
-        if "/onceper/" in self.path and self.served > 1:
+        if ("/onceper/" in self.path and self.served > 1) or "/never/" in self.path:
             with lock:
                 open(sys.argv[2] + ".drops", "a").write(self.path + "\n")
             self.close_connection = True
@@ -231,6 +232,19 @@ check "callbacks on a reused connection closed unanswered: each sent again on a 
 check "...the receiver did close reused connections" test "$(wc -l <"$tmp/recv.jsonl.drops")" -ge 1
 check "...none counted a retry or a failure" \
     test "$(stat "$tmp/t.json" callbacks_retried) $(stat "$tmp/t.json" callbacks_failed)" = "$t_retried 0"
+# ...and a receiver that closes every request unanswered: the new
+# connection is tried once per try, not again and again (simulator U:
+# --callback-retries 1, so two tries, each at most a reused connection and
+# a new one).
+send "$U" "$tmp/junk" --data-urlencode To=+12025550109 --data-urlencode From=+12025550100 \
+    --data-urlencode Body=never --data-urlencode "StatusCallback=http://127.0.0.1:$R/never/status" >/dev/null
+check "a receiver closing every callback unanswered: given up after the tries" \
+    wait_for "[ \"\$(stat $tmp/u.json callbacks_failed) \$(stat $tmp/u.json callbacks_pending)\" = '2 0' ]" 5
+check "...each try on at most two connections" \
+    test "$(grep -c /never/ "$tmp/recv.jsonl.drops")" -ge 2 -a "$(grep -c /never/ "$tmp/recv.jsonl.drops")" -le 4
+code=$(send "$A" "$tmp/r12" --data-urlencode To=+12025550108 --data-urlencode From=+12025550100 \
+    --data-urlencode Body=hi --data-urlencode "StatusCallback=http://127.0.0.1:$R/a b")
+check "a StatusCallback with a space: 400 code 21609" test "$code $(field "$tmp/r12" code)" = "400 21609"
 code=$(send "$A" "$tmp/r11" --data-urlencode To=+12025550108 --data-urlencode From=+12025550100 \
     --data-urlencode Body=hi --data-urlencode "StatusCallback=https://127.0.0.1:$R/webhooks/backup/status")
 check "an https:// StatusCallback: 400 code 21609, saying httpsim calls back over http://" \
@@ -264,7 +278,7 @@ check "...and the check itself fails on a changed string" test \
 check "stats: received, destinations, callbacks, receipts, inbound" wait_for \
     "[ \"\$(stat $tmp/a.json received) \$(stat $tmp/a.json unique_destinations) \$(stat $tmp/a.json callbacks_sent) \$(stat $tmp/a.json receipts_sent) \$(stat $tmp/a.json inbound_sent) \$(stat $tmp/a.json callbacks_failed)\" = '3 3 6 3 2 0' ]" 3
 check "stats: rejected and unauthorized requests" \
-    test "$(stat "$tmp/a.json" unauthorized) $(stat "$tmp/a.json" rejected)" = "2 6"
+    test "$(stat "$tmp/a.json" unauthorized) $(stat "$tmp/a.json" rejected)" = "2 7"
 kill -TERM "$sima"
 wait "$sima"
 check "SIGTERM: exit 0" test $? -eq 0

@@ -4,6 +4,7 @@
  * one incomplete, and what is refused. */
 #include "test_common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "httpresp.h"
@@ -108,6 +109,10 @@ static void test_httpresp_connection(void **state)
     assert_true(parse("HTTP/1.1 200 OK\r\nConnection: upgrade , close\r\nContent-Length: 0\r\n\r\n",
                       false, &r) > 0);
     assert_true(r.close);
+    assert_true(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\n"
+                      "Content-Length: 0\r\n\r\n",
+                      false, &r) > 0);
+    assert_true(r.close); /* close, once said, wins */
     assert_true(parse("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", false, &r) > 0);
     assert_int_equal(r.status, 200); /* no reason phrase */
 }
@@ -139,6 +144,14 @@ static void test_httpresp_refused(void **state)
     while (strlen(big) < FLEX_HTTPRESP_HEAD_MAX + 16)
         strcat(big, "X: y\r\n");
     assert_int_equal(parse(big, false, &r), FLEX_HTTPRESP_BAD);
+    /* a chunked body's framing is capped too: many tiny chunks with long
+     * extensions */
+    static char many[FLEX_HTTPRESP_BODY_MAX + 2 * FLEX_HTTPRESP_HEAD_MAX];
+    size_t at = (size_t)snprintf(many, sizeof(many),
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    while (at + 256 < sizeof(many))
+        at += (size_t)snprintf(many + at, sizeof(many) - at, "1;x=%0200d\r\na\r\n", 0);
+    assert_int_equal(flex_httpresp_parse(many, at, false, &r), FLEX_HTTPRESP_BAD);
     /* the same length repeated is allowed */
     assert_true(parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", false,
                       &r) > 0);
