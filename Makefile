@@ -135,7 +135,8 @@ $(BUILD)/smscsim: $(BUILD)/obj/bench/smscsim.o $(BUILD)/obj/bench/smsc.o \
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
 
-$(BUILD)/httpsim: $(BUILD)/obj/bench/httpsim.o $(BUILD)/obj/bench/simcommon.o $(BUILD)/libflex.a
+$(BUILD)/httpsim: $(BUILD)/obj/bench/httpsim.o $(BUILD)/obj/bench/httpsim_send.o \
+                  $(BUILD)/obj/bench/simcommon.o $(BUILD)/libflex.a
 	$(E) LINK $@
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DEP_LIBS)
 

@@ -129,10 +129,10 @@ intent-stop-frontdesk ;; engine/text/intent.c ;; out->frontdesk = (m & B(FLEX_KW
 httpresp-length ;; engine/base/httpresp.c ;; if (len - at < cl) ;; if (len - at + 1 < cl) ;; unit:test_httpresp
 httpresp-chunk-crlf ;; engine/base/httpresp.c ;; if (n - at < size + 2) ;; if (n - at < size) ;; unit:test_httpresp
 httpresp-close ;; engine/base/httpresp.c ;; if (has_token(v, vn, "close")) ;; if (has_token(v, vn, "closed")) ;; unit:test_httpresp
-httpsim-reconnect ;; bench/httpsim.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = false; ;; integ:httpsim.sh
-httpsim-reconnect-once ;; bench/httpsim.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = eof && c->rlen == 0 && !c->stale; ;; integ:httpsim.sh
+httpsim-reconnect ;; bench/httpsim_send.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = false; ;; integ:httpsim.sh
+httpsim-reconnect-once ;; bench/httpsim_send.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = eof && c->rlen == 0 && !c->stale; ;; integ:httpsim.sh
 httpresp-chunk-framing ;; engine/base/httpresp.c ;; if (at > FLEX_HTTPRESP_BODY_MAX + FLEX_HTTPRESP_HEAD_MAX) /* the framing, capped too */ ;; if (false) ;; unit:test_httpresp
-httpsim-keepalive ;; bench/httpsim.c ;; c->state = C_IDLE; /* kept for the next webhook to the dest */ ;; conn_close(s, c); ;; integ:httpsim.sh
+httpsim-keepalive ;; bench/httpsim_send.c ;; c->state = C_IDLE; /* kept for the next webhook to the dest */ ;; conn_close(s, c); ;; integ:httpsim.sh
 TABLE
 }
 

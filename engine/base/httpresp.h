@@ -5,7 +5,7 @@
  * Bytes from the network: every length is checked against what was read,
  * and a head over FLEX_HTTPRESP_HEAD_MAX or a body over FLEX_HTTPRESP_BODY_MAX
  * is an error, never a larger read.  Used by httpsim's webhook sender
- * (bench/httpsim.c); tests/fuzz/fuzz_httpresp.c feeds it several responses
+ * (bench/httpsim_send.c); tests/fuzz/fuzz_httpresp.c feeds it several responses
  * in a row.
  */
 #ifndef FLEX_HTTPRESP_H
