@@ -216,7 +216,7 @@ static void diag_flush(struct cfg_parser *p)
 static const char *shown(const char *v, char buf[64])
 {
     size_t i = 0;
-    for (; v[i] && i < 60; i++)
+    for (; i < 60 && v[i]; i++)
         buf[i] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ? '?' : v[i];
     if (v[i])
         buf[i - 3] = buf[i - 2] = buf[i - 1] = '.';
