@@ -296,13 +296,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++) /* interleaved: this VM drifts */
         for (int m = 0; m < NMODES; m++)
             us[m][i] = run((enum mode)m);
-    for (int m = 0; m < NMODES; m++) {
-        double lo = us[m][0], hi = us[m][0];
-        for (int i = 1; i < 3; i++)
-            lo = us[m][i] < lo ? us[m][i] : lo, hi = us[m][i] > hi ? us[m][i] : hi;
-        printf("redis %-44s %6.2f us/msg (%.2f..%.2f)  one Redis core: %.0f msg/s\n", mode_names[m],
-               lo, lo, hi, 1e6 / lo);
-    }
+    for (int m = 0; m < NMODES; m++)
+        bench_redis_line(mode_names[m], 44, "msg", "msg", us[m]);
     flex_store_del(st);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

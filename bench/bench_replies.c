@@ -120,8 +120,7 @@ static double run(long texts, bool apply)
             froms[n] = from[n];
             locs[n] = loc_ids[who % 5];
         }
-        size_t calls = 0;
-        for (size_t k0 = 0; k0 < n; k0 += FLEX_REPLY_CHUNK, calls++) {
+        for (size_t k0 = 0; k0 < n; k0 += FLEX_REPLY_CHUNK) {
             size_t c = n - k0 < FLEX_REPLY_CHUNK ? n - k0 : FLEX_REPLY_CHUNK;
             if (flex_reply_append_contexts(st, &rq, cfg, froms + k0, locs + k0, c, now) != 0)
                 die("contexts too big");
@@ -139,7 +138,7 @@ static double run(long texts, bool apply)
             die("a patient's context not found");
         if (!apply)
             continue;
-        calls = 0;
+        size_t calls = 0;
         flex_reply_inbound_begin(&rq);
         for (size_t k = 0; k < n; k++) {
             long who = (i0 + (long)k) % PATIENTS;
@@ -201,13 +200,8 @@ int main(int argc, char **argv)
         for (int m = 0; m < 2; m++)
             us[m][i] = run(texts, m == 1);
     static const char *const names[] = {"contexts", "contexts + apply"};
-    for (int m = 0; m < 2; m++) {
-        double lo = us[m][0], hi = us[m][0];
-        for (int i = 1; i < 3; i++)
-            lo = us[m][i] < lo ? us[m][i] : lo, hi = us[m][i] > hi ? us[m][i] : hi;
-        printf("redis %-18s %6.2f us/text (%.2f..%.2f)  one Redis core: %.0f texts/s\n", names[m],
-               lo, lo, hi, 1e6 / lo);
-    }
+    for (int m = 0; m < 2; m++)
+        bench_redis_line(names[m], 18, "text", "texts", us[m]);
     flex_reply_free(&rq);
     flex_store_del(st);
     flex_cfg_del(cfg);

@@ -41,6 +41,19 @@ static inline double bench_redis_cpu_or_exit(struct flex_store *st, const char *
     return v;
 }
 
+/* The line of one measurement run three times (|us|: Redis CPU
+ * microseconds per |unit|): the best, the range, and the rate one Redis
+ * core would reach at the best, in |units| a second. */
+static inline void bench_redis_line(const char *name, int width, const char *unit,
+                                    const char *units, const double us[3])
+{
+    double lo = us[0], hi = us[0];
+    for (int i = 1; i < 3; i++)
+        lo = us[i] < lo ? us[i] : lo, hi = us[i] > hi ? us[i] : hi;
+    printf("redis %-*s %6.2f us/%s (%.2f..%.2f)  one Redis core: %.0f %s/s\n", width, name, lo,
+           unit, lo, hi, 1e6 / lo, units);
+}
+
 /* A redis-server of the caller's own on a free loopback port, without
  * persistence (as flexbench's; its start-up warnings discarded), connected
  * in |*st| within 5 s.  Returns its pid, or -1 with the reason in |why|

@@ -22,6 +22,9 @@
 #include "mem.h"
 #include "str.h"
 
+#define CONNECT_NS 3000000000ULL /* a connection made within 3 s */
+#define ANSWER_NS 10000000000ULL /* the answer within 10 s of the request */
+
 /* ---- the timer heap (sender thread) ------------------------------------ */
 
 static bool ent_before(const struct heap_ent *a, const struct heap_ent *b)
@@ -168,14 +171,13 @@ void sender_wake(struct sim *s)
     (void)r;
 }
 
-static void conn_close(struct sim *s, struct conn *c)
+static void conn_close(struct conn *c)
 {
     if (c->fd >= 0)
         close(c->fd); /* (leaves the epoll set with it) */
     c->fd = -1;
     c->state = C_CLOSED;
     c->reused = c->stale = false;
-    (void)s;
 }
 
 static void give_up(struct sim *s, struct job *j, const char *why)
@@ -250,7 +252,7 @@ static bool conn_open(struct sim *s, struct conn *c)
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        conn_close(s, c);
+        conn_close(c);
         return false;
     }
     c->reused = false;
@@ -260,7 +262,7 @@ static bool conn_open(struct sim *s, struct conn *c)
         c->state = C_CONNECTING;
     } else {
         d->cur++; /* refused: the host's next address next time */
-        conn_close(s, c);
+        conn_close(c);
         return false;
     }
     return true;
@@ -275,18 +277,18 @@ static bool conn_go(struct sim *s, struct conn *c)
         c->reused = true;
         c->state = C_SENDING;
         if (conn_send(c)) {
-            c->deadline = sim_now_ns() + 10000000000ULL;
+            c->deadline = sim_now_ns() + ANSWER_NS;
             return true;
         }
-        conn_close(s, c); /* the server closed it while idle: a new one */
+        conn_close(c); /* the server closed it while idle: a new one */
     }
     if (!conn_open(s, c))
         return false;
     if (c->state == C_SENDING && !conn_send(c)) {
-        conn_close(s, c);
+        conn_close(c);
         return false;
     }
-    c->deadline = sim_now_ns() + (c->state == C_CONNECTING ? 3000000000ULL : 10000000000ULL);
+    c->deadline = sim_now_ns() + (c->state == C_CONNECTING ? CONNECT_NS : ANSWER_NS);
     return true;
 }
 
@@ -305,7 +307,7 @@ static struct conn *conn_for(struct sim *s, int dest)
             other = c;
     }
     if (!closed && other)
-        conn_close(s, closed = other);
+        conn_close(closed = other);
     return closed;
 }
 
@@ -361,7 +363,7 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
 {
     if (c->state == C_IDLE || c->state == C_CLOSED) { /* an idle socket closed or spoke */
         if (c->state == C_IDLE && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-            conn_close(s, c);
+            conn_close(c);
         return;
     }
     if (c->state == C_CONNECTING) {
@@ -371,15 +373,15 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
             return;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
             s->dests_[c->dest].cur++; /* the host's next address next time */
-            conn_close(s, c);
+            conn_close(c);
             finish(s, c, 0, strerror(err ? err : errno));
             return;
         }
         c->state = C_SENDING;
-        c->deadline = sim_now_ns() + 10000000000ULL; /* connected: the answer within 10 s */
+        c->deadline = sim_now_ns() + ANSWER_NS; /* connected */
     }
     if (c->state == C_SENDING && !conn_send(c)) {
-        conn_close(s, c);
+        conn_close(c);
         finish(s, c, 0, "the connection failed while sending");
         return;
     }
@@ -422,7 +424,7 @@ static void conn_event(struct sim *s, struct conn *c, uint32_t events)
      * timeout crossed the request): the webhook again on a new one, as
      * HTTP clients do, not counted as a retry. */
     bool again = eof && c->rlen == 0 && c->reused && !c->stale;
-    conn_close(s, c);
+    conn_close(c);
     if (taken > 0) /* answered, and the server closes (or said more than asked) */
         finish(s, c, r.status, NULL);
     else if (again && conn_go(s, c))
@@ -440,7 +442,7 @@ static void expire(struct sim *s, uint64_t now)
     for (unsigned i = 0; i < INFLIGHT && s->busy; i++) {
         struct conn *c = &s->conns[i];
         if (c->job && now >= c->deadline) {
-            conn_close(s, c);
+            conn_close(c);
             finish(s, c, 0, "timed out");
         }
     }
@@ -552,7 +554,7 @@ void sender_free(struct sim *s)
         struct conn *c = &s->conns[i];
         if (c->job)
             job_free(c->job);
-        conn_close(s, c);
+        conn_close(c);
     }
     flex_free(s->conns);
     while (s->nheap > 0)

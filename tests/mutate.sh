@@ -132,7 +132,7 @@ httpresp-close ;; engine/base/httpresp.c ;; if (has_token(v, vn, "close")) ;; if
 httpsim-reconnect ;; bench/httpsim_send.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = false; ;; integ:httpsim.sh
 httpsim-reconnect-once ;; bench/httpsim_send.c ;; bool again = eof && c->rlen == 0 && c->reused && !c->stale; ;; bool again = eof && c->rlen == 0 && !c->stale; ;; integ:httpsim.sh
 httpresp-chunk-framing ;; engine/base/httpresp.c ;; if (at > FLEX_HTTPRESP_BODY_MAX + FLEX_HTTPRESP_HEAD_MAX) /* the framing, capped too */ ;; if (false) ;; unit:test_httpresp
-httpsim-keepalive ;; bench/httpsim_send.c ;; c->state = C_IDLE; /* kept for the next webhook to the dest */ ;; conn_close(s, c); ;; integ:httpsim.sh
+httpsim-keepalive ;; bench/httpsim_send.c ;; c->state = C_IDLE; /* kept for the next webhook to the dest */ ;; conn_close(c); ;; integ:httpsim.sh
 TABLE
 }
 
