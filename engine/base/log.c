@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "utf8.h"
 
 /* The default sink.  It is process-wide by nature (there is one stderr); its
  * fields are atomics, so no lock is needed to change the level. */
@@ -106,24 +107,23 @@ size_t flex_log_escape(char *out, size_t outsz, const char *src, size_t len, boo
             i = j;
             continue;
         }
+        if ((unsigned char)src[i] >= 0x80) { /* a whole valid sequence, or U+FFFD */
+            uint32_t cp;
+            int k = flex_utf8_next((const unsigned char *)src + i, len - i, &cp);
+            const char *s = k > 0 ? src + i : "\\ufffd";
+            size_t sl = k > 0 ? (size_t)k : 6;
+            if (n + sl + 1 > outsz)
+                break;
+            memcpy(out + n, s, sl);
+            n += sl;
+            i += k > 0 ? (size_t)k : 1;
+            continue;
+        }
         if (!put_escaped(out, outsz, &n, (unsigned char)src[i]))
             break;
         i++;
     }
-done:
-    /* Never end inside a UTF-8 sequence: drop trailing continuation bytes
-     * and the lead byte they belong to if the sequence was cut. */
-    if (n > 0 && ((unsigned char)out[n - 1] & 0x80)) {
-        size_t k = n;
-        while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
-            k--;
-        if (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0xC0) {
-            unsigned char lead = (unsigned char)out[k - 1];
-            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-            if (n - (k - 1) < need)
-                n = k - 1;
-        }
-    }
+done: /* a sequence is copied whole or not at all: never cut inside one */
     out[n] = '\0';
     return n;
 }

@@ -9,16 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "utf8.h" /* flex_utf8_next */
+
 /* Where a conversion failed. */
 struct flex_text_error {
     int code;      /* FLEX_E_UTF8, FLEX_E_NOTGSM, FLEX_E_TOOLONG, ... */
     size_t offset; /* byte offset in the input */
 };
-
-/* Decodes one code point from |s| (|len| > 0 bytes, borrowed).  Returns the
- * bytes consumed (1-4) and sets |*cp|, or FLEX_E_UTF8 for an invalid,
- * overlong, truncated or surrogate sequence or one beyond U+10FFFF. */
-int flex_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 
 /* Encodes |cp| into |out| (4 bytes of room); returns bytes written. */
 size_t flex_utf8_put(uint32_t cp, unsigned char *out);

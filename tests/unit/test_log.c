@@ -99,6 +99,14 @@ static void test_log_escape(void **state)
     assert_string_equal(out, "abcd");
     n = flex_log_escape(out, 5, "abc\"", 4, false);
     assert_string_equal(out, "abc");
+    /* Bytes that are not UTF-8 (a Latin-1 name, a producer's binary id)
+     * become U+FFFD escapes, so that the line stays JSON; valid sequences
+     * pass whole, a sequence cut by the input's end is not one. */
+    n = flex_log_escape(out, sizeof(out), "Caf\xe9 \xff\xc3\xab\xe2\x82", 10, false);
+    assert_string_equal(out, "Caf\\ufffd \\ufffd\xc3\xab\\ufffd\\ufffd");
+    assert_int_equal(n, strlen(out));
+    n = flex_log_escape(out, 9, "ab\xed\xa0\x80", 5, false); /* a surrogate: room for 1 of 3 */
+    assert_string_equal(out, "ab\\ufffd");
 }
 
 static void test_log_level_names(void **state)
