@@ -419,8 +419,11 @@ int flex_history_import(struct flex_store *st, const struct flex_cfg *cfg, FILE 
         json_error_t jerr;
         json_t *o = json_loadb(line, (size_t)n, 0, &jerr);
         struct import_rec r;
-        const char *why = o ? import_check(cfg, o, &r) : "not JSON";
-        if (why) {
+        const char *why = o ? import_check(cfg, o, &r) : NULL;
+        if (!o) {
+            fprintf(errs, "%ld: not JSON: %.100s\n", lineno, jerr.text);
+            (*rejected)++;
+        } else if (why) {
             fprintf(errs, "%ld: %s\n", lineno, why);
             (*rejected)++;
         } else {

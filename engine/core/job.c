@@ -318,7 +318,7 @@ int flex_job_from_json(const struct flex_cfg *cfg, const char *line, size_t len,
                        size_t *outlen, char id[FLEX_JOB_ID_MAX + 1], struct flex_job_error *err)
 {
     json_error_t jerr;
-    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     id[0] = '\0';
     if (!o || !json_is_object(o)) {
         json_decref(o);

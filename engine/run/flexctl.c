@@ -521,15 +521,29 @@ static int cmd_history(struct ctl *c, int argc, char **argv)
         FILE *f = open_input(argc == 2 ? argv[1] : NULL);
         if (!f)
             return 1;
+        /* as enqueue prints: the totals, then each refused line's reason */
+        char *refused = NULL;
+        size_t refused_len = 0;
+        FILE *errs = open_memstream(&refused, &refused_len);
+        if (!errs) {
+            perror("flexctl");
+            if (f != stdin)
+                fclose(f);
+            return 1;
+        }
         long imported, rejected;
-        int rc = flex_history_import(c->st, c->cfg, f, stderr, &imported, &rejected);
+        int rc = flex_history_import(c->st, c->cfg, f, errs, &imported, &rejected);
+        fclose(errs);
         if (f != stdin)
             fclose(f);
         if (rc != 0) {
+            free(refused);
             fprintf(stderr, "flexctl: redis: %s\n", flex_store_error(c->st));
             return 1;
         }
         printf("imported %ld, rejected %ld\n", imported, rejected);
+        fwrite(refused, 1, refused_len, stdout);
+        free(refused);
         return rejected ? 3 : 0;
     }
     if (argc != 1)

@@ -120,6 +120,16 @@ check "... its id cut to 96 bytes" sh -c "\"$B/flexctl\" $D deadletter list | gr
 printf '{"type":"message","id":"lp-1","location":"loc-1","patient":"%s","phone":"+12025550170","body":"hi"}\n' \
     "$(python3 -c 'print("p" * 65)')" | ctl enqueue - >"$tmp/lp.out" 2>&1
 check "a patient id over 64 bytes is refused, not cut" grep -q "patient id longer than 64 bytes" "$tmp/lp.out"
+# Two jobs glued on one line (a producer that lost a line break), or a job
+# followed by anything: the line is refused, not read as its first job.
+printf '%s%s\n%s junk\n' \
+    '{"type":"message","id":"gl-1","location":"loc-1","patient":"p-g1","phone":"+12025550171","body":"a"}' \
+    '{"type":"message","id":"gl-2","location":"loc-1","patient":"p-g2","phone":"+12025550172","body":"b"}' \
+    '{"type":"message","id":"gl-3","location":"loc-1","patient":"p-g3","phone":"+12025550173","body":"c"}' |
+    ctl enqueue - >"$tmp/gl.out" 2>&1
+check "two jobs on one line, or a job and junk: both lines refused, neither queued" \
+    sh -c "grep -qx 'enqueued 0, rejected 2' '$tmp/gl.out' && grep -q '^1: not a JSON object' '$tmp/gl.out' &&
+           grep -q '^2: not a JSON object' '$tmp/gl.out' && ! redis-cli -p $RP XRANGE flex:jobs - + | grep -aq 'gl-'"
 
 # Dead letters: listed with their reason and the job without its body;
 # replayed once the cause (a location flexd did not know) is fixed.

@@ -166,8 +166,10 @@ EOF
 ctl history import "$tmp/imp.jsonl" >"$tmp/imp.out" 2>"$tmp/imp.err"
 rc=$?
 check "history import: exit 3 with one bad line" test "$rc" = 3
-check "... 'imported 2, rejected 1'" grep -q "imported 2, rejected 1" "$tmp/imp.out"
-check "... '3: reason'" grep -q "^3: missing or invalid phone" "$tmp/imp.err"
+check "... 'imported 2, rejected 1', then '3: reason', on stdout as enqueue prints" \
+    test "$(cat "$tmp/imp.out")" = "$(printf 'imported 2, rejected 1\n3: missing or invalid phone')"
+printf 'garbage\n' | ctl history import - >"$tmp/imp3.out" 2>&1
+check "... a line that is not JSON: the parser's reason" grep -q "^1: not JSON: ." "$tmp/imp3.out"
 ctl history import "$tmp/imp.jsonl" >"$tmp/imp2.out" 2>/dev/null
 check "import again: nothing added twice" grep -q "imported 0, rejected 1" "$tmp/imp2.out"
 check "imported history in time order" \
