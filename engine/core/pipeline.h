@@ -160,7 +160,14 @@ struct flex_pipeline {
     _Atomic int carriers_bound;      /* sessions bound, all carriers */
     _Atomic bool reload_requested;   /* flexctl reload seen by the intake */
     _Atomic uint64_t held;           /* jobs held for paused locations */
-    char consumer[64];               /* this process's consumer name in the group */
+    /* The intake: CLOCK_MONOTONIC ns at which it last read every opt-out,
+     * pause and change in Redis (all of each stream up to then) and passed
+     * them to the dispatcher; stored with release after pushing that news,
+     * loaded with acquire by the dispatcher before it takes the news ring,
+     * which sends nothing while it is older than a second (0: not yet). */
+    _Atomic uint64_t news_ns;
+    _Atomic bool reload_refused; /* the last reload was refused (main; /metrics) */
+    char consumer[64];           /* this process's consumer name in the group */
     /* Answers a webhook the writer stored (|status| 200) or could not
      * (503), given its flex_rec.hook (engine/run/http.c); set before the
      * threads start, NULL without a listener.  Any thread. */
@@ -177,6 +184,9 @@ struct flex_pipeline {
         _Atomic uint64_t receipts_duplicate; /* a final receipt again for a job */
         /* the dispatcher's checks just before a carrier (written by it) */
         _Atomic uint64_t send_suppressed, send_held, send_deferred;
+        _Atomic uint64_t send_stale; /* times sending stopped: news older than 1 s */
+        /* SIGHUP or flexctl reload (main thread) */
+        _Atomic uint64_t reloads_applied, reloads_refused;
         /* inbound (writer) */
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
         _Atomic uint64_t inbound_parts, inbound_joined; /* parts stored, texts made whole */

@@ -36,6 +36,7 @@
 #define WAIT_MAX FLEX_POOL_SIZE
 #define DPOOL_SIZE 8192
 #define RESULTS_AHEAD 1024
+#define NEWS_MAX_AGE_NS 1000000000ULL /* nothing goes on news older than this */
 #define CIRCUIT_FAILS 20              /* temporary failures in a row open it */
 #define CIRCUIT_OPEN_NS 5000000000ULL /* ... for this long, then traffic tries again */
 
@@ -74,6 +75,7 @@ struct dispatch {
     int64_t last_prune_ms;
     struct quiet *quiet; /* per location of d->cfg: quiet hours, recomputed each second */
     uint8_t last_tag;    /* the carrier tag given last (new_tag) */
+    bool stale;          /* sending stopped: the intake's news too old (pump) */
 };
 
 struct quiet {
@@ -594,8 +596,30 @@ static enum try_result try_send(struct dispatch *d, struct flex_rec *r, uint64_t
 static bool pump(struct dispatch *d)
 {
     d->now_fresh = false;
+    /* acquire, before the news ring is emptied: every news item the intake
+     * pushed before storing this stamp is then in what take_news() applies
+     * (its release store comes after its pushes). */
+    uint64_t news_ns = atomic_load_explicit(&d->p->news_ns, memory_order_acquire);
     take_news(d);
     uint64_t now = flex_mono_ns();
+    /* An opt-out, a pause or a cancellation holds against state no older
+     * than a second when the job leaves: with the intake's reads of Redis
+     * late (Redis slow or unreachable, a mass opt-out import still being
+     * read), nothing is sent; waiting jobs stay, new ones join them. */
+    bool stale = news_ns == 0 || now - news_ns > NEWS_MAX_AGE_NS;
+    if (stale != d->stale && (d->nwait > 0 || !stale)) {
+        d->stale = stale;
+        if (stale) {
+            atomic_fetch_add_explicit(&d->p->m.send_stale, 1, memory_order_relaxed);
+            if (news_ns)
+                flex_log(FLEX_LOG_WARN, &lctx, 0,
+                         "no news from Redis for %llu ms (opt-outs, pauses): sending stops "
+                         "until the intake reads it again",
+                         (unsigned long long)((now - news_ns) / 1000000));
+        } else {
+            flex_log(FLEX_LOG_INFO, &lctx, 0, "news from Redis again: sending goes on");
+        }
+    }
     size_t keep = 0, i = 0;
     /* Backpressure from the writer: a job the SMSC accepted but whose
      * outcome is not in Redis yet is sent again if flexd dies, so keep that
@@ -604,8 +628,9 @@ static bool pump(struct dispatch *d)
      * texts share the ring, and counting them let a flood of texts (the
      * writer behind on them) stop every send for as long as it lasted.
      * (relaxed: a count read on its own; late only makes this wait longer.) */
-    bool stop = d->results_out - atomic_load_explicit(&d->p->results_stored, memory_order_relaxed) >
-                RESULTS_AHEAD;
+    bool stop = stale ||
+                d->results_out - atomic_load_explicit(&d->p->results_stored, memory_order_relaxed) >
+                    RESULTS_AHEAD;
     for (; i < d->nwait && !stop; i++) {
         enum try_result rc = try_send(d, d->wait[i], now);
         if (rc != TRY_DONE)

@@ -211,6 +211,10 @@ static void reload(struct flex_pipeline *p, const char *path, const struct flex_
     sd_notify(0, "RELOADING=1");
     int rc = flex_cfg_load(&cfg, path, ov, nov, log_diag, NULL);
     audit_self(p->audit, "reload", rc == 0 ? "applied" : "refused");
+    /* relaxed: counters for /metrics */
+    atomic_fetch_add_explicit(rc == 0 ? &p->m.reloads_applied : &p->m.reloads_refused, 1,
+                              memory_order_relaxed);
+    atomic_store_explicit(&p->reload_refused, rc != 0, memory_order_relaxed);
     if (rc != 0) {
         flex_log(FLEX_LOG_ERROR, &lctx, rc,
                  "reload of %s refused; the running configuration "

@@ -80,6 +80,13 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_send_held_total",
          "Jobs handed back to be held: their location was paused while they waited."},
         {"flex_send_deferred_total", "Jobs scheduled again: quiet hours began while they waited."},
+        {"flex_send_stale_total",
+         "Times sending stopped with jobs waiting: the intake's last complete read of opt-outs, "
+         "pauses and changes older than a second (Redis slow or unreachable)."},
+        {"flex_config_reloads_applied_total",
+         "Configuration reloads applied (SIGHUP, flexctl reload)."},
+        {"flex_config_reloads_refused_total",
+         "Configuration reloads refused (an invalid file): the running configuration stays."},
         {"flex_inbound_copies_total",
          "Inbound texts a carrier delivered again (same sender, number and text within 2 "
          "minutes): applied once."},
@@ -102,23 +109,47 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
          "Parts of longer inbound texts not stored: past engine.inbound_parts_kb."},
     };
     uint64_t vals[] = {
-        rd(&p->m.jobs_read),        rd(&p->m.dead_letter),
-        rd(&p->m.suppressed),       rd(&p->m.duplicates),
-        rd(&p->m.expired),          rd(&p->m.accepted),
-        rd(&p->m.failed),           rd(&p->m.delivered),
-        rd(&p->m.inbound),          rd(&p->m.redis_errors),
-        rd(&p->m.events_overflow),  rd(&p->m.receipts_duplicate),
-        rd(&p->m.send_suppressed),  rd(&p->m.send_held),
-        rd(&p->m.send_deferred),    rd(&p->m.inbound_copies),
-        rd(&p->m.optouts),          rd(&p->m.optins),
-        rd(&p->m.autoreply_capped), rd(&p->m.webhooks_ok),
-        rd(&p->m.webhooks_refused), rd(&p->m.webhooks_busy),
-        rd(&p->m.acks_dropped),     rd(&p->m.inbound_parts),
-        rd(&p->m.inbound_joined),   rd(&p->m.inbound_parts_refused),
+        rd(&p->m.jobs_read),
+        rd(&p->m.dead_letter),
+        rd(&p->m.suppressed),
+        rd(&p->m.duplicates),
+        rd(&p->m.expired),
+        rd(&p->m.accepted),
+        rd(&p->m.failed),
+        rd(&p->m.delivered),
+        rd(&p->m.inbound),
+        rd(&p->m.redis_errors),
+        rd(&p->m.events_overflow),
+        rd(&p->m.receipts_duplicate),
+        rd(&p->m.send_suppressed),
+        rd(&p->m.send_held),
+        rd(&p->m.send_deferred),
+        rd(&p->m.send_stale),
+        rd(&p->m.reloads_applied),
+        rd(&p->m.reloads_refused),
+        rd(&p->m.inbound_copies),
+        rd(&p->m.optouts),
+        rd(&p->m.optins),
+        rd(&p->m.autoreply_capped),
+        rd(&p->m.webhooks_ok),
+        rd(&p->m.webhooks_refused),
+        rd(&p->m.webhooks_busy),
+        rd(&p->m.acks_dropped),
+        rd(&p->m.inbound_parts),
+        rd(&p->m.inbound_joined),
+        rd(&p->m.inbound_parts_refused),
     };
+    _Static_assert(sizeof(vals) / sizeof(vals[0]) == sizeof(help) / sizeof(help[0]),
+                   "a value per counter");
     size_t n = 0;
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
         flex_metric_render(help[i][0], "counter", help[i][1], vals[i], buf, cap, &n);
+    /* relaxed: a gauge read on its own */
+    uint64_t news = atomic_load_explicit(&p->news_ns, memory_order_relaxed), mono = flex_mono_ns();
+    char news_age[32] = "NaN";
+    if (news)
+        snprintf(news_age, sizeof(news_age), "%.3f",
+                 mono > news ? (double)(mono - news) / 1e9 : 0.0);
     flex_metrics_put(
         buf, cap, &n,
         "# HELP flex_ring_fill Items waiting in a pipeline ring.\n# TYPE flex_ring_fill gauge\n"
@@ -133,13 +164,20 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         "# TYPE flex_redis_up gauge\nflex_redis_up %d\n"
         "# HELP flex_webhooks_waiting Carrier webhooks taken and not yet stored (their "
         "connections held open until then).\n"
-        "# TYPE flex_webhooks_waiting gauge\nflex_webhooks_waiting %d\n",
+        "# TYPE flex_webhooks_waiting gauge\nflex_webhooks_waiting %d\n"
+        "# HELP flex_news_age_seconds Age of the intake's last complete read of opt-outs, "
+        "pauses and changes; past 1 nothing is sent (NaN: none yet).\n"
+        "# TYPE flex_news_age_seconds gauge\nflex_news_age_seconds %s\n"
+        "# HELP flex_config_last_reload_success 0 when the last reload was refused (the file "
+        "is not what runs), else 1.\n"
+        "# TYPE flex_config_last_reload_success gauge\nflex_config_last_reload_success %d\n",
         flex_ring_count(&p->jobs), flex_ring_count(&p->results),
         atomic_load_explicit(&p->inflight, memory_order_relaxed),
         (unsigned long long)atomic_load_explicit(&p->held, memory_order_relaxed),
         atomic_load_explicit(&p->carriers_bound, memory_order_relaxed),
         atomic_load_explicit(&p->redis_ok, memory_order_relaxed) ? 1 : 0,
-        atomic_load_explicit(&p->webhooks_waiting, memory_order_relaxed));
+        atomic_load_explicit(&p->webhooks_waiting, memory_order_relaxed), news_age,
+        atomic_load_explicit(&p->reload_refused, memory_order_relaxed) ? 0 : 1);
     static const char *const outcomes[FLEX_METRICS_VALUES] = {"accepted", "failed", "delivered",
                                                               "expired",  NULL,     NULL};
     static const char *const decided[FLEX_METRICS_VALUES] = {NULL,      NULL,         NULL,

@@ -11,6 +11,12 @@
  */
 #include "intake_int.h"
 
+/* Entries of each news stream read per round (a round with a full read has
+ * more to read: its news is not yet current) */
+#define OPT_READ 1000
+#define CTL_READ 100
+#define CHG_READ 1000
+
 /* The records taken so far: their checks, then the dispatcher. */
 static int admit_taken(struct intake *in, struct wbatch *w, struct flex_rec **recs, size_t n)
 {
@@ -209,10 +215,12 @@ static int connect_store(struct intake *in)
         in->st = NULL;
         return -1;
     }
-    if (!in->bloom)
-        in_bloom_load(in);
-    if (!in->optlog_id[0]) {
-        in_last_id(in, FLEX_KEY_OPTOUT_LOG, in->optlog_id, sizeof(in->optlog_id));
+    if (!in->bloom && in_bloom_load(in) != 0) { /* (takes the opt-out log's position) */
+        flex_store_del(in->st);
+        in->st = NULL;
+        return -1;
+    }
+    if (!in->ctl_id[0]) {
         in_last_id(in, FLEX_KEY_CONTROL, in->ctl_id, sizeof(in->ctl_id));
         in_last_id(in, FLEX_KEY_CHANGES, in->chg_id, sizeof(in->chg_id));
         /* The urgent lane from 5 minutes back (an optout_confirm's life):
@@ -440,6 +448,7 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
         in_reread_pending(in);
     }
     const char *from = read_from(in);
+    uint64_t round_ns = flex_mono_ns(); /* what the news below is at least as new as */
     /* (a resume read below may start a reread: this read is what counts) */
     bool from_pel = count > 0 && in->reread;
     if (in_settle_writes(in) != 0) /* released jobs' suppressions came first */
@@ -447,10 +456,12 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     if (count > 0)
         flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s %s",
                            FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS, from);
-    flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_OPTOUT_LOG,
+    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", OPT_READ, FLEX_KEY_OPTOUT_LOG,
                        in->optlog_id);
-    flex_store_appendf(in->st, "XREAD COUNT 100 STREAMS %s %s", FLEX_KEY_CONTROL, in->ctl_id);
-    flex_store_appendf(in->st, "XREAD COUNT 1000 STREAMS %s %s", FLEX_KEY_CHANGES, in->chg_id);
+    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CTL_READ, FLEX_KEY_CONTROL,
+                       in->ctl_id);
+    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CHG_READ, FLEX_KEY_CHANGES,
+                       in->chg_id);
     bool read_urg = !stopping && in->nfree > (size_t)count + 8;
     if (read_urg)
         flex_store_appendf(in->st, "XREAD COUNT 8 STREAMS %s %s", FLEX_KEY_URGENT, in->urg_id);
@@ -473,9 +484,28 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
      * never meets the old one.  Both stay valid until our next quiescent
      * point (engine/core/config.h). */
     in->cfg = flex_cfg_acquire();
-    in_each_entry(opt, in->optlog_id, sizeof(in->optlog_id), in_on_optout, in);
-    in_each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), in_on_control, in);
-    in_each_entry(chg, in->chg_id, sizeof(in->chg_id), in_on_change, in);
+    if (in->cfg->generation != in->cfg_gen) {
+        /* a location's [location] paused lifted by a reload: its jobs held
+         * in the stream come back as a resume command brings them */
+        if (in->cfg_gen && in->nspilled > 0) {
+            flex_log(FLEX_LOG_INFO, &lctx, 0,
+                     "configuration reloaded: reading %zu held jobs again from the stream",
+                     in->nspilled);
+            in_reread_pending(in);
+        }
+        in->cfg_gen = in->cfg->generation;
+    }
+    size_t nopt = in_each_entry(opt, in->optlog_id, sizeof(in->optlog_id), in_on_optout, in);
+    size_t nctl = in_each_entry(ctl, in->ctl_id, sizeof(in->ctl_id), in_on_control, in);
+    size_t nchg = in_each_entry(chg, in->chg_id, sizeof(in->chg_id), in_on_change, in);
+    /* Every opt-out, pause and change written before the round was sent is
+     * now with the dispatcher, unless a read was refused or came back full
+     * (more to read): then the stamp stays, and after a second the
+     * dispatcher stops sending.  release: after the news pushed above
+     * (pipeline.h, news_ns). */
+    if (!flex_reply_is_error(opt) && !flex_reply_is_error(ctl) && !flex_reply_is_error(chg) &&
+        nopt < OPT_READ && nctl < CTL_READ && nchg < CHG_READ)
+        atomic_store_explicit(&in->p->news_ns, round_ns, memory_order_release);
     if (in->reconnect) {
         in->reconnect = false;
         flex_store_free_reply(urg);

@@ -333,9 +333,14 @@ static int defer_quiet(struct intake *in, struct wbatch *w, struct flex_rec *r)
 int in_take_back(struct intake *in, struct wbatch *w)
 {
     void *items[256];
-    size_t n;
+    size_t n, taken = 0;
     int rc = 0;
-    while (rc == 0 && (n = flex_ring_pop_batch(&in->p->back, items, 256)) > 0) {
+    /* At most 2 * BATCH a round: each deferral acknowledges its entry, and
+     * a round's XACK holds ACKS_MAX = 4 * BATCH (these, the round's read
+     * and a claim); the rest wait in the ring for the next round. */
+    while (rc == 0 && taken < 2 * BATCH &&
+           (n = flex_ring_pop_batch(&in->p->back, items, 256)) > 0) {
+        taken += n;
         /* relaxed: a gauge for metrics and the drain; not used to order data. */
         atomic_fetch_sub_explicit(&in->p->inflight, (int)n, memory_order_relaxed);
         for (size_t i = 0; i < n; i++) {

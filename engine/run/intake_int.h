@@ -70,6 +70,7 @@ struct intake {
     struct flex_cmd cmd; /* XCLAIM's ids, one command at a time */
     struct flex_qsbr_reader qr;
     struct flex_bloom *bloom;
+    uint64_t cfg_gen; /* the configuration's generation at the last round */
     char optlog_id[48], ctl_id[48], chg_id[48], urg_id[48];
     char urg_prefix[16]; /* "u:" and this process's tag: the entries of urgent jobs */
     struct flex_rec **free_list;
@@ -159,7 +160,7 @@ void in_wbatch_free(struct wbatch *w);
 void in_wbatch_reset(struct wbatch *w);
 
 /* intake_news.c */
-void in_bloom_load(struct intake *in);
+int in_bloom_load(struct intake *in);
 const char *in_entry_field(struct redisReply *fields, const char *name, size_t *len);
 bool in_is_paused(const struct intake *in, const struct flex_rec *r);
 void in_last_id(struct intake *in, const char *key, char *out, size_t outsz);
@@ -167,8 +168,10 @@ int in_load_drained(struct intake *in);
 int in_load_paused(struct intake *in);
 void in_reread_pending(struct intake *in);
 
-void in_each_entry(struct redisReply *r, char *last, size_t lastsz,
-                   void (*fn)(struct intake *, struct redisReply *), struct intake *in);
+/* Calls |fn| for each entry of an XREAD reply, |last| set to its id;
+ * returns how many there were. */
+size_t in_each_entry(struct redisReply *r, char *last, size_t lastsz,
+                     void (*fn)(struct intake *, struct redisReply *), struct intake *in);
 void in_on_optout(struct intake *in, struct redisReply *fields);
 void in_on_change(struct intake *in, struct redisReply *fields);
 void in_on_control(struct intake *in, struct redisReply *fields);

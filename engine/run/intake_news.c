@@ -2,33 +2,57 @@
  * commands, parent changes (engine/run/intake_int.h). */
 #include "intake_int.h"
 
-void in_bloom_load(struct intake *in)
+/* The bloom filter over every number in the opt-out set, installed only
+ * once the whole set was read (a filter missing numbers would let their
+ * jobs skip the exact lookup).  The opt-out log's position is taken first:
+ * a number opted out while the set is scanned (SSCAN need not return what
+ * is added meanwhile) then comes as news.  Returns 0, or -1 when Redis
+ * failed (no filter: the caller reconnects and loads again). */
+int in_bloom_load(struct intake *in)
 {
     static const struct flex_hash_key key = {0x6f70746f75740001ULL, 0x666c657862310002ULL};
+    if (!in->optlog_id[0])
+        in_last_id(in, FLEX_KEY_OPTOUT_LOG, in->optlog_id, sizeof(in->optlog_id));
     flex_store_appendf(in->st, "SCARD %s", FLEX_KEY_OPTOUT);
     struct redisReply *r;
-    long long n = 0;
-    if (flex_store_reply(in->st, &r) == 0) {
-        n = flex_reply_integer(r);
-        flex_store_free_reply(r);
-    }
-    flex_bloom_new(&in->bloom, (uint64_t)(n < 1000000 ? 1000000 : n * 2), 0.001, &key);
+    if (flex_store_reply(in->st, &r) != 0)
+        goto failed;
+    long long n = flex_reply_is_error(r) ? -1 : flex_reply_integer(r);
+    flex_store_free_reply(r);
+    struct flex_bloom *b;
+    if (n < 0 || flex_bloom_new(&b, (uint64_t)(n < 1000000 ? 1000000 : n * 2), 0.001, &key) != 0)
+        goto failed;
     char cursor[32] = "0";
     do {
         flex_store_appendf(in->st, "SSCAN %s %s COUNT 10000", FLEX_KEY_OPTOUT, cursor);
-        if (flex_store_reply(in->st, &r) != 0)
-            return;
+        if (flex_store_reply(in->st, &r) != 0) {
+            flex_bloom_del(b);
+            goto failed;
+        }
         size_t clen;
         const char *c = flex_reply_str(flex_reply_at(r, 0), &clen);
-        snprintf(cursor, sizeof(cursor), "%.*s", (int)clen, c ? c : "0");
         struct redisReply *members = flex_reply_at(r, 1);
-        for (size_t i = 0; members && i < flex_reply_count(members); i++) {
+        if (flex_reply_is_error(r) || !c || clen >= sizeof(cursor) || !members) {
+            flex_store_free_reply(r);
+            flex_bloom_del(b);
+            goto failed;
+        }
+        snprintf(cursor, sizeof(cursor), "%.*s", (int)clen, c);
+        for (size_t i = 0; i < flex_reply_count(members); i++) {
             size_t len;
             const char *m = flex_reply_str(flex_reply_at(members, i), &len);
-            flex_bloom_add(in->bloom, m, len);
+            if (m)
+                flex_bloom_add(b, m, len);
         }
         flex_store_free_reply(r);
     } while (strcmp(cursor, "0") != 0);
+    in->bloom = b;
+    return 0;
+failed:
+    flex_log(FLEX_LOG_ERROR, &lctx, 0,
+             "cannot read the opt-out set %s (%s): no job is read until it is whole",
+             FLEX_KEY_OPTOUT, flex_store_error(in->st));
+    return -1;
 }
 
 /* Where to start reading a stream: its last entry now ("$" is not allowed
@@ -148,18 +172,20 @@ const char *in_entry_field(struct redisReply *fields, const char *name, size_t *
 
 /* Calls |fn| for every entry of the first stream of an XREAD reply and
  * remembers the last id in |last|. */
-void in_each_entry(struct redisReply *r, char *last, size_t lastsz,
-                   void (*fn)(struct intake *, struct redisReply *), struct intake *in)
+size_t in_each_entry(struct redisReply *r, char *last, size_t lastsz,
+                     void (*fn)(struct intake *, struct redisReply *), struct intake *in)
 {
     struct redisReply *stream = flex_reply_at(r, 0);
     struct redisReply *entries = stream ? flex_reply_at(stream, 1) : NULL;
-    for (size_t i = 0; entries && i < flex_reply_count(entries); i++) {
+    size_t n = entries ? flex_reply_count(entries) : 0;
+    for (size_t i = 0; i < n; i++) {
         struct redisReply *e = flex_reply_at(entries, i);
         size_t len;
         const char *id = flex_reply_str(flex_reply_at(e, 0), &len);
         snprintf(last, lastsz, "%.*s", (int)len, id);
         fn(in, flex_reply_at(e, 1));
     }
+    return n;
 }
 
 void in_on_optout(struct intake *in, struct redisReply *fields)

@@ -42,10 +42,17 @@ void in_ack_later(struct wbatch *w, const char *entry)
         flex_strlcpy(w->settle[w->nsettle++], entry, sizeof(w->settle[0]));
         return;
     }
-    /* Past the batch's bound (or an id no stream makes): it stays pending,
-     * claimed and settled again later. */
-    if (flex_cmd_argc(&w->acks) == ACKS_MAX + 3 || len > ENTRY_ID_MAX)
+    /* An id no stream makes: not acknowledged.  Past the batch's bound
+     * (its callers take at most ACKS_MAX a round, so this is a bug): it
+     * would stay pending under this consumer until a restart. */
+    if (len > ENTRY_ID_MAX)
         return;
+    if (flex_cmd_argc(&w->acks) == ACKS_MAX + 3) {
+        flex_log(FLEX_LOG_ERROR, &lctx, 0,
+                 "internal: more than %d acknowledgements in a round; entry %s stays pending",
+                 ACKS_MAX, entry);
+        return;
+    }
     flex_cmd_copy(&w->acks, entry, len);
 }
 
