@@ -820,7 +820,7 @@ static void head(struct plan *p, const struct flex_cfg *cfg, const struct flex_i
     static const char *const kinds[][2] = {
         {"reminder_72h", "72h"}, {"reminder_24h", "24h"}, {"reminder_2h", "2h"}};
     putf(p, "flex:mo:%016llx", (unsigned long long)h);
-    putf(p, "%d", FLEX_REPLY_DUP_S);
+    putf(p, "%d", it == FLEX_INTENT_START ? FLEX_REPLY_OPTIN_DUP_S : FLEX_REPLY_DUP_S);
     puts_(p, it == FLEX_INTENT_STOP ? "+" : it == FLEX_INTENT_START ? "-" : ".");
     puts_(p, in->from);
     putf(p, "flex:auto:%s:%lld", in->from, (long long)(in->at_ms / DAY_MS));

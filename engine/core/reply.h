@@ -48,7 +48,11 @@ struct redisReply;
 #define FLEX_KEY_CONFIRMATIONS "flex:confirmations"
 #define FLEX_KEY_FRONTDESK "flex:frontdesk" /* + ":" location; alone: unknown location */
 #define FLEX_KEY_ESCALATIONS "flex:escalations"
-#define FLEX_REPLY_DUP_S 120  /* the same text again within this is a carrier's copy */
+#define FLEX_REPLY_DUP_S 120 /* the same text again within this is a carrier's copy */
+/* ... and for an opt-in: a copy an SMSC redelivers hours later (its answer
+ * lost) must not undo the STOP the patient sent since.  The same START
+ * again within a day does nothing; another opt-in word (UNSTOP) does. */
+#define FLEX_REPLY_OPTIN_DUP_S 86400
 #define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
 #define FLEX_CONV_MAX 500     /* texts received logged per number and day */
 #define FLEX_REPLY_CHUNK 32   /* texts per call of the context and inbound scripts */

@@ -25,14 +25,23 @@ static const char *const defaults[FLEX_KW_N] = {
         "stop your texts, stop reminders, stop the reminders, stop these reminders, "
         "stop all texts, stop all messages, stop spamming, stop bothering, said stop, "
         "quit texting, quit sending, quit messaging, opt me out, remove me, remove my number, "
-        "take me off, unsubscribe me, to unsubscribe, i unsubscribe, revoke consent, "
+        "take me off, take me off your list, take me off the list, take me off this list, "
+        "take me off your texts, take me off your text list, take me off your texting list, "
+        "take me off your contact list, take me off your mailing list, take my number off, "
+        "unsubscribe me, unsubscribe from, to unsubscribe, i unsubscribe, revoke consent, "
         "revoke my consent, i revoke, dont text me, do not text me, dont message me, "
         "do not message me, dont contact me, do not contact me, dont send me, do not send me, "
+        "dont text this number, do not text this number, dont text this phone, "
+        "do not text this phone, dont ever text me, do not ever text me, never text me, "
+        "never text this number, never message me, remove this number, remove my phone, "
+        "stop the spam, stop spam, stop at once, "
         "no more texts, no more text, no more texting, no more messages, no more reminders, "
         "no texts, no text messages, no messages, "
         "leave me alone, go away, no mas mensajes, no mas textos, no me envien, no me manden, "
         "no me escriban, dejen de escribirme, dejen de enviarme, dejen de mandarme, "
-        "darme de baja, no quiero mensajes, no quiero recibir",
+        "dejen de mandar, dejen de enviar, dejen de escribir, no envien, no manden, paren, "
+        "desuscribir, desuscribirme, cancelar suscripcion, darme de baja, no quiero mensajes, "
+        "no quiero mas, no quiero recibir",
     [FLEX_KW_OPTIN] = "start, unstop, subscribe, resubscribe, optin, opt in, opt me in, "
                       "opt back in, start again, start texting, comenzar",
     [FLEX_KW_HELP] = "help, info, ayuda, information, informacion, more info, need help, "
@@ -84,6 +93,7 @@ static const char *const list_names[FLEX_KW_N] = {
 #define F_NEG_SOFT 0x200u  /* negates all but an opt-out within 3 words: "no" */
 #define F_NEG_EMERG 0x400u /* negates an emergency match within 2 words */
 #define F_PREFIX 0x800u    /* the first words of a longer phrase */
+#define F_WHOLE 0x1000u    /* a phrase that counts only alone in its sentence */
 #define B_OPTOUT (B(FLEX_KW_OPTOUT) | B(FLEX_KW_FRONTDESK_OPTOUT))
 #define B_MENTION (B(FLEX_KW_RESCHEDULE) | B(FLEX_KW_EMERGENCY))
 #define B_SOFT (B(FLEX_KW_OPTIN) | B(FLEX_KW_HELP) | B(FLEX_KW_CONFIRM) | B(FLEX_KW_RESCHEDULE))
@@ -130,6 +140,28 @@ static const struct {
     {"y", B(FLEX_KW_CONFIRM), false},
     {"yes", B(FLEX_KW_CONFIRM), false},
 };
+
+/* Phrases that opt out only as a sentence of their own (fillers aside):
+ * "No texts please", not "I got no texts about my appointment"; "Take me
+ * off", not "take me off the waitlist". */
+static const char *const whole_only[] = {"no texts", "no text messages", "no messages",
+                                         "take me off"};
+
+/* The per-se opt-out words that opt out as the last word of a sentence,
+ * whatever comes before ("This is not Maria stop", "not interested
+ * stop"), unless a negation stands before them or the sentence asks
+ * something ("When will it stop"). */
+static const char *const last_words[] = {"stop", "stopall", "unsubscribe", "optout", "unsub"};
+static const char *const question_words[] = {
+    "when", "will", "would", "should", "could", "can", "how",   "why",  "what",   "where", "does",
+    "do",   "did",  "is",    "are",    "was",   "if",  "until", "till", "cuando", "como",  "que"};
+
+/* Words a negation reaches an opt-out across, fillers aside: "dont you
+ * ever stop", "I don't want you to stop", "I never said stop" are not
+ * opt-outs; "I'm not Bob please stop texting me" is. */
+static const char *const neg_through[] = {"ever", "really", "just",   "even",  "want", "wanna",
+                                          "to",   "need",   "going",  "gonna", "mean", "meant",
+                                          "said", "say",    "saying", "told",  "yet"};
 
 /* The opt-out words a one-word reply is compared with, typos forgiven, and
  * the real words at that distance that must never opt out. */
@@ -645,6 +677,12 @@ static int build(struct flex_keywords **out, const char *const *lists, struct kw
         return rc;
     }
     add_fuzzy_targets(kw);
+    for (size_t i = 0; i < sizeof(whole_only) / sizeof(whole_only[0]); i++) {
+        size_t len = strlen(whole_only[i]);
+        struct kw_entry *w = kw_find(kw, fnv(FNV_BASIS, whole_only[i], len), whole_only[i], len);
+        if (w)
+            w->flags |= F_WHOLE;
+    }
     *out = kw;
     return 0;
 }
@@ -755,11 +793,56 @@ static bool negated(const struct scan *sc, unsigned i, unsigned neg, unsigned wi
     return false;
 }
 
+static bool tok_in(const struct scan *sc, unsigned i, const char *const *words, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (strlen(words[k]) == sc->t[i].len &&
+            memcmp(words[k], sc->buf + sc->t[i].off, sc->t[i].len) == 0)
+            return true;
+    return false;
+}
+#define TOK_IN(sc, i, list) tok_in((sc), (i), (list), sizeof(list) / sizeof((list)[0]))
+
+/* An opt-out at word |i| negated: a negation before it in its sentence with
+ * at most 3 words between, each a filler or a word a negation reaches
+ * across (neg_through); any other word between ends the negation's reach. */
+static bool optout_negated(const struct scan *sc, unsigned i)
+{
+    unsigned between = 0;
+    for (unsigned k = i; k > 0 && !sc->t[k].clause; k--) {
+        const struct tok *t = &sc->t[k - 1];
+        if (t->flags & F_NEG)
+            return true;
+        if (t->len == 2 && memcmp(sc->buf + t->off, "me", 2) == 0)
+            return false; /* "Not me. Stop": the negation is about who */
+        if (!(t->flags & F_FILLER) && !TOK_IN(sc, k - 1, neg_through))
+            return false;
+        if (++between > 3)
+            return false;
+    }
+    return false;
+}
+
+/* The rest of the sentence of words |i|..|j| is fillers only. */
+static bool alone_in_sentence(const struct scan *sc, unsigned i, unsigned j)
+{
+    unsigned a = i;
+    while (a > 0 && !sc->t[a].clause)
+        a--;
+    for (unsigned k = a; k < i; k++)
+        if (!(sc->t[k].flags & F_FILLER))
+            return false;
+    for (unsigned k = j + 1; k < sc->n && !sc->t[k].clause; k++)
+        if (!(sc->t[k].flags & F_FILLER))
+            return false;
+    return true;
+}
+
 /* A match of words |i|..|j| for lists |bits|: the bits that no negation
  * cancels, its words marked covered when any remain. */
 static unsigned hit(struct scan *sc, unsigned i, unsigned j, unsigned bits)
 {
-    if ((bits & B_OPTOUT) && negated(sc, i, F_NEG, 3))
+    if ((bits & B_OPTOUT) && optout_negated(sc, i))
         bits &= ~B_OPTOUT;
     if ((bits & B_SOFT) && negated(sc, i, F_NEG | F_NEG_SOFT, 3))
         bits &= ~B_SOFT;
@@ -770,18 +853,25 @@ static unsigned hit(struct scan *sc, unsigned i, unsigned j, unsigned bits)
     return bits;
 }
 
-/* A reply made only of keywords and fillers: the union of its lists. */
+/* A reply made only of keywords and fillers: the union of its lists.  A
+ * "no" or "nope" among them keeps only an opt-out ("no stop", "Nope,
+ * STOP"): it never negates one, and it leaves nothing else meant. */
 static unsigned pure_reply(struct scan *sc)
 {
     unsigned m = 0;
+    bool soft = false;
     if (sc->more)
         return 0;
     for (unsigned i = 0; i < sc->n; i++) {
         if (sc->t[i].flags & F_LISTS)
             m |= sc->t[i].flags & F_LISTS;
+        else if (sc->t[i].flags & F_NEG_SOFT)
+            soft = true;
         else if (!(sc->t[i].flags & F_FILLER))
             return 0;
     }
+    if (soft)
+        m &= B_OPTOUT;
     for (unsigned i = 0; m && i < sc->n; i++)
         sc->t[i].covered = true;
     return m;
@@ -796,13 +886,18 @@ static unsigned pure_sentences(struct scan *sc)
     for (unsigned a = 0, b; a < sc->n; a = b) {
         unsigned cm = 0;
         bool pure = true;
+        bool soft = false;
         for (b = a; b < sc->n && (b == a || !sc->t[b].clause); b++) {
             const struct tok *t = &sc->t[b];
             if ((t->flags & F_LISTS) && (t->len >= 2 || a == 0))
                 cm |= t->flags & F_LISTS;
+            else if (t->flags & F_NEG_SOFT)
+                soft = true;
             else if (!(t->flags & F_FILLER))
                 pure = false;
         }
+        if (soft) /* as in pure_reply */
+            cm &= B_OPTOUT;
         if (pure && cm) {
             m |= cm;
             for (unsigned k = a; k < b; k++)
@@ -828,7 +923,7 @@ static unsigned extend(const struct flex_keywords *kw, struct scan *sc, unsigned
         const struct kw_entry *e = kw_find(kw, h, b + start, end - start);
         if (!e)
             break;
-        if (e->flags & F_LISTS)
+        if ((e->flags & F_LISTS) && (!(e->flags & F_WHOLE) || alone_in_sentence(sc, i, j)))
             m |= hit(sc, i, j, e->flags & F_LISTS);
         if (!(e->flags & F_PREFIX))
             break;
@@ -903,6 +998,26 @@ static unsigned fuzzy(const struct flex_keywords *kw, const struct scan *sc)
     return 0;
 }
 
+/* A per-se opt-out word ending a sentence that asks nothing, not negated
+ * (last_words): the opt-out list's bits, its words covered. */
+static unsigned last_word(struct scan *sc)
+{
+    unsigned m = 0;
+    for (unsigned i = 0; i < sc->n; i++) {
+        bool last = i + 1 == sc->n ? !sc->more : sc->t[i + 1].clause;
+        if (!last || !TOK_IN(sc, i, last_words) || optout_negated(sc, i))
+            continue;
+        unsigned a = i;
+        while (a > 0 && !sc->t[a].clause)
+            a--;
+        if (TOK_IN(sc, a, question_words))
+            continue;
+        sc->t[i].covered = true;
+        m |= B(FLEX_KW_OPTOUT);
+    }
+    return m;
+}
+
 /* Words left over that are neither fillers, keywords nor matched. */
 static bool says_more(const struct scan *sc)
 {
@@ -948,6 +1063,8 @@ void flex_intent_classify(const struct flex_keywords *kw, const char *text, size
     bool more = false;
     if (m == 0) {
         m = pure_sentences(&sc) | phrases(kw, &sc);
+        if (!(m & B_OPTOUT))
+            m |= last_word(&sc);
         more = says_more(&sc);
         if (m == 0 && (m = fuzzy(kw, &sc)) != 0)
             more = true; /* a typo taken for an opt-out: a person should see it */

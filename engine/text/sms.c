@@ -102,14 +102,41 @@ int flex_sms_encode(struct flex_sms *sms, const char *text, size_t len, unsigned
 
 /* ---- receiving ----------------------------------------------------------- */
 
+/* The alphabet of a data_coding: SMPP's own values below 0x10, GSM 03.38's
+ * coding groups above (3.4's "reserved" range, used by SMSCs that pass the
+ * handset's DCS on). */
+enum { ALPHA_GSM7, ALPHA_UCS2, ALPHA_8BIT };
+
+static int dcs_alphabet(uint8_t dcs)
+{
+    if (dcs < 0x10) /* SMPP: 0 default, 1 IA5, 3 Latin-1, 8 UCS-2, ... */
+        return dcs == 0 || dcs == 1 ? ALPHA_GSM7 : dcs == 8 ? ALPHA_UCS2 : ALPHA_8BIT;
+    if (dcs < 0x80) { /* general data coding (00xx, 01xx): bits 3-2 the alphabet */
+        unsigned a = (dcs >> 2) & 3;
+        return a == 0 ? ALPHA_GSM7 : a == 2 ? ALPHA_UCS2 : ALPHA_8BIT;
+    }
+    if (dcs >= 0xC0 && dcs < 0xE0) /* message waiting, default alphabet */
+        return ALPHA_GSM7;
+    if (dcs >= 0xE0 && dcs < 0xF0) /* message waiting, UCS-2 */
+        return ALPHA_UCS2;
+    if (dcs >= 0xF0) /* data coding / message class: bit 2 is 8-bit data */
+        return dcs & 0x04 ? ALPHA_8BIT : ALPHA_GSM7;
+    return (dcs & 0x0f) == 0 ? ALPHA_GSM7 : ALPHA_8BIT; /* reserved 0x80-0xBF */
+}
+
 bool flex_sms_dcs_gsm7(uint8_t dcs)
 {
-    return (dcs & 0x0f) == 0 || dcs == 1;
+    return dcs_alphabet(dcs) == ALPHA_GSM7;
+}
+
+bool flex_sms_dcs_ucs2(uint8_t dcs)
+{
+    return dcs_alphabet(dcs) == ALPHA_UCS2;
 }
 
 size_t flex_sms_char_boundary(uint8_t dcs, const uint8_t *b, size_t n)
 {
-    if (dcs == FLEX_SMS_UCS2) {
+    if (flex_sms_dcs_ucs2(dcs)) {
         n &= ~(size_t)1;
         /* A high surrogate only ever starts a pair: its low half was cut. */
         if (n >= 2 && b[n - 2] >= 0xD8 && b[n - 2] <= 0xDB)
@@ -130,7 +157,7 @@ size_t flex_sms_char_boundary(uint8_t dcs, const uint8_t *b, size_t n)
 
 long flex_sms_decode(uint8_t dcs, const uint8_t *b, size_t n, char *out, size_t outsz)
 {
-    if (dcs == FLEX_SMS_UCS2)
+    if (flex_sms_dcs_ucs2(dcs))
         return flex_utf16be_to_utf8(b, n, out, outsz);
     if (flex_sms_dcs_gsm7(dcs))
         return flex_gsm7_decode(b, n, out, outsz);

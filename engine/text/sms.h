@@ -61,8 +61,16 @@ static inline size_t flex_sms_part_start(const struct flex_sms *sms, unsigned i)
 /* ---- receiving: user data of a data_coding into UTF-8 ------------------- */
 
 /* Whether data_coding |dcs| is read as GSM 03.38 (unpacked septets, one
- * per octet): 0, 1, and the general data coding groups' default alphabet. */
+ * per octet): 0, 1, and the default alphabet of GSM 03.38's coding groups
+ * (general 00xx/01xx, message waiting 1100/1101, data 1111 with bit 2
+ * clear), which many SMSCs pass through as data_coding for texts received. */
 bool flex_sms_dcs_gsm7(uint8_t dcs);
+
+/* Whether |dcs| is read as UCS-2 (UTF-16BE): 8, and the UCS-2 of GSM
+ * 03.38's coding groups (0x18-0x1B, 0x38-0x3B... with a message class or
+ * auto-deletion; message waiting 1110).  Anything neither GSM-7 nor UCS-2
+ * is read as Latin-1. */
+bool flex_sms_dcs_ucs2(uint8_t dcs);
 
 /* Length of the longest prefix of |b| within |n| bytes that ends on a
  * character boundary, read as flex_sms_decode reads: a GSM-7 escape and the

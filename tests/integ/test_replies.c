@@ -145,6 +145,48 @@ static void test_a_copy_in_the_same_call(void **state)
     assert_int_equal(cmd_int("HGET %s %s", "flex:stats", "inbound"), 1);
 }
 
+/* One text applied alone; whether it was fresh. */
+static bool apply_one(const char *from, const char *text)
+{
+    const char *const t[1][3] = {{from, "+12025550100", text}};
+    struct flex_reply_done done[1];
+    struct redisReply *r = apply(t, 1, done);
+    assert_int_equal(flex_reply_parse_done(flex_reply_at(r, 0), &done[0]), 0);
+    flex_store_free_reply(r);
+    return done[0].fresh;
+}
+
+/* START, then STOP, then the SMSC's copy of the START minutes later (its
+ * deliver_sm_resp lost): the copy must not undo the STOP.  "Minutes
+ * later" is every copy key of the ordinary 2-minute life deleted. */
+static void test_a_late_start_copy_keeps_the_stop(void **state)
+{
+    (void)state;
+    fresh();
+    const char *num = "+12025550176";
+    assert_true(apply_one(num, "START"));
+    assert_true(apply_one(num, "STOP"));
+    assert_int_equal(cmd_int("SISMEMBER %s %s", "flex:optout", num), 1);
+    flex_store_appendf(st, "KEYS flex:mo:*");
+    struct redisReply *keys;
+    assert_int_equal(flex_store_reply(st, &keys), 0);
+    size_t n = flex_reply_count(keys), kept = 0;
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = flex_reply_str(flex_reply_at(keys, i), NULL);
+        if (cmd_int("TTL %s%s", k, "") <= FLEX_REPLY_DUP_S)
+            assert_int_equal(cmd_int("DEL %s%s", k, ""), 1);
+        else
+            kept++;
+    }
+    flex_store_free_reply(keys);
+    assert_int_equal(kept, 1); /* the START's: a day */
+    assert_false(apply_one(num, "START"));
+    assert_int_equal(cmd_int("SISMEMBER %s %s", "flex:optout", num), 1);
+    assert_true(apply_one(num, "UNSTOP")); /* another opt-in word is the patient's */
+    assert_int_equal(cmd_int("SISMEMBER %s %s", "flex:optout", num), 0);
+}
+
 static void test_expiry_despite_a_refused_counter(void **state)
 {
     (void)state;
@@ -230,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_refused_text_stops_alone),
         cmocka_unit_test(test_a_copy_in_the_same_call),
+        cmocka_unit_test(test_a_late_start_copy_keeps_the_stop),
         cmocka_unit_test(test_expiry_despite_a_refused_counter),
         cmocka_unit_test(test_contexts_in_one_call),
     };

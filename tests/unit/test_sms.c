@@ -147,6 +147,20 @@ static void test_sms_decode_codings(void **state)
                              "b");
     assert_true(flex_sms_dcs_gsm7(0) && flex_sms_dcs_gsm7(1) && flex_sms_dcs_gsm7(0xF0));
     assert_false(flex_sms_dcs_gsm7(8) || flex_sms_dcs_gsm7(3));
+    /* GSM 03.38's coding groups, as SMSCs pass a handset's DCS on: a
+     * class (0x10-0x13 GSM-7, 0x18-0x1B UCS-2), auto-deletion (0x40,
+     * 0x48), message waiting (0xC0 GSM-7, 0xE0 UCS-2), 0xF1 GSM-7, 0xF4
+     * 8-bit */
+    assert_true(flex_sms_dcs_gsm7(0x11) && flex_sms_dcs_gsm7(0x40) && flex_sms_dcs_gsm7(0xC8) &&
+                flex_sms_dcs_gsm7(0xF1));
+    assert_true(flex_sms_dcs_ucs2(8) && flex_sms_dcs_ucs2(0x18) && flex_sms_dcs_ucs2(0x19) &&
+                flex_sms_dcs_ucs2(0x48) && flex_sms_dcs_ucs2(0xE0));
+    assert_false(flex_sms_dcs_ucs2(0) || flex_sms_dcs_ucs2(3) || flex_sms_dcs_ucs2(0xF4) ||
+                 flex_sms_dcs_gsm7(0xF4) || flex_sms_dcs_gsm7(0x14));
+    static const uint8_t stop16[] = {0, 'S', 0, 'T', 0, 'O', 0, 'P'};
+    assert_int_equal(flex_sms_decode(0x18, stop16, sizeof(stop16), out, sizeof(out)), 4);
+    assert_string_equal(out, "STOP");
+    assert_int_equal(flex_sms_char_boundary(0x48, stop16, 7), 6);
     /* UCS-2 with a pair; a NUL unit becomes U+FFFD, not the string's end */
     static const uint8_t u[] = {0x00, 'H', 0xD8, 0x3D, 0xDE, 0x00, 0x00, 0x00, 0x00, '!'};
     assert_int_equal(flex_sms_decode(8, u, sizeof(u), out, sizeof(out)), 1 + 4 + 3 + 1);
