@@ -60,11 +60,12 @@ void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier 
         cc->ambiguous_retry, cfg->engine.max_parts);
     size_t n = strlen(buf);
     if (cc->type == FLEX_CARRIER_HTTP && n < bufsz)
-        snprintf(buf + n, bufsz - n, "|%d|%016llx|%s|%s|%s|%s|%s|%s|%s|%s", cc->profile,
+        snprintf(buf + n, bufsz - n, "|%d|%016llx|%s|%s|%s|%s|%s|%s|%s|%s|%llu", cc->profile,
                  secret_tag(cc->auth_header), cc->json_to ? cc->json_to : "",
                  cc->json_from ? cc->json_from : "", cc->json_body ? cc->json_body : "",
                  cc->json_callback ? cc->json_callback : "", cc->json_id ? cc->json_id : "",
                  cc->json_error_code ? cc->json_error_code : "",
                  cc->json_error_message ? cc->json_error_message : "",
-                 cc->webhook_url ? cc->webhook_url : "");
+                 cc->webhook_url ? cc->webhook_url : "",
+                 (unsigned long long)cc->throttle_timeout_ms);
 }

@@ -67,7 +67,8 @@ struct hreq {
     char *body;
     size_t len;
     unsigned tries;
-    uint64_t due_ns; /* not sent before */
+    uint64_t throttled_ns; /* first refused 429/503 (0: never) */
+    uint64_t due_ns;       /* not sent before */
     CURL *easy;
     char resp[RESP_MAX];
     size_t resp_len;
@@ -88,6 +89,10 @@ struct http_carrier {
     long connect_ms, timeout_ms;
     uint64_t reconnect_max_ns;
     bool ambiguous_retry;
+    /* A message refused 429/503 goes back to the dispatcher (the next
+     * carrier of its route, its expiry checked) once refused this long: an
+     * outage answered 503 must not hold it for as long as it lasts. */
+    uint64_t throttle_timeout_ns;
     struct hreq *head, *tail; /* waiting to be sent, in order */
     struct hreq *flying;      /* sent, awaiting their answers */
     size_t queued, inflight;
@@ -323,6 +328,15 @@ static void answered(struct http_carrier *h, struct hreq *r, long status, uint64
         uint64_t wait =
             ra > 0 && ra < 3600 ? (uint64_t)ra * 1000000000ULL : THROTTLE_DEFAULT_MS * 1000000ULL;
         throttle_hit(h, now, wait);
+        if (!r->throttled_ns)
+            r->throttled_ns = now;
+        if (now - r->throttled_ns >= h->throttle_timeout_ns) {
+            emit_failed(h, r, (uint32_t)status, true, false, false,
+                        status == 429 ? "throttled (429) past throttle_timeout"
+                                      : "unavailable (503) past throttle_timeout");
+            req_free(r);
+            return;
+        }
         requeue(h, r, 0, true); /* first again once the carrier takes more */
         return;
     }
@@ -755,6 +769,7 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     h->window = cc->window ? cc->window : 64;
     h->connect_ms = (long)cc->connect_timeout_ms;
     h->timeout_ms = (long)cc->response_timeout_ms;
+    h->throttle_timeout_ns = cc->throttle_timeout_ms * 1000000ULL;
     h->reconnect_max_ns = cc->reconnect_max_ms * 1000000ULL;
     h->ambiguous_retry = cc->ambiguous_retry;
     h->rng = flex_mono_ns() | 1;
@@ -813,9 +828,21 @@ int flex_http_webhook_event(bool inbound, const struct flex_webhook_form *f,
         static const struct {
             const char *name;
             int final; /* 1 delivered, 2 not delivered, 0 on its way */
-        } states[] = {{"delivered", 1}, {"undelivered", 2}, {"failed", 2},   {"canceled", 2},
-                      {"queued", 0},    {"accepted", 0},    {"sending", 0},  {"sent", 0},
-                      {"scheduled", 0}, {"receiving", 0},   {"received", 0}, {"read", 0}};
+        } states[] = {{"delivered", 1},
+                      {"undelivered", 2},
+                      {"failed", 2},
+                      {"canceled", 2},
+                      {"queued", 0},
+                      {"accepted", 0},
+                      {"sending", 0},
+                      {"sent", 0},
+                      {"scheduled", 0},
+                      {"receiving", 0},
+                      {"received", 0},
+                      {"read", 0},
+                      /* some parts of a longer text reached the handset: final, and
+                       * the patient has the message (its first part at least) */
+                      {"partially_delivered", 1}};
         int final = -1;
         for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
             if (strlen(states[i].name) == sl && memcmp(states[i].name, st, sl) == 0)

@@ -17,7 +17,8 @@
  * StatusCallback; 20001, this simulator's own, for a malformed form or a
  * Body that is not UTF-8); 429 (20429) with Retry-After above
  * --throttle-mps (GCRA, burst 1% of the rate); 500 (20500) for a
- * --fail-rate fraction; 413 for a body over 16 KiB.
+ * --fail-rate fraction; 503 (20503) for every message with --unavailable (an
+ * outage); 413 for a body over 16 KiB.
  *
  * Status callbacks: --callback-delay-ms after a message is accepted, a
  * POST to its StatusCallback with MessageSid, MessageStatus "delivered"
@@ -532,6 +533,10 @@ static enum MHD_Result submit(struct sim *s, struct MHD_Connection *c, const str
         code = refuse(why, sizeof(why), 21610, "Attempt to send to unsubscribed recipient");
     if (code)
         return bad_request(s, c, code, why);
+    if (s->o.unavailable) {
+        add(&s->st.throttled, 1);
+        return reply_error(c, 503, 20503, "Service Unavailable", NULL, NULL);
+    }
     uint64_t wait = 0;
     bool fail = false;
     pthread_mutex_lock(&s->lock);
@@ -704,7 +709,7 @@ static const char usage_text[] =
     "               [--callback-delay-ms N] [--throttle-mps N] [--fail-rate P] [--log FILE]\n"
     "               [--stats FILE] [--mo-file FILE] [--mo-url URL] [--max-seconds N]\n"
     "               [--callback-sent] [--undelivered-rate P] [--callback-retries N]\n"
-    "               [--mo-to NUMBER] [--threads N] [--unsubscribed NUMBER]\n";
+    "               [--mo-to NUMBER] [--threads N] [--unsubscribed NUMBER] [--unavailable]\n";
 
 static bool opts_valid(const struct opts *o)
 {
@@ -741,6 +746,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"undelivered-rate", required_argument, NULL, 'U'},
         {"callback-retries", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 'j'},
+        {"unavailable", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -752,6 +758,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'k': o->auth_token = optarg; break;
         case 'd': o->callback_delay_ms = strtoul(optarg, NULL, 10); break;
         case 't': o->throttle_mps = strtod(optarg, NULL); break;
+        case 'N': o->unavailable = true; break;
         case 'f': o->fail_rate = strtod(optarg, NULL); break;
         case 'L': o->log_path = optarg; break;
         case 'S': o->stats_path = optarg; break;

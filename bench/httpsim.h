@@ -29,6 +29,7 @@ struct opts {
     const char *listen, *account_sid, *auth_token;
     unsigned long callback_delay_ms, max_seconds;
     double throttle_mps, fail_rate, undelivered_rate;
+    bool unavailable; /* every message answered 503 (an outage) */
     const char *log_path, *stats_path, *mo_file, *mo_url, *mo_to;
     const char *unsubscribed; /* a To answered 21610 (the recipient replied STOP to us) */
     bool callback_sent;

@@ -360,13 +360,17 @@ void flex_cfgval_redact_url(const char *url, char *out, size_t outsz)
     if (outsz == 0)
         return;
     const char *scheme = strstr(url, "://");
-    const char *auth = scheme ? scheme + 3 : NULL;
+    const char *auth = scheme ? scheme + 3 : url;
     const char *at = NULL;
-    for (const char *q = auth; q && *q; q++) /* the last '@' of all: a password may */
-        if (*q == '@')                       /* hold '@', '/', '?' or '#' (nothing */
-            at = q;                          /* after the host can hold '@') */
+    for (const char *q = auth; *q; q++) /* the last '@' of all: a password may */
+        if (*q == '@')                  /* hold '@', '/', '?' or '#' (nothing */
+            at = q;                     /* after the host can hold '@') */
     if (!at) {
         snprintf(out, outsz, "%s", url);
+        return;
+    }
+    if (!scheme) { /* a mistyped scheme ("redis:/u:pw@h"): all before the '@' */
+        snprintf(out, outsz, "****%s", at);
         return;
     }
     const char *colon = memchr(auth, ':', (size_t)(at - auth));

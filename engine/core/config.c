@@ -13,6 +13,7 @@
 #include "config_int.h"
 #include "e164.h"
 #include "err.h"
+#include "utf8.h"
 #include "intent.h"
 #include "log.h"
 #include "tmpl.h"
@@ -77,6 +78,7 @@ const struct cfg_row cfg_rows[] = {
     {K_RETENTION, "idempotency_days", T_UINT, E(retention.idempotency_days), "30", 1, 3650,
      F_RELOAD},
     {K_HTTP, "listen", T_HOSTPORT, E(http.listen), "127.0.0.1:9100", 0, 0, F_IMMUT},
+    {K_HTTP, "admin_listen", T_HOSTPORT, E(http.admin_listen), NULL, 0, 0, F_IMMUT},
     {K_ROUTE, "default", T_ROUTE, E(route._default_src), NULL, 0, 0, F_REQ | F_RELOAD},
     {K_QUIET, "enabled", T_BOOL, E(quiet_hours.enabled), "true", 0, 0, F_RELOAD},
     {K_QUIET, "start", T_HHMM, E(quiet_hours.start_min), "21:00", 0, 0, F_RELOAD},
@@ -108,6 +110,8 @@ const struct cfg_row cfg_rows[] = {
      F_SMPP | F_RELOAD},
     {K_CARRIER, "reconnect_max", T_DURATION, C(reconnect_max_ms), "30s", 1000, 3600e3, F_RELOAD},
     {K_CARRIER, "ambiguous", T_AMBIGUOUS, C(ambiguous_retry), "fail", 0, 0, F_RELOAD},
+    {K_CARRIER, "throttle_timeout", T_DURATION, C(throttle_timeout_ms), "30s", 1000, 3600e3,
+     F_HTTP | F_RELOAD},
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
     {K_CARRIER, "account_sid", T_STR, C(account_sid), NULL, 1, 64,
      F_REQ | F_HTTP | F_TWILIO | F_RELOAD},
@@ -765,7 +769,19 @@ static int set_value(struct cfg_parser *p, const struct cfg_row *r, void *base, 
     void *dst = (char *)base + r->off;
     int rc;
     switch (r->type) {
-    case T_STR: return set_string(p, r, v, dst, why, whysz);
+    case T_STR: { /* a location's name goes into every text: UTF-8, no controls */
+        for (size_t i = 0, n = strlen(v); i < n;) {
+            uint32_t cp;
+            int k = flex_utf8_next((const unsigned char *)v + i, n - i, &cp);
+            if (k < 0 || cp < 0x20 || cp == 0x7f) {
+                snprintf(why, whysz, "%s at byte %zu (save the file as UTF-8)",
+                         k < 0 ? "not UTF-8" : "a control character", i + 1);
+                return FLEX_E_INVAL;
+            }
+            i += (size_t)k;
+        }
+        return set_string(p, r, v, dst, why, whysz);
+    }
     case T_NAME:
         if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
             strlen(v)) {
@@ -847,11 +863,12 @@ static void apply_one(struct cfg_parser *p, struct cfg_sect *s, const struct cfg
     }
     if (set_value(p, r, sect_base(p, s), v, file, line, why, sizeof(why)) != 0) {
         char red[256];
-        if (r->type == T_REDISURL) /* a password in it: never quoted */
+        bool url = r->type == T_REDISURL || r->type == T_HTTPURL;
+        if (url) /* a password in it (user:pass@host): never quoted */
             flex_cfgval_redact_url(v, red, sizeof(red));
         if (r->flags & F_SENS)
             cfg_diag(p, file, line, "%s %s: %s", cfg_sect_label(s, lab), r->key, why);
-        else if (r->type == T_REDISURL)
+        else if (url)
             cfg_diag(p, file, line, "%s %s = '%s': %s", cfg_sect_label(s, lab), r->key,
                      shown(red, sh), why);
         else

@@ -82,7 +82,8 @@ struct flex_cfg_carrier {
     uint64_t response_timeout_ms; /* per PDU */
     uint64_t enquire_link_ms;
     uint64_t reconnect_max_ms;
-    bool ambiguous_retry; /* ambiguous = retry | fail */
+    bool ambiguous_retry;         /* ambiguous = retry | fail */
+    uint64_t throttle_timeout_ms; /* http: a message refused 429/503 this long fails over */
     /* http */
     const char *url;
     const char *account_sid;
@@ -159,6 +160,7 @@ struct flex_cfg {
     } retention;
     struct {
         const char *listen;
+        const char *admin_listen; /* NULL: /healthz, /readyz, /metrics on listen only */
     } http;
     struct {
         struct flex_cfg_src _default_src;

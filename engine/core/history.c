@@ -14,6 +14,7 @@
 #include "schedq.h"
 #include "store.h"
 #include "str.h"
+#include "utf8.h"
 
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
@@ -41,6 +42,25 @@ static void status_of(struct redisReply *hist, const char *rec, size_t len, char
     snprintf(out, sz, "%.*s", s ? (int)sl : 0, s ? s : "");
 }
 
+/* A text as an operator's terminal may show it: control characters (C0,
+ * DEL, C1: escape sequences a patient could send) and bytes that are not
+ * UTF-8 written as \xNN, everything else as it is. */
+static void put_text(FILE *out, const char *x, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int k = flex_utf8_next((const unsigned char *)x + i, len - i, &cp);
+        if (k > 0 && cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp > 0x9f)) {
+            fwrite(x + i, 1, (size_t)k, out);
+            i += (size_t)k;
+        } else {
+            for (int b = 0; b < (k > 0 ? k : 1); b++)
+                fprintf(out, "\\x%02x", (unsigned char)x[i + (size_t)b]);
+            i += k > 0 ? (size_t)k : 1;
+        }
+    }
+}
+
 static void print_line(FILE *out, const char *rec, size_t len, struct redisReply *hist)
 {
     char t[24], d[4], l[65], k[65], st[24];
@@ -59,8 +79,10 @@ static void print_line(FILE *out, const char *rec, size_t len, struct redisReply
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     size_t xl;
     const char *x = flex_conv_field(rec, len, "x=", &xl);
-    fprintf(out, "%s\t%s\t%s\t%s\t%s\t%.*s\n", when, d[0] == 'o' ? "out" : "in", l[0] ? l : "-",
-            k[0] ? k : "-", st, x ? (int)xl : 0, x ? x : "");
+    fprintf(out, "%s\t%s\t%s\t%s\t%s\t", when, d[0] == 'o' ? "out" : "in", l[0] ? l : "-",
+            k[0] ? k : "-", st);
+    put_text(out, x ? x : "", x ? xl : 0);
+    fputc('\n', out);
 }
 
 /* Records gathered from the log, copied (their replies are freed as the

@@ -92,6 +92,7 @@ struct flex_rec {
     /* what was sent */
     char text[FLEX_TEXT_MAX];
     uint8_t route_pos;  /* carriers tried so far */
+    uint8_t ambiguous;  /* ambiguous submits so far (ambiguous = retry sends again) */
     int64_t checked_ms; /* when the intake checked it (opt-outs, pause) */
     bool auto_reply;    /* an automatic reply to a patient's text: quiet hours
                          * and pauses do not hold it */

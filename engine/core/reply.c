@@ -594,8 +594,13 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
 {
     memset(ctx, 0, sizeof(*ctx));
     int64_t since = now_ms - (int64_t)cfg->engine.reply_context_days * DAY_MS;
-    bool best_here = false;
-    for (size_t i = 0; i < flex_reply_count(r); i++) { /* newest first */
+    /* The text replied to: the newest sent, preferring one from the
+     * location texted, then one to a patient: an automatic reply (HELP's
+     * answer) names none, so "C" after "Who is this?" and its answer still
+     * confirms the visit the reminder before them named. */
+    int best = -1, best_score = -1;
+    size_t n = flex_reply_count(r);
+    for (size_t i = 0; i < n; i++) { /* newest first */
         size_t len;
         const char *rec = flex_reply_str(flex_reply_at(r, i), &len);
         char v[112];
@@ -611,15 +616,16 @@ void flex_reply_parse_context(const struct flex_cfg *cfg, struct redisReply *r, 
         flex_conv_field_copy(rec, len, "l=", l, sizeof(l));
         flex_conv_field_copy(rec, len, "p=", pt, sizeof(pt));
         add_patient(ctx, pt);
-        bool here = loc && strcmp(l, loc) == 0;
-        if (ctx->found && (best_here || !here))
-            continue; /* a newer one, or one from the location texted, won */
-        ctx->found = true;
-        best_here = here;
-        flex_strlcpy(ctx->location, l, sizeof(ctx->location));
-        flex_strlcpy(ctx->patient, pt, sizeof(ctx->patient));
-        flex_conv_field_copy(rec, len, "a=", ctx->appointment, sizeof(ctx->appointment));
+        int score = (loc && strcmp(l, loc) == 0) * 2 + (pt[0] != '\0');
+        if (score > best_score) {
+            best_score = score;
+            best = (int)i;
+            flex_strlcpy(ctx->location, l, sizeof(ctx->location));
+            flex_strlcpy(ctx->patient, pt, sizeof(ctx->patient));
+            flex_conv_field_copy(rec, len, "a=", ctx->appointment, sizeof(ctx->appointment));
+        }
     }
+    ctx->found = best >= 0;
 }
 
 /* ---- applying an inbound text ------------------------------------------ */

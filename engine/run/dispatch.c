@@ -37,6 +37,7 @@
 #define DPOOL_SIZE 8192
 #define RESULTS_AHEAD 1024
 #define NEWS_MAX_AGE_NS 1000000000ULL /* nothing goes on news older than this */
+#define AMBIGUOUS_TRIES 3             /* submits of a job whose answers never come */
 #define CIRCUIT_FAILS 20              /* temporary failures in a row open it */
 #define CIRCUIT_OPEN_NS 5000000000ULL /* ... for this long, then traffic tries again */
 
@@ -132,12 +133,17 @@ static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_
     r->temporary = ev->temporary;
     const struct flex_cfg_route *route =
         flex_cfg_route_for(d->cfg, flex_cfg_location_find(d->cfg, r->location));
-    if (ev->temporary && r->route_pos + 1u < route->n) {
+    /* An ambiguous submit (ambiguous = retry: the operator takes a
+     * duplicate over a miss) is submitted AMBIGUOUS_TRIES times in all at
+     * most, so that a carrier that takes messages but never answers does
+     * not text a patient until the job expires. */
+    bool again = ev->temporary && (!ev->ambiguous || ++r->ambiguous < AMBIGUOUS_TRIES);
+    if (again && r->route_pos + 1u < route->n) {
         r->route_pos++; /* fail over to the next carrier of the route */
         d->wait[d->nwait++] = r;
         return;
     }
-    if (ev->temporary && !ev->ambiguous && clock_ms(d) < r->expires_ms) {
+    if (again && clock_ms(d) < r->expires_ms) {
         r->route_pos = 0; /* every carrier said "not now": start over later */
         d->wait[d->nwait++] = r;
         return;

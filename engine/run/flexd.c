@@ -374,6 +374,25 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
         pipeline_del(p);
         return 1;
     }
+    struct flex_http *http = NULL;
+    rc = flex_http_start(&http, cfg->http.listen, p);
+    const char *hooks = NULL; /* an HTTP carrier, whose webhooks need a listener */
+    for (size_t i = 0; rc != 0 && i < cfg->ncarriers && !hooks; i++)
+        if (cfg->carriers[i].enabled && cfg->carriers[i].type == FLEX_CARRIER_HTTP)
+            hooks = cfg->carriers[i].name;
+    /* Not fatal: another flexd of the host may hold the port, and any
+     * flexd matches a webhook through Redis; this one says what it lacks. */
+    if (rc != 0)
+        flex_log(FLEX_LOG_ERROR, &lctx, rc,
+                 "cannot listen on %s: /metrics, /healthz and /readyz are off%s%s%s",
+                 cfg->http.listen, hooks ? ", and carrier " : "", hooks ? hooks : "",
+                 hooks ? "'s webhooks (receipts, patients' texts) must reach another flexd" : "");
+    if (http && cfg->http.admin_listen &&
+        (rc = flex_http_admin_start(http, cfg->http.admin_listen)) != 0)
+        flex_log(FLEX_LOG_ERROR, &lctx, rc,
+                 "cannot listen on %s (http.admin_listen): /healthz, /readyz and /metrics "
+                 "only on %s",
+                 cfg->http.admin_listen, cfg->http.listen);
     audit_self(p->audit, "start", p->consumer);
     pthread_t th[3];
     pthread_create(&th[0], NULL, flex_writer_main, p);
@@ -383,13 +402,6 @@ static int run(const char *path, const struct flex_cfg_override *ov, size_t nov)
     pthread_setname_np(th[0], "flex-writer");
     pthread_setname_np(th[1], "flex-dispatch");
     pthread_setname_np(th[2], "flex-intake");
-    struct flex_http *http = NULL;
-    rc = flex_http_start(&http, cfg->http.listen, p);
-    if (rc != 0)
-        flex_log(FLEX_LOG_ERROR, &lctx, rc,
-                 "cannot listen on %s: /metrics, /healthz and /readyz "
-                 "are off",
-                 cfg->http.listen);
     flex_log(FLEX_LOG_INFO, &lctx, 0, "flexd %s started as consumer %s", FLEX_VERSION, p->consumer);
     sd_notifyf(0, "READY=1\nSTATUS=running as consumer %s", p->consumer);
     serve(p, path, ov, nov, &sigs);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@ struct upload {
     unsigned answer;                                 /* UP_ANSWERED: the status */
     struct MHD_Connection *conn;                     /* UP_WAITING: the one suspended */
     struct upload *prev, *next;                      /* ... in flex_http.waiting */
+    bool started;                                    /* the headers seen: the body follows */
+    bool query_long;                                 /* a query string over its bound: refused */
+    char query[1024]; /* the request's query string as sent (signed with the URL) */
     size_t len;
     bool too_big;
     char body[FLEX_WEBHOOK_MAX_BODY];
@@ -38,6 +42,7 @@ struct upload {
 
 struct flex_http {
     struct MHD_Daemon *d;
+    struct MHD_Daemon *admin; /* [http] admin_listen, or NULL */
     struct flex_pipeline *p;
     struct flex_qsbr_reader qr; /* the listener thread's, registered on first use */
     bool registered;
@@ -46,6 +51,10 @@ struct flex_http {
     pthread_mutex_t mu;
     struct upload *waiting;
     int nwaiting;
+    /* Refusals logged at most once a minute (anyone on the internet can
+     * send them; flex_webhooks_refused_total has them all): listener only. */
+    int64_t refused_logged_ms;
+    unsigned long refused_unlogged;
 };
 
 static const struct flex_log_ctx hlog = {NULL, "http", NULL};
@@ -333,20 +342,21 @@ static bool webhook_path(const char *url, char *name, size_t namesz, bool *inbou
  * when set (flexd behind a proxy), else http://HOST/PATH as the request
  * came. */
 static int signed_url(struct MHD_Connection *c, const struct flex_cfg_carrier *cc, const char *url,
-                      bool inbound, char *out, size_t outsz)
+                      const char *query, bool inbound, char *out, size_t outsz)
 {
     int n;
+    const char *qm = query[0] ? "?" : "";
     if (cc->webhook_url) {
         size_t bl = strlen(cc->webhook_url);
         while (bl > 0 && cc->webhook_url[bl - 1] == '/')
             bl--;
-        n = snprintf(out, outsz, "%.*s/%s", (int)bl, cc->webhook_url,
-                     inbound ? "inbound" : "status");
+        n = snprintf(out, outsz, "%.*s/%s%s%s", (int)bl, cc->webhook_url,
+                     inbound ? "inbound" : "status", qm, query);
     } else {
         const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
         if (!host)
             return -1;
-        n = snprintf(out, outsz, "http://%s%s", host, url);
+        n = snprintf(out, outsz, "http://%s%s%s%s", host, url, qm, query);
     }
     return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
@@ -441,7 +451,7 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
     const struct flex_cfg_carrier *cc = flex_cfg_carrier_find(cfg, name);
     unsigned status = 200;
     const char *why = NULL;
-    char surl[1024];
+    char surl[2048];
     struct flex_webhook_error err;
     struct flex_carrier_event ev;
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
@@ -453,11 +463,13 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
         status = 503, why = "redis unreachable"; /* it could not be stored */
     } else if (u->too_big) {
         status = 413, why = "body too large";
+    } else if (u->query_long) {
+        status = 414, why = "query string too long";
     } else if (!cc || cc->type != FLEX_CARRIER_HTTP || !cc->auth_token) {
         status = 403, why = "no such HTTP carrier";
     } else if (flex_webhook_form_parse(&h->form, u->body, u->len, &err) < 0) {
         status = 400, why = err.reason;
-    } else if (signed_url(c, cc, url, inbound, surl, sizeof(surl)) != 0 ||
+    } else if (signed_url(c, cc, url, u->query, inbound, surl, sizeof(surl)) != 0 ||
                !flex_webhook_verify(cc->auth_token, strlen(cc->auth_token), surl, strlen(surl),
                                     &h->form, sig, sig ? strlen(sig) : 0)) {
         status = 403, why = sig ? "signature does not match" : "no X-Twilio-Signature";
@@ -480,11 +492,22 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
         return reply(c, 200, "text/xml", "<Response/>", 11);
     }
     count(status == 503 ? &h->p->m.webhooks_busy : &h->p->m.webhooks_refused);
-    if (status != 503) /* no field of the request in the log: it may carry a patient's text */
-        flex_log(FLEX_LOG_WARN, &hlog, 0, "webhook for carrier '%.64s' refused (%u): %s", name,
-                 status, why);
+    int64_t now = flex_now_ms();
+    if (status != 503 && now - h->refused_logged_ms < 60000) {
+        h->refused_unlogged++;
+    } else if (status != 503) { /* no field of the request: it may carry a patient's text */
+        flex_log(FLEX_LOG_WARN, &hlog, 0,
+                 "webhook for carrier '%.64s' refused (%u): %s (and %lu more in the minute "
+                 "before: flex_webhooks_refused_total)",
+                 name, status, why, h->refused_unlogged);
+        h->refused_logged_ms = now;
+        h->refused_unlogged = 0;
+    }
     return reply(c, status, "text/plain", why, strlen(why));
 }
+
+static enum MHD_Result serve_get(struct flex_http *h, struct MHD_Connection *c, const char *url,
+                                 const char *method);
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
@@ -495,9 +518,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     char name[65];
     bool inbound;
     if (strcmp(method, "POST") == 0 && webhook_path(url, name, sizeof(name), &inbound)) {
-        struct upload *u = *con_cls;
-        if (!u) { /* the headers: the body follows */
-            *con_cls = u = flex_malloc(sizeof(*u));
+        struct upload *u = *con_cls; /* (uri_seen's) */
+        if (!u->started) {           /* the headers: the body follows */
+            u->started = true;
             u->state = UP_BODY;
             u->len = 0;
             u->too_big = false;
@@ -521,6 +544,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         }
         return webhook(h, c, url, name, inbound, u);
     }
+    return serve_get(h, c, url, method);
+}
+
+/* The admin listener ([http] admin_listen): the same GET paths, no
+ * webhooks, on a port of its own that clients of the public one cannot
+ * fill. */
+static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                     const char *method, const char *version, const char *upload,
+                                     size_t *upload_size, void **con_cls)
+{
+    (void)version, (void)upload, (void)upload_size, (void)con_cls;
+    return serve_get(cls, c, url, method);
+}
+
+/* GET /healthz, /readyz, /metrics. */
+static enum MHD_Result serve_get(struct flex_http *h, struct MHD_Connection *c, const char *url,
+                                 const char *method)
+{
     if (strcmp(method, "GET") != 0)
         return reply(c, 405, "text/plain", "method not allowed\n", 19);
     if (strcmp(url, "/healthz") == 0)
@@ -546,6 +587,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
+/* A request's state, made as its request line is read: its raw query
+ * string (MHD gives the handler the path only, and a signature covers the
+ * URL as the carrier wrote it, query included). */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)c;
+    struct upload *u = flex_malloc(sizeof(*u));
+    u->started = false;
+    u->query_long = false;
+    u->query[0] = '\0';
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    if (q) {
+        size_t n = strlen(q + 1);
+        if (n >= sizeof(u->query))
+            u->query_long = true;
+        else
+            memcpy(u->query, q + 1, n + 1);
+    }
+    return u;
+}
+
 /* Frees a request's upload state when MHD is done with it. */
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
@@ -555,16 +617,30 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pipeline *p)
+/* |hostport| ("127.0.0.1:9100", "[::1]:9100", "localhost:9100", as
+ * flex_cfgval_hostport takes them) resolved; NULL when it does not. */
+static struct addrinfo *listen_addrs(const char *hostport)
 {
-    char host[64];
+    char host[256];
     const char *colon = strrchr(hostport, ':');
     if (!colon || (size_t)(colon - hostport) >= sizeof(host))
-        return FLEX_E_INVAL;
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return NULL;
+    const char *h0 = hostport, *h1 = colon;
+    if (*h0 == '[' && h1 > h0 + 1 && h1[-1] == ']') /* [IPv6]:port */
+        h0++, h1--;
+    memcpy(host, h0, (size_t)(h1 - h0));
+    host[h1 - h0] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE},
+                    *ai = NULL;
+    return getaddrinfo(host, colon + 1, &hints, &ai) == 0 ? ai : NULL;
+}
+
+int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pipeline *p)
+{
+    struct addrinfo *ais = listen_addrs(hostport);
+    if (!ais)
         return FLEX_E_INVAL;
     struct flex_http *h = flex_calloc(1, sizeof(*h));
     h->p = p;
@@ -574,13 +650,19 @@ int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pi
     /* The listener faces carriers: epoll (no FD_SETSIZE ceiling), a bound
      * on connections in all and per client address, and a timeout on idle
      * or slow ones, so that slow or many clients of one address cannot
-     * take /healthz and /readyz away from the others. */
-    h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-                            handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FLEX_HTTP_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_CONNECTIONS,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_PER_ADDRESS,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+     * take /healthz and /readyz away from the others.  A name's addresses
+     * are tried in order ("localhost" may give ::1 where IPv6 is off). */
+    for (struct addrinfo *ai = ais; ai && !h->d; ai = ai->ai_next)
+        h->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                                    (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                                0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FLEX_HTTP_TIMEOUT_S,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)FLEX_HTTP_MAX_CONNECTIONS,
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                (unsigned)FLEX_HTTP_MAX_PER_ADDRESS, MHD_OPTION_NOTIFY_COMPLETED,
+                                completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, NULL,
+                                MHD_OPTION_END);
+    freeaddrinfo(ais);
     if (!h->d) {
         p->hook_done = NULL;
         pthread_mutex_destroy(&h->mu);
@@ -591,10 +673,27 @@ int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pi
     return 0;
 }
 
+int flex_http_admin_start(struct flex_http *h, const char *hostport)
+{
+    struct addrinfo *ais = listen_addrs(hostport);
+    if (!ais)
+        return FLEX_E_INVAL;
+    for (struct addrinfo *ai = ais; ai && !h->admin; ai = ai->ai_next)
+        h->admin = MHD_start_daemon(
+            MHD_USE_EPOLL_INTERNAL_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL,
+            NULL, admin_handler, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FLEX_HTTP_TIMEOUT_S,
+            MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_END);
+    freeaddrinfo(ais);
+    return h->admin ? 0 : -EADDRINUSE;
+}
+
 void flex_http_stop(struct flex_http *h)
 {
     if (!h)
         return;
+    if (h->admin)
+        MHD_stop_daemon(h->admin);
     /* Webhooks the writer (joined by now) did not store: 503, and every
      * connection resumed, as MHD requires before it stops. */
     while (h->waiting)

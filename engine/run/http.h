@@ -19,6 +19,11 @@ struct flex_http;
 /* Listens on |hostport| ("127.0.0.1:9100").  Returns 0 and |*out|, or
  * -errno / FLEX_E_INVAL (bad address, port taken). */
 int flex_http_start(struct flex_http **out, const char *hostport, struct flex_pipeline *p);
+/* /healthz, /readyz and /metrics also on |hostport|, a listener of their
+ * own (at most 64 connections) that the public one's clients, slow or
+ * many, cannot fill: for the health checks and Prometheus.  Returns 0 or
+ * as flex_http_start. */
+int flex_http_admin_start(struct flex_http *h, const char *hostport);
 void flex_http_stop(struct flex_http *h);
 
 #endif

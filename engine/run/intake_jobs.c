@@ -305,6 +305,7 @@ static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char 
     rec->enqueued_ms = base;
     rec->expires_ms = exp;
     rec->route_pos = 0;
+    rec->ambiguous = 0;
     rec->outcome = 0;
     rec->carrier[0] = '\0';
     rec->reason[0] = '\0';

@@ -120,7 +120,8 @@ struct writer {
      * duplicate receipt is not counted or announced again.  Best effort: a
      * slot taken by a later job lets one through. */
     struct flex_recent receipted;
-    bool *dup; /* per receipt of the batch: a duplicate */
+    bool *dup;  /* per receipt of the batch: a duplicate */
+    bool *gone; /* per receipt of the batch: its map field in this HDEL */
 };
 
 static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
@@ -617,6 +618,26 @@ static void append_receipts(struct writer *w, struct flex_rec **rc, size_t m, co
             flex_cmd_end(a);
         }
         hist_send(w, hours[i]);
+    }
+    /* A final receipt takes its message's map field with it: a copy of it
+     * later (the carrier again, to this flexd after a restart or to
+     * another) then matches nothing, and the job is not delivered twice,
+     * its event and counters neither.  One HDEL per carrier and hour. */
+    for (size_t i = 0; i < m; i++)
+        w->gone[i] = !receipt_matched(vals[i], lens[i]) || w->dup[i];
+    for (size_t i = 0; i < m; i++) {
+        if (w->gone[i])
+            continue;
+        flex_cmd_reset(a);
+        flex_cmd_arg(a, "HDEL", 4);
+        flex_cmd_argf(a, "%s%s:%lld", FLEX_KEY_MSGID, rc[i]->carrier, hours[i]);
+        for (size_t j = i; j < m; j++)
+            if (!w->gone[j] && hours[j] == hours[i] &&
+                strcmp(rc[j]->carrier, rc[i]->carrier) == 0) {
+                flex_cmd_copy(a, rc[j]->part_ids[0], strlen(rc[j]->part_ids[0]));
+                w->gone[j] = true;
+            }
+        args_send(w);
     }
     stat_incr(w, "delivered", nd);
     stat_incr(w, "failed", nf);
@@ -1138,6 +1159,7 @@ void *flex_writer_main(void *arg)
     w.x = flex_calloc(1, sizeof(*w.x));
     flex_recent_init(&w.receipted, RECENT_SLOTS);
     w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
+    w.gone = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.gone));
     w.conv = flex_calloc(BATCH, sizeof(*w.conv));
     struct flex_qsbr_reader qr;
     flex_qsbr_register(&flex_cfg_qsbr, &qr);
@@ -1252,6 +1274,7 @@ void *flex_writer_main(void *arg)
     flex_free(w.x);
     flex_recent_free(&w.receipted);
     flex_free(w.dup);
+    flex_free(w.gone);
     flex_free(w.conv);
     flex_reply_free(&w.rq);
     flex_store_del(w.st);

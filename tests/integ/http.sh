@@ -85,14 +85,26 @@ check "signed for another URL: 403" test "$(post /webhooks/backup/status "$other
 check "unknown carrier: 403" test "$(post /webhooks/nosuch/status "$good" "MessageSid=$sid&MessageStatus=undelivered")" = 403
 check "malformed form: 400" test "$(post /webhooks/backup/status "$good" "MessageSid=%zz")" = 400
 check "refusals counted" test "$(metric flex_webhooks_refused_total)" = $((refused0 + 5))
+check "... and logged once a minute at most (anyone can send them)" \
+    test "$(grep -c 'webhook for carrier' "$tmp/flexd.log")" = 1
 check "nothing changed: still 299 delivered" \
     sh -c "[ \"\$(\"$B/flexctl\" $D stats | sed -n 's/.*\"delivered\":\([0-9]*\).*/\1/p')\" = 299 ]"
 check "a valid duplicate final callback counts once" \
     test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid "$sid" MessageStatus delivered)" "MessageSid=$sid&MessageStatus=delivered")" = 200
 sleep 0.5
 check "... still 299 delivered" test "$(stat delivered)" = 299
+lsid=$(echo "$sid" | tr 'A-Z' 'a-z')
+check "... its map field gone with the first: a copy to another flexd, or after a restart, matches nothing" \
+    sh -c "for k in \$(redis-cli -p $RP --scan --pattern 'flex:msgid:backup:*'); do
+               [ \"\$(redis-cli -p $RP HEXISTS \$k $lsid)\" = 0 ] || exit 1; done"
 check "an intermediate status (sent) is taken and ends nothing" \
     test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid SMffff MessageStatus sent)" "MessageSid=SMffff&MessageStatus=sent")" = 200
+check "a callback URL with a query string: signed with it (as Twilio signs), 200" \
+    test "$(post '/webhooks/backup/status?tag=a%2Fb' "$(sign "$cb?tag=a%2Fb" MessageSid SMffff MessageStatus sent)" "MessageSid=SMffff&MessageStatus=sent")" = 200
+check "... signed without it: 403 (the query is signed too)" \
+    test "$(post '/webhooks/backup/status?tag=a%2Fb' "$(sign "$cb" MessageSid SMffff MessageStatus sent)" "MessageSid=SMffff&MessageStatus=sent")" = 403
+check "Twilio's partially_delivered is a status, not a malformed callback" \
+    test "$(post /webhooks/backup/status "$(sign "$cb" MessageSid SMfffe MessageStatus partially_delivered)" "MessageSid=SMfffe&MessageStatus=partially_delivered")" = 200
 
 # --- 1,100 slow clients of one address do not take /healthz away -------
 python3 - "$HP" "$tmp/slow.ready" <<'PY' &
@@ -221,6 +233,76 @@ ctl enqueue "$tmp/g.jsonl" >/dev/null
 check "HTTP back: the next 50 go by HTTP again (first in the route)" \
     wait_for '[ "$(stat sent)" = $((s1 + 100)) ] && [ "$(hstat received)" -ge $((r1 + 40)) ]' 20
 kill "$f4"; wait "$f4" 2>/dev/null
+
+# --- an outage answered 503 to every message: they fail over in time ----------
+kill "$hs"; wait "$hs" 2>/dev/null
+start_httpsim --unavailable
+"$B/flexd" $D -D "route.default=backup,primary" -D carrier.backup.throttle_timeout=2s \
+    >/dev/null 2>>"$tmp/flexd.log" &
+f5=$!
+pids="$pids $f5"
+check "flexd (backup, primary) up, httpsim answering 503 to every message" \
+    wait_for 'curl -sf http://127.0.0.1:$HP/readyz >/dev/null' 10
+s2=$(stat sent)
+jobs 1100 20 >"$tmp/u.jsonl"
+ctl enqueue "$tmp/u.jsonl" >/dev/null
+check "refused (503) past throttle_timeout: the 20 go by SMPP, the next of the route" \
+    wait_for '[ "$(stat sent)" = $((s2 + 20)) ]' 20
+check "... smscsim got them, httpsim refused them" \
+    sh -c "[ \"\$(sed -n 's/.*\"received\":\([0-9]*\).*/\1/p' '$tmp/sim2.json')\" = 170 ] &&
+           [ \"\$(sed -n 's/.*\"throttled\":\([0-9]*\).*/\1/p' '$tmp/http.json')\" -ge 20 ]"
+kill "$f5"; wait "$f5" 2>/dev/null
+kill "$hs"; wait "$hs" 2>/dev/null
+start_httpsim
+
+# --- ambiguous = retry: a request unanswered is sent again, 3 times at most ---
+AP=$((HT + 2))
+echo 1 >"$tmp/hang"
+python3 - "$AP" "$tmp/hang" "$tmp/amb.n" <<'PY' &
+import json, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+lock, n = threading.Lock(), [0]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with lock:
+            n[0] += 1
+            k = n[0]
+            open(sys.argv[3], "w").write(str(k))
+        if k <= int(open(sys.argv[2]).read()):
+            time.sleep(2) # past flexd's response_timeout: taken, maybe, never answered in time
+        b = json.dumps({"sid": "SM%032x" % k}).encode()
+        try:
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+        except OSError:
+            pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+pids="$pids $!"
+wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $AP), 1)' 2>/dev/null" 10
+"$B/flexd" $D -D route.default=backup -D "carrier.backup.url=http://127.0.0.1:$AP" \
+    -D carrier.backup.ambiguous=retry -D carrier.backup.response_timeout=500ms \
+    >/dev/null 2>>"$tmp/flexd.log" &
+f6=$!
+pids="$pids $f6"
+printf '{"type":"message","id":"amb-1","location":"loc-1","patient":"p-a1","phone":"+12025550961","body":"See you at 9:30."}\n' |
+    ctl enqueue - >/dev/null
+check "ambiguous = retry, one carrier: the request unanswered in time is sent again and taken" \
+    wait_for "\"$B/flexctl\" $D status amb-1 | grep -q '\"state\":\"accepted\"'" 15
+check "... two requests in all" test "$(cat "$tmp/amb.n")" = 2
+echo 100 >"$tmp/hang"
+printf '{"type":"message","id":"amb-2","location":"loc-1","patient":"p-a2","phone":"+12025550962","body":"See you at 9:30."}\n' |
+    ctl enqueue - >/dev/null
+check "... never answered: failed after three requests, not sent until it expires" \
+    wait_for "\"$B/flexctl\" $D status amb-2 | grep -q '\"state\":\"failed\"'" 20
+check "... three requests for it" test "$(cat "$tmp/amb.n")" = 5
+kill "$f6"; wait "$f6" 2>/dev/null
 
 # --- profile json: another API by config --------------------------------------
 JP=$((HT + 1))

@@ -224,5 +224,20 @@ ctl status nope-1 >/dev/null 2>"$tmp/nope"
 echo "rc=$?" >>"$tmp/nope"
 check "status of an unknown id exits 1 saying so" \
     sh -c "grep -q 'no such job: nope-1' '$tmp/nope' && grep -qx rc=1 '$tmp/nope'"
+# [http] listen by name: what --check-config takes, flexd binds.
+"$B/flexd" $D -D "http.listen=localhost:$((HP + 7))" -D engine.consumer=byname \
+    -D "http.admin_listen=127.0.0.1:$((HP + 8))" >/dev/null 2>"$tmp/byname.log" &
+byname=$!
+check "[http] listen = localhost:PORT: flexd listens there" \
+    wait_for "curl -sf http://localhost:$((HP + 7))/healthz >/dev/null" 10
+check "... and says nothing about it" sh -c "! grep -q 'cannot listen' '$tmp/byname.log'"
+check "[http] admin_listen: /healthz, /readyz and /metrics there too" \
+    sh -c "curl -sf http://127.0.0.1:$((HP + 8))/healthz >/dev/null &&
+           curl -sf http://127.0.0.1:$((HP + 8))/metrics | grep -q '^flex_jobs_read_total' &&
+           curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$((HP + 8))/readyz | grep -q '^[25]0[03]\$'"
+check "... and no webhook" test "$(curl -s -o /dev/null -w '%{http_code}' --data x=1 \
+    http://127.0.0.1:$((HP + 8))/webhooks/backup/status)" = 405
+kill -TERM "$byname"
+wait "$byname"
 echo "$fails failed"
 [ "$fails" -eq 0 ]

@@ -172,6 +172,11 @@ printf 'garbage\n' | ctl history import - >"$tmp/imp3.out" 2>&1
 check "... a line that is not JSON: the parser's reason" grep -q "^1: not JSON: ." "$tmp/imp3.out"
 ctl history import "$tmp/imp.jsonl" >"$tmp/imp2.out" 2>/dev/null
 check "import again: nothing added twice" grep -q "imported 0, rejected 1" "$tmp/imp2.out"
+printf '%s\n' '{"phone":"+12025550106","direction":"in","at":"2026-11-20T10:05:00Z","text":"Hi \u001b[31mred\u0007 \u009b ok"}' |
+    ctl history import - >/dev/null
+check "history shows a text's control characters as \\xNN, never raw to the terminal" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl history +12025550106 >'$tmp/h6.txt' &&
+           grep -qF 'Hi \\x1b[31mred\\x07 \\xc2\\x9b ok' '$tmp/h6.txt' && ! grep -q \"\$(printf '\\033')\" '$tmp/h6.txt'"
 check "imported history in time order" \
     test "$(ctl history +12025550105 | cut -f2 | tr '\n' ' ')" = "out in "
 

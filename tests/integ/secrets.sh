@@ -49,6 +49,14 @@ check "... saying WRONGPASS" grep -q WRONGPASS "$tmp/ctl.out"
     --check-config >>"$tmp/ctl.out" 2>&1
 check "--check-config refuses a bad URL" test $? -eq 2
 check "... quoting it without its password" grep -q "redis://:\*\*\*\*@127.0.0.1:99999/0" "$tmp/ctl.out"
+"$B/flexd" -c deploy/flexd.conf -D "redis.url=redis:/flex:Typo-S3cret-2@10.1.2.3:6379/0" \
+    -D "carrier.backup.url=https://ACx:Url-S3cret-3@api.example.com" \
+    -D "carrier.backup.status_callback=https://u:Cb-S3cret-4@hooks.example.com:0/status" \
+    --check-config >"$tmp/urls.out" 2>&1
+check "a mistyped redis URL and HTTP URLs with user:password: refused" test $? -eq 2
+check "... none of their passwords quoted" \
+    sh -c "grep -q 'backup\] url = .https://ACx:\*\*\*\*@' '$tmp/urls.out' &&
+           ! grep -q 'S3cret-[234]' '$tmp/urls.out'"
 "$B/flexctl" -c deploy/flexd.conf -D "redis.url=redis://:Unreach-S3cret@127.0.0.1:1/0" stats \
     >>"$tmp/ctl.out" 2>&1
 check "flexctl to an unreachable Redis names it without the password" \

@@ -123,6 +123,9 @@ static void test_cfgval_redact_url(void **state)
         {"rediss://u:S3cret@h:6380", "rediss://u:****@h:6380"},
         {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
         {"unix:///run/redis.sock", "unix:///run/redis.sock"},
+        {"redis:/flex:Hunter2@10.1.2.3:6379/0", "****@10.1.2.3:6379/0"}, /* scheme mistyped */
+        {"redis//flex:Hunter2@h", "****@h"},
+        {"https://ACx:S3cret@api.example.com/x", "https://ACx:****@api.example.com/x"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char out[128];

@@ -225,6 +225,11 @@ static void test_config_each_error_has_file_and_line(void **state)
     expect_error("[location x]\nname = X\ntimezone = ../../etc/passwd\nphone = 2025550100\n", L + 2,
                  "IANA");
     expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 555-0100\n", L + 3, "too short");
+    /* a name saved in Latin-1 would fail every text of the location */
+    expect_error("[location x]\nname = Caf\xe9 Dental\ntimezone = UTC\nphone = 2025550100\n", L + 1,
+                 "not UTF-8 at byte 4");
+    expect_error("[location x]\nname = Bell\x07\ntimezone = UTC\nphone = 2025550100\n", L + 1,
+                 "a control character at byte 5");
     expect_error("[template t]\nbody = Hi {patient}\n", L + 1, "unknown placeholder {patient}");
     expect_error("[location x]\nname = X\ntimezone = UTC\nphone = 2025550100\nroute = a, zz\n",
                  L + 4, "carrier 'zz', which is not defined");

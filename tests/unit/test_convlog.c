@@ -137,6 +137,55 @@ static void test_context_lists_every_patient(void **state)
     assert_memory_equal(ctx.patient, "00", 2); /* the newest */
 }
 
+/* Reminder (appointment a-7), the patient asks "Who is this?", flexd
+ * answers with HELP (an automatic reply: no patient, no appointment): a
+ * "C" then confirms a-7, not nothing.  A text from another location,
+ * newer, loses to the location texted. */
+static void test_context_skips_automatic_replies(void **state)
+{
+    (void)state;
+    struct flex_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.engine.reply_context_days = 30;
+    int64_t now = 20422 * DAY_MS;
+    static char recs[4][512];
+    long n[4];
+    n[0] = flex_conv_record(recs[0], sizeof(recs[0]), now - 1000, 'o', "loc-2", "p-9", "a-9", "j9",
+                            "reminder_24h", "", "Other office");
+    n[1] = flex_conv_record(recs[1], sizeof(recs[1]), now - 2000, 'o', "loc-1", "", "", "auto-1",
+                            "help", "", "Capitol Dental: reply STOP to opt out");
+    n[2] = flex_conv_record(recs[2], sizeof(recs[2]), now - 3000, 'i', "loc-1", "p-7", "", "mo:1",
+                            "help", "", "Who is this?");
+    n[3] = flex_conv_record(recs[3], sizeof(recs[3]), now - 4000, 'o', "loc-1", "p-7", "a-7", "j7",
+                            "reminder_24h", "", "See you tomorrow");
+    redisReply el[4], *els[4];
+    for (int i = 0; i < 4; i++) {
+        assert_true(n[i] > 0);
+        memset(&el[i], 0, sizeof(el[i]));
+        el[i].type = REDIS_REPLY_STRING;
+        el[i].str = recs[i];
+        el[i].len = (size_t)n[i];
+        els[i] = &el[i];
+    }
+    redisReply arr;
+    memset(&arr, 0, sizeof(arr));
+    arr.type = REDIS_REPLY_ARRAY;
+    arr.elements = 4;
+    arr.element = els;
+    struct flex_reply_ctx ctx;
+    flex_reply_parse_context(&cfg, &arr, "loc-1", now, &ctx);
+    assert_true(ctx.found);
+    assert_string_equal(ctx.location, "loc-1");
+    assert_string_equal(ctx.patient, "p-7");
+    assert_string_equal(ctx.appointment, "a-7");
+    /* with only the automatic reply: its location, no patient */
+    arr.elements = 2;
+    flex_reply_parse_context(&cfg, &arr, "loc-1", now, &ctx);
+    assert_true(ctx.found);
+    assert_string_equal(ctx.location, "loc-1");
+    assert_string_equal(ctx.patient, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_key_and_expiry),
         cmocka_unit_test(test_record),
         cmocka_unit_test(test_context_lists_every_patient),
+        cmocka_unit_test(test_context_skips_automatic_replies),
     };
     return cmocka_run_group_tests_name("convlog", tests, NULL, NULL);
 }
