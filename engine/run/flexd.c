@@ -232,14 +232,41 @@ static void reload(struct flex_pipeline *p, const char *path, const struct flex_
     sd_notify(0, "READY=1\nSTATUS=running (configuration reloaded)");
 }
 
+/* Redis 7.0 or later (PEXPIRE ... NX in the scripts that join a text's
+ * parts, stream commands of 6.2): an older one is said at start, not
+ * found later as texts lost.  0, or -1 logged. */
+static int redis_version_ok(struct flex_store *st)
+{
+    flex_store_appendf(st, "INFO server");
+    struct redisReply *r;
+    if (flex_store_reply(st, &r) != 0)
+        return 0; /* the pipeline's own retries take over */
+    size_t len;
+    const char *info = flex_reply_str(r, &len);
+    const char *v = info ? strstr(info, "redis_version:") : NULL;
+    int major = v ? atoi(v + 14) : 0;
+    int rc = 0;
+    if (v && major < 7) {
+        char ver[16];
+        size_t k = strcspn(v + 14, "\r\n");
+        snprintf(ver, sizeof(ver), "%.*s", (int)(k < sizeof(ver) ? k : sizeof(ver) - 1), v + 14);
+        flex_log(FLEX_LOG_ERROR, &lctx, 0, "Redis %s: Flex needs Redis 7.0 or later; not started",
+                 ver);
+        rc = -1;
+    }
+    flex_store_free_reply(r);
+    return rc;
+}
+
 static int wait_for_redis(const struct flex_cfg *cfg)
 {
     char why[256];
     for (int i = 0; i < 20; i++) { /* the retry budget: about 10 s */
         struct flex_store *st;
         if (flex_store_connect(&st, &cfg->redis, 500, why, sizeof(why)) == 0) {
+            int rc = redis_version_ok(st);
             flex_store_del(st);
-            return 0;
+            return rc;
         }
         usleep(500000);
     }
