@@ -1053,6 +1053,24 @@ static void decide(unsigned m, bool more, struct flex_intent_result *out)
     }
 }
 
+/* The opt-out bits of the end of a text longer than one scan reads (its
+ * last TAIL_BYTES, from a character's start: fewer words than a scan
+ * holds): a long complaint that ends "... STOP" opts out too. */
+#define TAIL_BYTES 240
+_Static_assert(TAIL_BYTES / 2 < MAX_TOK, "a tail's words fit a scan");
+static unsigned tail_optout(const struct flex_keywords *kw, const char *text, size_t len)
+{
+    size_t from = len > TAIL_BYTES ? len - TAIL_BYTES : 0;
+    while (from < len && ((unsigned char)text[from] & 0xC0) == 0x80)
+        from++;
+    struct scan sc;
+    size_t n = normalize(text + from, len - from, sc.buf, sizeof(sc.buf), true, &sc.more);
+    tokenize(kw, &sc, n);
+    if (sc.n > 0) /* the first word may be a cut one: not a sentence's start */
+        sc.t[0].flags &= (uint16_t)~F_LISTS;
+    return (pure_sentences(&sc) | phrases(kw, &sc) | last_word(&sc)) & B_OPTOUT;
+}
+
 void flex_intent_classify(const struct flex_keywords *kw, const char *text, size_t len,
                           struct flex_intent_result *out)
 {
@@ -1069,6 +1087,8 @@ void flex_intent_classify(const struct flex_keywords *kw, const char *text, size
         if (m == 0 && (m = fuzzy(kw, &sc)) != 0)
             more = true; /* a typo taken for an opt-out: a person should see it */
     }
+    if (sc.more && !(m & B_OPTOUT))
+        m |= tail_optout(kw, text, len); /* (more is set: the desk sees it) */
     decide(m, more, out);
 }
 

@@ -121,7 +121,8 @@ const char *flex_keywords_default(enum flex_kw_list list);
 
 /* Classifies |len| bytes at |text| (borrowed, any bytes) with |kw| (not
  * NULL) into |*out|.  Only the first FLEX_INTENT_NORM_MAX normalized bytes
- * are read; an empty text is OTHER. */
+ * are read, and of a longer text its end for an opt-out; an empty text is
+ * OTHER. */
 void flex_intent_classify(const struct flex_keywords *kw, const char *text, size_t len,
                           struct flex_intent_result *out);
 

@@ -190,6 +190,34 @@ static const struct tcase cases[] = {
     {"\xff\xfe stop \xc0", STOP, false, false}, /* invalid bytes separate words */
 };
 
+/* A long complaint (over what a scan reads) ending in STOP opts out; one
+ * that does not, does not. */
+static void test_intent_long_text_tail(void **state)
+{
+    (void)state;
+    struct flex_keywords *kw = NULL;
+    char err[256] = "";
+    assert_int_equal(flex_keywords_new(&kw, NULL, err, sizeof(err)), 0);
+    char text[2400] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(text, "I waited an hour at the office and nobody called me back. ");
+    size_t base = strlen(text);
+    struct flex_intent_result r;
+    strcat(text, "STOP");
+    flex_intent_classify(kw, text, strlen(text), &r);
+    assert_int_equal(r.intent, STOP);
+    assert_true(r.frontdesk);
+    text[base] = '\0';
+    strcat(text, "Please call me.");
+    flex_intent_classify(kw, text, strlen(text), &r);
+    assert_int_equal(r.intent, OTHR);
+    text[base] = '\0';
+    strcat(text, "Stop texting me");
+    flex_intent_classify(kw, text, strlen(text), &r);
+    assert_int_equal(r.intent, STOP);
+    flex_keywords_del(kw);
+}
+
 static struct flex_keywords *defaults(void)
 {
     struct flex_keywords *kw = NULL;
@@ -471,6 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intent_table),
+        cmocka_unit_test(test_intent_long_text_tail),
         cmocka_unit_test(test_intent_normalize),
         cmocka_unit_test(test_intent_names),
         cmocka_unit_test(test_intent_defaults_are_normal),
