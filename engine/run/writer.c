@@ -120,6 +120,10 @@ struct writer {
      * duplicate receipt is not counted or announced again.  Best effort: a
      * slot taken by a later job lets one through. */
     struct flex_recent receipted;
+    /* "carrier key" of messages whose final receipt this process stored (and
+     * whose map field went with it): a copy of it later matches nothing in
+     * Redis, and is a duplicate here, not a receipt to wait for */
+    struct flex_recent finals;
     bool *dup;  /* per receipt of the batch: a duplicate */
     bool *gone; /* per receipt of the batch: its map field in this HDEL */
 };
@@ -684,9 +688,19 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
                           const size_t *lens, const int64_t *acc, bool written,
                           struct flex_rec **retry, size_t *nretry)
 {
+    char fk[sizeof(rc[0]->carrier) + 1 + sizeof(rc[0]->part_ids[0])];
     for (size_t i = 0; i < m; i++) {
         struct flex_rec *r = rc[i];
         if (!vals[i]) {
+            bool copy = false;
+            for (unsigned c = 0; c < r->nkeys && c < FLEX_CARRIER_KEYS && !copy; c++) {
+                snprintf(fk, sizeof(fk), "%s %s", r->carrier, r->part_ids[c]);
+                copy = flex_recent_has(&w->finals, fk);
+            }
+            if (copy) {
+                flex_metric_add(&w->p->m.receipts_duplicate, 1);
+                continue;
+            }
             if (flex_now_ms() - r->at_ms < RECEIPT_WAIT_MS && *nretry < RETRY_MAX) {
                 retry[(*nretry)++] = r;
                 r->kind = FLEX_REC_RECEIPT_WAIT;
@@ -700,6 +714,8 @@ static void receipts_done(struct writer *w, struct flex_rec **rc, size_t m, cons
             continue;
         }
         flex_recent_add(&w->receipted, r->id);
+        snprintf(fk, sizeof(fk), "%s %s", r->carrier, r->part_ids[0]);
+        flex_recent_add(&w->finals, fk);
         bool ok = r->delivered;
         struct flex_audit_job aj = {.job = r->id,
                                     .location = r->location,
@@ -1158,6 +1174,7 @@ void *flex_writer_main(void *arg)
     w.sb = flex_statusbuf_new();
     w.x = flex_calloc(1, sizeof(*w.x));
     flex_recent_init(&w.receipted, RECENT_SLOTS);
+    flex_recent_init(&w.finals, RECENT_SLOTS);
     w.dup = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.dup));
     w.gone = flex_calloc(BATCH + RETRY_MAX, sizeof(*w.gone));
     w.conv = flex_calloc(BATCH, sizeof(*w.conv));
@@ -1273,6 +1290,7 @@ void *flex_writer_main(void *arg)
     flex_statusbuf_del(w.sb);
     flex_free(w.x);
     flex_recent_free(&w.receipted);
+    flex_recent_free(&w.finals);
     flex_free(w.dup);
     flex_free(w.gone);
     flex_free(w.conv);
