@@ -66,18 +66,21 @@ reply-patients-cap ;; engine/core/reply.h ;; char patients[FLEX_REPLY_CONTEXT * 
 http-answer-at-once ;; engine/run/http.c ;; MHD_suspend_connection(c); ;; u->state = UP_ANSWERED, u->answer = 200; ;; integ:http.sh
 http-max-parts ;; adapters/http.c ;; int prc = flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; int prc = 0 * flex_sms_encode(h->sms, m->text, m->len, h->max_parts, &terr); ;; integ:http.sh
 # dispatch: the checks at the carrier's door, limits, failover
-dispatch-backpressure-all ;; engine/run/dispatch.c ;; bool stop = d->results_out - atomic_load_explicit(&d->p->results_stored, ;; bool stop = flex_ring_count(&d->p->results) + 0 * atomic_load_explicit(&d->p->results_stored, ;; integ:flexbench.sh
+dispatch-backpressure-all ;; engine/run/dispatch.c ;; d->results_out - atomic_load_explicit(&d->p->results_stored, memory_order_relaxed) > ;; flex_ring_count(&d->p->results) + 0 * atomic_load_explicit(&d->p->results_stored, memory_order_relaxed) > ;; integ:flexbench.sh
+dispatch-news-stale ;; engine/run/dispatch.c ;; bool stale = news_ns == 0 || now - news_ns > NEWS_MAX_AGE_NS; ;; bool stale = news_ns == 0; ;; integ:stale.sh
 dispatch-expiry ;; engine/run/dispatch.c ;; if (clock_ms(d) > r->expires_ms) { ;; if (false) { ;; integ:decisions.sh expiry
 dispatch-carrier-limit ;; engine/run/dispatch.c ;; if (d->limit_car && limit_take(d, 'c', c->name, now_ns)) ;; if (d->limit_car && !limit_take(d, 'c', c->name, now_ns)) ;; integ:decisions.sh expiry
 dispatch-burst ;; engine/run/dispatch.c ;; (uint32_t)(mps / 10) + 1 ;; (uint32_t)(mps * 10) + 1 ;; integ:decisions.sh expiry
-dispatch-failover-permanent ;; engine/run/dispatch.c ;; if (ev->temporary && r->route_pos + 1u < route->n) { ;; if (r->route_pos + 1u < route->n) { ;; integ:decisions.sh carriers
+dispatch-failover-permanent ;; engine/run/dispatch.c ;; if (again && r->route_pos + 1u < route->n) { ;; if ((again || !ev->temporary) && r->route_pos + 1u < route->n) { ;; integ:decisions.sh carriers
 dispatch-confirm-optout ;; engine/run/dispatch.c ;; } else if (!r->to_optout && flex_live_opted_out(d->live, r->phone)) { ;; } else if (flex_live_opted_out(d->live, r->phone)) { ;; integ:decisions.sh replies
 # writer: receipts, outcomes
 writer-lookup-carrier ;; engine/run/writer.c ;; if (strcmp(rc[i]->carrier, plan[p].carrier) != 0) ;; if (0) ;; integ:decisions.sh batch
 writer-receipt-state ;; engine/run/writer.c ;; bool ok = r->delivered; /* r->reason ;; bool ok = !r->delivered; /* r->reason ;; integ:decisions.sh receipts
 writer-later-part ;; engine/run/writer.c ;; return val && !memchr(val, '#', len); ;; return val != NULL; ;; integ:decisions.sh receipts
 writer-duplicate ;; engine/run/writer.c ;; w->dup[i] = flex_recent_add_undo(&w->receipted, r->id, &undo[nundo]); ;; w->dup[i] = (flex_recent_add_undo(&w->receipted, r->id, &undo[nundo]), false); ;; integ:decisions.sh receipts
-writer-xack ;; engine/run/writer.c ;; if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry)) ;; if (recs[i]->kind == FLEX_REC_RESULT && flex_entry_urgent(recs[i]->entry)) ;; integ:decisions.sh receipts
+writer-xack ;; engine/run/writer.c ;; if (recs[i]->kind == FLEX_REC_RESULT && !flex_entry_urgent(recs[i]->entry) && ;; if (recs[i]->kind == FLEX_REC_RESULT && flex_entry_urgent(recs[i]->entry) && ;; integ:decisions.sh receipts
+intake-reload-reread ;; engine/run/intake.c ;; if (in->cfg_gen && in->nspilled > 0) { ;; if (false && in->nspilled > 0) { ;; integ:reloadheld.sh
+intake-take-back-bound ;; engine/run/intake_checks.c ;; while (rc == 0 && taken < 2 * BATCH && ;; while (rc == 0 && taken < 200 * BATCH && ;; integ:reloadheld.sh
 writer-carrier-optout ;; engine/run/writer.c ;; r->outcome != FLEX_OUT_FAILED || !r->carrier_optout) ;; r->outcome != FLEX_OUT_FAILED) ;; integ:decisions.sh carriers
 # config
 config-route-limit ;; engine/core/config_check.c ;; } else if (out->n == FLEX_CFG_MAX_ROUTE) { ;; } else if (out->n == FLEX_CFG_MAX_ROUTE + 1) { ;; unit:test_config
@@ -122,7 +125,7 @@ reply-counters-written ;; engine/core/reply.c ;; for f, c in pairs(stats) do red
 reply-confirm-once ;; engine/core/reply.c ;; reply_job(p, it == FLEX_INTENT_HELP ? "R" : "C", in, loc, ctx, t, mo_hash); ;; reply_job(p, it == FLEX_INTENT_HELP ? "R" : "F", in, loc, ctx, t, mo_hash); ;; integ:decisions.sh replies
 reply-score-digits ;; engine/core/reply.c ;; if (n == 0 || n > 15 || ;; if (n == 0 || n > 16 || ;; unit:test_convlog
 reply-keep-days ;; engine/core/reply.c ;; uint32_t d = cfg->engine.history_days > cfg->engine.reply_context_days ;; uint32_t d = cfg->engine.history_days < cfg->engine.reply_context_days ;; unit:test_convlog
-intent-negation ;; engine/text/intent.c ;; if ((bits & B_OPTOUT) && negated(sc, i, F_NEG, 3)) ;; if ((bits & B_OPTOUT) && negated(sc, i, F_NEG, 1)) ;; unit:test_intent
+intent-negation ;; engine/text/intent.c ;; if (++between > 3) ;; if (++between > 0) ;; unit:test_intent
 intent-fuzzy-length ;; engine/text/intent.c ;; return t->len >= 6 && one_edit(a, al, t->word, t->len); ;; return t->len >= 4 && one_edit(a, al, t->word, t->len); ;; unit:test_intent
 intent-one-letter ;; engine/text/intent.c ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a == 0)) ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a != 0)) ;; unit:test_intent
 intent-stop-frontdesk ;; engine/text/intent.c ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent || more; ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent; ;; unit:test_intent
