@@ -434,6 +434,53 @@ static const char *read_from(struct intake *in)
     return in->pel_cursor;
 }
 
+/* One news stream read again from |last| when |*full|: its entries
+ * applied, |*full| whether it came back full again.  Returns -1 when the
+ * reply failed or was an error. */
+static int news_again(struct intake *in, bool *full, int count, char *last, size_t lastsz,
+                      void (*fn)(struct intake *, struct redisReply *))
+{
+    if (!*full)
+        return 0;
+    struct redisReply *r;
+    if (flex_store_reply(in->st, &r) != 0)
+        return -1;
+    int rc = flex_reply_is_error(r) ? -1 : 0;
+    if (rc == 0)
+        *full = in_each_entry(r, last, lastsz, fn, in) >= (size_t)count;
+    flex_store_free_reply(r);
+    return rc;
+}
+
+/* The news streams a round's read left more of (it came back full) read
+ * again at once, NEWS_CATCH_UP times at most, so that a burst (a mass
+ * opt-out import, thousands of confirmations a second) does not leave the
+ * dispatcher on news older than a second.  True when every stream was
+ * read to its end. */
+#define NEWS_CATCH_UP 20
+static bool catch_up_news(struct intake *in, bool opt_full, bool ctl_full, bool chg_full)
+{
+    for (int k = 0; k < NEWS_CATCH_UP && (opt_full || ctl_full || chg_full); k++) {
+        if (opt_full)
+            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", OPT_READ,
+                               FLEX_KEY_OPTOUT_LOG, in->optlog_id);
+        if (ctl_full)
+            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CTL_READ, FLEX_KEY_CONTROL,
+                               in->ctl_id);
+        if (chg_full)
+            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CHG_READ, FLEX_KEY_CHANGES,
+                               in->chg_id);
+        /* every reply read, whatever the first said (the pipeline stays in step) */
+        int rc =
+            news_again(in, &opt_full, OPT_READ, in->optlog_id, sizeof(in->optlog_id), in_on_optout);
+        rc |= news_again(in, &ctl_full, CTL_READ, in->ctl_id, sizeof(in->ctl_id), in_on_control);
+        rc |= news_again(in, &chg_full, CHG_READ, in->chg_id, sizeof(in->chg_id), in_on_change);
+        if (rc != 0)
+            return false;
+    }
+    return !opt_full && !ctl_full && !chg_full;
+}
+
 static int one_round(struct intake *in, struct wbatch *w, bool stopping)
 {
     in_reclaim(in); /* before sizing the read: records come back between rounds */
@@ -500,11 +547,11 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     size_t nchg = in_each_entry(chg, in->chg_id, sizeof(in->chg_id), in_on_change, in);
     /* Every opt-out, pause and change written before the round was sent is
      * now with the dispatcher, unless a read was refused or came back full
-     * (more to read): then the stamp stays, and after a second the
-     * dispatcher stops sending.  release: after the news pushed above
-     * (pipeline.h, news_ns). */
+     * and catching up did not reach the end: then the stamp stays, and
+     * after a second the dispatcher stops sending.  release: after the news
+     * pushed above (pipeline.h, news_ns). */
     if (!flex_reply_is_error(opt) && !flex_reply_is_error(ctl) && !flex_reply_is_error(chg) &&
-        nopt < OPT_READ && nctl < CTL_READ && nchg < CHG_READ)
+        catch_up_news(in, nopt >= OPT_READ, nctl >= CTL_READ, nchg >= CHG_READ))
         atomic_store_explicit(&in->p->news_ns, round_ns, memory_order_release);
     if (in->reconnect) {
         in->reconnect = false;
