@@ -613,15 +613,14 @@ static bool pump(struct dispatch *d)
      * late (Redis slow or unreachable, a mass opt-out import still being
      * read), nothing is sent; waiting jobs stay, new ones join them. */
     bool stale = news_ns == 0 || now - news_ns > NEWS_MAX_AGE_NS;
-    if (stale != d->stale && (d->nwait > 0 || !stale)) {
+    if (news_ns && stale != d->stale && (d->nwait > 0 || !stale)) { /* (none yet: starting) */
         d->stale = stale;
         if (stale) {
             atomic_fetch_add_explicit(&d->p->m.send_stale, 1, memory_order_relaxed);
-            if (news_ns)
-                flex_log(FLEX_LOG_WARN, &lctx, 0,
-                         "no news from Redis for %llu ms (opt-outs, pauses): sending stops "
-                         "until the intake reads it again",
-                         (unsigned long long)((now - news_ns) / 1000000));
+            flex_log(FLEX_LOG_WARN, &lctx, 0,
+                     "no news from Redis for %llu ms (opt-outs, pauses): sending stops "
+                     "until the intake reads it again",
+                     (unsigned long long)((now - news_ns) / 1000000));
         } else {
             flex_log(FLEX_LOG_INFO, &lctx, 0, "news from Redis again: sending goes on");
         }
