@@ -29,10 +29,7 @@ check "200,000 older opt-outs in the set, none in the log" \
 
 # The proxy: the first connection that scans the set is closed at its 5th
 # SSCAN; the second (flexd again) is held at its 5th until $tmp/go exists.
-python3 tests/integ/lib/proxy.py "$RP" "$tmp" drop 5 hold 5 &
-pids="$pids $!"
-wait_for "test -s '$tmp/proxy.port'" 5
-PP=$(cat "$tmp/proxy.port")
+proxy_start drop 5 hold 5
 
 "$B/flexd" $D -D "redis.url=redis://127.0.0.1:$PP/0" >/dev/null 2>>"$tmp/flexd.log" &
 pids="$pids $!"

@@ -9,11 +9,7 @@ NAME=stale
 EXTRA_D="-D location.loc-1.mps=5"
 . tests/integ/lib/env.sh
 
-python3 tests/integ/lib/proxy.py "$RP" "$tmp" &
-proxy=$!
-pids="$pids $proxy"
-wait_for "test -s '$tmp/proxy.port'" 5
-PP=$(cat "$tmp/proxy.port")
+proxy_start
 "$B/flexd" $D -D "redis.url=redis://127.0.0.1:$PP/0" >/dev/null 2>>"$tmp/flexd.log" &
 pids="$pids $!"
 check "flexd up through the proxy" wait_for "curl -sf http://127.0.0.1:$HP/readyz >/dev/null" 20

@@ -96,6 +96,15 @@ http_carrier() {
     echo "-D carrier.backup.url=http://127.0.0.1:$1" \
         "-D carrier.backup.status_callback=http://127.0.0.1:$HP/webhooks/backup/status"
 }
+# proxy_start [drop N] [hold N]: a TCP proxy to this Redis (lib/proxy.py);
+# sets $proxy (its pid: SIGSTOP freezes it) and $PP (its port).
+proxy_start() {
+    python3 tests/integ/lib/proxy.py "$RP" "$tmp" "$@" &
+    proxy=$!
+    pids="$pids $proxy"
+    wait_for "test -s '$tmp/proxy.port'" 5
+    PP=$(cat "$tmp/proxy.port")
+}
 # wait_for EXPR SECONDS: polls until the shell expression holds.
 wait_for() {
     n=0
