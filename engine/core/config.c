@@ -13,7 +13,7 @@
 #include "config_int.h"
 #include "e164.h"
 #include "err.h"
-#include "utf8.h"
+#include "utf.h"
 #include "intent.h"
 #include "log.h"
 #include "tmpl.h"
@@ -770,15 +770,17 @@ static int set_value(struct cfg_parser *p, const struct cfg_row *r, void *base, 
     int rc;
     switch (r->type) {
     case T_STR: { /* a location's name goes into every text: UTF-8, no controls */
-        for (size_t i = 0, n = strlen(v); i < n;) {
-            uint32_t cp;
-            int k = flex_utf8_next((const unsigned char *)v + i, n - i, &cp);
-            if (k < 0 || cp < 0x20 || cp == 0x7f) {
-                snprintf(why, whysz, "%s at byte %zu (save the file as UTF-8)",
-                         k < 0 ? "not UTF-8" : "a control character", i + 1);
-                return FLEX_E_INVAL;
-            }
-            i += (size_t)k;
+        struct flex_text_error terr;
+        size_t n = strlen(v), bad = n;
+        const char *what = "not UTF-8";
+        if (flex_utf8_validate(v, n, &terr) != 0)
+            bad = terr.offset;
+        for (size_t i = 0; bad == n && i < n; i++)
+            if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+                bad = i, what = "a control character";
+        if (bad < n) {
+            snprintf(why, whysz, "%s at byte %zu (save the file as UTF-8)", what, bad + 1);
+            return FLEX_E_INVAL;
         }
         return set_string(p, r, v, dst, why, whysz);
     }

@@ -434,6 +434,20 @@ static const char *read_from(struct intake *in)
     return in->pel_cursor;
 }
 
+/* The reads of the news streams asked for (from where each was left). */
+static void news_reads(struct intake *in, bool opt, bool ctl, bool chg)
+{
+    if (opt)
+        flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", OPT_READ, FLEX_KEY_OPTOUT_LOG,
+                           in->optlog_id);
+    if (ctl)
+        flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CTL_READ, FLEX_KEY_CONTROL,
+                           in->ctl_id);
+    if (chg)
+        flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CHG_READ, FLEX_KEY_CHANGES,
+                           in->chg_id);
+}
+
 /* One news stream read again from |last| when |*full|: its entries
  * applied, |*full| whether it came back full again.  Returns -1 when the
  * reply failed or was an error. */
@@ -461,15 +475,7 @@ static int news_again(struct intake *in, bool *full, int count, char *last, size
 static bool catch_up_news(struct intake *in, bool opt_full, bool ctl_full, bool chg_full)
 {
     for (int k = 0; k < NEWS_CATCH_UP && (opt_full || ctl_full || chg_full); k++) {
-        if (opt_full)
-            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", OPT_READ,
-                               FLEX_KEY_OPTOUT_LOG, in->optlog_id);
-        if (ctl_full)
-            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CTL_READ, FLEX_KEY_CONTROL,
-                               in->ctl_id);
-        if (chg_full)
-            flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CHG_READ, FLEX_KEY_CHANGES,
-                               in->chg_id);
+        news_reads(in, opt_full, ctl_full, chg_full);
         /* every reply read, whatever the first said (the pipeline stays in step) */
         int rc =
             news_again(in, &opt_full, OPT_READ, in->optlog_id, sizeof(in->optlog_id), in_on_optout);
@@ -503,12 +509,7 @@ static int one_round(struct intake *in, struct wbatch *w, bool stopping)
     if (count > 0)
         flex_store_appendf(in->st, "XREADGROUP GROUP %s %s COUNT %d BLOCK 100 STREAMS %s %s",
                            FLEX_KEY_GROUP, in->p->consumer, count, FLEX_KEY_JOBS, from);
-    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", OPT_READ, FLEX_KEY_OPTOUT_LOG,
-                       in->optlog_id);
-    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CTL_READ, FLEX_KEY_CONTROL,
-                       in->ctl_id);
-    flex_store_appendf(in->st, "XREAD COUNT %d STREAMS %s %s", CHG_READ, FLEX_KEY_CHANGES,
-                       in->chg_id);
+    news_reads(in, true, true, true);
     bool read_urg = !stopping && in->nfree > (size_t)count + 8;
     if (read_urg)
         flex_store_appendf(in->st, "XREAD COUNT 8 STREAMS %s %s", FLEX_KEY_URGENT, in->urg_id);

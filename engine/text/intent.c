@@ -823,13 +823,18 @@ static bool optout_negated(const struct scan *sc, unsigned i)
     return false;
 }
 
+/* The first word of word |i|'s sentence. */
+static unsigned sentence_start(const struct scan *sc, unsigned i)
+{
+    while (i > 0 && !sc->t[i].clause)
+        i--;
+    return i;
+}
+
 /* The rest of the sentence of words |i|..|j| is fillers only. */
 static bool alone_in_sentence(const struct scan *sc, unsigned i, unsigned j)
 {
-    unsigned a = i;
-    while (a > 0 && !sc->t[a].clause)
-        a--;
-    for (unsigned k = a; k < i; k++)
+    for (unsigned k = sentence_start(sc, i); k < i; k++)
         if (!(sc->t[k].flags & F_FILLER))
             return false;
     for (unsigned k = j + 1; k < sc->n && !sc->t[k].clause; k++)
@@ -1007,10 +1012,7 @@ static unsigned last_word(struct scan *sc)
         bool last = i + 1 == sc->n ? !sc->more : sc->t[i + 1].clause;
         if (!last || !TOK_IN(sc, i, last_words) || optout_negated(sc, i))
             continue;
-        unsigned a = i;
-        while (a > 0 && !sc->t[a].clause)
-            a--;
-        if (TOK_IN(sc, a, question_words))
+        if (TOK_IN(sc, sentence_start(sc, i), question_words))
             continue;
         sc->t[i].covered = true;
         m |= B(FLEX_KW_OPTOUT);
