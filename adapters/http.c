@@ -740,7 +740,7 @@ struct flex_carrier *flex_http_carrier_new(const struct flex_cfg *cfg,
     flex_strlcpy(h->base.name, cc->name, sizeof(h->base.name));
     h->base.cb = cb;
     h->base.arg = arg;
-    h->log = (struct flex_log_ctx){NULL, "http", h->base.name};
+    h->log = (struct flex_log_ctx){.component = "http", .id = h->base.name};
     h->json = cc->profile == FLEX_HTTP_JSON;
     if (h->json) { /* the URL as it is, the names and paths of the config */
         h->messages_url = dup_or_null(cc->url);

@@ -86,6 +86,20 @@ static bool put_escaped(char *out, size_t outsz, size_t *n, unsigned char c)
     return true;
 }
 
+/* A stream entry id as Redis makes them: digits, '-', digits (at most 20
+ * each).  Anything else is masked like any other text. */
+static bool is_entry_id(const char *s)
+{
+    size_t a = 0, b = 0;
+    while (is_digit(s[a]))
+        a++;
+    if (a == 0 || a > 20 || s[a] != '-')
+        return false;
+    while (is_digit(s[a + 1 + b]))
+        b++;
+    return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+}
+
 size_t flex_log_escape(char *out, size_t outsz, const char *src, size_t len, bool mask)
 {
     size_t n = 0;
@@ -164,6 +178,12 @@ void flex_log_write(enum flex_log_level lvl, const struct flex_log_ctx *ctx, int
         char c[256];
         flex_log_escape(c, sizeof(c), ctx->id, strlen(ctx->id), mask);
         n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"id\":\"%s\"", c);
+    }
+    if (ctx && ctx->entry && n < sizeof(line)) {
+        char c[64];
+        flex_log_escape(c, sizeof(c), ctx->entry, strlen(ctx->entry),
+                        mask && !is_entry_id(ctx->entry));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"entry\":\"%s\"", c);
     }
     if (n < sizeof(line))
         n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"msg\":\"%s\"", esc);

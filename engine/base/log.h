@@ -39,6 +39,9 @@ struct flex_log_ctx {
     struct flex_logger *logger; /* NULL: the default stderr logger */
     const char *component;      /* "config", "smpp", ... */
     const char *id;             /* bind id, peer, job id; may be NULL */
+    const char *entry;          /* a Redis stream entry id ("ms-seq"), may be NULL:
+                                 * written unmasked as "entry" (a time, not PHI),
+                                 * masked as any text when it has another form */
 };
 
 struct flex_logger *flex_log_default(void);

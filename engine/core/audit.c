@@ -857,7 +857,7 @@ int flex_audit_add(struct flex_audit *a, int64_t at_ms, const char *ev, const ch
 static void *bg_main(void *arg)
 {
     struct flex_audit *a = arg;
-    struct flex_log_ctx ctx = {NULL, "audit", a->path};
+    struct flex_log_ctx ctx = {.component = "audit", .id = a->path};
     pthread_mutex_lock(&a->pend_mu);
     while (!a->stop) {
         struct timespec ts;
@@ -975,7 +975,7 @@ void flex_audit_close(struct flex_audit *a)
     if (rc == 0)
         rc = sync_maybe(a, true);
     if (rc < 0 || a->pend.len) {
-        struct flex_log_ctx ctx = {NULL, "audit", a->path};
+        struct flex_log_ctx ctx = {.component = "audit", .id = a->path};
         flex_log(FLEX_LOG_ERROR, &ctx, rc, "audit log closed with %zu bytes of lines unwritten",
                  a->pend.len);
     }

@@ -494,7 +494,7 @@ static void warn_plaintext(const struct url *u)
     if (was && now - was < 60000)
         return;
     atomic_store_explicit(&last_ms, now, memory_order_relaxed);
-    static const struct flex_log_ctx ctx = {NULL, "store", NULL};
+    static const struct flex_log_ctx ctx = {.component = "store"};
     flex_log(FLEX_LOG_WARN, &ctx, 0,
              "redis at %s without TLS: its password and every patient's number and text cross "
              "the network in clear (use rediss://)",

@@ -84,7 +84,7 @@ struct quiet {
     int64_t checked_ms; /* when computed */
 };
 
-static const struct flex_log_ctx lctx = {NULL, "dispatch", NULL};
+static const struct flex_log_ctx lctx = {.component = "dispatch"};
 
 static void to_writer(struct dispatch *d, struct flex_rec *r)
 {

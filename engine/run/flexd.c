@@ -144,7 +144,7 @@ static int preview(const char *path, const struct flex_cfg_override *ov, size_t 
     return 0;
 }
 
-static const struct flex_log_ctx lctx = {NULL, "flexd", NULL};
+static const struct flex_log_ctx lctx = {.component = "flexd"};
 
 static void log_diag(void *arg, const char *file, unsigned line, const char *msg)
 {

@@ -57,7 +57,7 @@ struct flex_http {
     unsigned long refused_unlogged;
 };
 
-static const struct flex_log_ctx hlog = {NULL, "http", NULL};
+static const struct flex_log_ctx hlog = {.component = "http"};
 
 static uint64_t rd(_Atomic uint64_t *c)
 {

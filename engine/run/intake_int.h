@@ -119,7 +119,7 @@ struct jbatch {
 };
 _Static_assert(FLEX_JOBBATCH_MAX <= 64, "a batch's jobs fit its bitmap");
 
-static const struct flex_log_ctx lctx = {NULL, "intake", NULL};
+static const struct flex_log_ctx lctx = {.component = "intake"};
 
 /* ---- writes the intake makes itself (pipelined, flushed per batch) ---- */
 

@@ -48,9 +48,10 @@ void in_ack_later(struct wbatch *w, const char *entry)
     if (len > ENTRY_ID_MAX)
         return;
     if (flex_cmd_argc(&w->acks) == ACKS_MAX + 3) {
-        flex_log(FLEX_LOG_ERROR, &lctx, 0,
-                 "internal: more than %d acknowledgements in a round; entry %s stays pending",
-                 ACKS_MAX, entry);
+        struct flex_log_ctx ec = {.component = "intake", .entry = entry};
+        flex_log(FLEX_LOG_ERROR, &ec, 0,
+                 "internal: more than %d acknowledgements in a round; the entry stays pending",
+                 ACKS_MAX);
         return;
     }
     flex_cmd_copy(&w->acks, entry, len);
@@ -95,8 +96,10 @@ void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, cons
                            (long long)in->cfg->retention.job_history_days * 86400);
     }
     /* no PHI: the id and why (a reason never quotes a phone or a body) */
-    flex_log(FLEX_LOG_WARN, &lctx, 0, "job %s dead-lettered: %s (entry %s)",
-             job_id && job_id[0] ? job_id : "(no id)", reason, entry);
+    struct flex_log_ctx ec = {.component = "intake",
+                              .entry = entry}; /* the id `deadletter list` shows */
+    flex_log(FLEX_LOG_WARN, &ec, 0, "job %s dead-lettered: %s",
+             job_id && job_id[0] ? job_id : "(no id)", reason);
     struct flex_audit_job aj = {.job = job_id, .state = "dead_lettered", .reason = reason};
     flex_audit_job(in->p->audit, "status", &aj);
     in_ack_later(w, entry);

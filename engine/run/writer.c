@@ -128,7 +128,7 @@ struct writer {
     bool *gone; /* per receipt of the batch: its map field in this HDEL */
 };
 
-static const struct flex_log_ctx lctx = {NULL, "writer", NULL};
+static const struct flex_log_ctx lctx = {.component = "writer"};
 
 /* ---- building commands ------------------------------------------------ */
 

@@ -60,6 +60,9 @@ echo '{"type":"message","id":"x-1","location":"loc-9","patient":"p","phone":"+12
 check "status of a dead-lettered job: dead_letter with its reason" \
     wait_for 'ctl status x-1 2>/dev/null | grep -q "\"state\":\"dead_letter\",\"reason\":\"[a-z]"' 10
 check "... and a log line for it, without PHI" grep -q '"msg":"job x-1 dead-lettered: ' "$log"
+xent=$(ctl deadletter list | grep '"job_id":"x-1"' | sed -n 's/.*"entry":"\([0-9-]*\)".*/\1/p')
+check "... whose entry id is the one deadletter list shows, unmasked" \
+    grep -q "\"entry\":\"$xent\",\"msg\":\"job x-1 dead-lettered" "$log"
 starts=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc)+d.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
 echo '{"type":"appointment","id":"ap-1","location":"loc-1","patient":"p-a","phone":"+12025550177","first_name":"Ana","provider":"Dr. Lee","starts_at":"'"$starts"'","status":"scheduled"}' |
     ctl enqueue - >/dev/null

@@ -32,7 +32,7 @@ static void test_log_line_is_json_with_fields(void **state)
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     struct flex_logger l = {.level = FLEX_LOG_INFO, .fd = fds[1]};
-    struct flex_log_ctx ctx = {&l, "smpp", "primary#0"};
+    struct flex_log_ctx ctx = {.logger = &l, .component = "smpp", .id = "primary#0"};
     flex_log(FLEX_LOG_ERROR, &ctx, -ECONNREFUSED, "connect() failed to %s", "127.0.0.1:2775");
     const char *out = capture(&l, fds);
     assert_non_null(strstr(out, "{\"ts\":\""));
@@ -53,7 +53,7 @@ static void test_log_level_filters_before_evaluating(void **state)
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     struct flex_logger l = {.level = FLEX_LOG_WARN, .fd = fds[1]};
-    struct flex_log_ctx ctx = {&l, "t", NULL};
+    struct flex_log_ctx ctx = {.logger = &l, .component = "t", .id = NULL};
     evaluated = 0;
     flex_log(FLEX_LOG_INFO, &ctx, 0, "x %d", side_effect());
     assert_int_equal(evaluated, 0);
@@ -72,7 +72,7 @@ static void test_log_masks_phone_numbers(void **state)
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     struct flex_logger l = {.level = FLEX_LOG_INFO, .fd = fds[1]};
-    struct flex_log_ctx ctx = {&l, "optout", "+12025550143"};
+    struct flex_log_ctx ctx = {.logger = &l, .component = "optout", .id = "+12025550143"};
     flex_log(FLEX_LOG_INFO, &ctx, 0, "opted out +15555550143 (job 42, 123456 ok)");
     const char *out = capture(&l, fds);
     assert_non_null(strstr(out, "opted out +1555555****"));
@@ -83,6 +83,34 @@ static void test_log_masks_phone_numbers(void **state)
     flex_log(FLEX_LOG_INFO, &ctx, 0, "number +15555550143");
     out = capture(&l, fds);
     assert_non_null(strstr(out, "+15555550143"));
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A stream entry id is a time, not PHI: written whole, so that an operator
+ * can find the line's entry with `flexctl deadletter list`; a value of
+ * another form in its place is masked as any text. */
+static void test_log_entry_id_unmasked(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct flex_logger l = {.level = FLEX_LOG_INFO, .fd = fds[1]};
+    struct flex_log_ctx ctx = {.logger = &l, .component = "intake", .entry = "1764633600123-7"};
+    flex_log(FLEX_LOG_WARN, &ctx, 0, "job appt-20250143 dead-lettered: bad");
+    const char *out = capture(&l, fds);
+    assert_non_null(strstr(out, "\"entry\":\"1764633600123-7\""));
+    assert_non_null(strstr(out, "appt-2025****")); /* the message stays masked */
+    const char *other[] = {"+12025550143", "12025550143-", "-5", "1-2-3",
+                           "12345678901234567890123-1"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        ctx.entry = other[i];
+        flex_log(FLEX_LOG_WARN, &ctx, 0, "x");
+        out = capture(&l, fds);
+        if (strlen(other[i]) >= 11)
+            assert_null(strstr(out, other[i]));
+        assert_non_null(strstr(out, "\"entry\":\""));
+    }
     close(fds[0]);
     close(fds[1]);
 }
@@ -124,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_log_line_is_json_with_fields),
         cmocka_unit_test(test_log_level_filters_before_evaluating),
         cmocka_unit_test(test_log_masks_phone_numbers),
+        cmocka_unit_test(test_log_entry_id_unmasked),
         cmocka_unit_test(test_log_escape),
         cmocka_unit_test(test_log_level_names),
     };
