@@ -65,6 +65,14 @@ struct flex_smpp_config {
      * them: an SMSC may deliver the parts of one text to different binds,
      * of different processes; false (the default): joined here */
     bool parts_up;
+    /* How a text's (deliver_sm's) addresses are read.  false (lenient, the
+     * default): as they are; the engine reads digits as a NANP number when
+     * they make one, else as international, whatever the TON (some SMSCs
+     * mark national numbers international).  true (strict): digits with
+     * TON 1 (international) are the whole international number, handed up
+     * with a '+' ("3545550143": Iceland's +354 555 0143, not the NANP
+     * +1 354-555-0143). */
+    bool ton_strict;
 };
 
 /* Fills |c| with the defaults (timeouts, backoff, window 64, one bind). */

@@ -186,6 +186,7 @@ struct flex_carrier *flex_smpp_carrier_new(const struct flex_cfg *cfg,
     c.enquire_link_ms = (uint32_t)cc->enquire_link_ms;
     c.reconnect_max_ms = (uint32_t)cc->reconnect_max_ms;
     c.ambiguous_retry = cc->ambiguous_retry;
+    c.ton_strict = cc->ton_strict;
     c.max_parts = cfg->engine.max_parts;
     /* a receipt or a text is answered once the writer has stored it */
     c.defer_deliver_resp = true;

@@ -670,6 +670,19 @@ void flex_smpp_ack(struct flex_smpp_client *c, uint64_t token)
     flex_smpp_queue_resp(s, FLEX_SMPP_DELIVER_SM_RESP, 0, (uint32_t)token);
 }
 
+/* A text's address as handed up (flex_smpp_config's ton_strict): with
+ * strict, all digits and TON 1 get their '+'. */
+static void mo_addr(const struct flex_smpp_client *c, char out[21], const char *addr, uint8_t ton)
+{
+    size_t n = strlen(addr);
+    if (c->cfg.ton_strict && ton == 1 && n > 0 && n < 20 && strspn(addr, "0123456789") == n) {
+        out[0] = '+';
+        memcpy(out + 1, addr, n + 1);
+        return;
+    }
+    flex_strlcpy(out, addr, 21);
+}
+
 void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
                           const struct flex_smpp_pdu *p)
 {
@@ -704,8 +717,8 @@ void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
                                      .part_total = cc.total,
                                      .part_seq = cc.seq,
                                      .part_ref = cc.ref};
-        flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
-        flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
+        mo_addr(c, ev.from, p->source_addr, p->source_addr_ton);
+        mo_addr(c, ev.to, p->destination_addr, p->dest_addr_ton);
         flex_smpp_emit(c, &ev);
         return;
     }
@@ -717,7 +730,7 @@ void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
     s->st.inbound++;
     struct flex_smpp_event ev = {
         .kind = FLEX_SMPP_EV_INBOUND, .text = text, .truncated = truncated, .ack = ack};
-    flex_strlcpy(ev.from, p->source_addr, sizeof(ev.from));
-    flex_strlcpy(ev.to, p->destination_addr, sizeof(ev.to));
+    mo_addr(c, ev.from, p->source_addr, p->source_addr_ton);
+    mo_addr(c, ev.to, p->destination_addr, p->dest_addr_ton);
     flex_smpp_emit(c, &ev);
 }

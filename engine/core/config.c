@@ -110,6 +110,7 @@ const struct cfg_row cfg_rows[] = {
      F_SMPP | F_RELOAD},
     {K_CARRIER, "reconnect_max", T_DURATION, C(reconnect_max_ms), "30s", 1000, 3600e3, F_RELOAD},
     {K_CARRIER, "ambiguous", T_AMBIGUOUS, C(ambiguous_retry), "fail", 0, 0, F_RELOAD},
+    {K_CARRIER, "ton", T_TON, C(ton_strict), "lenient", 0, 0, F_SMPP | F_RELOAD},
     {K_CARRIER, "throttle_timeout", T_DURATION, C(throttle_timeout_ms), "30s", 1000, 3600e3,
      F_HTTP | F_RELOAD},
     {K_CARRIER, "url", T_HTTPURL, C(url), NULL, 0, 0, F_REQ | F_HTTP | F_RELOAD},
@@ -744,6 +745,13 @@ static int set_simple(struct cfg_parser *p, const struct cfg_row *r, const char 
             return 0;
         }
         snprintf(why, whysz, "expected fail or retry");
+        return FLEX_E_INVAL;
+    case T_TON:
+        if (strcmp(v, "lenient") == 0 || strcmp(v, "strict") == 0) {
+            *(bool *)dst = v[0] == 's';
+            return 0;
+        }
+        snprintf(why, whysz, "expected lenient or strict");
         return FLEX_E_INVAL;
     case T_PROFILE:
         if (strcmp(v, "twilio") == 0 || strcmp(v, "json") == 0) {

@@ -83,6 +83,7 @@ struct flex_cfg_carrier {
     uint64_t enquire_link_ms;
     uint64_t reconnect_max_ms;
     bool ambiguous_retry;         /* ambiguous = retry | fail */
+    bool ton_strict;              /* smpp: ton = strict | lenient (a text's addresses) */
     uint64_t throttle_timeout_ms; /* http: a message refused 429/503 this long fails over */
     /* http */
     const char *url;

@@ -44,8 +44,9 @@ static void row_text(const struct cfg_row *r, const void *base, char *out, size_
         str = ((const struct flex_cfg_src *)v)->text;
     else
         switch (r->type) {
-        case T_BOOL:
-        case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "true" : "false"); return;
+        case T_BOOL: snprintf(out, n, "%s", *(const bool *)v ? "true" : "false"); return;
+        case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "retry" : "fail"); return;
+        case T_TON: snprintf(out, n, "%s", *(const bool *)v ? "strict" : "lenient"); return;
         case T_UINT: snprintf(out, n, "%u", *(const uint32_t *)v); return;
         case T_HHMM:
             snprintf(out, n, "%02u:%02u", *(const uint32_t *)v / 60, *(const uint32_t *)v % 60);
@@ -97,7 +98,8 @@ int cfg_row_keep(const struct cfg_row *r, struct flex_cfg *now, void *dst, const
     }
     switch (r->type) {
     case T_BOOL:
-    case T_AMBIGUOUS: memcpy(dst, src, sizeof(bool)); return 0;
+    case T_AMBIGUOUS:
+    case T_TON: memcpy(dst, src, sizeof(bool)); return 0;
     case T_UINT:
     case T_HHMM:
     case T_LOGLEVEL: memcpy(dst, src, sizeof(uint32_t)); return 0;

@@ -62,6 +62,7 @@ enum cfg_vtype {
     T_HOSTPORT,
     T_TMPL,
     T_AMBIGUOUS,
+    T_TON, /* lenient | strict -> bool (true: strict) */
     T_PROFILE,
     T_NAME,     /* 0-40 of [A-Za-z0-9._-]: goes into Redis commands as one word */
     T_KEYWORDS, /* one [keywords] list: engine/text/intent.h syntax */

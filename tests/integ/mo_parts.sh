@@ -76,6 +76,14 @@ check "nothing delivered twice: each text once on the front desk" \
 check "texts joined counted (flex_inbound_joined_total)" \
     test "$(metric "$HP" flex_inbound_joined_total)" -ge 1
 
+# --- the sender's TON, lenient (the default; replies.sh has strict) -----------
+# smscsim marks every address international (TON 1); lenient reads ten
+# digits that make a NANP number as one, as some SMSCs mean them.
+mo 3545550143 12025550100 "STOP"
+check "ton = lenient: STOP from 3545550143 (TON 1) opts out the NANP +13545550143" \
+    wait_for '[ "$(ctl optout check +13545550143)" = opted-out ]' 10
+check "... not +3545550143" test "$(ctl optout check +3545550143)" = allowed
+
 # --- what one flexd may store: engine.inbound_parts_kb -------------------------
 # 1 KiB: a two-part text (2 x (134 + 64) bytes) fits; of a six-part one after
 # it, the fourth part does not: answered, counted, not stored.

@@ -14,7 +14,9 @@ MOF=/tmp/flex-replies-mofile.$$
 # Received by every session when it binds: both flexd get these two.
 printf '+12025550188\tSTOP\n+12025550188\tSTOP\n' >"$MOF"
 SIM_ARGS="--mo-follow $MO --mo-file $MOF"
-EXTRA_D="-D engine.autoreply_per_day=2 -D engine.confirm_drops=reminder_72h,reminder_24h,reminder_2h"
+# ton = strict: a text's international (TON 1) digits are read as such.
+EXTRA_D="-D engine.autoreply_per_day=2 -D engine.confirm_drops=reminder_72h,reminder_24h,reminder_2h \
+-D carrier.primary.ton=strict"
 . tests/integ/lib/env.sh
 trap 'cleanup; rm -f "$MO" "$MOF"' EXIT
 
@@ -292,6 +294,18 @@ check "sandbox: the allowed test number gets its text" wait_for '[ "$(sent_to 12
 check "sandbox: any other number is suppressed with reason sandbox" \
     wait_for 'ctl status sb-2 | grep -q "\"reason\":\"sandbox\""' 5
 check "... and never reaches the carrier" test "$(sent_to 12025550192)" = 0
+
+# --- the sender's TON (carrier.primary.ton = strict here; mo_parts.sh has
+# lenient, the default) -------------------------------------------------------
+# smscsim marks every address international (TON 1): ten digits that are
+# also a NANP number are Iceland's +354 555 0143 under strict.
+mo 3545550143 12025550100 "STOP"
+mo 12025550177 12025550100 "STOP"
+check "ton = strict: STOP from 3545550143 (TON 1) opts out +3545550143" \
+    wait_for '[ "$(ctl optout check +3545550143)" = opted-out ]' 10
+check "... not the NANP +13545550143" test "$(ctl optout check +13545550143)" = allowed
+check "... and 12025550177 (TON 1) is +12025550177" \
+    wait_for '[ "$(ctl optout check +12025550177)" = opted-out ]' 10
 
 # --- the audit log every flexd and flexctl of this run wrote (one file) --------------
 kill -TERM "$FPID"

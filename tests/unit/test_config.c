@@ -81,6 +81,34 @@ static void test_config_restart_only_keys_kept(void **state)
     flex_cfg_del(run);
 }
 
+static void collect_lines(void *arg, const char *line, bool restart)
+{
+    (void)restart;
+    char *out = arg;
+    strncat(out, line, 1023 - strlen(out));
+    strncat(out, "\n", 1023 - strlen(out));
+}
+
+/* A key of words (ton, ambiguous) is said in its words by a reload, and
+ * refused with them. */
+static void test_config_word_keys(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg *run = load_shipped(NULL, 0, &d);
+    assert_false(flex_cfg_carrier_find(run, "primary")->ton_strict); /* lenient */
+    struct flex_cfg_override ov[] = {{"carrier.primary.ton=strict"},
+                                     {"carrier.primary.ambiguous=retry"}};
+    struct flex_cfg *next = load_shipped(ov, 2, &d);
+    assert_true(flex_cfg_carrier_find(next, "primary")->ton_strict);
+    char lines[1024] = "";
+    assert_int_equal(flex_cfg_diff(next, run, collect_lines, lines), 2);
+    assert_non_null(strstr(lines, "ton: lenient -> strict"));
+    assert_non_null(strstr(lines, "ambiguous: fail -> retry"));
+    flex_cfg_del(next);
+    flex_cfg_del(run);
+}
+
 static void test_config_shipped_file_is_valid(void **state)
 {
     (void)state;
@@ -220,6 +248,9 @@ static void test_config_each_error_has_file_and_line(void **state)
                  "window = lots\n",
                  L + 5, "expected a whole number");
     expect_error("[quiet_hours]\nstart = 7pm\n", L + 1, "HH:MM");
+    expect_error("[carrier b]\ntype = smpp\nhost = h\nsystem_id = s\npassword = p\n"
+                 "ton = international\n",
+                 L + 5, "expected lenient or strict");
     expect_error("[location x]\nname = X\ntimezone = Mars/Olympus\nphone = 2025550100\n", L + 2,
                  "unknown time zone");
     expect_error("[location x]\nname = X\ntimezone = ../../etc/passwd\nphone = 2025550100\n", L + 2,
@@ -651,6 +682,7 @@ static void test_config_publish_and_reclaim(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_word_keys),
         cmocka_unit_test(test_config_shipped_file_is_valid),
         cmocka_unit_test(test_config_restart_only_keys_kept),
         cmocka_unit_test(test_config_shipped_templates_fit_one_sms),
