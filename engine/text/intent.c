@@ -257,6 +257,83 @@ static int fold_latin(uint32_t cp, char out[2])
     return 1;
 }
 
+/* Letters that look like Latin ones, folded to them, so that a keyword
+ * written in look-alikes still reads ("\u0405\u0422\u041e\u0420" in
+ * Cyrillic, "\u1d0f\u1d0b" in small capitals): the Cyrillic and Greek
+ * capitals and small letters drawn as Latin ones (Cyrillic's small letters
+ * drawn as small capitals too: "\u043e\u043a" is "ok"), small capitals, and the
+ * letterlike symbols that fill the holes of the mathematical alphabets.
+ * Sorted by code point.  (Letters of another look are separators, as
+ * before: Cyrillic "\u0421\u0422\u041e\u041f" is not STOP.) */
+static const struct {
+    uint16_t cp;
+    char c;
+} lookalike[] = {
+    {0x0262, 'g'}, {0x026A, 'i'}, {0x0274, 'n'}, {0x0280, 'r'}, {0x028F, 'y'}, {0x0299, 'b'},
+    {0x029C, 'h'}, {0x029F, 'l'}, {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'},
+    {0x0397, 'h'}, {0x0399, 'i'}, {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'},
+    {0x03A1, 'p'}, {0x03A4, 't'}, {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B9, 'i'},
+    {0x03BA, 'k'}, {0x03BD, 'v'}, {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C5, 'u'}, {0x03F2, 'c'},
+    {0x03F3, 'j'}, {0x0405, 's'}, {0x0406, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'},
+    {0x0415, 'e'}, {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'},
+    {0x0421, 'c'}, {0x0422, 't'}, {0x0423, 'y'}, {0x0425, 'x'}, {0x0430, 'a'}, {0x0432, 'b'},
+    {0x0435, 'e'}, {0x043A, 'k'}, {0x043C, 'm'}, {0x043D, 'h'}, {0x043E, 'o'}, {0x0440, 'p'},
+    {0x0441, 'c'}, {0x0442, 't'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'},
+    {0x0458, 'j'}, {0x04AE, 'y'}, {0x04AF, 'y'}, {0x04BA, 'h'}, {0x04BB, 'h'}, {0x04C0, 'l'},
+    {0x0501, 'd'}, {0x051B, 'q'}, {0x051C, 'w'}, {0x051D, 'w'}, {0x1D00, 'a'}, {0x1D04, 'c'},
+    {0x1D05, 'd'}, {0x1D07, 'e'}, {0x1D0A, 'j'}, {0x1D0B, 'k'}, {0x1D0D, 'm'}, {0x1D0F, 'o'},
+    {0x1D18, 'p'}, {0x1D1B, 't'}, {0x1D1C, 'u'}, {0x1D20, 'v'}, {0x1D21, 'w'}, {0x1D22, 'z'},
+    {0x2102, 'c'}, {0x210A, 'g'}, {0x210B, 'h'}, {0x210C, 'h'}, {0x210D, 'h'}, {0x210E, 'h'},
+    {0x2110, 'i'}, {0x2111, 'i'}, {0x2112, 'l'}, {0x2113, 'l'}, {0x2115, 'n'}, {0x2119, 'p'},
+    {0x211A, 'q'}, {0x211B, 'r'}, {0x211C, 'r'}, {0x211D, 'r'}, {0x2124, 'z'}, {0x2128, 'z'},
+    {0x212C, 'b'}, {0x212D, 'c'}, {0x212F, 'e'}, {0x2130, 'e'}, {0x2131, 'f'}, {0x2133, 'm'},
+    {0x2134, 'o'}, {0xA730, 'f'}, {0xA731, 's'},
+};
+
+static bool is_greek_cyrillic(uint32_t cp)
+{
+    return cp >= 0x370 && cp <= 0x52F;
+}
+
+static int fold_lookalike(uint32_t cp, char out[2])
+{
+    size_t lo = 0, hi = sizeof(lookalike) / sizeof(lookalike[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lookalike[mid].cp == cp) {
+            out[0] = lookalike[mid].c;
+            return 1;
+        }
+        if (lookalike[mid].cp < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return CP_SEP;
+}
+
+/* The styled alphabets of Unicode's mathematical, enclosed and squared
+ * letters (what "fancy text" generators write: bold, italic, script,
+ * double-struck, circled...): the plain letter or digit, or 0. */
+static char fold_styled(uint32_t cp)
+{
+    if (cp >= 0x1D400 && cp <= 0x1D6A3) { /* 13 alphabets of A-Z a-z */
+        unsigned i = (cp - 0x1D400) % 52;
+        return (char)('a' + (i < 26 ? i : i - 26));
+    }
+    if (cp == 0x1D6A4 || cp == 0x1D6A5) /* dotless i, j */
+        return cp == 0x1D6A4 ? 'i' : 'j';
+    if (cp >= 0x1D7CE && cp <= 0x1D7FF) /* 5 sets of digits */
+        return (char)('0' + (cp - 0x1D7CE) % 10);
+    if (cp >= 0x249C && cp <= 0x24B5) /* parenthesized a-z */
+        return (char)('a' + (cp - 0x249C));
+    if (cp >= 0x24B6 && cp <= 0x24E9) /* circled A-Z a-z */
+        return (char)('a' + (cp - 0x24B6) % 26);
+    if (cp >= 0x1F130 && cp <= 0x1F189 && (cp - 0x1F130) % 32 < 26) /* squared, negative */
+        return (char)('a' + (cp - 0x1F130) % 32);
+    return 0;
+}
+
 /* One non-ASCII code point: >0 letters written to |out|, or a CP_* class.
  * Only scripts the practices' patients write keywords in are folded; other
  * letters separate words like symbols do (the text still reaches the front
@@ -281,7 +358,60 @@ static int fold_cp(uint32_t cp, char out[2])
     if (cp == 0x85 || cp == 0xA1 || cp == 0xBF || cp == 0x2026 || cp == 0x2028 || cp == 0x2029 ||
         cp == 0x203C || (cp >= 0x2047 && cp <= 0x2049) || cp == 0x3002)
         return CP_BREAK; /* NEL, inverted marks, ellipsis, line/paragraph separators */
-    return CP_SEP;
+    char st = fold_styled(cp);
+    if (st) {
+        out[0] = st;
+        return 1;
+    }
+    return cp <= 0xFFFF && !is_greek_cyrillic(cp) ? fold_lookalike(cp, out) : CP_SEP;
+}
+
+/* What a code point is to a word: 0 ends it, 1 is in it, 2 is a Greek or
+ * Cyrillic letter of its own look (not folded). */
+static int word_class(uint32_t cp)
+{
+    char f[2];
+    if (cp < 0x80)
+        return ascii_fold[cp] >= '0' || ascii_fold[cp] == A_DROP;
+    if (is_greek_cyrillic(cp))
+        return fold_lookalike(cp, f) > 0 ? 1 : 2;
+    int r = fold_cp(cp, f);
+    return r > 0 || r == CP_DROP;
+}
+
+/* Whether the word around the code point at [at, end) of |s| holds a Greek
+ * or Cyrillic letter that looks like no Latin one: then its look-alikes are
+ * that script's letters, not a disguised Latin word ("\u0421\u0422\u041e\u041f"
+ * stays Russian; "ST\u041eP" is STOP).  |*word_end| gets where the word ends. */
+static bool word_is_foreign(const unsigned char *s, size_t len, size_t at, size_t end,
+                            size_t *word_end)
+{
+    bool foreign = false;
+    size_t b = at;
+    while (b > 0) { /* back to the word's start */
+        size_t p = b - 1;
+        while (p > 0 && b - p < 4 && (s[p] & 0xC0) == 0x80)
+            p--;
+        uint32_t cp;
+        int k = flex_utf8_next(s + p, b - p, &cp);
+        int c = k == (int)(b - p) ? word_class(cp) : 0;
+        if (c == 0)
+            break;
+        foreign |= c == 2;
+        b = p;
+    }
+    size_t e = end;
+    while (e < len) { /* and on to its end */
+        uint32_t cp;
+        int k = flex_utf8_next(s + e, len - e, &cp);
+        int c = k > 0 ? word_class(cp) : 0;
+        if (c == 0)
+            break;
+        foreign |= c == 2;
+        e += (size_t)k;
+    }
+    *word_end = e;
+    return foreign;
 }
 
 struct norm {
@@ -334,7 +464,8 @@ static size_t normalize(const char *text, size_t len, char *out, size_t outsz, b
         return 0;
     struct norm n = {.out = out, .cap = outsz - 1, .breaks = breaks};
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
+    size_t i = 0, word_end = 0;
+    bool foreign = false;
     while (i < len && !n.full) {
         char f[2];
         if (s[i] < 0x80) {
@@ -354,6 +485,13 @@ static size_t normalize(const char *text, size_t len, char *out, size_t outsz, b
         uint32_t cp;
         int k = flex_utf8_next(s + i, len - i, &cp);
         int r = k < 0 ? CP_SEP : fold_cp(cp, f); /* an invalid byte separates */
+        if (k > 0 && is_greek_cyrillic(cp) && fold_lookalike(cp, f) > 0) {
+            /* a look-alike: Latin unless its word is Greek or Cyrillic
+             * (decided once a word: each is scanned once) */
+            if (i >= word_end)
+                foreign = word_is_foreign(s, len, i, i + (size_t)k, &word_end);
+            r = foreign ? CP_SEP : 1;
+        }
         i += k < 0 ? 1 : (size_t)k;
         if (r > 0)
             put_text(&n, f, (size_t)r);

@@ -38,6 +38,19 @@ static const struct tcase cases[] = {
     {"quit", STOP, false, false},
     {"REVOKE", STOP, false, false},
     {"ＳＴＯＰ", STOP, false, false}, /* fullwidth */
+    /* Look-alike letters: styled alphabets, small capitals, Cyrillic and
+     * Greek letters drawn as Latin ones (engine/text/intent.c). */
+    {"𝐒𝐓𝐎𝐏", STOP, false, false},                     /* mathematical bold */
+    {"𝕊𝕋𝕆ℙ", STOP, false, false},                     /* double-struck, P from letterlike */
+    {"𝓈𝓉ℴ𝓅", STOP, false, false},                     /* script, o from letterlike */
+    {"ⓈⓉⓄⓅ", STOP, false, false},                     /* circled */
+    {"🆂🆃🅾🅿", STOP, false, false},                     /* negative squared */
+    {"ꜱᴛᴏᴘ", STOP, false, false},                     /* small capitals */
+    {"\u0405\u0422\u041e\u0420", STOP, false, false}, /* Cyrillic DZE, TE, O, ER */
+    {"ST\u041eP", STOP, false, false},                /* one Cyrillic O among Latin letters */
+    {"\u0399 \u03bfpt \u03bfut", STOP, false, false}, /* Greek iota, omicron */
+    {"𝗖", CONF, false, false},                        /* sans-serif bold C */
+    {"\u0421\u0422\u041e\u041f", OTHR, true, false},  /* Russian STOP, not look-alikes */
     /* CANCEL opts out (contract) but may mean the visit: the desk sees it. */
     {"CANCEL", STOP, true, false},
     {"Cancel.", STOP, true, false},
@@ -277,7 +290,10 @@ static void test_intent_normalize(void **state)
             "b\xc3",
             64, "a b"); /* invalid bytes separate */
     norm_is("2×3", 64, "2 3");
-    norm_is("СТОП stop", 64, "stop"); /* other scripts separate */
+    norm_is("СТОП stop", 64, "stop");                /* other scripts separate */
+    norm_is("Спасибо, ок", 64, "ok");                /* a Russian word stays whole: not "c ac o" */
+    norm_is("ΟΚ Ευχαριστώ", 64, "ok");               /* Greek: "OK" folds, a Greek word does not */
+    norm_is("𝐒𝐓𝐎𝐏 ꜱᴛᴏᴘ ⓢⓣⓞⓟ", 64, "stop stop stop"); /* styles fold in any word */
     norm_is("", 64, "");
     norm_is("!!!", 64, "");
     /* Bounded: a word that does not fit is dropped whole. */
