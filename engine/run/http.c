@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "carrier.h"
 #include "config.h"
@@ -34,11 +35,19 @@ struct upload {
     struct upload *prev, *next;                      /* ... in flex_http.waiting */
     bool started;                                    /* the headers seen: the body follows */
     bool query_long;                                 /* a query string over its bound: refused */
-    char query[1024]; /* the request's query string as sent (signed with the URL) */
+    /* The request's query string as sent (signed with the URL): NULL when
+     * there is none; at most QUERY_MAX bytes. */
+    char *query;
     size_t len;
     bool too_big;
-    char body[FLEX_WEBHOOK_MAX_BODY];
+    bool framing; /* Content-Length twice, or with Transfer-Encoding: refused */
+    /* FLEX_WEBHOOK_MAX_BODY bytes, allocated once a webhook's headers are
+     * read: a GET, or a connection that never gets that far, holds only
+     * this struct (a slow client costs ~100 bytes, not the body's size). */
+    char *body;
 };
+
+#define QUERY_MAX 1023
 
 struct flex_http {
     struct MHD_Daemon *d;
@@ -438,6 +447,30 @@ static void hook_done(void *ctx, uintptr_t hook, unsigned status)
  * stored, or nothing to do), 403 (unknown carrier, bad or missing
  * signature), 400 (malformed), 413 (too big) or 503 (Redis unreachable,
  * or the writer far behind: the carrier sends it again). */
+/* Counts a request's Content-Length and Transfer-Encoding headers. */
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind, (void)value;
+    unsigned *n = cls;
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Whether the body's length is said one way only.  Two Content-Length
+ * headers, or one with a Transfer-Encoding, are read one way by
+ * libmicrohttpd and maybe another by a proxy in front: a request smuggled
+ * past the proxy's checks (RFC 9112, 6.3).  Such a request is refused. */
+static bool framing_ok(struct MHD_Connection *c)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, n);
+    return n[0] <= 1 && n[1] <= 1 && !(n[0] && n[1]);
+}
+
 static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, const char *url,
                                const char *name, bool inbound, struct upload *u)
 {
@@ -461,6 +494,8 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
         status = 503, why = "shutting down";
     } else if (!atomic_load_explicit(&h->p->redis_ok, memory_order_relaxed)) {
         status = 503, why = "redis unreachable"; /* it could not be stored */
+    } else if (u->framing) {
+        status = 400, why = "body length given twice or two ways";
     } else if (u->too_big) {
         status = 413, why = "body too large";
     } else if (u->query_long) {
@@ -469,7 +504,7 @@ static enum MHD_Result webhook(struct flex_http *h, struct MHD_Connection *c, co
         status = 403, why = "no such HTTP carrier";
     } else if (flex_webhook_form_parse(&h->form, u->body, u->len, &err) < 0) {
         status = 400, why = err.reason;
-    } else if (signed_url(c, cc, url, u->query, inbound, surl, sizeof(surl)) != 0 ||
+    } else if (signed_url(c, cc, url, u->query ? u->query : "", inbound, surl, sizeof(surl)) != 0 ||
                !flex_webhook_verify(cc->auth_token, strlen(cc->auth_token), surl, strlen(surl),
                                     &h->form, sig, sig ? strlen(sig) : 0)) {
         status = 403, why = sig ? "signature does not match" : "no X-Twilio-Signature";
@@ -521,6 +556,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         struct upload *u = *con_cls; /* (uri_seen's) */
         if (!u->started) {           /* the headers: the body follows */
             u->started = true;
+            if (!framing_ok(c)) { /* answered before any body is read */
+                u->framing = true;
+                return webhook(h, c, url, name, inbound, u);
+            }
+            if (!u->body)
+                u->body = flex_malloc(FLEX_WEBHOOK_MAX_BODY);
             u->state = UP_BODY;
             u->len = 0;
             u->too_big = false;
@@ -534,7 +575,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                  : reply(c, status, "text/plain", "not stored", 10);
         }
         if (*upload_size > 0) { /* a piece of the body, kept within its bound */
-            if (*upload_size > sizeof(u->body) - u->len)
+            if (*upload_size > FLEX_WEBHOOK_MAX_BODY - u->len)
                 u->too_big = true;
             else
                 memcpy(u->body + u->len, upload, *upload_size);
@@ -593,17 +634,16 @@ static enum MHD_Result serve_get(struct flex_http *h, struct MHD_Connection *c, 
 static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls, (void)c;
-    struct upload *u = flex_malloc(sizeof(*u));
-    u->started = false;
-    u->query_long = false;
-    u->query[0] = '\0';
+    struct upload *u = flex_calloc(1, sizeof(*u));
     const char *q = uri ? strchr(uri, '?') : NULL;
     if (q) {
         size_t n = strlen(q + 1);
-        if (n >= sizeof(u->query))
+        if (n > QUERY_MAX) {
             u->query_long = true;
-        else
+        } else {
+            u->query = flex_malloc(n + 1);
             memcpy(u->query, q + 1, n + 1);
+        }
     }
     return u;
 }
@@ -613,7 +653,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     (void)cls, (void)c, (void)toe;
-    flex_free(*con_cls);
+    struct upload *u = *con_cls;
+    if (u) {
+        flex_free(u->query);
+        flex_free(u->body);
+    }
+    flex_free(u);
     *con_cls = NULL;
 }
 

@@ -87,6 +87,25 @@ check "malformed form: 400" test "$(post /webhooks/backup/status "$good" "Messag
 check "refusals counted" test "$(metric flex_webhooks_refused_total)" = $((refused0 + 5))
 check "... and logged once a minute at most (anyone can send them)" \
     test "$(grep -c 'webhook for carrier' "$tmp/flexd.log")" = 1
+# raw_post HEADER...: a signed callback (an intermediate status: it ends
+# nothing) with these framing headers (LEN: the body's length); prints the status
+raw_post() {
+    python3 - "$HP" "$(sign "$cb" MessageSid "$sid" MessageStatus sent)" \
+        "MessageSid=$sid&MessageStatus=sent" "$@" <<'PY'
+import socket, sys
+port, sig, body, extra = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4:]
+head = ["POST /webhooks/backup/status HTTP/1.1", "Host: 127.0.0.1:" + port,
+        "X-Twilio-Signature: " + sig, "Content-Type: application/x-www-form-urlencoded"]
+s = socket.create_connection(("127.0.0.1", int(port)), 5)
+s.sendall(("\r\n".join(head + [h.replace("LEN", str(len(body))) for h in extra]) + "\r\n\r\n").encode() + body)
+print(s.recv(64).split(b" ")[1].decode())
+PY
+}
+check "a signed callback, its body's length given once: 200" test "$(raw_post 'Content-Length: LEN')" = 200
+check "... Content-Length twice (a proxy may read the other): 400" \
+    test "$(raw_post 'Content-Length: LEN' 'Content-Length: LEN')" = 400
+check "... Content-Length and Transfer-Encoding: 400" \
+    test "$(raw_post 'Content-Length: LEN' 'Transfer-Encoding: identity')" = 400
 check "nothing changed: still 299 delivered" \
     sh -c "[ \"\$(\"$B/flexctl\" $D stats | sed -n 's/.*\"delivered\":\([0-9]*\).*/\1/p')\" = 299 ]"
 check "a valid duplicate final callback counts once" \
