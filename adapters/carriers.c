@@ -50,14 +50,15 @@ void flex_carrier_sig(const struct flex_cfg *cfg, const struct flex_cfg_carrier 
                       size_t bufsz)
 {
     snprintf(
-        buf, bufsz, "%d|%s|%u|%s|%016llx|%s|%s|%016llx|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u",
+        buf, bufsz,
+        "%d|%s|%u|%s|%016llx|%s|%s|%016llx|%s|%d|%d|%s|%u|%u|%llu|%llu|%llu|%llu|%d|%u|%d",
         cc->type, cc->host ? cc->host : "", cc->port, cc->system_id ? cc->system_id : "",
         secret_tag(cc->password), cc->url ? cc->url : "", cc->account_sid ? cc->account_sid : "",
         secret_tag(cc->auth_token), cc->status_callback ? cc->status_callback : "", cc->tls,
         cc->tls_verify, cc->tls_ca ? cc->tls_ca : "", cc->window, cc->binds,
         (unsigned long long)cc->connect_timeout_ms, (unsigned long long)cc->response_timeout_ms,
         (unsigned long long)cc->enquire_link_ms, (unsigned long long)cc->reconnect_max_ms,
-        cc->ambiguous_retry, cfg->engine.max_parts);
+        cc->ambiguous_retry, cfg->engine.max_parts, cc->ton_strict);
     size_t n = strlen(buf);
     if (cc->type == FLEX_CARRIER_HTTP && n < bufsz)
         snprintf(buf + n, bufsz - n, "|%d|%016llx|%s|%s|%s|%s|%s|%s|%s|%s|%llu", cc->profile,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "carrier.h"
 #include "config_int.h"
 #include "err.h"
 #include "intent.h"
@@ -107,6 +108,82 @@ static void test_config_word_keys(void **state)
     assert_non_null(strstr(lines, "ambiguous: fail -> retry"));
     flex_cfg_del(next);
     flex_cfg_del(run);
+}
+
+/* A changed value for |r| (a carrier key of |cc|) that the parser takes,
+ * into |out|; false for a type this test cannot vary (then the test
+ * fails: give the type a case here). */
+static bool other_value(const struct cfg_row *r, const struct flex_cfg_carrier *cc, char *out,
+                        size_t n)
+{
+    const void *v = (const char *)cc + r->off;
+    switch (r->type) {
+    case T_BOOL: snprintf(out, n, "%s", *(const bool *)v ? "false" : "true"); return true;
+    case T_AMBIGUOUS: snprintf(out, n, "%s", *(const bool *)v ? "fail" : "retry"); return true;
+    case T_TON: snprintf(out, n, "%s", *(const bool *)v ? "lenient" : "strict"); return true;
+    case T_UINT:
+        snprintf(out, n, "%u",
+                 *(const uint32_t *)v == (uint32_t)r->min ? (uint32_t)r->min + 1
+                                                          : (uint32_t)r->min);
+        return true;
+    case T_DURATION:
+        snprintf(out, n, "%s", *(const uint64_t *)v == 2000 ? "3s" : "2s");
+        return true;
+    case T_STR:
+    case T_SECRET: /* auth_header: one header line */
+        snprintf(out, n, "%s", strcmp(r->key, "auth_header") == 0 ? "X-Test: zz9" : "zz9");
+        return true;
+    case T_HTTPURL: snprintf(out, n, "http://127.0.0.1:9/zz"); return true;
+    default: return false;
+    }
+}
+
+/* Every key a reload applies to a carrier either rebuilds it (it is part
+ * of flex_carrier_sig: the dispatcher drains the old one and starts the
+ * new) or is applied in place (enabled, mps): a key in neither would be
+ * said applied by the reload and never be. */
+static void test_config_carrier_keys_rebuild(void **state)
+{
+    (void)state;
+    struct diags d = {0};
+    struct flex_cfg_override base[] = {{"carrier.j.type=http"},
+                                       {"carrier.j.profile=json"},
+                                       {"carrier.j.url=http://127.0.0.1:9/m"}};
+    struct flex_cfg *was = load_shipped(base, 3, &d);
+    size_t tried = 0;
+    for (size_t r = 0; r < cfg_nrows; r++) {
+        const struct cfg_row *row = &cfg_rows[r];
+        if (row->kind != K_CARRIER || !(row->flags & F_RELOAD) ||
+            strcmp(row->key, "enabled") == 0 || strcmp(row->key, "mps") == 0 ||
+            strcmp(row->key, "type") == 0 || strcmp(row->key, "profile") == 0)
+            continue;
+        const char *names[2] = {"primary", "backup"};
+        size_t nn = 2;
+        if (row->flags & F_SMPP)
+            nn = 1;
+        else if (row->flags & F_JSONP)
+            names[0] = "j", nn = 1;
+        else if (row->flags & F_HTTP)
+            names[0] = "backup", nn = 1;
+        for (size_t i = 0; i < nn; i++) {
+            const struct flex_cfg_carrier *cc = flex_cfg_carrier_find(was, names[i]);
+            assert_non_null(cc);
+            char val[64], ov[128], s0[2048], s1[2048];
+            if (!other_value(row, cc, val, sizeof(val)))
+                fail_msg("carrier key %s: no value to try for its type", row->key);
+            snprintf(ov, sizeof(ov), "carrier.%s.%s=%s", names[i], row->key, val);
+            struct flex_cfg_override ovs[4] = {base[0], base[1], base[2], {ov}};
+            struct flex_cfg *now = load_shipped(ovs, 4, &d);
+            flex_carrier_sig(was, cc, s0, sizeof(s0));
+            flex_carrier_sig(now, flex_cfg_carrier_find(now, names[i]), s1, sizeof(s1));
+            if (strcmp(s0, s1) == 0)
+                fail_msg("%s: the carrier is not rebuilt (flex_carrier_sig)", ov);
+            flex_cfg_del(now);
+            tried++;
+        }
+    }
+    assert_true(tried >= 20);
+    flex_cfg_del(was);
 }
 
 static void test_config_shipped_file_is_valid(void **state)
@@ -683,6 +760,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_word_keys),
+        cmocka_unit_test(test_config_carrier_keys_rebuild),
         cmocka_unit_test(test_config_shipped_file_is_valid),
         cmocka_unit_test(test_config_restart_only_keys_kept),
         cmocka_unit_test(test_config_shipped_templates_fit_one_sms),
