@@ -884,7 +884,9 @@ static void read_sim_log(struct run *r, struct proof *pf)
     char path[PATH_MAX], line[4096];
     snprintf(path, sizeof(path), "%s/%s.log", r->o.out, sim_name(r));
     FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
+    if (!f) /* no log proves nothing: not "0 duplicated" */
+        die("cannot read the simulator's log: nothing sent twice or to an opt-out is unproven");
+    while (fgets(line, sizeof(line), f)) {
         const char *dst = line[0] == '+' ? line + 1 : line;
         size_t len = strcspn(dst, "\t\n");
         if (cset_add(&seen, dst, len, 1) > 1)
@@ -892,8 +894,7 @@ static void read_sim_log(struct run *r, struct proof *pf)
         if (cset_add(&opt, dst, len, 0))
             pf->sent_to_optout++;
     }
-    if (f)
-        fclose(f);
+    fclose(f);
     cset_free(&seen);
     cset_free(&opt);
 }
