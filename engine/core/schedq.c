@@ -11,9 +11,36 @@ static const char add_lua[] = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])\n"
                               "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])\n"
                               "return 1\n";
 
-/* KEYS: sched, sched:jobs, parent.  ARGV: version, keep-until (ms), then
- * score, id, payload for each member. */
+/* KEYS: sched, sched:jobs, parent.  ARGV: version, keep-until (ms), the
+ * stream entry the version came in ('' none), the status records' TTL (s),
+ * their count, then 6 for each (key, state, reason, at, location, send_at),
+ * then score, id, payload for each member.
+ *
+ * A version older than the one applied (its entry before the recorded
+ * one: a dead flexd's entry claimed after the newer was applied, or two
+ * flexd reading two versions at once) changes nothing, its status records
+ * included, and answers -1: the newest version the stream holds wins,
+ * whatever order they are applied in.  Entries compare as (ms, seq, the
+ * job's place in a JobBatch entry). */
 static const char replace_lua[] =
+    "local function ord(e)\n"
+    "  local a, b, k = string.match(e, '^(%d+)%-(%d+)#?(%d*)$')\n"
+    "  if not a then return nil end\n"
+    "  return {tonumber(a), tonumber(b), k ~= '' and tonumber(k) or -1}\n"
+    "end\n"
+    "local new = ord(ARGV[3])\n"
+    "if new then\n"
+    "  local had = redis.call('HGET', KEYS[3], 'o')\n"
+    "  local o = had and ord(had)\n"
+    "  if o then\n"
+    "    for i = 1, 3 do\n"
+    "      if new[i] ~= o[i] then\n"
+    "        if new[i] < o[i] then return -1 end\n"
+    "        break\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local oldv = redis.call('HGET', KEYS[3], 'v')\n"
     /* Reminders already read by a flexd and waiting there must not go:
      * every flexd follows this stream (engine/core/live.h). */
@@ -30,14 +57,22 @@ static const char replace_lua[] =
     "    redis.call('HDEL', KEYS[2], m)\n"
     "  end\n"
     "end\n"
+    "local ns = tonumber(ARGV[5])\n"
     "local ms = {}\n"
-    "for i = 3, #ARGV, 3 do\n"
+    "for i = 6 + 6 * ns, #ARGV, 3 do\n"
     "  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])\n"
     "  ms[#ms + 1] = ARGV[i + 1]\n"
     "end\n"
     "redis.call('HSET', KEYS[3], 'v', ARGV[1], 'm', table.concat(ms, ','))\n"
+    "if new then redis.call('HSET', KEYS[3], 'o', ARGV[3]) end\n"
     "redis.call('PEXPIREAT', KEYS[3], ARGV[2])\n"
+    "for i = 6, 5 + 6 * ns, 6 do\n"
+    "  redis.call('HSET', ARGV[i], 'state', ARGV[i + 1], 'reason', ARGV[i + 2],\n"
+    "             ARGV[i + 1] .. '_at', ARGV[i + 3], 'location', ARGV[i + 4], 'send_at', ARGV[i + "
+    "5])\n"
+    "  redis.call('EXPIRE', ARGV[i], ARGV[4])\n"
+    "end\n"
     "return #ms\n";
 
 /* KEYS: sched, sched:jobs, jobs stream.  ARGV: now (ms), limit. */
@@ -106,29 +141,48 @@ void flex_schedq_append_add(struct flex_store *st, const struct flex_schedq *q, 
 }
 
 void flex_schedq_append_replace(struct flex_store *st, const struct flex_schedq *q,
-                                const char *parent_key, int64_t version, int64_t keep_until_ms,
+                                const struct flex_schedq_replace *r,
+                                const struct flex_schedq_status *sts, size_t ns,
                                 const struct flex_schedq_member *members, size_t n)
 {
-    size_t argc = 8 + 3 * n;
+    size_t argc = 11 + 6 * ns + 3 * n;
     const char **argv = flex_malloc(argc * sizeof(*argv));
     size_t *lens = flex_malloc(argc * sizeof(*lens));
-    char(*nums)[24] = flex_malloc((n + 2) * sizeof(*nums));
-    snprintf(nums[0], 24, "%lld", (long long)version);
-    snprintf(nums[1], 24, "%lld", (long long)keep_until_ms);
-    const char *head[] = {"EVALSHA",           q->replace, "3",     FLEX_KEY_SCHED,
-                          FLEX_KEY_SCHED_JOBS, parent_key, nums[0], nums[1]};
-    for (size_t i = 0; i < 8; i++)
-        argv[i] = head[i], lens[i] = i == 1 ? 40 : strlen(head[i]);
+    /* the numbers: 4 of the head, 3 a status record, 1 a member */
+    char(*nums)[24] = flex_malloc((4 + 3 * ns + n) * sizeof(*nums));
+    char(*keys)[FLEX_SCHEDQ_KEY_SZ] = flex_malloc((ns ? ns : 1) * sizeof(*keys));
+    snprintf(nums[0], 24, "%lld", (long long)r->version);
+    snprintf(nums[1], 24, "%lld", (long long)r->keep_until_ms);
+    snprintf(nums[2], 24, "%lld", (long long)r->status_ttl_s);
+    snprintf(nums[3], 24, "%zu", ns);
+    const char *head[] = {
+        "EVALSHA",     q->replace, "3",     FLEX_KEY_SCHED,           FLEX_KEY_SCHED_JOBS,
+        r->parent_key, nums[0],    nums[1], r->entry ? r->entry : "", nums[2],
+        nums[3]};
+    size_t a = 0;
+    for (size_t i = 0; i < 11; i++, a++)
+        argv[a] = head[i], lens[a] = i == 1 ? 40 : strlen(head[i]);
+    char(*num)[24] = nums + 4;
+    for (size_t i = 0; i < ns; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%s%s", FLEX_KEY_JOB, sts[i].id);
+        snprintf(num[0], 24, "%lld", (long long)sts[i].at_ms);
+        snprintf(num[1], 24, "%lld", (long long)sts[i].send_at_ms);
+        const char *v[] = {keys[i], sts[i].state, sts[i].reason, num[0], sts[i].location, num[1]};
+        for (size_t k = 0; k < 6; k++, a++)
+            argv[a] = v[k], lens[a] = strlen(v[k]);
+        num += 3;
+    }
     for (size_t i = 0; i < n; i++) {
-        snprintf(nums[2 + i], 24, "%lld", (long long)members[i].at_ms);
-        argv[8 + 3 * i] = nums[2 + i], lens[8 + 3 * i] = strlen(nums[2 + i]);
-        argv[9 + 3 * i] = members[i].id, lens[9 + 3 * i] = strlen(members[i].id);
-        argv[10 + 3 * i] = members[i].payload, lens[10 + 3 * i] = members[i].len;
+        snprintf(num[i], 24, "%lld", (long long)members[i].at_ms);
+        argv[a] = num[i], lens[a++] = strlen(num[i]);
+        argv[a] = members[i].id, lens[a++] = strlen(members[i].id);
+        argv[a] = members[i].payload, lens[a++] = members[i].len;
     }
     flex_store_append(st, (int)argc, argv, lens); /* hiredis copies the arguments */
     flex_free(argv);
     flex_free(lens);
     flex_free(nums);
+    flex_free(keys);
 }
 
 long flex_schedq_promote(struct flex_store *st, const struct flex_schedq *q, int64_t now_ms,

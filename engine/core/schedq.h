@@ -47,11 +47,33 @@ struct flex_schedq_member {
     size_t len;
 };
 
-/* Appends one command replacing everything |parent_key| scheduled before
- * by |members| (none: a cancellation) and recording |version|, kept until
- * |keep_until_ms|. */
+/* A job's status record (flex:job:{id}), written by the replace only when
+ * its version is applied. */
+struct flex_schedq_status {
+    const char *id, *state, *reason, *location;
+    int64_t at_ms, send_at_ms;
+};
+#define FLEX_SCHEDQ_KEY_SZ 160 /* "flex:job:" and an id (FLEX_JOB_DERIVED_ID_MAX) */
+
+struct flex_schedq_replace {
+    const char *parent_key; /* flex:parent:{appointment|recall}:{id} */
+    int64_t version;        /* starts_at or due (ms); 0: cancelled */
+    int64_t keep_until_ms;  /* the parent record's expiry */
+    /* the stream entry the version came in ("ms-seq", "ms-seq#k" in a
+     * JobBatch; NULL: none, always applied): a version from an entry older
+     * than the one applied changes nothing */
+    const char *entry;
+    int64_t status_ttl_s; /* of the status records */
+};
+
+/* Appends one command replacing everything |r->parent_key| scheduled
+ * before by |members| (none: a cancellation), recording |r->version| and
+ * writing the |ns| status records |sts| (the parent's, its steps'), all
+ * unless a newer version was applied (then the answer is -1; else the
+ * count of members). */
 void flex_schedq_append_replace(struct flex_store *st, const struct flex_schedq *q,
-                                const char *parent_key, int64_t version, int64_t keep_until_ms,
+                                const struct flex_schedq_replace *r,
+                                const struct flex_schedq_status *sts, size_t ns,
                                 const struct flex_schedq_member *members, size_t n);
 
 /* Moves up to |limit| jobs due at |now_ms| to the intake stream (one round

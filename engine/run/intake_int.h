@@ -152,6 +152,9 @@ void in_ack_later(struct wbatch *w, const char *entry);
 void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, const void *raw,
                     size_t rawlen, const char *job_id, const char *reason);
 int in_flush_writes(struct intake *in, struct wbatch *w);
+int64_t in_job_status_ex(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                         const char *loc, Flex__V1__State state, const char *reason,
+                         int64_t send_at, bool record);
 void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
                    const char *loc, Flex__V1__State state, const char *reason, int64_t send_at);
 int in_settle_writes(struct intake *in);

@@ -261,12 +261,22 @@ static void expand_entry(struct intake *in, struct wbatch *w, const char *entry,
     char pkey[160];
     snprintf(pkey, sizeof(pkey), "%s%s:%s", FLEX_KEY_PARENT, appt ? "appointment" : "recall",
              job->id);
-    flex_schedq_append_replace(in->st, &in->sq, pkey, cancelled ? 0 : plan.version,
-                               plan.keep_until_ms, m, plan.nsteps);
+    /* The status records go with the plan, in its script: an older
+     * version than the one applied (its entry claimed from a dead flexd,
+     * or read at once with a newer one by another flexd) changes neither
+     * (schedq.h); its events still say what this flexd read. */
+    struct flex_schedq_status sts[FLEX_TIMING_MAX_STEPS + 1];
+    const char *sched = flex_job_state_name(FLEX__V1__STATE__STATE_SCHEDULED);
     for (unsigned i = 0; i < plan.nsteps; i++) {
-        in_job_status(in, w, NULL, m[i].id, job->location, FLEX__V1__STATE__STATE_SCHEDULED,
-                      plan.steps[i].kind, m[i].at_ms);
-        flex_free(bufs[i]);
+        int64_t at =
+            in_job_status_ex(in, w, NULL, m[i].id, job->location, FLEX__V1__STATE__STATE_SCHEDULED,
+                             plan.steps[i].kind, m[i].at_ms, false);
+        sts[i] = (struct flex_schedq_status){.id = m[i].id,
+                                             .state = sched,
+                                             .reason = plan.steps[i].kind,
+                                             .location = job->location,
+                                             .at_ms = at,
+                                             .send_at_ms = m[i].at_ms};
     }
     w->scheduled += plan.nsteps;
     snprintf(why, sizeof(why), "expanded:%u skipped:%u", plan.nsteps, plan.skipped);
@@ -274,9 +284,26 @@ static void expand_entry(struct intake *in, struct wbatch *w, const char *entry,
     for (unsigned i = 0; i < plan.nsteps; i++)
         if (!first || m[i].at_ms < first)
             first = m[i].at_ms;
-    in_job_status(in, w, entry, job->id, job->location,
-                  cancelled ? FLEX__V1__STATE__STATE_SUPPRESSED : FLEX__V1__STATE__STATE_SCHEDULED,
-                  cancelled ? "cancelled" : why, cancelled ? 0 : first);
+    Flex__V1__State pst =
+        cancelled ? FLEX__V1__STATE__STATE_SUPPRESSED : FLEX__V1__STATE__STATE_SCHEDULED;
+    const char *preason = cancelled ? "cancelled" : why;
+    int64_t pat = in_job_status_ex(in, w, entry, job->id, job->location, pst, preason,
+                                   cancelled ? 0 : first, false);
+    sts[plan.nsteps] = (struct flex_schedq_status){.id = job->id,
+                                                   .state = flex_job_state_name(pst),
+                                                   .reason = preason,
+                                                   .location = job->location,
+                                                   .at_ms = pat,
+                                                   .send_at_ms = cancelled ? 0 : first};
+    struct flex_schedq_replace rp = {.parent_key = pkey,
+                                     .version = cancelled ? 0 : plan.version,
+                                     .keep_until_ms = plan.keep_until_ms,
+                                     .entry = entry,
+                                     .status_ttl_s =
+                                         (int64_t)in->cfg->retention.job_history_days * 86400};
+    flex_schedq_append_replace(in->st, &in->sq, &rp, sts, plan.nsteps + 1, m, plan.nsteps);
+    for (unsigned i = 0; i < plan.nsteps; i++)
+        flex_free(bufs[i]);
 }
 
 static void fill_rec(struct flex_rec *rec, const Flex__V1__Job *job, const char *entry,

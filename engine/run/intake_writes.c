@@ -106,9 +106,13 @@ void in_dead_letter(struct intake *in, struct wbatch *w, const char *entry, cons
 }
 
 /* Writes a state the intake decided (suppressed, expired, scheduled: due
- * at |send_at|) and acknowledges |entry| (NULL: none). */
-void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
-                   const char *loc, Flex__V1__State state, const char *reason, int64_t send_at)
+ * at |send_at|) and acknowledges |entry| (NULL: none).  |record| false: the
+ * status record flex:job:{id} is the caller's to write (a replace script
+ * writes it only when its version is applied); the event, the counters and
+ * the audit line are written here.  Returns the event's time. */
+int64_t in_job_status_ex(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                         const char *loc, Flex__V1__State state, const char *reason,
+                         int64_t send_at, bool record)
 {
     Flex__V1__StatusEvent ev = FLEX__V1__STATUS_EVENT__INIT;
     ev.job_id = (char *)id;
@@ -130,15 +134,24 @@ void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const
                               flex_cfg_days_before(ev.at_ms, in->cfg->retention.status_days));
         flex_statusbuf_add(in->sb, &ev);
     }
-    flex_store_appendf(in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
-                       FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc,
-                       (long long)send_at);
-    flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, id,
-                       (long long)in->cfg->retention.job_history_days * 86400);
+    if (record) {
+        flex_store_appendf(
+            in->st, "HSET %s%s state %s reason %s %s_at %lld location %s send_at %lld",
+            FLEX_KEY_JOB, id, sname, reason, sname, (long long)ev.at_ms, loc, (long long)send_at);
+        flex_store_appendf(in->st, "EXPIRE %s%s %lld", FLEX_KEY_JOB, id,
+                           (long long)in->cfg->retention.job_history_days * 86400);
+    }
     if (entry)
         in_ack_later(w, entry);
     struct flex_audit_job aj = {.job = id, .location = loc, .state = sname, .reason = reason};
     flex_audit_job(in->p->audit, "status", &aj);
+    return ev.at_ms;
+}
+
+void in_job_status(struct intake *in, struct wbatch *w, const char *entry, const char *id,
+                   const char *loc, Flex__V1__State state, const char *reason, int64_t send_at)
+{
+    (void)in_job_status_ex(in, w, entry, id, loc, state, reason, send_at, true);
 }
 
 /* Reads the replies of the writes queued so far (dead letters, statuses,
