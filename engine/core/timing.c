@@ -130,6 +130,13 @@ static void expand_appointment(const struct flex_cfg *cfg, const struct flex_cfg
         }
         flex_timing_format(loc, start, st->date, sizeof(st->date), st->time, sizeof(st->time));
     }
+    /* A reminder expires once the next one is due: after an outage (flexd
+     * down, the location paused, a carrier down) only the latest of the
+     * missed ones goes, as at planning, never the 72 h one an hour before
+     * the visit nor three at once. */
+    for (unsigned i = 0; i + 1 < p->nsteps; i++)
+        if (p->steps[i + 1].send_at_ms < p->steps[i].expires_at_ms)
+            p->steps[i].expires_at_ms = p->steps[i + 1].send_at_ms;
 }
 
 static void expand_recall(const struct flex_cfg *cfg, const struct flex_cfg_location *loc,

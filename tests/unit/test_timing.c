@@ -64,6 +64,10 @@ static void test_timing_appointment_steps(void **state)
     assert_string_equal(p.steps[1].date, "Dec 3");
     assert_string_equal(p.steps[1].time, "2:00 PM");
     assert_int_equal(p.steps[2].expires_at_ms, ny(2026, 12, 3, 14, 0));
+    /* Each earlier one expires when the next is due: after an outage only
+     * the latest missed one goes (review E2). */
+    assert_int_equal(p.steps[0].expires_at_ms, ny(2026, 12, 2, 14, 0));
+    assert_int_equal(p.steps[1].expires_at_ms, ny(2026, 12, 3, 12, 0));
     /* Booked 20 h ahead: the 24 h reminder now, the 2 h one later. */
     plan_for("2026-12-03T14:00:00-05:00", ny(2026, 12, 2, 18, 0), &p);
     assert_int_equal(p.nsteps, 2);
