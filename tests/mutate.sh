@@ -129,11 +129,14 @@ intent-negation ;; engine/text/intent.c ;; if (++between > 3) ;; if (++between >
 intent-fuzzy-length ;; engine/text/intent.c ;; return t->len >= 6 && one_edit(a, al, t->word, t->len); ;; return t->len >= 4 && one_edit(a, al, t->word, t->len); ;; unit:test_intent
 intent-one-letter ;; engine/text/intent.c ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a == 0)) ;; if ((t->flags & F_LISTS) && (t->len >= 2 || a != 0)) ;; unit:test_intent
 intent-stop-frontdesk ;; engine/text/intent.c ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent || more; ;; out->frontdesk = (m & B(FLEX_KW_FRONTDESK_OPTOUT)) || urgent; ;; unit:test_intent
-intent-lookalike-word ;; engine/text/intent.c ;; r = foreign ? CP_SEP : 1; ;; r = 1; ;; unit:test_intent
-intent-lookalike-styled ;; engine/text/intent.c ;; return (char)('a' + (i < 26 ? i : i - 26)); ;; return 0; ;; unit:test_intent
+intent-lookalike-word ;; engine/text/intent.c ;; r = foreign ? CP_SEP : 1; ;; r = foreign && false ? CP_SEP : 1; ;; unit:test_intent
+intent-lookalike-styled ;; engine/text/intent.c ;; return (char)('a' + (i < 26 ? i : i - 26)); ;; return (char)('a' + (i < 26 ? i : i - 25)); ;; unit:test_intent
 smpp-ton-strict ;; adapters/smpp_flow.c ;; if (c->cfg.ton_strict && ton == 1 && n > 0 ;; if (c->cfg.ton_strict && ton == 2 && n > 0 ;; integ:replies.sh
-log-entry-unmasked ;; engine/base/log.c ;; mask && !is_entry_id(ctx->entry)); ;; mask); ;; unit:test_log
+log-entry-unmasked ;; engine/base/log.c ;; mask && !is_entry_id(ctx->entry)); ;; mask || !is_entry_id(ctx->entry)); ;; unit:test_log
 http-framing ;; engine/run/http.c ;; return n[0] <= 1 && n[1] <= 1 && !(n[0] && n[1]); ;; return n[0] <= 2 && n[1] <= 1; ;; integ:http.sh
+sched-supersede ;; engine/core/schedq.c ;; if new[i] < o[i] then return -1 end ;; if false then return -1 end ;; integ:supersede.sh
+timing-expire-next ;; engine/core/timing.c ;; p->steps[i].expires_at_ms = p->steps[i + 1].send_at_ms; ;; (void)p; ;; unit:test_timing
+carrier-sig-ton ;; adapters/carriers.c ;; cc->ambiguous_retry, cfg->engine.max_parts, cc->ton_strict); ;; cc->ambiguous_retry, cfg->engine.max_parts, 0); ;; unit:test_config
 httpresp-length ;; engine/base/httpresp.c ;; if (len - at < cl) ;; if (len - at + 1 < cl) ;; unit:test_httpresp
 httpresp-chunk-crlf ;; engine/base/httpresp.c ;; if (n - at < size + 2) ;; if (n - at < size) ;; unit:test_httpresp
 httpresp-close ;; engine/base/httpresp.c ;; if (has_token(v, vn, "close")) ;; if (has_token(v, vn, "closed")) ;; unit:test_httpresp
