@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "job.h"
 #include "mem.h"
 #include "store.h"
 
@@ -139,6 +140,9 @@ void flex_schedq_append_add(struct flex_store *st, const struct flex_schedq *q, 
         strlen(id), len};
     flex_store_append(st, 8, argv, lens);
 }
+
+_Static_assert(FLEX_SCHEDQ_KEY_SZ > sizeof(FLEX_KEY_JOB) + FLEX_JOB_DERIVED_ID_MAX,
+               "a status record's key never cut");
 
 void flex_schedq_append_replace(struct flex_store *st, const struct flex_schedq *q,
                                 const struct flex_schedq_replace *r,
