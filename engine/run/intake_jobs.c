@@ -405,6 +405,11 @@ static struct flex_rec *take_job(struct intake *in, struct wbatch *w, const char
     int64_t now = flex_now_ms();
     if (flex_job_validate(in->cfg, job, phone, &err) != 0)
         in_dead_letter(in, w, entry, raw, len, job->id, err.reason);
+    else if (job->reply_to && job->reply_to[0] && !flex_entry_urgent(entry))
+        /* flexd's own automatic replies pass opt-outs (optout_confirm),
+         * pauses and quiet hours: only those it wrote to the urgent lane */
+        in_dead_letter(in, w, entry, raw, len, job->id,
+                       "reply_to is flexd's own field (its automatic replies)");
     else if (job->type != FLEX__V1__JOB_TYPE__JOB_TYPE_MESSAGE)
         expand_entry(in, w, entry, raw, len, job, now);
     else

@@ -81,6 +81,17 @@ check "...each replayable on its own" \
 check "nothing sent of them" test "$(stat sent)" = 982
 check "their entries acknowledged" wait_for '[ "$(pending)" = 0 ]' 5
 
+# reply_to is flexd's own (its automatic replies pass opt-outs, pauses and
+# quiet hours): a producer's job setting it is dead-lettered, never sent.
+ctl optout add +12025550150 >/dev/null
+python3 tests/integ/lib/jobpb.py reply_to rt-1 loc-1 +12025550150 >"$tmp/rt.pb"
+redis-cli -p "$RP" -x XADD flex:jobs '*' job <"$tmp/rt.pb" >/dev/null
+check "a producer's optout_confirm with reply_to, to an opted-out number: dead-lettered" \
+    wait_for '[ "$(stat dead_letter)" = 68 ]' 10
+check "...with its reason, and never sent" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl deadletter list | grep '\"rt-1\"' | grep -q \"reply_to is flexd's own\" &&
+           ! grep -q '^+\{0,1\}12025550150	' '$tmp/sim.log'"
+
 # A paused location's jobs are held while the rest of their entries go;
 # the entries stay pending until resume sends the held jobs.
 ctl location pause loc-2 >/dev/null

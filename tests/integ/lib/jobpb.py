@@ -27,11 +27,20 @@ def job(jid, location, phone, body, patient="p"):
             field(5, phone) + field(8, body))
 
 
+def auto_reply(jid, location, phone):
+    """An optout_confirm job with reply_to (field 20): flexd's own field."""
+    return (field(1, 1) + field(2, jid) + field(3, location) + field(4, "p") +
+            field(5, phone) + field(6, "optout_confirm") + field(20, "mo:1-x"))
+
+
 def batch(jobs):
     return b"".join(field(1, j) for j in jobs)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "reply_to":
+    # jobpb.py reply_to ID LOCATION PHONE: one Job setting reply_to
+    sys.stdout.buffer.write(auto_reply(sys.argv[2], sys.argv[3], sys.argv[4]))
+elif __name__ == "__main__":
     # jobpb.py PREFIX COUNT LOCATION: a JobBatch of COUNT jobs on stdout
     prefix, count, loc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     sys.stdout.buffer.write(batch(
