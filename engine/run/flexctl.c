@@ -279,11 +279,20 @@ static int cmd_optout_import(struct ctl *c, const char *path)
     struct rejects rj = {0};
     while (rc == 0 && (n = read_line(f, &line, &cap)) >= 0) {
         lineno++;
-        line[strcspn(line, ",;\t")] = '\0'; /* first CSV column */
-        char *v = line + strspn(line, " \"");
+        char *l = line;
+        if (lineno == 1 && strncmp(l, "\xef\xbb\xbf", 3) == 0)
+            l += 3;                   /* a UTF-8 byte order mark (a spreadsheet's "CSV UTF-8") */
+        l[strcspn(l, ",;\t")] = '\0'; /* first CSV column */
+        char *v = l + strspn(l, " \"");
         v[strcspn(v, "\"")] = '\0';
-        if (!*v || (lineno == 1 && strspn(v, "+0123456789()-. ") != strlen(v)))
-            continue; /* blank, or a header line */
+        if (!*v)
+            continue; /* blank */
+        /* A header is a first line without a digit ("Phone", "number"):
+         * any line with one is a number, or rejected with its reason. */
+        if (lineno == 1 && !strpbrk(v, "0123456789")) {
+            fprintf(stderr, "flexctl: line 1 has no digit: skipped as a header\n");
+            continue;
+        }
         char why[160];
         if (number_arg(v, nums[k], why, sizeof(why)) != 0) {
             reject(&rj, lineno, why);

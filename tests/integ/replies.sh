@@ -174,6 +174,15 @@ printf 'garbage\n' | ctl history import - >"$tmp/imp3.out" 2>&1
 check "... a line that is not JSON: the parser's reason" grep -q "^1: not JSON: ." "$tmp/imp3.out"
 ctl history import "$tmp/imp.jsonl" >"$tmp/imp2.out" 2>/dev/null
 check "import again: nothing added twice" grep -q "imported 0, rejected 1" "$tmp/imp2.out"
+printf '\357\273\277+12025550157\n+12025550158\n' >"$tmp/bom.csv" # a spreadsheet's CSV UTF-8
+check "optout import: a first number after a byte order mark is imported" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; [ \"\$(ctl optout import '$tmp/bom.csv')\" = 'imported 2, rejected 0' ] &&
+           [ \"\$(ctl optout check +12025550157)\" = opted-out ]"
+printf 'Phone,Name\n+12025550159,Ann\n' >"$tmp/hdr.csv"
+printf '202555O16O\n+12025550156\n' >"$tmp/typo.csv"
+check "... a header without digits skipped; a first line with digits a number or rejected" \
+    sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; [ \"\$(ctl optout import '$tmp/hdr.csv' 2>/dev/null)\" = 'imported 1, rejected 0' ] &&
+           ctl optout import '$tmp/typo.csv' | grep -q '^imported 1, rejected 1'"
 printf '%s\n' '{"phone":"+12025550106","direction":"in","at":"2026-11-20T10:05:00Z","text":"Hi \u001b[31mred\u0007 \u009b ok"}' |
     ctl history import - >/dev/null
 check "history shows a text's control characters as \\xNN, never raw to the terminal" \
@@ -315,7 +324,7 @@ check "audit log: the chain of every flexd and flexctl of the run is intact" tes
 a() { grep -c "$1" "$tmp/audit.log"; }
 check "audit: sends, statuses, inbound texts, opt-outs by SMS and flexctl, pauses, reloads" \
     test "$(a '"ev":"send"')" -gt 500 -a "$(a '"ev":"inbound"')" -ge 10 \
-    -a "$(a '"ev":"optout","source":"flexctl"')" = 30 -a "$(a '"ev":"pause"')" -ge 2 \
+    -a "$(a '"ev":"optout","source":"flexctl"')" = 34 -a "$(a '"ev":"pause"')" -ge 2 \
     -a "$(a '"ev":"reload"')" -ge 2
 check "audit: the STOP of +12025550188 made one optout line across both flexd" \
     test "$(a '"ev":"optout".*"phone":"+1202555\*\*\*\*","source":"sms"')" -ge 1
