@@ -268,6 +268,7 @@ static long long info_int(struct redisReply *r, const char *name)
  * every flexd every RETENTION_EVERY_MS (the same cut twice is a no-op).
  * Exact, not approximate: a small stream is one node, which "~" never
  * cuts; once a minute the exact cut costs what it removes. */
+#define URGENT_KEEP_MS (2 * 3600 * 1000LL) /* flex:jobs:urgent: twice a reply's longest life */
 static int trim_streams(struct intake *in)
 {
     const struct flex_cfg *cfg = in->cfg;
@@ -285,6 +286,11 @@ static int trim_streams(struct intake *in)
     for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++, n++)
         flex_store_appendf(in->st, "XTRIM %s MINID %lld-0", cut[i].key,
                            (long long)(now - (int64_t)cut[i].days * 86400000LL));
+    /* The automatic replies (a phone, a patient id): read for 5 minutes
+     * (an optout_confirm's life), valid an hour at most. */
+    flex_store_appendf(in->st, "XTRIM %s MINID %lld-0", FLEX_KEY_URGENT,
+                       (long long)(now - URGENT_KEEP_MS));
+    n++;
     for (size_t i = 0; i < cfg->nlocations; i++, n++) /* each location's front desk */
         flex_store_appendf(in->st, "XTRIM %s:%s MINID %lld-0", FLEX_KEY_FRONTDESK,
                            cfg->locations[i].id,
@@ -374,23 +380,33 @@ static int sample_queue(struct intake *in)
     flex_store_free_reply(pend);
     flex_store_free_reply(zc);
     /* The oldest job not settled: the first pending one, else the first
-     * unread (the entry after the group's last delivered one). */
+     * unread (the entry after the group's last delivered one), else none:
+     * every entry up to the last delivered one is settled. */
     int64_t oldest = pmin ? strtoll(minid, NULL, 10) : 0;
-    if (!pmin) {
-        flex_store_appendf(in->st, "XRANGE %s (%s + COUNT 1", FLEX_KEY_JOBS,
-                           minid[0] ? minid : "0-0");
+    if (!pmin && minid[0]) {
+        flex_store_appendf(in->st, "XRANGE %s (%s + COUNT 1", FLEX_KEY_JOBS, minid);
         struct redisReply *first;
         if (flex_store_reply(in->st, &first) != 0)
             return -1;
-        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(first, 0), 0), NULL);
+        size_t idlen;
+        const char *id = flex_reply_str(flex_reply_at(flex_reply_at(first, 0), 0), &idlen);
         oldest = id ? strtoll(id, NULL, 10) : 0;
+        unsigned long long ms, seq;
+        if (id && idlen < sizeof(minid))
+            snprintf(minid, sizeof(minid), "%.*s", (int)idlen, id);
+        else if (sscanf(minid, "%llu-%llu", &ms, &seq) == 2) /* past the last delivered */
+            snprintf(minid, sizeof(minid), "%llu-%llu", ms, seq + 1);
         flex_store_free_reply(first);
     }
     /* relaxed: gauges for /metrics. */
     atomic_store_explicit(&in->p->queue_oldest_ms, oldest, memory_order_relaxed);
     atomic_store_explicit(&in->p->queue_sampled_ms, flex_now_ms(), memory_order_relaxed);
+    /* Exact, not "~": a settled job's entry holds a phone number and a
+     * text (PHI), and "~" never cuts a stream smaller than one node (100
+     * entries): a quiet practice's would stay for good.  Once a second the
+     * exact cut costs one node's rewrite more than "~". */
     if (minid[0] && strcmp(minid, "0-0") != 0) {
-        flex_store_appendf(in->st, "XTRIM %s MINID ~ %s", FLEX_KEY_JOBS, minid);
+        flex_store_appendf(in->st, "XTRIM %s MINID %s", FLEX_KEY_JOBS, minid);
         if (flex_store_drain(in->st, 1) < 0)
             return -1;
     }

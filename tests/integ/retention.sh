@@ -1,7 +1,8 @@
 #!/bin/sh
 # [retention]: the streams that hold PHI (inbound texts, dead letters, the
-# opt-out log, the front desks, confirmations, escalations) are cut to their
-# age by flexd; younger entries stay.  Exit 0 pass, 77 skip.
+# opt-out log, the front desks, confirmations, escalations, the automatic
+# replies) are cut to their age by flexd, younger entries stay; settled
+# jobs leave flex:jobs.  Exit 0 pass, 77 skip.
 NAME=retention
 EXTRA_D="-D retention.inbound_days=1 -D retention.deadletter_days=2 -D retention.optout_log_days=3 -D retention.staff_days=1"
 . tests/integ/lib/env.sh
@@ -17,6 +18,9 @@ old 25 flex:deadletter # 2.5 days: past 2
 old 15 flex:deadletter # 1.5: kept
 old 35 flex:optout:log # 3.5 days: past 3
 old 25 flex:optout:log # 2.5: kept
+old 30 flex:jobs:urgent # 3 hours: an automatic reply long dead
+old 1 flex:jobs:urgent  # 2.4 hours: past its 2
+redis-cli -p "$RP" XADD flex:jobs:urgent "$((now - 3600000))-0" f v >/dev/null # 1 hour: kept
 redis-cli -p "$RP" SADD flex:optout +12025550111 >/dev/null
 start_flexd
 check "flexd up" wait_for 'curl -sf http://127.0.0.1:$HP/healthz >/dev/null' 10
@@ -25,6 +29,16 @@ for s in flex:inbound flex:frontdesk flex:frontdesk:loc-1 flex:confirmations fle
     check "$s: the entry past its retention is gone, the younger one stays" \
         wait_for "[ \"\$(redis-cli -p $RP XLEN $s)\" = 1 ]" 5
 done
+check "flex:jobs:urgent: automatic replies older than 2 hours gone" \
+    wait_for '[ "$(redis-cli -p $RP XLEN flex:jobs:urgent)" = 1 ]' 5
+# A few jobs (a quiet practice: fewer than a stream node's 100 entries),
+# sent and settled: their entries (a phone, a text) go within seconds.
+for i in 1 2 3; do
+    echo '{"type":"message","id":"q-'$i'","location":"loc-1","patient":"p","phone":"+1202555014'$i'","body":"Your visit is Tuesday"}'
+done | ctl enqueue - >/dev/null
+check "three jobs sent" wait_for '[ "$(stat sent)" = 3 ]' 10
+check "... their settled entries trimmed from flex:jobs (exact, not ~)" \
+    wait_for '[ "$(redis-cli -p $RP XLEN flex:jobs)" = 0 ]' 5
 check "the opt-out set itself is kept whole" \
     test "$(redis-cli -p "$RP" SISMEMBER flex:optout +12025550111)" = 1
 echo "$fails failed"
