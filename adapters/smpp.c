@@ -124,7 +124,11 @@ static void session_drop(struct flex_smpp_client *c, struct session *s, const ch
 {
     if (s->state == S_IDLE)
         return;
-    bool was_bound = s->state == S_BOUND || s->state == S_UNBINDING;
+    /* Not the state: an unbind the SMSC sends during the bind makes it
+     * S_UNBINDING without ever being bound (a "down" never preceded by an
+     * "up" put flexd's count of bound sessions below zero). */
+    bool was_bound = s->up;
+    s->up = false;
     if (failure)
         flex_log(FLEX_LOG_WARN, log_ctx(c), 0, "session %u reset: %s (%u in window)", s->idx, why,
                  s->in_window);
@@ -279,6 +283,7 @@ static void on_bind_resp(struct flex_smpp_client *c, struct session *s,
     flex_log(FLEX_LOG_INFO, log_ctx(c), 0, "session %u bound to %s:%u as %s%s", s->idx, c->host,
              c->cfg.port, c->system_id, s->was_bound ? " again" : "");
     s->was_bound = true;
+    s->up = true;
     s->state = S_BOUND;
     s->backoff_ms = 0;
     s->enquire_sent_ns = 0;

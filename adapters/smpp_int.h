@@ -63,6 +63,7 @@ struct wentry {
 struct session {
     char tls_err[160]; /* OpenSSL's reason for the last TLS failure ("" none) */
     bool was_bound;    /* bound before: the next bind is a recovery, logged as one */
+    bool up;           /* bound now (said up to the engine): its drop is said once */
     struct flex_smpp_client *cl;
     unsigned idx;
     enum sess_state state;

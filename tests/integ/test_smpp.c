@@ -593,6 +593,61 @@ static void test_smpp_enquire_link_timeout(void **state)
     pthread_join(th, NULL);
 }
 
+/* An SMSC that answers a bind with an unbind (a maintenance window, a
+ * second login refused), then closes. */
+static void *unbinding_smsc(void *arg)
+{
+    int lfd = *(int *)arg;
+    int fd = accept(lfd, NULL, NULL);
+    uint8_t buf[4096];
+    if (recv(fd, buf, sizeof(buf), 0) >= 16) { /* the bind */
+        struct flex_smpp_pdu r = {0};
+        r.command_id = FLEX_SMPP_UNBIND;
+        r.sequence = 1;
+        uint8_t out[64];
+        long m = flex_smpp_encode(&r, out, sizeof(out));
+        send(fd, out, (size_t)m, 0);
+    }
+    while (recv(fd, buf, sizeof(buf), 0) > 0)
+        ; /* its unbind_resp, then the close */
+    close(fd);
+    return NULL;
+}
+
+/* A session never bound is never said down: the engine counts bound
+ * sessions by these events (review F5: an unbind during the bind put the
+ * count below zero, and /readyz said not ready while bound). */
+static void test_smpp_unbind_during_bind(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    listen(lfd, 4);
+    pthread_t th;
+    pthread_create(&th, NULL, unbinding_smsc, &lfd);
+    struct flex_smpp_config cfg;
+    flex_smpp_config_defaults(&cfg);
+    cfg.port = ntohs(sa.sin_port);
+    cfg.system_id = "flex";
+    cfg.password = "x";
+    cfg.reconnect_min_ms = 5000; /* one session is enough here */
+    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, &s);
+    double end = now_s() + 1.5;
+    while (now_s() < end)
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.bound_events, 0);
+    assert_int_equal(s.lost_events, 0);
+    flex_smpp_client_del(c);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    pthread_join(th, NULL);
+}
+
 /* Two UCS-2 parts (96 units: up to 67 a part). */
 static const char long_text[] = "Can I move my visit to Friday? \xf0\x9f\x98\x80 My daughter has a "
                                 "school event Thursday afternoon and I cannot make it, sorry!";
@@ -761,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_smpp_long_ucs2_emoji_arrives_intact),
         cmocka_unit_test(test_smpp_smsc_dies_mid_window),
         cmocka_unit_test(test_smpp_enquire_link_timeout),
+        cmocka_unit_test(test_smpp_unbind_during_bind),
         cmocka_unit_test(test_smpp_inbound_texts),
         cmocka_unit_test(test_smpp_inbound_parts_up),
         cmocka_unit_test(test_smpp_tls),
