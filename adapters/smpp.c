@@ -456,7 +456,10 @@ static void session_timers(struct flex_smpp_client *c, struct session *s, uint64
         if (!s->enquire_sent_ns &&
             now - s->last_rx_ns > (uint64_t)c->cfg.enquire_link_ms * 1000000ULL)
             send_enquire(s, now);
-        flex_smpp_window_timeouts(c, s, now);
+        if (flex_smpp_window_timeouts(c, s, now)) {
+            session_reset(c, s, "submits unanswered past response_timeout (enquire_link answered)");
+            return;
+        }
         flex_smpp_throttle_probe(s, now);
         return;
     }

@@ -310,19 +310,22 @@ static void part_ambiguous(struct flex_smpp_client *c, struct msg *m, const char
     msg_maybe_release(c, m);
 }
 
-void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now)
+bool flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now)
 {
     uint64_t limit = (uint64_t)c->cfg.response_timeout_ms * 1000000ULL;
+    bool dead = false;
     if (!s->in_window)
-        return;
+        return false;
     for (uint32_t i = 0; i <= s->win_mask; i++) {
         struct wentry *e = &s->win[i];
         if (e->seq && e->seq != WIN_TOMB && now - e->sent_ns > limit) {
             struct wentry taken;
             win_remove_at(s, i, &taken);
+            dead |= s->resp_ns < taken.sent_ns; /* nothing answered since it went */
             part_ambiguous(c, taken.m, "no submit_sm_resp in time (ambiguous)");
         }
     }
+    return dead;
 }
 
 void flex_smpp_window_fail_all(struct flex_smpp_client *c, struct session *s)
@@ -615,6 +618,7 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
         return; /* late, after its timeout made it ambiguous */
     struct msg *m = e.m;
     uint64_t now = flex_smpp_now_ns();
+    s->resp_ns = now;
     m->inflight--;
     switch (flex_smpp_status_class(p->command_status)) {
     case FLEX_SMPP_CLASS_OK:
@@ -641,6 +645,17 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
             q_push(&s->q, m, true);
         break;
     case FLEX_SMPP_CLASS_TEMP:
+        if (m->acked > 0 || m->inflight > 0) {
+            /* Another part is (or may be) on its way to the handset: sent again
+             * whole (or by the next carrier) the patient gets that part
+             * twice.  Ambiguous: the carrier's `ambiguous` policy decides
+             * (fail: no duplicate; retry: no missing text). */
+            c->st.ambiguous++;
+            fail_msg(c, m, p->command_status, c->cfg.ambiguous_retry, true,
+                     "a part refused for now after an earlier part was accepted (ambiguous)");
+            break;
+        }
+        /* fall through */
     case FLEX_SMPP_CLASS_PERM:
         fail_msg(c, m, p->command_status,
                  flex_smpp_status_class(p->command_status) == FLEX_SMPP_CLASS_TEMP, false,

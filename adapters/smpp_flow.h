@@ -22,7 +22,12 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
 void flex_smpp_on_deliver(struct flex_smpp_client *c, struct session *s,
                           const struct flex_smpp_pdu *p);
 void flex_smpp_pump(struct flex_smpp_client *c, uint64_t now);
-void flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now);
+/* Fails the window's parts unanswered past the response timeout (as
+ * ambiguous).  Returns true when the session's submit path is dead: a part
+ * timed out with no submit_sm_resp at all since it was sent (an SMSC that
+ * still answers enquire_link but swallows submits): the caller resets it,
+ * so that no more go into it and the carrier is not ready meanwhile. */
+bool flex_smpp_window_timeouts(struct flex_smpp_client *c, struct session *s, uint64_t now);
 void flex_smpp_window_fail_all(struct flex_smpp_client *c, struct session *s);
 void flex_smpp_requeue_session(struct flex_smpp_client *c, struct session *s);
 /* The session's adaptive rate (engine/base/ratelimit.h's flex_aimd):

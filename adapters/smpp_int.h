@@ -64,6 +64,7 @@ struct session {
     char tls_err[160]; /* OpenSSL's reason for the last TLS failure ("" none) */
     bool was_bound;    /* bound before: the next bind is a recovery, logged as one */
     bool up;           /* bound now (said up to the engine): its drop is said once */
+    uint64_t resp_ns;  /* the last submit_sm_resp (any status) on this connection */
     struct flex_smpp_client *cl;
     unsigned idx;
     enum sess_state state;

@@ -38,7 +38,7 @@
 #define RESULTS_AHEAD 1024
 #define NEWS_MAX_AGE_NS 1000000000ULL /* nothing goes on news older than this */
 #define AMBIGUOUS_TRIES 3             /* submits of a job whose answers never come */
-#define CIRCUIT_FAILS 20              /* temporary failures in a row open it */
+#define CIRCUIT_FAILS 20              /* temporary or ambiguous failures in a row open it */
 #define CIRCUIT_OPEN_NS 5000000000ULL /* ... for this long, then traffic tries again */
 
 struct carrier {
@@ -151,8 +151,8 @@ static void on_failed(struct dispatch *d, struct flex_rec *r, const struct flex_
     finish(d, r, FLEX_OUT_FAILED);
 }
 
-/* A carrier that answers every submit with a temporary error (bound, but
- * broken) is taken out of the routes for CIRCUIT_OPEN_NS after
+/* A carrier that answers every submit with a temporary error, or with
+ * none (bound, but broken) is taken out of the routes for CIRCUIT_OPEN_NS after
  * CIRCUIT_FAILS in a row, so new jobs go to the next carrier at once
  * instead of each failing there first; then it gets traffic again (and
  * reopens if it still fails). */
@@ -165,8 +165,8 @@ static void circuit_failure(struct dispatch *d, struct carrier *c)
     c->temp_fails = 0;
     c->open_until = flex_mono_ns() + CIRCUIT_OPEN_NS;
     flex_log(FLEX_LOG_WARN, &lctx, 0,
-             "carrier %s: %d temporary failures in a row; circuit open for %llu s", c->name,
-             CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
+             "carrier %s: %d temporary or ambiguous failures in a row; circuit open for %llu s",
+             c->name, CIRCUIT_FAILS, CIRCUIT_OPEN_NS / 1000000000ULL);
 }
 
 /* The dispatcher's entry of |car| (at most MAX_CARRIERS to look through;
@@ -312,7 +312,9 @@ static void on_event(void *arg, struct flex_carrier *car, const struct flex_carr
     case FLEX_CEV_FAILED:
         r = (struct flex_rec *)(uintptr_t)ev->cookie;
         flex_strlcpy(r->carrier, c->name, sizeof(r->carrier));
-        if (ev->temporary)
+        /* an ambiguous one too: a carrier that takes submits and never
+         * answers (ambiguous = fail makes them permanent) is as broken */
+        if (ev->temporary || ev->ambiguous)
             circuit_failure(d, c);
         on_failed(d, r, ev);
         break;
