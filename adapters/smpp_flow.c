@@ -25,7 +25,8 @@
 #define IDMAP_TTL_NS (600ULL * 1000000000ULL) /* local receipt matching: 10 min */
 #define FREE_KEEP 1024
 
-#define RECENT_SLOTS 4096 /* ids whose receipt came lately (hashed keys) */
+#define RECENT_SLOTS 4096    /* ids whose receipt came lately (hashed keys) */
+#define SMPP_REFUSALS_MAX 16 /* refusals for now of one message before it fails as temporary */
 
 /* |id|'s matching key and its alternates (flex_smpp_id_alts); returns how
  * many. */
@@ -635,15 +636,34 @@ void flex_smpp_on_submit_resp(struct flex_smpp_client *c, struct session *s,
         if (++m->acked == m->nparts)
             accepted(c, m, now);
         break;
-    case FLEX_SMPP_CLASS_THROTTLE:
+    case FLEX_SMPP_CLASS_THROTTLE: {
+        /* ESME_RMSGQFUL is often one handset's store-and-forward queue:
+         * it says nothing of the session's rate, and the part goes behind
+         * the others; ESME_RTHROTTLED slows the session, and the part is
+         * sent first once it may.  Either way a part refused
+         * SMPP_REFUSALS_MAX times fails (as a temporary failure: the
+         * dispatcher tries it later or on the next carrier), so that one
+         * number cannot hold the session's head for good (review F2). */
+        bool qfull = p->command_status == 0x14;
         s->st.throttled++;
-        throttle_hit(s, now);
+        if (!qfull)
+            throttle_hit(s, now);
         if (m->done)
             break;
+        if (++m->refused >= SMPP_REFUSALS_MAX) {
+            bool partial = m->acked > 0 || m->inflight > 0; /* as a later part's TEMP */
+            if (partial)
+                c->st.ambiguous++;
+            fail_msg(c, m, p->command_status, partial ? c->cfg.ambiguous_retry : true, partial,
+                     qfull ? "refused for now again and again (ESME_RMSGQFUL)"
+                           : "refused for now again and again (ESME_RTHROTTLED)");
+            break;
+        }
         m->unsent |= (uint16_t)(1u << e.part);
         if (!m->queued)
-            q_push(&s->q, m, true);
+            q_push(&s->q, m, !qfull);
         break;
+    }
     case FLEX_SMPP_CLASS_TEMP:
         if (m->acked > 0 || m->inflight > 0) {
             /* Another part is (or may be) on its way to the handset: sent again

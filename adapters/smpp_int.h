@@ -36,6 +36,7 @@ struct msg {
     struct msg *next; /* in a queue */
     int16_t session;  /* -1: not yet on a session */
     uint8_t nparts, acked, inflight;
+    uint8_t refused; /* refusals for now (ESME_RTHROTTLED, ESME_RMSGQFUL) of its parts */
     uint16_t unsent; /* bit per part still to send (again) */
     bool done;       /* an event (accepted or failed) was emitted */
     bool queued;     /* on a queue (unassigned or a session's) */

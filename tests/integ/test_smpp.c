@@ -655,6 +655,7 @@ struct script {
     int lfd;
     uint32_t status[8];
     unsigned n;
+    const char *qfull_dst; /* submits to it: ESME_RMSGQFUL, always */
 };
 
 static void *scripted_smsc(void *arg)
@@ -684,6 +685,8 @@ static void *scripted_smsc(void *arg)
                 r.command_id = FLEX_SMPP_ENQUIRE_LINK_RESP;
             } else if (p.command_id == FLEX_SMPP_SUBMIT_SM) {
                 uint32_t st = submits < sc->n ? sc->status[submits] : 0;
+                if (sc->qfull_dst && strcmp(p.destination_addr, sc->qfull_dst) == 0)
+                    st = 0x14; /* ESME_RMSGQFUL */
                 submits++;
                 r.command_id = FLEX_SMPP_SUBMIT_SM_RESP;
                 r.command_status = st;
@@ -755,6 +758,34 @@ static void test_smpp_part_refused_after_one_accepted(void **state)
     assert_int_equal(s.state[3], 2);
     assert_int_equal(s.ambiguous, 1);
     assert_int_equal(s.temporary, 0); /* ambiguous = fail (default): never a duplicate */
+    scripted_end(c, &sc, th);
+}
+
+/* One handset whose queue at the SMSC is full (ESME_RMSGQFUL for every
+ * submit to it) does not hold the session: its message fails, as
+ * temporary, after SMPP_REFUSALS_MAX refusals, and the other messages go
+ * meanwhile at the session's rate (review F2: it was sent again first,
+ * forever, and each refusal cut the session's rate: 63 of 20,000 went). */
+static void test_smpp_one_full_handset(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct script sc = {.qfull_dst = "12025550199"};
+    pthread_t th;
+    struct flex_smpp_client *c = scripted_client(&sc, &th, &s);
+    for (uint64_t k = 1; k <= 200; k++) {
+        struct flex_smpp_msg m = {.cookie = k,
+                                  .src = "12025550100",
+                                  .dst = k == 1 ? "12025550199" : "12025550143",
+                                  .text = "x",
+                                  .len = 1};
+        assert_int_equal(flex_smpp_submit(c, &m), 0);
+    }
+    assert_true(run_until(c, all_settled, NULL, 5));
+    assert_int_equal(s.state[1], 2); /* failed */
+    assert_int_equal(s.temporary, 1);
+    assert_int_equal(s.accepted, 199);
     scripted_end(c, &sc, th);
 }
 
@@ -954,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_smpp_unbind_during_bind),
         cmocka_unit_test(test_smpp_part_refused_after_one_accepted),
         cmocka_unit_test(test_smpp_submit_path_dead),
+        cmocka_unit_test(test_smpp_one_full_handset),
         cmocka_unit_test(test_smpp_inbound_texts),
         cmocka_unit_test(test_smpp_inbound_parts_up),
         cmocka_unit_test(test_smpp_tls),
