@@ -158,6 +158,19 @@ check "deadletter replay x-1: replayed, and delivered this time" \
     sh -c "grep -q 'job x-1 replayed' '$tmp/replay.out'"
 check "... sent" wait_for '[ "$(stat delivered)" = $((d0 + 1)) ] && ctl status x-1 | grep -q "\"state\":\"delivered\""' 10
 check "... and gone from the dead letters" sh -c "! \"$B/flexctl\" $D deadletter list | grep -q x-1"
+# replay --all while the cause stands (a location flexd does not know):
+# each dead letter replayed once, though flexd dead-letters them again
+# behind, during the command (it stops at the newest one it began with).
+for i in $(seq 1 600); do
+    echo '{"type":"message","id":"dl8-'$i'","location":"loc-8","patient":"p","phone":"+12025550123","body":"hi"}'
+done | "$B/flexctl" $D -D location.loc-8.name=Eight -D location.loc-8.timezone=America/Chicago \
+    -D location.loc-8.phone=+13125550188 enqueue - >/dev/null
+check "600 jobs for a location flexd does not know: dead-lettered" \
+    wait_for '[ "$(ctl deadletter list | grep -c "\"dl8-")" = 600 ]' 20
+check "deadletter replay --all: 600 replayed, not one more (each refused again behind it)" \
+    test "$(ctl deadletter replay --all | tail -1)" = "600 replayed"
+check "... and refused again: 600 dead letters, each once" \
+    wait_for '[ "$(ctl deadletter list | grep -c "\"dl8-")" = 600 ]' 20
 
 # Pause by file again, while jobs wait: held, then sent after the reload.
 sed -i '/^\[location loc-3\]/,/^paused/s/^paused = false/paused = true/' "$conf"
