@@ -151,10 +151,9 @@ static int read_not_settled(struct flex_store *st, const struct flex_cfg *cfg, c
 {
     bool urgent = flex_entry_urgent(entry);
     char eid[48]; /* a JobBatch job's record names "{entry}#{k}" */
-    const char *sep = flex_entry_batch(entry);
+    const char *id = flex_entry_id(entry), *sep = flex_entry_batch(id);
     size_t k = sep ? strtoul(sep + 1, NULL, 10) : 0;
-    snprintf(eid, sizeof(eid), "%.*s", (int)(sep ? (size_t)(sep - entry) : strlen(entry)),
-             urgent ? entry + 2 : entry);
+    snprintf(eid, sizeof(eid), "%.*s", (int)(sep ? (size_t)(sep - id) : strlen(id)), id);
     const char *stream = urgent ? FLEX_KEY_URGENT : FLEX_KEY_JOBS;
     flex_store_appendf(st, "XRANGE %s %s %s", stream, eid, eid);
     flex_store_appendf(st, "XPENDING %s %s %s %s 1", FLEX_KEY_JOBS, FLEX_KEY_GROUP, eid, eid);
@@ -269,7 +268,7 @@ int flex_job_status(struct flex_store *st, const struct flex_cfg *cfg, const cha
      * entry in its idempotency record is that time) to now; a receipt rewrote
      * it (older versions wrote the receipt as a second field, "{id}|r") */
     const char *entry = found ? seen : NULL;
-    const char *eid = entry && flex_entry_urgent(entry) ? entry + 2 : entry;
+    const char *eid = entry ? flex_entry_id(entry) : NULL;
     long long from = eid ? atoll(eid) / 3600000 : 0, now = (long long)time(NULL) / 3600;
     if (from && now - from > 24 * 31)
         from = now - 24 * 31;

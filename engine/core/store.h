@@ -30,6 +30,17 @@ static inline bool flex_entry_urgent(const char *entry)
 {
     return entry[0] == 'u' && entry[1] == ':';
 }
+/* The stream entry id of a record's |entry|: past an urgent job's
+ * "u:{process tag}:" (intake.c), else |entry| itself. */
+static inline const char *flex_entry_id(const char *entry)
+{
+    if (!flex_entry_urgent(entry))
+        return entry;
+    for (const char *c = entry + 2; *c; c++)
+        if (*c == ':')
+            return c + 1;
+    return entry + 2; /* no tag (records of older versions) */
+}
 /* A job of a JobBatch entry (field "jobs") is "{entry id}#{k}" in its
  * record, its idempotency record and its dead letter: the entry is
  * acknowledged by the intake once all its jobs are settled, never by the

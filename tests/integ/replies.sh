@@ -70,6 +70,9 @@ mo +12025550101 12025550100 "Stop texting me please"
 check "reworded STOP opts +12025550101 out within a second" \
     wait_for '[ "$(ctl optout check +12025550101)" = opted-out ]' 3
 check "its confirmation goes out once" wait_for '[ "$(sent_to 12025550101)" = 2 ]' 10
+auto_id=$(redis-cli -p "$RP" --raw XREVRANGE flex:jobs:urgent + - COUNT 1 | sed -n '/^id$/{n;p}')
+check "flexctl status of the automatic reply ($auto_id): delivered, its stream entry read right" \
+    wait_for 'ctl status "$auto_id" | grep -q "\"state\":\"delivered\""' 10
 echo '{"type":"message","id":"r-1b","location":"loc-1","patient":"p-1","phone":"+12025550101","template":"reminder_24h","vars":{"first_name":"Ana","date":"Dec 2","time":"9:30 AM"}}' |
     ctl enqueue - >/dev/null
 sleep 2
