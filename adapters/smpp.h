@@ -177,6 +177,22 @@ void flex_smpp_client_shutdown(struct flex_smpp_client *c, int timeout_ms);
 
 /* True when at least one session is bound. */
 bool flex_smpp_client_ready(const struct flex_smpp_client *c);
+/* The keys a receipt naming |id| may match, in the order to try them, into
+ * |keys| (and what each is into |kinds|: 0 its own key, 1 its decimal id
+ * read as hex, 2 its hex id read as decimal); returns how many (0: no id).
+ *
+ * SMSCs that give hex ids in submit_sm_resp and decimal ones in receipts
+ * exist; so do SMSCs with decimal ids everywhere, whose "4096" read as hex
+ * ("1000") is another message's id.  So a form is tried only when it is
+ * certain or learned: its own key always; another form when it has letters
+ * the receipt's own key cannot have ("255" as hex is "ff": no decimal
+ * SMSC makes that id), or once receipts of this SMSC were matched that way
+ * at least as often as by their own key (then first: the own key of a
+ * mixing SMSC can be another message's).  After 8 receipts matched by their
+ * own key and none another way, only the own key. */
+unsigned flex_smpp_receipt_keys(const struct flex_smpp_client *c, const char *id, char keys[3][65],
+                                uint8_t kinds[3]);
+
 /* Sends the deliver_sm_resp of an event's |ack| token (defer_deliver_resp):
  * on the session that received it, if it is still that connection (after
  * a reconnect the SMSC delivers the PDU again; nothing is sent). */

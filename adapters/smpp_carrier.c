@@ -30,16 +30,18 @@ static const struct smpp_carrier *csc_of(const struct flex_carrier *c)
     return (const struct smpp_carrier *)c;
 }
 
-/* A receipt's candidate keys: its own, then its alternates. */
-static unsigned receipt_keys(const char *id, char keys[][FLEX_CARRIER_KEY_SZ])
+/* A receipt's candidate keys, in the order to try them: those the client
+ * says it may match (flex_smpp_receipt_keys: a form not its own only when
+ * certain or learned from this SMSC). */
+static unsigned receipt_keys(const struct flex_smpp_client *c, const char *id,
+                             char keys[][FLEX_CARRIER_KEY_SZ])
 {
-    char alts[2][65];
-    if (flex_smpp_id_key(id, keys[0]) == 0)
-        return 0;
-    int n = flex_smpp_id_alts(keys[0], alts);
-    for (int i = 0; i < n; i++)
-        flex_strlcpy(keys[1 + i], alts[i], FLEX_CARRIER_KEY_SZ);
-    return 1 + (unsigned)n;
+    char k3[3][65];
+    uint8_t kinds[3];
+    unsigned n = flex_smpp_receipt_keys(c, id, k3, kinds);
+    for (unsigned i = 0; i < n; i++)
+        flex_strlcpy(keys[i], k3[i], FLEX_CARRIER_KEY_SZ);
+    return n;
 }
 
 static void on_smpp_event(void *arg, const struct flex_smpp_event *ev)
@@ -65,7 +67,7 @@ static void on_smpp_event(void *arg, const struct flex_smpp_event *ev)
         break;
     case FLEX_SMPP_EV_RECEIPT:
         out.kind = FLEX_CEV_RECEIPT;
-        out.nkeys = receipt_keys(ev->receipt_id, out.keys);
+        out.nkeys = receipt_keys(sc->client, ev->receipt_id, out.keys);
         if (out.nkeys == 0) { /* no id: nothing to match (the client counted it) */
             if (ev->ack)
                 flex_smpp_ack(sc->client, ev->ack);

@@ -28,24 +28,63 @@
 #define RECENT_SLOTS 4096    /* ids whose receipt came lately (hashed keys) */
 #define SMPP_REFUSALS_MAX 16 /* refusals for now of one message before it fails as temporary */
 
-/* |id|'s matching key and its alternates (flex_smpp_id_alts); returns how
- * many. */
-static int id_keys(const char *id, char keys[3][65])
+static bool has_hex_letter(const char *s)
 {
-    flex_smpp_id_key(id, keys[0]);
-    return 1 + flex_smpp_id_alts(keys[0], keys + 1);
+    for (; *s; s++)
+        if (*s >= 'a' && *s <= 'f')
+            return true;
+    return false;
 }
 
-/* Looks |id| up by its key and alternates; removes and returns the cookie,
- * or 0.  A taken key is remembered a while (recent_receipt). */
+unsigned flex_smpp_receipt_keys(const struct flex_smpp_client *c, const char *id, char keys[3][65],
+                                uint8_t kinds[3])
+{
+    char own[65], alt[2][65];
+    if (flex_smpp_id_key(id, own) == 0)
+        return 0;
+    /* the same number read the other way: [0] decimal as hex, [1] hex as
+     * decimal (flex_smpp_id_alts gives those that parse, in that order) */
+    bool dec = own[strspn(own, "0123456789")] == '\0';
+    int na = flex_smpp_id_alts(own, alt);
+    const char *other[3] = {NULL, NULL, NULL}; /* by kind */
+    for (int i = 0; i < na; i++)
+        other[(i == 0 && dec) ? 1 : 2] = alt[i];
+    const uint32_t *h = c->id_hits;
+    int learned = h[1] > h[2] ? 1 : 2; /* the mixing this SMSC showed, if any */
+    bool mixing = h[learned] > 0 && h[learned] >= h[0];
+    bool same = h[0] >= 8 && h[1] == 0 && h[2] == 0;
+    unsigned n = 0;
+    if (mixing && other[learned]) {
+        flex_strlcpy(keys[n], other[learned], 65);
+        kinds[n++] = (uint8_t)learned;
+    }
+    flex_strlcpy(keys[n], own, 65);
+    kinds[n++] = 0;
+    for (int k = 1; k <= 2 && !mixing && !same; k++) {
+        /* certain only when the other form has letters the own key has
+         * not: decimal "255" as hex "ff"; hex "ff" as decimal "255" */
+        if (other[k] && (k == 1 ? has_hex_letter(other[k]) : has_hex_letter(own))) {
+            flex_strlcpy(keys[n], other[k], 65);
+            kinds[n++] = (uint8_t)k;
+        }
+    }
+    return n;
+}
+
+/* Looks |id| up by the keys it may match (flex_smpp_receipt_keys);
+ * removes and returns the cookie, or 0, and learns which form matched.  A
+ * taken key is remembered a while (recent_receipt). */
 static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
-    int n = id_keys(id, keys);
+    uint8_t kinds[3];
+    unsigned n = flex_smpp_receipt_keys(c, id, keys, kinds);
     uint64_t cookie;
-    for (int i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++)
         if (flex_idmap_take(c->ids, keys[i], &cookie)) {
             flex_recent_add(&c->receipted, keys[i]);
+            if (c->id_hits[kinds[i]] < UINT32_MAX)
+                c->id_hits[kinds[i]]++;
             return cookie;
         }
     return 0;
@@ -56,8 +95,9 @@ static uint64_t idmap_take(struct flex_smpp_client *c, const char *id)
 static bool recent_receipt(const struct flex_smpp_client *c, const char *id)
 {
     char keys[3][65];
-    int n = id_keys(id, keys);
-    for (int i = 0; i < n; i++)
+    uint8_t kinds[3];
+    unsigned n = flex_smpp_receipt_keys(c, id, keys, kinds);
+    for (unsigned i = 0; i < n; i++)
         if (flex_recent_has(&c->receipted, keys[i]))
             return true;
     return false;
@@ -559,7 +599,8 @@ static bool on_receipt(struct flex_smpp_client *c, struct session *s, const stru
     early_trim(c, now, (uint64_t)c->cfg.response_timeout_ms * 1000000ULL, true);
     struct early *e = &c->early[c->early_tail % EARLY_MAX];
     flex_strlcpy(e->id, r.id, sizeof(e->id));
-    e->nkeys = (unsigned)id_keys(r.id, e->keys);
+    uint8_t kinds[3];
+    e->nkeys = flex_smpp_receipt_keys(c, r.id, e->keys, kinds);
     e->state = r.state;
     e->err = r.err;
     e->ack = ack;
@@ -585,7 +626,9 @@ static void early_match(struct flex_smpp_client *c, const struct msg *m)
         struct early *e = &c->early[(v - 1) % EARLY_MAX];
         if (!e->used || e->seq != v - 1)
             continue; /* a stale index entry (cannot happen: unhold takes them) */
-        idmap_take(c, m->ids[k]);
+        uint64_t own;
+        if (flex_idmap_take(c->ids, pk, &own)) /* the message's own entry, taken by its key */
+            flex_recent_add(&c->receipted, pk);
         emit_receipt(c, m->cookie, e->id, e->state, e->err, e->ack);
         early_unhold(c, e);
     }

@@ -137,6 +137,9 @@ struct flex_smpp_client {
     unsigned nearly;              /* early receipts held (used slots) */
     struct flex_idmap *early_ix;  /* key -> seq + 1 */
     struct flex_recent receipted; /* keys of ids whose receipt came lately */
+    /* receipts matched here by their own key [0], by their decimal id read
+     * as hex [1], by their hex id read as decimal [2] (flex_smpp_receipt_keys) */
+    uint32_t id_hits[3];
     struct flex_sms *scratch;
     struct ssl_ctx_st *tls_ctx;
     struct __kernel_timespec tick;

@@ -32,6 +32,7 @@ struct seen {
     int ambiguous, temporary, permanent;
     uint8_t state[MAXMSG]; /* 1 accepted, 2 failed */
     uint8_t receipt[MAXMSG];
+    uint8_t rstate[MAXMSG]; /* the last receipt's state */
     uint32_t last_status;
     unsigned last_parts;
     char inbound_text[8][1024];
@@ -70,6 +71,7 @@ static void on_event(void *arg, const struct flex_smpp_event *ev)
         if (ev->cookie) {
             s->receipts++;
             s->receipt[ev->cookie]++;
+            s->rstate[ev->cookie] = ev->receipt_state;
         } else {
             s->receipts_unmatched++;
         }
@@ -656,6 +658,10 @@ struct script {
     uint32_t status[8];
     unsigned n;
     const char *qfull_dst; /* submits to it: ESME_RMSGQFUL, always */
+    const char *ids[4];    /* the submits' message ids in turn (else 1, 2, ...) */
+    /* receipts ("ID STAT") sent once |nids| submits are answered */
+    const char *receipts[4];
+    unsigned nids, nreceipts;
 };
 
 static void *scripted_smsc(void *arg)
@@ -690,7 +696,10 @@ static void *scripted_smsc(void *arg)
                 submits++;
                 r.command_id = FLEX_SMPP_SUBMIT_SM_RESP;
                 r.command_status = st;
-                snprintf(r.message_id, sizeof(r.message_id), "%u", submits);
+                snprintf(r.message_id, sizeof(r.message_id), "%s",
+                         submits <= sc->nids ? sc->ids[submits - 1] : "");
+                if (submits > sc->nids)
+                    snprintf(r.message_id, sizeof(r.message_id), "%u", submits);
                 if (st == NO_ANSWER)
                     r.command_id = 0;
             }
@@ -698,6 +707,24 @@ static void *scripted_smsc(void *arg)
             long m = r.command_id ? flex_smpp_encode(&r, out, sizeof(out)) : 0;
             if (m > 0)
                 send(fd, out, (size_t)m, 0);
+            if (p.command_id == FLEX_SMPP_SUBMIT_SM && sc->nids && submits == sc->nids)
+                for (unsigned i = 0; i < sc->nreceipts; i++) {
+                    char id[32], stat[16], text[200];
+                    sscanf(sc->receipts[i], "%31s %15s", id, stat);
+                    int tl = snprintf(text, sizeof(text),
+                                      "id:%s sub:001 dlvrd:000 submit date:2612011200 done "
+                                      "date:2612011201 stat:%s err:000 text:",
+                                      id, stat);
+                    struct flex_smpp_pdu d = {0};
+                    d.command_id = FLEX_SMPP_DELIVER_SM;
+                    d.sequence = 1000 + i;
+                    d.esm_class = FLEX_SMPP_ESM_RECEIPT;
+                    d.short_message = (const uint8_t *)text;
+                    d.sm_length = (uint8_t)tl;
+                    long dm = flex_smpp_encode(&d, out, sizeof(out));
+                    if (dm > 0)
+                        send(fd, out, (size_t)dm, 0);
+                }
             memmove(buf, buf + used, have - (size_t)used);
             have -= (size_t)used;
         }
@@ -758,6 +785,41 @@ static void test_smpp_part_refused_after_one_accepted(void **state)
     assert_int_equal(s.state[3], 2);
     assert_int_equal(s.ambiguous, 1);
     assert_int_equal(s.temporary, 0); /* ambiguous = fail (default): never a duplicate */
+    scripted_end(c, &sc, th);
+}
+
+/* An SMSC with decimal ids everywhere: a receipt's id read as hex is
+ * another message's ("4096" as hex is "1000").  A second copy of 4096's
+ * receipt must not take message 1000's (review F1: it did, and 1000's own
+ * receipt then matched nothing: the wrong job marked). */
+static void test_smpp_receipt_ids_not_read_across(void **state)
+{
+    (void)state;
+    static struct seen s;
+    memset(&s, 0, sizeof(s));
+    struct script sc = {.ids = {"1000", "4096"},
+                        .nids = 2,
+                        .receipts = {"4096 DELIVRD", "4096 EXPIRED", "1000 UNDELIV"},
+                        .nreceipts = 3};
+    pthread_t th;
+    struct flex_smpp_client *c = scripted_client(&sc, &th, &s);
+    for (uint64_t k = 1; k <= 2; k++) {
+        struct flex_smpp_msg m = {.cookie = k,
+                                  .src = "12025550100",
+                                  .dst = "12025550143",
+                                  .text = "x",
+                                  .len = 1,
+                                  .receipt = true};
+        assert_int_equal(flex_smpp_submit(c, &m), 0);
+    }
+    double end = now_s() + 2;
+    while (now_s() < end && s.receipts + s.receipts_unmatched < 3)
+        flex_smpp_client_run(c, 5);
+    assert_int_equal(s.receipt[2], 1);
+    assert_int_equal(s.rstate[2], FLEX_SMPP_STATE_DELIVERED);
+    assert_int_equal(s.receipt[1], 1);
+    assert_int_equal(s.rstate[1], FLEX_SMPP_STATE_UNDELIVERABLE); /* its own, not 4096's copy */
+    assert_int_equal(s.receipts_unmatched, 1);                    /* the copy */
     scripted_end(c, &sc, th);
 }
 
@@ -986,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_smpp_part_refused_after_one_accepted),
         cmocka_unit_test(test_smpp_submit_path_dead),
         cmocka_unit_test(test_smpp_one_full_handset),
+        cmocka_unit_test(test_smpp_receipt_ids_not_read_across),
         cmocka_unit_test(test_smpp_inbound_texts),
         cmocka_unit_test(test_smpp_inbound_parts_up),
         cmocka_unit_test(test_smpp_tls),
