@@ -425,7 +425,25 @@ struct flex_rec *in_take_entry(struct intake *in, struct wbatch *w, const char *
     size_t len;
     const char *raw = in_entry_field(fields, "job", &len);
     if (!raw) {
-        in_dead_letter(in, w, entry, "", 0, NULL, "stream entry without a job field");
+        /* Its fields kept as the dead letter's payload ("name\tvalue\n"
+         * each, cut at DEADLETTER_RAW_MAX): a producer's typo ("Job") is
+         * seen and its job recovered by hand, not lost. */
+        char kept[DEADLETTER_RAW_MAX];
+        size_t n = 0;
+        for (size_t k = 0; k + 1 < flex_reply_count(fields); k += 2)
+            for (size_t h = 0; h < 2; h++) {
+                size_t fl;
+                const char *f = flex_reply_str(flex_reply_at(fields, k + h), &fl);
+                if (!f)
+                    continue;
+                size_t take = fl < sizeof(kept) - n ? fl : sizeof(kept) - n;
+                memcpy(kept + n, f, take);
+                n += take;
+                if (n < sizeof(kept))
+                    kept[n++] = h ? '\n' : '\t';
+            }
+        in_dead_letter(in, w, entry, kept, n, NULL,
+                       "stream entry without a job field (its fields are the payload)");
         return NULL;
     }
     return take_job(in, w, entry, raw, len);

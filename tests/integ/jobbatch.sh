@@ -91,6 +91,12 @@ check "a producer's optout_confirm with reply_to, to an opted-out number: dead-l
 check "...with its reason, and never sent" \
     sh -c "ctl() { \"$B/flexctl\" $D \"\$@\"; }; ctl deadletter list | grep '\"rt-1\"' | grep -q \"reply_to is flexd's own\" &&
            ! grep -q '^+\{0,1\}12025550150	' '$tmp/sim.log'"
+# An entry without a job field (a producer's typo): dead-lettered with its
+# fields as the payload, not an empty one.
+redis-cli -p "$RP" XADD flex:jobs '*' Job '{"body":"typo in the field name"}' >/dev/null
+check "an entry without a job field: dead-lettered, its fields kept as the payload" \
+    wait_for '[ "$(stat dead_letter)" = 69 ] &&
+              redis-cli -p $RP --raw XRANGE flex:deadletter - + | grep -q "typo in the field name"' 10
 
 # A paused location's jobs are held while the rest of their entries go;
 # the entries stay pending until resume sends the held jobs.
