@@ -205,6 +205,25 @@ int flex_job_validate(const struct flex_cfg *cfg, Flex__V1__Job *job, char *phon
     if (flex_e164_normalize(job->phone, strlen(job->phone), phone_buf, &perr) < 0)
         return job_fail(err, FLEX_E_INVAL, "invalid phone: %s", perr.reason);
     job->phone = phone_buf;
+    /* Every other string bounded, whatever the job's type carries: a
+     * 200 KB first_name on a message job was taken and stored whole, and
+     * on an appointment it failed as "cannot render template". */
+    const struct {
+        const char *name, *v;
+        size_t max;
+    } caps[] = {{"first_name", job->first_name, FLEX_JOB_VAR_MAX},
+                {"provider", job->provider, FLEX_JOB_VAR_MAX},
+                {"starts_at", job->starts_at, 64},
+                {"due", job->due, 64},
+                {"template", job->template_, 64}};
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+        if (caps[i].v && strlen(caps[i].v) > caps[i].max)
+            return job_fail(err, FLEX_E_INVAL, "%s longer than %zu bytes", caps[i].name,
+                            caps[i].max);
+    for (size_t i = 0; i < job->n_vars; i++)
+        if (job->vars[i]->value && strlen(job->vars[i]->value) > FLEX_JOB_VAR_MAX)
+            return job_fail(err, FLEX_E_INVAL, "vars.%.40s is longer than 200 bytes",
+                            job->vars[i]->key ? job->vars[i]->key : "");
     return check_kind(cfg, job, err);
 }
 

@@ -60,8 +60,8 @@ echo '{"type":"message","id":"x-1","location":"loc-9","patient":"p","phone":"+12
 check "status of a dead-lettered job: dead_letter with its reason" \
     wait_for 'ctl status x-1 2>/dev/null | grep -q "\"state\":\"dead_letter\",\"reason\":\"[a-z]"' 10
 check "... and a log line for it, without PHI" grep -q '"msg":"job x-1 dead-lettered: ' "$log"
-xent=$(ctl deadletter list | grep '"job_id":"x-1"' | sed -n 's/.*"entry":"\([0-9-]*\)".*/\1/p')
-check "... whose entry id is the one deadletter list shows, unmasked" \
+xent=$(ctl deadletter list | grep '"job_id":"x-1"' | sed -n 's/.*"source":"flex:jobs \([0-9-]*\)".*/\1/p')
+check "... whose job entry is the one deadletter list shows as its source, unmasked" \
     grep -q "\"entry\":\"$xent\",\"msg\":\"job x-1 dead-lettered" "$log"
 starts=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc)+d.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
 echo '{"type":"appointment","id":"ap-1","location":"loc-1","patient":"p-a","phone":"+12025550177","first_name":"Ana","provider":"Dr. Lee","starts_at":"'"$starts"'","status":"scheduled"}' |
@@ -133,6 +133,17 @@ printf '%s%s\n%s junk\n' \
 check "two jobs on one line, or a job and junk: both lines refused, neither queued" \
     sh -c "grep -qx 'enqueued 0, rejected 2' '$tmp/gl.out' && grep -q '^1: not a JSON object' '$tmp/gl.out' &&
            grep -q '^2: not a JSON object' '$tmp/gl.out' && ! redis-cli -p $RP XRANGE flex:jobs - + | grep -aq 'gl-'"
+# Every string of a job bounded, whatever its type uses: a first_name of
+# 3,000 bytes on a message (stored whole before) and on an appointment
+# (dead-lettered as "cannot render template" before).
+long=$(printf 'A%.0s' $(seq 1 3000))
+printf '%s\n%s\n' \
+    '{"type":"message","id":"ln-1","location":"loc-1","patient":"p","phone":"+12025550174","body":"a","first_name":"'"$long"'"}' \
+    '{"type":"appointment","id":"ln-2","location":"loc-1","patient":"p","phone":"+12025550175","first_name":"'"$long"'","starts_at":"2030-01-01T10:00:00Z"}' |
+    ctl enqueue - >"$tmp/ln.out" 2>&1
+check "a 3,000-byte first_name: refused with its reason, on a message and an appointment" \
+    sh -c "grep -qx 'enqueued 0, rejected 2' '$tmp/ln.out' &&
+           [ \$(grep -c ': first_name longer than 200 bytes' '$tmp/ln.out') = 2 ]"
 
 # Dead letters: listed with their reason and the job without its body;
 # replayed once the cause (a location flexd did not know) is fixed.
