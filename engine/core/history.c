@@ -535,6 +535,26 @@ static bool dead_letter_of(const char *v, size_t vl, const char *phone, const ch
     return hit;
 }
 
+/* Whether a job's |num| (as its producer wrote it) is |phone| (E.164). */
+static bool phone_is(const char *num, const char *phone)
+{
+    char n[FLEX_E164_BUFSZ];
+    return strcmp(num, phone) == 0 ||
+           (flex_e164_normalize(num, strlen(num), n, NULL) > 0 && strcmp(n, phone) == 0);
+}
+
+static void take_keys(void *arg, struct flex_store *st, struct redisReply *page)
+{
+    (void)st;
+    recs_take(arg, page, 0, 1);
+}
+
+/* Every key matching |glob| into |rs| (SCAN). */
+static int scan_keys(struct flex_store *st, const char *glob, struct recs *rs)
+{
+    return scan_all(st, "SCAN", NULL, glob, take_keys, rs);
+}
+
 static long forget_stream(struct flex_store *st, const char *key, const char *phone,
                           const char *patient)
 {
@@ -567,7 +587,13 @@ static long forget_stream(struct flex_store *st, const char *key, const char *ph
                     hit = strlen(patient) == vl && memcmp(v, patient, vl) == 0;
                 else if (nl == 2 && memcmp(name, "dl", 2) == 0)
                     hit = dead_letter_of(v, vl, phone, patient);
-                else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
+                else if (nl == 3 && memcmp(name, "job", 3) == 0) { /* a queued job */
+                    Flex__V1__Job *j = flex__v1__job__unpack(NULL, vl, (const uint8_t *)v);
+                    hit = j && ((phone && j->phone && phone_is(j->phone, phone)) ||
+                                (patient && j->patient && strcmp(j->patient, patient) == 0));
+                    if (j)
+                        flex__v1__job__free_unpacked(j, NULL);
+                } else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
                     Flex__V1__InboundMessage *m =
                         flex__v1__inbound_message__unpack(NULL, vl, (const uint8_t *)v);
                     hit = m && phone && m->from && strcmp(m->from, phone) == 0;
@@ -666,7 +692,30 @@ int flex_history_forget(struct flex_store *st, const struct flex_cfg *cfg, const
     }
     if (out->staff >= 0)
         out->dead = forget_stream(st, FLEX_KEY_DEADLETTER, phone, patient);
-    if (out->log < 0 || out->scheduled < 0 || out->inbound < 0 || out->staff < 0 || out->dead < 0) {
+    /* Jobs still queued (one job an entry; a JobBatch entry holds other
+     * patients' jobs too and stays), and the automatic replies.  A job a
+     * flexd has read already (waiting on a rate limit, held by a pause) is
+     * in its memory, not here: it may still go. */
+    if (out->dead >= 0) {
+        long a = forget_stream(st, FLEX_KEY_JOBS, phone, patient);
+        long b = a < 0 ? -1 : forget_stream(st, FLEX_KEY_URGENT, phone, patient);
+        out->queued = b < 0 ? -1 : a + b;
+    }
+    if (out->queued >= 0 &&
+        phone) { /* the daily count of automatic replies: its key names the number */
+        struct recs rs = {0};
+        char glob[64];
+        snprintf(glob, sizeof(glob), "flex:auto:%s:*", phone);
+        if (scan_keys(st, glob, &rs) != 0)
+            out->queued = -1;
+        for (size_t i = 0; i < rs.n; i++)
+            flex_store_appendf(st, "DEL %b", rs.v[i].s, rs.v[i].len);
+        if (rs.n && flex_store_drain(st, (int)rs.n) < 0)
+            out->queued = -1;
+        recs_free(&rs);
+    }
+    if (out->log < 0 || out->scheduled < 0 || out->inbound < 0 || out->staff < 0 || out->dead < 0 ||
+        out->queued < 0) {
         snprintf(why, whysz, "redis: %s", flex_store_error(st));
         return -1;
     }

@@ -40,6 +40,7 @@ struct flex_forget {
     long inbound;   /* entries of flex:inbound */
     long staff;     /* front-desk, confirmation and escalation entries */
     long dead;      /* dead letters of flex:deadletter (whole raw jobs) */
+    long queued;    /* jobs of flex:jobs not read yet or waiting, automatic replies */
     bool opted_out; /* the number is in the opt-out set: kept (the law requires it) */
 };
 

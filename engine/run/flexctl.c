@@ -580,8 +580,8 @@ static int cmd_patient(struct ctl *c, int argc, char **argv)
     }
     printf("removed: %ld message-log records (history and reply context), %ld scheduled "
            "texts, %ld inbound texts, %ld front-desk, confirmation and escalation entries, "
-           "%ld dead letters\n",
-           f.log, f.scheduled, f.inbound, f.staff, f.dead);
+           "%ld dead letters, %ld queued jobs and automatic replies\n",
+           f.log, f.scheduled, f.inbound, f.staff, f.dead, f.queued);
     if (f.opted_out)
         printf("kept: the opt-out record of this number (the law requires it; it holds the "
                "number only)\n");

@@ -43,6 +43,16 @@ check "three dead letters" wait_for '[ "$(redis-cli -p $RP XLEN flex:deadletter)
 ctl optout add +12025550142 >/dev/null
 check "history of +12025550142: out and in" \
     wait_for '[ "$(ctl history +12025550142 2>/dev/null | wc -l)" = 2 ]' 5
+# Queued, not read by a flexd (none runs now): a job on flex:jobs, an
+# automatic reply on the urgent lane, and the day's count of automatic
+# replies, whose key names the number.
+kill -TERM "$FPID"
+wait "$FPID" 2>/dev/null
+echo '{"type":"message","id":"f-5","location":"loc-1","patient":"p-42","phone":"+12025550142","body":"Queued."}' |
+    ctl enqueue - >/dev/null
+python3 tests/integ/lib/jobpb.py reply_to auto-1 loc-1 +12025550142 |
+    redis-cli -p "$RP" -x XADD flex:jobs:urgent '*' job >/dev/null
+redis-cli -p "$RP" SET "flex:auto:+12025550142:20000" 1 >/dev/null
 ctl patient forget +12025550142 >"$tmp/forget.out" 2>&1
 rc=$?
 cat "$tmp/forget.out"
@@ -56,6 +66,11 @@ check "history of +12025550142 is empty" sh -c "[ -z \"\$(\"$B/flexctl\" $D hist
 check "no scheduled text of it is left" test "$(redis-cli -p "$RP" ZCARD flex:sched)" = 0
 check "no inbound entry of it is left" test "$(redis-cli -p "$RP" XLEN flex:inbound)" = 0
 check "no front-desk entry of it is left" test "$(redis-cli -p "$RP" XLEN flex:frontdesk:loc-1)" = 0
+check "no queued job or automatic reply of it is left, nor its reply count" \
+    sh -c "grep -q ', 2 queued jobs and automatic replies' '$tmp/forget.out' &&
+           ! redis-cli -p $RP --raw XRANGE flex:jobs - + | grep -aq 12025550142 &&
+           ! redis-cli -p $RP --raw XRANGE flex:jobs:urgent - + | grep -aq 12025550142 &&
+           [ -z \"\$(redis-cli -p $RP --scan --pattern 'flex:auto:+12025550142:*')\" ]"
 check "the opt-out is still there" test "$(ctl optout check +12025550142)" = opted-out
 check "another patient's history is untouched" test "$(ctl history +12025550143 | wc -l)" = 1
 ctl patient forget p-44 >"$tmp/forget2.out" 2>&1
