@@ -137,6 +137,19 @@ http-framing ;; engine/run/http.c ;; return n[0] <= 1 && n[1] <= 1 && !(n[0] && 
 sched-supersede ;; engine/core/schedq.c ;; if new[i] < o[i] then return -1 end ;; if false then return -1 end ;; integ:supersede.sh
 timing-expire-next ;; engine/core/timing.c ;; p->steps[i].expires_at_ms = p->steps[i + 1].send_at_ms; ;; (void)p; ;; unit:test_timing
 carrier-sig-ton ;; adapters/carriers.c ;; cc->ambiguous_retry, cfg->engine.max_parts, cc->ton_strict); ;; cc->ambiguous_retry, cfg->engine.max_parts, 0); ;; unit:test_config
+intake-reply-to-guard ;; engine/run/intake_jobs.c ;; else if (job->reply_to && job->reply_to[0] && !flex_entry_urgent(entry)) ;; else if (false && job->reply_to && !flex_entry_urgent(entry)) ;; integ:jobbatch.sh
+intake-nojob-payload ;; engine/run/intake_jobs.c ;; in_dead_letter(in, w, entry, kept, n, NULL, ;; in_dead_letter(in, w, entry, kept, 0 * n, NULL, ;; integ:jobbatch.sh
+intake-trim-exact ;; engine/run/intake.c ;; "XTRIM %s MINID %s", FLEX_KEY_JOBS, minid ;; "XTRIM %s MINID ~ %s", FLEX_KEY_JOBS, minid ;; integ:retention.sh
+flexctl-bom ;; engine/run/flexctl.c ;; if (lineno == 1 && strncmp(l, "\xef\xbb\xbf", 3) == 0) ;; if (lineno == 0 && strncmp(l, "\xef\xbb\xbf", 3) == 0) ;; integ:replies.sh
+smpp-up-flag ;; adapters/smpp.c ;; bool was_bound = s->up; ;; bool was_bound = s->up || s->state == S_UNBINDING; ;; unit:integ_smpp
+smpp-part-ambiguous ;; adapters/smpp_flow.c ;; if (m->acked > 0 || m->inflight > 0) { ;; if (m->acked > 0 && m->inflight > 9) { ;; unit:integ_smpp
+smpp-dead-path ;; adapters/smpp_flow.c ;; dead |= s->resp_ns < taken.sent_ns; ;; dead |= s->resp_ns < taken.sent_ns && false; ;; unit:integ_smpp
+smpp-refusals-cap ;; adapters/smpp_flow.c ;; if (++m->refused >= SMPP_REFUSALS_MAX) { ;; if (++m->refused >= SMPP_REFUSALS_MAX && false) { ;; unit:integ_smpp
+smpp-receipt-keys ;; adapters/smpp_flow.c ;; if (other[k] && (k == 1 ? has_hex_letter(other[k]) : has_hex_letter(own))) { ;; if (other[k]) { ;; unit:integ_smpp
+deadletter-replay-end ;; engine/core/deadletter.c ;; if (each(st, "-", last, replay_one, &c, why, whysz) < 0) ;; if (each(st, "-", "+", replay_one, &c, why, whysz) < 0) ;; integ:operator.sh
+jobstatus-urgent-id ;; engine/core/store.h ;; if (*c == ':') ;; if (*c == '#') ;; integ:replies.sh
+job-field-caps ;; engine/core/job.c ;; {"first_name", job->first_name, FLEX_JOB_VAR_MAX}, ;; {"first_name", job->first_name, 100000}, ;; integ:operator.sh
+forget-queued ;; engine/core/history.c ;; long a = forget_stream(st, FLEX_KEY_JOBS, phone, patient); ;; long a = 0 * forget_stream(st, FLEX_KEY_URGENT, phone, patient); ;; integ:forget.sh
 httpresp-length ;; engine/base/httpresp.c ;; if (len - at < cl) ;; if (len - at + 1 < cl) ;; unit:test_httpresp
 httpresp-chunk-crlf ;; engine/base/httpresp.c ;; if (n - at < size + 2) ;; if (n - at < size) ;; unit:test_httpresp
 httpresp-close ;; engine/base/httpresp.c ;; if (has_token(v, vn, "close")) ;; if (has_token(v, vn, "closed")) ;; unit:test_httpresp
