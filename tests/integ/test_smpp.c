@@ -534,6 +534,41 @@ static void test_smpp_smsc_dies_mid_window(void **state)
     tc_stop(sim.pid);
 }
 
+/* A client of a fake SMSC on a free loopback port: |serve|(|arg|) runs in
+ * |*th| on the listening socket |*lfd| (an int first in |arg|'s struct),
+ * one session, enquire_link and response timeouts as given (0: defaults). */
+static struct flex_smpp_client *fake_smsc(void *(*serve)(void *), void *arg, int *lfd,
+                                          pthread_t *th, struct seen *s, uint32_t enquire_ms,
+                                          uint32_t resp_ms)
+{
+    *lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(*lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(*lfd, (struct sockaddr *)&sa, &len), 0);
+    listen(*lfd, 4);
+    pthread_create(th, NULL, serve, arg);
+    struct flex_smpp_config cfg;
+    flex_smpp_config_defaults(&cfg);
+    cfg.port = ntohs(sa.sin_port);
+    cfg.system_id = "flex";
+    cfg.password = "x";
+    if (enquire_ms)
+        cfg.enquire_link_ms = enquire_ms;
+    if (resp_ms)
+        cfg.response_timeout_ms = resp_ms;
+    cfg.reconnect_min_ms = 5000; /* one session is enough here */
+    return flex_smpp_client_new(&cfg, on_event, s);
+}
+
+static void fake_smsc_end(struct flex_smpp_client *c, int lfd, pthread_t th)
+{
+    flex_smpp_client_del(c);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    pthread_join(th, NULL);
+}
+
 /* A peer that binds, then answers nothing. */
 static void *silent_smsc(void *arg)
 {
@@ -561,23 +596,9 @@ static void test_smpp_enquire_link_timeout(void **state)
     (void)state;
     static struct seen s;
     memset(&s, 0, sizeof(s));
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
-    listen(lfd, 4);
+    int lfd;
     pthread_t th;
-    pthread_create(&th, NULL, silent_smsc, &lfd);
-    struct flex_smpp_config cfg;
-    flex_smpp_config_defaults(&cfg);
-    cfg.port = ntohs(sa.sin_port);
-    cfg.system_id = "flex";
-    cfg.password = "x";
-    cfg.enquire_link_ms = 200;
-    cfg.response_timeout_ms = 300;
-    cfg.reconnect_min_ms = 5000; /* one session is enough here */
-    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, &s);
+    struct flex_smpp_client *c = fake_smsc(silent_smsc, &lfd, &lfd, &th, &s, 200, 300);
     assert_true(run_until(c, is_ready, NULL, 3));
     struct flex_smpp_msg m = {
         .cookie = 7, .src = "12025550100", .dst = "12025550143", .text = "x", .len = 1};
@@ -589,10 +610,7 @@ static void test_smpp_enquire_link_timeout(void **state)
     assert_int_equal(s.state[7], 2); /* the unanswered submit: ambiguous */
     assert_int_equal(s.ambiguous, 1);
     assert_int_equal(s.temporary, 0); /* default policy: do not risk a duplicate */
-    flex_smpp_client_del(c);
-    shutdown(lfd, SHUT_RDWR);
-    close(lfd);
-    pthread_join(th, NULL);
+    fake_smsc_end(c, lfd, th);
 }
 
 /* An SMSC that answers a bind with an unbind (a maintenance window, a
@@ -624,30 +642,15 @@ static void test_smpp_unbind_during_bind(void **state)
     (void)state;
     static struct seen s;
     memset(&s, 0, sizeof(s));
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
-    listen(lfd, 4);
+    int lfd;
     pthread_t th;
-    pthread_create(&th, NULL, unbinding_smsc, &lfd);
-    struct flex_smpp_config cfg;
-    flex_smpp_config_defaults(&cfg);
-    cfg.port = ntohs(sa.sin_port);
-    cfg.system_id = "flex";
-    cfg.password = "x";
-    cfg.reconnect_min_ms = 5000; /* one session is enough here */
-    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, &s);
+    struct flex_smpp_client *c = fake_smsc(unbinding_smsc, &lfd, &lfd, &th, &s, 0, 0);
     double end = now_s() + 1.5;
     while (now_s() < end)
         flex_smpp_client_run(c, 5);
     assert_int_equal(s.bound_events, 0);
     assert_int_equal(s.lost_events, 0);
-    flex_smpp_client_del(c);
-    shutdown(lfd, SHUT_RDWR);
-    close(lfd);
-    pthread_join(th, NULL);
+    fake_smsc_end(c, lfd, th);
 }
 
 /* An SMSC answering the bind and every enquire_link, and the submits by
@@ -735,32 +738,14 @@ static void *scripted_smsc(void *arg)
 
 static struct flex_smpp_client *scripted_client(struct script *sc, pthread_t *th, struct seen *s)
 {
-    sc->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(sc->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(sc->lfd, (struct sockaddr *)&sa, &len), 0);
-    listen(sc->lfd, 4);
-    pthread_create(th, NULL, scripted_smsc, sc);
-    struct flex_smpp_config cfg;
-    flex_smpp_config_defaults(&cfg);
-    cfg.port = ntohs(sa.sin_port);
-    cfg.system_id = "flex";
-    cfg.password = "x";
-    cfg.enquire_link_ms = 200;
-    cfg.response_timeout_ms = 500;
-    cfg.reconnect_min_ms = 5000; /* one session is enough here */
-    struct flex_smpp_client *c = flex_smpp_client_new(&cfg, on_event, s);
+    struct flex_smpp_client *c = fake_smsc(scripted_smsc, sc, &sc->lfd, th, s, 200, 500);
     assert_true(run_until(c, is_ready, NULL, 3));
     return c;
 }
 
 static void scripted_end(struct flex_smpp_client *c, struct script *sc, pthread_t th)
 {
-    flex_smpp_client_del(c);
-    shutdown(sc->lfd, SHUT_RDWR);
-    close(sc->lfd);
-    pthread_join(th, NULL);
+    fake_smsc_end(c, sc->lfd, th);
 }
 
 /* A text of two parts whose first was accepted and whose second is refused
