@@ -46,6 +46,8 @@ check "history of +12025550142: out and in" \
 # Queued, not read by a flexd (none runs now): a job on flex:jobs, an
 # automatic reply on the urgent lane, and the day's count of automatic
 # replies, whose key names the number.
+check "every settled job cut from flex:jobs (within a second)" \
+    wait_for '[ "$(redis-cli -p $RP XLEN flex:jobs)" = 0 ]' 5
 kill -TERM "$FPID"
 wait "$FPID" 2>/dev/null
 echo '{"type":"message","id":"f-5","location":"loc-1","patient":"p-42","phone":"+12025550142","body":"Queued."}' |
