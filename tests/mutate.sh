@@ -145,7 +145,7 @@ smpp-up-flag ;; adapters/smpp.c ;; bool was_bound = s->up; ;; bool was_bound = s
 smpp-part-ambiguous ;; adapters/smpp_flow.c ;; if (m->acked > 0 || m->inflight > 0) { ;; if (m->acked > 0 && m->inflight > 9) { ;; unit:integ_smpp
 smpp-dead-path ;; adapters/smpp_flow.c ;; dead |= s->resp_ns < taken.sent_ns; ;; dead |= s->resp_ns < taken.sent_ns && false; ;; unit:integ_smpp
 smpp-refusals-cap ;; adapters/smpp_flow.c ;; if (++m->refused >= SMPP_REFUSALS_MAX) { ;; if (++m->refused >= SMPP_REFUSALS_MAX && false) { ;; unit:integ_smpp
-smpp-receipt-keys ;; adapters/smpp_flow.c ;; if (other[k] && (k == 1 ? has_hex_letter(other[k]) : has_hex_letter(own))) { ;; if (other[k]) { ;; unit:integ_smpp
+smpp-receipt-keys ;; adapters/smpp_flow.c ;; if (other[k] && (k == 1 ? has_hex_letter(other[k]) : has_hex_letter(own))) { ;; if (other[k] && (k == 1 ? !has_hex_letter(own) : has_hex_letter(own))) { ;; unit:integ_smpp
 deadletter-replay-end ;; engine/core/deadletter.c ;; if (each(st, "-", last, replay_one, &c, why, whysz) < 0) ;; if (each(st, "-", "+", replay_one, &c, why, whysz) < 0) ;; integ:operator.sh
 jobstatus-urgent-id ;; engine/core/store.h ;; if (*c == ':') ;; if (*c == '#') ;; integ:replies.sh
 job-field-caps ;; engine/core/job.c ;; {"first_name", job->first_name, FLEX_JOB_VAR_MAX}, ;; {"first_name", job->first_name, 100000}, ;; integ:operator.sh
