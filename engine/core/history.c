@@ -506,9 +506,24 @@ static long forget_sched(struct flex_store *st, const char *phone, const char *p
     return f.n;
 }
 
-/* Entries of the stream |key| about |phone| or |patient|: its field
- * "phone"/"patient" (the staff streams), or the InboundMessage in "msg"
- * (flex:inbound, whose sender is the phone).  XDEL'd page by page. */
+/* Whether the Job of |n| bytes at |b| is |phone|'s (its number compared
+ * once normalized: a producer may have written any form) or |patient|'s:
+ * 1 or 0, or -1 when the bytes are no Job. */
+static int job_of(const uint8_t *b, size_t n, const char *phone, const char *patient)
+{
+    Flex__V1__Job *j = flex__v1__job__unpack(NULL, n, b);
+    if (!j)
+        return -1;
+    bool hit = false;
+    char num[FLEX_E164_BUFSZ];
+    if (phone && j->phone && flex_e164_normalize(j->phone, strlen(j->phone), num, NULL) > 0)
+        hit = strcmp(num, phone) == 0;
+    if (patient && j->patient)
+        hit = strcmp(j->patient, patient) == 0;
+    flex__v1__job__free_unpacked(j, NULL);
+    return hit;
+}
+
 /* Whether the dead letter |v| (a DeadLetter) holds |phone| or |patient|:
  * its raw job decoded, the number compared once normalized (a producer
  * may have written any form); a raw job that does not decode (the reason
@@ -519,28 +534,11 @@ static bool dead_letter_of(const char *v, size_t vl, const char *phone, const ch
     Flex__V1__DeadLetter *dl = flex__v1__dead_letter__unpack(NULL, vl, (const uint8_t *)v);
     if (!dl)
         return false;
-    bool hit = false;
-    Flex__V1__Job *j = flex__v1__job__unpack(NULL, dl->raw.len, dl->raw.data);
-    if (j) {
-        char num[FLEX_E164_BUFSZ];
-        if (phone && j->phone && flex_e164_normalize(j->phone, strlen(j->phone), num, NULL) > 0)
-            hit = strcmp(num, phone) == 0;
-        if (patient && j->patient)
-            hit = strcmp(j->patient, patient) == 0;
-        flex__v1__job__free_unpacked(j, NULL);
-    } else if (phone) { /* "+12025550143", and its digits without the "+" */
-        hit = memmem(dl->raw.data, dl->raw.len, phone + 1, strlen(phone + 1)) != NULL;
-    }
+    int hit = job_of(dl->raw.data, dl->raw.len, phone, patient);
+    if (hit < 0) /* "+12025550143", and its digits without the "+" */
+        hit = phone && memmem(dl->raw.data, dl->raw.len, phone + 1, strlen(phone + 1)) != NULL;
     flex__v1__dead_letter__free_unpacked(dl, NULL);
-    return hit;
-}
-
-/* Whether a job's |num| (as its producer wrote it) is |phone| (E.164). */
-static bool phone_is(const char *num, const char *phone)
-{
-    char n[FLEX_E164_BUFSZ];
-    return strcmp(num, phone) == 0 ||
-           (flex_e164_normalize(num, strlen(num), n, NULL) > 0 && strcmp(n, phone) == 0);
+    return hit == 1;
 }
 
 static void take_keys(void *arg, struct flex_store *st, struct redisReply *page)
@@ -555,6 +553,10 @@ static int scan_keys(struct flex_store *st, const char *glob, struct recs *rs)
     return scan_all(st, "SCAN", NULL, glob, take_keys, rs);
 }
 
+/* Entries of the stream |key| about |phone| or |patient|: its field
+ * "phone"/"patient" (the staff streams), the Job in "job" (the queues),
+ * the DeadLetter in "dl", or the InboundMessage in "msg" (flex:inbound,
+ * whose sender is the phone).  XDEL'd page by page. */
 static long forget_stream(struct flex_store *st, const char *key, const char *phone,
                           const char *patient)
 {
@@ -587,13 +589,9 @@ static long forget_stream(struct flex_store *st, const char *key, const char *ph
                     hit = strlen(patient) == vl && memcmp(v, patient, vl) == 0;
                 else if (nl == 2 && memcmp(name, "dl", 2) == 0)
                     hit = dead_letter_of(v, vl, phone, patient);
-                else if (nl == 3 && memcmp(name, "job", 3) == 0) { /* a queued job */
-                    Flex__V1__Job *j = flex__v1__job__unpack(NULL, vl, (const uint8_t *)v);
-                    hit = j && ((phone && j->phone && phone_is(j->phone, phone)) ||
-                                (patient && j->patient && strcmp(j->patient, patient) == 0));
-                    if (j)
-                        flex__v1__job__free_unpacked(j, NULL);
-                } else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
+                else if (nl == 3 && memcmp(name, "job", 3) == 0) /* a queued job */
+                    hit = job_of((const uint8_t *)v, vl, phone, patient) == 1;
+                else if (nl == 3 && memcmp(name, "msg", 3) == 0) {
                     Flex__V1__InboundMessage *m =
                         flex__v1__inbound_message__unpack(NULL, vl, (const uint8_t *)v);
                     hit = m && phone && m->from && strcmp(m->from, phone) == 0;
