@@ -569,24 +569,34 @@ static void fake_smsc_end(struct flex_smpp_client *c, int lfd, pthread_t th)
     pthread_join(th, NULL);
 }
 
-/* A peer that binds, then answers nothing. */
-static void *silent_smsc(void *arg)
+/* A peer that answers the bind with one PDU, then nothing: |cmd|
+ * BIND_TRANSCEIVER_RESP (bound, then mute) or UNBIND (a maintenance
+ * window, a second login refused). */
+struct one_pdu {
+    int lfd;
+    uint32_t cmd;
+};
+
+static void *one_pdu_smsc(void *arg)
 {
-    int lfd = *(int *)arg;
-    int fd = accept(lfd, NULL, NULL);
+    struct one_pdu *o = arg;
+    int fd = accept(o->lfd, NULL, NULL);
     uint8_t buf[4096];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0); /* the bind */
-    if (n >= 16) {
+    if (recv(fd, buf, sizeof(buf), 0) >= 16) { /* the bind */
         struct flex_smpp_pdu r = {0};
-        r.command_id = FLEX_SMPP_BIND_TRANSCEIVER_RESP;
-        r.sequence = (uint32_t)buf[12] << 24 | (uint32_t)buf[13] << 16 | buf[14] << 8 | buf[15];
-        memcpy(r.system_id, "mute", 5);
+        r.command_id = o->cmd;
+        if (o->cmd == FLEX_SMPP_BIND_TRANSCEIVER_RESP) {
+            r.sequence = (uint32_t)buf[12] << 24 | (uint32_t)buf[13] << 16 | buf[14] << 8 | buf[15];
+            memcpy(r.system_id, "mute", 5);
+        } else {
+            r.sequence = 1;
+        }
         uint8_t out[64];
         long m = flex_smpp_encode(&r, out, sizeof(out));
         send(fd, out, (size_t)m, 0);
     }
     while (recv(fd, buf, sizeof(buf), 0) > 0)
-        ; /* swallow everything */
+        ; /* swallow everything, then the close */
     close(fd);
     return NULL;
 }
@@ -596,9 +606,9 @@ static void test_smpp_enquire_link_timeout(void **state)
     (void)state;
     static struct seen s;
     memset(&s, 0, sizeof(s));
-    int lfd;
+    struct one_pdu o = {.cmd = FLEX_SMPP_BIND_TRANSCEIVER_RESP};
     pthread_t th;
-    struct flex_smpp_client *c = fake_smsc(silent_smsc, &lfd, &lfd, &th, &s, 200, 300);
+    struct flex_smpp_client *c = fake_smsc(one_pdu_smsc, &o, &o.lfd, &th, &s, 200, 300);
     assert_true(run_until(c, is_ready, NULL, 3));
     struct flex_smpp_msg m = {
         .cookie = 7, .src = "12025550100", .dst = "12025550143", .text = "x", .len = 1};
@@ -610,28 +620,7 @@ static void test_smpp_enquire_link_timeout(void **state)
     assert_int_equal(s.state[7], 2); /* the unanswered submit: ambiguous */
     assert_int_equal(s.ambiguous, 1);
     assert_int_equal(s.temporary, 0); /* default policy: do not risk a duplicate */
-    fake_smsc_end(c, lfd, th);
-}
-
-/* An SMSC that answers a bind with an unbind (a maintenance window, a
- * second login refused), then closes. */
-static void *unbinding_smsc(void *arg)
-{
-    int lfd = *(int *)arg;
-    int fd = accept(lfd, NULL, NULL);
-    uint8_t buf[4096];
-    if (recv(fd, buf, sizeof(buf), 0) >= 16) { /* the bind */
-        struct flex_smpp_pdu r = {0};
-        r.command_id = FLEX_SMPP_UNBIND;
-        r.sequence = 1;
-        uint8_t out[64];
-        long m = flex_smpp_encode(&r, out, sizeof(out));
-        send(fd, out, (size_t)m, 0);
-    }
-    while (recv(fd, buf, sizeof(buf), 0) > 0)
-        ; /* its unbind_resp, then the close */
-    close(fd);
-    return NULL;
+    fake_smsc_end(c, o.lfd, th);
 }
 
 /* A session never bound is never said down: the engine counts bound
@@ -642,15 +631,15 @@ static void test_smpp_unbind_during_bind(void **state)
     (void)state;
     static struct seen s;
     memset(&s, 0, sizeof(s));
-    int lfd;
+    struct one_pdu o = {.cmd = FLEX_SMPP_UNBIND};
     pthread_t th;
-    struct flex_smpp_client *c = fake_smsc(unbinding_smsc, &lfd, &lfd, &th, &s, 0, 0);
+    struct flex_smpp_client *c = fake_smsc(one_pdu_smsc, &o, &o.lfd, &th, &s, 0, 0);
     double end = now_s() + 1.5;
     while (now_s() < end)
         flex_smpp_client_run(c, 5);
     assert_int_equal(s.bound_events, 0);
     assert_int_equal(s.lost_events, 0);
-    fake_smsc_end(c, lfd, th);
+    fake_smsc_end(c, o.lfd, th);
 }
 
 /* An SMSC answering the bind and every enquire_link, and the submits by
