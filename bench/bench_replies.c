@@ -11,7 +11,8 @@
  * emergency), each worded anew.  Reported, interleaved three times (this
  * VM drifts): Redis CPU microseconds per text (INFO cpu, user + sys) for
  * the context lookups alone, and for the lookups and the applying script
- * together, and the rate one Redis core would reach at that cost.
+ * together, applied by the script or without it (flex_reply_plain_apply),
+ * and the rate one Redis core would reach at that cost.
  *
  * Usage: bench_replies [TEXTS] (default 100,000 a run). */
 #include <signal.h>
@@ -92,7 +93,7 @@ static void texted(int64_t now)
  * microseconds per text. */
 static long batch = BATCH;
 
-static double run(long texts, bool apply)
+static double run(long texts, int apply) /* 0 contexts, 1 the script, 2 plain */
 {
     static const char *const words[] = {"C",
                                         "Yes",
@@ -139,6 +140,8 @@ static double run(long texts, bool apply)
         if (!apply)
             continue;
         size_t calls = 0;
+        rq.plain = apply == 2;
+        flex_reply_plain_reset(&rq);
         flex_reply_inbound_begin(&rq);
         for (size_t k = 0; k < n; k++) {
             long who = (i0 + (long)k) % PATIENTS;
@@ -165,6 +168,15 @@ static double run(long texts, bool apply)
                 if (flex_reply_parse_done(flex_reply_at(r, k), &done[0]) != 0 || !done[0].fresh)
                     die("a text not applied");
             flex_store_free_reply(r);
+        }
+        if (flex_reply_plain_apply(st, &rq) != 0)
+            die("inbound without the script");
+        for (size_t k = 0; k < n; k++) {
+            const char *why;
+            if (done[k].plain &&
+                (flex_reply_plain_result(&rq, done[k].plain, &done[k], &why) != 0 ||
+                 !done[k].fresh))
+                die("a text not applied");
         }
     }
     return (redis_cpu() - cpu0) * 1e6 / (double)texts;
@@ -195,12 +207,12 @@ int main(int argc, char **argv)
     }
     printf("replies: %ld texts a run from %d patients texted today, batches of %ld\n", texts,
            PATIENTS, batch);
-    double us[2][3];
+    double us[3][3];
     for (int i = 0; i < 3; i++) /* interleaved: this VM drifts */
-        for (int m = 0; m < 2; m++)
-            us[m][i] = run(texts, m == 1);
-    static const char *const names[] = {"contexts", "contexts + apply"};
-    for (int m = 0; m < 2; m++)
+        for (int m = 0; m < 3; m++)
+            us[m][i] = run(texts, m);
+    static const char *const names[] = {"contexts", "contexts + script", "contexts + plain"};
+    for (int m = 0; m < 3; m++)
         bench_redis_line(names[m], 18, "text", "texts", us[m]);
     flex_reply_free(&rq);
     flex_store_del(st);

@@ -17,7 +17,6 @@
 #include "str.h"
 
 #define DAY_MS 86400000LL
-#define MARK_IN "\x1b$IN" /* becomes the flex:inbound entry's id (inbound_lua) */
 
 /* Opens both batch scripts: what pcall caught, as an element of the
  * script's answer (an error reply).  redis.call raises a table {err = ...};
@@ -68,10 +67,8 @@ static const char context_lua[] = LUA_AS_ERR
  * sender's score, 12 the texts logged per number and day, then commands:
  * condition, argc, args.  Conditions: A always, F a fresh text (not a
  * carrier's copy), C the opt-out set changed, R a fresh text within the
- * auto-reply cap, L a fresh text within the log's cap.  An
- * argument "\x1b$IN" is the id of the flex:inbound entry written before it
- * (a marker no decoded text holds: ESC is not in GSM 03.38's alphabet and
- * control characters are not texts).  HINCRBY of flex:stats and PEXPIREAT
+ * auto-reply cap, L a fresh text within the log's cap.  HINCRBY of
+ * flex:stats and PEXPIREAT
  * are gathered and written once at the end of the call, the expiries
  * first (a refused counter must not leave a day's log without its end).  Answers, a text
  * each: {fresh, changed, replied}, or the error that stopped that text
@@ -136,25 +133,20 @@ static const char inbound_lua[] = LUA_AS_ERR
     "    end\n"
     "    return logok\n"
     "  end\n"
-    "  local inid, i = '', 13\n"
+    "  local i = 13\n"
     "  while i <= n do\n"
     "    local cond, argc = ARGV[b + i], tonumber(ARGV[b + i + 1])\n"
     "    if cond == 'A' or (cond == 'F' and fresh) or (cond == 'C' and changed) or\n"
     "       (cond == 'R' and reply_ok()) or (cond == 'L' and log_ok()) then\n"
     "      local a = {}\n"
-    "      for k = 1, argc do\n"
-    "        local v = ARGV[b + i + 1 + k]\n"
-    "        if v == '\\27$IN' then v = inid end\n"
-    "        a[k] = v\n"
-    "      end\n"
+    "      for k = 1, argc do a[k] = ARGV[b + i + 1 + k] end\n"
     "      if a[1] == 'HINCRBY' and a[2] == 'flex:stats' then\n"
     "        count(a[3], tonumber(a[4]))\n"
     "      elseif a[1] == 'PEXPIREAT' then\n"
     "        local t = tonumber(a[3])\n"
     "        if not expire[a[2]] or expire[a[2]] < t then expire[a[2]] = t end\n"
     "      else\n"
-    "        local r = redis.call(unpack(a))\n"
-    "        if a[1] == 'XADD' and a[2] == 'flex:inbound' then inid = r end\n"
+    "        redis.call(unpack(a))\n"
     "      end\n"
     "    end\n"
     "    i = i + 2 + argc\n"
@@ -400,9 +392,25 @@ int64_t flex_conv_expire_at(const struct flex_cfg *cfg, int64_t at_ms)
 }
 
 /* Kept between calls: one batch's log entries, one text's script. */
+/* One text applied without the script (flex_reply_plain_apply). */
+struct plain_text {
+    size_t at;   /* its count's place in the plan's arguments */
+    long exists; /* EXISTS of its copy key: 1, 0, or -1 not read */
+    long logged; /* ZCOUNT of its texts received today; -1 none read */
+    bool fresh, err;
+    char why[160]; /* the refusal (err) */
+};
+
 struct flex_reply_plans {
-    struct plan conv, in, ctx;
-    size_t in_texts; /* texts in the inbound command being built */
+    struct plan conv, in, ctx, plain;
+    size_t in_texts;    /* texts in the inbound command being built */
+    size_t plain_texts; /* texts kept for flex_reply_plain_apply */
+    size_t c0, c1;      /* the texts of the transaction being applied */
+    struct plain_text *pt;
+    const char **tmp_argv; /* WATCH's keys, gathered commands */
+    size_t *tmp_lens;
+    bool counters_failed;
+    char counters_why[160];
 };
 
 static struct flex_reply_plans *plans(struct flex_reply *q)
@@ -426,6 +434,10 @@ void flex_reply_free(struct flex_reply *q)
     plan_free(&q->_plans->conv);
     plan_free(&q->_plans->in);
     plan_free(&q->_plans->ctx);
+    plan_free(&q->_plans->plain);
+    flex_free(q->_plans->pt);
+    flex_free(q->_plans->tmp_argv);
+    flex_free(q->_plans->tmp_lens);
     flex_free(q->_plans);
     q->_plans = NULL;
 }
@@ -700,8 +712,8 @@ static void xadd(struct plan *p, const char *cond, const char *stream, const cha
 
 /* The stream entry staff and other stages read: who, about what, the text. */
 static void staff_entry(struct plan *p, const char *stream, const struct flex_inbound *in,
-                        const char *loc, const struct flex_reply_ctx *ctx, const char *kind,
-                        bool urgent)
+                        const char *mark, const char *loc, const struct flex_reply_ctx *ctx,
+                        const char *kind, bool urgent)
 {
     char at[24];
     snprintf(at, sizeof(at), "%lld", (long long)in->at_ms);
@@ -709,7 +721,7 @@ static void staff_entry(struct plan *p, const char *stream, const struct flex_in
         "kind",       kind,         "urgent",   urgent ? "1" : "0", "location",    loc,
         "patient",    ctx->patient, "patients", ctx->patients,      "appointment", ctx->appointment,
         "phone",      in->from,     "text",     in->text,           "at_ms",       at,
-        "inbound_id", MARK_IN};
+        "inbound_id", mark};
     xadd(p, "F", stream, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
@@ -730,8 +742,8 @@ static void auto_replies(struct plan *p, const struct flex_cfg *cfg, const struc
         reply_job(p, "C", in, loc, ctx, t, mo_hash); /* answers to a change: not chatter */
 }
 
-static void inbound_entry(struct plan *p, const struct flex_inbound *in, const char *loc,
-                          const struct flex_reply_ctx *ctx, enum flex_intent it)
+static void inbound_entry(struct plan *p, const struct flex_inbound *in, const char *mark,
+                          const char *loc, const struct flex_reply_ctx *ctx, enum flex_intent it)
 {
     Flex__V1__InboundMessage m = FLEX__V1__INBOUND_MESSAGE__INIT;
     m.from = (char *)in->from;
@@ -742,10 +754,12 @@ static void inbound_entry(struct plan *p, const struct flex_inbound *in, const c
     m.received_at_ms = in->at_ms;
     m.location = (char *)loc;
     size_t n = flex__v1__inbound_message__get_packed_size(&m);
-    cmd(p, "F", 13);
+    cmd(p, "F", 15);
     puts_(p, "XADD");
     puts_(p, FLEX_KEY_INBOUND);
     puts_(p, "*");
+    puts_(p, "id");
+    puts_(p, mark);
     puts_(p, "msg");
     char *d = reserve(p, n);
     if (!d)
@@ -799,14 +813,14 @@ static void inbound_books(struct plan *p, const struct flex_cfg *cfg, const stru
     puts_(p, "1");
 }
 
-static void confirmation(struct plan *p, const struct flex_inbound *in, const char *loc,
-                         const struct flex_reply_ctx *ctx)
+static void confirmation(struct plan *p, const struct flex_inbound *in, const char *mark,
+                         const char *loc, const struct flex_reply_ctx *ctx)
 {
     char at[24];
     snprintf(at, sizeof(at), "%lld", (long long)in->at_ms);
     const char *kv[] = {"patient",  ctx->patient, "appointment", ctx->appointment,
                         "location", loc,          "phone",       in->from,
-                        "at_ms",    at,           "inbound_id",  MARK_IN};
+                        "at_ms",    at,           "inbound_id",  mark};
     xadd(p, "F", FLEX_KEY_CONFIRMATIONS, kv, sizeof(kv) / sizeof(kv[0]));
 }
 
@@ -865,44 +879,35 @@ void flex_reply_inbound_begin(struct flex_reply *q)
     plans(q)->in_texts = 0;
 }
 
-int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
-                              const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
-                              struct flex_reply_done *done)
+/* The text |in| (|it|, |ir|) into |p|: its count, then its arguments.
+ * Returns 0, or FLEX_E_NOSPACE and |p| as before. */
+static int build_text(struct plan *p, const struct flex_cfg *cfg, const struct flex_inbound *in,
+                      const struct flex_reply_ctx *ctx, const struct flex_intent_result *ir,
+                      const char *loc)
 {
-    struct flex_intent_result ir;
-    flex_intent_classify(cfg->keywords, in->text, strlen(in->text), &ir);
-    if (in->intent) /* decided before (a text too long for the command: sent without it) */
-        ir.intent = (enum flex_intent)in->intent;
-    enum flex_intent it = ir.intent;
-    memset(done, 0, sizeof(*done));
-    done->intent = (int)it;
-    /* The location texted; else the one the patient last heard from. */
-    const struct flex_cfg_location *l = flex_cfg_location_by_phone(cfg, in->to);
-    if (!l && ctx->found)
-        l = flex_cfg_location_find(cfg, ctx->location);
-    const char *loc = l ? l->id : "";
-    done->location = loc;
+    enum flex_intent it = ir->intent;
     char desk[160];
     snprintf(desk, sizeof(desk), "%s%s%s", FLEX_KEY_FRONTDESK, loc[0] ? ":" : "", loc);
-    struct plan *p = &plans(q)->in;
-    if (plans(q)->in_texts == FLEX_REPLY_CHUNK)
-        return FLEX_E_NOSPACE;
     /* this text's arguments after its count, filled in once they are known */
     size_t at_n = p->n, at_used = p->used;
     put(p, "0000", 4);
     size_t first_n = p->n, first_used = p->used;
     uint64_t h = mo_hash_of(in);
+    /* the text's own id: its entry's on flex:inbound, and the one the
+     * entries about it name (inbound_id), the automatic reply's reply_to */
+    char mark[64];
+    snprintf(mark, sizeof(mark), "mo:%lld-%016llx", (long long)in->at_ms, (unsigned long long)h);
     head(p, cfg, in, ctx, it, h);
-    inbound_entry(p, in, loc, ctx, it);
+    inbound_entry(p, in, mark, loc, ctx, it);
     inbound_books(p, cfg, in, loc, ctx, it);
     auto_replies(p, cfg, in, loc, ctx, it, h);
     if (it == FLEX_INTENT_CONFIRM)
-        confirmation(p, in, loc, ctx);
+        confirmation(p, in, mark, loc, ctx);
     if (it == FLEX_INTENT_EMERGENCY)
-        staff_entry(p, FLEX_KEY_ESCALATIONS, in, loc, ctx, "emergency", true);
+        staff_entry(p, FLEX_KEY_ESCALATIONS, in, mark, loc, ctx, "emergency", true);
     if (it == FLEX_INTENT_RESCHEDULE || it == FLEX_INTENT_OTHER || it == FLEX_INTENT_EMERGENCY ||
-        (it == FLEX_INTENT_CONFIRM && !ctx->appointment[0]) || ir.frontdesk)
-        staff_entry(p, desk, in, loc, ctx, flex_intent_name(it), ir.urgent);
+        (it == FLEX_INTENT_CONFIRM && !ctx->appointment[0]) || ir->frontdesk)
+        staff_entry(p, desk, in, mark, loc, ctx, flex_intent_name(it), ir->urgent);
     if (in->parts_key && in->parts_key[0]) { /* joined from parts: their set goes with it */
         cmd(p, "A", 2);
         puts_(p, "DEL");
@@ -915,7 +920,60 @@ int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
     char *d = p->bytes + at_used; /* the count's own four bytes: up to 9999 */
     int cl = snprintf(d, 5, "%zu", p->n - first_n);
     p->lens[at_n] = (size_t)cl;
-    plans(q)->in_texts++;
+    return 0;
+}
+
+/* A text whose actions depend on nothing but whether it is fresh and the
+ * log's cap: no opt-out set to change, no automatic reply to count. */
+static bool plain_intent(enum flex_intent it)
+{
+    return it != FLEX_INTENT_STOP && it != FLEX_INTENT_START && it != FLEX_INTENT_HELP;
+}
+
+#define PLAIN_ARGS (3 + FLEX_REPLY_PLAIN_MAX * 96)
+#define PLAIN_BYTES (4 * 1024 * 1024)
+
+int flex_reply_append_inbound(struct flex_reply *q, const struct flex_cfg *cfg,
+                              const struct flex_inbound *in, const struct flex_reply_ctx *ctx,
+                              struct flex_reply_done *done)
+{
+    struct flex_intent_result ir;
+    flex_intent_classify(cfg->keywords, in->text, strlen(in->text), &ir);
+    if (in->intent) /* decided before (a text too long for the command: sent without it) */
+        ir.intent = (enum flex_intent)in->intent;
+    memset(done, 0, sizeof(*done));
+    done->intent = (int)ir.intent;
+    /* The location texted; else the one the patient last heard from. */
+    const struct flex_cfg_location *l = flex_cfg_location_by_phone(cfg, in->to);
+    if (!l && ctx->found)
+        l = flex_cfg_location_find(cfg, ctx->location);
+    const char *loc = l ? l->id : "";
+    done->location = loc;
+    struct flex_reply_plans *ps = plans(q);
+    if (q->plain && plain_intent(ir.intent) && ps->plain_texts < FLEX_REPLY_PLAIN_MAX) {
+        struct plan *p = &ps->plain;
+        if (ps->plain_texts == 0) {
+            plan_init(p, PLAIN_ARGS, PLAIN_BYTES);
+            /* the script's own call: what the texts fall back to */
+            puts_(p, "EVALSHA");
+            puts_(p, q->inbound);
+            puts_(p, "0");
+            if (!ps->pt)
+                ps->pt = flex_calloc(FLEX_REPLY_PLAIN_MAX, sizeof(*ps->pt));
+        }
+        size_t at = p->n;
+        if (build_text(p, cfg, in, ctx, &ir, loc) == 0) {
+            ps->pt[ps->plain_texts].at = at;
+            done->plain = ++ps->plain_texts;
+            return 0;
+        }
+        /* (no room left in the plain plan: the script takes it) */
+    }
+    if (ps->in_texts == FLEX_REPLY_CHUNK)
+        return FLEX_E_NOSPACE;
+    if (build_text(&ps->in, cfg, in, ctx, &ir, loc) != 0)
+        return FLEX_E_NOSPACE;
+    ps->in_texts++;
     return 0;
 }
 
@@ -937,4 +995,437 @@ int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done)
     done->changed = flex_reply_integer(flex_reply_at(r, 1)) == 1;
     done->replied = (int)flex_reply_integer(flex_reply_at(r, 2));
     return 0;
+}
+
+/* ---- applying texts without the script ------------------------------------
+ *
+ * The texts that change no opt-out and queue no automatic reply (confirm,
+ * reschedule, emergency, other: nearly all of them) need the script for
+ * two reads only: is the text a carrier's copy (its flex:mo key), and is
+ * the sender within the log's daily cap; plus, for a confirmation, the
+ * appointment's reminders.  So they are applied by the same plan the script
+ * would run, read here: WATCH of their copy keys and appointments and the
+ * reads, one round trip; then MULTI, each text's writes as the script
+ * would make them, EXEC, a second.  A key watched that changed between the
+ * two (another flexd applied the same text, the appointment was rescheduled)
+ * makes EXEC do nothing, and both are done again; after PLAIN_TRIES, the
+ * plan goes to the script, which needs no retry.  What this saves is the
+ * script machinery, two thirds of what a text costs Redis
+ * (docs/benchmarks.md).
+ *
+ * The log's cap is read, not watched (its key is written by every text
+ * sent): two processes applying texts of one sender at once may log a
+ * transaction's worth past it.  A text refused a write (a key of another type)
+ * still gets its other writes, where the script stopped at the refusal;
+ * it is reported as not applied either way. */
+
+#define PLAIN_TRIES 8
+/* Texts per transaction: Redis 7.0's WATCH compares each key with those
+ * the connection watches already (a WATCH of n keys costs n^2/2 compares:
+ * ~2.6 us a key at 430 keys, measured) */
+#define PLAIN_CHUNK 64
+
+/* The text's head value |k| (ARGV[b + k] in the script's terms). */
+static const char *hv(const struct plan *p, size_t at, size_t k, size_t *len)
+{
+    if (len)
+        *len = p->lens[at + k];
+    return p->argv[at + k];
+}
+
+static size_t argn(const struct plan *p, size_t i)
+{
+    return (size_t)strtoul(p->argv[i], NULL, 10);
+}
+
+static void plain_fail(struct plain_text *t, const char *why)
+{
+    if (t->err)
+        return; /* the first refusal is the one told */
+    t->err = true;
+    flex_strlcpy(t->why, why ? why : "bad reply", sizeof(t->why));
+}
+
+/* Round one: WATCH, and each text's reads.  Returns the replies appended. */
+static size_t plain_reads(struct flex_store *st, struct flex_reply_plans *ps)
+{
+    struct plan *p = &ps->plain;
+    size_t w = 0;
+    ps->tmp_argv[w] = "WATCH", ps->tmp_lens[w++] = 5;
+    for (size_t i = ps->c0; i < ps->c1; i++) {
+        size_t at = ps->pt[i].at, l;
+        const char *k = hv(p, at, 1, &l);
+        ps->tmp_argv[w] = k, ps->tmp_lens[w++] = l;
+        k = hv(p, at, 8, &l);
+        if (l)
+            ps->tmp_argv[w] = k, ps->tmp_lens[w++] = l;
+    }
+    flex_store_append(st, (int)w, ps->tmp_argv, ps->tmp_lens);
+    size_t replies = 1;
+    for (size_t i = ps->c0; i < ps->c1; i++) {
+        size_t at = ps->pt[i].at, l;
+        const char *a[4];
+        size_t al[4];
+        a[0] = "EXISTS", al[0] = 6;
+        a[1] = hv(p, at, 1, &al[1]);
+        flex_store_append(st, 2, a, al);
+        replies++;
+        hv(p, at, 10, &l);
+        if (l) { /* ZCOUNT log score score */
+            a[0] = "ZCOUNT", al[0] = 6;
+            a[1] = hv(p, at, 10, &al[1]);
+            a[2] = a[3] = hv(p, at, 11, &al[2]);
+            al[3] = al[2];
+            flex_store_append(st, 4, a, al);
+            replies++;
+        }
+        hv(p, at, 8, &l);
+        if (l) { /* HGET parent m */
+            a[0] = "HGET", al[0] = 4;
+            a[1] = hv(p, at, 8, &al[1]);
+            a[2] = "m", al[2] = 1;
+            flex_store_append(st, 3, a, al);
+            replies++;
+        }
+    }
+    return replies;
+}
+
+/* Appends one command of |argc| arguments from |argv| and counts it. */
+static void queue(struct flex_store *st, size_t argc, const char **argv, const size_t *lens,
+                  size_t *queued)
+{
+    flex_store_append(st, (int)argc, argv, lens);
+    (*queued)++;
+}
+
+/* A gathered counter or expiry (the script's end-of-call writes). */
+struct gathered {
+    const char *key; /* HINCRBY: the field; PEXPIREAT: the key */
+    size_t len;
+    long long v;
+};
+
+static void gather(struct gathered *g, size_t *n, size_t max, const char *key, size_t len,
+                   long long v, bool add)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (g[i].len == len && memcmp(g[i].key, key, len) == 0) {
+            g[i].v = add ? g[i].v + v : (v > g[i].v ? v : g[i].v);
+            return;
+        }
+    if (*n < max)
+        g[(*n)++] = (struct gathered){key, len, v};
+}
+
+#define GATHER_MAX 64
+
+/* Round two: MULTI, the writes of each text the reads left fresh or not,
+ * the gathered counters and expiries, EXEC.  |hgets| holds each text's
+ * appointment's reminders (NULL none).  Returns the commands queued
+ * (MULTI's and EXEC's replies aside); each text's count in |per|. */
+static size_t plain_writes(struct flex_store *st, struct flex_reply_plans *ps,
+                           struct redisReply **hgets, size_t *per, size_t *ng_out)
+{
+    struct plan *p = &ps->plain;
+    size_t queued = 0;
+    struct gathered stats[GATHER_MAX], exp[GATHER_MAX];
+    size_t nstats = 0, nexp = 0;
+    flex_store_appendf(st, "MULTI");
+    for (size_t i = ps->c0; i < ps->c1; i++) {
+        struct plain_text *t = &ps->pt[i];
+        size_t at = t->at, before = queued, l, dl;
+        per[i - ps->c0] = 0;
+        if (t->err)
+            continue;
+        const char *dup = hv(p, at, 1, &dl);
+        t->fresh = t->exists == 0;
+        /* a copy earlier in the transaction (one in an earlier one: its
+         * key is set) */
+        for (size_t j = ps->c0; j < i && t->fresh; j++) {
+            size_t jl;
+            const char *o = hv(p, ps->pt[j].at, 1, &jl);
+            if (ps->pt[j].fresh && !ps->pt[j].err && jl == dl && memcmp(o, dup, dl) == 0)
+                t->fresh = false;
+        }
+        if (t->fresh) {
+            const char *a[] = {"SET", dup, "1", "EX", hv(p, at, 2, NULL)};
+            size_t al[] = {3, dl, 1, 2, p->lens[at + 2]};
+            queue(st, 5, a, al, &queued);
+        }
+        const char *parent = hv(p, at, 8, &l);
+        if (t->fresh && l && hgets[i - ps->c0]) { /* a confirmation: the reminders it drops */
+            size_t ml, tl;
+            const char *m = flex_reply_str(hgets[i - ps->c0], &ml);
+            const char *tags = hv(p, at, 9, &tl);
+            for (size_t s = 0; m && s < ml;) {
+                const char *e = memchr(m + s, ',', ml - s);
+                size_t il = e ? (size_t)(e - (m + s)) : ml - s;
+                const char *id = m + s;
+                s += il + 1;
+                /* its tag: the part before the last "/" (.../TAG/ID) */
+                const char *last = NULL, *prev = NULL;
+                for (size_t c = 0; c < il; c++)
+                    if (id[c] == '/')
+                        prev = last, last = id + c;
+                if (!il || !prev || last == id + il - 1 || last == prev + 1)
+                    continue;
+                size_t gl = (size_t)(last - prev - 1);
+                bool dropped = false;
+                for (size_t c = 0; c + gl + 2 <= tl && !dropped; c++)
+                    dropped = tags[c] == ',' && tags[c + gl + 1] == ',' &&
+                              memcmp(tags + c + 1, prev + 1, gl) == 0;
+                if (!dropped)
+                    continue;
+                const char *z[] = {"ZREM", "flex:sched", id};
+                size_t zl[] = {4, 10, il};
+                queue(st, 3, z, zl, &queued);
+                const char *h[] = {"HDEL", "flex:sched:jobs", id};
+                size_t hl[] = {4, 15, il};
+                queue(st, 3, h, hl, &queued);
+            }
+            const char *c[] = {"HSET", parent, "c", tags};
+            size_t cl[] = {4, l, 1, tl};
+            queue(st, 4, c, cl, &queued);
+        }
+        /* the log's cap: its count read, and the texts logged before this
+         * one in the batch from the same number the same day */
+        bool log_ok = false;
+        if (t->fresh && t->logged >= 0) {
+            size_t kl, sl, ol, osl;
+            const char *key = hv(p, at, 10, &kl), *sc = hv(p, at, 11, &sl);
+            long have = t->logged;
+            for (size_t j = ps->c0; j < i; j++) {
+                const struct plain_text *o = &ps->pt[j];
+                if (!o->fresh || o->err || o->logged < 0)
+                    continue;
+                const char *ok = hv(p, o->at, 10, &ol), *os = hv(p, o->at, 11, &osl);
+                have += ol == kl && osl == sl && !memcmp(ok, key, kl) && !memcmp(os, sc, sl);
+            }
+            log_ok = have < strtol(hv(p, at, 12, NULL), NULL, 10);
+            /* (counted for the texts after it only when logged) */
+            if (!log_ok)
+                t->logged = -1;
+        }
+        size_t end = at + 1 + argn(p, at);
+        for (size_t c = at + 13; c + 1 < end;) {
+            char cond = p->argv[c][0];
+            size_t argc = argn(p, c + 1);
+            const char **a = p->argv + c + 2;
+            const size_t *al = p->lens + c + 2;
+            c += 2 + argc;
+            if (!(cond == 'A' || (cond == 'F' && t->fresh) || (cond == 'L' && log_ok)))
+                continue;
+            if (argc == 4 && !strcmp(a[0], "HINCRBY") && !strcmp(a[1], FLEX_KEY_STATS))
+                gather(stats, &nstats, GATHER_MAX, a[2], al[2], strtoll(a[3], NULL, 10), true);
+            else if (argc == 3 && !strcmp(a[0], "PEXPIREAT"))
+                gather(exp, &nexp, GATHER_MAX, a[1], al[1], strtoll(a[2], NULL, 10), false);
+            else
+                queue(st, argc, a, al, &queued);
+        }
+        per[i - ps->c0] = queued - before;
+    }
+    /* the expiries first, as the script's end (a counter refused must not
+     * leave a day's log without its end) */
+    size_t ng = 0;
+    for (size_t i = 0; i < nexp; i++, ng++)
+        flex_store_appendf(st, "PEXPIREAT %b %lld", exp[i].key, exp[i].len, exp[i].v);
+    for (size_t i = 0; i < nstats; i++, ng++)
+        flex_store_appendf(st, "HINCRBY %s %b %lld", FLEX_KEY_STATS, stats[i].key, stats[i].len,
+                           stats[i].v);
+    flex_store_appendf(st, "EXEC");
+    *ng_out = ng;
+    return queued + ng;
+}
+
+/* The script's answer for the transaction's texts (after PLAIN_TRIES
+ * aborts): the plan's arguments are the script's. */
+static int plain_by_script(struct flex_store *st, const struct flex_reply *q,
+                           struct flex_reply_plans *ps)
+{
+    struct plan *p = &ps->plain;
+    struct redisReply *r = NULL;
+    size_t from = ps->pt[ps->c0].at, last = ps->pt[ps->c1 - 1].at;
+    size_t to = last + 1 + argn(p, last), n = 3 + to - from;
+    const char **argv = flex_malloc(n * sizeof(*argv));
+    size_t *lens = flex_malloc(n * sizeof(*lens));
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = q->inbound, lens[1] = strlen(q->inbound);
+    argv[2] = "0", lens[2] = 1;
+    memcpy(argv + 3, p->argv + from, (to - from) * sizeof(*argv));
+    memcpy(lens + 3, p->lens + from, (to - from) * sizeof(*lens));
+    flex_store_append(st, (int)n, argv, lens);
+    flex_free(argv);
+    flex_free(lens);
+    if (flex_store_reply(st, &r) != 0)
+        return -1;
+    if (flex_reply_is_transient(r)) {
+        flex_store_free_reply(r);
+        return -1;
+    }
+    for (size_t i = ps->c0; i < ps->c1; i++) {
+        struct redisReply *e = flex_reply_is_error(r) ? r : flex_reply_at(r, i - ps->c0);
+        struct flex_reply_done d;
+        if (flex_reply_is_transient(e)) {
+            flex_store_free_reply(r);
+            return -1;
+        }
+        ps->pt[i].err = false;
+        if (flex_reply_parse_done(e, &d) == 0)
+            ps->pt[i].fresh = d.fresh;
+        else
+            plain_fail(&ps->pt[i], flex_reply_str(e, NULL));
+    }
+    struct redisReply *tail = flex_reply_at(r, ps->c1 - ps->c0);
+    if (flex_reply_is_error(tail) && !ps->counters_failed) {
+        ps->counters_failed = true;
+        flex_strlcpy(ps->counters_why, flex_reply_str(tail, NULL), sizeof(ps->counters_why));
+    }
+    flex_store_free_reply(r);
+    return 0;
+}
+
+/* One try: the reads, then the writes.  Returns 1 applied, 0 EXEC did
+ * nothing (a watched key changed), -1 Redis failed or refused for now. */
+static int plain_try(struct flex_store *st, const struct flex_reply *q, struct flex_reply_plans *ps)
+{
+    struct redisReply *reads[1 + 3 * PLAIN_CHUNK] = {0};
+    struct redisReply *hgets[PLAIN_CHUNK] = {0};
+    size_t per[PLAIN_CHUNK], ng;
+    int rc = -1;
+    size_t nr = plain_reads(st, ps), got = 0;
+    for (; got < nr; got++)
+        if (flex_store_reply(st, &reads[got]) != 0)
+            goto out;
+    if (flex_reply_is_error(reads[0])) /* WATCH: never but for the server's state */
+        goto out;
+    for (size_t i = ps->c0, k = 1; i < ps->c1; i++) {
+        struct plain_text *t = &ps->pt[i];
+        size_t l;
+        t->err = t->fresh = false;
+        t->why[0] = '\0';
+        t->logged = -1;
+        struct redisReply *e = reads[k++];
+        if (flex_reply_is_transient(e))
+            goto out;
+        t->exists = flex_reply_is_error(e) ? -1 : flex_reply_integer(e);
+        if (flex_reply_is_error(e))
+            plain_fail(t, flex_reply_str(e, NULL));
+        hv(&ps->plain, t->at, 10, &l);
+        if (l) {
+            e = reads[k++];
+            if (flex_reply_is_transient(e))
+                goto out;
+            if (flex_reply_is_error(e))
+                plain_fail(t, flex_reply_str(e, NULL));
+            else
+                t->logged = (long)flex_reply_integer(e);
+        }
+        hv(&ps->plain, t->at, 8, &l);
+        if (l) {
+            e = reads[k++];
+            if (flex_reply_is_transient(e))
+                goto out;
+            if (flex_reply_is_error(e))
+                plain_fail(t, flex_reply_str(e, NULL));
+            else if (!flex_reply_is_nil(e))
+                hgets[i - ps->c0] = e;
+        }
+    }
+    if (q->plain_between)
+        q->plain_between(q->plain_arg);
+    size_t queued = plain_writes(st, ps, hgets, per, &ng);
+    /* MULTI's +OK, a +QUEUED per command (or the refusal that discards
+     * the transaction), EXEC's answer */
+    struct redisReply *r = NULL;
+    bool transient = false;
+    for (size_t i = 0; i < 1 + queued; i++) {
+        if (flex_store_reply(st, &r) != 0)
+            goto out;
+        transient |= flex_reply_is_transient(r);
+        flex_store_free_reply(r);
+    }
+    if (flex_store_reply(st, &r) != 0)
+        goto out;
+    if (transient || flex_reply_is_transient(r)) {
+        flex_store_free_reply(r);
+        goto out;
+    }
+    if (flex_reply_is_nil(r)) { /* a watched key changed: nothing written */
+        flex_store_free_reply(r);
+        rc = 0;
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = ps->c0; i < ps->c1; i++) {
+        struct plain_text *t = &ps->pt[i];
+        if (flex_reply_is_error(r)) /* EXECABORT: a command refused as queued */
+            plain_fail(t, flex_store_error(st));
+        for (size_t c = 0; c < per[i - ps->c0]; c++, k++) {
+            struct redisReply *e = flex_reply_at(r, k);
+            if (flex_reply_is_error(e))
+                plain_fail(t, flex_reply_str(e, NULL));
+        }
+    }
+    for (size_t c = 0; c < ng; c++, k++) {
+        struct redisReply *e = flex_reply_at(r, k);
+        if (flex_reply_is_error(e) && !ps->counters_failed) {
+            ps->counters_failed = true;
+            flex_strlcpy(ps->counters_why, flex_reply_str(e, NULL), sizeof(ps->counters_why));
+        }
+    }
+    flex_store_free_reply(r);
+    rc = 1;
+out:
+    for (size_t i = 0; i < got; i++)
+        flex_store_free_reply(reads[i]);
+    return rc;
+}
+
+int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q)
+{
+    struct flex_reply_plans *ps = plans(q);
+    ps->counters_failed = false;
+    ps->counters_why[0] = '\0';
+    if (ps->plain_texts == 0)
+        return 0;
+    if (!ps->tmp_argv) {
+        ps->tmp_argv = flex_malloc((1 + 2 * PLAIN_CHUNK) * sizeof(*ps->tmp_argv));
+        ps->tmp_lens = flex_malloc((1 + 2 * PLAIN_CHUNK) * sizeof(*ps->tmp_lens));
+    }
+    for (ps->c0 = 0; ps->c0 < ps->plain_texts; ps->c0 = ps->c1) {
+        ps->c1 = ps->c0 + PLAIN_CHUNK < ps->plain_texts ? ps->c0 + PLAIN_CHUNK : ps->plain_texts;
+        int rc = 0;
+        for (int i = 0; i < PLAIN_TRIES && rc == 0; i++) {
+            rc = plain_try(st, q, ps);
+            q->plain_aborts += rc == 0;
+        }
+        if (rc == 0)
+            rc = plain_by_script(st, q, ps) == 0 ? 1 : -1;
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int flex_reply_plain_result(const struct flex_reply *q, size_t i, struct flex_reply_done *done,
+                            const char **why)
+{
+    const struct plain_text *t = &q->_plans->pt[i - 1];
+    done->fresh = t->fresh;
+    done->changed = false;
+    done->replied = 0;
+    *why = t->err ? t->why : NULL;
+    return t->err ? -1 : 0;
+}
+
+const char *flex_reply_plain_counters(const struct flex_reply *q)
+{
+    return q->_plans && q->_plans->counters_failed ? q->_plans->counters_why : NULL;
+}
+
+void flex_reply_plain_reset(struct flex_reply *q)
+{
+    if (q->_plans)
+        q->_plans->plain_texts = 0;
 }

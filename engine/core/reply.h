@@ -11,10 +11,14 @@
  * No key per number: a text sent costs one member of a ZADD per batch
  * (docs/benchmarks.md has what the layouts tried cost).
  *
- * Inbound texts cost the writer two round trips per batch: the contexts (a
- * script reading each sender's last days), then a script applying what
- * each text means, each text as one atomic unit, whichever flexd runs it
- * (both scripts take up to FLEX_REPLY_CHUNK texts a call):
+ * Inbound texts cost the writer a round trip per batch for the contexts (a
+ * script reading each sender's last days), then what each text means is
+ * applied, each text as one atomic unit, whichever flexd runs it: by a
+ * script (up to FLEX_REPLY_CHUNK texts a call) for an opt-out, an opt-in
+ * and HELP, and for the others (nearly all) by the same plan of writes in
+ * a WATCH/MULTI/EXEC transaction of up to 64 texts, two round trips
+ * (flex_reply_plain_apply: the script machinery was two thirds of what a
+ * text cost Redis):
  *
  *   opt-out   SADD flex:optout; only when that added it: the opt-out log
  *             (every flexd's bloom filter and waiting jobs within a
@@ -53,9 +57,10 @@ struct redisReply;
  * lost) must not undo the STOP the patient sent since.  The same START
  * again within a day does nothing; another opt-in word (UNSTOP) does. */
 #define FLEX_REPLY_OPTIN_DUP_S 86400
-#define FLEX_REPLY_CONTEXT 20 /* log records read for the context */
-#define FLEX_CONV_MAX 500     /* texts received logged per number and day */
-#define FLEX_REPLY_CHUNK 32   /* texts per call of the context and inbound scripts */
+#define FLEX_REPLY_CONTEXT 20    /* log records read for the context */
+#define FLEX_CONV_MAX 500        /* texts received logged per number and day */
+#define FLEX_REPLY_CHUNK 32      /* texts per call of the context and inbound scripts */
+#define FLEX_REPLY_PLAIN_MAX 512 /* texts per transaction applied without the script */
 
 struct flex_reply_plans;
 
@@ -63,6 +68,13 @@ struct flex_reply_plans;
  * commands are built in (allocated on first use; one thread's). */
 struct flex_reply {
     char context[41], inbound[41], parts[41];
+    /* texts that change no opt-out and queue no reply applied without the
+     * script (flex_reply_plain_apply): set by its user */
+    bool plain;
+    uint64_t plain_aborts; /* transactions a watched key undid (tried again) */
+    /* tests only: called between a try's reads and its writes */
+    void (*plain_between)(void *arg);
+    void *plain_arg;
     struct flex_reply_plans *_plans;
 };
 
@@ -228,6 +240,7 @@ struct flex_reply_done {
     int replied;          /* 1 an automatic reply queued, 2 none: the daily cap */
     int intent;           /* enum flex_intent */
     const char *location; /* the one it was applied for ("" none): the config's */
+    size_t plain;         /* > 0: kept for flex_reply_plain_apply, its number there */
 };
 
 /* The command applying up to FLEX_REPLY_CHUNK texts: begin, a text at a
@@ -251,5 +264,33 @@ size_t flex_reply_inbound_end(struct flex_store *st, struct flex_reply *q);
  * |done|.  Returns 0, or -1 when it is an error (a refused write, a key of
  * another type). */
 int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done);
+
+/* ---- the texts applied without the script ---------------------------------
+ *
+ * With |q->plain|, flex_reply_append_inbound keeps a text that changes no
+ * opt-out and queues no automatic reply (every intent but STOP, START and
+ * HELP), up to FLEX_REPLY_PLAIN_MAX of them, for this instead of the
+ * script's call (|done->plain| > 0), as the same plan of writes.  Applies
+ * them all as one transaction: WATCH of their copy keys and appointments
+ * and the reads the script makes, then MULTI, the writes, EXEC; again when a
+ * watched key changed between the two, and after 8 such tries by the
+ * script.  Two round trips, with nothing else pending on |st| (call it
+ * after the script calls' replies are read).  Returns 0 (each text's
+ * outcome from flex_reply_plain_result), or -1 when Redis failed or refused
+ * for now: nothing or all of it was written, and the batch may be applied
+ * again (its copy keys make that a no-op). */
+int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q);
+
+/* Text |i| (|done->plain|) after flex_reply_plain_apply: |done|'s fresh,
+ * changed and replied.  Returns 0, or -1 when a write of it was refused
+ * (|*why|, borrowed until the next apply). */
+int flex_reply_plain_result(const struct flex_reply *q, size_t i, struct flex_reply_done *done,
+                            const char **why);
+
+/* The refusal of the last apply's gathered counters or expiries, or NULL. */
+const char *flex_reply_plain_counters(const struct flex_reply *q);
+
+/* Forgets the texts kept: before adding a batch's. */
+void flex_reply_plain_reset(struct flex_reply *q);
 
 #endif

@@ -922,6 +922,7 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     const char *stops[BATCH];
     size_t m = 0, nstops = 0;
     int64_t now = flex_now_ms();
+    flex_reply_plain_reset(&w->rq);
     if (join_parts(w, recs, n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++)
@@ -991,7 +992,9 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             ib.intent = done[k].intent;
             rc = flex_reply_append_inbound(&w->rq, w->cfg, &ib, &ctx[k], &done[k]);
         }
-        slot[k] = rc == 0 ? (long)(ncalls * FLEX_REPLY_CHUNK + per[ncalls]++) : -1;
+        slot[k] = rc != 0         ? -1
+                  : done[k].plain ? -2 /* applied without the script, after the calls */
+                                  : (long)(ncalls * FLEX_REPLY_CHUNK + per[ncalls]++);
     }
     if (flex_reply_inbound_end(w->st, &w->rq))
         ncalls++;
@@ -1002,6 +1005,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     size_t have = 0; /* calls read */
     for (size_t k = 0; k < m; k++) {
         long at = slot[k];
+        if (at == -2)
+            continue;
         while (at >= 0 && (size_t)at / FLEX_REPLY_CHUNK >= have) {
             flex_store_free_reply(rep);
             rep = NULL;
@@ -1028,6 +1033,26 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     flex_store_free_reply(rep);
     if (flex_store_drain(w->st, (int)(ncalls - have)) < 0) /* (none: every call has a text) */
         return -1;
+    if (flex_reply_plain_apply(w->st, &w->rq) != 0)
+        return -1;
+    for (size_t k = 0; k < m; k++) {
+        const char *why;
+        if (slot[k] != -2)
+            continue;
+        if (flex_reply_plain_result(&w->rq, done[k].plain, &done[k], &why) == 0) {
+            inbound_done(w, in[k], done[k].location, &done[k]);
+            if (done[k].fresh)
+                audit_inbound(w, from[k], done[k].location, &ctx[k], &done[k]);
+        } else {
+            flex_log(FLEX_LOG_ERROR, &lctx, 0, "inbound text not applied: %s", why);
+            flex_metric_add(&w->p->m.redis_errors, 1);
+        }
+    }
+    if (flex_reply_plain_counters(&w->rq)) {
+        flex_log(FLEX_LOG_WARN, &lctx, 0, "inbound counters not written: %.120s",
+                 flex_reply_plain_counters(&w->rq));
+        flex_metric_add(&w->p->m.redis_errors, 1);
+    }
     for (size_t k = 0; k < nstops; k++) {
         flex_store_appendf(w->st, "SADD %s %s", FLEX_KEY_OPTOUT, stops[k]);
         flex_store_appendf(w->st, "XADD %s * op + numbers %s", FLEX_KEY_OPTOUT_LOG, stops[k]);
@@ -1170,6 +1195,7 @@ static void give_back_retried(struct writer *w, struct flex_rec **before, size_t
 void *flex_writer_main(void *arg)
 {
     struct writer w = {.p = arg};
+    w.rq.plain = true; /* most texts without the script (engine/core/reply.c) */
     flex_cmd_init(&w.a, ARGS_MAX, BYTES_MAX);
     w.sb = flex_statusbuf_new();
     w.x = flex_calloc(1, sizeof(*w.x));

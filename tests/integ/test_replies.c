@@ -62,6 +62,8 @@ static long long cmd_int(const char *fmt, const char *a, const char *b)
 
 static void fresh(void)
 {
+    rq.plain = false; /* (a test failed half way leaves it set) */
+    rq.plain_between = NULL;
     flex_store_appendf(st, "FLUSHALL");
     assert_int_equal(flex_store_drain(st, 1), 0);
 }
@@ -210,6 +212,325 @@ static void test_expiry_despite_a_refused_counter(void **state)
     assert_true(cmd_int("PTTL %s%s", key, "") > 0);
 }
 
+/* ---- the texts applied without the script --------------------------------- */
+
+/* Every key's type, contents (streams without their entry ids) and
+ * whether it expires, as lines sorted: what a batch left in Redis. */
+static void dump(char *out, size_t outsz)
+{
+    static char lines[64][2048];
+    size_t nl = 0;
+    flex_store_appendf(st, "KEYS *");
+    struct redisReply *keys;
+    assert_int_equal(flex_store_reply(st, &keys), 0);
+    for (size_t i = 0; i < flex_reply_count(keys) && nl < 64; i++) {
+        const char *k = flex_reply_str(flex_reply_at(keys, i), NULL);
+        char *l = lines[nl++];
+        size_t used = (size_t)snprintf(l, 2048, "%s ttl=%d", k, cmd_int("PTTL %s%s", k, "") > 0);
+        flex_store_appendf(st, "TYPE %s", k);
+        struct redisReply *t, *v;
+        assert_int_equal(flex_store_reply(st, &t), 0);
+        const char *type = flex_reply_str(t, NULL);
+        if (!strcmp(type, "stream"))
+            flex_store_appendf(st, "XRANGE %s - +", k);
+        else if (!strcmp(type, "hash"))
+            flex_store_appendf(st, "HGETALL %s", k);
+        else if (!strcmp(type, "zset"))
+            flex_store_appendf(st, "ZRANGE %s 0 -1 WITHSCORES", k);
+        else if (!strcmp(type, "set"))
+            flex_store_appendf(st, "SMEMBERS %s", k);
+        else
+            flex_store_appendf(st, "GET %s", k);
+        assert_int_equal(flex_store_reply(st, &v), 0);
+        size_t n = flex_reply_count(v);
+        if (!strcmp(type, "string"))
+            used += (size_t)snprintf(l + used, 2048 - used, " %s", flex_reply_str(v, NULL));
+        /* a stream's entries in sorted order: the script's texts of a
+         * batch are applied before the plain ones */
+        static char ents[16][1024];
+        size_t ne = 0;
+        for (size_t j = 0; j < n && used < 2048; j++) {
+            struct redisReply *e = flex_reply_at(v, j);
+            if (!strcmp(type, "stream") && ne < 16) { /* [id, [field, value, ...]] */
+                struct redisReply *f = flex_reply_at(e, 1);
+                size_t eu = 0;
+                char *en = ents[ne++];
+                en[0] = '\0';
+                for (size_t x = 0; x < flex_reply_count(f) && eu < 1024; x++) {
+                    size_t len;
+                    const char *b = flex_reply_str(flex_reply_at(f, x), &len);
+                    eu += (size_t)snprintf(en + eu, 1024 - eu, " %zu:", len);
+                    for (size_t y = 0; y < len && eu + 3 < 1024; y++) /* (binary) */
+                        eu += (size_t)snprintf(en + eu, 1024 - eu, "%02x", (uint8_t)b[y]);
+                }
+            } else if ((!strcmp(type, "hash") || !strcmp(type, "set")) && ne < 16) {
+                bool pair = !strcmp(type, "hash"); /* a field and its value */
+                snprintf(ents[ne++], 1024, "%s%s%s", flex_reply_str(e, NULL), pair ? "=" : "",
+                         pair ? flex_reply_str(flex_reply_at(v, ++j), NULL) : "");
+            } else {
+                used += (size_t)snprintf(l + used, 2048 - used, " %s", flex_reply_str(e, NULL));
+            }
+        }
+        qsort(ents, ne, sizeof(ents[0]), (int (*)(const void *, const void *))strcmp);
+        for (size_t j = 0; j < ne && used < 2048; j++)
+            used += (size_t)snprintf(l + used, 2048 - used, " |%s", ents[j]);
+        flex_store_free_reply(t);
+        flex_store_free_reply(v);
+    }
+    flex_store_free_reply(keys);
+    qsort(lines, nl, sizeof(lines[0]), (int (*)(const void *, const void *))strcmp);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < nl && used < outsz; i++)
+        used += (size_t)snprintf(out + used, outsz - used, "%.2000s\n", lines[i]);
+}
+
+/* An appointment with a reminder of each kind still due, and ids the
+ * script's pattern takes no tag from. */
+static void sched_appointment(void)
+{
+    static const char *const ids[] = {"p-1/a-1/72h/1", "p-1/a-1/24h/1", "p-1/a-1/2h/1",
+                                      "x//y",          "a-1/24h/",      "24h"};
+    char m[256] = "";
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        assert_int_equal(cmd_int("ZADD flex:sched 1 %s%s", ids[i], ""), 1);
+        assert_int_equal(cmd_int("HSET flex:sched:jobs %s %s", ids[i], "job"), 1);
+        snprintf(m + strlen(m), sizeof(m) - strlen(m), "%s%s", i ? "," : "", ids[i]);
+    }
+    assert_int_equal(cmd_int("HSET flex:parent:appointment:a-1 m %s%s", m, ""), 1);
+}
+
+/* A batch of every kind of text the plain path takes, with a copy, a
+ * confirmation of an appointment and one of none, a joined text's parts
+ * and a sender past the log's cap; |plain|: without the script. */
+static void apply_mix(bool plain, struct flex_reply_done *done, size_t *n)
+{
+    static const char *const t[][3] = {
+        {"+12025550181", "+12025550100", "C"},
+        {"+12025550182", "+12025550100", "Can I reschedule to Friday?"},
+        {"+12025550183", "+12025550100", "my tooth hurts and the gum is swollen"},
+        {"+12025550184", "+12025550100", "Thanks!"},
+        {"+12025550184", "+12025550100", "Thanks!"}, /* the carrier's copy */
+        {"+12025550185", "+13035550100", "Yes"},     /* no appointment: the front desk */
+        {"+12025550186", "+12025550100", "ok see you then"},
+        {"+12025550187", "+12025550100", "thanks 2"},
+        {"+12025550187", "+12025550100", "thanks 3"},
+        {"+12025550188", "+19995550100", "hello there"}, /* an unknown number texted */
+        {"+12025550181", "+12025550100", "STOP"},        /* the script's, in the same batch */
+    };
+    *n = sizeof(t) / sizeof(t[0]);
+    sched_appointment();
+    flex_store_appendf(st, "HSET flex:moparts:abc 1 wpart");
+    assert_int_equal(flex_store_drain(st, 1), 0);
+    /* +12025550187: the day's cap (500) less one logged already */
+    char key[48];
+    flex_conv_key(NOW_MS, key, sizeof(key));
+    for (int i = 0; i < FLEX_CONV_MAX - 1; i++)
+        flex_store_appendf(st, "ZADD %s 12025550187.5 old%d", key, i);
+    assert_int_equal(flex_store_drain(st, FLEX_CONV_MAX - 1), 0);
+    rq.plain = plain;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    for (size_t k = 0; k < *n; k++) {
+        struct flex_reply_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        if (k == 0) {
+            ctx.found = true;
+            strcpy(ctx.patient, "p-1");
+            strcpy(ctx.location, "loc-1");
+            strcpy(ctx.appointment, "a-1");
+        }
+        struct flex_inbound in = {.from = t[k][0],
+                                  .to = t[k][1],
+                                  .text = t[k][2],
+                                  .carrier = "primary",
+                                  .at_ms = NOW_MS + (int64_t)k,
+                                  .parts_key = k == 3 ? "flex:moparts:abc" : NULL};
+        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
+        assert_int_equal(done[k].plain != 0, plain && k != 10);
+    }
+    size_t calls = flex_reply_inbound_end(st, &rq);
+    struct redisReply *r;
+    assert_int_equal(flex_store_reply(st, &r), 0);
+    for (size_t k = 0, i = 0; k < *n; k++)
+        if (!done[k].plain)
+            assert_int_equal(flex_reply_parse_done(flex_reply_at(r, i++), &done[k]), 0);
+    assert_true(calls >= 1);
+    flex_store_free_reply(r);
+    assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
+    for (size_t k = 0; k < *n; k++) {
+        const char *why;
+        if (done[k].plain)
+            assert_int_equal(flex_reply_plain_result(&rq, done[k].plain, &done[k], &why), 0);
+    }
+    assert_null(flex_reply_plain_counters(&rq));
+    rq.plain = false;
+}
+
+static char dump_script[65536], dump_plain[65536];
+
+/* The same batch leaves Redis exactly as the script leaves it. */
+static void test_plain_writes_what_the_script_writes(void **state)
+{
+    (void)state;
+    struct flex_reply_done a[16], b[16];
+    size_t n;
+    fresh();
+    apply_mix(false, a, &n);
+    dump(dump_script, sizeof(dump_script));
+    fresh();
+    apply_mix(true, b, &n);
+    dump(dump_plain, sizeof(dump_plain));
+    if (strcmp(dump_plain, dump_script) != 0) { /* the first line that differs, told */
+        const char *x = dump_script, *y = dump_plain;
+        while (*x && *x == *y) {
+            const char *ex = strchr(x, '\n'), *ey = strchr(y, '\n');
+            if (!ex || !ey || ex - x != ey - y || memcmp(x, y, (size_t)(ex - x)) != 0)
+                break;
+            x = ex + 1, y = ey + 1;
+        }
+        fprintf(stderr, "script: %.600s\nplain:  %.600s\n", x, y);
+        fail();
+    }
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(a[k].fresh, b[k].fresh);
+        assert_int_equal(a[k].changed, b[k].changed);
+        assert_int_equal(a[k].intent, b[k].intent);
+    }
+    assert_false(b[4].fresh); /* the copy */
+    assert_true(b[3].fresh);
+    /* and what they are: the confirmed appointment's 72h and 24h reminders
+     * gone, its 2h and the ids without a tag kept; the parts deleted; the
+     * sender at the cap logged once */
+    /* (all scored 1: "24h", "a-1/24h/", the 2h reminder, "x//y") */
+    assert_int_equal(cmd_int("ZRANK flex:sched %s%s", "p-1/a-1/2h/1", ""), 2);
+    assert_int_equal(cmd_int("ZCARD flex:sched%s%s", "", ""), 4);
+    assert_int_equal(cmd_int("HLEN flex:sched:jobs%s%s", "", ""), 4);
+    assert_int_equal(cmd_int("EXISTS flex:moparts:abc%s%s", "", ""), 0);
+    char key[48];
+    flex_conv_key(NOW_MS, key, sizeof(key));
+    assert_int_equal(cmd_int("ZCOUNT %s %s 12025550187.5", key, "12025550187.5"), FLEX_CONV_MAX);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:confirmations", ""), 3);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:escalations", ""), 1);
+    assert_int_equal(cmd_int("HGET %s %s", "flex:stats", "inbound"), 10);
+}
+
+/* Another process applies the same text between the reads and the writes:
+ * the transaction does nothing, and the next try finds the text a copy. */
+static void set_copy_key(void *arg)
+{
+    const char *key = arg;
+    if (cmd_int("EXISTS %s%s", key, "") == 1)
+        return; /* the try after: nothing more happens */
+    flex_store_appendf(st, "SET %s 1", key);
+    assert_int_equal(flex_store_drain(st, 1), 0);
+}
+
+/* The appointment's version changes on every try: after 8 the script
+ * applies the text, once. */
+static void touch_parent(void *arg)
+{
+    (void)arg;
+    flex_store_appendf(st, "HINCRBY flex:parent:appointment:a-1 v 1");
+    assert_int_equal(flex_store_drain(st, 1), 0);
+}
+
+static size_t one_plain(const char *text, const struct flex_reply_ctx *ctx,
+                        struct flex_reply_done *done, const char **why)
+{
+    struct flex_inbound in = {
+        .from = "+12025550189", .to = "+12025550100", .text = text, .at_ms = NOW_MS};
+    rq.plain = true;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, ctx, done), 0);
+    assert_int_equal(done->plain, 1);
+    assert_int_equal(flex_reply_inbound_end(st, &rq), 0);
+    assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
+    rq.plain = false;
+    return (size_t)flex_reply_plain_result(&rq, 1, done, why);
+}
+
+static void test_plain_watched_key_changed(void **state)
+{
+    (void)state;
+    struct flex_reply_done done;
+    struct flex_reply_ctx ctx;
+    const char *why;
+    memset(&ctx, 0, sizeof(ctx));
+    fresh();
+    /* the copy key a text gets: applied once with the script first */
+    assert_true(apply_one("+12025550189", "Can I come Monday?"));
+    flex_store_appendf(st, "KEYS flex:mo:*");
+    struct redisReply *r;
+    assert_int_equal(flex_store_reply(st, &r), 0);
+    assert_int_equal(flex_reply_count(r), 1);
+    static char copy_key[64];
+    snprintf(copy_key, sizeof(copy_key), "%s", flex_reply_str(flex_reply_at(r, 0), NULL));
+    flex_store_free_reply(r);
+    fresh();
+    rq.plain_between = set_copy_key;
+    rq.plain_arg = copy_key;
+    uint64_t aborts = rq.plain_aborts;
+    assert_int_equal(one_plain("Can I come Monday?", &ctx, &done, &why), 0);
+    rq.plain_between = NULL;
+    assert_int_equal(rq.plain_aborts, aborts + 1);
+    assert_false(done.fresh); /* the other's */
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:frontdesk:", "loc-1"), 0);
+    assert_int_equal(cmd_int("EXISTS %s%s", "flex:stats", ""), 0);
+
+    /* a confirmation whose appointment changes on every try */
+    fresh();
+    sched_appointment();
+    ctx.found = true;
+    strcpy(ctx.patient, "p-1");
+    strcpy(ctx.appointment, "a-1");
+    rq.plain_between = touch_parent;
+    aborts = rq.plain_aborts;
+    assert_int_equal(one_plain("C", &ctx, &done, &why), 0);
+    rq.plain_between = NULL;
+    assert_int_equal(rq.plain_aborts, aborts + 8);
+    assert_true(done.fresh);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:confirmations", ""), 1);
+    assert_int_equal(cmd_int("ZCARD flex:sched%s%s", "", ""), 4);
+    assert_int_equal(cmd_int("HGET %s %s", "flex:stats", "inbound"), 1);
+    assert_int_equal(cmd_int("HGET flex:parent:appointment:a-1 %s%s", "v", ""), 8);
+}
+
+/* A write refused (the front desk's stream a string): that text is not
+ * applied, told with the refusal; the others of the transaction are. */
+static void test_plain_refused_write(void **state)
+{
+    (void)state;
+    fresh();
+    flex_store_appendf(st, "SET flex:frontdesk:loc-1 x");
+    assert_int_equal(flex_store_drain(st, 1), 0);
+    static const char *const t[][3] = {
+        {"+12025550191", "+12025550100", "Can I reschedule to Friday?"},
+        {"+12025550192", "+13035550100", "Can I reschedule to Friday?"},
+    };
+    struct flex_reply_done done[2];
+    rq.plain = true;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    for (size_t k = 0; k < 2; k++) {
+        struct flex_reply_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        struct flex_inbound in = {
+            .from = t[k][0], .to = t[k][1], .text = t[k][2], .at_ms = NOW_MS + (int64_t)k};
+        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
+    }
+    assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
+    rq.plain = false;
+    const char *why;
+    assert_int_equal(flex_reply_plain_result(&rq, done[0].plain, &done[0], &why), -1);
+    assert_non_null(strstr(why, "WRONGTYPE"));
+    assert_int_equal(flex_reply_plain_result(&rq, done[1].plain, &done[1], &why), 0);
+    assert_true(done[1].fresh);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:frontdesk:", "loc-3"), 1);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 2);
+}
+
 /* The log's record of a text sent to |phone| from loc-1 for |patient|. */
 static void log_sent(const char *phone, const char *patient, int64_t at)
 {
@@ -275,6 +596,9 @@ int main(void)
         cmocka_unit_test(test_a_late_start_copy_keeps_the_stop),
         cmocka_unit_test(test_expiry_despite_a_refused_counter),
         cmocka_unit_test(test_contexts_in_one_call),
+        cmocka_unit_test(test_plain_writes_what_the_script_writes),
+        cmocka_unit_test(test_plain_watched_key_changed),
+        cmocka_unit_test(test_plain_refused_write),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
