@@ -126,7 +126,7 @@ reply-confirm-once ;; engine/core/reply.c ;; reply_job(p, it == FLEX_INTENT_HELP
 reply-score-digits ;; engine/core/reply.c ;; if (n == 0 || n > 15 || ;; if (n == 0 || n > 16 || ;; unit:test_convlog
 reply-keep-days ;; engine/core/reply.c ;; uint32_t d = cfg->engine.history_days > cfg->engine.reply_context_days ;; uint32_t d = cfg->engine.history_days < cfg->engine.reply_context_days ;; unit:test_convlog
 reply-plain-unwatched ;; engine/core/reply.c ;; ps->tmp_argv[w] = "WATCH", ps->tmp_lens[w++] = 5; ;; ps->tmp_argv[w] = "EXISTS", ps->tmp_lens[w++] = 6; ;; unit:integ_replies
-reply-plain-copy-in-batch ;; engine/core/reply.c ;; if (ps->pt[j].fresh && !ps->pt[j].err && jl == dl && memcmp(o, dup, dl) == 0) ;; if (false) ;; unit:integ_replies
+reply-plain-copy-in-batch ;; engine/core/reply.c ;; if (ps->pt[j].fresh && !ps->pt[j].err && jl == dl && memcmp(o, dup, dl) == 0) ;; if (ps->pt[j].fresh && !ps->pt[j].err && jl == dl + 1 && memcmp(o, dup, dl) == 0) ;; unit:integ_replies
 reply-plain-log-cap ;; engine/core/reply.c ;; log_ok = have < strtol(hv(p, at, 12, NULL), NULL, 10); ;; log_ok = have <= strtol(hv(p, at, 12, NULL), NULL, 10); ;; unit:integ_replies
 reply-plain-drop-tag ;; engine/core/reply.c ;; dropped = tags[c] == ',' && tags[c + gl + 1] == ',' && ;; dropped = true || ;; unit:integ_replies
 reply-plain-aborted-exec ;; engine/core/reply.c ;; if (flex_reply_is_nil(r)) { /* a watched key changed: nothing written */ ;; if (false) { ;; unit:integ_replies
