@@ -192,6 +192,7 @@ struct flex_pipeline {
         _Atomic uint64_t inbound_copies, optouts, optins, autoreply_capped;
         _Atomic uint64_t inbound_parts, inbound_joined; /* parts stored, texts made whole */
         _Atomic uint64_t inbound_parts_refused;         /* past engine.inbound_parts_kb */
+        _Atomic uint64_t inbound_retries; /* transactions undone by a watched key (reply.h) */
         /* webhooks (http listener) */
         _Atomic uint64_t webhooks_ok, webhooks_refused, webhooks_busy;
         /* intake and dispatcher (multi-writer: atomic adds) */

@@ -406,6 +406,7 @@ struct flex_reply_plans {
     size_t in_texts;    /* texts in the inbound command being built */
     size_t plain_texts; /* texts kept for flex_reply_plain_apply */
     size_t c0, c1;      /* the texts of the transaction being applied */
+    size_t applied;     /* texts whose transaction is done (their results) */
     struct plain_text *pt;
     const char **tmp_argv; /* WATCH's keys, gathered commands */
     size_t *tmp_lens;
@@ -1119,6 +1120,8 @@ static void gather(struct gathered *g, size_t *n, size_t max, const char *key, s
 }
 
 #define GATHER_MAX 64
+/* (a PEXPIREAT per text at most, and a handful of counters) */
+_Static_assert(GATHER_MAX >= PLAIN_CHUNK, "a transaction's expiries fit");
 
 /* Round two: MULTI, the writes of each text the reads left fresh or not,
  * the gathered counters and expiries, EXEC.  |hgets| holds each text's
@@ -1249,6 +1252,13 @@ static int plain_by_script(struct flex_store *st, const struct flex_reply *q,
     size_t to = last + 1 + argn(p, last), n = 3 + to - from;
     const char **argv = flex_malloc(n * sizeof(*argv));
     size_t *lens = flex_malloc(n * sizeof(*lens));
+    /* (a try that stopped after its WATCH: the next transaction's keys only) */
+    flex_store_appendf(st, "UNWATCH");
+    if (flex_store_drain(st, 1) != 0) {
+        flex_free(argv);
+        flex_free(lens);
+        return -1;
+    }
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = q->inbound, lens[1] = strlen(q->inbound);
     argv[2] = "0", lens[2] = 1;
@@ -1286,19 +1296,24 @@ static int plain_by_script(struct flex_store *st, const struct flex_reply *q,
 }
 
 /* One try: the reads, then the writes.  Returns 1 applied, 0 EXEC did
- * nothing (a watched key changed), -1 Redis failed or refused for now. */
+ * nothing (a watched key changed), 2 the script must apply them (a read or
+ * the transaction refused for good: the script's text by text refusals),
+ * -1 Redis failed or refused for now. */
 static int plain_try(struct flex_store *st, const struct flex_reply *q, struct flex_reply_plans *ps)
 {
     struct redisReply *reads[1 + 3 * PLAIN_CHUNK] = {0};
     struct redisReply *hgets[PLAIN_CHUNK] = {0};
     size_t per[PLAIN_CHUNK], ng;
     int rc = -1;
+    bool refused = false; /* a read refused (a key of another type) */
     size_t nr = plain_reads(st, ps), got = 0;
     for (; got < nr; got++)
         if (flex_store_reply(st, &reads[got]) != 0)
             goto out;
-    if (flex_reply_is_error(reads[0])) /* WATCH: never but for the server's state */
+    if (flex_reply_is_error(reads[0])) { /* WATCH: never but for the server's state */
+        rc = flex_reply_is_transient(reads[0]) ? -1 : 2;
         goto out;
+    }
     for (size_t i = ps->c0, k = 1; i < ps->c1; i++) {
         struct plain_text *t = &ps->pt[i];
         size_t l;
@@ -1309,28 +1324,28 @@ static int plain_try(struct flex_store *st, const struct flex_reply *q, struct f
         if (flex_reply_is_transient(e))
             goto out;
         t->exists = flex_reply_is_error(e) ? -1 : flex_reply_integer(e);
-        if (flex_reply_is_error(e))
-            plain_fail(t, flex_reply_str(e, NULL));
+        refused |= flex_reply_is_error(e);
         hv(&ps->plain, t->at, 10, &l);
         if (l) {
             e = reads[k++];
             if (flex_reply_is_transient(e))
                 goto out;
-            if (flex_reply_is_error(e))
-                plain_fail(t, flex_reply_str(e, NULL));
-            else
-                t->logged = (long)flex_reply_integer(e);
+            refused |= flex_reply_is_error(e);
+            t->logged = flex_reply_is_error(e) ? -1 : (long)flex_reply_integer(e);
         }
         hv(&ps->plain, t->at, 8, &l);
         if (l) {
             e = reads[k++];
             if (flex_reply_is_transient(e))
                 goto out;
-            if (flex_reply_is_error(e))
-                plain_fail(t, flex_reply_str(e, NULL));
-            else if (!flex_reply_is_nil(e))
+            refused |= flex_reply_is_error(e);
+            if (!flex_reply_is_error(e) && !flex_reply_is_nil(e))
                 hgets[i - ps->c0] = e;
         }
+    }
+    if (refused) { /* the script, whose refusals are a text's own */
+        rc = 2;
+        goto out;
     }
     if (q->plain_between)
         q->plain_between(q->plain_arg);
@@ -1356,11 +1371,14 @@ static int plain_try(struct flex_store *st, const struct flex_reply *q, struct f
         rc = 0;
         goto out;
     }
+    if (flex_reply_is_error(r)) { /* EXECABORT, a command refused as queued: the script */
+        flex_store_free_reply(r);
+        rc = 2;
+        goto out;
+    }
     size_t k = 0;
     for (size_t i = ps->c0; i < ps->c1; i++) {
         struct plain_text *t = &ps->pt[i];
-        if (flex_reply_is_error(r)) /* EXECABORT: a command refused as queued */
-            plain_fail(t, flex_store_error(st));
         for (size_t c = 0; c < per[i - ps->c0]; c++, k++) {
             struct redisReply *e = flex_reply_at(r, k);
             if (flex_reply_is_error(e))
@@ -1387,6 +1405,7 @@ int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q)
     struct flex_reply_plans *ps = plans(q);
     ps->counters_failed = false;
     ps->counters_why[0] = '\0';
+    ps->applied = 0;
     if (ps->plain_texts == 0)
         return 0;
     if (!ps->tmp_argv) {
@@ -1400,10 +1419,11 @@ int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q)
             rc = plain_try(st, q, ps);
             q->plain_aborts += rc == 0;
         }
-        if (rc == 0)
+        if (rc == 0 || rc == 2)
             rc = plain_by_script(st, q, ps) == 0 ? 1 : -1;
         if (rc < 0)
-            return -1;
+            return -1; /* the transactions before it stand: ps->applied */
+        ps->applied = ps->c1;
     }
     return 0;
 }
@@ -1417,6 +1437,11 @@ int flex_reply_plain_result(const struct flex_reply *q, size_t i, struct flex_re
     done->replied = 0;
     *why = t->err ? t->why : NULL;
     return t->err ? -1 : 0;
+}
+
+size_t flex_reply_plain_applied(const struct flex_reply *q)
+{
+    return q->_plans ? q->_plans->applied : 0;
 }
 
 const char *flex_reply_plain_counters(const struct flex_reply *q)

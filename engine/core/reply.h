@@ -60,7 +60,8 @@ struct redisReply;
 #define FLEX_REPLY_CONTEXT 20    /* log records read for the context */
 #define FLEX_CONV_MAX 500        /* texts received logged per number and day */
 #define FLEX_REPLY_CHUNK 32      /* texts per call of the context and inbound scripts */
-#define FLEX_REPLY_PLAIN_MAX 512 /* texts per transaction applied without the script */
+#define FLEX_REPLY_PLAIN_MAX 512 /* texts per batch applied without the script (64 a transaction)  \
+                                  */
 
 struct flex_reply_plans;
 
@@ -271,14 +272,18 @@ int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done);
  * opt-out and queues no automatic reply (every intent but STOP, START and
  * HELP), up to FLEX_REPLY_PLAIN_MAX of them, for this instead of the
  * script's call (|done->plain| > 0), as the same plan of writes.  Applies
- * them all as one transaction: WATCH of their copy keys and appointments
- * and the reads the script makes, then MULTI, the writes, EXEC; again when a
- * watched key changed between the two, and after 8 such tries by the
- * script.  Two round trips, with nothing else pending on |st| (call it
- * after the script calls' replies are read).  Returns 0 (each text's
- * outcome from flex_reply_plain_result), or -1 when Redis failed or refused
- * for now: nothing or all of it was written, and the batch may be applied
- * again (its copy keys make that a no-op). */
+ * them in transactions of up to 64 texts, each two round trips: WATCH of
+ * their copy keys and appointments and the reads the script makes, then
+ * MULTI, the writes, EXEC; again when a watched key changed between the
+ * two, and after 8 such tries by the script, which also takes a
+ * transaction whose read or EXEC Redis refused for good (a key of another
+ * type, a command refused: the script's refusals are a text's own).  Call it
+ * with nothing else pending on |st| (after the script calls' replies are
+ * read).  Returns 0 (each text's outcome from flex_reply_plain_result), or
+ * -1 when Redis failed or refused for now: the transactions before the one
+ * that failed stand (flex_reply_plain_applied texts, their outcomes read as
+ * usual), that one and those after it wrote nothing, and the batch may be
+ * applied again (their copy keys make the written ones copies). */
 int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q);
 
 /* Text |i| (|done->plain|) after flex_reply_plain_apply: |done|'s fresh,
@@ -286,6 +291,10 @@ int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q);
  * (|*why|, borrowed until the next apply). */
 int flex_reply_plain_result(const struct flex_reply *q, size_t i, struct flex_reply_done *done,
                             const char **why);
+
+/* After flex_reply_plain_apply: texts 1 to this have their outcome (all of
+ * them when it returned 0). */
+size_t flex_reply_plain_applied(const struct flex_reply *q);
 
 /* The refusal of the last apply's gathered counters or expiries, or NULL. */
 const char *flex_reply_plain_counters(const struct flex_reply *q);

@@ -701,8 +701,14 @@ bool flex_reply_is_transient(const struct redisReply *r)
                                         "NOREPLICAS ", "TRYAGAIN ", "NOSCRIPT "};
     if (!r || r->type != REDIS_REPLY_ERROR || !r->str)
         return false;
+    const char *e = r->str;
+    /* an EXEC the server refused as it ran (Redis 7 checks its state again
+     * then): "EXECABORT Transaction discarded because of: OOM ..." */
+    static const char abort_[] = "EXECABORT Transaction discarded because of: ";
+    if (strncmp(e, abort_, sizeof(abort_) - 1) == 0)
+        e += sizeof(abort_) - 1;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strncmp(r->str, kinds[i], strlen(kinds[i])) == 0)
+        if (strncmp(e, kinds[i], strlen(kinds[i])) == 0)
             return true;
     return false;
 }

@@ -125,6 +125,9 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         {"flex_inbound_joined_total", "Inbound texts made whole from parts by this process."},
         {"flex_inbound_parts_refused_total",
          "Parts of longer inbound texts not stored: past engine.inbound_parts_kb."},
+        {"flex_inbound_retries_total",
+         "Transactions applying inbound texts done again: a key they read changed before "
+         "they ran (another flexd applied the same text, the appointment changed)."},
     };
     uint64_t vals[] = {
         rd(&p->m.jobs_read),
@@ -156,6 +159,7 @@ static size_t metrics(struct flex_pipeline *p, char *buf, size_t cap)
         rd(&p->m.inbound_parts),
         rd(&p->m.inbound_joined),
         rd(&p->m.inbound_parts_refused),
+        rd(&p->m.inbound_retries),
     };
     _Static_assert(sizeof(vals) / sizeof(vals[0]) == sizeof(help) / sizeof(help[0]),
                    "a value per counter");

@@ -1033,11 +1033,15 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
     flex_store_free_reply(rep);
     if (flex_store_drain(w->st, (int)(ncalls - have)) < 0) /* (none: every call has a text) */
         return -1;
-    if (flex_reply_plain_apply(w->st, &w->rq) != 0)
-        return -1;
+    /* (a failed apply: the texts of its transactions done are taken, as
+     * the script calls' above; the batch is then tried again) */
+    uint64_t aborts = w->rq.plain_aborts;
+    int prc = flex_reply_plain_apply(w->st, &w->rq);
+    flex_metric_add(&w->p->m.inbound_retries, w->rq.plain_aborts - aborts);
+    size_t applied = flex_reply_plain_applied(&w->rq);
     for (size_t k = 0; k < m; k++) {
         const char *why;
-        if (slot[k] != -2)
+        if (slot[k] != -2 || done[k].plain > applied)
             continue;
         if (flex_reply_plain_result(&w->rq, done[k].plain, &done[k], &why) == 0) {
             inbound_done(w, in[k], done[k].location, &done[k]);
@@ -1048,6 +1052,8 @@ static int write_inbound(struct writer *w, struct flex_rec **recs, size_t n)
             flex_metric_add(&w->p->m.redis_errors, 1);
         }
     }
+    if (prc != 0)
+        return -1;
     if (flex_reply_plain_counters(&w->rq)) {
         flex_log(FLEX_LOG_WARN, &lctx, 0, "inbound counters not written: %.120s",
                  flex_reply_plain_counters(&w->rq));

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "clock.h"
 #include "config.h"
 #include "intent.h"
@@ -531,6 +533,181 @@ static void test_plain_refused_write(void **state)
     assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 2);
 }
 
+static int redis_port(void)
+{
+    flex_store_appendf(st, "CONFIG GET port");
+    struct redisReply *r;
+    assert_int_equal(flex_store_reply(st, &r), 0);
+    int port = atoi(flex_reply_str(flex_reply_at(r, 1), NULL));
+    flex_store_free_reply(r);
+    return port;
+}
+
+/* Redis refuses the EXEC itself for now (out of memory, a replica: its
+ * state changed after the commands were queued): nothing was written, and
+ * the apply fails (the batch is tried again), never "applied" or "refused
+ * for good". */
+static void exec_refused_for_now(const char *action)
+{
+    fresh();
+    int pport = tc_free_port();
+    char lp[16], rp[16], path[512];
+    snprintf(lp, sizeof(lp), "%d", pport);
+    snprintf(rp, sizeof(rp), "%d", redis_port());
+    const char *src = getenv("FLEX_SRCDIR");
+    snprintf(path, sizeof(path), "%s/tests/integ/exec_proxy.py", src ? src : ".");
+    char *argv[] = {"/usr/bin/python3", path, lp, rp, (char *)action, NULL};
+    pid_t proxy = tc_spawn(argv, pport);
+    assert_true(proxy > 0);
+    char url[64], why[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", pport);
+    struct flex_store_params sp = {.url = url};
+    struct flex_store *st2 = NULL;
+    assert_int_equal(flex_store_connect(&st2, &sp, 3000, why, sizeof(why)), 0);
+    struct flex_reply_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    struct flex_inbound in = {.from = "+12025550193",
+                              .to = "+12025550100",
+                              .text = "Can I reschedule to Friday?",
+                              .at_ms = NOW_MS};
+    struct flex_reply_done done;
+    rq.plain = true;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done), 0);
+    int rc = flex_reply_plain_apply(st2, &rq);
+    rq.plain = false;
+    flex_store_del(st2);
+    tc_stop(proxy);
+    flex_store_appendf(st, "CONFIG SET maxmemory 0");
+    flex_store_appendf(st, "REPLICAOF NO ONE");
+    assert_int_equal(flex_store_drain(st, 2), 0);
+    assert_int_equal(rc, -1);
+    assert_int_equal(flex_reply_plain_applied(&rq), 0);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 0);
+    assert_int_equal(cmd_int("EXISTS %s%s", "flex:stats", ""), 0);
+}
+
+/* An EXEC refused as it ran names its cause after a prefix: the cause
+ * decides (the writer's own transactions read it the same way). */
+static void test_execabort_cause_is_transient(void **state)
+{
+    (void)state;
+    char oom[] = "EXECABORT Transaction discarded because of: OOM command not allowed";
+    char ro[] = "EXECABORT Transaction discarded because of: READONLY You can't write";
+    char prev[] = "EXECABORT Transaction discarded because of previous errors.";
+    char wrong[] = "EXECABORT Transaction discarded because of: WRONGTYPE Operation";
+    redisReply r = {.type = REDIS_REPLY_ERROR};
+    r.str = oom;
+    assert_true(flex_reply_is_transient(&r));
+    r.str = ro;
+    assert_true(flex_reply_is_transient(&r));
+    r.str = prev;
+    assert_false(flex_reply_is_transient(&r));
+    r.str = wrong;
+    assert_false(flex_reply_is_transient(&r));
+}
+
+static void test_plain_exec_oom(void **state)
+{
+    (void)state;
+    exec_refused_for_now("oom");
+}
+
+static void test_plain_exec_readonly(void **state)
+{
+    (void)state;
+    exec_refused_for_now("readonly");
+}
+
+/* Out of memory from the second transaction of a batch on: the first's
+ * 64 texts are written and told (counted and audited by the writer before
+ * it tries the batch again), the 65th is not written. */
+static int between_calls;
+static void oom_on_second(void *arg)
+{
+    (void)arg;
+    if (++between_calls == 2) {
+        flex_store_appendf(st, "CONFIG SET maxmemory 1");
+        assert_int_equal(flex_store_drain(st, 1), 0);
+    }
+}
+
+static void test_plain_second_transaction_refused(void **state)
+{
+    (void)state;
+    static char texts[65][32];
+    struct flex_reply_done done[65];
+    fresh();
+    between_calls = 0;
+    rq.plain = true;
+    rq.plain_between = oom_on_second;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    for (int k = 0; k < 65; k++) {
+        struct flex_reply_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        snprintf(texts[k], sizeof(texts[k]), "see you then %d", k);
+        struct flex_inbound in = {
+            .from = "+12025550194", .to = "+12025550100", .text = texts[k], .at_ms = NOW_MS + k};
+        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
+        assert_int_equal(done[k].plain, k + 1);
+    }
+    int rc = flex_reply_plain_apply(st, &rq);
+    rq.plain = false;
+    rq.plain_between = NULL;
+    flex_store_appendf(st, "CONFIG SET maxmemory 0");
+    assert_int_equal(flex_store_drain(st, 1), 0);
+    assert_int_equal(rc, -1);
+    assert_int_equal(flex_reply_plain_applied(&rq), 64);
+    for (int k = 0; k < 64; k++) {
+        const char *why;
+        assert_int_equal(flex_reply_plain_result(&rq, done[k].plain, &done[k], &why), 0);
+        assert_true(done[k].fresh);
+    }
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 64);
+}
+
+/* A read refused (the day's log a string: ZCOUNT answers WRONGTYPE): the
+ * script applies that transaction, so the text fails as it does there,
+ * its writes before the refusal kept (its copy key, its flex:inbound
+ * entry); the text with it is applied. */
+static void test_plain_read_refused(void **state)
+{
+    (void)state;
+    char key[48];
+    flex_conv_key(NOW_MS, key, sizeof(key));
+    fresh();
+    flex_store_appendf(st, "SET %s x", key);
+    assert_int_equal(flex_store_drain(st, 1), 0);
+    static const char *const t[][3] = {
+        {"+12025550195", "+12025550100", "Can I reschedule to Friday?"},
+        {"", "+12025550100", "Can I reschedule to Monday?"}, /* no score: no log read */
+    };
+    struct flex_reply_done done[2];
+    rq.plain = true;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    for (size_t k = 0; k < 2; k++) {
+        struct flex_reply_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        struct flex_inbound in = {
+            .from = t[k][0], .to = t[k][1], .text = t[k][2], .at_ms = NOW_MS + (int64_t)k};
+        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
+    }
+    uint64_t aborts = rq.plain_aborts;
+    assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
+    rq.plain = false;
+    assert_int_equal(rq.plain_aborts, aborts); /* (not a watched key: no retry) */
+    const char *why;
+    assert_int_equal(flex_reply_plain_result(&rq, done[0].plain, &done[0], &why), -1);
+    assert_non_null(strstr(why, "WRONGTYPE"));
+    assert_int_equal(flex_reply_plain_result(&rq, done[1].plain, &done[1], &why), 0);
+    assert_true(done[1].fresh);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 2);
+    assert_int_equal(cmd_int("XLEN %s%s", "flex:frontdesk:", "loc-1"), 1);
+}
+
 /* The log's record of a text sent to |phone| from loc-1 for |patient|. */
 static void log_sent(const char *phone, const char *patient, int64_t at)
 {
@@ -599,6 +776,11 @@ int main(void)
         cmocka_unit_test(test_plain_writes_what_the_script_writes),
         cmocka_unit_test(test_plain_watched_key_changed),
         cmocka_unit_test(test_plain_refused_write),
+        cmocka_unit_test(test_execabort_cause_is_transient),
+        cmocka_unit_test(test_plain_exec_oom),
+        cmocka_unit_test(test_plain_exec_readonly),
+        cmocka_unit_test(test_plain_second_transaction_refused),
+        cmocka_unit_test(test_plain_read_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
