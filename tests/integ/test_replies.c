@@ -499,6 +499,22 @@ static void test_plain_watched_key_changed(void **state)
     assert_int_equal(cmd_int("HGET flex:parent:appointment:a-1 %s%s", "v", ""), 8);
 }
 
+/* Adds |n| texts (from, to, text; no context) to a batch applied without
+ * the script, received a millisecond apart. */
+static void plain_batch(const char *const (*t)[3], size_t n, struct flex_reply_done *done)
+{
+    rq.plain = true;
+    flex_reply_plain_reset(&rq);
+    flex_reply_inbound_begin(&rq);
+    for (size_t k = 0; k < n; k++) {
+        struct flex_reply_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        struct flex_inbound in = {
+            .from = t[k][0], .to = t[k][1], .text = t[k][2], .at_ms = NOW_MS + (int64_t)k};
+        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
+    }
+}
+
 /* A write refused (the front desk's stream a string): that text is not
  * applied, told with the refusal; the others of the transaction are. */
 static void test_plain_refused_write(void **state)
@@ -512,16 +528,7 @@ static void test_plain_refused_write(void **state)
         {"+12025550192", "+13035550100", "Can I reschedule to Friday?"},
     };
     struct flex_reply_done done[2];
-    rq.plain = true;
-    flex_reply_plain_reset(&rq);
-    flex_reply_inbound_begin(&rq);
-    for (size_t k = 0; k < 2; k++) {
-        struct flex_reply_ctx ctx;
-        memset(&ctx, 0, sizeof(ctx));
-        struct flex_inbound in = {
-            .from = t[k][0], .to = t[k][1], .text = t[k][2], .at_ms = NOW_MS + (int64_t)k};
-        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
-    }
+    plain_batch(t, 2, done);
     assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
     rq.plain = false;
     const char *why;
@@ -547,18 +554,31 @@ static int redis_port(void)
  * state changed after the commands were queued): nothing was written, and
  * the apply fails (the batch is tried again), never "applied" or "refused
  * for good". */
-static void exec_refused_for_now(const char *action)
+static void exec_refused_for_now(const char *how)
 {
     fresh();
-    int pport = tc_free_port();
-    char lp[16], rp[16], path[512];
-    snprintf(lp, sizeof(lp), "%d", pport);
+    char dir[] = "/tmp/flex-replies.XXXXXX", rp[16], path[512], portf[64];
+    assert_non_null(mkdtemp(dir));
     snprintf(rp, sizeof(rp), "%d", redis_port());
     const char *src = getenv("FLEX_SRCDIR");
-    snprintf(path, sizeof(path), "%s/tests/integ/exec_proxy.py", src ? src : ".");
-    char *argv[] = {"/usr/bin/python3", path, lp, rp, (char *)action, NULL};
-    pid_t proxy = tc_spawn(argv, pport);
+    snprintf(path, sizeof(path), "%s/tests/integ/lib/proxy.py", src ? src : ".");
+    char *argv[] = {"/usr/bin/python3", path, rp, dir, "exec", (char *)how, NULL};
+    pid_t proxy = fork();
+    if (proxy == 0) {
+        execv(argv[0], argv);
+        _exit(127);
+    }
     assert_true(proxy > 0);
+    snprintf(portf, sizeof(portf), "%s/proxy.port", dir);
+    FILE *f = NULL;
+    for (int i = 0; i < 200 && !(f = fopen(portf, "r")); i++) /* up to 4 s */
+        usleep(20000);
+    assert_non_null(f);
+    int pport = 0;
+    assert_int_equal(fscanf(f, "%d", &pport), 1);
+    fclose(f);
+    unlink(portf);
+    rmdir(dir);
     char url[64], why[256];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", pport);
     struct flex_store_params sp = {.url = url};
@@ -611,13 +631,13 @@ static void test_execabort_cause_is_transient(void **state)
 static void test_plain_exec_oom(void **state)
 {
     (void)state;
-    exec_refused_for_now("oom");
+    exec_refused_for_now("1"); /* out of memory */
 }
 
 static void test_plain_exec_readonly(void **state)
 {
     (void)state;
-    exec_refused_for_now("readonly");
+    exec_refused_for_now("2"); /* a replica */
 }
 
 /* Out of memory from the second transaction of a batch on: the first's
@@ -685,16 +705,7 @@ static void test_plain_read_refused(void **state)
         {"", "+12025550100", "Can I reschedule to Monday?"}, /* no score: no log read */
     };
     struct flex_reply_done done[2];
-    rq.plain = true;
-    flex_reply_plain_reset(&rq);
-    flex_reply_inbound_begin(&rq);
-    for (size_t k = 0; k < 2; k++) {
-        struct flex_reply_ctx ctx;
-        memset(&ctx, 0, sizeof(ctx));
-        struct flex_inbound in = {
-            .from = t[k][0], .to = t[k][1], .text = t[k][2], .at_ms = NOW_MS + (int64_t)k};
-        assert_int_equal(flex_reply_append_inbound(&rq, cfg, &in, &ctx, &done[k]), 0);
-    }
+    plain_batch(t, 2, done);
     uint64_t aborts = rq.plain_aborts;
     assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
     rq.plain = false;
