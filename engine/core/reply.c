@@ -68,9 +68,9 @@ static const char context_lua[] = LUA_AS_ERR
  * condition, argc, args.  Conditions: A always, F a fresh text (not a
  * carrier's copy), C the opt-out set changed, R a fresh text within the
  * auto-reply cap, L a fresh text within the log's cap.  HINCRBY of
- * flex:stats and PEXPIREAT
- * are gathered and written once at the end of the call, the expiries
- * first (a refused counter must not leave a day's log without its end).  Answers, a text
+ * flex:stats and PEXPIREAT are gathered and written once at the end of the
+ * call, the expiries first (a refused counter must not leave a day's log
+ * without its end).  Answers, a text
  * each: {fresh, changed, replied}, or the error that stopped that text
  * (what it wrote before stays, as a script of its own would leave it);
  * then, when writing the gathered counters or expiries failed, that
@@ -391,16 +391,21 @@ int64_t flex_conv_expire_at(const struct flex_cfg *cfg, int64_t at_ms)
     return (at_ms / DAY_MS + 1) * DAY_MS + flex_conv_keep_ms(cfg);
 }
 
-/* Kept between calls: one batch's log entries, one text's script. */
+/* Texts per transaction applied without the script: Redis 7.0's WATCH
+ * compares each key with those the connection watches already (a WATCH of
+ * n keys costs n^2/2 compares: ~2.6 us a key at 430 keys, measured) */
+#define PLAIN_CHUNK 64
+
 /* One text applied without the script (flex_reply_plain_apply). */
 struct plain_text {
     size_t at;   /* its count's place in the plan's arguments */
-    long exists; /* EXISTS of its copy key: 1, 0, or -1 not read */
-    long logged; /* ZCOUNT of its texts received today; -1 none read */
+    long exists; /* EXISTS of its copy key */
+    long logged; /* ZCOUNT of its texts received today; -1 none read, or not logged */
     bool fresh, err;
     char why[160]; /* the refusal (err) */
 };
 
+/* Kept between calls: one batch's log entries, one text's script. */
 struct flex_reply_plans {
     struct plan conv, in, ctx, plain;
     size_t in_texts;    /* texts in the inbound command being built */
@@ -408,8 +413,8 @@ struct flex_reply_plans {
     size_t c0, c1;      /* the texts of the transaction being applied */
     size_t applied;     /* texts whose transaction is done (their results) */
     struct plain_text *pt;
-    const char **tmp_argv; /* WATCH's keys, gathered commands */
-    size_t *tmp_lens;
+    const char *watch[1 + 2 * PLAIN_CHUNK]; /* WATCH and its keys */
+    size_t watch_lens[1 + 2 * PLAIN_CHUNK];
     bool counters_failed;
     char counters_why[160];
 };
@@ -437,8 +442,6 @@ void flex_reply_free(struct flex_reply *q)
     plan_free(&q->_plans->ctx);
     plan_free(&q->_plans->plain);
     flex_free(q->_plans->pt);
-    flex_free(q->_plans->tmp_argv);
-    flex_free(q->_plans->tmp_lens);
     flex_free(q->_plans);
     q->_plans = NULL;
 }
@@ -1021,10 +1024,19 @@ int flex_reply_parse_done(struct redisReply *r, struct flex_reply_done *done)
  * it is reported as not applied either way. */
 
 #define PLAIN_TRIES 8
-/* Texts per transaction: Redis 7.0's WATCH compares each key with those
- * the connection watches already (a WATCH of n keys costs n^2/2 compares:
- * ~2.6 us a key at 430 keys, measured) */
-#define PLAIN_CHUNK 64
+
+/* The head values of a text's plan that the plain path reads (ARGV[b + k]
+ * in the script's terms: head() writes them in this order). */
+enum {
+    H_COPY = 1, /* the copy key */
+    H_COPY_TTL = 2,
+    H_PARENT = 8, /* a confirmed appointment's parent key, or "" */
+    H_TAGS = 9,   /* the reminder tags it drops */
+    H_LOG = 10,   /* the log key, or "" */
+    H_SCORE = 11,
+    H_LOG_CAP = 12,
+    H_CMDS = 13 /* the commands start here */
+};
 
 /* The text's head value |k| (ARGV[b + k] in the script's terms). */
 static const char *hv(const struct plan *p, size_t at, size_t k, size_t *len)
@@ -1052,38 +1064,38 @@ static size_t plain_reads(struct flex_store *st, struct flex_reply_plans *ps)
 {
     struct plan *p = &ps->plain;
     size_t w = 0;
-    ps->tmp_argv[w] = "WATCH", ps->tmp_lens[w++] = 5;
+    ps->watch[w] = "WATCH", ps->watch_lens[w++] = 5;
     for (size_t i = ps->c0; i < ps->c1; i++) {
         size_t at = ps->pt[i].at, l;
-        const char *k = hv(p, at, 1, &l);
-        ps->tmp_argv[w] = k, ps->tmp_lens[w++] = l;
-        k = hv(p, at, 8, &l);
+        const char *k = hv(p, at, H_COPY, &l);
+        ps->watch[w] = k, ps->watch_lens[w++] = l;
+        k = hv(p, at, H_PARENT, &l);
         if (l)
-            ps->tmp_argv[w] = k, ps->tmp_lens[w++] = l;
+            ps->watch[w] = k, ps->watch_lens[w++] = l;
     }
-    flex_store_append(st, (int)w, ps->tmp_argv, ps->tmp_lens);
+    flex_store_append(st, (int)w, ps->watch, ps->watch_lens);
     size_t replies = 1;
     for (size_t i = ps->c0; i < ps->c1; i++) {
         size_t at = ps->pt[i].at, l;
         const char *a[4];
         size_t al[4];
         a[0] = "EXISTS", al[0] = 6;
-        a[1] = hv(p, at, 1, &al[1]);
+        a[1] = hv(p, at, H_COPY, &al[1]);
         flex_store_append(st, 2, a, al);
         replies++;
-        hv(p, at, 10, &l);
+        hv(p, at, H_LOG, &l);
         if (l) { /* ZCOUNT log score score */
             a[0] = "ZCOUNT", al[0] = 6;
-            a[1] = hv(p, at, 10, &al[1]);
-            a[2] = a[3] = hv(p, at, 11, &al[2]);
+            a[1] = hv(p, at, H_LOG, &al[1]);
+            a[2] = a[3] = hv(p, at, H_SCORE, &al[2]);
             al[3] = al[2];
             flex_store_append(st, 4, a, al);
             replies++;
         }
-        hv(p, at, 8, &l);
+        hv(p, at, H_PARENT, &l);
         if (l) { /* HGET parent m */
             a[0] = "HGET", al[0] = 4;
-            a[1] = hv(p, at, 8, &al[1]);
+            a[1] = hv(p, at, H_PARENT, &al[1]);
             a[2] = "m", al[2] = 1;
             flex_store_append(st, 3, a, al);
             replies++;
@@ -1138,29 +1150,27 @@ static size_t plain_writes(struct flex_store *st, struct flex_reply_plans *ps,
     for (size_t i = ps->c0; i < ps->c1; i++) {
         struct plain_text *t = &ps->pt[i];
         size_t at = t->at, before = queued, l, dl;
-        per[i - ps->c0] = 0;
-        if (t->err)
-            continue;
-        const char *dup = hv(p, at, 1, &dl);
+        const char *dup = hv(p, at, H_COPY, &dl);
         t->fresh = t->exists == 0;
         /* a copy earlier in the transaction (one in an earlier one: its
          * key is set) */
         for (size_t j = ps->c0; j < i && t->fresh; j++) {
             size_t jl;
-            const char *o = hv(p, ps->pt[j].at, 1, &jl);
-            if (ps->pt[j].fresh && !ps->pt[j].err && jl == dl && memcmp(o, dup, dl) == 0)
+            const char *o = hv(p, ps->pt[j].at, H_COPY, &jl);
+            if (ps->pt[j].fresh && jl == dl && memcmp(o, dup, dl) == 0)
                 t->fresh = false;
         }
         if (t->fresh) {
-            const char *a[] = {"SET", dup, "1", "EX", hv(p, at, 2, NULL)};
-            size_t al[] = {3, dl, 1, 2, p->lens[at + 2]};
+            size_t tl;
+            const char *a[] = {"SET", dup, "1", "EX", hv(p, at, H_COPY_TTL, &tl)};
+            size_t al[] = {3, dl, 1, 2, tl};
             queue(st, 5, a, al, &queued);
         }
-        const char *parent = hv(p, at, 8, &l);
+        const char *parent = hv(p, at, H_PARENT, &l);
         if (t->fresh && l && hgets[i - ps->c0]) { /* a confirmation: the reminders it drops */
             size_t ml, tl;
             const char *m = flex_reply_str(hgets[i - ps->c0], &ml);
-            const char *tags = hv(p, at, 9, &tl);
+            const char *tags = hv(p, at, H_TAGS, &tl);
             for (size_t s = 0; m && s < ml;) {
                 const char *e = memchr(m + s, ',', ml - s);
                 size_t il = e ? (size_t)(e - (m + s)) : ml - s;
@@ -1196,22 +1206,22 @@ static size_t plain_writes(struct flex_store *st, struct flex_reply_plans *ps,
         bool log_ok = false;
         if (t->fresh && t->logged >= 0) {
             size_t kl, sl, ol, osl;
-            const char *key = hv(p, at, 10, &kl), *sc = hv(p, at, 11, &sl);
+            const char *key = hv(p, at, H_LOG, &kl), *sc = hv(p, at, H_SCORE, &sl);
             long have = t->logged;
             for (size_t j = ps->c0; j < i; j++) {
                 const struct plain_text *o = &ps->pt[j];
-                if (!o->fresh || o->err || o->logged < 0)
+                if (!o->fresh || o->logged < 0)
                     continue;
-                const char *ok = hv(p, o->at, 10, &ol), *os = hv(p, o->at, 11, &osl);
+                const char *ok = hv(p, o->at, H_LOG, &ol), *os = hv(p, o->at, H_SCORE, &osl);
                 have += ol == kl && osl == sl && !memcmp(ok, key, kl) && !memcmp(os, sc, sl);
             }
-            log_ok = have < strtol(hv(p, at, 12, NULL), NULL, 10);
+            log_ok = have < strtol(hv(p, at, H_LOG_CAP, NULL), NULL, 10);
             /* (counted for the texts after it only when logged) */
             if (!log_ok)
                 t->logged = -1;
         }
         size_t end = at + 1 + argn(p, at);
-        for (size_t c = at + 13; c + 1 < end;) {
+        for (size_t c = at + H_CMDS; c + 1 < end;) {
             char cond = p->argv[c][0];
             size_t argc = argn(p, c + 1);
             const char **a = p->argv + c + 2;
@@ -1305,7 +1315,6 @@ static int plain_try(struct flex_store *st, const struct flex_reply *q, struct f
     struct redisReply *hgets[PLAIN_CHUNK] = {0};
     size_t per[PLAIN_CHUNK], ng;
     int rc = -1;
-    bool refused = false; /* a read refused (a key of another type) */
     size_t nr = plain_reads(st, ps), got = 0;
     for (; got < nr; got++)
         if (flex_store_reply(st, &reads[got]) != 0)
@@ -1314,38 +1323,28 @@ static int plain_try(struct flex_store *st, const struct flex_reply *q, struct f
         rc = flex_reply_is_transient(reads[0]) ? -1 : 2;
         goto out;
     }
-    for (size_t i = ps->c0, k = 1; i < ps->c1; i++) {
-        struct plain_text *t = &ps->pt[i];
-        size_t l;
-        t->err = t->fresh = false;
-        t->why[0] = '\0';
-        t->logged = -1;
-        struct redisReply *e = reads[k++];
-        if (flex_reply_is_transient(e))
+    for (size_t k = 1; k < nr; k++) {
+        if (flex_reply_is_transient(reads[k]))
             goto out;
-        t->exists = flex_reply_is_error(e) ? -1 : flex_reply_integer(e);
-        refused |= flex_reply_is_error(e);
-        hv(&ps->plain, t->at, 10, &l);
-        if (l) {
-            e = reads[k++];
-            if (flex_reply_is_transient(e))
-                goto out;
-            refused |= flex_reply_is_error(e);
-            t->logged = flex_reply_is_error(e) ? -1 : (long)flex_reply_integer(e);
-        }
-        hv(&ps->plain, t->at, 8, &l);
-        if (l) {
-            e = reads[k++];
-            if (flex_reply_is_transient(e))
-                goto out;
-            refused |= flex_reply_is_error(e);
-            if (!flex_reply_is_error(e) && !flex_reply_is_nil(e))
-                hgets[i - ps->c0] = e;
+        if (flex_reply_is_error(reads[k])) { /* the script, whose refusals are a text's own */
+            rc = 2;
+            goto out;
         }
     }
-    if (refused) { /* the script, whose refusals are a text's own */
-        rc = 2;
-        goto out;
+    for (size_t i = ps->c0, k = 1; i < ps->c1; i++) { /* (in plain_reads' order) */
+        struct plain_text *t = &ps->pt[i];
+        size_t l;
+        t->err = false;
+        t->exists = flex_reply_integer(reads[k++]);
+        t->logged = -1;
+        hv(&ps->plain, t->at, H_LOG, &l);
+        if (l)
+            t->logged = (long)flex_reply_integer(reads[k++]);
+        hv(&ps->plain, t->at, H_PARENT, &l);
+        if (l) {
+            struct redisReply *e = reads[k++];
+            hgets[i - ps->c0] = flex_reply_is_nil(e) ? NULL : e;
+        }
     }
     if (q->plain_between)
         q->plain_between(q->plain_arg);
@@ -1408,10 +1407,6 @@ int flex_reply_plain_apply(struct flex_store *st, struct flex_reply *q)
     ps->applied = 0;
     if (ps->plain_texts == 0)
         return 0;
-    if (!ps->tmp_argv) {
-        ps->tmp_argv = flex_malloc((1 + 2 * PLAIN_CHUNK) * sizeof(*ps->tmp_argv));
-        ps->tmp_lens = flex_malloc((1 + 2 * PLAIN_CHUNK) * sizeof(*ps->tmp_lens));
-    }
     for (ps->c0 = 0; ps->c0 < ps->plain_texts; ps->c0 = ps->c1) {
         ps->c1 = ps->c0 + PLAIN_CHUNK < ps->plain_texts ? ps->c0 + PLAIN_CHUNK : ps->plain_texts;
         int rc = 0;

@@ -515,6 +515,16 @@ static void plain_batch(const char *const (*t)[3], size_t n, struct flex_reply_d
     }
 }
 
+/* The first text of |done| refused (WRONGTYPE), the second applied. */
+static void first_refused_second_fresh(struct flex_reply_done *done)
+{
+    const char *why;
+    assert_int_equal(flex_reply_plain_result(&rq, done[0].plain, &done[0], &why), -1);
+    assert_non_null(strstr(why, "WRONGTYPE"));
+    assert_int_equal(flex_reply_plain_result(&rq, done[1].plain, &done[1], &why), 0);
+    assert_true(done[1].fresh);
+}
+
 /* A write refused (the front desk's stream a string): that text is not
  * applied, told with the refusal; the others of the transaction are. */
 static void test_plain_refused_write(void **state)
@@ -531,11 +541,7 @@ static void test_plain_refused_write(void **state)
     plain_batch(t, 2, done);
     assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
     rq.plain = false;
-    const char *why;
-    assert_int_equal(flex_reply_plain_result(&rq, done[0].plain, &done[0], &why), -1);
-    assert_non_null(strstr(why, "WRONGTYPE"));
-    assert_int_equal(flex_reply_plain_result(&rq, done[1].plain, &done[1], &why), 0);
-    assert_true(done[1].fresh);
+    first_refused_second_fresh(done);
     assert_int_equal(cmd_int("XLEN %s%s", "flex:frontdesk:", "loc-3"), 1);
     assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 2);
 }
@@ -710,11 +716,7 @@ static void test_plain_read_refused(void **state)
     assert_int_equal(flex_reply_plain_apply(st, &rq), 0);
     rq.plain = false;
     assert_int_equal(rq.plain_aborts, aborts); /* (not a watched key: no retry) */
-    const char *why;
-    assert_int_equal(flex_reply_plain_result(&rq, done[0].plain, &done[0], &why), -1);
-    assert_non_null(strstr(why, "WRONGTYPE"));
-    assert_int_equal(flex_reply_plain_result(&rq, done[1].plain, &done[1], &why), 0);
-    assert_true(done[1].fresh);
+    first_refused_second_fresh(done);
     assert_int_equal(cmd_int("XLEN %s%s", "flex:inbound", ""), 2);
     assert_int_equal(cmd_int("XLEN %s%s", "flex:frontdesk:", "loc-1"), 1);
 }
