@@ -277,10 +277,11 @@ kill "$hs"; wait "$hs" 2>/dev/null
 start_httpsim
 
 # --- ambiguous = retry: a request unanswered is sent again, 3 times at most ---
-AP=$((HT + 2))
+# (each stub listens on a port the kernel picks and writes it down: a port
+# chosen beforehand may be taken by an outgoing connection meanwhile)
 echo 1 >"$tmp/hang"
-python3 - "$AP" "$tmp/hang" "$tmp/amb.n" <<'PY' &
-import json, sys, threading, time
+python3 - "$tmp/amb.port" "$tmp/hang" "$tmp/amb.n" <<'PY' &
+import json, os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 lock, n = threading.Lock(), [0]
 class H(BaseHTTPRequestHandler):
@@ -303,10 +304,14 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(b)
         except OSError:
             pass
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(srv.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
 PY
 pids="$pids $!"
-wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $AP), 1)' 2>/dev/null" 10
+wait_for "test -s '$tmp/amb.port'" 10
+AP=$(cat "$tmp/amb.port")
 "$B/flexd" $D -D route.default=backup -D "carrier.backup.url=http://127.0.0.1:$AP" \
     -D carrier.backup.ambiguous=retry -D carrier.backup.response_timeout=500ms \
     >/dev/null 2>>"$tmp/flexd.log" &
@@ -326,9 +331,8 @@ check "... three requests for it" test "$(cat "$tmp/amb.n")" = 5
 kill "$f6"; wait "$f6" 2>/dev/null
 
 # --- profile json: another API by config --------------------------------------
-JP=$((HT + 1))
-python3 - "$JP" "$tmp/json.log" <<'PY' &
-import json, sys, threading
+python3 - "$tmp/json.port" "$tmp/json.log" <<'PY' &
+import json, os, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 out, lock, n = open(sys.argv[2], "a"), threading.Lock(), [0]
 class H(BaseHTTPRequestHandler):
@@ -351,10 +355,14 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(b)))
         self.end_headers()
         self.wfile.write(b)
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(srv.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+srv.serve_forever()
 PY
 pids="$pids $!"
-wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $JP), 1)' 2>/dev/null" 10
+wait_for "test -s '$tmp/json.port'" 10
+JP=$(cat "$tmp/json.port")
 cp deploy/flexd.conf "$tmp/json.conf"
 cat >>"$tmp/json.conf" <<EOF
 
